@@ -1,0 +1,250 @@
+//! The provider configuration: the platform's zone, name templates, sending addresses and the
+//! records to recommend. Read from TOML; every key has a default.
+
+use std::path::Path;
+
+use serde::Deserialize;
+
+use crate::cidr::IpNetwork;
+use crate::name::DomainName;
+
+/// The platform that sends on behalf of its customers.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProviderConfig {
+    /// The platform's own DNS zone, which hosts DKIM keys and SPF includes.
+    pub zone: String,
+    /// The domain unauthenticated mail is sent from (`user=example.com@<variable_domain>`).
+    pub variable_domain: String,
+    /// The addresses and ranges the platform's mail servers send from.
+    pub sending_ips: Vec<String>,
+    /// Domains the platform uses for other purposes; customers cannot connect them.
+    pub reserved_domains: Vec<String>,
+    pub dkim: DkimConfig,
+    pub spf: SpfConfig,
+    pub dmarc: DmarcConfig,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DkimConfig {
+    /// The two selector templates.
+    pub selectors: [String; 2],
+    /// Where each customer CNAME points.
+    pub target: String,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SpfConfig {
+    /// The host customers include.
+    pub include: String,
+    /// The `all` term to recommend when a record has none, or a permissive one: `-all` or `~all`.
+    pub all: String,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DmarcConfig {
+    /// The record to recommend when no DMARC policy applies.
+    pub record: String,
+}
+
+impl Default for ProviderConfig {
+    fn default() -> Self {
+        ProviderConfig {
+            zone: "esp.example".to_string(),
+            variable_domain: "send.esp.example".to_string(),
+            sending_ips: vec!["192.0.2.0/24".to_string(), "2001:db8:5::/48".to_string()],
+            reserved_domains: Vec::new(),
+            dkim: DkimConfig::default(),
+            spf: SpfConfig::default(),
+            dmarc: DmarcConfig::default(),
+        }
+    }
+}
+
+impl Default for DkimConfig {
+    fn default() -> Self {
+        DkimConfig {
+            selectors: ["sa1-{account}".to_string(), "sa2-{account}".to_string()],
+            target: "{selector}.{domain_dashed}.dkim.{zone}".to_string(),
+        }
+    }
+}
+
+impl Default for SpfConfig {
+    fn default() -> Self {
+        SpfConfig { include: "{account}.spf.{zone}".to_string(), all: "-all".to_string() }
+    }
+}
+
+impl Default for DmarcConfig {
+    fn default() -> Self {
+        DmarcConfig { record: "v=DMARC1; p=none;".to_string() }
+    }
+}
+
+/// A configuration that could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("config file {path}: {message}")]
+    Parse { path: String, message: String },
+    #[error("config file {path}: key `{key}`: {message}")]
+    Invalid { path: String, key: String, message: String },
+}
+
+/// The values a name template may use.
+pub struct TemplateValues<'a> {
+    pub account: &'a str,
+    pub domain: &'a DomainName,
+    pub selector: Option<&'a str>,
+    pub zone: &'a str,
+}
+
+const PLACEHOLDERS: [&str; 5] = ["{account}", "{domain}", "{domain_dashed}", "{zone}", "{selector}"];
+
+/// Fills a name template's placeholders.
+pub fn expand_template(template: &str, values: &TemplateValues<'_>) -> String {
+    let mut expanded = template
+        .replace("{account}", &values.account.to_ascii_lowercase())
+        .replace("{domain_dashed}", &values.domain.dashed())
+        .replace("{domain}", values.domain.as_str())
+        .replace("{zone}", values.zone);
+    if let Some(selector) = values.selector {
+        expanded = expanded.replace("{selector}", selector);
+    }
+    expanded
+}
+
+impl ProviderConfig {
+    /// Reads and validates a config file.
+    pub fn load(path: &Path) -> Result<ProviderConfig, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?;
+        ProviderConfig::from_toml(&text, &path.display().to_string())
+    }
+
+    /// Parses and validates TOML text; `origin` names it in errors.
+    pub fn from_toml(text: &str, origin: &str) -> Result<ProviderConfig, ConfigError> {
+        let config: ProviderConfig = toml::from_str(text).map_err(|error| ConfigError::Parse {
+            path: origin.to_string(),
+            message: error.to_string().trim_end().replace('\n', "\n  "),
+        })?;
+        config.validate(origin)?;
+        Ok(config)
+    }
+
+    /// Checks values the types alone cannot.
+    pub fn validate(&self, origin: &str) -> Result<(), ConfigError> {
+        let invalid = |key: &str, message: String| ConfigError::Invalid {
+            path: origin.to_string(),
+            key: key.to_string(),
+            message,
+        };
+        for (key, value) in [("zone", &self.zone), ("variable_domain", &self.variable_domain)] {
+            DomainName::parse(value).map_err(|error| invalid(key, error.to_string()))?;
+        }
+        for domain in &self.reserved_domains {
+            DomainName::parse(domain).map_err(|error| invalid("reserved_domains", error.to_string()))?;
+        }
+        if self.sending_ips.is_empty() {
+            return Err(invalid(
+                "sending_ips",
+                "list at least one address or range your mail servers send from".to_string(),
+            ));
+        }
+        for network in &self.sending_ips {
+            network.parse::<IpNetwork>().map_err(|message| invalid("sending_ips", message))?;
+        }
+        let templates = [
+            ("dkim.selectors", &self.dkim.selectors[0]),
+            ("dkim.selectors", &self.dkim.selectors[1]),
+            ("dkim.target", &self.dkim.target),
+            ("spf.include", &self.spf.include),
+        ];
+        for (key, template) in templates {
+            check_template(template).map_err(|message| invalid(key, message))?;
+        }
+        if self.dkim.selectors[0] == self.dkim.selectors[1] {
+            return Err(invalid("dkim.selectors", "the two selectors must differ".to_string()));
+        }
+        if !self.dkim.target.contains("{selector}") {
+            return Err(invalid(
+                "dkim.target",
+                "must contain {selector} so the two selectors point at different keys".to_string(),
+            ));
+        }
+        if !matches!(self.spf.all.as_str(), "-all" | "~all") {
+            return Err(invalid(
+                "spf.all",
+                format!("{:?} is not allowed; use \"-all\" (fail) or \"~all\" (softfail)", self.spf.all),
+            ));
+        }
+        crate::dmarc::parse::parse_record(&self.dmarc.record)
+            .map_err(|error| invalid("dmarc.record", error.to_string()))?;
+        Ok(())
+    }
+
+    /// The sending networks, parsed (validated on load).
+    pub fn sending_networks(&self) -> Vec<IpNetwork> {
+        self.sending_ips.iter().filter_map(|network| network.parse().ok()).collect()
+    }
+}
+
+fn check_template(template: &str) -> Result<(), String> {
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        let close = rest[open..].find('}').ok_or_else(|| format!("{template:?} has an unclosed '{{'"))?;
+        let placeholder = &rest[open..open + close + 1];
+        if !PLACEHOLDERS.contains(&placeholder) {
+            return Err(format!(
+                "{template:?} uses unknown placeholder {placeholder}; allowed: {}",
+                PLACEHOLDERS.join(", ")
+            ));
+        }
+        rest = &rest[open + close + 1..];
+    }
+    if template.is_empty() {
+        return Err("must not be empty".to_string());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        ProviderConfig::default().validate("defaults").expect("defaults validate");
+    }
+
+    #[test]
+    fn unknown_key_names_file_line_and_allowed_keys() {
+        let error =
+            ProviderConfig::from_toml("zone = \"esp.example\"\nzon = \"x\"\n", "p.toml").expect_err("unknown key");
+        let message = error.to_string();
+        assert!(message.contains("p.toml"), "{message}");
+        assert!(message.contains("line 2"), "{message}");
+        assert!(message.contains("zon"), "{message}");
+        assert!(message.contains("variable_domain"), "{message}");
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        let cases = [
+            ("[spf]\nall = \"+all\"\n", "spf.all"),
+            ("sending_ips = [\"192.0.2.0/33\"]\n", "sending_ips"),
+            ("[dkim]\ntarget = \"{selektor}.x\"\n", "dkim.target"),
+            ("zone = \"co.uk\"\n", "zone"),
+            ("[dmarc]\nrecord = \"v=DMARC1; p=maybe\"\n", "dmarc.record"),
+        ];
+        for (text, key) in cases {
+            let message = ProviderConfig::from_toml(text, "p.toml").expect_err(text).to_string();
+            assert!(message.contains(&format!("`{key}`")), "{text}: {message}");
+        }
+    }
+}

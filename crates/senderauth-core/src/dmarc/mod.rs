@@ -1,0 +1,3 @@
+//! DMARC (RFC 7489): parsing and policy discovery.
+
+pub mod parse;

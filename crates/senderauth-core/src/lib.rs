@@ -1,0 +1,10 @@
+//! senderauth's core: the records a sending domain needs, the SPF, DKIM and DMARC rules, and
+//! verification against DNS. It never touches HTTP, SQL or SMTP.
+
+pub mod cidr;
+pub mod config;
+pub mod dmarc;
+pub mod dns;
+pub mod name;
+pub mod problem;
+pub mod spf;

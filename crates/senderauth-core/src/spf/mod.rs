@@ -1,0 +1,4 @@
+//! SPF (RFC 7208): parsing, evaluation, the include tree, and merging a customer's record.
+
+pub mod eval;
+pub mod parse;

@@ -1,0 +1,4 @@
+//! The core against real DNS: test zones served over UDP and TCP on loopback.
+
+mod rfc7208;
+mod support;
