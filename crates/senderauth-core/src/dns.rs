@@ -61,6 +61,14 @@ impl<T> Answer<T> {
         }
     }
 
+    /// The records, borrowed; empty for NODATA and NXDOMAIN.
+    pub fn as_slice(&self) -> &[T] {
+        match self {
+            Answer::Records(records) => records,
+            Answer::NoData | Answer::NxDomain => &[],
+        }
+    }
+
     /// RFC 7208 section 4.6.4: a void lookup is one that returns no records.
     pub fn is_void(&self) -> bool {
         match self {

@@ -3,8 +3,12 @@
 
 pub mod cidr;
 pub mod config;
+pub mod dkim;
 pub mod dmarc;
 pub mod dns;
 pub mod name;
+pub mod plan;
 pub mod problem;
 pub mod spf;
+pub mod status;
+pub mod verify;

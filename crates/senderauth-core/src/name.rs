@@ -109,6 +109,42 @@ impl fmt::Display for DomainName {
     }
 }
 
+/// An account id as it appears in DNS names (`sa1-{account}`): 1 to 32 lowercase letters,
+/// digits and inner hyphens.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct AccountId(String);
+
+/// Why an account id was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "account id {input:?} is not valid: use 1 to 32 letters, digits and hyphens (not at the start or end), as it becomes part of DNS names"
+)]
+pub struct AccountIdError {
+    pub input: String,
+}
+
+impl AccountId {
+    pub fn parse(input: &str) -> Result<AccountId, AccountIdError> {
+        let id = input.trim().to_ascii_lowercase();
+        let valid = (1..=32).contains(&id.len())
+            && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !id.starts_with('-')
+            && !id.ends_with('-');
+        if valid { Ok(AccountId(id)) } else { Err(AccountIdError { input: input.to_string() }) }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for AccountId {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(&self.0)
+    }
+}
+
 /// Lowercases a DNS name and drops one trailing dot; the form names are compared in.
 pub fn normalize(name: &str) -> String {
     let name = name.trim();
@@ -245,7 +281,8 @@ mod tests {
     fn refuses_bad_addresses_with_a_reason() {
         let long_label = format!("a@{}.com", "x".repeat(64));
         let long_name = format!("a@{}com", "abcdefghi.".repeat(26));
-        let cases: Vec<(&str, fn(&NameError) -> bool)> = vec![
+        type Check = fn(&NameError) -> bool;
+        let cases: Vec<(&str, Check)> = vec![
             ("example.com", |e| matches!(e, NameError::NotAnEmail { .. })),
             ("@example.com", |e| matches!(e, NameError::NotAnEmail { .. })),
             ("a@[192.0.2.1]", |e| matches!(e, NameError::IpLiteral { .. })),

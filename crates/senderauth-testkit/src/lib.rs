@@ -44,8 +44,7 @@ pub struct TestDns {
 }
 
 fn key(name: &str) -> String {
-    let name = name.trim_end_matches('.').to_ascii_lowercase();
-    name
+    name.trim_end_matches('.').to_ascii_lowercase()
 }
 
 impl TestDns {

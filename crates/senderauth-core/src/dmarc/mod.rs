@@ -1,3 +1,5 @@
-//! DMARC (RFC 7489): parsing and policy discovery.
+//! DMARC (RFC 7489): parsing, policy discovery and verification.
 
+pub mod discover;
 pub mod parse;
+pub mod verify;

@@ -170,7 +170,7 @@ pub fn parse_record(text: &str) -> Result<SpfRecord, SpfSyntaxError> {
         if term_text.is_empty() {
             continue;
         }
-        let error = |message: String| SpfSyntaxError { position: position + 1, term: term_text.to_string(), message };
+        let error = |message: String| SpfSyntaxError { position, term: term_text.to_string(), message };
         let term = parse_term(term_text).map_err(&error)?;
         match &term {
             Term::Redirect(_) if seen_redirect => return Err(error("\"redirect\" may appear only once".to_string())),
@@ -363,7 +363,7 @@ pub fn parse_macro_string(text: &str, explain: bool) -> Result<bool, String> {
     while index < bytes.len() {
         let byte = bytes[index];
         if byte != b'%' {
-            if !(0x21..=0x7e).contains(&byte) && !(explain && byte == b' ') {
+            if !((0x21..=0x7e).contains(&byte) || (explain && byte == b' ')) {
                 return Err(format!("invalid character {:?}", byte as char));
             }
             index += 1;

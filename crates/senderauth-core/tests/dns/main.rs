@@ -2,3 +2,4 @@
 
 mod rfc7208;
 mod support;
+mod verify;

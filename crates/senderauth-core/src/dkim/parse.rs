@@ -1,0 +1,190 @@
+//! DKIM key records (RFC 6376 section 3.6.1).
+
+use serde::Serialize;
+
+/// A DKIM public key record.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct DkimKey {
+    /// `k=`: `rsa` (the default) or `ed25519`.
+    pub key_type: String,
+    /// `p=`, base64, without white space. Empty means the key was revoked.
+    pub public_key: String,
+    /// The RSA modulus size in bits, when it could be read from the key.
+    pub bits: Option<u32>,
+    /// `t=y`: the domain is testing DKIM.
+    pub testing: bool,
+}
+
+impl DkimKey {
+    pub fn is_revoked(&self) -> bool {
+        self.public_key.is_empty()
+    }
+}
+
+/// Why a TXT record is not a usable DKIM key.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct DkimKeyError {
+    pub message: String,
+}
+
+fn error(message: impl Into<String>) -> DkimKeyError {
+    DkimKeyError { message: message.into() }
+}
+
+/// Whether a TXT record looks like a DKIM key record (has `v=DKIM1` or a `p=` tag).
+pub fn looks_like_key(text: &str) -> bool {
+    text.split(';').any(|part| {
+        let part = part.trim();
+        part.starts_with("v=DKIM1") || part.starts_with("p=") || part.starts_with("p =")
+    })
+}
+
+/// Parses a DKIM key record: tag=value pairs; `v=DKIM1`, when present, first; `p=` required.
+pub fn parse_key(text: &str) -> Result<DkimKey, DkimKeyError> {
+    let mut key_type = "rsa".to_string();
+    let mut public_key = None;
+    let mut testing = false;
+    for (index, part) in text.split(';').enumerate() {
+        let part = part.trim();
+        if part.is_empty() {
+            continue;
+        }
+        let (tag, value) = part.split_once('=').ok_or_else(|| error(format!("{part:?} is not a tag=value pair")))?;
+        let tag = tag.trim();
+        let value: String = value.chars().filter(|c| !c.is_whitespace()).collect();
+        match tag {
+            "v" if index != 0 => return Err(error("v=DKIM1 must be the first tag")),
+            "v" if value != "DKIM1" => return Err(error(format!("v={value}: the only version is DKIM1"))),
+            "k" => key_type = value.to_ascii_lowercase(),
+            "p" => public_key = Some(value),
+            "t" => testing = value.split(':').any(|flag| flag == "y"),
+            _ => {}
+        }
+    }
+    let public_key = public_key.ok_or_else(|| error("the p= tag (the public key) is missing"))?;
+    let bytes = if public_key.is_empty() {
+        Vec::new()
+    } else {
+        decode_base64(&public_key).ok_or_else(|| error("p= is not valid base64"))?
+    };
+    let bits = match key_type.as_str() {
+        "rsa" if !bytes.is_empty() => {
+            Some(rsa_modulus_bits(&bytes).ok_or_else(|| error("p= is not an RSA public key"))?)
+        }
+        "rsa" => None,
+        "ed25519" if bytes.is_empty() || bytes.len() == 32 => None,
+        "ed25519" => return Err(error(format!("an Ed25519 key is 32 bytes; p= holds {}", bytes.len()))),
+        other => return Err(error(format!("k={other}: key types are rsa and ed25519"))),
+    };
+    Ok(DkimKey { key_type, public_key, bits, testing })
+}
+
+/// Standard base64 with padding optional.
+pub fn decode_base64(text: &str) -> Option<Vec<u8>> {
+    let mut output = Vec::with_capacity(text.len() * 3 / 4);
+    let mut buffer = 0_u32;
+    let mut bits = 0;
+    for byte in text.bytes() {
+        let value = match byte {
+            b'A'..=b'Z' => byte - b'A',
+            b'a'..=b'z' => byte - b'a' + 26,
+            b'0'..=b'9' => byte - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            b'=' => break,
+            _ => return None,
+        };
+        buffer = (buffer << 6) | u32::from(value);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            output.push((buffer >> bits) as u8);
+            buffer &= (1 << bits) - 1;
+        }
+    }
+    Some(output)
+}
+
+/// Reads one DER element: returns (tag, content, rest).
+fn der_element(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let (&tag, rest) = input.split_first()?;
+    let (&first, mut rest) = rest.split_first()?;
+    let length = if first < 0x80 {
+        usize::from(first)
+    } else {
+        let count = usize::from(first & 0x7f);
+        if count == 0 || count > 4 || rest.len() < count {
+            return None;
+        }
+        let length = rest[..count].iter().fold(0_usize, |length, byte| (length << 8) | usize::from(*byte));
+        rest = &rest[count..];
+        length
+    };
+    (rest.len() >= length).then(|| (tag, &rest[..length], &rest[length..]))
+}
+
+/// The modulus size of an RSA key given as SubjectPublicKeyInfo or as a bare RSAPublicKey.
+fn rsa_modulus_bits(der: &[u8]) -> Option<u32> {
+    let (tag, content, _) = der_element(der)?;
+    if tag != 0x30 {
+        return None;
+    }
+    let (first_tag, first, rest) = der_element(content)?;
+    let modulus = match first_tag {
+        // RSAPublicKey: SEQUENCE { INTEGER modulus, INTEGER exponent }
+        0x02 => first,
+        // SubjectPublicKeyInfo: SEQUENCE { AlgorithmIdentifier, BIT STRING { RSAPublicKey } }
+        0x30 => {
+            let (bit_tag, bit_string, _) = der_element(rest)?;
+            if bit_tag != 0x03 || bit_string.is_empty() {
+                return None;
+            }
+            let (inner_tag, inner, _) = der_element(&bit_string[1..])?;
+            if inner_tag != 0x30 {
+                return None;
+            }
+            let (modulus_tag, modulus, _) = der_element(inner)?;
+            if modulus_tag != 0x02 {
+                return None;
+            }
+            modulus
+        }
+        _ => return None,
+    };
+    let significant = modulus.iter().skip_while(|byte| **byte == 0).count();
+    let leading = modulus.iter().find(|byte| **byte != 0)?;
+    Some((significant as u32) * 8 - leading.leading_zeros())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A 1024-bit RSA SubjectPublicKeyInfo (RFC 6376 appendix C's example key).
+    const RFC6376_KEY: &str = "MIGfMA0GCSqGSIb3DQEBAQUAA4GNADCBiQKBgQDwIRP/UC3SBsEmGqZ9ZJW3/DkMoGeLnQg1fWn7/zYtIxN2SnFCjxOCKG9v3b4jYfcTNh5ijSsq631uBItLa7od+v/RtdC2UzJ1lWT947qR+Rcac2gbto/NMqJ0fzfVjH4OuKhitdY9tf6mcwGjaNBcWToIMmPSPDdQPNUYckcQ2QIDAQAB";
+
+    #[test]
+    fn reads_keys() {
+        let key = parse_key(&format!("v=DKIM1; k=rsa; p={RFC6376_KEY}")).expect("valid");
+        assert_eq!(key.bits, Some(1024));
+        assert!(!key.is_revoked());
+        assert!(parse_key("v=DKIM1; p=").expect("revoked key parses").is_revoked());
+        let ed = parse_key("v=DKIM1; k=ed25519; p=11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=").expect("ed25519");
+        assert_eq!(ed.key_type, "ed25519");
+    }
+
+    #[test]
+    fn rejects_broken_keys() {
+        for bad in [
+            "v=DKIM1; k=rsa",
+            "k=rsa; v=DKIM1; p=AAAA",
+            "v=DKIM1; p=!!!",
+            "v=DKIM1; p=AAAA",
+            "v=DKIM1; k=dsa; p=AAAA",
+            "garbage",
+        ] {
+            assert!(parse_key(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,191 @@
+//! Whether a domain's DKIM selectors point at the platform's keys.
+
+use serde::Serialize;
+
+use super::parse::{DkimKey, looks_like_key, parse_key};
+use crate::dns::{Answer, Dns, TemporaryFailure};
+use crate::name::{DomainName, normalize};
+use crate::problem::{Method, Problem, ProblemCode};
+use crate::status::MethodStatus;
+
+/// One selector the platform expects: the customer's host and where it must point.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ExpectedSelector {
+    pub selector: String,
+    pub target: String,
+}
+
+/// What was found for one selector.
+#[derive(Clone, Debug, Serialize)]
+pub struct SelectorCheck {
+    pub selector: String,
+    /// `<selector>._domainkey.<domain>`.
+    pub host: String,
+    pub expected_target: String,
+    /// The CNAME target found at the host, if any.
+    pub found_target: Option<String>,
+    /// The key found (at the target, or directly at the host when flattened).
+    pub key: Option<DkimKey>,
+    /// The key is published directly at the host instead of through the CNAME.
+    pub flattened: bool,
+    pub status: MethodStatus,
+}
+
+/// The DKIM half of a verification.
+#[derive(Clone, Debug, Serialize)]
+pub struct DkimCheck {
+    pub status: MethodStatus,
+    pub selectors: Vec<SelectorCheck>,
+    pub problems: Vec<Problem>,
+}
+
+/// Checks every expected selector of `domain`.
+pub async fn verify_dkim(dns: &Dns, domain: &DomainName, expected: &[ExpectedSelector]) -> DkimCheck {
+    let mut problems = Vec::new();
+    let mut selectors = Vec::new();
+    for selector in expected {
+        selectors.push(check_selector(dns, domain, selector, &mut problems).await);
+    }
+    let status = if selectors.iter().all(|check| check.status == MethodStatus::Verified) {
+        MethodStatus::Verified
+    } else if selectors.iter().any(|check| check.status == MethodStatus::NotVerified) {
+        MethodStatus::NotVerified
+    } else {
+        MethodStatus::Unknown
+    };
+    DkimCheck { status, selectors, problems }
+}
+
+/// A DKIM key at a name: `Ok(None)` when there is none.
+async fn key_at(dns: &Dns, name: &str) -> Result<Option<Result<DkimKey, String>>, TemporaryFailure> {
+    let records = dns.txt(name).await?.records();
+    let texts: Vec<String> = records.iter().map(|text| String::from_utf8_lossy(text).into_owned()).collect();
+    Ok(texts.iter().find(|text| looks_like_key(text)).map(|text| parse_key(text).map_err(|error| error.to_string())))
+}
+
+async fn check_selector(
+    dns: &Dns,
+    domain: &DomainName,
+    expected: &ExpectedSelector,
+    problems: &mut Vec<Problem>,
+) -> SelectorCheck {
+    let host = format!("{}._domainkey.{domain}", expected.selector);
+    let mut check = SelectorCheck {
+        selector: expected.selector.clone(),
+        host: host.clone(),
+        expected_target: normalize(&expected.target),
+        found_target: None,
+        key: None,
+        flattened: false,
+        status: MethodStatus::NotVerified,
+    };
+    match check_selector_inner(dns, domain, &mut check, problems).await {
+        Ok(()) => {}
+        Err(failure) => {
+            check.status = MethodStatus::Unknown;
+            problems.push(Problem::temporary(Method::Dkim, &failure));
+        }
+    }
+    check
+}
+
+async fn check_selector_inner(
+    dns: &Dns,
+    domain: &DomainName,
+    check: &mut SelectorCheck,
+    problems: &mut Vec<Problem>,
+) -> Result<(), TemporaryFailure> {
+    let host = check.host.clone();
+    let expected_target = check.expected_target.clone();
+    let cname = dns.cname(&host).await?;
+    let name_exists = !matches!(cname, Answer::NxDomain);
+    if let Some(target) = cname.records().into_iter().next() {
+        check.found_target = Some(target.clone());
+        if target != expected_target {
+            problems.push(Problem::error(
+                ProblemCode::DkimWrongTarget,
+                Method::Dkim,
+                format!("{host} is a CNAME to {target}; expected {expected_target}"),
+                format!("Change the CNAME record at {host} to point to {expected_target}"),
+            ));
+            return Ok(());
+        }
+        match key_at(dns, &expected_target).await? {
+            Some(Ok(key)) if !key.is_revoked() => {
+                check.key = Some(key);
+                check.status = MethodStatus::Verified;
+            }
+            Some(Ok(_)) => problems.push(Problem::error(
+                ProblemCode::DkimKeyMissing,
+                Method::Dkim,
+                format!("{host} points to {expected_target} correctly, but the key there is revoked (empty p=)"),
+                "The key is being rotated or was withdrawn by the platform; contact support if this persists.",
+            )),
+            Some(Err(reason)) => problems.push(Problem::error(
+                ProblemCode::DkimKeyInvalid,
+                Method::Dkim,
+                format!("{host} points to {expected_target} correctly, but the key there is invalid: {reason}"),
+                "The platform's key record is broken; contact support.",
+            )),
+            None => problems.push(Problem::error(
+                ProblemCode::DkimKeyMissing,
+                Method::Dkim,
+                format!("{host} points to {expected_target} correctly, but no DKIM key is published there"),
+                "The platform has not published this key yet; it should appear shortly. Contact support if it does not.",
+            )),
+        }
+        return Ok(());
+    }
+    // No CNAME. A key published at the host itself means a DNS host flattened the CNAME.
+    let flattened_key = if name_exists { key_at(dns, &host).await? } else { None };
+    if let Some(flattened) = flattened_key {
+        check.flattened = true;
+        let expected_key = key_at(dns, &expected_target).await?;
+        match (flattened, expected_key) {
+            (Ok(found), Some(Ok(expected))) if found.public_key == expected.public_key && !found.is_revoked() => {
+                check.key = Some(found);
+                check.status = MethodStatus::Verified;
+                problems.push(Problem::warning(
+                    ProblemCode::DkimFlattened,
+                    Method::Dkim,
+                    format!("{host} holds a copy of the key instead of a CNAME to {expected_target}"),
+                    format!(
+                        "Your DNS host flattened the CNAME (Cloudflare: CNAME flattening or the proxy). It works now, but the next key rotation will break signing. Turn flattening and the proxy off for {host}."
+                    ),
+                ));
+            }
+            _ => problems.push(Problem::error(
+                ProblemCode::DkimFlattenedKeyMismatch,
+                Method::Dkim,
+                format!("{host} holds a DKIM key that is not the current key at {expected_target}"),
+                format!(
+                    "Replace the TXT record at {host} with a CNAME to {expected_target}, and turn off CNAME flattening or the proxy for it."
+                ),
+            )),
+        }
+        return Ok(());
+    }
+    // Not in any RFC, but common: a DNS host that appends its zone to what was typed as the Host.
+    let doubled = format!("{host}.{}", domain.organizational_domain());
+    let doubled_target = dns.cname(&doubled).await?.records().into_iter().next();
+    if let Some(target) = doubled_target {
+        check.found_target = Some(target.clone());
+        problems.push(Problem::error(
+            ProblemCode::DkimHostDoubled,
+            Method::Dkim,
+            format!("the CNAME was created at {doubled} instead of {host}"),
+            format!(
+                "Your DNS host adds the domain to the Host field by itself. Edit the record and enter only \"{}\" as the Host.",
+                host.strip_suffix(&format!(".{}", domain.organizational_domain())).unwrap_or(&host)
+            ),
+        ));
+        return Ok(());
+    }
+    problems.push(Problem::error(
+        ProblemCode::DkimSelectorMissing,
+        Method::Dkim,
+        format!("no CNAME record at {host}; expected one pointing to {expected_target}"),
+        format!("Add a CNAME record at {host} pointing to {expected_target}"),
+    ));
+    Ok(())
+}

@@ -1,0 +1,162 @@
+//! Whether a DMARC policy applies to a sending domain, and what is wrong with it.
+
+use serde::Serialize;
+
+use super::discover::discover;
+use super::parse::{Policy, parse_record};
+use crate::dns::Dns;
+use crate::name::{DomainName, organizational_domain};
+use crate::problem::{Method, Problem, ProblemCode};
+use crate::status::MethodStatus;
+
+/// The DMARC half of a verification.
+#[derive(Clone, Debug, Serialize)]
+pub struct DmarcCheck {
+    pub status: MethodStatus,
+    /// The record that applies, as published.
+    pub record: Option<String>,
+    /// The domain whose `_dmarc` name holds it.
+    pub location: Option<String>,
+    pub inherited: bool,
+    /// The policy that applies to this domain (`sp=` for an inheriting subdomain).
+    pub policy: Option<Policy>,
+    /// Where the RFC 9989 tree walk finds a record, when that differs.
+    pub tree_walk_location: Option<String>,
+    pub problems: Vec<Problem>,
+}
+
+/// Checks the DMARC policy that applies to `domain`. `recommended` is the record to suggest.
+pub async fn verify_dmarc(dns: &Dns, domain: &DomainName, recommended: &str) -> DmarcCheck {
+    let mut check = DmarcCheck {
+        status: MethodStatus::NotVerified,
+        record: None,
+        location: None,
+        inherited: false,
+        policy: None,
+        tree_walk_location: None,
+        problems: Vec::new(),
+    };
+    let discovery = match discover(dns, domain).await {
+        Ok(discovery) => discovery,
+        Err(failure) => {
+            check.status = MethodStatus::Unknown;
+            check.problems.push(Problem::temporary(Method::Dmarc, &failure));
+            return check;
+        }
+    };
+    if let Some(walk) = &discovery.tree_walk {
+        check.tree_walk_location = Some(walk.domain.clone());
+        check.problems.push(Problem::info(
+            ProblemCode::DmarcTreeWalkDiffers,
+            Method::Dmarc,
+            format!(
+                "receivers using the RFC 9989 DNS tree walk find the record at _dmarc.{} ({}), not the one RFC 7489 finds",
+                walk.domain,
+                walk.records.first().map(String::as_str).unwrap_or_default()
+            ),
+            "Make sure the record at that name states the policy you want for this domain.",
+        ));
+    }
+    let Some(found) = discovery.applicable else {
+        let where_looked = if domain.is_organizational() {
+            format!("_dmarc.{domain}")
+        } else {
+            format!("_dmarc.{domain} or _dmarc.{}", domain.organizational_domain())
+        };
+        check.problems.push(Problem::error(
+            ProblemCode::DmarcMissing,
+            Method::Dmarc,
+            format!("no DMARC record at {where_looked}; expected at least \"{recommended}\""),
+            format!("Add a TXT record at _dmarc.{domain} with the value: {recommended}"),
+        ));
+        return check;
+    };
+    check.location = Some(found.domain.clone());
+    check.inherited = discovery.inherited;
+    if found.records.len() > 1 {
+        check.problems.push(Problem::error(
+            ProblemCode::DmarcMultipleRecords,
+            Method::Dmarc,
+            format!(
+                "_dmarc.{} has {} DMARC records ({}); receivers apply none of them",
+                found.domain,
+                found.records.len(),
+                found.records.join(" | ")
+            ),
+            "Delete all but one DMARC record at that name.",
+        ));
+        return check;
+    }
+    let text = found.records[0].clone();
+    check.record = Some(text.clone());
+    let record = match parse_record(&text) {
+        Ok(record) => record,
+        Err(error) => {
+            check.problems.push(Problem::error(
+                ProblemCode::DmarcSyntaxError,
+                Method::Dmarc,
+                format!("the DMARC record at _dmarc.{} is invalid: {error}; found \"{text}\"", found.domain),
+                format!("Replace it with a valid record, for example: {recommended}"),
+            ));
+            return check;
+        }
+    };
+    let policy = if discovery.inherited { record.policy_for_subdomain() } else { record.policy };
+    check.policy = Some(policy);
+    check.status = MethodStatus::Verified;
+    if discovery.inherited {
+        check.problems.push(Problem::info(
+            ProblemCode::DmarcInherited,
+            Method::Dmarc,
+            format!(
+                "no record at _dmarc.{domain}; the organizational domain's record at _dmarc.{} applies (policy {} for subdomains)",
+                found.domain,
+                policy.as_str()
+            ),
+            "No record is needed for this subdomain. Add one at _dmarc of this subdomain only to give it its own policy.",
+        ));
+    }
+    if policy == Policy::None {
+        check.problems.push(Problem::info(
+            ProblemCode::DmarcPolicyNone,
+            Method::Dmarc,
+            "the DMARC policy is p=none: receivers report failures but do not act on them",
+            "Once reports show all your mail passes, move to p=quarantine and then p=reject.",
+        ));
+    }
+    for address in record.aggregate_reports.iter().chain(&record.failure_reports) {
+        check_report_destination(dns, &found.domain, address, &mut check.problems).await;
+    }
+    for tag in &record.unknown_tags {
+        check.problems.push(Problem::warning(
+            ProblemCode::DmarcSyntaxError,
+            Method::Dmarc,
+            format!("unknown tag {tag:?} in the DMARC record at _dmarc.{}; receivers ignore it", found.domain),
+            "Remove the tag or correct its spelling.",
+        ));
+    }
+    check
+}
+
+/// RFC 7489 section 7.1: reports to another organization's domain need that domain's consent,
+/// published at `<policy domain>._report._dmarc.<destination domain>`.
+async fn check_report_destination(dns: &Dns, policy_domain: &str, address: &str, problems: &mut Vec<Problem>) {
+    let Some((_, destination)) = address.rsplit_once('@') else { return };
+    let destination = destination.to_ascii_lowercase();
+    if organizational_domain(&destination) == organizational_domain(policy_domain) {
+        return;
+    }
+    let authorization = format!("{policy_domain}._report._dmarc.{destination}");
+    match dns.txt(&authorization).await {
+        Ok(answer) if answer.as_slice().iter().any(|text| super::parse::is_dmarc_record(text)) => {}
+        Ok(_) => problems.push(Problem::warning(
+            ProblemCode::DmarcReportDestinationUnauthorized,
+            Method::Dmarc,
+            format!("reports go to {address}, but {destination} has not authorized them: no record at {authorization}"),
+            format!(
+                "Ask the operator of {destination} to publish a TXT record \"v=DMARC1\" at {authorization}, or send reports to an address at your own domain."
+            ),
+        )),
+        Err(failure) => problems.push(Problem::temporary(Method::Dmarc, &failure)),
+    }
+}

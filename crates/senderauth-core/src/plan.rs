@@ -1,0 +1,254 @@
+//! The records a customer adds at their DNS host: the plan.
+
+use serde::Serialize;
+
+use crate::config::{ProviderConfig, TemplateValues, expand_template};
+use crate::dkim::verify::ExpectedSelector;
+use crate::dmarc::discover::discover;
+use crate::dns::{Dns, TemporaryFailure};
+use crate::name::{AccountId, DomainName};
+use crate::problem::Method;
+use crate::spf::merge::merge_spf;
+use crate::spf::parse::is_spf_record;
+use crate::spf::tree::walk_record;
+
+/// What the customer should do with a record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// Add this record.
+    Add,
+    /// Replace the existing record with this one.
+    Replace,
+    /// The record is already there as required.
+    AlreadyPresent,
+    /// Nothing to add: a record that applies exists elsewhere (an inherited DMARC policy).
+    NotNeeded,
+    /// No record can be proposed as things stand; see the note.
+    CannotMerge,
+}
+
+/// One DNS record to add.
+#[derive(Clone, Debug, Serialize)]
+pub struct RequiredRecord {
+    pub method: Method,
+    pub record_type: &'static str,
+    /// The host as typed at a DNS host for the customer's zone (`@`, `sa1-1._domainkey.mail`).
+    pub host: String,
+    /// The fully qualified host name, without the trailing dot.
+    pub fqdn: String,
+    /// The required data.
+    pub value: String,
+    pub action: Action,
+    /// One sentence on why this record is needed.
+    pub purpose: String,
+    /// What the customer should know about this record in particular.
+    pub notes: Vec<String>,
+}
+
+/// The records for one domain and account.
+#[derive(Clone, Debug, Serialize)]
+pub struct RecordPlan {
+    pub domain: DomainName,
+    pub account: AccountId,
+    /// The zone the customer most likely manages, which hosts are written relative to.
+    pub zone: DomainName,
+    pub records: Vec<RequiredRecord>,
+    /// DNS lookups the proposed SPF record needs (RFC 7208 allows 10), when it was measured.
+    pub spf_lookups: Option<u32>,
+}
+
+/// Reasons a plan cannot be made for a domain.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error(
+        "{domain} is reserved by the platform for another purpose; connect a subdomain instead, like mail.{domain}"
+    )]
+    Reserved { domain: String },
+    #[error(transparent)]
+    Dns(#[from] TemporaryFailure),
+}
+
+fn values<'a>(config: &'a ProviderConfig, account: &'a AccountId, domain: &'a DomainName) -> TemplateValues<'a> {
+    TemplateValues { account: account.as_str(), domain, selector: None, zone: &config.zone }
+}
+
+/// The two DKIM selectors and their CNAME targets.
+pub fn expected_selectors(config: &ProviderConfig, account: &AccountId, domain: &DomainName) -> Vec<ExpectedSelector> {
+    config
+        .dkim
+        .selectors
+        .iter()
+        .map(|template| {
+            let selector = expand_template(template, &values(config, account, domain));
+            let target = expand_template(
+                &config.dkim.target,
+                &TemplateValues { selector: Some(&selector), ..values(config, account, domain) },
+            );
+            ExpectedSelector { selector, target }
+        })
+        .collect()
+}
+
+/// The SPF include host of an account.
+pub fn expected_include(config: &ProviderConfig, account: &AccountId, domain: &DomainName) -> String {
+    expand_template(&config.spf.include, &values(config, account, domain))
+}
+
+/// Whether the platform keeps `domain` (or a domain it is under) for another purpose.
+/// Subdomains of a reserved domain are allowed: that is the suggested way out.
+pub fn is_reserved(config: &ProviderConfig, domain: &DomainName) -> bool {
+    config.reserved_domains.iter().any(|reserved| crate::name::normalize(reserved) == domain.as_str())
+}
+
+/// A host relative to the customer's zone, as DNS hosts' Host fields want it.
+pub fn relative_host(fqdn: &str, zone: &DomainName) -> String {
+    if fqdn == zone.as_str() {
+        return "@".to_string();
+    }
+    fqdn.strip_suffix(&format!(".{zone}")).unwrap_or(fqdn).to_string()
+}
+
+/// Makes the plan. With `dns`, the domain's current SPF and DMARC records are read so that the
+/// SPF record is merged with the existing one and an inherited DMARC policy is recognized;
+/// without it, the plan assumes the domain has neither.
+pub async fn plan_records(
+    dns: Option<&Dns>,
+    config: &ProviderConfig,
+    account: &AccountId,
+    domain: &DomainName,
+) -> Result<RecordPlan, PlanError> {
+    if is_reserved(config, domain) {
+        return Err(PlanError::Reserved { domain: domain.to_string() });
+    }
+    let zone = domain.organizational_domain();
+    let mut records = Vec::new();
+    for expected in expected_selectors(config, account, domain) {
+        let fqdn = format!("{}._domainkey.{domain}", expected.selector);
+        records.push(RequiredRecord {
+            method: Method::Dkim,
+            record_type: "CNAME",
+            host: relative_host(&fqdn, &zone),
+            fqdn,
+            value: expected.target,
+            action: Action::Add,
+            purpose: "Points to a DKIM key the platform hosts and rotates, so mail can be signed as your domain."
+                .to_string(),
+            notes: vec![
+                "Cloudflare: set this record to DNS only (grey cloud); CNAME flattening must be off.".to_string(),
+            ],
+        });
+    }
+    let include = expected_include(config, account, domain);
+    let existing_spf: Vec<String> = match dns {
+        Some(dns) => dns
+            .txt(domain.as_str())
+            .await?
+            .records()
+            .into_iter()
+            .filter(|text| is_spf_record(text))
+            .map(|text| String::from_utf8_lossy(&text).into_owned())
+            .collect(),
+        None => Vec::new(),
+    };
+    let merged = merge_spf(&existing_spf, &include, &config.spf.all);
+    let mut spf_notes = merged.notes.clone();
+    let mut spf_action = match (existing_spf.is_empty(), merged.changed) {
+        (true, _) => Action::Add,
+        (false, true) => Action::Replace,
+        (false, false) => Action::AlreadyPresent,
+    };
+    let mut spf_lookups = None;
+    if let Some(dns) = dns
+        && !existing_spf.is_empty()
+    {
+        let tree = walk_record(dns, domain.as_str(), &merged.record).await?;
+        spf_lookups = Some(tree.lookups);
+        if !tree.within_limit() {
+            let costs: Vec<String> = tree.costs().iter().map(|(term, cost)| format!("{term}: {cost}")).collect();
+            spf_action = Action::CannotMerge;
+            spf_notes.push(format!(
+                "With the platform's include, your SPF record would need {}{} DNS lookups, over the limit of 10, and receivers would reject it. Lookups per term: {}. Remove includes of services you no longer use, replace small includes with the ip4:/ip6: addresses they list, or send from a subdomain.",
+                if tree.truncated { "more than " } else { "" },
+                tree.lookups,
+                costs.join(", ")
+            ));
+        }
+    }
+    records.push(RequiredRecord {
+        method: Method::Spf,
+        record_type: "TXT",
+        host: relative_host(domain.as_str(), &zone),
+        fqdn: domain.to_string(),
+        value: if spf_action == Action::CannotMerge { String::new() } else { merged.record },
+        action: spf_action,
+        purpose: "Authorizes the platform's mail servers to send for your domain (SPF).".to_string(),
+        notes: spf_notes,
+    });
+    let dmarc_fqdn = format!("_dmarc.{domain}");
+    let mut dmarc = RequiredRecord {
+        method: Method::Dmarc,
+        record_type: "TXT",
+        host: relative_host(&dmarc_fqdn, &zone),
+        fqdn: dmarc_fqdn,
+        value: config.dmarc.record.clone(),
+        action: Action::Add,
+        purpose: "Tells receivers what to do with mail that fails authentication, and where to report (DMARC)."
+            .to_string(),
+        notes: Vec::new(),
+    };
+    if let Some(dns) = dns {
+        let discovery = discover(dns, domain).await?;
+        if let Some(found) = discovery.applicable {
+            let text = found.records.join(" | ");
+            if discovery.inherited {
+                dmarc.action = Action::NotNeeded;
+                dmarc.notes.push(format!(
+                    "No record is needed: the record of {} at _dmarc.{} applies to this subdomain: {text}",
+                    found.domain, found.domain
+                ));
+            } else if found.records.len() == 1 {
+                dmarc.action = Action::AlreadyPresent;
+                dmarc.value = text;
+            } else {
+                dmarc.action = Action::Replace;
+                dmarc.notes.push(format!("There are {} DMARC records; keep exactly one.", found.records.len()));
+            }
+        }
+    }
+    records.push(dmarc);
+    Ok(RecordPlan { domain: domain.clone(), account: account.clone(), zone, records, spf_lookups })
+}
+
+/// The plan as a BIND zone-file snippet.
+pub fn to_zone_file(plan: &RecordPlan) -> String {
+    let mut output = format!("; senderauth: records for {} (account {})\n", plan.domain, plan.account);
+    for record in &plan.records {
+        match record.action {
+            Action::NotNeeded | Action::CannotMerge => {
+                for note in &record.notes {
+                    output.push_str(&format!("; {}: {note}\n", record.fqdn));
+                }
+                continue;
+            }
+            Action::AlreadyPresent => output.push_str("; already present:\n"),
+            Action::Add | Action::Replace => {}
+        }
+        let data = if record.record_type == "TXT" { quote_txt(&record.value) } else { format!("{}.", record.value) };
+        output.push_str(&format!("{}.\t3600\tIN\t{}\t{data}\n", record.fqdn, record.record_type));
+    }
+    output
+}
+
+/// TXT data in zone-file form: quoted strings of at most 255 octets.
+pub fn quote_txt(text: &str) -> String {
+    let chunks: Vec<String> = text
+        .as_bytes()
+        .chunks(255)
+        .map(|chunk| {
+            let escaped = String::from_utf8_lossy(chunk).replace('\\', "\\\\").replace('"', "\\\"");
+            format!("\"{escaped}\"")
+        })
+        .collect();
+    if chunks.is_empty() { "\"\"".to_string() } else { chunks.join(" ") }
+}

@@ -1,0 +1,207 @@
+//! Merging the platform's include into a customer's existing SPF record(s).
+
+use serde::Serialize;
+
+/// The record to publish, and what was changed to get there.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct MergedSpf {
+    pub record: String,
+    /// One sentence per change the customer should know about.
+    pub notes: Vec<String>,
+    /// Whether the customer's record needs changing at all.
+    pub changed: bool,
+}
+
+enum Token {
+    All(char),
+    Redirect(String),
+    Modifier(String),
+    Mechanism(String),
+}
+
+fn classify(token: &str) -> Token {
+    let lower = token.to_ascii_lowercase();
+    let (qualifier, body) = match lower.chars().next() {
+        Some(c @ ('+' | '-' | '~' | '?')) => (c, &lower[1..]),
+        _ => ('+', lower.as_str()),
+    };
+    if body == "all" {
+        return Token::All(qualifier);
+    }
+    if let Some(target) = lower.strip_prefix("redirect=") {
+        return Token::Redirect(target.to_string());
+    }
+    let name_end = token.find([':', '/', '=']).unwrap_or(token.len());
+    if token[name_end..].starts_with('=') {
+        return Token::Modifier(token.to_string());
+    }
+    Token::Mechanism(token.to_string())
+}
+
+/// Comparable form of a mechanism: lowercase, default `+` dropped, trailing dot dropped.
+fn mechanism_key(token: &str) -> String {
+    let lower = token.to_ascii_lowercase();
+    let lower = lower.strip_prefix('+').unwrap_or(&lower);
+    lower.strip_suffix('.').unwrap_or(lower).to_string()
+}
+
+fn strictness(qualifier: char) -> u8 {
+    match qualifier {
+        '-' => 3,
+        '~' => 2,
+        '?' => 1,
+        _ => 0,
+    }
+}
+
+/// Merges `include:<include>` into the existing SPF records of a domain.
+///
+/// One record results; `v=spf1` once at the start; the customer's mechanisms in their order;
+/// the include after the existing includes; exactly one `all`, the customer's `-all`/`~all`
+/// kept, a `+all`, `?all` or missing `all` replaced by `default_all`.
+pub fn merge_spf(existing: &[String], include: &str, default_all: &str) -> MergedSpf {
+    let include = include.trim_end_matches('.').to_ascii_lowercase();
+    let include_term = format!("include:{include}");
+    let mut notes = Vec::new();
+    if existing.is_empty() {
+        return MergedSpf { record: format!("v=spf1 {include_term} {default_all}"), notes, changed: true };
+    }
+    if existing.len() > 1 {
+        notes.push(format!(
+            "Your domain has {} SPF records; receivers treat that as an error. They are merged into one: delete the others.",
+            existing.len()
+        ));
+    }
+    let mut mechanisms: Vec<String> = Vec::new();
+    let mut modifiers: Vec<String> = Vec::new();
+    let mut redirects: Vec<String> = Vec::new();
+    let mut strictest_all: Option<char> = None;
+    for record in existing {
+        for token in record.split_whitespace().skip(1) {
+            match classify(token) {
+                Token::All(qualifier) => {
+                    if strictest_all.is_none_or(|current| strictness(qualifier) > strictness(current)) {
+                        strictest_all = Some(qualifier);
+                    }
+                }
+                Token::Redirect(target) => {
+                    if !redirects.contains(&target) {
+                        redirects.push(target);
+                    }
+                }
+                Token::Modifier(text) => {
+                    if !modifiers.iter().any(|known| known.eq_ignore_ascii_case(&text)) {
+                        modifiers.push(text);
+                    }
+                }
+                Token::Mechanism(text) => {
+                    if !mechanisms.iter().any(|known| mechanism_key(known) == mechanism_key(&text)) {
+                        mechanisms.push(text);
+                    }
+                }
+            }
+        }
+    }
+    let already_included = mechanisms.iter().any(|mechanism| mechanism_key(mechanism) == include_term);
+    if !already_included {
+        let position = mechanisms
+            .iter()
+            .rposition(|mechanism| mechanism_key(mechanism).starts_with("include:"))
+            .map_or(mechanisms.len(), |index| index + 1);
+        mechanisms.insert(position, include_term.clone());
+    }
+    let mut tail: Vec<String> = Vec::new();
+    match (strictest_all, redirects.as_slice()) {
+        (Some(qualifier @ ('-' | '~')), _) => {
+            tail.push(format!("{qualifier}all"));
+            if !redirects.is_empty() {
+                notes.push(
+                    "The redirect= modifier is dropped: with an \"all\" in the record it is never used.".to_string(),
+                );
+            }
+        }
+        (Some(qualifier), _) => {
+            let shown = if qualifier == '+' { "+all".to_string() } else { format!("{qualifier}all") };
+            notes.push(format!(
+                "Your record ends in {shown}, which lets any server on the internet send as your domain; it is replaced by {default_all}."
+            ));
+            tail.push(default_all.to_string());
+        }
+        (None, [target]) => {
+            notes.push(format!(
+                "Your record hands the rest of the policy to {target} with redirect=; it is kept, so that record's \"all\" applies."
+            ));
+            tail.push(format!("redirect={target}"));
+        }
+        (None, _) => {
+            notes.push(format!(
+                "Your record has no \"all\" term; {default_all} is added so other servers are not authorized."
+            ));
+            tail.push(default_all.to_string());
+        }
+    }
+    let mut terms = vec!["v=spf1".to_string()];
+    terms.extend(mechanisms);
+    terms.extend(tail);
+    terms.extend(modifiers);
+    let record = terms.join(" ");
+    let changed = existing.len() != 1 || existing[0].split_whitespace().collect::<Vec<_>>().join(" ") != record;
+    if record.len() > 255 {
+        notes.push(
+            "The record is longer than 255 characters: enter it as one TXT record; DNS hosts split it into strings for you."
+                .to_string(),
+        );
+    }
+    MergedSpf { record, notes, changed }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn merge(existing: &[&str]) -> MergedSpf {
+        let existing: Vec<String> = existing.iter().map(|record| record.to_string()).collect();
+        merge_spf(&existing, "123.spf.esp.example", "-all")
+    }
+
+    #[test]
+    fn merges_as_the_reference_describes() {
+        let cases: &[(&[&str], &str)] = &[
+            (&[], "v=spf1 include:123.spf.esp.example -all"),
+            (
+                &["v=spf1 ip4:198.51.100.1 include:_spf.google.com ~all"],
+                "v=spf1 ip4:198.51.100.1 include:_spf.google.com include:123.spf.esp.example ~all",
+            ),
+            (&["v=spf1 a mx +all"], "v=spf1 a mx include:123.spf.esp.example -all"),
+            (&["v=spf1 a ?all"], "v=spf1 a include:123.spf.esp.example -all"),
+            (&["v=spf1 mx"], "v=spf1 mx include:123.spf.esp.example -all"),
+            (
+                &["v=spf1 include:a.example ~all", "v=spf1 include:b.example include:A.example -all"],
+                "v=spf1 include:a.example include:b.example include:123.spf.esp.example -all",
+            ),
+            (
+                &["v=spf1 mx redirect=_spf.example.com"],
+                "v=spf1 mx include:123.spf.esp.example redirect=_spf.example.com",
+            ),
+            (&["v=spf1 include:123.spf.esp.example. -all"], "v=spf1 include:123.spf.esp.example. -all"),
+            (
+                &["v=spf1 -all exp=explain.example.com"],
+                "v=spf1 include:123.spf.esp.example -all exp=explain.example.com",
+            ),
+        ];
+        for (existing, expected) in cases {
+            assert_eq!(merge(existing).record, *expected, "{existing:?}");
+        }
+        assert!(!merge(&["v=spf1 include:123.spf.esp.example -all"]).changed);
+        assert!(merge(&["v=spf1 a +all"]).notes.iter().any(|note| note.contains("+all")));
+    }
+
+    #[test]
+    fn v_spf1_once_and_one_all() {
+        let merged = merge(&["v=spf1 a -all", "v=spf1 mx ~all", "v=spf1 +all"]);
+        assert_eq!(merged.record.matches("v=spf1").count(), 1);
+        assert_eq!(merged.record.matches("all").count(), 1);
+        assert!(merged.record.ends_with("-all"));
+        super::super::parse::parse_record(&merged.record).expect("the merged record parses");
+    }
+}

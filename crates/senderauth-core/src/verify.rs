@@ -1,0 +1,59 @@
+//! Verifying one domain: DKIM, SPF and DMARC against DNS, and the domain's status.
+
+use serde::Serialize;
+
+use crate::config::ProviderConfig;
+use crate::dkim::verify::{DkimCheck, verify_dkim};
+use crate::dmarc::verify::{DmarcCheck, verify_dmarc};
+use crate::dns::Dns;
+use crate::name::{AccountId, DomainName};
+use crate::plan::{expected_include, expected_selectors};
+use crate::problem::{Method, Problem, ProblemCode};
+use crate::spf::verify::{SpfCheck, SpfExpectation, verify_spf};
+use crate::status::DomainStatus;
+
+/// Everything one verification found.
+#[derive(Clone, Debug, Serialize)]
+pub struct Verification {
+    pub domain: DomainName,
+    pub account: AccountId,
+    pub status: DomainStatus,
+    pub dkim: DkimCheck,
+    pub spf: SpfCheck,
+    pub dmarc: DmarcCheck,
+    /// Every problem, most severe first.
+    pub problems: Vec<Problem>,
+}
+
+/// Checks a connected domain's DKIM, SPF and DMARC records against what the platform expects.
+pub async fn verify_domain(
+    dns: &Dns,
+    config: &ProviderConfig,
+    account: &AccountId,
+    domain: &DomainName,
+) -> Verification {
+    let selectors = expected_selectors(config, account, domain);
+    let include = expected_include(config, account, domain);
+    let networks = config.sending_networks();
+    let expectation = SpfExpectation { include: &include, sending_networks: &networks, default_all: &config.spf.all };
+    let (dkim, spf, dmarc) = tokio::join!(
+        verify_dkim(dns, domain, &selectors),
+        verify_spf(dns, domain, &expectation),
+        verify_dmarc(dns, domain, &config.dmarc.record),
+    );
+    let status = DomainStatus::from_methods(dkim.status, spf.status, dmarc.status);
+    let mut problems = Vec::new();
+    if !spf.domain_exists {
+        problems.push(Problem::error(
+            ProblemCode::DomainNxdomain,
+            Method::Domain,
+            format!("{domain} does not exist in DNS (NXDOMAIN)"),
+            "Check the spelling of the domain, or create it at your DNS host before adding records.",
+        ));
+    }
+    problems.extend(dkim.problems.iter().cloned());
+    problems.extend(spf.problems.iter().cloned());
+    problems.extend(dmarc.problems.iter().cloned());
+    problems.sort_by_key(|problem| std::cmp::Reverse(problem.severity));
+    Verification { domain: domain.clone(), account: account.clone(), status, dkim, spf, dmarc, problems }
+}
