@@ -23,6 +23,27 @@ pub struct ProviderConfig {
     pub dkim: DkimConfig,
     pub spf: SpfConfig,
     pub dmarc: DmarcConfig,
+    pub resolver: ResolverConfig,
+}
+
+/// How checks reach DNS.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ResolverConfig {
+    /// A nameserver `IP:PORT` to send every query to; unset uses the system's resolvers.
+    pub nameserver: Option<String>,
+    /// How long to wait for one answer, in milliseconds.
+    pub timeout_ms: u64,
+    /// How many times to send a query before calling it a temporary failure.
+    pub attempts: usize,
+    /// How many domains are checked at once in bulk.
+    pub concurrency: usize,
+}
+
+impl Default for ResolverConfig {
+    fn default() -> Self {
+        ResolverConfig { nameserver: None, timeout_ms: 3000, attempts: 2, concurrency: 64 }
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -60,6 +81,7 @@ impl Default for ProviderConfig {
             dkim: DkimConfig::default(),
             spf: SpfConfig::default(),
             dmarc: DmarcConfig::default(),
+            resolver: ResolverConfig::default(),
         }
     }
 }
@@ -181,6 +203,20 @@ impl ProviderConfig {
             return Err(invalid(
                 "spf.all",
                 format!("{:?} is not allowed; use \"-all\" (fail) or \"~all\" (softfail)", self.spf.all),
+            ));
+        }
+        if let Some(nameserver) = &self.resolver.nameserver {
+            nameserver.parse::<std::net::SocketAddr>().map_err(|_| {
+                invalid(
+                    "resolver.nameserver",
+                    format!("{nameserver:?} is not IP:PORT, like \"127.0.0.1:53\" or \"[::1]:53\""),
+                )
+            })?;
+        }
+        if self.resolver.timeout_ms == 0 || self.resolver.attempts == 0 || self.resolver.concurrency == 0 {
+            return Err(invalid(
+                "resolver",
+                "timeout_ms, attempts and concurrency must each be at least 1".to_string(),
             ));
         }
         crate::dmarc::parse::parse_record(&self.dmarc.record)

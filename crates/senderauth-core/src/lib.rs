@@ -1,6 +1,7 @@
 //! senderauth's core: the records a sending domain needs, the SPF, DKIM and DMARC rules, and
 //! verification against DNS. It never touches HTTP, SQL or SMTP.
 
+pub mod check;
 pub mod cidr;
 pub mod config;
 pub mod dkim;

@@ -151,7 +151,7 @@ pub async fn plan_records(
             .collect(),
         None => Vec::new(),
     };
-    let merged = merge_spf(&existing_spf, &include, &config.spf.all);
+    let merged = merge_spf(&existing_spf, Some(&include), &config.spf.all);
     let mut spf_notes = merged.notes.clone();
     let mut spf_action = match (existing_spf.is_empty(), merged.changed) {
         (true, _) => Action::Add,

@@ -35,7 +35,8 @@ pub async fn verify_domain(
     let selectors = expected_selectors(config, account, domain);
     let include = expected_include(config, account, domain);
     let networks = config.sending_networks();
-    let expectation = SpfExpectation { include: &include, sending_networks: &networks, default_all: &config.spf.all };
+    let expectation =
+        SpfExpectation { include: Some(&include), sending_networks: &networks, default_all: &config.spf.all };
     let (dkim, spf, dmarc) = tokio::join!(
         verify_dkim(dns, domain, &selectors),
         verify_spf(dns, domain, &expectation),

@@ -32,6 +32,8 @@ struct ZoneData {
     /// Zone apexes the server holds an SOA for; the root is always one.
     apexes: HashSet<String>,
     faults: HashMap<(String, Option<RecordType>), Fault>,
+    /// Faults for a name and every name under it, like a zone whose servers are down.
+    subtree_faults: HashMap<String, Fault>,
 }
 
 /// A running test DNS server. Dropping it does not stop it; it lives as long as the runtime.
@@ -132,9 +134,17 @@ impl TestDns {
         self
     }
 
+    /// Makes every query for `name` or any name under it fail with `fault`.
+    pub fn fault_subtree(&self, name: &str, fault: Fault) -> &Self {
+        self.data.write().expect("zone lock").subtree_faults.insert(key(name), fault);
+        self
+    }
+
     /// Removes every fault.
     pub fn clear_faults(&self) -> &Self {
-        self.data.write().expect("zone lock").faults.clear();
+        let mut data = self.data.write().expect("zone lock");
+        data.faults.clear();
+        data.subtree_faults.clear();
         self
     }
 
@@ -159,8 +169,19 @@ impl TestDns {
         let name = name_key(query.name());
         let record_type = query.query_type();
         let data = self.data.read().expect("zone lock");
-        let fault =
-            data.faults.get(&(name.clone(), Some(record_type))).or_else(|| data.faults.get(&(name.clone(), None)));
+        let fault = data
+            .faults
+            .get(&(name.clone(), Some(record_type)))
+            .or_else(|| data.faults.get(&(name.clone(), None)))
+            .or_else(|| {
+                let mut ancestor = name.as_str();
+                loop {
+                    if let Some(fault) = data.subtree_faults.get(ancestor) {
+                        return Some(fault);
+                    }
+                    ancestor = &ancestor[ancestor.find('.')? + 1..];
+                }
+            });
         match fault {
             Some(Fault::Timeout) => return None,
             Some(Fault::ServFail) => {

@@ -70,7 +70,14 @@ pub fn parse_key(text: &str) -> Result<DkimKey, DkimKeyError> {
     };
     let bits = match key_type.as_str() {
         "rsa" if !bytes.is_empty() => {
-            Some(rsa_modulus_bits(&bytes).ok_or_else(|| error("p= is not an RSA public key"))?)
+            let bits = rsa_modulus_bits(&bytes).ok_or_else(|| error("p= is not an RSA public key"))?;
+            // RFC 8301 section 3.2: verifiers must not accept signatures from keys under 1024 bits.
+            if bits < 1024 {
+                return Err(error(format!(
+                    "the RSA key has {bits} bits; receivers ignore keys under 1024 bits (RFC 8301)"
+                )));
+            }
+            Some(bits)
         }
         "rsa" => None,
         "ed25519" if bytes.is_empty() || bytes.len() == 32 => None,

@@ -46,14 +46,71 @@ pub async fn verify_dkim(dns: &Dns, domain: &DomainName, expected: &[ExpectedSel
     for selector in expected {
         selectors.push(check_selector(dns, domain, selector, &mut problems).await);
     }
-    let status = if selectors.iter().all(|check| check.status == MethodStatus::Verified) {
+    DkimCheck { status: combined_status(&selectors), selectors, problems }
+}
+
+/// Checks selectors of any domain (no platform expectations): each must lead to a usable key,
+/// directly or through a CNAME.
+pub async fn check_selectors(dns: &Dns, domain: &DomainName, selectors: &[String]) -> DkimCheck {
+    let mut problems = Vec::new();
+    let mut checks = Vec::new();
+    for selector in selectors {
+        let host = format!("{selector}._domainkey.{domain}");
+        let mut check = SelectorCheck {
+            selector: selector.clone(),
+            host: host.clone(),
+            expected_target: String::new(),
+            found_target: None,
+            key: None,
+            flattened: false,
+            status: MethodStatus::NotVerified,
+        };
+        let outcome = async {
+            check.found_target = dns.cname(&host).await?.records().into_iter().next();
+            key_at(dns, &host).await
+        }
+        .await;
+        match outcome {
+            Err(failure) => {
+                check.status = MethodStatus::Unknown;
+                problems.push(Problem::temporary(Method::Dkim, &failure));
+            }
+            Ok(Some(Ok(key))) if !key.is_revoked() => {
+                check.key = Some(key);
+                check.status = MethodStatus::Verified;
+            }
+            Ok(Some(Ok(_))) => problems.push(Problem::error(
+                ProblemCode::DkimKeyMissing,
+                Method::Dkim,
+                format!("the DKIM key at {host} is revoked (empty p=)"),
+                "Publish the current key, or stop signing with this selector.",
+            )),
+            Ok(Some(Err(reason))) => problems.push(Problem::error(
+                ProblemCode::DkimKeyInvalid,
+                Method::Dkim,
+                format!("the DKIM key at {host} is invalid: {reason}"),
+                "Publish the key again exactly as your mail provider gives it.",
+            )),
+            Ok(None) => problems.push(Problem::error(
+                ProblemCode::DkimSelectorMissing,
+                Method::Dkim,
+                format!("no DKIM key at {host}"),
+                "Check the selector name (it is in the s= tag of your messages' DKIM-Signature header) and publish its key.",
+            )),
+        }
+        checks.push(check);
+    }
+    DkimCheck { status: combined_status(&checks), selectors: checks, problems }
+}
+
+fn combined_status(selectors: &[SelectorCheck]) -> MethodStatus {
+    if selectors.iter().all(|check| check.status == MethodStatus::Verified) {
         MethodStatus::Verified
     } else if selectors.iter().any(|check| check.status == MethodStatus::NotVerified) {
         MethodStatus::NotVerified
     } else {
         MethodStatus::Unknown
-    };
-    DkimCheck { status, selectors, problems }
+    }
 }
 
 /// A DKIM key at a name: `Ok(None)` when there is none.

@@ -59,12 +59,16 @@ fn strictness(qualifier: char) -> u8 {
 /// One record results; `v=spf1` once at the start; the customer's mechanisms in their order;
 /// the include after the existing includes; exactly one `all`, the customer's `-all`/`~all`
 /// kept, a `+all`, `?all` or missing `all` replaced by `default_all`.
-pub fn merge_spf(existing: &[String], include: &str, default_all: &str) -> MergedSpf {
-    let include = include.trim_end_matches('.').to_ascii_lowercase();
-    let include_term = format!("include:{include}");
+/// Without an include (a provider-independent check), the record is only normalized.
+pub fn merge_spf(existing: &[String], include: Option<&str>, default_all: &str) -> MergedSpf {
+    let include_term = include.map(|include| format!("include:{}", include.trim_end_matches('.').to_ascii_lowercase()));
     let mut notes = Vec::new();
     if existing.is_empty() {
-        return MergedSpf { record: format!("v=spf1 {include_term} {default_all}"), notes, changed: true };
+        let record = match &include_term {
+            Some(term) => format!("v=spf1 {term} {default_all}"),
+            None => format!("v=spf1 mx {default_all}"),
+        };
+        return MergedSpf { record, notes, changed: true };
     }
     if existing.len() > 1 {
         notes.push(format!(
@@ -102,13 +106,14 @@ pub fn merge_spf(existing: &[String], include: &str, default_all: &str) -> Merge
             }
         }
     }
-    let already_included = mechanisms.iter().any(|mechanism| mechanism_key(mechanism) == include_term);
-    if !already_included {
+    if let Some(include_term) = include_term
+        && !mechanisms.iter().any(|mechanism| mechanism_key(mechanism) == include_term)
+    {
         let position = mechanisms
             .iter()
             .rposition(|mechanism| mechanism_key(mechanism).starts_with("include:"))
             .map_or(mechanisms.len(), |index| index + 1);
-        mechanisms.insert(position, include_term.clone());
+        mechanisms.insert(position, include_term);
     }
     let mut tail: Vec<String> = Vec::new();
     match (strictest_all, redirects.as_slice()) {
@@ -161,7 +166,7 @@ mod tests {
 
     fn merge(existing: &[&str]) -> MergedSpf {
         let existing: Vec<String> = existing.iter().map(|record| record.to_string()).collect();
-        merge_spf(&existing, "123.spf.esp.example", "-all")
+        merge_spf(&existing, Some("123.spf.esp.example"), "-all")
     }
 
     #[test]

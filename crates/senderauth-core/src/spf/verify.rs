@@ -30,7 +30,8 @@ pub struct SpfCheck {
     pub record: Option<String>,
     /// Every `v=spf1` record at the domain.
     pub records_found: Vec<String>,
-    pub expected_include: String,
+    /// The include the platform expects, when checking for a platform.
+    pub expected_include: Option<String>,
     /// Whether the include appears anywhere in the tree.
     pub include_found: bool,
     pub lookups: Option<u32>,
@@ -47,7 +48,8 @@ pub struct SpfCheck {
 /// What the platform expects of a domain's SPF.
 #[derive(Clone, Debug)]
 pub struct SpfExpectation<'a> {
-    pub include: &'a str,
+    /// The platform's include; `None` for a provider-independent check.
+    pub include: Option<&'a str>,
     pub sending_networks: &'a [IpNetwork],
     /// The `all` term to suggest: `-all` or `~all`.
     pub default_all: &'a str,
@@ -59,7 +61,7 @@ pub async fn verify_spf(dns: &Dns, domain: &DomainName, expected: &SpfExpectatio
         status: MethodStatus::NotVerified,
         record: None,
         records_found: Vec::new(),
-        expected_include: normalize(expected.include),
+        expected_include: expected.include.map(normalize),
         include_found: false,
         lookups: None,
         void_lookups: None,
@@ -91,15 +93,19 @@ async fn verify_inner(
         .map(|text| String::from_utf8_lossy(&text).into_owned())
         .collect();
     let merged = merge_spf(&check.records_found, expected.include, expected.default_all);
-    if merged.changed {
+    if merged.changed && expected.include.is_some() {
         check.suggested_record = Some(merged.record.clone());
     }
     let text = match check.records_found.as_slice() {
         [] => {
+            let wanted = match &check.expected_include {
+                Some(include) => format!("expected one with include:{include}"),
+                None => "mail from it cannot be authenticated with SPF".to_string(),
+            };
             check.problems.push(Problem::error(
                 ProblemCode::SpfMissing,
                 Method::Spf,
-                format!("no SPF record at {domain}; expected one with include:{}", check.expected_include),
+                format!("no SPF record at {domain}; {wanted}"),
                 format!("Add a TXT record at {domain} with the value: {}", merged.record),
             ));
             return Ok(());
@@ -167,7 +173,7 @@ async fn verify_inner(
     let tree = walk_record(dns, domain.as_str(), &text).await?;
     check.lookups = Some(tree.lookups);
     check.void_lookups = Some(tree.void_lookups);
-    check.include_found = tree.targets.contains(&check.expected_include);
+    check.include_found = check.expected_include.as_ref().is_some_and(|include| tree.targets.contains(include));
     tree_problems(domain, &tree, check);
     check.tree = Some(tree);
     for network in expected.sending_networks {
@@ -189,7 +195,9 @@ async fn verify_inner(
         });
     }
     let all_pass = check.sending_ips.iter().all(|result| result.result == SpfResult::Pass);
-    if !check.include_found {
+    if let Some(include) = &check.expected_include
+        && !check.include_found
+    {
         let (severity, consequence) = if all_pass {
             (Severity::Warning, "the sending addresses pass today, but will fail when the platform adds servers")
         } else {
@@ -199,7 +207,7 @@ async fn verify_inner(
             ProblemCode::SpfIncludeMissing,
             severity,
             Method::Spf,
-            format!("the SPF record of {domain} does not include {}: {consequence}", check.expected_include),
+            format!("the SPF record of {domain} does not include {include}: {consequence}"),
             format!("Publish this record instead: {}", merged.record),
         ));
     }

@@ -1,0 +1,128 @@
+//! Command-line flags.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Every domain checked is verified (or, for `records` and `check`, the command succeeded).
+pub const EXIT_OK: u8 = 0;
+/// At least one domain is not verified or only partially verified.
+pub const EXIT_NOT_VERIFIED: u8 = 1;
+/// Bad flags, an unreadable config or input file, or another error that stopped the run.
+pub const EXIT_ERROR: u8 = 2;
+/// At least one domain's result is unknown because DNS failed temporarily: run again later.
+pub const EXIT_UNKNOWN: u8 = 3;
+/// At least one input line was invalid (reported in the output; the others were checked).
+pub const EXIT_INVALID_INPUT: u8 = 4;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "senderauth",
+    version,
+    about = "Email sending-domain authentication: the DKIM, SPF and DMARC records a platform's customers add, and their verification",
+    after_help = "Exit codes: 0 all verified / success, 1 some domain not (fully) verified, 2 error, 3 some result unknown (temporary DNS failure), 4 some input lines invalid. When several apply, the highest wins."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Show the DNS records a customer adds for the From address they send with.
+    Records(RecordsArgs),
+    /// Verify connected domains: one or more on the command line, or in bulk from a file.
+    Verify(VerifyArgs),
+    /// Analyse any domain's SPF, DMARC and (for given selectors) DKIM, independent of a platform.
+    Check(CheckArgs),
+}
+
+/// Options shared by every command that reads DNS.
+#[derive(Args, Debug, Clone)]
+pub struct DnsArgs {
+    /// Provider configuration file (TOML); defaults are used without one.
+    #[arg(long, env = "SENDERAUTH_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
+    /// Send every DNS query to this nameserver, as IP:PORT (default: the system's resolvers).
+    #[arg(long, env = "SENDERAUTH_NAMESERVER", value_name = "IP:PORT", global = true)]
+    pub nameserver: Option<SocketAddr>,
+    /// Seconds to wait for one DNS answer (default 3).
+    #[arg(long, env = "SENDERAUTH_TIMEOUT", value_name = "SECONDS", global = true)]
+    pub timeout: Option<f64>,
+    /// Times to send a DNS query before calling it a temporary failure (default 2).
+    #[arg(long, env = "SENDERAUTH_ATTEMPTS", global = true)]
+    pub attempts: Option<usize>,
+}
+
+#[derive(Args, Debug)]
+pub struct RecordsArgs {
+    /// The From address the customer sends with, like news@example.com.
+    pub email: String,
+    /// The customer's account id (part of the DKIM selectors and the SPF include).
+    #[arg(long)]
+    pub account: String,
+    #[arg(long, value_enum, default_value_t = RecordsFormat::Table)]
+    pub format: RecordsFormat,
+    /// Do not read the domain's current records; assume it has no SPF or DMARC record yet.
+    #[arg(long)]
+    pub offline: bool,
+    #[command(flatten)]
+    pub dns: DnsArgs,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordsFormat {
+    Table,
+    Json,
+    /// A BIND zone-file snippet.
+    Zone,
+}
+
+#[derive(Args, Debug)]
+pub struct VerifyArgs {
+    /// Domains (or From addresses) to verify.
+    #[arg(required_unless_present = "input", conflicts_with = "input")]
+    pub domains: Vec<String>,
+    /// The account the domains belong to; in bulk, the default for rows without one.
+    #[arg(long)]
+    pub account: Option<String>,
+    /// Bulk input: JSON Lines ({"domain": ..., "account": ...}) or CSV (domain,account); - for stdin.
+    #[arg(long, value_name = "FILE")]
+    pub input: Option<PathBuf>,
+    /// Bulk output, JSON Lines, one object per domain; - for stdout.
+    #[arg(long, value_name = "FILE", requires = "input")]
+    pub output: Option<PathBuf>,
+    /// Output format for domains given on the command line.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+    /// Domains checked at once (default 64).
+    #[arg(long, env = "SENDERAUTH_CONCURRENCY")]
+    pub concurrency: Option<usize>,
+    /// Never show a progress bar, even on a terminal.
+    #[arg(long)]
+    pub quiet: bool,
+    #[command(flatten)]
+    pub dns: DnsArgs,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputFormat {
+    Text,
+    Json,
+}
+
+#[derive(Args, Debug)]
+pub struct CheckArgs {
+    /// Domains to analyse.
+    #[arg(required = true)]
+    pub domains: Vec<String>,
+    /// A DKIM selector to check (repeatable).
+    #[arg(long = "dkim-selector", value_name = "SELECTOR")]
+    pub dkim_selectors: Vec<String>,
+    /// Print JSON (one object per line) instead of text.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub dns: DnsArgs,
+}

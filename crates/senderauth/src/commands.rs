@@ -1,0 +1,137 @@
+//! The commands: each reads its flags, calls the core and prints.
+
+use std::io::Write;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use senderauth_core::check::check_domain;
+use senderauth_core::config::ProviderConfig;
+use senderauth_core::dns::{Dns, ResolverSettings};
+use senderauth_core::name::{AccountId, DomainName};
+use senderauth_core::plan::{plan_records, to_zone_file};
+use senderauth_core::status::DomainStatus;
+use senderauth_core::verify::verify_domain;
+
+use crate::cli::{
+    CheckArgs, Cli, Command, DnsArgs, EXIT_NOT_VERIFIED, EXIT_OK, EXIT_UNKNOWN, OutputFormat, RecordsArgs,
+    RecordsFormat, VerifyArgs,
+};
+use crate::render;
+
+pub async fn run(cli: Cli) -> Result<u8> {
+    match cli.command {
+        Command::Records(args) => records(args).await,
+        Command::Verify(args) => verify(args).await,
+        Command::Check(args) => check(args).await,
+    }
+}
+
+/// The provider configuration and DNS settings, from the config file overridden by flags.
+pub struct Setup {
+    pub config: ProviderConfig,
+    pub resolver: ResolverSettings,
+    pub concurrency: usize,
+}
+
+pub fn setup(args: &DnsArgs, concurrency: Option<usize>) -> Result<Setup> {
+    let config = match &args.config {
+        Some(path) => ProviderConfig::load(path)?,
+        None => ProviderConfig::default(),
+    };
+    let nameserver = match args.nameserver {
+        Some(address) => Some(address),
+        None => {
+            config.resolver.nameserver.as_deref().map(str::parse).transpose().context("reading resolver.nameserver")?
+        }
+    };
+    let timeout = match args.timeout {
+        Some(seconds) if seconds.is_finite() && seconds > 0.0 && seconds <= 600.0 => Duration::from_secs_f64(seconds),
+        Some(seconds) => bail!("--timeout {seconds}: give a number of seconds greater than 0 and at most 600"),
+        None => Duration::from_millis(config.resolver.timeout_ms),
+    };
+    let attempts = args.attempts.unwrap_or(config.resolver.attempts);
+    if attempts == 0 {
+        bail!("--attempts must be at least 1");
+    }
+    let concurrency = concurrency.unwrap_or(config.resolver.concurrency);
+    if concurrency == 0 || concurrency > 10_000 {
+        bail!("--concurrency {concurrency}: give a number from 1 to 10000");
+    }
+    let resolver = ResolverSettings { nameserver, timeout, attempts, cache: true };
+    Ok(Setup { config, resolver, concurrency })
+}
+
+/// A domain from a command-line argument: a domain name or a From address.
+pub fn parse_domain(text: &str) -> Result<DomainName, senderauth_core::name::NameError> {
+    if text.contains('@') { DomainName::from_email(text) } else { DomainName::parse(text) }
+}
+
+async fn records(args: RecordsArgs) -> Result<u8> {
+    let setup = setup(&args.dns, None)?;
+    let domain = DomainName::from_email(&args.email)?;
+    let account = AccountId::parse(&args.account)?;
+    let dns = if args.offline { None } else { Some(Dns::new(&setup.resolver)?) };
+    let plan = plan_records(dns.as_ref(), &setup.config, &account, &domain).await.map_err(|error| match error {
+        senderauth_core::plan::PlanError::Dns(failure) => anyhow::anyhow!(
+            "{failure}; the current records could not be read. Try again, or use --offline to show the records without merging"
+        ),
+        other => other.into(),
+    })?;
+    let mut stdout = std::io::stdout().lock();
+    match args.format {
+        RecordsFormat::Table => stdout.write_all(render::plan_table(&plan).as_bytes())?,
+        RecordsFormat::Json => writeln!(stdout, "{}", serde_json::to_string_pretty(&plan)?)?,
+        RecordsFormat::Zone => stdout.write_all(to_zone_file(&plan).as_bytes())?,
+    }
+    Ok(EXIT_OK)
+}
+
+async fn verify(args: VerifyArgs) -> Result<u8> {
+    let setup = setup(&args.dns, args.concurrency)?;
+    if let Some(input) = &args.input {
+        return crate::bulk::run(&setup, input, args.output.as_deref(), args.account.as_deref(), args.quiet).await;
+    }
+    let Some(account) = &args.account else {
+        bail!("--account is required when domains are given on the command line");
+    };
+    let account = AccountId::parse(account)?;
+    let domains: Vec<DomainName> = args.domains.iter().map(|text| parse_domain(text)).collect::<Result<_, _>>()?;
+    let dns = Dns::new(&setup.resolver)?;
+    let mut worst = EXIT_OK;
+    let mut stdout = std::io::stdout().lock();
+    for domain in &domains {
+        let result = verify_domain(&dns, &setup.config, &account, domain).await;
+        worst = worst.max(exit_code(result.status));
+        match args.format {
+            OutputFormat::Text => stdout.write_all(render::verification(&result).as_bytes())?,
+            OutputFormat::Json => writeln!(stdout, "{}", serde_json::to_string(&result)?)?,
+        }
+    }
+    Ok(worst)
+}
+
+/// The exit code one domain's status calls for.
+pub fn exit_code(status: DomainStatus) -> u8 {
+    match status {
+        DomainStatus::Verified => EXIT_OK,
+        DomainStatus::PartiallyVerified | DomainStatus::NotVerified => EXIT_NOT_VERIFIED,
+        DomainStatus::Unknown => EXIT_UNKNOWN,
+    }
+}
+
+async fn check(args: CheckArgs) -> Result<u8> {
+    let setup = setup(&args.dns, None)?;
+    let domains: Vec<DomainName> = args.domains.iter().map(|text| parse_domain(text)).collect::<Result<_, _>>()?;
+    let dns = Dns::new(&setup.resolver)?;
+    let mut stdout = std::io::stdout().lock();
+    for domain in &domains {
+        let report =
+            check_domain(&dns, domain, &args.dkim_selectors, &setup.config.spf.all, &setup.config.dmarc.record).await;
+        if args.json {
+            writeln!(stdout, "{}", serde_json::to_string(&report)?)?;
+        } else {
+            stdout.write_all(render::report(&report).as_bytes())?;
+        }
+    }
+    Ok(EXIT_OK)
+}

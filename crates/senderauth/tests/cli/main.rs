@@ -1,0 +1,245 @@
+//! The `senderauth` binary end to end, against a test DNS server on loopback.
+
+use std::path::Path;
+use std::process::Output;
+
+use senderauth_testkit::{Fault, TestDns};
+use serde_json::Value;
+
+const RSA_KEY: &str = "MIGfMA0GCSqGSIb3DQEBAQUAA4GNADCBiQKBgQDwIRP/UC3SBsEmGqZ9ZJW3/DkMoGeLnQg1fWn7/zYtIxN2SnFCjxOCKG9v3b4jYfcTNh5ijSsq631uBItLa7od+v/RtdC2UzJ1lWT947qR+Rcac2gbto/NMqJ0fzfVjH4OuKhitdY9tf6mcwGjaNBcWToIMmPSPDdQPNUYckcQ2QIDAQAB";
+
+async fn senderauth(server: &TestDns, args: &[&str]) -> Output {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_senderauth"))
+        .args(args)
+        .args(["--nameserver", &server.address().to_string(), "--timeout", "0.5", "--attempts", "1"])
+        .env_remove("SENDERAUTH_CONFIG")
+        .output()
+        .await
+        .expect("running senderauth")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+async fn zones() -> TestDns {
+    let server = TestDns::start().await;
+    for zone in ["com", "example.com", "esp.example", "example.net"] {
+        server.add_zone(zone);
+    }
+    server
+}
+
+/// Publishes the platform's side and a customer's complete, correct setup for account 42.
+fn good_domain(server: &TestDns, domain: &str) {
+    let dashed = domain.replace('.', "-");
+    for selector in ["sa1-42", "sa2-42"] {
+        let target = format!("{selector}.{dashed}.dkim.esp.example");
+        server.add(&target, "TXT", &format!("v=DKIM1; k=rsa; p={RSA_KEY}"));
+        server.add(&format!("{selector}._domainkey.{domain}"), "CNAME", &target);
+    }
+    server.remove("42.spf.esp.example", "TXT");
+    server.add("42.spf.esp.example", "TXT", "v=spf1 ip4:192.0.2.0/24 ip6:2001:db8:5::/48 -all");
+    server.add(domain, "TXT", "v=spf1 include:42.spf.esp.example -all");
+    server.add(&format!("_dmarc.{domain}"), "TXT", "v=DMARC1; p=quarantine");
+}
+
+#[tokio::test]
+async fn records_merge_the_existing_spf_record() {
+    let server = zones().await;
+    server.add("shop.example.com", "TXT", "v=spf1 ip4:198.51.100.7 include:_spf.example.net ?all");
+    server.add("_spf.example.net", "TXT", "v=spf1 ip4:203.0.113.0/24 -all");
+    let output =
+        senderauth(&server, &["records", "sales@shop.example.com", "--account", "42", "--format", "json"]).await;
+    assert!(output.status.success(), "{}", stderr(&output));
+    let plan: Value = serde_json::from_str(&stdout(&output)).expect("JSON plan");
+    let spf = plan["records"].as_array().expect("records").iter().find(|r| r["method"] == "spf").expect("spf record");
+    assert_eq!(
+        spf["value"], "v=spf1 ip4:198.51.100.7 include:_spf.example.net include:42.spf.esp.example -all",
+        "the include goes after the existing include, ?all becomes -all"
+    );
+    assert_eq!(spf["action"], "replace");
+    assert_eq!(spf["host"], "shop");
+    assert!(spf["notes"].to_string().contains("?all"));
+    assert_eq!(plan["spf_lookups"], 2);
+    let dkim = &plan["records"][0];
+    assert_eq!(dkim["record_type"], "CNAME");
+    assert_eq!(dkim["host"], "sa1-42._domainkey.shop");
+    assert_eq!(dkim["value"], "sa1-42.shop-example-com.dkim.esp.example");
+}
+
+#[tokio::test]
+async fn records_refuse_to_propose_an_spf_record_over_ten_lookups() {
+    let server = zones().await;
+    let includes: Vec<String> = (1..=9).map(|n| format!("include:svc{n}.example.net")).collect();
+    server.add("busy.example.com", "TXT", &format!("v=spf1 {} include:heavy.example.net ~all", includes.join(" ")));
+    for n in 1..=9 {
+        server.add(&format!("svc{n}.example.net"), "TXT", "v=spf1 ip4:203.0.113.1 -all");
+    }
+    server.add("heavy.example.net", "TXT", "v=spf1 a mx include:svc1.example.net -all");
+    server.add("heavy.example.net", "A", "203.0.113.5");
+    server.add("heavy.example.net", "MX", "10 heavy.example.net");
+    let output = senderauth(&server, &["records", "a@busy.example.com", "--account", "42"]).await;
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stdout(&output);
+    assert!(text.contains("cannot merge"), "{text}");
+    assert!(text.contains("include:heavy.example.net: 4"), "the costliest include is named with its cost: {text}");
+    assert!(!text.contains("include:42.spf.esp.example -all"), "no broken record is proposed: {text}");
+}
+
+#[tokio::test]
+async fn records_say_an_inherited_dmarc_record_is_not_needed() {
+    let server = zones().await;
+    server.add("_dmarc.example.com", "TXT", "v=DMARC1; p=reject");
+    server.add("info.example.com", "A", "198.51.100.1");
+    let output = senderauth(&server, &["records", "hi@info.example.com", "--account", "42", "--format", "json"]).await;
+    let plan: Value = serde_json::from_str(&stdout(&output)).expect("JSON plan");
+    let dmarc = &plan["records"][3];
+    assert_eq!(dmarc["action"], "not_needed");
+    assert!(dmarc["notes"][0].as_str().expect("note").contains("_dmarc.example.com"));
+}
+
+#[tokio::test]
+async fn verify_reports_status_and_exit_code() {
+    let server = zones().await;
+    good_domain(&server, "good.example.com");
+    let good = senderauth(&server, &["verify", "--account", "42", "good.example.com"]).await;
+    assert_eq!(good.status.code(), Some(0), "{}{}", stdout(&good), stderr(&good));
+    assert!(stdout(&good).contains("good.example.com (account 42): Verified"));
+
+    server.add("bare.example.com", "A", "198.51.100.1");
+    let bare = senderauth(&server, &["verify", "--account", "42", "--format", "json", "bare.example.com"]).await;
+    assert_eq!(bare.status.code(), Some(1));
+    let result: Value = serde_json::from_str(stdout(&bare).trim()).expect("JSON");
+    assert_eq!(result["status"], "not_verified");
+    assert!(result["problems"].as_array().expect("problems").iter().any(|p| p["code"] == "dkim_selector_missing"));
+
+    server.fault_subtree("slow.example.com", Fault::Timeout);
+    let slow = senderauth(&server, &["verify", "--account", "42", "slow.example.com"]).await;
+    assert_eq!(slow.status.code(), Some(3), "a timeout is unknown, not missing: {}", stdout(&slow));
+}
+
+#[tokio::test]
+async fn bulk_verify_streams_json_lines_and_reports_bad_rows() {
+    let server = zones().await;
+    good_domain(&server, "good.example.com");
+    server.add("bare.example.com", "A", "198.51.100.1");
+    let directory = tempdir();
+    let input = directory.join("domains.jsonl");
+    let mut lines = Vec::new();
+    for n in 0..300 {
+        let domain = if n % 2 == 0 { "good.example.com" } else { "bare.example.com" };
+        lines.push(format!("{{\"domain\": \"{domain}\", \"account\": 42, \"customer\": \"c{n}\"}}"));
+    }
+    lines.push("{\"domain\": \"co.uk\", \"account\": \"42\"}".to_string());
+    lines.push("this is not json".to_string());
+    lines.push("{\"domain\": \"x.example.com\"}".to_string());
+    std::fs::write(&input, lines.join("\n")).expect("write input");
+    let output_path = directory.join("results.jsonl");
+    let output = senderauth(
+        &server,
+        &["verify", "--input", path(&input), "--output", path(&output_path), "--concurrency", "16"],
+    )
+    .await;
+    assert_eq!(output.status.code(), Some(4), "invalid rows set exit code 4: {}", stderr(&output));
+    assert!(stderr(&output).contains("checked 303 domains"), "{}", stderr(&output));
+    let results: Vec<Value> = std::fs::read_to_string(&output_path)
+        .expect("read output")
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("each line is JSON"))
+        .collect();
+    assert_eq!(results.len(), 303, "one result per input row, none lost");
+    let count = |status: &str| results.iter().filter(|r| r["status"] == status).count();
+    assert_eq!(count("verified"), 150);
+    assert_eq!(count("not_verified"), 150);
+    assert_eq!(count("invalid_input"), 3);
+    for result in &results {
+        for key in ["domain", "account", "status", "problems"] {
+            assert!(!result[key].is_null(), "{key} missing in {result}");
+        }
+        for method in ["dkim", "spf", "dmarc"] {
+            assert!(result[method]["status"].is_string(), "{method}.status missing in {result}");
+        }
+    }
+    let public_suffix = results.iter().find(|r| r["domain"] == "co.uk").expect("co.uk row");
+    assert!(public_suffix["problems"][0]["message"].as_str().expect("message").contains("public suffix"));
+    let bad_json = results.iter().find(|r| r["line"] == 302).expect("line 302");
+    assert!(bad_json["problems"][0]["message"].as_str().expect("message").contains("not valid JSON"));
+}
+
+#[tokio::test]
+async fn bulk_verify_reads_csv() {
+    let server = zones().await;
+    good_domain(&server, "good.example.com");
+    let directory = tempdir();
+    let input = directory.join("domains.csv");
+    std::fs::write(&input, "domain,account\ngood.example.com,42\n\"news@good.example.com\",42\n").expect("write");
+    let output = senderauth(&server, &["verify", "--input", path(&input), "--output", "-"]).await;
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let lines: Vec<Value> = stdout(&output).lines().map(|line| serde_json::from_str(line).expect("JSON")).collect();
+    assert_eq!(lines.len(), 2);
+    assert!(lines.iter().all(|line| line["status"] == "verified" && line["domain"] == "good.example.com"));
+}
+
+#[tokio::test]
+async fn check_analyses_any_domain() {
+    let server = zones().await;
+    server.add("other.example.com", "TXT", "v=spf1 include:_spf.example.net +all");
+    server.add("_spf.example.net", "TXT", "v=spf1 ip4:203.0.113.0/24 -all");
+    server.add("_dmarc.other.example.com", "TXT", "v=DMARC1; p=reject");
+    server.add("s1._domainkey.other.example.com", "TXT", &format!("v=DKIM1; p={RSA_KEY}"));
+    let output = senderauth(
+        &server,
+        &["check", "other.example.com", "--dkim-selector", "s1", "--dkim-selector", "s2", "--json"],
+    )
+    .await;
+    assert!(output.status.success(), "{}", stderr(&output));
+    let report: Value = serde_json::from_str(stdout(&output).trim()).expect("JSON");
+    assert_eq!(report["spf"]["lookups"], 1);
+    assert_eq!(report["dmarc"]["policy"], "reject");
+    assert_eq!(report["dkim"]["selectors"][0]["status"], "verified");
+    assert_eq!(report["dkim"]["selectors"][1]["status"], "not_verified");
+    let codes: Vec<&str> =
+        report["problems"].as_array().expect("problems").iter().filter_map(|p| p["code"].as_str()).collect();
+    assert!(codes.contains(&"spf_pass_all") && codes.contains(&"dkim_selector_missing"), "{codes:?}");
+    let text = senderauth(&server, &["check", "other.example.com"]).await;
+    assert!(stdout(&text).contains("1 DNS lookups of 10"), "{}", stdout(&text));
+}
+
+#[tokio::test]
+async fn a_bad_config_file_is_explained() {
+    let server = zones().await;
+    let directory = tempdir();
+    let config = directory.join("provider.toml");
+    std::fs::write(&config, "zone = \"esp.example\"\n\n[spf]\nal = \"-all\"\n").expect("write");
+    let output =
+        senderauth(&server, &["records", "a@example.com", "--account", "1", "--offline", "--config", path(&config)])
+            .await;
+    assert_eq!(output.status.code(), Some(2));
+    let message = stderr(&output);
+    assert!(
+        message.contains("provider.toml")
+            && message.contains("line 4")
+            && message.contains("`al`")
+            && message.contains("`all`"),
+        "{message}"
+    );
+}
+
+fn tempdir() -> std::path::PathBuf {
+    let directory = std::env::temp_dir().join(format!("senderauth-cli-{}-{}", std::process::id(), rand_suffix()));
+    std::fs::create_dir_all(&directory).expect("temp dir");
+    directory
+}
+
+fn rand_suffix() -> u128 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos())
+}
+
+fn path(path: &Path) -> &str {
+    path.to_str().expect("UTF-8 path")
+}
