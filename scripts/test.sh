@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Runs every test. Installs what the tests need first (it is safe to run again):
+#   Debian: python3-spf (the openspf RFC 7208 test suite), python3-yaml (to read it)
+#   PyPI, in .venv: checkdmarc and dkimpy, the independent second opinions
+# With CI=true, a test whose external tool is missing fails instead of skipping.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+debian_packages=(python3-spf python3-yaml python3-venv)
+missing=()
+for package in "${debian_packages[@]}"; do
+  dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "== installing Debian packages: ${missing[*]}"
+  sudo_prefix=""
+  [ "$(id -u)" -eq 0 ] || sudo_prefix="sudo"
+  $sudo_prefix apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_prefix apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+python_packages=(checkdmarc==6.0.4 dkimpy==1.1.8)
+if ! .venv/bin/python3 -c "import checkdmarc, dkim" >/dev/null 2>&1; then
+  echo "== creating .venv with ${python_packages[*]}"
+  python3 -m venv .venv
+  .venv/bin/pip install --quiet --disable-pip-version-check "${python_packages[@]}"
+fi
+
+echo "== cargo test"
+cargo test --workspace --locked "$@"
