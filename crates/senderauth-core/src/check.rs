@@ -30,6 +30,7 @@ pub async fn check_domain(
     default_all: &str,
     dmarc: &str,
 ) -> DomainReport {
+    let dns = &dns.scoped();
     let expectation = SpfExpectation { include: None, sending_networks: &[], default_all };
     let (spf, dmarc, dkim) =
         tokio::join!(verify_spf(dns, domain, &expectation), verify_dmarc(dns, domain, dmarc), async {

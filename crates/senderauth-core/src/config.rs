@@ -259,6 +259,31 @@ mod tests {
     }
 
     #[test]
+    fn the_example_file_documents_the_defaults() {
+        let text = include_str!("../../../config/provider.example.toml");
+        let example = ProviderConfig::from_toml(text, "provider.example.toml").expect("the example parses");
+        assert_eq!(format!("{example:?}"), format!("{:?}", ProviderConfig::default()));
+        // Every key is written out (the commented nameserver aside, which has no default).
+        for key in [
+            "zone",
+            "variable_domain",
+            "sending_ips",
+            "reserved_domains",
+            "selectors",
+            "target",
+            "include",
+            "all",
+            "record",
+            "timeout_ms",
+            "attempts",
+            "concurrency",
+            "nameserver",
+        ] {
+            assert!(text.contains(&format!("{key} =")), "{key} is not documented in the example");
+        }
+    }
+
+    #[test]
     fn unknown_key_names_file_line_and_allowed_keys() {
         let error =
             ProviderConfig::from_toml("zone = \"esp.example\"\nzon = \"x\"\n", "p.toml").expect_err("unknown key");

@@ -121,6 +121,8 @@ pub async fn plan_records(
     if is_reserved(config, domain) {
         return Err(PlanError::Reserved { domain: domain.to_string() });
     }
+    let scoped = dns.map(Dns::scoped);
+    let dns = scoped.as_ref();
     let zone = domain.organizational_domain();
     let mut records = Vec::new();
     for expected in expected_selectors(config, account, domain) {

@@ -32,6 +32,7 @@ pub async fn verify_domain(
     account: &AccountId,
     domain: &DomainName,
 ) -> Verification {
+    let dns = &dns.scoped();
     let selectors = expected_selectors(config, account, domain);
     let include = expected_include(config, account, domain);
     let networks = config.sending_networks();

@@ -78,11 +78,14 @@ pub async fn run(
                 let config = config.clone();
                 tokio::spawn(async move {
                     let result = verify_domain(&dns, &config, &account, &domain).await;
-                    let mut value = serde_json::to_value(&result).unwrap_or(Value::Null);
-                    if let Some(object) = value.as_object_mut() {
-                        object.insert("line".to_string(), json!(job.line));
-                    }
-                    let _ = sender.send(Finished { status: Some(result.status), json: value.to_string() }).await;
+                    let json = match serde_json::to_string(&result) {
+                        // The input line number first, so results can be matched to input rows.
+                        Ok(json) => format!("{{\"line\":{},{}", job.line, &json[1..]),
+                        Err(error) => {
+                            json!({ "line": job.line, "status": "error", "error": error.to_string() }).to_string()
+                        }
+                    };
+                    let _ = sender.send(Finished { status: Some(result.status), json }).await;
                     drop(permit);
                 });
             }

@@ -7,7 +7,9 @@ use serde::Serialize;
 pub struct DkimKey {
     /// `k=`: `rsa` (the default) or `ed25519`.
     pub key_type: String,
-    /// `p=`, base64, without white space. Empty means the key was revoked.
+    /// `p=`, base64, without white space. Empty means the key was revoked. Not serialized:
+    /// reports say which key (type, size), not the key itself.
+    #[serde(skip)]
     pub public_key: String,
     /// The RSA modulus size in bits, when it could be read from the key.
     pub bits: Option<u32>,

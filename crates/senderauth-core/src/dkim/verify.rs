@@ -36,6 +36,8 @@ pub struct SelectorCheck {
 pub struct DkimCheck {
     pub status: MethodStatus,
     pub selectors: Vec<SelectorCheck>,
+    /// This method's problems; serialized once, in the domain's list, not here again.
+    #[serde(skip)]
     pub problems: Vec<Problem>,
 }
 
@@ -115,9 +117,13 @@ fn combined_status(selectors: &[SelectorCheck]) -> MethodStatus {
 
 /// A DKIM key at a name: `Ok(None)` when there is none.
 async fn key_at(dns: &Dns, name: &str) -> Result<Option<Result<DkimKey, String>>, TemporaryFailure> {
-    let records = dns.txt(name).await?.records();
+    Ok(find_key(dns.txt(name).await?.records()))
+}
+
+/// The DKIM key among TXT records, parsed.
+fn find_key(records: Vec<Vec<u8>>) -> Option<Result<DkimKey, String>> {
     let texts: Vec<String> = records.iter().map(|text| String::from_utf8_lossy(text).into_owned()).collect();
-    Ok(texts.iter().find(|text| looks_like_key(text)).map(|text| parse_key(text).map_err(|error| error.to_string())))
+    texts.iter().find(|text| looks_like_key(text)).map(|text| parse_key(text).map_err(|error| error.to_string()))
 }
 
 async fn check_selector(
@@ -154,9 +160,23 @@ async fn check_selector_inner(
 ) -> Result<(), TemporaryFailure> {
     let host = check.host.clone();
     let expected_target = check.expected_target.clone();
-    let cname = dns.cname(&host).await?;
-    let name_exists = !matches!(cname, Answer::NxDomain);
-    if let Some(target) = cname.records().into_iter().next() {
+    // One TXT query usually answers everything: the CNAME and the key at its target.
+    let (cname, txt) = dns.txt_and_cname(&host).await?;
+    let (cname, at_target) = match cname {
+        Some(target) => (Some(target), Some(find_key(txt.as_slice().to_vec()))),
+        None => {
+            let flattened = find_key(txt.as_slice().to_vec());
+            if flattened.is_some() {
+                (None, None)
+            } else {
+                // Nothing usable came back; ask for the CNAME itself, which a resolver may not
+                // return with an answer whose target has no TXT records.
+                (dns.cname(&host).await?.records().into_iter().next(), None)
+            }
+        }
+    };
+    let name_exists = !matches!(txt, Answer::NxDomain) || cname.is_some();
+    if let Some(target) = cname {
         check.found_target = Some(target.clone());
         if target != expected_target {
             problems.push(Problem::error(
@@ -167,7 +187,11 @@ async fn check_selector_inner(
             ));
             return Ok(());
         }
-        match key_at(dns, &expected_target).await? {
+        let key = match at_target {
+            Some(key) => key,
+            None => key_at(dns, &expected_target).await?,
+        };
+        match key {
             Some(Ok(key)) if !key.is_revoked() => {
                 check.key = Some(key);
                 check.status = MethodStatus::Verified;
@@ -194,7 +218,7 @@ async fn check_selector_inner(
         return Ok(());
     }
     // No CNAME. A key published at the host itself means a DNS host flattened the CNAME.
-    let flattened_key = if name_exists { key_at(dns, &host).await? } else { None };
+    let flattened_key = if name_exists { find_key(txt.records()) } else { None };
     if let Some(flattened) = flattened_key {
         check.flattened = true;
         let expected_key = key_at(dns, &expected_target).await?;

@@ -22,6 +22,8 @@ pub struct DmarcCheck {
     pub policy: Option<Policy>,
     /// Where the RFC 9989 tree walk finds a record, when that differs.
     pub tree_walk_location: Option<String>,
+    /// This method's problems; serialized once, in the domain's list, not here again.
+    #[serde(skip)]
     pub problems: Vec<Problem>,
 }
 

@@ -42,6 +42,8 @@ pub struct SpfCheck {
     pub suggested_record: Option<String>,
     /// Whether the domain exists at all (false on NXDOMAIN).
     pub domain_exists: bool,
+    /// This method's problems; serialized once, in the domain's list, not here again.
+    #[serde(skip)]
     pub problems: Vec<Problem>,
 }
 

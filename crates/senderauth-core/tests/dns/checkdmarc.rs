@@ -45,7 +45,11 @@ async fn zones() -> (TestDns, Vec<&'static str>) {
     server.add("loop2.example.net", "TXT", "v=spf1 include:loop1.example.net -all");
     let many: Vec<String> = (1..=11).map(|n| format!("include:svc{n}.example.net")).collect();
     let cases: Vec<(&str, Option<String>, &[&str])> = vec![
-        ("include.example-a.com", Some("v=spf1 include:_spf.example.net ip4:192.0.2.1 -all".into()), &["v=DMARC1; p=none"]),
+        (
+            "include.example-a.com",
+            Some("v=spf1 include:_spf.example.net ip4:192.0.2.1 -all".into()),
+            &["v=DMARC1; p=none"],
+        ),
         ("redirect.example-a.com", Some("v=spf1 redirect=_spf.example.net".into()), &[]),
         ("ten.example-a.com", Some(format!("v=spf1 {} -all", many[..10].join(" "))), &["v=DMARC1; p=reject"]),
         ("eleven.example-a.com", Some(format!("v=spf1 {} -all", many.join(" "))), &[]),
@@ -107,7 +111,8 @@ async fn checkdmarc_agrees_on_spf_and_dmarc() {
     let mut disagreements = Vec::new();
     for their in &theirs {
         let domain = their["domain"].as_str().expect("domain");
-        let ours = check_domain(&dns, &DomainName::parse(domain).expect("domain"), &[], "-all", "v=DMARC1; p=none;").await;
+        let ours =
+            check_domain(&dns, &DomainName::parse(domain).expect("domain"), &[], "-all", "v=DMARC1; p=none;").await;
         assert_ne!(ours.spf.status, MethodStatus::Unknown, "{domain}: no temporary failures in this test");
         let our_spf_valid = !ours.spf.problems.iter().any(|problem| SPF_INVALID.contains(&problem.code));
         if our_spf_valid != their["spf_valid"].as_bool().expect("spf_valid") {
@@ -119,15 +124,14 @@ async fn checkdmarc_agrees_on_spf_and_dmarc() {
         if let Some(their_lookups) = their["spf_lookups"].as_u64()
             && ours.spf.lookups.map(u64::from) != Some(their_lookups)
         {
-            disagreements.push(format!("{domain}: SPF lookups ours {:?}, checkdmarc {their_lookups}", ours.spf.lookups));
+            disagreements
+                .push(format!("{domain}: SPF lookups ours {:?}, checkdmarc {their_lookups}", ours.spf.lookups));
         }
         if let Some(their_voids) = their["spf_void_lookups"].as_u64()
             && ours.spf.void_lookups.map(u64::from) != Some(their_voids)
         {
-            disagreements.push(format!(
-                "{domain}: SPF void lookups ours {:?}, checkdmarc {their_voids}",
-                ours.spf.void_lookups
-            ));
+            disagreements
+                .push(format!("{domain}: SPF void lookups ours {:?}, checkdmarc {their_voids}", ours.spf.void_lookups));
         }
         let our_dmarc_valid = ours.dmarc.status == MethodStatus::Verified;
         if our_dmarc_valid != their["dmarc_valid"].as_bool().expect("dmarc_valid") {

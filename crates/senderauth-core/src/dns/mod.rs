@@ -1,17 +1,20 @@
 //! The one way the core asks DNS: a thin layer over hickory-resolver that keeps a definitive
 //! "no such record" apart from a temporary failure.
 
+mod transport;
+
+use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{Name, RData, RecordType};
+use hickory_resolver::Resolver;
 use hickory_resolver::config::{NameServerConfig, ResolverConfig, ResolverOpts};
-use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::net::{DnsError, NetError};
-use hickory_resolver::{Resolver, TokioResolver};
+use hickory_resolver::system_conf::read_system_conf;
 use serde::Serialize;
 
 /// How to reach DNS.
@@ -86,31 +89,37 @@ pub type LookupResult<T> = Result<Answer<T>, TemporaryFailure>;
 #[error("cannot set up the DNS resolver: {0}")]
 pub struct ResolverSetupError(String);
 
-/// A DNS client. Cheap to clone; clones share the cache and the query counter.
+/// Answers already had within one check, by name and type.
+type Memo = Arc<Mutex<HashMap<(String, RecordType), LookupResult<RData>>>>;
+
+/// A DNS client. Cheap to clone; clones share the resolver's cache and the query counter.
 #[derive(Clone)]
 pub struct Dns {
-    resolver: TokioResolver,
+    resolver: Resolver<transport::PooledUdpProvider>,
     queries: Arc<AtomicU64>,
+    /// Set on a client made by [`Dns::scoped`].
+    memo: Option<Memo>,
 }
 
 impl Dns {
     /// Builds a client from settings. Must be called inside a Tokio runtime.
     pub fn new(settings: &ResolverSettings) -> Result<Dns, ResolverSetupError> {
-        let mut builder = match settings.nameserver {
+        let config = match settings.nameserver {
             Some(address) => {
                 let mut server = NameServerConfig::udp_and_tcp(address.ip());
                 for connection in &mut server.connections {
                     connection.port = address.port();
                 }
                 server.trust_negative_responses = true;
-                Resolver::builder_with_config(
-                    ResolverConfig::from_name_servers(vec![server]),
-                    TokioRuntimeProvider::default(),
-                )
+                ResolverConfig::from_name_servers(vec![server])
             }
-            None => TokioResolver::builder_tokio()
-                .map_err(|error| ResolverSetupError(format!("reading the system resolver configuration: {error}")))?,
+            None => {
+                read_system_conf()
+                    .map_err(|error| ResolverSetupError(format!("reading the system resolver configuration: {error}")))?
+                    .0
+            }
         };
+        let mut builder = Resolver::builder_with_config(config, transport::PooledUdpProvider::default());
         let options: &mut ResolverOpts = builder.options_mut();
         options.timeout = settings.timeout;
         options.attempts = settings.attempts.max(1);
@@ -120,29 +129,51 @@ impl Dns {
         options.edns0 = true;
         options.try_tcp_on_error = true;
         options.num_concurrent_reqs = 1;
+        // In-flight queries per TCP connection; past it hickory answers "busy", which would
+        // surface as a temporary failure during bulk checks.
+        options.max_active_requests = 1024;
         let resolver = builder.build().map_err(|error| ResolverSetupError(error.to_string()))?;
-        Ok(Dns { resolver, queries: Arc::new(AtomicU64::new(0)) })
+        Ok(Dns { resolver, queries: Arc::new(AtomicU64::new(0)), memo: None })
     }
 
-    /// How many lookups this client (and its clones) has made.
+    /// A client for one check: each question is asked once, and every part of the check sees
+    /// the same answer (SPF asks for the same records in its tree walk and in each evaluation).
+    pub fn scoped(&self) -> Dns {
+        Dns { memo: Some(Arc::default()), ..self.clone() }
+    }
+
+    /// How many queries this client (and its clones) has asked the resolver; repeats within a
+    /// scoped check are not counted.
     pub fn query_count(&self) -> u64 {
         self.queries.load(Ordering::Relaxed)
     }
 
     async fn lookup(&self, name: &str, record_type: RecordType) -> LookupResult<RData> {
+        let Some(memo) = &self.memo else {
+            return self.resolve(name, record_type).await;
+        };
+        let key = (name.to_ascii_lowercase(), record_type);
+        if let Some(answer) = memo.lock().ok().and_then(|memo| memo.get(&key).cloned()) {
+            return answer;
+        }
+        let answer = self.resolve(name, record_type).await;
+        if let Ok(mut memo) = memo.lock() {
+            memo.insert(key, answer.clone());
+        }
+        answer
+    }
+
+    async fn resolve(&self, name: &str, record_type: RecordType) -> LookupResult<RData> {
         let failure =
             |reason: String| TemporaryFailure { name: name.to_string(), record_type: record_type.to_string(), reason };
         // A name DNS cannot carry (a label over 63 octets, say) has no records.
         let Some(fqdn) = to_dns_name(name) else { return Ok(Answer::NxDomain) };
         self.queries.fetch_add(1, Ordering::Relaxed);
         match self.resolver.lookup(fqdn, record_type).await {
+            // Every answer record is kept, the CNAME chain included; the typed accessors pick
+            // what they need.
             Ok(lookup) => {
-                let records: Vec<RData> = lookup
-                    .answers()
-                    .iter()
-                    .filter(|record| record.record_type() == record_type)
-                    .map(|record| record.data.clone())
-                    .collect();
+                let records: Vec<RData> = lookup.answers().iter().map(|record| record.data.clone()).collect();
                 if records.is_empty() { Ok(Answer::NoData) } else { Ok(Answer::Records(records)) }
             }
             Err(NetError::Dns(DnsError::NoRecordsFound(no_records))) => match no_records.response_code {
@@ -158,10 +189,22 @@ impl Dns {
 
     /// TXT records, each one's strings joined (RFC 7208 section 3.3), as raw bytes.
     pub async fn txt(&self, name: &str) -> LookupResult<Vec<u8>> {
-        Ok(map_records(self.lookup(name, RecordType::TXT).await?, |data| match data {
+        Ok(self.txt_and_cname(name).await?.1)
+    }
+
+    /// TXT records at a name, with the target of the CNAME the name is, if it is one. One query:
+    /// resolvers return the CNAME chain along with the records at its end.
+    pub async fn txt_and_cname(&self, name: &str) -> Result<(Option<String>, Answer<Vec<u8>>), TemporaryFailure> {
+        let answer = self.lookup(name, RecordType::TXT).await?;
+        let cname = answer.as_slice().iter().find_map(|data| match data {
+            RData::CNAME(cname) => Some(name_to_string(&cname.0)),
+            _ => None,
+        });
+        let txt = map_records(answer, |data| match data {
             RData::TXT(txt) => Some(txt.txt_data.iter().flat_map(|part| part.iter().copied()).collect()),
             _ => None,
-        }))
+        });
+        Ok((cname, txt))
     }
 
     pub async fn a(&self, name: &str) -> LookupResult<Ipv4Addr> {
