@@ -198,6 +198,9 @@ impl TestDns {
             }
             Some(Fault::Truncate) | None => {}
         }
+        // Like an authoritative server, follow a CNAME only while it stays in the zone the
+        // question is in; a target in another zone is left to the resolver.
+        let zone = apex_of(&data, &name).to_string();
         let mut current = name.clone();
         for _ in 0..8 {
             if let Some(records) = data.records.get(&(current.clone(), record_type)) {
@@ -211,6 +214,9 @@ impl TestDns {
                     let Some(RData::CNAME(target)) = cnames.first() else { break };
                     response.add_answer(Record::from_rdata(fqdn(&current), 300, RData::CNAME(target.clone())));
                     current = name_key(&target.0);
+                    if apex_of(&data, &current) != zone {
+                        return Some(response);
+                    }
                 }
                 _ => break,
             }
@@ -257,11 +263,17 @@ fn name_key(name: &Name) -> String {
     labels.join(".")
 }
 
-fn soa_record(data: &ZoneData, name: &str) -> Record {
+/// The closest enclosing zone apex the server holds (the root at least).
+fn apex_of<'a>(data: &ZoneData, name: &'a str) -> &'a str {
     let mut apex = name;
     while !data.apexes.contains(apex) {
         apex = apex.find('.').map_or("", |dot| &apex[dot + 1..]);
     }
+    apex
+}
+
+fn soa_record(data: &ZoneData, name: &str) -> Record {
+    let apex = apex_of(data, name);
     let zone = fqdn(apex);
     let mname = fqdn(&format!("ns.{apex}"));
     let rname = fqdn(&format!("hostmaster.{apex}"));

@@ -5,6 +5,9 @@ mod cli;
 mod commands;
 mod render;
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::process::ExitCode;
 
 use clap::Parser;

@@ -183,6 +183,9 @@ impl Dns {
             },
             Err(NetError::Dns(DnsError::ResponseCode(code))) => Err(failure(format!("server answered {code}"))),
             Err(NetError::Timeout) => Err(failure("no answer before the timeout".to_string())),
+            Err(NetError::NoConnections) => {
+                Err(failure("no nameserver could be reached (refused or unreachable); is it running?".to_string()))
+            }
             Err(other) => Err(failure(other.to_string())),
         }
     }
