@@ -64,7 +64,8 @@ def main():
     with open(os.path.join(outdir, "domains.jsonl"), "w", encoding="utf-8") as inputs, \
          open(os.path.join(outdir, "queries.txt"), "w", encoding="utf-8") as queries:
         for index in range(count):
-            kind = kinds[index % len(kinds)]
+            # A stride coprime with len(kinds): every block of 100 has the whole mix, interleaved.
+            kind = kinds[(index * 37) % len(kinds)]
             mix[kind] = mix.get(kind, 0) + 1
             account = str(rng.randint(1, 999))
             accounts.add(account)
@@ -110,7 +111,7 @@ def main():
                 add(f"_dmarc.{org}", "TXT", txt("v=DMARC1; p=quarantine; sp=none; rua=mailto:dmarc@" + org))
             elif kind not in ("dkim_only", "nothing"):
                 add(f"_dmarc.{domain}", "TXT", txt("v=DMARC1; p=none; rua=mailto:dmarc@" + org))
-            inputs.write(json.dumps({"domain": domain, "account": account}) + "\n")
+            inputs.write(json.dumps({"domain": domain, "account": account, "setup": kind}) + "\n")
             queries.write(f"{domain} TXT\n_dmarc.{domain} TXT\n{selectors[0]}._domainkey.{domain} CNAME\n")
             queries.write(f"{selectors[0]}.{dashed}.dkim.{PLATFORM} TXT\n")
     for account in sorted(accounts, key=int):

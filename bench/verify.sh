@@ -11,7 +11,7 @@ count=${1:-10000}
 port=${PORT:-5399}
 concurrency=${CONCURRENCY:-256}
 out=bench/out
-rm -rf "$out" && mkdir -p "$out/run" "$out/db"
+rm -rf "$out" && mkdir -p "$out"
 
 need=()
 for package in knot knot-dnsutils dnsperf time python3-venv; do
@@ -28,42 +28,9 @@ cargo build --release --locked -p senderauth >/dev/null 2>&1
 echo "== generating $count domains"
 python3 bench/gen_zone.py "$count" "$out" | tee "$out/mix.json"
 
-cat > "$out/knot.conf" <<KNOT
-server:
-    rundir: "$PWD/$out/run"
-    listen: 127.0.0.1@$port
-database:
-    storage: "$PWD/$out/db"
-mod-stats:
-  - id: default
-    request-protocol: on
-template:
-  - id: default
-    storage: "$PWD/$out"
-    global-module: mod-stats
-    journal-content: none
-zone:
-  - domain: .
-    file: root.zone
-log:
-  - target: stderr
-    any: warning
-control:
-    listen: "$PWD/$out/run/knot.sock"
-KNOT
-knotd -c "$out/knot.conf" >"$out/knotd.log" 2>&1 &
-knot_pid=$!
+knot_pid=$(scripts/knot.sh start "$out" "$port")
 trap 'kill $knot_pid 2>/dev/null || true' EXIT
-for _ in $(seq 1 100); do
-  kdig +short @127.0.0.1 -p "$port" customer0.example MX >/dev/null 2>&1 && break
-  sleep 0.2
-done
-kdig +short @127.0.0.1 -p "$port" customer0.example MX | grep -q mx || { cat "$out/knotd.log"; exit 1; }
-
-queries() {
-  knotc -c "$out/knot.conf" stats mod-stats.request-protocol 2>/dev/null \
-    | awk -F'= ' '/udp|tcp/ { total += $2 } END { print total + 0 }'
-}
+queries() { scripts/knot.sh queries "$out"; }
 
 echo "== senderauth verify (concurrency $concurrency), 3 runs"
 before=$(queries)

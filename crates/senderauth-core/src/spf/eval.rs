@@ -487,7 +487,8 @@ fn describe(directive: &Directive) -> String {
         Mechanism::A { domain, .. } => domain.as_ref().map_or("a".to_string(), |domain| format!("a:{}", domain.0)),
         Mechanism::Mx { domain, .. } => domain.as_ref().map_or("mx".to_string(), |domain| format!("mx:{}", domain.0)),
         Mechanism::Ptr(_) => "ptr".to_string(),
-        Mechanism::Ip4(network) | Mechanism::Ip6(network) => network.to_string(),
+        Mechanism::Ip4(network) => format!("ip4:{network}"),
+        Mechanism::Ip6(network) => format!("ip6:{network}"),
         Mechanism::Exists(target) => format!("exists:{}", target.0),
     };
     format!("{}{name}", directive.qualifier.symbol())

@@ -213,7 +213,21 @@ async fn verify_inner(
             format!("Publish this record instead: {}", merged.record),
         ));
     }
+    let within_limits =
+        check.tree.as_ref().is_none_or(|tree| tree.within_limit() && tree.void_lookups <= MAX_VOID_LOOKUPS);
     for result in check.sending_ips.iter().filter(|result| result.result != SpfResult::Pass) {
+        // Suggest the merged record only when it differs from what is published; otherwise
+        // say what decided the result.
+        let fix = if merged.changed {
+            format!("Publish this record: {}", merged.record)
+        } else if !within_limits {
+            "Bring the record within RFC 7208's limits first (see the lookup problems above); evaluation stops with permerror until then.".to_string()
+        } else {
+            format!(
+                "A term of the record decides before the platform's include does ({}): remove it, or move the include before it.",
+                result.reason
+            )
+        };
         check.problems.push(Problem::error(
             ProblemCode::SpfSendingIpNotAuthorized,
             Method::Spf,
@@ -224,7 +238,7 @@ async fn verify_inner(
                 result.result.as_str(),
                 result.reason
             ),
-            format!("Publish this record: {}", merged.record),
+            fix,
         ));
     }
     let has_error = check.problems.iter().any(|problem| problem.severity == Severity::Error);

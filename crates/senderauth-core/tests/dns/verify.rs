@@ -252,6 +252,10 @@ async fn spf_problems_are_found_by_evaluating_not_string_matching() {
         assert_eq!(result.spf.status, MethodStatus::NotVerified, "{domain}: {:#?}", result.problems);
         assert_eq!(result.status, DomainStatus::PartiallyVerified, "{domain}");
     }
+    let blocked = setup.verify("blocked.example.com").await;
+    let fix =
+        &blocked.problems.iter().find(|p| p.code == ProblemCode::SpfSendingIpNotAuthorized).expect("reported").fix;
+    assert!(fix.contains("-ip4:192.0.2.0/24") && !fix.contains("Publish"), "the fix names the deciding term: {fix}");
     let many = setup.verify("many.example.com").await;
     assert_eq!(many.spf.lookups, Some(11));
     let message = &many.problems.iter().find(|p| p.code == ProblemCode::SpfTooManyLookups).expect("reported").message;
