@@ -1,5 +1,6 @@
 //! The core against real DNS: test zones served over UDP and TCP on loopback.
 
+mod cache;
 mod checkdmarc;
 mod rfc7208;
 mod support;

@@ -418,3 +418,17 @@ async fn every_required_problem_code_is_produced_by_some_scenario() {
         assert!(known.contains(code), "{code} is missing from ProblemCode");
     }
 }
+
+#[tokio::test]
+async fn an_spf_include_behind_a_cname_into_another_zone_is_followed() {
+    // The test server, like any authoritative server, returns a CNAME into another zone without
+    // the records at its target; the client must follow it.
+    let setup = Setup::new().await;
+    setup.good_customer("aliased.example.com");
+    setup.server.remove("aliased.example.com", "TXT");
+    setup.spf("aliased.example.com", "v=spf1 include:_spf.aliased.example.com -all");
+    setup.server.add("_spf.aliased.example.com", "CNAME", "42.spf.esp.example");
+    let result = setup.verify("aliased.example.com").await;
+    assert_eq!(result.spf.status, MethodStatus::Verified, "{:#?}", result.problems);
+    assert!(result.spf.sending_ips.iter().all(|ip| ip.result.as_str() == "pass"));
+}
