@@ -265,7 +265,7 @@ impl Dns {
     /// One question to the name servers, with its answer's TTL.
     async fn ask(&self, name: Name, record_type: RecordType) -> Result<Response, String> {
         self.queries.fetch_add(1, Ordering::Relaxed);
-        let mut responses = self.client.lookup(Query::query(name, record_type), self.request_options.clone());
+        let mut responses = self.client.lookup(Query::query(name, record_type), self.request_options);
         match responses.next().await {
             // Every answer record is kept, the CNAME chain included; the typed accessors pick
             // what they need.
