@@ -106,7 +106,7 @@ fn run_threads(
     read_result?;
     let elapsed = summary.started.elapsed().as_secs_f64();
     eprintln!(
-        "senderauth: checked {} domains in {elapsed:.1}s ({:.0} domains/s): {} verified, {} partially verified, {} not verified, {} unknown, {} invalid input lines; {lookups} DNS lookups ({:.1} per domain)",
+        "senderauth: checked {} domains in {elapsed:.2}s ({:.0} domains/s): {} verified, {} partially verified, {} not verified, {} unknown, {} invalid input lines; {lookups} DNS queries sent ({:.1} per domain)",
         summary.total,
         summary.total as f64 / elapsed.max(0.001),
         summary.verified,
