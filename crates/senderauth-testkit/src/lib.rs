@@ -2,7 +2,7 @@
 //! built in code, with faults that can be injected per name.
 
 use std::collections::{HashMap, HashSet};
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -347,7 +347,5 @@ async fn serve_tcp(server: TestDns, listener: TcpListener) {
     }
 }
 
-/// Parses `IP` for tests.
-pub fn ip(text: &str) -> IpAddr {
-    text.parse().expect("IP address")
-}
+/// A real RSA public key (RFC 6376 appendix C's example, 1024 bits) for DKIM key records.
+pub const EXAMPLE_DKIM_KEY: &str = "MIGfMA0GCSqGSIb3DQEBAQUAA4GNADCBiQKBgQDwIRP/UC3SBsEmGqZ9ZJW3/DkMoGeLnQg1fWn7/zYtIxN2SnFCjxOCKG9v3b4jYfcTNh5ijSsq631uBItLa7od+v/RtdC2UzJ1lWT947qR+Rcac2gbto/NMqJ0fzfVjH4OuKhitdY9tf6mcwGjaNBcWToIMmPSPDdQPNUYckcQ2QIDAQAB";

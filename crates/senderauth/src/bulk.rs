@@ -35,6 +35,13 @@ struct InvalidRow {
     message: String,
 }
 
+impl InvalidRow {
+    /// A row that could not even be read into a domain and an account.
+    fn unreadable(message: String) -> InvalidRow {
+        InvalidRow { domain: String::new(), account: String::new(), message }
+    }
+}
+
 /// What the writer is handed: one output line and the status it counts under.
 struct Finished {
     status: Option<DomainStatus>,
@@ -218,17 +225,10 @@ fn read_rows(
                     };
                     parse_row(field("domain"), field("account"), default_account.as_deref())
                 }
-                Ok(_) => Err(InvalidRow {
-                    domain: String::new(),
-                    account: String::new(),
-                    message: "expected a JSON object like {\"domain\": \"example.com\", \"account\": \"42\"}"
-                        .to_string(),
-                }),
-                Err(error) => Err(InvalidRow {
-                    domain: String::new(),
-                    account: String::new(),
-                    message: format!("not valid JSON: {error}"),
-                }),
+                Ok(_) => Err(InvalidRow::unreadable(
+                    "expected a JSON object like {\"domain\": \"example.com\", \"account\": \"42\"}".to_string(),
+                )),
+                Err(error) => Err(InvalidRow::unreadable(format!("not valid JSON: {error}"))),
             };
             if !dispatch(line_number, row) {
                 break;
@@ -250,11 +250,7 @@ fn read_rows(
                     let account = record.get(1).filter(|account| !account.is_empty()).map(str::to_string);
                     parse_row(Some(domain.to_string()), account, default_account.as_deref())
                 }
-                Err(error) => Err(InvalidRow {
-                    domain: String::new(),
-                    account: String::new(),
-                    message: format!("not valid CSV: {error}"),
-                }),
+                Err(error) => Err(InvalidRow::unreadable(format!("not valid CSV: {error}"))),
             };
             if !dispatch(line_number, row) {
                 break;

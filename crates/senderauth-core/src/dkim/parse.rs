@@ -170,12 +170,9 @@ fn rsa_modulus_bits(der: &[u8]) -> Option<u32> {
 mod tests {
     use super::*;
 
-    /// A 1024-bit RSA SubjectPublicKeyInfo (RFC 6376 appendix C's example key).
-    const RFC6376_KEY: &str = "MIGfMA0GCSqGSIb3DQEBAQUAA4GNADCBiQKBgQDwIRP/UC3SBsEmGqZ9ZJW3/DkMoGeLnQg1fWn7/zYtIxN2SnFCjxOCKG9v3b4jYfcTNh5ijSsq631uBItLa7od+v/RtdC2UzJ1lWT947qR+Rcac2gbto/NMqJ0fzfVjH4OuKhitdY9tf6mcwGjaNBcWToIMmPSPDdQPNUYckcQ2QIDAQAB";
-
     #[test]
     fn reads_keys() {
-        let key = parse_key(&format!("v=DKIM1; k=rsa; p={RFC6376_KEY}")).expect("valid");
+        let key = parse_key(&format!("v=DKIM1; k=rsa; p={}", senderauth_testkit::EXAMPLE_DKIM_KEY)).expect("valid");
         assert_eq!(key.bits, Some(1024));
         assert!(!key.is_revoked());
         assert!(parse_key("v=DKIM1; p=").expect("revoked key parses").is_revoked());

@@ -8,12 +8,10 @@ use senderauth_core::plan::{expected_include, expected_selectors};
 use senderauth_core::problem::ProblemCode;
 use senderauth_core::status::{DomainStatus, MethodStatus};
 use senderauth_core::verify::{Verification, verify_domain};
-use senderauth_testkit::{Fault, TestDns};
+use senderauth_testkit::{EXAMPLE_DKIM_KEY, Fault, TestDns};
 
 use crate::support::client;
 
-/// RFC 6376 appendix C's example public key.
-pub const RSA_KEY: &str = "MIGfMA0GCSqGSIb3DQEBAQUAA4GNADCBiQKBgQDwIRP/UC3SBsEmGqZ9ZJW3/DkMoGeLnQg1fWn7/zYtIxN2SnFCjxOCKG9v3b4jYfcTNh5ijSsq631uBItLa7od+v/RtdC2UzJ1lWT947qR+Rcac2gbto/NMqJ0fzfVjH4OuKhitdY9tf6mcwGjaNBcWToIMmPSPDdQPNUYckcQ2QIDAQAB";
 const OTHER_KEY: &str = "11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=";
 pub const ACCOUNT: &str = "42";
 
@@ -36,7 +34,7 @@ impl Setup {
     pub fn publish_platform(&self, domain: &str) {
         let domain = DomainName::parse(domain).expect("domain");
         for selector in expected_selectors(&self.config, &self.account, &domain) {
-            self.server.add(&selector.target, "TXT", &format!("v=DKIM1; k=rsa; p={RSA_KEY}"));
+            self.server.add(&selector.target, "TXT", &format!("v=DKIM1; k=rsa; p={EXAMPLE_DKIM_KEY}"));
         }
         let include = expected_include(&self.config, &self.account, &domain);
         self.server.remove(&include, "TXT");
@@ -173,7 +171,7 @@ async fn dkim_problems_are_told_apart() {
 
     // A DNS host flattened the CNAME: the key is copied at the host.
     setup.publish_platform("flat.example.com");
-    setup.server.add("sa1-42._domainkey.flat.example.com", "TXT", &format!("v=DKIM1; k=rsa; p={RSA_KEY}"));
+    setup.server.add("sa1-42._domainkey.flat.example.com", "TXT", &format!("v=DKIM1; k=rsa; p={EXAMPLE_DKIM_KEY}"));
     setup.server.add("sa2-42._domainkey.flat.example.com", "TXT", &format!("v=DKIM1; k=ed25519; p={OTHER_KEY}"));
     let flat = setup.verify("flat.example.com").await;
     assert_has(&flat, ProblemCode::DkimFlattened);

@@ -3,10 +3,8 @@
 use std::path::Path;
 use std::process::Output;
 
-use senderauth_testkit::{Fault, TestDns};
+use senderauth_testkit::{EXAMPLE_DKIM_KEY, Fault, TestDns};
 use serde_json::Value;
-
-const RSA_KEY: &str = "MIGfMA0GCSqGSIb3DQEBAQUAA4GNADCBiQKBgQDwIRP/UC3SBsEmGqZ9ZJW3/DkMoGeLnQg1fWn7/zYtIxN2SnFCjxOCKG9v3b4jYfcTNh5ijSsq631uBItLa7od+v/RtdC2UzJ1lWT947qR+Rcac2gbto/NMqJ0fzfVjH4OuKhitdY9tf6mcwGjaNBcWToIMmPSPDdQPNUYckcQ2QIDAQAB";
 
 async fn senderauth(server: &TestDns, args: &[&str]) -> Output {
     tokio::process::Command::new(env!("CARGO_BIN_EXE_senderauth"))
@@ -39,7 +37,7 @@ fn good_domain(server: &TestDns, domain: &str) {
     let dashed = domain.replace('.', "-");
     for selector in ["sa1-42", "sa2-42"] {
         let target = format!("{selector}.{dashed}.dkim.esp.example");
-        server.add(&target, "TXT", &format!("v=DKIM1; k=rsa; p={RSA_KEY}"));
+        server.add(&target, "TXT", &format!("v=DKIM1; k=rsa; p={EXAMPLE_DKIM_KEY}"));
         server.add(&format!("{selector}._domainkey.{domain}"), "CNAME", &target);
     }
     server.remove("42.spf.esp.example", "TXT");
@@ -191,7 +189,7 @@ async fn check_analyses_any_domain() {
     server.add("other.example.com", "TXT", "v=spf1 include:_spf.example.net +all");
     server.add("_spf.example.net", "TXT", "v=spf1 ip4:203.0.113.0/24 -all");
     server.add("_dmarc.other.example.com", "TXT", "v=DMARC1; p=reject");
-    server.add("s1._domainkey.other.example.com", "TXT", &format!("v=DKIM1; p={RSA_KEY}"));
+    server.add("s1._domainkey.other.example.com", "TXT", &format!("v=DKIM1; p={EXAMPLE_DKIM_KEY}"));
     let output = senderauth(
         &server,
         &["check", "other.example.com", "--dkim-selector", "s1", "--dkim-selector", "s2", "--json"],
