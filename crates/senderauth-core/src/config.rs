@@ -114,8 +114,8 @@ pub enum ConfigError {
     Read { path: String, source: std::io::Error },
     #[error("config file {path}: {message}")]
     Parse { path: String, message: String },
-    #[error("config file {path}: key `{key}`: {message}")]
-    Invalid { path: String, key: String, message: String },
+    #[error("config file {path}{}: key `{key}`: {message}", line.map(|line| format!(", line {line}")).unwrap_or_default())]
+    Invalid { path: String, line: Option<usize>, key: String, message: String },
 }
 
 /// The values a name template may use.
@@ -155,7 +155,12 @@ impl ProviderConfig {
             path: origin.to_string(),
             message: error.to_string().trim_end().replace('\n', "\n  "),
         })?;
-        config.validate(origin)?;
+        config.validate(origin).map_err(|error| match error {
+            ConfigError::Invalid { path, key, message, .. } => {
+                ConfigError::Invalid { line: line_of_key(text, &key), path, key, message }
+            }
+            other => other,
+        })?;
         Ok(config)
     }
 
@@ -163,6 +168,7 @@ impl ProviderConfig {
     pub fn validate(&self, origin: &str) -> Result<(), ConfigError> {
         let invalid = |key: &str, message: String| ConfigError::Invalid {
             path: origin.to_string(),
+            line: None,
             key: key.to_string(),
             message,
         };
@@ -228,6 +234,24 @@ impl ProviderConfig {
     pub fn sending_networks(&self) -> Vec<IpNetwork> {
         self.sending_ips.iter().filter_map(|network| network.parse().ok()).collect()
     }
+}
+
+/// The 1-based line where a dotted key (`spf.all`) is set in TOML text, if it is set there.
+fn line_of_key(text: &str, dotted_key: &str) -> Option<usize> {
+    let (section, key) = dotted_key.rsplit_once('.').unwrap_or(("", dotted_key));
+    let mut current_section = String::new();
+    for (index, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if let Some(header) = line.strip_prefix('[').and_then(|rest| rest.strip_suffix(']')) {
+            current_section = header.trim().to_string();
+        } else if current_section == section
+            && let Some((name, _)) = line.split_once('=')
+            && name.trim() == key
+        {
+            return Some(index + 1);
+        }
+    }
+    None
 }
 
 fn check_template(template: &str) -> Result<(), String> {
@@ -306,6 +330,8 @@ mod tests {
         for (text, key) in cases {
             let message = ProviderConfig::from_toml(text, "p.toml").expect_err(text).to_string();
             assert!(message.contains(&format!("`{key}`")), "{text}: {message}");
+            let line = text.lines().count();
+            assert!(message.contains(&format!("p.toml, line {line}:")), "{text}: {message}");
         }
     }
 }

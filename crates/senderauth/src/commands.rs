@@ -1,6 +1,7 @@
 //! The commands: each reads its flags, calls the core and prints.
 
 use std::io::Write;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
@@ -11,6 +12,7 @@ use senderauth_core::name::{AccountId, DomainName};
 use senderauth_core::plan::{plan_records, to_zone_file};
 use senderauth_core::status::DomainStatus;
 use senderauth_core::verify::verify_domain;
+use tokio::sync::Semaphore;
 
 use crate::cli::{
     CheckArgs, Cli, Command, DnsArgs, EXIT_NOT_VERIFIED, EXIT_OK, EXIT_UNKNOWN, OutputFormat, RecordsArgs,
@@ -97,10 +99,23 @@ async fn verify(args: VerifyArgs) -> Result<u8> {
     let account = AccountId::parse(account)?;
     let domains: Vec<DomainName> = args.domains.iter().map(|text| parse_domain(text)).collect::<Result<_, _>>()?;
     let dns = Dns::new(&setup.resolver)?;
+    let config = Arc::new(setup.config);
+    let permits = Arc::new(Semaphore::new(setup.concurrency));
+    // Checked at once, up to --concurrency; printed in the order given.
+    let checks: Vec<_> = domains
+        .into_iter()
+        .map(|domain| {
+            let (dns, config, account, permits) = (dns.clone(), config.clone(), account.clone(), permits.clone());
+            tokio::spawn(async move {
+                let _permit = permits.acquire_owned().await;
+                verify_domain(&dns, &config, &account, &domain).await
+            })
+        })
+        .collect();
     let mut worst = EXIT_OK;
     let mut stdout = std::io::stdout().lock();
-    for domain in &domains {
-        let result = verify_domain(&dns, &setup.config, &account, domain).await;
+    for check in checks {
+        let result = check.await.context("a verification task failed")?;
         worst = worst.max(exit_code(result.status));
         match args.format {
             OutputFormat::Text => stdout.write_all(render::verification(&result).as_bytes())?,

@@ -383,9 +383,9 @@ async fn a_thousand_deep_include_chain_stops_at_the_limit() {
 }
 
 #[tokio::test]
-async fn every_required_problem_code_is_produced_by_some_scenario() {
-    // The codes the issue requires; each is asserted in a scenario above. This guards the list
-    // itself: a code renamed or dropped fails here.
+async fn the_required_problem_codes_keep_their_names() {
+    // Each of these codes is asserted in a scenario above; this guards the names themselves,
+    // which are a stable interface: renaming or dropping one fails here.
     let required = [
         "domain_nxdomain",
         "dns_temporary_failure",
@@ -429,4 +429,29 @@ async fn an_spf_include_behind_a_cname_into_another_zone_is_followed() {
     let result = setup.verify("aliased.example.com").await;
     assert_eq!(result.spf.status, MethodStatus::Verified, "{:#?}", result.problems);
     assert!(result.spf.sending_ips.iter().all(|ip| ip.result.as_str() == "pass"));
+}
+
+#[tokio::test]
+async fn records_split_into_several_strings_are_joined() {
+    // A 2048-bit key and an SPF record over 255 octets must be published as several strings of
+    // one TXT record (RFC 7208 section 3.3, RFC 6376 section 3.6.2.2).
+    let setup = Setup::new().await;
+    let domain = "long.example.com";
+    setup.publish_platform(domain);
+    setup.dkim_cnames(domain);
+    let key_2048 = "MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAqlfxeWUq21Mdzm+//cUsrys9qVl0CfGq+1RStb8Slj7FuZeFUmEgF0+GyELbvgOs71IWWBPv/0vqg4x32J21UWFDPxwvqCJun5PgprYNDFFMLqze+oN2OxaXvxINeuAn88mX8/56iut3u5Fk59SW+ZMlVZ/bxh184/h24VnSD9mwsUP9xZLlZbh9dNfrFsBXwCKiayxbxKpb7ioOYz9cH013/B2wX9NuyFqzYplFydDXBxzk7I67Y8zp943HJ+sWc42/IPjoQ+2oM5BJpX7+eTzbpiuhSsTb2gzlMTwJgcScQ+En0XFsGBpywacY+T2/E7uc69xpVSQLlgjvvaROoQIDAQAB";
+    let record = format!("v=DKIM1; k=rsa; p={key_2048}");
+    let target = "sa1-42.long-example-com.dkim.esp.example";
+    setup.server.remove(target, "TXT");
+    let (first, second) = record.as_bytes().split_at(200);
+    setup.server.add_txt_strings(target, &[first, second]);
+    let networks: Vec<String> = (1..=20).map(|n| format!("ip4:198.51.{n}.0/24")).collect();
+    let spf = format!("v=spf1 {} include:42.spf.esp.example -all", networks.join(" "));
+    assert!(spf.len() > 255);
+    setup.spf(domain, &spf);
+    setup.server.add(&format!("_dmarc.{domain}"), "TXT", "v=DMARC1; p=reject");
+    let result = setup.verify(domain).await;
+    assert_eq!(result.status, DomainStatus::Verified, "{:#?}", result.problems);
+    assert_eq!(result.dkim.selectors[0].key.as_ref().and_then(|key| key.bits), Some(2048));
+    assert_eq!(result.spf.record.as_deref(), Some(spf.as_str()));
 }

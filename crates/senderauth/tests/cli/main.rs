@@ -116,6 +116,13 @@ async fn verify_reports_status_and_exit_code() {
     assert_eq!(result["status"], "not_verified");
     assert!(result["problems"].as_array().expect("problems").iter().any(|p| p["code"] == "dkim_selector_missing"));
 
+    let both = senderauth(&server, &["verify", "--account", "42", "bare.example.com", "good.example.com"]).await;
+    assert_eq!(both.status.code(), Some(1), "the worst status decides the exit code");
+    let text = stdout(&both);
+    let (bare_at, good_at) =
+        (text.find("bare.example.com (account").expect("bare"), text.find("good.example.com (account").expect("good"));
+    assert!(bare_at < good_at, "results in the order given: {text}");
+
     server.fault_subtree("slow.example.com", Fault::Timeout);
     let slow = senderauth(&server, &["verify", "--account", "42", "slow.example.com"]).await;
     assert_eq!(slow.status.code(), Some(3), "a timeout is unknown, not missing: {}", stdout(&slow));
@@ -240,4 +247,26 @@ fn rand_suffix() -> u128 {
 
 fn path(path: &Path) -> &str {
     path.to_str().expect("UTF-8 path")
+}
+
+#[tokio::test]
+async fn a_domain_reserved_by_the_platform_is_refused_but_its_subdomains_are_not() {
+    let server = zones().await;
+    let directory = tempdir();
+    let config = directory.join("provider.toml");
+    std::fs::write(&config, "reserved_domains = [\"www.example.com\"]\n").expect("write");
+    let refused = senderauth(
+        &server,
+        &["records", "a@www.example.com", "--account", "1", "--offline", "--config", path(&config)],
+    )
+    .await;
+    assert_eq!(refused.status.code(), Some(2));
+    let message = stderr(&refused);
+    assert!(message.contains("reserved") && message.contains("mail.www.example.com"), "{message}");
+    let allowed = senderauth(
+        &server,
+        &["records", "a@news.www.example.com", "--account", "1", "--offline", "--config", path(&config)],
+    )
+    .await;
+    assert!(allowed.status.success(), "{}", stderr(&allowed));
 }
