@@ -18,6 +18,22 @@ impl IpNetwork {
         (prefix <= max).then_some(IpNetwork { address, prefix })
     }
 
+    /// The first and the last address of the network (the same for a single address).
+    pub fn ends(&self) -> (IpAddr, IpAddr) {
+        match self.address {
+            IpAddr::V4(address) => {
+                let host_mask = u32::MAX.checked_shr(u32::from(self.prefix)).unwrap_or(0);
+                let address = u32::from(address);
+                (IpAddr::V4((address & !host_mask).into()), IpAddr::V4((address | host_mask).into()))
+            }
+            IpAddr::V6(address) => {
+                let host_mask = u128::MAX.checked_shr(u32::from(self.prefix)).unwrap_or(0);
+                let address = u128::from(address);
+                (IpAddr::V6((address & !host_mask).into()), IpAddr::V6((address | host_mask).into()))
+            }
+        }
+    }
+
     /// Whether `candidate` lies in this network. Addresses of the other family never match.
     pub fn contains(&self, candidate: IpAddr) -> bool {
         match (self.address, candidate) {
@@ -29,11 +45,6 @@ impl IpNetwork {
             }
             _ => false,
         }
-    }
-
-    /// One representative address of the network, for evaluating SPF as that sender.
-    pub fn first_address(&self) -> IpAddr {
-        self.address
     }
 }
 
@@ -89,5 +100,13 @@ mod tests {
         assert!(v6.contains("2001:db8:ffff::1".parse().expect("ip")));
         assert!("10.0.0.0/33".parse::<IpNetwork>().is_err());
         assert!("0.0.0.0/0".parse::<IpNetwork>().expect("valid").contains("203.0.113.9".parse().expect("ip")));
+        let ends = |text: &str| {
+            let (first, last) = text.parse::<IpNetwork>().expect("valid").ends();
+            (first.to_string(), last.to_string())
+        };
+        assert_eq!(ends("192.0.2.77/24"), ("192.0.2.0".into(), "192.0.2.255".into()));
+        assert_eq!(ends("192.0.2.77"), ("192.0.2.77".into(), "192.0.2.77".into()));
+        assert_eq!(ends("2001:db8:5::/48"), ("2001:db8:5::".into(), "2001:db8:5:ffff:ffff:ffff:ffff:ffff".into()));
+        assert_eq!(ends("0.0.0.0/0"), ("0.0.0.0".into(), "255.255.255.255".into()));
     }
 }

@@ -77,12 +77,6 @@ impl DomainName {
         DomainName::parse(domain)
     }
 
-    /// Wraps a name that is already normalized, such as one read back from DNS, without the
-    /// public-suffix check. Lowercases and drops a trailing dot.
-    pub fn from_normalized(name: &str) -> DomainName {
-        DomainName(normalize(name))
-    }
-
     pub fn as_str(&self) -> &str {
         &self.0
     }

@@ -97,7 +97,10 @@ pub type LookupResult<T> = Result<Answer<T>, TemporaryFailure>;
 pub struct ResolverSetupError(String);
 
 /// Answers already had within one check, by name and type.
-type Memo = Arc<Mutex<HashMap<(String, RecordType), LookupResult<RData>>>>;
+type Memo = Arc<Mutex<HashMap<(String, RecordType), SharedResult>>>;
+
+/// An answer shared by the cache, a check's memo and every part of the check that asks.
+type SharedResult = Result<Arc<Answer<RData>>, TemporaryFailure>;
 
 /// Cached answers are kept at most this long, whatever their TTL, so a record a customer has
 /// just added is seen soon.
@@ -112,7 +115,7 @@ const MAX_CNAME_HOPS: usize = 8;
 /// cached.
 #[derive(Default)]
 struct Cache {
-    entries: HashMap<(String, RecordType), (Instant, Answer<RData>)>,
+    entries: HashMap<(String, RecordType), (Instant, Arc<Answer<RData>>)>,
 }
 
 /// A DNS client. Cheap to clone; clones share the connections, the cache and the query counter.
@@ -192,7 +195,7 @@ impl Dns {
         self.queries.load(Ordering::Relaxed)
     }
 
-    async fn lookup(&self, name: &str, record_type: RecordType) -> LookupResult<RData> {
+    async fn lookup(&self, name: &str, record_type: RecordType) -> SharedResult {
         let Some(memo) = &self.memo else {
             return self.resolve(name, record_type).await;
         };
@@ -208,9 +211,9 @@ impl Dns {
     }
 
     /// An answer from the cache, or asked and then cached.
-    async fn resolve(&self, name: &str, record_type: RecordType) -> LookupResult<RData> {
+    async fn resolve(&self, name: &str, record_type: RecordType) -> SharedResult {
         let Some(cache) = &self.cache else {
-            return self.resolve_uncached(name, record_type).await.map(|response| response.answer);
+            return self.resolve_uncached(name, record_type).await.map(|response| Arc::new(response.answer));
         };
         let key = (crate::name::normalize(name), record_type);
         if let Ok(cache) = cache.lock()
@@ -220,13 +223,14 @@ impl Dns {
             return Ok(answer.clone());
         }
         let response = self.resolve_uncached(name, record_type).await?;
+        let answer = Arc::new(response.answer);
         if let Ok(mut cache) = cache.lock() {
             if cache.entries.len() >= MAX_CACHE_ENTRIES {
                 cache.entries.clear();
             }
-            cache.entries.insert(key, (Instant::now() + response.ttl, response.answer.clone()));
+            cache.entries.insert(key, (Instant::now() + response.ttl, answer.clone()));
         }
-        Ok(response.answer)
+        Ok(answer)
     }
 
     /// Asks, following CNAMEs whose targets' records the server did not include.
@@ -305,7 +309,7 @@ impl Dns {
             RData::CNAME(cname) => Some(name_to_string(&cname.0)),
             _ => None,
         });
-        let txt = map_records(answer, |data| match data {
+        let txt = map_shared(&answer, |data| match data {
             RData::TXT(txt) => Some(txt.txt_data.iter().flat_map(|part| part.iter().copied()).collect()),
             _ => None,
         });
@@ -313,14 +317,14 @@ impl Dns {
     }
 
     pub async fn a(&self, name: &str) -> LookupResult<Ipv4Addr> {
-        Ok(map_records(self.lookup(name, RecordType::A).await?, |data| match data {
+        Ok(map_shared(&*self.lookup(name, RecordType::A).await?, |data| match data {
             RData::A(address) => Some(address.0),
             _ => None,
         }))
     }
 
     pub async fn aaaa(&self, name: &str) -> LookupResult<Ipv6Addr> {
-        Ok(map_records(self.lookup(name, RecordType::AAAA).await?, |data| match data {
+        Ok(map_shared(&*self.lookup(name, RecordType::AAAA).await?, |data| match data {
             RData::AAAA(address) => Some(address.0),
             _ => None,
         }))
@@ -337,7 +341,7 @@ impl Dns {
 
     /// MX exchange host names, normalized.
     pub async fn mx(&self, name: &str) -> LookupResult<String> {
-        Ok(map_records(self.lookup(name, RecordType::MX).await?, |data| match data {
+        Ok(map_shared(&*self.lookup(name, RecordType::MX).await?, |data| match data {
             RData::MX(mx) => Some(name_to_string(&mx.exchange)),
             _ => None,
         }))
@@ -346,7 +350,7 @@ impl Dns {
     /// PTR names for an address, normalized.
     pub async fn ptr(&self, address: IpAddr) -> LookupResult<String> {
         let reverse = reverse_name(address);
-        Ok(map_records(self.lookup(&reverse, RecordType::PTR).await?, |data| match data {
+        Ok(map_shared(&*self.lookup(&reverse, RecordType::PTR).await?, |data| match data {
             RData::PTR(ptr) => Some(name_to_string(&ptr.0)),
             _ => None,
         }))
@@ -354,7 +358,7 @@ impl Dns {
 
     /// The CNAME target of a name, normalized, if it has one.
     pub async fn cname(&self, name: &str) -> LookupResult<String> {
-        Ok(map_records(self.lookup(name, RecordType::CNAME).await?, |data| match data {
+        Ok(map_shared(&*self.lookup(name, RecordType::CNAME).await?, |data| match data {
             RData::CNAME(cname) => Some(name_to_string(&cname.0)),
             _ => None,
         }))
@@ -377,6 +381,18 @@ fn to_dns_name(name: &str) -> Option<Name> {
 fn name_to_string(name: &Name) -> String {
     let labels: Vec<String> = name.iter().map(|label| String::from_utf8_lossy(label).to_ascii_lowercase()).collect();
     labels.join(".")
+}
+
+/// The records of a shared answer converted, keeping NODATA and NXDOMAIN as they are.
+fn map_shared<U>(answer: &Answer<RData>, convert: impl Fn(&RData) -> Option<U>) -> Answer<U> {
+    match answer {
+        Answer::Records(records) => {
+            let converted: Vec<U> = records.iter().filter_map(convert).collect();
+            if converted.is_empty() { Answer::NoData } else { Answer::Records(converted) }
+        }
+        Answer::NoData => Answer::NoData,
+        Answer::NxDomain => Answer::NxDomain,
+    }
 }
 
 fn map_records<T, U>(answer: Answer<T>, convert: impl Fn(T) -> Option<U>) -> Answer<U> {

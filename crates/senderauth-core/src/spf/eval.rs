@@ -6,9 +6,7 @@ use std::pin::Pin;
 
 use serde::Serialize;
 
-use super::parse::{
-    Directive, MacroString, Mechanism, Qualifier, is_spf_record, parse_domain_spec, parse_macro_string, parse_record,
-};
+use super::parse::{Directive, MacroString, Mechanism, Qualifier, is_spf_record, parse_macro_string, parse_record};
 use crate::cidr::IpNetwork;
 use crate::dns::{Answer, Dns, TemporaryFailure};
 
@@ -525,9 +523,4 @@ fn url_escape(text: &str) -> String {
         }
     }
     escaped
-}
-
-/// Validates a domain-spec outside a record, such as an include host from configuration.
-pub fn is_valid_domain_spec(text: &str) -> bool {
-    parse_domain_spec(text).is_ok()
 }

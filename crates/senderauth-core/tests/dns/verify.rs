@@ -286,6 +286,20 @@ async fn spf_include_missing_but_addresses_listed_is_a_warning() {
 }
 
 #[tokio::test]
+async fn a_record_covering_part_of_a_sending_range_is_caught() {
+    let setup = Setup::new().await;
+    setup.good_customer("half.example.com");
+    setup.server.remove("half.example.com", "TXT");
+    setup.spf("half.example.com", "v=spf1 ip4:192.0.2.0/25 ip6:2001:db8:5::/48 -all");
+    let result = setup.verify("half.example.com").await;
+    assert_eq!(result.spf.status, MethodStatus::NotVerified);
+    let failing: Vec<&str> =
+        result.spf.sending_ips.iter().filter(|ip| ip.result.as_str() != "pass").map(|ip| ip.ip.as_str()).collect();
+    assert_eq!(failing, ["192.0.2.255"], "the range's first address passes, its last does not");
+    assert_has(&result, ProblemCode::SpfSendingIpNotAuthorized);
+}
+
+#[tokio::test]
 async fn dmarc_problems() {
     let setup = Setup::new().await;
     setup.server.add("_dmarc.twice.example.com", "TXT", "v=DMARC1; p=none");
