@@ -111,11 +111,14 @@ const MAX_CACHE_ENTRIES: usize = 50_000;
 /// CNAMEs followed for one question.
 const MAX_CNAME_HOPS: usize = 8;
 
+/// When a cached answer expires, and the answer.
+type CacheEntry = (Instant, Arc<Answer<RData>>);
+
 /// Definitive answers by name and type, with when they expire. Temporary failures are never
 /// cached.
 #[derive(Default)]
 struct Cache {
-    entries: HashMap<(String, RecordType), (Instant, Arc<Answer<RData>>)>,
+    entries: HashMap<(String, RecordType), CacheEntry>,
 }
 
 /// A DNS client. Cheap to clone; clones share the connections, the cache and the query counter.
