@@ -2,6 +2,8 @@
 
 use serde::Serialize;
 
+use super::parse::parse_term;
+
 /// The record to publish, and what was changed to get there.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct MergedSpf {
@@ -82,6 +84,10 @@ pub fn merge_spf(existing: &[String], include: Option<&str>, default_all: &str) 
     let mut strictest_all: Option<char> = None;
     for record in existing {
         for token in record.split_whitespace().skip(1) {
+            if let Err(reason) = parse_term(token) {
+                notes.push(format!("The term {token:?} is invalid ({reason}) and is left out."));
+                continue;
+            }
             match classify(token) {
                 Token::All(qualifier) => {
                     if strictest_all.is_none_or(|current| strictness(qualifier) > strictness(current)) {
@@ -193,12 +199,19 @@ mod tests {
                 &["v=spf1 -all exp=explain.example.com"],
                 "v=spf1 include:123.spf.esp.example -all exp=explain.example.com",
             ),
+            (&["v=spf1 ip4:192.0.2.300 a:bad mx ~all"], "v=spf1 mx include:123.spf.esp.example ~all"),
         ];
         for (existing, expected) in cases {
             assert_eq!(merge(existing).record, *expected, "{existing:?}");
         }
         assert!(!merge(&["v=spf1 include:123.spf.esp.example -all"]).changed);
         assert!(merge(&["v=spf1 a +all"]).notes.iter().any(|note| note.contains("+all")));
+        assert!(
+            merge(&["v=spf1 ip4:192.0.2.300 -all"])
+                .notes
+                .iter()
+                .any(|note| note.contains("\"ip4:192.0.2.300\" is invalid"))
+        );
     }
 
     #[test]

@@ -184,7 +184,8 @@ pub fn parse_record(text: &str) -> Result<SpfRecord, SpfSyntaxError> {
     Ok(SpfRecord { terms })
 }
 
-fn parse_term(text: &str) -> Result<Term, String> {
+/// Parses one term of a record (a directive or a modifier).
+pub fn parse_term(text: &str) -> Result<Term, String> {
     // A modifier is `name=value` where the name is ALPHA *(ALPHA / DIGIT / "-" / "_" / ".").
     let name_end = text.find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')));
     if let Some(end) = name_end

@@ -250,6 +250,9 @@ async fn spf_problems_are_found_by_evaluating_not_string_matching() {
         assert_eq!(result.spf.status, MethodStatus::NotVerified, "{domain}: {:#?}", result.problems);
         assert_eq!(result.status, DomainStatus::PartiallyVerified, "{domain}");
     }
+    let syntax = setup.verify("syntax.example.com").await;
+    let fix = &syntax.problems.iter().find(|p| p.code == ProblemCode::SpfSyntaxError).expect("reported").fix;
+    assert!(fix.contains("v=spf1 include:42.spf.esp.example -all") && !fix.contains("192.0.2.300"), "{fix}");
     let blocked = setup.verify("blocked.example.com").await;
     let fix =
         &blocked.problems.iter().find(|p| p.code == ProblemCode::SpfSendingIpNotAuthorized).expect("reported").fix;
