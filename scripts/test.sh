@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Runs every test. Installs what the tests need first (it is safe to run again):
-#   Debian: python3-spf (the openspf RFC 7208 test suite), python3-yaml (to read it)
+#   Debian: python3-spf (the openspf RFC 7208 test suite), python3-yaml (to read it),
+#           postgresql (a throwaway cluster on 127.0.0.1:5433 for the store's tests)
 #   PyPI, in .venv: checkdmarc and dkimpy, the independent second opinions
 # With CI=true, a test whose external tool is missing fails instead of skipping.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-debian_packages=(python3-spf python3-yaml python3-venv)
+debian_packages=(python3-spf python3-yaml python3-venv postgresql)
 missing=()
 for package in "${debian_packages[@]}"; do
   dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
@@ -25,6 +26,19 @@ if ! .venv/bin/python3 -c "import checkdmarc, dkim" >/dev/null 2>&1; then
   python3 -m venv .venv
   .venv/bin/pip install --quiet --disable-pip-version-check "${python_packages[@]}"
 fi
+
+# A PostgreSQL cluster of the tests' own, on loopback, removed when the tests end.
+pg_bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
+pg_port=${SENDERAUTH_TEST_POSTGRES_PORT:-5433}
+pg_dir=$(mktemp -d /tmp/senderauth-pg.XXXXXX)
+as_postgres() {
+  if [ "$(id -u)" -eq 0 ]; then su postgres -s /bin/sh -c "$*"; else sh -c "$*"; fi
+}
+[ "$(id -u)" -eq 0 ] && chown postgres "$pg_dir"
+as_postgres "$pg_bin/initdb -D $pg_dir/data -U senderauth --auth=trust >$pg_dir/initdb.log 2>&1"
+as_postgres "$pg_bin/pg_ctl -D $pg_dir/data -l $pg_dir/server.log -w -o \"-p $pg_port -k $pg_dir -c listen_addresses=127.0.0.1 -c fsync=off\" start >/dev/null"
+trap 'as_postgres "$pg_bin/pg_ctl -D $pg_dir/data -m immediate stop" >/dev/null 2>&1; rm -rf "$pg_dir"' EXIT
+export SENDERAUTH_TEST_POSTGRES_URL="postgres://senderauth@127.0.0.1:$pg_port/postgres"
 
 echo "== cargo test"
 cargo test --workspace --locked "$@"

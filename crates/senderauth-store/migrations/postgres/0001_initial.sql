@@ -1,0 +1,58 @@
+-- Accounts, API tokens, reserved domains, connected domains, their latest verification and
+-- their status history. Times are Unix seconds.
+CREATE TABLE accounts (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    name TEXT NOT NULL,
+    domain_limit BIGINT,
+    created_at BIGINT NOT NULL
+);
+
+-- A token with no account is an admin token. Only the SHA-256 of a token is stored.
+CREATE TABLE api_tokens (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    account_id BIGINT REFERENCES accounts (id) ON DELETE CASCADE,
+    label TEXT NOT NULL,
+    token_hash BYTEA NOT NULL UNIQUE,
+    created_at BIGINT NOT NULL,
+    revoked_at BIGINT
+);
+CREATE INDEX api_tokens_account ON api_tokens (account_id);
+
+CREATE TABLE reserved_domains (
+    domain TEXT PRIMARY KEY,
+    reason TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+);
+
+CREATE TABLE domains (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    account_id BIGINT NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+    domain TEXT NOT NULL,
+    status TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    last_checked_at BIGINT,
+    next_check_at BIGINT NOT NULL,
+    consecutive_failures BIGINT NOT NULL DEFAULT 0,
+    UNIQUE (account_id, domain)
+);
+CREATE INDEX domains_due ON domains (next_check_at);
+CREATE INDEX domains_by_status ON domains (account_id, status, domain);
+
+CREATE TABLE verification_results (
+    domain_id BIGINT PRIMARY KEY REFERENCES domains (id) ON DELETE CASCADE,
+    checked_at BIGINT NOT NULL,
+    status TEXT NOT NULL,
+    dkim_status TEXT NOT NULL,
+    spf_status TEXT NOT NULL,
+    dmarc_status TEXT NOT NULL,
+    result_json TEXT NOT NULL
+);
+
+CREATE TABLE status_events (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    domain_id BIGINT NOT NULL REFERENCES domains (id) ON DELETE CASCADE,
+    at BIGINT NOT NULL,
+    from_status TEXT,
+    to_status TEXT NOT NULL
+);
+CREATE INDEX status_events_by_domain ON status_events (domain_id, id);

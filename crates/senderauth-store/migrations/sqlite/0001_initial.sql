@@ -1,0 +1,58 @@
+-- Accounts, API tokens, reserved domains, connected domains, their latest verification and
+-- their status history. Times are Unix seconds.
+CREATE TABLE accounts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL,
+    domain_limit INTEGER,
+    created_at INTEGER NOT NULL
+);
+
+-- A token with no account is an admin token. Only the SHA-256 of a token is stored.
+CREATE TABLE api_tokens (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    account_id INTEGER REFERENCES accounts (id) ON DELETE CASCADE,
+    label TEXT NOT NULL,
+    token_hash BLOB NOT NULL UNIQUE,
+    created_at INTEGER NOT NULL,
+    revoked_at INTEGER
+);
+CREATE INDEX api_tokens_account ON api_tokens (account_id);
+
+CREATE TABLE reserved_domains (
+    domain TEXT PRIMARY KEY,
+    reason TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+
+CREATE TABLE domains (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    account_id INTEGER NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+    domain TEXT NOT NULL,
+    status TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    last_checked_at INTEGER,
+    next_check_at INTEGER NOT NULL,
+    consecutive_failures INTEGER NOT NULL DEFAULT 0,
+    UNIQUE (account_id, domain)
+);
+CREATE INDEX domains_due ON domains (next_check_at);
+CREATE INDEX domains_by_status ON domains (account_id, status, domain);
+
+CREATE TABLE verification_results (
+    domain_id INTEGER PRIMARY KEY REFERENCES domains (id) ON DELETE CASCADE,
+    checked_at INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    dkim_status TEXT NOT NULL,
+    spf_status TEXT NOT NULL,
+    dmarc_status TEXT NOT NULL,
+    result_json TEXT NOT NULL
+);
+
+CREATE TABLE status_events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    domain_id INTEGER NOT NULL REFERENCES domains (id) ON DELETE CASCADE,
+    at INTEGER NOT NULL,
+    from_status TEXT,
+    to_status TEXT NOT NULL
+);
+CREATE INDEX status_events_by_domain ON status_events (domain_id, id);

@@ -1,0 +1,609 @@
+//! senderauth's store: accounts, API tokens, reserved domains, connected domains, their latest
+//! verification and status history, on SQLite (one node) or PostgreSQL (several nodes).
+//!
+//! One `Store` serves both through sqlx's `Any` driver: every query is written once with `?`
+//! placeholders, numbered `$1, $2, ...` for PostgreSQL. Times are Unix seconds, so both
+//! backends store them the same way. No query needs a database at build time.
+
+use std::borrow::Cow;
+
+use sha2::{Digest, Sha256};
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::{AnyPool, AssertSqlSafe, Row, SqlSafeStr};
+
+/// The database behind a store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A store error: the database failed, or a request conflicts with what is stored.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("unsupported database URL {url:?}: use sqlite://PATH or postgres://USER:PASSWORD@HOST/DATABASE")]
+    UnsupportedUrl { url: String },
+    #[error("database error while {action}: {source}")]
+    Database { action: &'static str, source: sqlx::Error },
+    #[error("migrating the database schema: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("cannot read random bytes for a token: {0}")]
+    Random(String),
+}
+
+fn database(action: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
+    move |source| StoreError::Database { action, source }
+}
+
+/// An account of the platform.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Account {
+    pub id: i64,
+    pub name: String,
+    /// At most this many domains; `None` for no limit.
+    pub domain_limit: Option<i64>,
+    pub created_at: i64,
+}
+
+/// Who a token belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Principal {
+    Admin,
+    Account(i64),
+}
+
+/// A token as listed: never the secret itself.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenInfo {
+    pub id: i64,
+    pub account_id: Option<i64>,
+    pub label: String,
+    pub created_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+/// A connected domain.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DomainRecord {
+    pub id: i64,
+    pub account_id: i64,
+    pub domain: String,
+    pub status: String,
+    pub created_at: i64,
+    pub last_checked_at: Option<i64>,
+    pub next_check_at: i64,
+    pub consecutive_failures: i64,
+}
+
+/// The outcome of one check, to be recorded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckRecord {
+    pub checked_at: i64,
+    /// The domain's status after this check (the lifecycle may keep the previous one).
+    pub status: String,
+    pub dkim_status: String,
+    pub spf_status: String,
+    pub dmarc_status: String,
+    pub result_json: String,
+    pub next_check_at: i64,
+    pub consecutive_failures: i64,
+}
+
+/// The latest check of a domain, as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredResult {
+    pub checked_at: i64,
+    pub status: String,
+    pub dkim_status: String,
+    pub spf_status: String,
+    pub dmarc_status: String,
+    pub result_json: String,
+}
+
+/// A change of a domain's status.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StatusEvent {
+    pub id: i64,
+    pub domain_id: i64,
+    pub at: i64,
+    pub from_status: Option<String>,
+    pub to_status: String,
+}
+
+/// The status a newly connected domain starts in.
+pub const INITIAL_STATUS: &str = "pending";
+
+/// A store over SQLite or PostgreSQL. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+const SQLITE_MIGRATIONS: &[(i64, &str, &str)] =
+    &[(1, "initial", include_str!("../migrations/sqlite/0001_initial.sql"))];
+const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] =
+    &[(1, "initial", include_str!("../migrations/postgres/0001_initial.sql"))];
+
+impl Store {
+    /// Connects to `sqlite://PATH` (created if missing) or `postgres://...` and brings the
+    /// schema up to date.
+    pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres
+        } else {
+            return Err(StoreError::UnsupportedUrl { url: url.to_string() });
+        };
+        let url = match backend {
+            Backend::Sqlite if !url.contains("mode=") => {
+                format!("{url}{}mode=rwc", if url.contains('?') { '&' } else { '?' })
+            }
+            _ => url.to_string(),
+        };
+        let mut options = AnyPoolOptions::new().max_connections(if backend == Backend::Sqlite { 4 } else { 16 });
+        if backend == Backend::Sqlite {
+            // WAL lets readers go on while a check is written; NORMAL is durable with WAL.
+            options = options.after_connect(|connection, _| {
+                Box::pin(async move {
+                    sqlx::query("PRAGMA journal_mode = WAL").execute(&mut *connection).await?;
+                    sqlx::query("PRAGMA synchronous = NORMAL").execute(&mut *connection).await?;
+                    Ok(())
+                })
+            });
+        }
+        let pool = options.connect(&url).await.map_err(database("connecting to the database"))?;
+        let store = Store { pool, backend };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        let sources = match self.backend {
+            Backend::Sqlite => SQLITE_MIGRATIONS,
+            Backend::Postgres => POSTGRES_MIGRATIONS,
+        };
+        let migrations = sources
+            .iter()
+            .map(|(version, description, sql)| {
+                Migration::new(*version, Cow::Borrowed(*description), MigrationType::Simple, sql.into_sql_str(), false)
+            })
+            .collect();
+        Migrator::with_migrations(migrations).run(&self.pool).await?;
+        Ok(())
+    }
+
+    /// The query text for this backend: `?` placeholders become `$1, $2, ...` for PostgreSQL.
+    fn sql(&self, text: &'static str) -> AssertSqlSafe<Cow<'static, str>> {
+        if self.backend == Backend::Sqlite {
+            return AssertSqlSafe(Cow::Borrowed(text));
+        }
+        let mut numbered = String::with_capacity(text.len() + 8);
+        let mut index = 0;
+        for character in text.chars() {
+            if character == '?' {
+                index += 1;
+                numbered.push('$');
+                numbered.push_str(&index.to_string());
+            } else {
+                numbered.push(character);
+            }
+        }
+        AssertSqlSafe(Cow::Owned(numbered))
+    }
+
+    /// Creates an account.
+    pub async fn create_account(&self, name: &str, domain_limit: Option<i64>, now: i64) -> Result<Account, StoreError> {
+        let row = sqlx::query(
+            self.sql("INSERT INTO accounts (name, domain_limit, created_at) VALUES (?, ?, ?) RETURNING id"),
+        )
+        .bind(name)
+        .bind(domain_limit)
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(database("creating an account"))?;
+        Ok(Account { id: row.get(0), name: name.to_string(), domain_limit, created_at: now })
+    }
+
+    pub async fn account(&self, id: i64) -> Result<Option<Account>, StoreError> {
+        let row = sqlx::query(self.sql("SELECT id, name, domain_limit, created_at FROM accounts WHERE id = ?"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(database("reading an account"))?;
+        Ok(row.map(|row| Account {
+            id: row.get(0),
+            name: row.get(1),
+            domain_limit: row.get(2),
+            created_at: row.get(3),
+        }))
+    }
+
+    /// Creates a token for an account (or an admin token) and returns it with its secret,
+    /// which is shown once: only its SHA-256 is stored.
+    pub async fn create_token(
+        &self,
+        account_id: Option<i64>,
+        label: &str,
+        now: i64,
+    ) -> Result<(TokenInfo, String), StoreError> {
+        let mut random = [0_u8; 32];
+        getrandom::getrandom(&mut random).map_err(|error| StoreError::Random(error.to_string()))?;
+        let secret: String = format!("sa_{}", random.iter().map(|byte| format!("{byte:02x}")).collect::<String>());
+        let row = sqlx::query(self.sql(
+            "INSERT INTO api_tokens (account_id, label, token_hash, created_at) VALUES (?, ?, ?, ?) RETURNING id",
+        ))
+        .bind(account_id)
+        .bind(label)
+        .bind(token_hash(&secret))
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(database("creating a token"))?;
+        let info =
+            TokenInfo { id: row.get(0), account_id, label: label.to_string(), created_at: now, revoked_at: None };
+        Ok((info, secret))
+    }
+
+    /// Who a presented token belongs to, if it is known and not revoked. The token is looked
+    /// up by its hash, so no stored secret is ever compared byte by byte.
+    pub async fn authenticate(&self, secret: &str) -> Result<Option<Principal>, StoreError> {
+        let row =
+            sqlx::query(self.sql("SELECT account_id FROM api_tokens WHERE token_hash = ? AND revoked_at IS NULL"))
+                .bind(token_hash(secret))
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(database("checking a token"))?;
+        Ok(row.map(|row| match row.get::<Option<i64>, _>(0) {
+            Some(account_id) => Principal::Account(account_id),
+            None => Principal::Admin,
+        }))
+    }
+
+    /// The tokens of an account (`None`: the admin tokens), newest first.
+    pub async fn tokens(&self, account_id: Option<i64>) -> Result<Vec<TokenInfo>, StoreError> {
+        let rows = match account_id {
+            Some(account_id) => sqlx::query(self.sql(
+                "SELECT id, account_id, label, created_at, revoked_at FROM api_tokens WHERE account_id = ? ORDER BY id DESC",
+            ))
+            .bind(account_id)
+            .fetch_all(&self.pool)
+            .await,
+            None => sqlx::query(self.sql(
+                "SELECT id, account_id, label, created_at, revoked_at FROM api_tokens WHERE account_id IS NULL ORDER BY id DESC",
+            ))
+            .fetch_all(&self.pool)
+            .await,
+        }
+        .map_err(database("listing tokens"))?;
+        Ok(rows
+            .iter()
+            .map(|row| TokenInfo {
+                id: row.get(0),
+                account_id: row.get(1),
+                label: row.get(2),
+                created_at: row.get(3),
+                revoked_at: row.get(4),
+            })
+            .collect())
+    }
+
+    /// Revokes one of an account's tokens; `false` when it has no such token.
+    pub async fn revoke_token(&self, account_id: Option<i64>, token_id: i64, now: i64) -> Result<bool, StoreError> {
+        let result =
+            match account_id {
+                Some(account_id) => {
+                    sqlx::query(self.sql(
+                        "UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND account_id = ? AND revoked_at IS NULL",
+                    ))
+                    .bind(now)
+                    .bind(token_id)
+                    .bind(account_id)
+                    .execute(&self.pool)
+                    .await
+                }
+                None => sqlx::query(self.sql(
+                    "UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND account_id IS NULL AND revoked_at IS NULL",
+                ))
+                .bind(now)
+                .bind(token_id)
+                .execute(&self.pool)
+                .await,
+            }
+            .map_err(database("revoking a token"))?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    /// Reserves a domain for the platform's own use; reserving it again updates the reason.
+    pub async fn reserve_domain(&self, domain: &str, reason: &str, now: i64) -> Result<(), StoreError> {
+        sqlx::query(self.sql(
+            "INSERT INTO reserved_domains (domain, reason, created_at) VALUES (?, ?, ?) \
+             ON CONFLICT (domain) DO UPDATE SET reason = excluded.reason",
+        ))
+        .bind(domain)
+        .bind(reason)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(database("reserving a domain"))?;
+        Ok(())
+    }
+
+    pub async fn unreserve_domain(&self, domain: &str) -> Result<bool, StoreError> {
+        let result = sqlx::query(self.sql("DELETE FROM reserved_domains WHERE domain = ?"))
+            .bind(domain)
+            .execute(&self.pool)
+            .await
+            .map_err(database("removing a reserved domain"))?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    /// The reserved domains with their reasons, alphabetically.
+    pub async fn reserved_domains(&self) -> Result<Vec<(String, String)>, StoreError> {
+        let rows = sqlx::query(self.sql("SELECT domain, reason FROM reserved_domains ORDER BY domain"))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(database("listing reserved domains"))?;
+        Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
+    }
+
+    /// Whether a domain is reserved (exactly; its subdomains are not).
+    pub async fn is_reserved(&self, domain: &str) -> Result<bool, StoreError> {
+        let row = sqlx::query(self.sql("SELECT 1 FROM reserved_domains WHERE domain = ?"))
+            .bind(domain)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(database("checking reserved domains"))?;
+        Ok(row.is_some())
+    }
+
+    /// Connects a domain to an account. The same domain twice in one account is a conflict;
+    /// two accounts may connect the same domain. The account's domain limit is enforced in the
+    /// same transaction.
+    pub async fn add_domain(&self, account_id: i64, domain: &str, now: i64) -> Result<DomainRecord, StoreError> {
+        let mut transaction = self.pool.begin().await.map_err(database("starting a transaction"))?;
+        let limit: Option<i64> = sqlx::query(self.sql("SELECT domain_limit FROM accounts WHERE id = ?"))
+            .bind(account_id)
+            .fetch_optional(&mut *transaction)
+            .await
+            .map_err(database("reading the account"))?
+            .ok_or_else(|| StoreError::Conflict(format!("account {account_id} does not exist")))?
+            .get(0);
+        if let Some(limit) = limit {
+            let count: i64 = sqlx::query(self.sql("SELECT COUNT(*) FROM domains WHERE account_id = ?"))
+                .bind(account_id)
+                .fetch_one(&mut *transaction)
+                .await
+                .map_err(database("counting domains"))?
+                .get(0);
+            if count >= limit {
+                return Err(StoreError::Conflict(format!(
+                    "the account has {count} domains, its limit; remove one or ask for a higher limit"
+                )));
+            }
+        }
+        let existing = sqlx::query(self.sql("SELECT 1 FROM domains WHERE account_id = ? AND domain = ?"))
+            .bind(account_id)
+            .bind(domain)
+            .fetch_optional(&mut *transaction)
+            .await
+            .map_err(database("checking for the domain"))?;
+        if existing.is_some() {
+            return Err(StoreError::Conflict(format!("{domain} is already connected to this account")));
+        }
+        let row = sqlx::query(self.sql(
+            "INSERT INTO domains (account_id, domain, status, created_at, next_check_at) VALUES (?, ?, ?, ?, ?) RETURNING id",
+        ))
+        .bind(account_id)
+        .bind(domain)
+        .bind(INITIAL_STATUS)
+        .bind(now)
+        .bind(now)
+        .fetch_one(&mut *transaction)
+        .await
+        .map_err(database("connecting a domain"))?;
+        let id: i64 = row.get(0);
+        sqlx::query(
+            self.sql("INSERT INTO status_events (domain_id, at, from_status, to_status) VALUES (?, ?, NULL, ?)"),
+        )
+        .bind(id)
+        .bind(now)
+        .bind(INITIAL_STATUS)
+        .execute(&mut *transaction)
+        .await
+        .map_err(database("recording the domain's first status"))?;
+        transaction.commit().await.map_err(database("committing"))?;
+        Ok(DomainRecord {
+            id,
+            account_id,
+            domain: domain.to_string(),
+            status: INITIAL_STATUS.to_string(),
+            created_at: now,
+            last_checked_at: None,
+            next_check_at: now,
+            consecutive_failures: 0,
+        })
+    }
+
+    /// One of an account's domains. Another account's domain is `None`, exactly as a missing one.
+    pub async fn domain(&self, account_id: i64, domain: &str) -> Result<Option<DomainRecord>, StoreError> {
+        let row = sqlx::query(self.sql(
+            "SELECT id, account_id, domain, status, created_at, last_checked_at, next_check_at, consecutive_failures \
+             FROM domains WHERE account_id = ? AND domain = ?",
+        ))
+        .bind(account_id)
+        .bind(domain)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(database("reading a domain"))?;
+        Ok(row.as_ref().map(domain_record))
+    }
+
+    /// An account's domains in name order, optionally of one status, after `after` (keyset
+    /// pagination), at most `limit`.
+    pub async fn domains(
+        &self,
+        account_id: i64,
+        status: Option<&str>,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<DomainRecord>, StoreError> {
+        let rows = sqlx::query(self.sql(
+            "SELECT id, account_id, domain, status, created_at, last_checked_at, next_check_at, consecutive_failures \
+             FROM domains WHERE account_id = ? AND (? IS NULL OR status = ?) AND domain > ? ORDER BY domain LIMIT ?",
+        ))
+        .bind(account_id)
+        .bind(status)
+        .bind(status)
+        .bind(after.unwrap_or(""))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(database("listing domains"))?;
+        Ok(rows.iter().map(domain_record).collect())
+    }
+
+    /// Removes one of an account's domains with its results and history; `false` when the
+    /// account has no such domain.
+    pub async fn delete_domain(&self, account_id: i64, domain: &str) -> Result<bool, StoreError> {
+        let result = sqlx::query(self.sql("DELETE FROM domains WHERE account_id = ? AND domain = ?"))
+            .bind(account_id)
+            .bind(domain)
+            .execute(&self.pool)
+            .await
+            .map_err(database("removing a domain"))?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    /// Records a check: the latest result, the domain's schedule and, when the status changed,
+    /// a status event. All or nothing. Returns the event when there was one.
+    pub async fn record_check(&self, domain_id: i64, check: &CheckRecord) -> Result<Option<StatusEvent>, StoreError> {
+        let mut transaction = self.pool.begin().await.map_err(database("starting a transaction"))?;
+        let previous: String = sqlx::query(self.sql("SELECT status FROM domains WHERE id = ?"))
+            .bind(domain_id)
+            .fetch_optional(&mut *transaction)
+            .await
+            .map_err(database("reading the domain"))?
+            .ok_or_else(|| StoreError::Conflict(format!("domain {domain_id} no longer exists")))?
+            .get(0);
+        sqlx::query(self.sql(
+            "UPDATE domains SET status = ?, last_checked_at = ?, next_check_at = ?, consecutive_failures = ? WHERE id = ?",
+        ))
+        .bind(&check.status)
+        .bind(check.checked_at)
+        .bind(check.next_check_at)
+        .bind(check.consecutive_failures)
+        .bind(domain_id)
+        .execute(&mut *transaction)
+        .await
+        .map_err(database("updating the domain"))?;
+        sqlx::query(self.sql(
+            "INSERT INTO verification_results (domain_id, checked_at, status, dkim_status, spf_status, dmarc_status, result_json) \
+             VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (domain_id) DO UPDATE SET checked_at = excluded.checked_at, \
+             status = excluded.status, dkim_status = excluded.dkim_status, spf_status = excluded.spf_status, \
+             dmarc_status = excluded.dmarc_status, result_json = excluded.result_json",
+        ))
+        .bind(domain_id)
+        .bind(check.checked_at)
+        .bind(&check.status)
+        .bind(&check.dkim_status)
+        .bind(&check.spf_status)
+        .bind(&check.dmarc_status)
+        .bind(&check.result_json)
+        .execute(&mut *transaction)
+        .await
+        .map_err(database("saving the result"))?;
+        let event = if previous == check.status {
+            None
+        } else {
+            let row = sqlx::query(self.sql(
+                "INSERT INTO status_events (domain_id, at, from_status, to_status) VALUES (?, ?, ?, ?) RETURNING id",
+            ))
+            .bind(domain_id)
+            .bind(check.checked_at)
+            .bind(&previous)
+            .bind(&check.status)
+            .fetch_one(&mut *transaction)
+            .await
+            .map_err(database("recording the status change"))?;
+            Some(StatusEvent {
+                id: row.get(0),
+                domain_id,
+                at: check.checked_at,
+                from_status: Some(previous),
+                to_status: check.status.clone(),
+            })
+        };
+        transaction.commit().await.map_err(database("committing"))?;
+        Ok(event)
+    }
+
+    /// The latest stored result of a domain.
+    pub async fn latest_result(&self, domain_id: i64) -> Result<Option<StoredResult>, StoreError> {
+        let row = sqlx::query(self.sql(
+            "SELECT checked_at, status, dkim_status, spf_status, dmarc_status, result_json \
+             FROM verification_results WHERE domain_id = ?",
+        ))
+        .bind(domain_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(database("reading the latest result"))?;
+        Ok(row.map(|row| StoredResult {
+            checked_at: row.get(0),
+            status: row.get(1),
+            dkim_status: row.get(2),
+            spf_status: row.get(3),
+            dmarc_status: row.get(4),
+            result_json: row.get(5),
+        }))
+    }
+
+    /// A domain's status changes, oldest first.
+    pub async fn history(&self, domain_id: i64) -> Result<Vec<StatusEvent>, StoreError> {
+        let rows = sqlx::query(self.sql(
+            "SELECT id, domain_id, at, from_status, to_status FROM status_events WHERE domain_id = ? ORDER BY id",
+        ))
+        .bind(domain_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(database("reading the status history"))?;
+        Ok(rows
+            .iter()
+            .map(|row| StatusEvent {
+                id: row.get(0),
+                domain_id: row.get(1),
+                at: row.get(2),
+                from_status: row.get(3),
+                to_status: row.get(4),
+            })
+            .collect())
+    }
+}
+
+fn domain_record(row: &AnyRow) -> DomainRecord {
+    DomainRecord {
+        id: row.get(0),
+        account_id: row.get(1),
+        domain: row.get(2),
+        status: row.get(3),
+        created_at: row.get(4),
+        last_checked_at: row.get(5),
+        next_check_at: row.get(6),
+        consecutive_failures: row.get(7),
+    }
+}
+
+/// SHA-256 of a token: what is stored and looked up instead of the token.
+fn token_hash(secret: &str) -> Vec<u8> {
+    Sha256::digest(secret.as_bytes()).to_vec()
+}

@@ -1,0 +1,215 @@
+//! The store's behaviour, the same scenarios on SQLite and on a real PostgreSQL.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use senderauth_store::{CheckRecord, Principal, Store, StoreError};
+use sqlx::Connection;
+
+static DATABASES: AtomicU32 = AtomicU32::new(0);
+
+/// A fresh SQLite database in a temporary file.
+async fn sqlite() -> (Store, String) {
+    let number = DATABASES.fetch_add(1, Ordering::Relaxed);
+    let path = std::env::temp_dir().join(format!("senderauth-store-{}-{number}.db", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let url = format!("sqlite://{}", path.display());
+    (Store::connect(&url).await.expect("SQLite store"), url)
+}
+
+/// A fresh database on the PostgreSQL server the test script starts; `None` (skipped, said
+/// aloud) outside CI when there is none.
+async fn postgres() -> Option<(Store, String, String)> {
+    let Ok(base) = std::env::var("SENDERAUTH_TEST_POSTGRES_URL") else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must run the PostgreSQL tests: SENDERAUTH_TEST_POSTGRES_URL is not set"
+        );
+        eprintln!("SKIPPED on PostgreSQL: SENDERAUTH_TEST_POSTGRES_URL is not set (scripts/test.sh sets it)");
+        return None;
+    };
+    let name = format!("senderauth_test_{}_{}", std::process::id(), DATABASES.fetch_add(1, Ordering::Relaxed));
+    let mut admin = sqlx::PgConnection::connect(&base).await.expect("connecting to the test PostgreSQL");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut admin)
+        .await
+        .expect("create database");
+    let url = format!("{}/{name}", base.rsplit_once('/').map_or(base.as_str(), |(server, _)| server));
+    Some((Store::connect(&url).await.expect("PostgreSQL store"), url, name))
+}
+
+async fn on_both<F, Fut>(scenario: F)
+where
+    F: Fn(Store, String) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let (store, url) = sqlite().await;
+    scenario(store, url).await;
+    if let Some((store, url, name)) = postgres().await {
+        scenario(store, url).await;
+        // The store is gone with the scenario; drop its database so none pile up.
+        let base = std::env::var("SENDERAUTH_TEST_POSTGRES_URL").expect("set above");
+        let mut admin = sqlx::PgConnection::connect(&base).await.expect("connecting to the test PostgreSQL");
+        sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE {name} WITH (FORCE)")))
+            .execute(&mut admin)
+            .await
+            .expect("drop database");
+    }
+}
+
+#[tokio::test]
+async fn tokens_authenticate_until_revoked_and_only_their_hash_is_stored() {
+    on_both(|store, url| async move {
+        let account = store.create_account("Shop", None, 100).await.expect("account");
+        let (token, secret) = store.create_token(Some(account.id), "deploy", 100).await.expect("token");
+        assert!(secret.starts_with("sa_") && secret.len() == 67);
+        assert_eq!(store.authenticate(&secret).await.expect("auth"), Some(Principal::Account(account.id)));
+        assert_eq!(store.authenticate("sa_wrong").await.expect("auth"), None);
+        let (_, admin_secret) = store.create_token(None, "bootstrap", 100).await.expect("admin token");
+        assert_eq!(store.authenticate(&admin_secret).await.expect("auth"), Some(Principal::Admin));
+
+        let listed = store.tokens(Some(account.id)).await.expect("list");
+        assert_eq!(listed, vec![token.clone()]);
+        assert!(
+            !store.revoke_token(Some(account.id + 1), token.id, 200).await.expect("revoke"),
+            "not another account's"
+        );
+        assert!(store.revoke_token(Some(account.id), token.id, 200).await.expect("revoke"));
+        assert_eq!(store.authenticate(&secret).await.expect("auth"), None);
+        assert_eq!(store.tokens(Some(account.id)).await.expect("list")[0].revoked_at, Some(200));
+
+        // The database holds a hash, never the token.
+        let mut connection = sqlx::AnyConnection::connect(&url).await.expect("raw connection");
+        let stored: Vec<u8> = sqlx::query_scalar("SELECT token_hash FROM api_tokens ORDER BY id LIMIT 1")
+            .fetch_one(&mut connection)
+            .await
+            .expect("stored hash");
+        assert_eq!(stored.len(), 32);
+        assert!(!String::from_utf8_lossy(&stored).contains(&secret[3..]));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn domains_are_per_account_and_conflicts_are_refused() {
+    on_both(|store, _| async move {
+        let first = store.create_account("First", None, 1).await.expect("account");
+        let second = store.create_account("Second", Some(2), 1).await.expect("account");
+        let added = store.add_domain(first.id, "news.example.com", 10).await.expect("add");
+        assert_eq!(added.status, "pending");
+        assert_eq!(added.next_check_at, 10, "a new domain is due at once");
+        let duplicate = store.add_domain(first.id, "news.example.com", 11).await;
+        assert!(matches!(duplicate, Err(StoreError::Conflict(ref message)) if message.contains("already connected")));
+        // Another account may connect the same domain; it does not see the first one's.
+        store.add_domain(second.id, "news.example.com", 12).await.expect("same domain, other account");
+        assert!(store.domain(second.id, "news.example.com").await.expect("read").is_some());
+        store.add_domain(first.id, "shop.example.com", 13).await.expect("add");
+        assert!(store.domain(second.id, "shop.example.com").await.expect("read").is_none(), "B cannot see A's domain");
+        assert!(
+            !store.delete_domain(second.id, "shop.example.com").await.expect("delete"),
+            "B cannot delete A's domain"
+        );
+        // The second account's limit is 2.
+        store.add_domain(second.id, "a.example.org", 14).await.expect("second domain");
+        let over = store.add_domain(second.id, "b.example.org", 15).await;
+        assert!(matches!(over, Err(StoreError::Conflict(ref message)) if message.contains("limit")));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn listing_filters_by_status_and_pages_in_name_order() {
+    on_both(|store, _| async move {
+        let account = store.create_account("Lister", None, 1).await.expect("account");
+        for n in 0..25 {
+            let added = store.add_domain(account.id, &format!("d{n:02}.example.com"), 1).await.expect("add");
+            if n % 5 == 0 {
+                let check = check("verified", 50, 1000);
+                store.record_check(added.id, &check).await.expect("record");
+            }
+        }
+        let first_page = store.domains(account.id, None, None, 10).await.expect("page");
+        assert_eq!(first_page.len(), 10);
+        assert_eq!(first_page[0].domain, "d00.example.com");
+        let second_page = store.domains(account.id, None, Some(&first_page[9].domain), 10).await.expect("page");
+        assert_eq!(second_page[0].domain, "d10.example.com");
+        let verified = store.domains(account.id, Some("verified"), None, 100).await.expect("filtered");
+        let names: Vec<&str> = verified.iter().map(|d| d.domain.as_str()).collect();
+        assert_eq!(
+            names,
+            ["d00.example.com", "d05.example.com", "d10.example.com", "d15.example.com", "d20.example.com"]
+        );
+    })
+    .await;
+}
+
+fn check(status: &str, at: i64, next: i64) -> CheckRecord {
+    CheckRecord {
+        checked_at: at,
+        status: status.to_string(),
+        dkim_status: "verified".to_string(),
+        spf_status: if status == "verified" { "verified" } else { "not_verified" }.to_string(),
+        dmarc_status: "verified".to_string(),
+        result_json: format!("{{\"status\":\"{status}\"}}"),
+        next_check_at: next,
+        consecutive_failures: 0,
+    }
+}
+
+#[tokio::test]
+async fn checks_keep_the_latest_result_and_a_history_of_status_changes() {
+    on_both(|store, _| async move {
+        let account = store.create_account("History", None, 1).await.expect("account");
+        let domain = store.add_domain(account.id, "h.example.com", 100).await.expect("add");
+        let event = store.record_check(domain.id, &check("partially_verified", 160, 400)).await.expect("record");
+        assert_eq!(
+            event.map(|e| (e.from_status, e.to_status)),
+            Some((Some("pending".into()), "partially_verified".into()))
+        );
+        assert_eq!(store.record_check(domain.id, &check("partially_verified", 400, 1000)).await.expect("record"), None);
+        store.record_check(domain.id, &check("verified", 1000, 90_000)).await.expect("record");
+        let latest = store.latest_result(domain.id).await.expect("latest").expect("a result");
+        assert_eq!((latest.checked_at, latest.status.as_str()), (1000, "verified"));
+        let stored = store.domain(account.id, "h.example.com").await.expect("read").expect("domain");
+        assert_eq!(
+            (stored.status.as_str(), stored.last_checked_at, stored.next_check_at),
+            ("verified", Some(1000), 90_000)
+        );
+        let history: Vec<(i64, String)> =
+            store.history(domain.id).await.expect("history").into_iter().map(|e| (e.at, e.to_status)).collect();
+        assert_eq!(history, [(100, "pending".into()), (160, "partially_verified".into()), (1000, "verified".into())]);
+        // Deleting the domain takes its results and history with it.
+        assert!(store.delete_domain(account.id, "h.example.com").await.expect("delete"));
+        assert!(store.latest_result(domain.id).await.expect("latest").is_none());
+        assert!(store.history(domain.id).await.expect("history").is_empty());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn reserved_domains_and_a_restart_keep_their_data() {
+    on_both(|store, url| async move {
+        store.reserve_domain("www.example.com", "website", 1).await.expect("reserve");
+        store.reserve_domain("www.example.com", "website hosting", 2).await.expect("reserve again updates");
+        assert!(store.is_reserved("www.example.com").await.expect("check"));
+        assert!(!store.is_reserved("mail.www.example.com").await.expect("check"), "subdomains stay allowed");
+        let account = store.create_account("Persistent", None, 1).await.expect("account");
+        drop(store);
+        // Connecting again runs the migrations again, which must change nothing.
+        let reopened = Store::connect(&url).await.expect("reopen");
+        assert_eq!(
+            reopened.reserved_domains().await.expect("list"),
+            [("www.example.com".into(), "website hosting".into())]
+        );
+        assert_eq!(reopened.account(account.id).await.expect("read").map(|a| a.name), Some("Persistent".into()));
+        assert!(reopened.unreserve_domain("www.example.com").await.expect("unreserve"));
+        assert!(!reopened.is_reserved("www.example.com").await.expect("check"));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_bad_database_url_is_explained() {
+    let error = Store::connect("mysql://localhost/db").await.expect_err("unsupported");
+    assert!(error.to_string().contains("sqlite://") && error.to_string().contains("postgres://"), "{error}");
+}
