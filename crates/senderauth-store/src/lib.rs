@@ -73,22 +73,29 @@ pub struct DomainRecord {
     pub domain: String,
     pub status: String,
     pub created_at: i64,
+    pub setup_started_at: i64,
     pub last_checked_at: Option<i64>,
-    pub next_check_at: i64,
+    /// `None`: not scheduled.
+    pub next_check_at: Option<i64>,
     pub consecutive_failures: i64,
+    pub degraded_since: Option<i64>,
 }
 
-/// The outcome of one check, to be recorded.
+/// The outcome of one check and the lifecycle's decision, to be recorded.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CheckRecord {
     pub checked_at: i64,
     /// The domain's status after this check (the lifecycle may keep the previous one).
     pub status: String,
+    /// The lifecycle event to announce with a status change (`domain.verified`, ...).
+    pub event: Option<String>,
+    pub setup_started_at: i64,
+    pub degraded_since: Option<i64>,
     pub dkim_status: String,
     pub spf_status: String,
     pub dmarc_status: String,
     pub result_json: String,
-    pub next_check_at: i64,
+    pub next_check_at: Option<i64>,
     pub consecutive_failures: i64,
 }
 
@@ -111,6 +118,7 @@ pub struct StatusEvent {
     pub at: i64,
     pub from_status: Option<String>,
     pub to_status: String,
+    pub event: Option<String>,
 }
 
 /// The status a newly connected domain starts in.
@@ -402,11 +410,13 @@ impl Store {
             return Err(StoreError::Conflict(format!("{domain} is already connected to this account")));
         }
         let row = sqlx::query(self.sql(
-            "INSERT INTO domains (account_id, domain, status, created_at, next_check_at) VALUES (?, ?, ?, ?, ?) RETURNING id",
+            "INSERT INTO domains (account_id, domain, status, created_at, setup_started_at, next_check_at) \
+             VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
         ))
         .bind(account_id)
         .bind(domain)
         .bind(INITIAL_STATUS)
+        .bind(now)
         .bind(now)
         .bind(now)
         .fetch_one(&mut *transaction)
@@ -429,16 +439,19 @@ impl Store {
             domain: domain.to_string(),
             status: INITIAL_STATUS.to_string(),
             created_at: now,
+            setup_started_at: now,
             last_checked_at: None,
-            next_check_at: now,
+            next_check_at: Some(now),
             consecutive_failures: 0,
+            degraded_since: None,
         })
     }
 
     /// One of an account's domains. Another account's domain is `None`, exactly as a missing one.
     pub async fn domain(&self, account_id: i64, domain: &str) -> Result<Option<DomainRecord>, StoreError> {
         let row = sqlx::query(self.sql(
-            "SELECT id, account_id, domain, status, created_at, last_checked_at, next_check_at, consecutive_failures \
+            "SELECT id, account_id, domain, status, created_at, setup_started_at, last_checked_at, next_check_at, \
+             consecutive_failures, degraded_since \
              FROM domains WHERE account_id = ? AND domain = ?",
         ))
         .bind(account_id)
@@ -459,7 +472,8 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<DomainRecord>, StoreError> {
         let rows = sqlx::query(self.sql(
-            "SELECT id, account_id, domain, status, created_at, last_checked_at, next_check_at, consecutive_failures \
+            "SELECT id, account_id, domain, status, created_at, setup_started_at, last_checked_at, next_check_at, \
+             consecutive_failures, degraded_since \
              FROM domains WHERE account_id = ? AND (? IS NULL OR status = ?) AND domain > ? ORDER BY domain LIMIT ?",
         ))
         .bind(account_id)
@@ -497,12 +511,15 @@ impl Store {
             .ok_or_else(|| StoreError::Conflict(format!("domain {domain_id} no longer exists")))?
             .get(0);
         sqlx::query(self.sql(
-            "UPDATE domains SET status = ?, last_checked_at = ?, next_check_at = ?, consecutive_failures = ? WHERE id = ?",
+            "UPDATE domains SET status = ?, last_checked_at = ?, next_check_at = ?, consecutive_failures = ?, \
+             setup_started_at = ?, degraded_since = ? WHERE id = ?",
         ))
         .bind(&check.status)
         .bind(check.checked_at)
         .bind(check.next_check_at)
         .bind(check.consecutive_failures)
+        .bind(check.setup_started_at)
+        .bind(check.degraded_since)
         .bind(domain_id)
         .execute(&mut *transaction)
         .await
@@ -527,12 +544,13 @@ impl Store {
             None
         } else {
             let row = sqlx::query(self.sql(
-                "INSERT INTO status_events (domain_id, at, from_status, to_status) VALUES (?, ?, ?, ?) RETURNING id",
+                "INSERT INTO status_events (domain_id, at, from_status, to_status, event) VALUES (?, ?, ?, ?, ?) RETURNING id",
             ))
             .bind(domain_id)
             .bind(check.checked_at)
             .bind(&previous)
             .bind(&check.status)
+            .bind(&check.event)
             .fetch_one(&mut *transaction)
             .await
             .map_err(database("recording the status change"))?;
@@ -542,10 +560,26 @@ impl Store {
                 at: check.checked_at,
                 from_status: Some(previous),
                 to_status: check.status.clone(),
+                event: check.event.clone(),
             })
         };
         transaction.commit().await.map_err(database("committing"))?;
         Ok(event)
+    }
+
+    /// Domains due for a check at `now`, the most overdue first, at most `limit`.
+    pub async fn due_domains(&self, now: i64, limit: i64) -> Result<Vec<DomainRecord>, StoreError> {
+        let rows = sqlx::query(self.sql(
+            "SELECT id, account_id, domain, status, created_at, setup_started_at, last_checked_at, next_check_at, \
+             consecutive_failures, degraded_since \
+             FROM domains WHERE next_check_at <= ? ORDER BY next_check_at, id LIMIT ?",
+        ))
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(database("finding due domains"))?;
+        Ok(rows.iter().map(domain_record).collect())
     }
 
     /// The latest stored result of a domain.
@@ -571,7 +605,7 @@ impl Store {
     /// A domain's status changes, oldest first.
     pub async fn history(&self, domain_id: i64) -> Result<Vec<StatusEvent>, StoreError> {
         let rows = sqlx::query(self.sql(
-            "SELECT id, domain_id, at, from_status, to_status FROM status_events WHERE domain_id = ? ORDER BY id",
+            "SELECT id, domain_id, at, from_status, to_status, event FROM status_events WHERE domain_id = ? ORDER BY id",
         ))
         .bind(domain_id)
         .fetch_all(&self.pool)
@@ -585,6 +619,7 @@ impl Store {
                 at: row.get(2),
                 from_status: row.get(3),
                 to_status: row.get(4),
+                event: row.get(5),
             })
             .collect())
     }
@@ -597,9 +632,11 @@ fn domain_record(row: &AnyRow) -> DomainRecord {
         domain: row.get(2),
         status: row.get(3),
         created_at: row.get(4),
-        last_checked_at: row.get(5),
-        next_check_at: row.get(6),
-        consecutive_failures: row.get(7),
+        setup_started_at: row.get(5),
+        last_checked_at: row.get(6),
+        next_check_at: row.get(7),
+        consecutive_failures: row.get(8),
+        degraded_since: row.get(9),
     }
 }
 

@@ -97,7 +97,7 @@ async fn domains_are_per_account_and_conflicts_are_refused() {
         let second = store.create_account("Second", Some(2), 1).await.expect("account");
         let added = store.add_domain(first.id, "news.example.com", 10).await.expect("add");
         assert_eq!(added.status, "pending");
-        assert_eq!(added.next_check_at, 10, "a new domain is due at once");
+        assert_eq!(added.next_check_at, Some(10), "a new domain is due at once");
         let duplicate = store.add_domain(first.id, "news.example.com", 11).await;
         assert!(matches!(duplicate, Err(StoreError::Conflict(ref message)) if message.contains("already connected")));
         // Another account may connect the same domain; it does not see the first one's.
@@ -147,11 +147,14 @@ fn check(status: &str, at: i64, next: i64) -> CheckRecord {
     CheckRecord {
         checked_at: at,
         status: status.to_string(),
+        event: Some(format!("domain.{status}")),
+        setup_started_at: 1,
+        degraded_since: None,
         dkim_status: "verified".to_string(),
         spf_status: if status == "verified" { "verified" } else { "not_verified" }.to_string(),
         dmarc_status: "verified".to_string(),
         result_json: format!("{{\"status\":\"{status}\"}}"),
-        next_check_at: next,
+        next_check_at: Some(next),
         consecutive_failures: 0,
     }
 }
@@ -173,8 +176,11 @@ async fn checks_keep_the_latest_result_and_a_history_of_status_changes() {
         let stored = store.domain(account.id, "h.example.com").await.expect("read").expect("domain");
         assert_eq!(
             (stored.status.as_str(), stored.last_checked_at, stored.next_check_at),
-            ("verified", Some(1000), 90_000)
+            ("verified", Some(1000), Some(90_000))
         );
+        let events: Vec<Option<String>> =
+            store.history(domain.id).await.expect("history").into_iter().map(|e| e.event).collect();
+        assert_eq!(events, [None, Some("domain.partially_verified".into()), Some("domain.verified".into())]);
         let history: Vec<(i64, String)> =
             store.history(domain.id).await.expect("history").into_iter().map(|e| (e.at, e.to_status)).collect();
         assert_eq!(history, [(100, "pending".into()), (160, "partially_verified".into()), (1000, "verified".into())]);
@@ -212,4 +218,23 @@ async fn reserved_domains_and_a_restart_keep_their_data() {
 async fn a_bad_database_url_is_explained() {
     let error = Store::connect("mysql://localhost/db").await.expect_err("unsupported");
     assert!(error.to_string().contains("sqlite://") && error.to_string().contains("postgres://"), "{error}");
+}
+
+#[tokio::test]
+async fn due_domains_come_most_overdue_first_and_unscheduled_ones_never() {
+    on_both(|store, _| async move {
+        let account = store.create_account("Due", None, 1).await.expect("account");
+        let early = store.add_domain(account.id, "early.example.com", 100).await.expect("add");
+        let late = store.add_domain(account.id, "late.example.com", 50).await.expect("add");
+        let parked = store.add_domain(account.id, "parked.example.com", 10).await.expect("add");
+        let mut failed = check("failed", 20, 0);
+        failed.next_check_at = None;
+        store.record_check(parked.id, &failed).await.expect("record");
+        let due: Vec<String> = store.due_domains(200, 10).await.expect("due").into_iter().map(|d| d.domain).collect();
+        assert_eq!(due, ["late.example.com", "early.example.com"]);
+        assert_eq!(store.due_domains(75, 10).await.expect("due").len(), 1, "only what is due by then");
+        assert_eq!(store.due_domains(200, 1).await.expect("due")[0].id, late.id);
+        assert_ne!(early.id, late.id);
+    })
+    .await;
 }

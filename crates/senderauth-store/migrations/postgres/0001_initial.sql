@@ -30,9 +30,13 @@ CREATE TABLE domains (
     domain TEXT NOT NULL,
     status TEXT NOT NULL,
     created_at BIGINT NOT NULL,
+    -- When the current setup window began: connection, or the last request to verify again.
+    setup_started_at BIGINT NOT NULL,
     last_checked_at BIGINT,
-    next_check_at BIGINT NOT NULL,
+    -- NULL: not scheduled (a failed domain waits for its customer).
+    next_check_at BIGINT,
     consecutive_failures BIGINT NOT NULL DEFAULT 0,
+    degraded_since BIGINT,
     UNIQUE (account_id, domain)
 );
 CREATE INDEX domains_due ON domains (next_check_at);
@@ -53,6 +57,8 @@ CREATE TABLE status_events (
     domain_id BIGINT NOT NULL REFERENCES domains (id) ON DELETE CASCADE,
     at BIGINT NOT NULL,
     from_status TEXT,
-    to_status TEXT NOT NULL
+    to_status TEXT NOT NULL,
+    -- The lifecycle event announced with the change (domain.verified, ...), if any.
+    event TEXT
 );
 CREATE INDEX status_events_by_domain ON status_events (domain_id, id);
