@@ -512,7 +512,7 @@ impl Store {
             .get(0);
         sqlx::query(self.sql(
             "UPDATE domains SET status = ?, last_checked_at = ?, next_check_at = ?, consecutive_failures = ?, \
-             setup_started_at = ?, degraded_since = ? WHERE id = ?",
+             setup_started_at = ?, degraded_since = ?, lease_until = NULL, leased_by = NULL WHERE id = ?",
         ))
         .bind(&check.status)
         .bind(check.checked_at)
@@ -567,19 +567,58 @@ impl Store {
         Ok(event)
     }
 
-    /// Domains due for a check at `now`, the most overdue first, at most `limit`.
-    pub async fn due_domains(&self, now: i64, limit: i64) -> Result<Vec<DomainRecord>, StoreError> {
-        let rows = sqlx::query(self.sql(
-            "SELECT id, account_id, domain, status, created_at, setup_started_at, last_checked_at, next_check_at, \
-             consecutive_failures, degraded_since \
-             FROM domains WHERE next_check_at <= ? ORDER BY next_check_at, id LIMIT ?",
-        ))
-        .bind(now)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(database("finding due domains"))?;
-        Ok(rows.iter().map(domain_record).collect())
+    /// Claims up to `limit` domains due at `now` for `node`, the most overdue first, leased until
+    /// `lease_until`. A domain leased by another node is skipped until its lease expires, so
+    /// nodes sharing a database never check a domain twice at once, and a node that dies
+    /// mid-check leaves its domains to the others once their leases run out.
+    pub async fn claim_due(
+        &self,
+        node: &str,
+        now: i64,
+        lease_until: i64,
+        limit: i64,
+    ) -> Result<Vec<DomainRecord>, StoreError> {
+        // PostgreSQL: SKIP LOCKED makes concurrent claims take disjoint rows; the outer UPDATE
+        // does not re-check a subquery's condition after waiting for a row. SQLite has one writer.
+        let sql = match self.backend {
+            Backend::Postgres => self.sql(
+                "UPDATE domains SET lease_until = ?, leased_by = ? WHERE id IN (\
+                 SELECT id FROM domains WHERE next_check_at <= ? AND (lease_until IS NULL OR lease_until <= ?) \
+                 ORDER BY next_check_at, id LIMIT ? FOR UPDATE SKIP LOCKED) \
+                 RETURNING id, account_id, domain, status, created_at, setup_started_at, last_checked_at, next_check_at, \
+                 consecutive_failures, degraded_since",
+            ),
+            Backend::Sqlite => self.sql(
+                "UPDATE domains SET lease_until = ?, leased_by = ? WHERE id IN (\
+                 SELECT id FROM domains WHERE next_check_at <= ? AND (lease_until IS NULL OR lease_until <= ?) \
+                 ORDER BY next_check_at, id LIMIT ?) \
+                 RETURNING id, account_id, domain, status, created_at, setup_started_at, last_checked_at, next_check_at, \
+                 consecutive_failures, degraded_since",
+            ),
+        };
+        let rows = sqlx::query(sql)
+            .bind(lease_until)
+            .bind(node)
+            .bind(now)
+            .bind(now)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(database("claiming due domains"))?;
+        let mut claimed: Vec<DomainRecord> = rows.iter().map(domain_record).collect();
+        claimed.sort_by_key(|domain| (domain.next_check_at, domain.id));
+        Ok(claimed)
+    }
+
+    /// Gives back a claim without a result (the check could not run), so the domain is due again.
+    pub async fn release(&self, domain_id: i64, node: &str) -> Result<(), StoreError> {
+        sqlx::query(self.sql("UPDATE domains SET lease_until = NULL, leased_by = NULL WHERE id = ? AND leased_by = ?"))
+            .bind(domain_id)
+            .bind(node)
+            .execute(&self.pool)
+            .await
+            .map_err(database("releasing a domain"))?;
+        Ok(())
     }
 
     /// The latest stored result of a domain.

@@ -221,7 +221,7 @@ async fn a_bad_database_url_is_explained() {
 }
 
 #[tokio::test]
-async fn due_domains_come_most_overdue_first_and_unscheduled_ones_never() {
+async fn due_domains_are_claimed_once_most_overdue_first_until_the_lease_ends() {
     on_both(|store, _| async move {
         let account = store.create_account("Due", None, 1).await.expect("account");
         let early = store.add_domain(account.id, "early.example.com", 100).await.expect("add");
@@ -230,11 +230,56 @@ async fn due_domains_come_most_overdue_first_and_unscheduled_ones_never() {
         let mut failed = check("failed", 20, 0);
         failed.next_check_at = None;
         store.record_check(parked.id, &failed).await.expect("record");
-        let due: Vec<String> = store.due_domains(200, 10).await.expect("due").into_iter().map(|d| d.domain).collect();
-        assert_eq!(due, ["late.example.com", "early.example.com"]);
-        assert_eq!(store.due_domains(75, 10).await.expect("due").len(), 1, "only what is due by then");
-        assert_eq!(store.due_domains(200, 1).await.expect("due")[0].id, late.id);
-        assert_ne!(early.id, late.id);
+
+        assert_eq!(store.claim_due("node-a", 75, 500, 10).await.expect("claim").len(), 1, "only what is due by then");
+        let second: Vec<String> =
+            store.claim_due("node-b", 200, 600, 10).await.expect("claim").into_iter().map(|d| d.domain).collect();
+        assert_eq!(second, ["early.example.com"], "late is leased to node-a; parked is not scheduled");
+        assert!(store.claim_due("node-c", 200, 600, 10).await.expect("claim").is_empty(), "nothing is claimed twice");
+        // node-a dies without recording; once its lease ends, another node takes the domain.
+        let taken_over = store.claim_due("node-c", 500, 900, 10).await.expect("claim");
+        assert_eq!(taken_over.iter().map(|d| d.id).collect::<Vec<_>>(), [late.id], "node-b's lease still holds");
+        // Recording a check ends the lease; releasing one makes the domain due again at once.
+        store.record_check(late.id, &check("pending", 520, 550)).await.expect("record");
+        store.release(early.id, "node-b").await.expect("release");
+        let due: Vec<i64> =
+            store.claim_due("node-d", 560, 900, 10).await.expect("claim").into_iter().map(|d| d.id).collect();
+        assert_eq!(due, [early.id, late.id], "early is overdue since 100, late since 550");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn concurrent_claims_take_every_due_domain_exactly_once() {
+    on_both(|store, _| async move {
+        let account = store.create_account("Busy", None, 1).await.expect("account");
+        for n in 0..300 {
+            store.add_domain(account.id, &format!("d{n:03}.example.com"), n).await.expect("add");
+        }
+        // Four nodes claim at the same time, in batches, until nothing is left.
+        let claimers: Vec<_> = (0..4)
+            .map(|node| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    let mut mine = Vec::new();
+                    loop {
+                        let batch = store.claim_due(&format!("node-{node}"), 1_000, 10_000, 25).await.expect("claim");
+                        if batch.is_empty() {
+                            return mine;
+                        }
+                        mine.extend(batch.into_iter().map(|domain| domain.id));
+                    }
+                })
+            })
+            .collect();
+        let mut all = Vec::new();
+        for claimer in claimers {
+            all.extend(claimer.await.expect("claimer"));
+        }
+        let claimed = all.len();
+        all.sort_unstable();
+        all.dedup();
+        assert_eq!((claimed, all.len()), (300, 300), "each of the 300 domains claimed once, none twice");
     })
     .await;
 }

@@ -37,6 +37,9 @@ CREATE TABLE domains (
     next_check_at INTEGER,
     consecutive_failures INTEGER NOT NULL DEFAULT 0,
     degraded_since INTEGER,
+    -- A node checking the domain holds it until this time; afterwards any node may take it.
+    lease_until INTEGER,
+    leased_by TEXT,
     UNIQUE (account_id, domain)
 );
 CREATE INDEX domains_due ON domains (next_check_at);
