@@ -209,6 +209,17 @@ impl Store {
         AssertSqlSafe(Cow::Owned(numbered))
     }
 
+    /// A transaction that will write. On SQLite it takes the write lock at once (`BEGIN
+    /// IMMEDIATE`): a deferred transaction that reads first cannot upgrade once another writer
+    /// has committed, and fails at once instead of waiting.
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
+        match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.pool.begin().await,
+        }
+        .map_err(database("starting a transaction"))
+    }
+
     /// Creates an account.
     pub async fn create_account(&self, name: &str, domain_limit: Option<i64>, now: i64) -> Result<Account, StoreError> {
         let row = sqlx::query(
@@ -379,7 +390,7 @@ impl Store {
     /// two accounts may connect the same domain. The account's domain limit is enforced in the
     /// same transaction.
     pub async fn add_domain(&self, account_id: i64, domain: &str, now: i64) -> Result<DomainRecord, StoreError> {
-        let mut transaction = self.pool.begin().await.map_err(database("starting a transaction"))?;
+        let mut transaction = self.begin_write().await?;
         let limit: Option<i64> = sqlx::query(self.sql("SELECT domain_limit FROM accounts WHERE id = ?"))
             .bind(account_id)
             .fetch_optional(&mut *transaction)
@@ -502,7 +513,7 @@ impl Store {
     /// Records a check: the latest result, the domain's schedule and, when the status changed,
     /// a status event. All or nothing. Returns the event when there was one.
     pub async fn record_check(&self, domain_id: i64, check: &CheckRecord) -> Result<Option<StatusEvent>, StoreError> {
-        let mut transaction = self.pool.begin().await.map_err(database("starting a transaction"))?;
+        let mut transaction = self.begin_write().await?;
         let previous: String = sqlx::query(self.sql("SELECT status FROM domains WHERE id = ?"))
             .bind(domain_id)
             .fetch_optional(&mut *transaction)

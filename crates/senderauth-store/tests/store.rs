@@ -1,59 +1,20 @@
 //! The store's behaviour, the same scenarios on SQLite and on a real PostgreSQL.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicU32, Ordering};
 
 use senderauth_store::{CheckRecord, Principal, Store, StoreError};
+use senderauth_testkit::database;
 use sqlx::Connection;
-
-static DATABASES: AtomicU32 = AtomicU32::new(0);
-
-/// A fresh SQLite database in a temporary file.
-async fn sqlite() -> (Store, String) {
-    let number = DATABASES.fetch_add(1, Ordering::Relaxed);
-    let path = std::env::temp_dir().join(format!("senderauth-store-{}-{number}.db", std::process::id()));
-    let _ = std::fs::remove_file(&path);
-    let url = format!("sqlite://{}", path.display());
-    (Store::connect(&url).await.expect("SQLite store"), url)
-}
-
-/// A fresh database on the PostgreSQL server the test script starts; `None` (skipped, said
-/// aloud) outside CI when there is none.
-async fn postgres() -> Option<(Store, String, String)> {
-    let Ok(base) = std::env::var("SENDERAUTH_TEST_POSTGRES_URL") else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must run the PostgreSQL tests: SENDERAUTH_TEST_POSTGRES_URL is not set"
-        );
-        eprintln!("SKIPPED on PostgreSQL: SENDERAUTH_TEST_POSTGRES_URL is not set (scripts/test.sh sets it)");
-        return None;
-    };
-    let name = format!("senderauth_test_{}_{}", std::process::id(), DATABASES.fetch_add(1, Ordering::Relaxed));
-    let mut admin = sqlx::PgConnection::connect(&base).await.expect("connecting to the test PostgreSQL");
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&mut admin)
-        .await
-        .expect("create database");
-    let url = format!("{}/{name}", base.rsplit_once('/').map_or(base.as_str(), |(server, _)| server));
-    Some((Store::connect(&url).await.expect("PostgreSQL store"), url, name))
-}
 
 async fn on_both<F, Fut>(scenario: F)
 where
     F: Fn(Store, String) -> Fut,
     Fut: Future<Output = ()>,
 {
-    let (store, url) = sqlite().await;
-    scenario(store, url).await;
-    if let Some((store, url, name)) = postgres().await {
-        scenario(store, url).await;
-        // The store is gone with the scenario; drop its database so none pile up.
-        let base = std::env::var("SENDERAUTH_TEST_POSTGRES_URL").expect("set above");
-        let mut admin = sqlx::PgConnection::connect(&base).await.expect("connecting to the test PostgreSQL");
-        sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE {name} WITH (FORCE)")))
-            .execute(&mut admin)
-            .await
-            .expect("drop database");
+    for database in [Some(database::sqlite()), database::postgres().await].into_iter().flatten() {
+        let store = Store::connect(&database.url).await.expect("store");
+        scenario(store, database.url.clone()).await;
+        database.drop().await;
     }
 }
 

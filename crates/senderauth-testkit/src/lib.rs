@@ -1,5 +1,7 @@
 //! Test helpers: an authoritative DNS server on 127.0.0.1 port 0 (UDP and TCP) serving zones
-//! built in code, with faults that can be injected per name.
+//! built in code, with faults that can be injected per name; fresh test databases.
+
+pub mod database;
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;

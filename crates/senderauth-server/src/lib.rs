@@ -1,0 +1,4 @@
+//! senderauth's service: the background verifier that checks connected domains and moves them
+//! through their lifecycle. The REST API and the web UI come next.
+
+pub mod worker;
