@@ -1,4 +1,5 @@
 //! senderauth's service: the background verifier that checks connected domains and moves them
 //! through their lifecycle. The REST API and the web UI come next.
 
+pub mod api;
 pub mod worker;

@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use senderauth_core::config::ProviderConfig;
 use senderauth_core::dns::Dns;
-use senderauth_core::lifecycle::{DomainState, LifecycleConfig, LifecycleStatus, after_check};
+use senderauth_core::lifecycle::{DomainState, LifecycleConfig, LifecycleStatus, after_check, verify_requested};
 use senderauth_core::name::{AccountId, DomainName};
 use senderauth_core::status::MethodStatus;
-use senderauth_core::verify::verify_domain;
+use senderauth_core::verify::{Verification, verify_domain};
 use senderauth_store::{CheckRecord, DomainRecord, StatusEvent, Store, StoreError};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
@@ -84,6 +84,17 @@ impl Worker {
     }
 
     async fn check(&self, record: DomainRecord, now: i64) -> Result<Option<StatusEvent>, StoreError> {
+        Ok(self.check_domain(record, now, false).await?.1)
+    }
+
+    /// Checks one domain now and records the outcome. `requested`: the customer asked, which
+    /// restarts the setup window of a `failed` domain.
+    pub async fn check_domain(
+        &self,
+        record: DomainRecord,
+        now: i64,
+        requested: bool,
+    ) -> Result<(Verification, Option<StatusEvent>), StoreError> {
         let (Ok(domain), Ok(account)) =
             (DomainName::parse(&record.domain), AccountId::parse(&record.account_id.to_string()))
         else {
@@ -93,13 +104,16 @@ impl Worker {
             return Err(StoreError::Conflict(format!("stored status {:?} is unknown", record.status)));
         };
         let verification = verify_domain(&self.dns, &self.provider, &account, &domain).await;
-        let state = DomainState {
+        let mut state = DomainState {
             id: record.id,
             status,
             setup_started_at: record.setup_started_at,
             consecutive_failures: u32::try_from(record.consecutive_failures).unwrap_or(u32::MAX),
             degraded_since: record.degraded_since,
         };
+        if requested {
+            state = verify_requested(&state, now);
+        }
         let transition = after_check(&self.lifecycle, &state, verification.status, now);
         let check = CheckRecord {
             checked_at: now,
@@ -114,7 +128,8 @@ impl Worker {
             next_check_at: transition.next_check_at,
             consecutive_failures: i64::from(transition.state.consecutive_failures),
         };
-        self.store.record_check(record.id, &check).await
+        let event = self.store.record_check(record.id, &check).await?;
+        Ok((verification, event))
     }
 
     /// Runs rounds until `stop` turns true: a round, then a pause (short while there was work).

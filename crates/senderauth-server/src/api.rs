@@ -1,0 +1,363 @@
+//! The REST API: JSON under `/api/v1`, every route authenticated with `Authorization: Bearer`.
+//! Errors are `{"code", "message"}` with a fitting status; internal details are not sent.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use senderauth_core::name::{AccountId, DomainName};
+use senderauth_core::plan::{PlanError, plan_records};
+use senderauth_store::{DomainRecord, Principal, StoreError};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::worker::Worker;
+
+/// Request bodies are small JSON documents.
+const MAX_BODY_BYTES: usize = 64 * 1024;
+/// The shortest time between two verify-now requests for one domain.
+const VERIFY_NOW_SECONDS: i64 = 10;
+/// Page size limits for domain lists.
+const DEFAULT_PAGE: i64 = 50;
+const MAX_PAGE: i64 = 500;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub worker: Worker,
+    /// The current time in Unix seconds; tests substitute their own clock.
+    pub clock: Arc<dyn Fn() -> i64 + Send + Sync>,
+    /// When each domain (by id) was last verified on request, for the rate limit.
+    verify_requests: Arc<Mutex<HashMap<i64, i64>>>,
+}
+
+impl AppState {
+    pub fn new(worker: Worker, clock: Arc<dyn Fn() -> i64 + Send + Sync>) -> AppState {
+        AppState { worker, clock, verify_requests: Arc::default() }
+    }
+
+    fn now(&self) -> i64 {
+        (self.clock)()
+    }
+}
+
+/// The API's routes.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(ready))
+        .route("/api/v1/accounts", post(create_account))
+        .route("/api/v1/domains", post(connect_domain).get(list_domains))
+        .route("/api/v1/domains/{domain}", get(domain_detail).delete(delete_domain))
+        .route("/api/v1/domains/{domain}/verify", post(verify_now))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+/// An error as the client sees it.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError { status, code, message: message.into() }
+    }
+
+    fn not_found(domain: &str) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, "domain_not_found", format!("no domain {domain} in this account"))
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, Json(json!({ "code": self.code, "message": self.message }))).into_response()
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> ApiError {
+        match error {
+            StoreError::Conflict(message) => ApiError::new(StatusCode::CONFLICT, "conflict", message),
+            // Database details stay in the server; the client learns only that it failed.
+            _ => ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal_error",
+                "the request could not be completed; try again",
+            ),
+        }
+    }
+}
+
+fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
+    body.map(|Json(value)| value).map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                format!("request bodies may be at most {MAX_BODY_BYTES} bytes"),
+            )
+        } else {
+            ApiError::new(StatusCode::BAD_REQUEST, "invalid_body", rejection.body_text())
+        }
+    })
+}
+
+/// The caller, from its bearer token.
+pub struct Caller(Principal);
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Caller, ApiError> {
+        let unauthorized = || {
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "send a valid token as Authorization: Bearer <token>",
+            )
+        };
+        let token = bearer(&parts.headers).ok_or_else(unauthorized)?;
+        match state.worker.store.authenticate(token).await? {
+            Some(principal) => Ok(Caller(principal)),
+            None => Err(unauthorized()),
+        }
+    }
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get("authorization")?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|token| !token.is_empty())
+}
+
+impl Caller {
+    fn admin(&self) -> Result<(), ApiError> {
+        match self.0 {
+            Principal::Admin => Ok(()),
+            Principal::Account(_) => {
+                Err(ApiError::new(StatusCode::FORBIDDEN, "forbidden", "this route needs an admin token"))
+            }
+        }
+    }
+
+    fn account(&self) -> Result<i64, ApiError> {
+        match self.0 {
+            Principal::Account(id) => Ok(id),
+            Principal::Admin => {
+                Err(ApiError::new(StatusCode::FORBIDDEN, "forbidden", "this route needs an account token"))
+            }
+        }
+    }
+}
+
+async fn ready(State(state): State<AppState>) -> Result<&'static str, ApiError> {
+    state
+        .worker
+        .store
+        .reserved_domains()
+        .await
+        .map_err(|_| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", "the database is not reachable"))?;
+    Ok("ready")
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewAccount {
+    name: String,
+    domain_limit: Option<i64>,
+}
+
+async fn create_account(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: Result<Json<NewAccount>, JsonRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    caller.admin()?;
+    let request = json_body(body)?;
+    let name = request.name.trim();
+    if name.is_empty() || name.len() > 200 {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_name",
+            "give the account a name of 1 to 200 characters",
+        ));
+    }
+    if request.domain_limit.is_some_and(|limit| limit < 0) {
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_limit", "domain_limit must be 0 or more"));
+    }
+    let now = state.now();
+    let account = state.worker.store.create_account(name, request.domain_limit, now).await?;
+    let (_, token) = state.worker.store.create_token(Some(account.id), "created with the account", now).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "id": account.id, "name": account.name, "domain_limit": account.domain_limit, "token": token })),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewDomain {
+    email: String,
+}
+
+fn domain_json(record: &DomainRecord) -> Value {
+    json!({
+        "domain": record.domain,
+        "status": record.status,
+        "connected_at": record.created_at,
+        "last_checked_at": record.last_checked_at,
+        "next_check_at": record.next_check_at,
+    })
+}
+
+async fn records_json(state: &AppState, account_id: i64, domain: &DomainName, live: bool) -> Value {
+    let Ok(account) = AccountId::parse(&account_id.to_string()) else { return Value::Null };
+    let dns = live.then_some(&state.worker.dns);
+    let plan = match plan_records(dns, &state.worker.provider, &account, domain).await {
+        // When DNS cannot be read now, the records are still shown, without the merge.
+        Err(PlanError::Dns(_)) if live => plan_records(None, &state.worker.provider, &account, domain).await,
+        other => other,
+    };
+    plan.map_or(Value::Null, |plan| serde_json::to_value(plan.records).unwrap_or(Value::Null))
+}
+
+async fn connect_domain(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: Result<Json<NewDomain>, JsonRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let account_id = caller.account()?;
+    let request = json_body(body)?;
+    let domain = DomainName::from_email(&request.email)
+        .map_err(|error| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_email", error.to_string()))?;
+    let store = &state.worker.store;
+    let reserved_by_config = senderauth_core::plan::is_reserved(&state.worker.provider, &domain);
+    if reserved_by_config || store.is_reserved(domain.as_str()).await? {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "domain_reserved",
+            format!(
+                "{domain} is used by the platform for another purpose; connect a subdomain instead, like mail.{domain}"
+            ),
+        ));
+    }
+    let record = store.add_domain(account_id, domain.as_str(), state.now()).await.map_err(|error| match error {
+        StoreError::Conflict(message) if message.contains("already connected") => {
+            ApiError::new(StatusCode::CONFLICT, "domain_exists", message)
+        }
+        StoreError::Conflict(message) if message.contains("limit") => {
+            ApiError::new(StatusCode::CONFLICT, "domain_limit_reached", message)
+        }
+        other => other.into(),
+    })?;
+    let mut body = domain_json(&record);
+    body["records"] = records_json(&state, account_id, &domain, true).await;
+    Ok((StatusCode::CREATED, Json(body)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    status: Option<String>,
+    after: Option<String>,
+    limit: Option<i64>,
+}
+
+async fn list_domains(
+    State(state): State<AppState>,
+    caller: Caller,
+    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let account_id = caller.account()?;
+    let Query(query) =
+        query.map_err(|rejection| ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", rejection.body_text()))?;
+    let limit = query.limit.unwrap_or(DEFAULT_PAGE);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_limit", format!("limit must be 1 to {MAX_PAGE}")));
+    }
+    let domains =
+        state.worker.store.domains(account_id, query.status.as_deref(), query.after.as_deref(), limit).await?;
+    let next = (domains.len() as i64 == limit).then(|| domains.last().map(|record| record.domain.clone())).flatten();
+    Ok(Json(json!({ "domains": domains.iter().map(domain_json).collect::<Vec<_>>(), "next": next })))
+}
+
+/// One of the caller's domains, or 404 whether it is missing or another account's.
+async fn owned_domain(state: &AppState, account_id: i64, name: &str) -> Result<(DomainName, DomainRecord), ApiError> {
+    let domain = DomainName::parse(name).map_err(|_| ApiError::not_found(name))?;
+    let record =
+        state.worker.store.domain(account_id, domain.as_str()).await?.ok_or_else(|| ApiError::not_found(name))?;
+    Ok((domain, record))
+}
+
+async fn domain_detail(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let account_id = caller.account()?;
+    let (domain, record) = owned_domain(&state, account_id, &name).await?;
+    let store = &state.worker.store;
+    let mut body = domain_json(&record);
+    body["records"] = records_json(&state, account_id, &domain, false).await;
+    body["result"] = match store.latest_result(record.id).await? {
+        Some(result) => serde_json::from_str(&result.result_json).unwrap_or(Value::Null),
+        None => Value::Null,
+    };
+    body["history"] = store
+        .history(record.id)
+        .await?
+        .into_iter()
+        .map(|event| json!({ "at": event.at, "from": event.from_status, "to": event.to_status, "event": event.event }))
+        .collect();
+    Ok(Json(body))
+}
+
+async fn verify_now(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let account_id = caller.account()?;
+    let (_, record) = owned_domain(&state, account_id, &name).await?;
+    let now = state.now();
+    {
+        let mut requests =
+            state.verify_requests.lock().map_err(|_| ApiError::from(StoreError::Conflict(String::new())))?;
+        if let Some(last) = requests.get(&record.id)
+            && now - last < VERIFY_NOW_SECONDS
+        {
+            return Err(ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                format!("{name} was verified {}s ago; wait {VERIFY_NOW_SECONDS}s between requests", now - last),
+            ));
+        }
+        requests.insert(record.id, now);
+    }
+    let (verification, _) = state.worker.check_domain(record, now, true).await?;
+    let updated = state.worker.store.domain(account_id, verification.domain.as_str()).await?;
+    let mut body = updated.as_ref().map_or(Value::Null, domain_json);
+    body["result"] = serde_json::to_value(&verification).unwrap_or(Value::Null);
+    Ok(Json(body))
+}
+
+async fn delete_domain(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let account_id = caller.account()?;
+    let (domain, _) = owned_domain(&state, account_id, &name).await?;
+    state.worker.store.delete_domain(account_id, domain.as_str()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

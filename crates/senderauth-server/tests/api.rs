@@ -1,0 +1,229 @@
+//! The REST API against the real server on a loopback port, with a real store and test DNS.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+use senderauth_core::config::ProviderConfig;
+use senderauth_core::dns::{Dns, ResolverSettings};
+use senderauth_core::lifecycle::LifecycleConfig;
+use senderauth_server::api::{AppState, router};
+use senderauth_server::worker::Worker;
+use senderauth_store::Store;
+use senderauth_testkit::{EXAMPLE_DKIM_KEY, TestDns, database};
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+struct App {
+    address: SocketAddr,
+    dns: TestDns,
+    admin: String,
+    clock: Arc<AtomicI64>,
+}
+
+async fn spawn_app() -> App {
+    let dns = TestDns::start().await;
+    for zone in ["com", "example.com", "esp.example"] {
+        dns.add_zone(zone);
+    }
+    let store = Store::connect(&database::sqlite().url).await.expect("store");
+    let (_, admin) = store.create_token(None, "test admin", 0).await.expect("admin token");
+    let resolver = Dns::new(&ResolverSettings {
+        nameserver: Some(dns.address()),
+        timeout: Duration::from_millis(300),
+        attempts: 1,
+        cache: false,
+    })
+    .expect("resolver");
+    let provider =
+        ProviderConfig { reserved_domains: vec!["esp-corp.example.com".to_string()], ..ProviderConfig::default() };
+    let worker = Worker {
+        store: store.clone(),
+        dns: resolver,
+        provider: Arc::new(provider),
+        lifecycle: LifecycleConfig::default(),
+        node: "test".to_string(),
+        batch: 100,
+        concurrency: 8,
+        lease: Duration::from_secs(60),
+    };
+    let clock = Arc::new(AtomicI64::new(1_000_000));
+    let now = clock.clone();
+    let state = AppState::new(worker, Arc::new(move || now.load(Ordering::Relaxed)));
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let address = listener.local_addr().expect("address");
+    tokio::spawn(async move { axum::serve(listener, router(state)).await });
+    App { address, dns, admin, clock }
+}
+
+impl App {
+    async fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<&str>) -> (u16, Value) {
+        let mut stream = TcpStream::connect(self.address).await.expect("connect");
+        let mut request = format!("{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n");
+        if let Some(token) = token {
+            request.push_str(&format!("Authorization: Bearer {token}\r\n"));
+        }
+        let body = body.unwrap_or("");
+        request.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}", body.len()));
+        stream.write_all(request.as_bytes()).await.expect("send");
+        let mut response = Vec::new();
+        stream.read_to_end(&mut response).await.expect("receive");
+        let response = String::from_utf8_lossy(&response);
+        let status = response.split(' ').nth(1).and_then(|code| code.parse().ok()).expect("status line");
+        let body = response.split_once("\r\n\r\n").map_or("", |(_, body)| body);
+        (status, serde_json::from_str(body).unwrap_or(Value::Null))
+    }
+
+    async fn account(&self, name: &str) -> String {
+        let (status, body) =
+            self.call("POST", "/api/v1/accounts", Some(&self.admin), Some(&json!({ "name": name }).to_string())).await;
+        assert_eq!(status, 201, "{body}");
+        body["token"].as_str().expect("token").to_string()
+    }
+
+    /// The platform's keys and a customer's correct records for account `account_id`.
+    fn publish(&self, account_id: i64, domain: &str) {
+        let dashed = domain.replace('.', "-");
+        for selector in [format!("sa1-{account_id}"), format!("sa2-{account_id}")] {
+            let target = format!("{selector}.{dashed}.dkim.esp.example");
+            self.dns.add(&target, "TXT", &format!("v=DKIM1; k=rsa; p={EXAMPLE_DKIM_KEY}"));
+            self.dns.add(&format!("{selector}._domainkey.{domain}"), "CNAME", &target);
+        }
+        self.dns.add(
+            &format!("{account_id}.spf.esp.example"),
+            "TXT",
+            "v=spf1 ip4:192.0.2.0/24 ip6:2001:db8:5::/48 -all",
+        );
+        self.dns.add(domain, "TXT", &format!("v=spf1 include:{account_id}.spf.esp.example -all"));
+        self.dns.add(&format!("_dmarc.{domain}"), "TXT", "v=DMARC1; p=none");
+    }
+}
+
+#[tokio::test]
+async fn every_route_needs_a_valid_token_of_the_right_kind() {
+    let app = spawn_app().await;
+    assert_eq!(app.call("GET", "/healthz", None, None).await.0, 200);
+    assert_eq!(app.call("GET", "/readyz", None, None).await.0, 200);
+    let account = app.account("Shop").await;
+    let routes = [
+        ("POST", "/api/v1/domains"),
+        ("GET", "/api/v1/domains"),
+        ("GET", "/api/v1/domains/example.com"),
+        ("DELETE", "/api/v1/domains/example.com"),
+        ("POST", "/api/v1/domains/example.com/verify"),
+        ("POST", "/api/v1/accounts"),
+    ];
+    for (method, path) in routes {
+        for token in [None, Some("sa_not-a-token")] {
+            let (status, body) = app.call(method, path, token, Some("{}")).await;
+            assert_eq!((status, body["code"].as_str()), (401, Some("unauthorized")), "{method} {path} {token:?}");
+        }
+    }
+    let (status, body) = app.call("POST", "/api/v1/accounts", Some(&account), Some(r#"{"name": "x"}"#)).await;
+    assert_eq!((status, body["code"].as_str()), (403, Some("forbidden")), "an account token cannot create accounts");
+    let (status, _) = app.call("GET", "/api/v1/domains", Some(&app.admin), None).await;
+    assert_eq!(status, 403, "account routes need an account token");
+}
+
+#[tokio::test]
+async fn connecting_a_domain_returns_its_records_and_refusals_say_why() {
+    let app = spawn_app().await;
+    let token = app.account("Shop").await;
+    let (status, body) =
+        app.call("POST", "/api/v1/domains", Some(&token), Some(r#"{"email": "News@Info.Example.com"}"#)).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!((body["domain"].as_str(), body["status"].as_str()), (Some("info.example.com"), Some("pending")));
+    let records = body["records"].as_array().expect("records");
+    assert_eq!(records.len(), 4);
+    assert_eq!(records[0]["host"], "sa1-1._domainkey.info");
+    assert_eq!(records[2]["value"], "v=spf1 include:1.spf.esp.example -all");
+
+    let cases = [
+        (r#"{"email": "news@info.example.com"}"#, 409, "domain_exists"),
+        (r#"{"email": "news@co.uk"}"#, 422, "invalid_email"),
+        (r#"{"email": "not an address"}"#, 422, "invalid_email"),
+        (r#"{"email": "a@esp-corp.example.com"}"#, 422, "domain_reserved"),
+        (r#"{"email": 42}"#, 400, "invalid_body"),
+        (r#"{"email": "a@b.example.com", "extra": 1}"#, 400, "invalid_body"),
+        ("not json", 400, "invalid_body"),
+    ];
+    for (body, expected_status, code) in cases {
+        let (status, response) = app.call("POST", "/api/v1/domains", Some(&token), Some(body)).await;
+        assert_eq!((status, response["code"].as_str()), (expected_status, Some(code)), "{body}: {response}");
+        assert!(!response["message"].as_str().unwrap_or("").is_empty(), "every refusal explains itself");
+    }
+    let reserved =
+        app.call("POST", "/api/v1/domains", Some(&token), Some(r#"{"email": "a@esp-corp.example.com"}"#)).await.1;
+    assert!(reserved["message"].as_str().expect("message").contains("mail.esp-corp.example.com"));
+    let huge = format!(r#"{{"email": "{}@example.com"}}"#, "a".repeat(100_000));
+    let (status, body) = app.call("POST", "/api/v1/domains", Some(&token), Some(&huge)).await;
+    assert_eq!((status, body["code"].as_str()), (413, Some("body_too_large")), "bodies are size-limited");
+}
+
+#[tokio::test]
+async fn one_account_never_reaches_another_accounts_domain() {
+    let app = spawn_app().await;
+    let owner = app.account("Owner").await;
+    let other = app.account("Other").await;
+    app.call("POST", "/api/v1/domains", Some(&owner), Some(r#"{"email": "a@private.example.com"}"#)).await;
+    for (method, path) in [
+        ("GET", "/api/v1/domains/private.example.com"),
+        ("POST", "/api/v1/domains/private.example.com/verify"),
+        ("DELETE", "/api/v1/domains/private.example.com"),
+    ] {
+        let (status, body) = app.call(method, path, Some(&other), None).await;
+        assert_eq!((status, body["code"].as_str()), (404, Some("domain_not_found")), "{method} {path}");
+    }
+    let (_, listed) = app.call("GET", "/api/v1/domains", Some(&other), None).await;
+    assert_eq!(listed["domains"], json!([]));
+    assert_eq!(app.call("GET", "/api/v1/domains/private.example.com", Some(&owner), None).await.0, 200, "still there");
+}
+
+#[tokio::test]
+async fn verify_now_checks_against_dns_and_is_rate_limited() {
+    let app = spawn_app().await;
+    let token = app.account("Shop").await;
+    app.call("POST", "/api/v1/domains", Some(&token), Some(r#"{"email": "a@ready.example.com"}"#)).await;
+    app.publish(1, "ready.example.com");
+    let (status, body) = app.call("POST", "/api/v1/domains/ready.example.com/verify", Some(&token), None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], "verified");
+    assert_eq!(body["result"]["spf"]["status"], "verified");
+    let (status, body) = app.call("POST", "/api/v1/domains/ready.example.com/verify", Some(&token), None).await;
+    assert_eq!((status, body["code"].as_str()), (429, Some("rate_limited")));
+    app.clock.fetch_add(11, Ordering::Relaxed);
+    assert_eq!(app.call("POST", "/api/v1/domains/ready.example.com/verify", Some(&token), None).await.0, 200);
+
+    let (_, detail) = app.call("GET", "/api/v1/domains/ready.example.com", Some(&token), None).await;
+    assert_eq!(detail["result"]["dkim"]["status"], "verified");
+    let events: Vec<&str> =
+        detail["history"].as_array().expect("history").iter().filter_map(|e| e["event"].as_str()).collect();
+    assert_eq!(events, ["domain.verified"]);
+    assert_eq!(app.call("DELETE", "/api/v1/domains/ready.example.com", Some(&token), None).await.0, 204);
+    assert_eq!(app.call("GET", "/api/v1/domains/ready.example.com", Some(&token), None).await.0, 404);
+}
+
+#[tokio::test]
+async fn domains_are_listed_in_pages_and_filtered_by_status() {
+    let app = spawn_app().await;
+    let token = app.account("Lists").await;
+    for n in 0..7 {
+        let body = json!({ "email": format!("a@d{n}.example.com") }).to_string();
+        assert_eq!(app.call("POST", "/api/v1/domains", Some(&token), Some(&body)).await.0, 201);
+    }
+    app.publish(1, "d3.example.com");
+    app.call("POST", "/api/v1/domains/d3.example.com/verify", Some(&token), None).await;
+    let (_, first) = app.call("GET", "/api/v1/domains?limit=5", Some(&token), None).await;
+    assert_eq!(first["domains"].as_array().expect("page").len(), 5);
+    let next = first["next"].as_str().expect("a next page");
+    let (_, second) = app.call("GET", &format!("/api/v1/domains?limit=5&after={next}"), Some(&token), None).await;
+    assert_eq!(second["domains"].as_array().expect("page").len(), 2);
+    assert_eq!(second["next"], Value::Null);
+    let (_, verified) = app.call("GET", "/api/v1/domains?status=verified", Some(&token), None).await;
+    assert_eq!(verified["domains"][0]["domain"], "d3.example.com");
+    assert_eq!(verified["domains"].as_array().expect("list").len(), 1);
+    let (status, body) = app.call("GET", "/api/v1/domains?limit=0", Some(&token), None).await;
+    assert_eq!((status, body["code"].as_str()), (400, Some("invalid_limit")));
+}
