@@ -2,4 +2,5 @@
 //! through their lifecycle. The REST API and the web UI come next.
 
 pub mod api;
+pub mod serve;
 pub mod worker;

@@ -11,10 +11,9 @@ use senderauth_core::lifecycle::LifecycleConfig;
 use senderauth_server::api::{AppState, router};
 use senderauth_server::worker::Worker;
 use senderauth_store::Store;
-use senderauth_testkit::{EXAMPLE_DKIM_KEY, TestDns, database};
+use senderauth_testkit::{EXAMPLE_DKIM_KEY, TestDns, database, http};
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 
 struct App {
     address: SocketAddr,
@@ -60,20 +59,7 @@ async fn spawn_app() -> App {
 
 impl App {
     async fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<&str>) -> (u16, Value) {
-        let mut stream = TcpStream::connect(self.address).await.expect("connect");
-        let mut request = format!("{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n");
-        if let Some(token) = token {
-            request.push_str(&format!("Authorization: Bearer {token}\r\n"));
-        }
-        let body = body.unwrap_or("");
-        request.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}", body.len()));
-        stream.write_all(request.as_bytes()).await.expect("send");
-        let mut response = Vec::new();
-        stream.read_to_end(&mut response).await.expect("receive");
-        let response = String::from_utf8_lossy(&response);
-        let status = response.split(' ').nth(1).and_then(|code| code.parse().ok()).expect("status line");
-        let body = response.split_once("\r\n\r\n").map_or("", |(_, body)| body);
-        (status, serde_json::from_str(body).unwrap_or(Value::Null))
+        http::call(self.address, method, path, token, body).await
     }
 
     async fn account(&self, name: &str) -> String {

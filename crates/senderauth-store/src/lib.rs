@@ -274,6 +274,46 @@ impl Store {
         Ok((info, secret))
     }
 
+    /// Makes sure a token with this secret exists (for an admin token given in configuration);
+    /// does nothing when it does.
+    pub async fn ensure_token(
+        &self,
+        account_id: Option<i64>,
+        label: &str,
+        secret: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let hash = token_hash(secret);
+        let existing = sqlx::query(self.sql("SELECT 1 FROM api_tokens WHERE token_hash = ?"))
+            .bind(hash.clone())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(database("checking a token"))?;
+        if existing.is_none() {
+            sqlx::query(
+                self.sql("INSERT INTO api_tokens (account_id, label, token_hash, created_at) VALUES (?, ?, ?, ?)"),
+            )
+            .bind(account_id)
+            .bind(label)
+            .bind(hash)
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map_err(database("saving a token"))?;
+        }
+        Ok(())
+    }
+
+    /// Whether any admin token is valid (not revoked).
+    pub async fn has_admin_token(&self) -> Result<bool, StoreError> {
+        let row =
+            sqlx::query(self.sql("SELECT 1 FROM api_tokens WHERE account_id IS NULL AND revoked_at IS NULL LIMIT 1"))
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(database("checking for an admin token"))?;
+        Ok(row.is_some())
+    }
+
     /// Who a presented token belongs to, if it is known and not revoked. The token is looked
     /// up by its hash, so no stored secret is ever compared byte by byte.
     pub async fn authenticate(&self, secret: &str) -> Result<Option<Principal>, StoreError> {

@@ -2,6 +2,7 @@
 //! built in code, with faults that can be injected per name; fresh test databases.
 
 pub mod database;
+pub mod http;
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;

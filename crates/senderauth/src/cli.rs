@@ -36,6 +36,23 @@ pub enum Command {
     Verify(VerifyArgs),
     /// Analyse any domain's SPF, DMARC and (for given selectors) DKIM, independent of a platform.
     Check(CheckArgs),
+    /// Run the service: the REST API and the background verifier.
+    Serve(ServeArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Where the API listens (default 127.0.0.1:8080).
+    #[arg(long, env = "SENDERAUTH_LISTEN", value_name = "IP:PORT")]
+    pub listen: Option<SocketAddr>,
+    /// Where the SQLite database and the generated admin token are kept (default ./senderauth-data).
+    #[arg(long, env = "SENDERAUTH_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// sqlite://PATH or postgres://USER:PASSWORD@HOST/DATABASE (default: SQLite in the data directory).
+    #[arg(long, env = "SENDERAUTH_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    #[command(flatten)]
+    pub dns: DnsArgs,
 }
 
 /// Options shared by every command that reads DNS.

@@ -12,11 +12,12 @@ use senderauth_core::name::{AccountId, DomainName};
 use senderauth_core::plan::{plan_records, to_zone_file};
 use senderauth_core::status::DomainStatus;
 use senderauth_core::verify::verify_domain;
+use senderauth_server::serve::Settings;
 use tokio::sync::Semaphore;
 
 use crate::cli::{
     CheckArgs, Cli, Command, DnsArgs, EXIT_NOT_VERIFIED, EXIT_OK, EXIT_UNKNOWN, OutputFormat, RecordsArgs,
-    RecordsFormat, VerifyArgs,
+    RecordsFormat, ServeArgs, VerifyArgs,
 };
 use crate::render;
 
@@ -25,6 +26,52 @@ pub async fn run(cli: Cli) -> Result<u8> {
         Command::Records(args) => records(args).await,
         Command::Verify(args) => verify(args).await,
         Command::Check(args) => check(args).await,
+        Command::Serve(args) => serve(args).await,
+    }
+}
+
+async fn serve(args: ServeArgs) -> Result<u8> {
+    let mut settings = Settings::load(args.dns.config.as_deref())?;
+    if let Some(listen) = args.listen {
+        settings.service.listen = listen;
+    }
+    if let Some(data_dir) = args.data_dir {
+        settings.service.data_dir = data_dir;
+    }
+    if let Some(url) = args.database_url {
+        settings.service.database_url = Some(url);
+    }
+    if let Ok(token) = std::env::var("SENDERAUTH_ADMIN_TOKEN")
+        && !token.trim().is_empty()
+    {
+        settings.service.admin_token = Some(token.trim().to_string());
+    }
+    let resolver = resolver_settings(&args.dns, &settings.provider)?;
+    let level = std::env::var("SENDERAUTH_LOG")
+        .ok()
+        .and_then(|level| level.parse().ok())
+        .unwrap_or(tracing_subscriber::filter::LevelFilter::INFO);
+    tracing_subscriber::fmt().with_writer(std::io::stderr).with_max_level(level).init();
+    senderauth_server::serve::run(settings, resolver, shutdown_signal(), |address| {
+        println!("senderauth: listening on http://{address}");
+    })
+    .await?;
+    Ok(EXIT_OK)
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(signal) => signal,
+        Err(_) => {
+            let _ = interrupt.await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = interrupt => {}
+        _ = terminate.recv() => {}
     }
 }
 
@@ -40,6 +87,16 @@ pub fn setup(args: &DnsArgs, concurrency: Option<usize>) -> Result<Setup> {
         Some(path) => ProviderConfig::load(path)?,
         None => ProviderConfig::default(),
     };
+    let resolver = resolver_settings(args, &config)?;
+    let concurrency = concurrency.unwrap_or(config.resolver.concurrency);
+    if concurrency == 0 || concurrency > 10_000 {
+        bail!("--concurrency {concurrency}: give a number from 1 to 10000");
+    }
+    Ok(Setup { config, resolver, concurrency })
+}
+
+/// DNS settings from the config file's `[resolver]` table, overridden by flags.
+fn resolver_settings(args: &DnsArgs, config: &ProviderConfig) -> Result<ResolverSettings> {
     let nameserver = match args.nameserver {
         Some(address) => Some(address),
         None => {
@@ -55,12 +112,7 @@ pub fn setup(args: &DnsArgs, concurrency: Option<usize>) -> Result<Setup> {
     if attempts == 0 {
         bail!("--attempts must be at least 1");
     }
-    let concurrency = concurrency.unwrap_or(config.resolver.concurrency);
-    if concurrency == 0 || concurrency > 10_000 {
-        bail!("--concurrency {concurrency}: give a number from 1 to 10000");
-    }
-    let resolver = ResolverSettings { nameserver, timeout, attempts, cache: true };
-    Ok(Setup { config, resolver, concurrency })
+    Ok(ResolverSettings { nameserver, timeout, attempts, cache: true })
 }
 
 /// A domain from a command-line argument: a domain name or a From address.

@@ -270,3 +270,75 @@ async fn a_domain_reserved_by_the_platform_is_refused_but_its_subdomains_are_not
     .await;
     assert!(allowed.status.success(), "{}", stderr(&allowed));
 }
+
+/// Starts `senderauth serve` on a free loopback port; returns the process and its address.
+async fn start_service(data_dir: &Path, server: &TestDns) -> (tokio::process::Child, std::net::SocketAddr) {
+    use tokio::io::AsyncBufReadExt;
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_senderauth"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir", path(data_dir)])
+        .args(["--nameserver", &server.address().to_string(), "--timeout", "0.5"])
+        .env_remove("SENDERAUTH_ADMIN_TOKEN")
+        .env_remove("SENDERAUTH_CONFIG")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("starting senderauth serve");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    let line = tokio::time::timeout(std::time::Duration::from_secs(20), lines.next_line())
+        .await
+        .expect("the service starts within 20 s")
+        .expect("reading stdout")
+        .expect("a listening line");
+    let address = line.rsplit("http://").next().expect("an address").parse().expect("IP:PORT");
+    (child, address)
+}
+
+async fn stop_service(mut child: tokio::process::Child) -> (std::process::ExitStatus, String) {
+    let pid = child.id().expect("running").to_string();
+    std::process::Command::new("kill").args(["-TERM", &pid]).status().expect("kill");
+    let status = tokio::time::timeout(std::time::Duration::from_secs(10), child.wait())
+        .await
+        .expect("stops within 10 s of SIGTERM")
+        .expect("exit status");
+    let mut stderr = String::new();
+    if let Some(mut pipe) = child.stderr.take() {
+        use tokio::io::AsyncReadExt;
+        let _ = pipe.read_to_string(&mut stderr).await;
+    }
+    (status, stderr)
+}
+
+#[tokio::test]
+async fn serve_starts_on_defaults_generates_an_admin_token_and_stops_gracefully() {
+    use senderauth_testkit::http::call;
+    let server = zones().await;
+    let data_dir = tempdir();
+    let (child, address) = start_service(&data_dir, &server).await;
+    assert_eq!(call(address, "GET", "/healthz", None, None).await.0, 200);
+    assert_eq!(call(address, "GET", "/readyz", None, None).await.0, 200);
+    let token_file = data_dir.join("admin-token");
+    let admin = std::fs::read_to_string(&token_file).expect("the admin token file").trim().to_string();
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&token_file).expect("metadata").permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "only the owner may read the admin token");
+    let (status, account) =
+        call(address, "POST", "/api/v1/accounts", Some(&admin), Some(r#"{"name": "First customer"}"#)).await;
+    assert_eq!(status, 201, "{account}");
+    let token = account["token"].as_str().expect("account token").to_string();
+    let (status, _) =
+        call(address, "POST", "/api/v1/domains", Some(&token), Some(r#"{"email": "a@first.example.com"}"#)).await;
+    assert_eq!(status, 201);
+    let (status, stderr) = stop_service(child).await;
+    assert!(status.success(), "SIGTERM stops it cleanly: {status:?}\n{stderr}");
+    assert!(stderr.contains("listening") && stderr.contains("admin-token"), "{stderr}");
+    assert!(!stderr.contains(&admin) && !stderr.contains(&token), "no token ever appears in the logs");
+
+    // Started again on the same data: the same admin token, the account and its domain kept.
+    let (child, address) = start_service(&data_dir, &server).await;
+    assert_eq!(std::fs::read_to_string(&token_file).expect("token file").trim(), admin, "no new admin token");
+    let (status, listed) = call(address, "GET", "/api/v1/domains", Some(&token), None).await;
+    assert_eq!((status, listed["domains"][0]["domain"].as_str()), (200, Some("first.example.com")));
+    let (status, _) = stop_service(child).await;
+    assert!(status.success());
+}

@@ -1,0 +1,187 @@
+//! `senderauth serve`: the service's configuration, startup (store, admin token, DNS), the HTTP
+//! server and the background verifier side by side, and a graceful shutdown.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use senderauth_core::config::{ConfigError, ProviderConfig};
+use senderauth_core::dns::{Dns, ResolverSettings};
+use senderauth_core::lifecycle::LifecycleConfig;
+use senderauth_store::{Store, StoreError};
+use serde::Deserialize;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::api::{AppState, router};
+use crate::worker::{Worker, unix_now};
+
+/// The `[service]` table of the configuration file. Every key has a default that works on a
+/// fresh machine.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServiceConfig {
+    /// Where the HTTP API listens.
+    pub listen: SocketAddr,
+    /// Where the SQLite database and the generated admin token live.
+    pub data_dir: PathBuf,
+    /// `sqlite://PATH` or `postgres://...`; unset: `sqlite://<data_dir>/senderauth.db`.
+    pub database_url: Option<String>,
+    /// An admin token to accept (also `SENDERAUTH_ADMIN_TOKEN`); unset: one is generated on the
+    /// first start and written to `<data_dir>/admin-token`.
+    pub admin_token: Option<String>,
+    /// This node's name in check leases; unset: host name and process id.
+    pub node: Option<String>,
+    /// Domains a worker claims per round, and checks running at once.
+    pub worker_batch: i64,
+    pub worker_concurrency: usize,
+}
+
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        ServiceConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("senderauth-data"),
+            database_url: None,
+            admin_token: None,
+            node: None,
+            worker_batch: 200,
+            worker_concurrency: 64,
+        }
+    }
+}
+
+/// Everything `serve` is configured with.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub service: ServiceConfig,
+    pub provider: ProviderConfig,
+}
+
+/// A service that could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{action}: {source}")]
+    Io { action: String, source: std::io::Error },
+    #[error("cannot set up DNS: {0}")]
+    Dns(String),
+}
+
+impl Settings {
+    /// Reads a configuration file: the provider's keys at the top level (as in
+    /// `config/provider.example.toml`) and the service's in a `[service]` table.
+    pub fn load(path: Option<&Path>) -> Result<Settings, ConfigError> {
+        let Some(path) = path else {
+            return Ok(Settings { service: ServiceConfig::default(), provider: ProviderConfig::default() });
+        };
+        let origin = path.display().to_string();
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: origin.clone(), source })?;
+        let parse_error = |message: String| ConfigError::Parse { path: origin.clone(), message };
+        let mut table: toml::Table = toml::from_str(&text).map_err(|error| parse_error(error.to_string()))?;
+        let service = match table.remove("service") {
+            Some(section) => {
+                section.try_into().map_err(|error: toml::de::Error| parse_error(format!("[service]: {error}")))?
+            }
+            None => ServiceConfig::default(),
+        };
+        let rest = toml::to_string(&table).map_err(|error| parse_error(error.to_string()))?;
+        let provider = ProviderConfig::from_toml(&rest, &origin)?;
+        Ok(Settings { service, provider })
+    }
+
+    fn database_url(&self) -> String {
+        self.service
+            .database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", self.service.data_dir.join("senderauth.db").display()))
+    }
+}
+
+/// Runs the service until `shutdown` completes: the API on `service.listen` and the worker.
+/// `on_listening` is told the bound address (useful with port 0).
+pub async fn run(
+    settings: Settings,
+    resolver: ResolverSettings,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    on_listening: impl FnOnce(SocketAddr),
+) -> Result<(), ServeError> {
+    let data_dir = &settings.service.data_dir;
+    std::fs::create_dir_all(data_dir).map_err(|source| ServeError::Io {
+        action: format!("creating the data directory {}", data_dir.display()),
+        source,
+    })?;
+    let store = Store::connect(&settings.database_url()).await?;
+    bootstrap_admin_token(&store, &settings.service).await?;
+    let dns = Dns::new(&resolver).map_err(|error| ServeError::Dns(error.to_string()))?;
+    let node = settings.service.node.clone().unwrap_or_else(default_node_name);
+    let worker = Worker {
+        store,
+        dns,
+        provider: Arc::new(settings.provider.clone()),
+        lifecycle: LifecycleConfig::default(),
+        node,
+        batch: settings.service.worker_batch.max(1),
+        concurrency: settings.service.worker_concurrency.max(1),
+        lease: Duration::from_secs(120),
+    };
+    let listener = TcpListener::bind(settings.service.listen).await.map_err(|source| ServeError::Io {
+        action: format!("listening on {} (is another process using it?)", settings.service.listen),
+        source,
+    })?;
+    let address = listener
+        .local_addr()
+        .map_err(|source| ServeError::Io { action: "reading the listening address".to_string(), source })?;
+    tracing::info!(%address, node = %worker.node, "listening");
+    on_listening(address);
+
+    let (stop, stopped) = watch::channel(false);
+    let background = worker.clone();
+    let verifier = tokio::spawn(async move { background.run_until_stopped(stopped, Duration::from_secs(1)).await });
+    let state = AppState::new(worker, Arc::new(unix_now));
+    let served = axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await;
+    // The API has stopped taking requests; let the verifier finish its round, then stop.
+    let _ = stop.send(true);
+    let _ = verifier.await;
+    tracing::info!("stopped");
+    served.map_err(|source| ServeError::Io { action: "serving HTTP".to_string(), source })
+}
+
+/// Accepts the configured admin token, or generates one on the first start and writes it to
+/// `<data_dir>/admin-token` (readable by the owner only). The token itself is never logged.
+async fn bootstrap_admin_token(store: &Store, service: &ServiceConfig) -> Result<(), ServeError> {
+    let now = unix_now();
+    if let Some(token) = &service.admin_token {
+        store.ensure_token(None, "from configuration", token, now).await?;
+        return Ok(());
+    }
+    if store.has_admin_token().await? {
+        return Ok(());
+    }
+    let (_, token) = store.create_token(None, "generated on first start", now).await?;
+    let path = service.data_dir.join("admin-token");
+    write_private(&path, &format!("{token}\n")).map_err(|source| ServeError::Io {
+        action: format!("writing the admin token to {}", path.display()),
+        source,
+    })?;
+    tracing::info!(path = %path.display(), "generated an admin token; read it with: cat {}", path.display());
+    Ok(())
+}
+
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
+    file.write_all(contents.as_bytes())
+}
+
+fn default_node_name() -> String {
+    let host = std::fs::read_to_string("/etc/hostname").map(|name| name.trim().to_string()).unwrap_or_default();
+    format!("{}-{}", if host.is_empty() { "node" } else { &host }, std::process::id())
+}
