@@ -106,6 +106,12 @@ fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
                 "body_too_large",
                 format!("request bodies may be at most {MAX_BODY_BYTES} bytes"),
             )
+        } else if rejection.status() == StatusCode::UNSUPPORTED_MEDIA_TYPE {
+            ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "invalid_body",
+                "send the body as JSON with Content-Type: application/json",
+            )
         } else {
             ApiError::new(StatusCode::BAD_REQUEST, "invalid_body", rejection.body_text())
         }

@@ -51,7 +51,11 @@ async fn serve(args: ServeArgs) -> Result<u8> {
         .ok()
         .and_then(|level| level.parse().ok())
         .unwrap_or(tracing_subscriber::filter::LevelFilter::INFO);
-    tracing_subscriber::fmt().with_writer(std::io::stderr).with_max_level(level).init();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_max_level(level)
+        .init();
     senderauth_server::serve::run(settings, resolver, shutdown_signal(), |address| {
         println!("senderauth: listening on http://{address}");
     })
