@@ -12,8 +12,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use senderauth_core::name::{AccountId, DomainName};
-use senderauth_core::plan::{PlanError, plan_records};
-use senderauth_store::{DomainRecord, Principal, StoreError};
+use senderauth_core::plan::{PlanError, plan_records, to_zone_file};
+use senderauth_store::{DomainRecord, Principal, StoreError, TokenInfo};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -56,6 +56,11 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/domains", post(connect_domain).get(list_domains))
         .route("/api/v1/domains/{domain}", get(domain_detail).delete(delete_domain))
         .route("/api/v1/domains/{domain}/verify", post(verify_now))
+        .route("/api/v1/domains/{domain}/records", get(domain_records))
+        .route("/api/v1/tokens", get(list_tokens).post(create_token))
+        .route("/api/v1/tokens/{id}", axum::routing::delete(revoke_token))
+        .route("/api/v1/reserved-domains", get(list_reserved).post(reserve_domain))
+        .route("/api/v1/reserved-domains/{domain}", axum::routing::delete(unreserve_domain))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
 }
@@ -153,6 +158,14 @@ impl Caller {
             Principal::Account(_) => {
                 Err(ApiError::new(StatusCode::FORBIDDEN, "forbidden", "this route needs an admin token"))
             }
+        }
+    }
+
+    /// The account whose tokens this caller manages: its own, or the admin tokens.
+    fn token_owner(&self) -> Option<i64> {
+        match self.0 {
+            Principal::Account(id) => Some(id),
+            Principal::Admin => None,
         }
     }
 
@@ -366,4 +379,128 @@ async fn delete_domain(
     let (domain, _) = owned_domain(&state, account_id, &name).await?;
     state.worker.store.delete_domain(account_id, domain.as_str()).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RecordsQuery {
+    format: Option<String>,
+}
+
+async fn domain_records(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    query: Result<Query<RecordsQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let account_id = caller.account()?;
+    let Query(query) =
+        query.map_err(|rejection| ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", rejection.body_text()))?;
+    let (domain, _) = owned_domain(&state, account_id, &name).await?;
+    let account = AccountId::parse(&account_id.to_string())
+        .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "invalid account id"))?;
+    let plan = match plan_records(Some(&state.worker.dns), &state.worker.provider, &account, &domain).await {
+        Err(PlanError::Dns(_)) => plan_records(None, &state.worker.provider, &account, &domain).await,
+        other => other,
+    }
+    .map_err(|error| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "domain_reserved", error.to_string()))?;
+    match query.format.as_deref().unwrap_or("json") {
+        "json" => Ok(Json(serde_json::to_value(&plan).unwrap_or(Value::Null)).into_response()),
+        "zone" => Ok(([("content-type", "text/plain; charset=utf-8")], to_zone_file(&plan)).into_response()),
+        other => {
+            Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_format", format!("format {other:?}: use json or zone")))
+        }
+    }
+}
+
+fn token_json(token: &TokenInfo) -> Value {
+    json!({ "id": token.id, "label": token.label, "created_at": token.created_at, "revoked_at": token.revoked_at })
+}
+
+async fn list_tokens(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
+    let tokens = state.worker.store.tokens(caller.token_owner()).await?;
+    Ok(Json(json!({ "tokens": tokens.iter().map(token_json).collect::<Vec<_>>() })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewToken {
+    label: String,
+}
+
+async fn create_token(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: Result<Json<NewToken>, JsonRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let request = json_body(body)?;
+    let label = request.label.trim();
+    if label.is_empty() || label.len() > 200 {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_label",
+            "give the token a label of 1 to 200 characters",
+        ));
+    }
+    let (token, secret) = state.worker.store.create_token(caller.token_owner(), label, state.now()).await?;
+    let mut body = token_json(&token);
+    // The secret is shown this once; only its hash is kept.
+    body["token"] = Value::String(secret);
+    Ok((StatusCode::CREATED, Json(body)))
+}
+
+async fn revoke_token(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+) -> Result<StatusCode, ApiError> {
+    if state.worker.store.revoke_token(caller.token_owner(), id, state.now()).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::new(StatusCode::NOT_FOUND, "token_not_found", format!("no active token {id} here")))
+    }
+}
+
+async fn list_reserved(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
+    caller.admin()?;
+    let reserved = state.worker.store.reserved_domains().await?;
+    let list: Vec<Value> =
+        reserved.into_iter().map(|(domain, reason)| json!({ "domain": domain, "reason": reason })).collect();
+    Ok(Json(json!({ "reserved_domains": list })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewReservation {
+    domain: String,
+    reason: Option<String>,
+}
+
+async fn reserve_domain(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: Result<Json<NewReservation>, JsonRejection>,
+) -> Result<StatusCode, ApiError> {
+    caller.admin()?;
+    let request = json_body(body)?;
+    let domain = DomainName::parse(&request.domain)
+        .map_err(|error| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_domain", error.to_string()))?;
+    let reason = request.reason.unwrap_or_else(|| "used by the platform".to_string());
+    state.worker.store.reserve_domain(domain.as_str(), &reason, state.now()).await?;
+    Ok(StatusCode::CREATED)
+}
+
+async fn unreserve_domain(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    caller.admin()?;
+    let domain = DomainName::parse(&name)
+        .map_err(|_| ApiError::new(StatusCode::NOT_FOUND, "not_reserved", format!("{name} is not reserved")))?;
+    if state.worker.store.unreserve_domain(domain.as_str()).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::new(StatusCode::NOT_FOUND, "not_reserved", format!("{name} is not reserved")))
+    }
 }

@@ -213,3 +213,65 @@ async fn domains_are_listed_in_pages_and_filtered_by_status() {
     let (status, body) = app.call("GET", "/api/v1/domains?limit=0", Some(&token), None).await;
     assert_eq!((status, body["code"].as_str()), (400, Some("invalid_limit")));
 }
+
+#[tokio::test]
+async fn tokens_are_listed_created_once_and_revoked_per_owner() {
+    let app = spawn_app().await;
+    let first = app.account("First").await;
+    let second = app.account("Second").await;
+    let (_, listed) = app.call("GET", "/api/v1/tokens", Some(&first), None).await;
+    let tokens = listed["tokens"].as_array().expect("tokens");
+    assert_eq!(tokens.len(), 1, "the token made with the account");
+    assert!(tokens[0].get("token").is_none() && !listed.to_string().contains(&first), "secrets are never listed");
+    let (status, created) = app.call("POST", "/api/v1/tokens", Some(&first), Some(r#"{"label": "ci"}"#)).await;
+    assert_eq!(status, 201);
+    let new_token = created["token"].as_str().expect("shown once").to_string();
+    assert_eq!(app.call("GET", "/api/v1/domains", Some(&new_token), None).await.0, 200, "the new token works");
+    let id = created["id"].as_i64().expect("id");
+    let (status, _) = app.call("DELETE", &format!("/api/v1/tokens/{id}"), Some(&second), None).await;
+    assert_eq!(status, 404, "another account cannot revoke it");
+    assert_eq!(app.call("DELETE", &format!("/api/v1/tokens/{id}"), Some(&first), None).await.0, 204);
+    assert_eq!(app.call("GET", "/api/v1/domains", Some(&new_token), None).await.0, 401, "a revoked token is refused");
+    let (_, admin_tokens) = app.call("GET", "/api/v1/tokens", Some(&app.admin), None).await;
+    assert_eq!(admin_tokens["tokens"].as_array().expect("tokens").len(), 1, "admins see the admin tokens");
+}
+
+#[tokio::test]
+async fn reserved_domains_are_managed_by_admins_and_refused_to_accounts() {
+    let app = spawn_app().await;
+    let account = app.account("Shop").await;
+    let body = r#"{"domain": "www.example.com", "reason": "website hosting"}"#;
+    assert_eq!(app.call("POST", "/api/v1/reserved-domains", Some(&account), Some(body)).await.0, 403);
+    assert_eq!(app.call("POST", "/api/v1/reserved-domains", Some(&app.admin), Some(body)).await.0, 201);
+    let (_, listed) = app.call("GET", "/api/v1/reserved-domains", Some(&app.admin), None).await;
+    assert_eq!(listed["reserved_domains"][0]["reason"], "website hosting");
+    let (status, refused) =
+        app.call("POST", "/api/v1/domains", Some(&account), Some(r#"{"email": "a@www.example.com"}"#)).await;
+    assert_eq!((status, refused["code"].as_str()), (422, Some("domain_reserved")));
+    assert_eq!(app.call("DELETE", "/api/v1/reserved-domains/www.example.com", Some(&app.admin), None).await.0, 204);
+    let (status, _) =
+        app.call("POST", "/api/v1/domains", Some(&account), Some(r#"{"email": "a@www.example.com"}"#)).await;
+    assert_eq!(status, 201);
+}
+
+#[tokio::test]
+async fn records_come_as_json_or_as_a_zone_file() {
+    let app = spawn_app().await;
+    let token = app.account("Zones").await;
+    let other = app.account("Other").await;
+    app.call("POST", "/api/v1/domains", Some(&token), Some(r#"{"email": "a@mail.zone.example.com"}"#)).await;
+    let (status, json) = app.call("GET", "/api/v1/domains/mail.zone.example.com/records", Some(&token), None).await;
+    assert_eq!(status, 200);
+    assert_eq!(json["records"][1]["host"], "sa2-1._domainkey.mail.zone");
+    let path = "/api/v1/domains/mail.zone.example.com/records?format=zone";
+    let (status, zone) = http::call_text(app.address, "GET", path, Some(&token), None).await;
+    assert_eq!(status, 200);
+    let dkim =
+        "sa1-1._domainkey.mail.zone.example.com.\t3600\tIN\tCNAME\tsa1-1.mail-zone-example-com.dkim.esp.example.";
+    assert!(zone.contains(dkim), "{zone}");
+    assert!(zone.contains("_dmarc.mail.zone.example.com.\t3600\tIN\tTXT\t\"v=DMARC1; p=none;\""), "{zone}");
+    let (status, body) =
+        app.call("GET", "/api/v1/domains/mail.zone.example.com/records?format=xml", Some(&token), None).await;
+    assert_eq!((status, body["code"].as_str()), (400, Some("invalid_format")));
+    assert_eq!(app.call("GET", "/api/v1/domains/mail.zone.example.com/records", Some(&other), None).await.0, 404);
+}

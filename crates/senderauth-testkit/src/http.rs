@@ -15,6 +15,18 @@ pub async fn call(
     token: Option<&str>,
     body: Option<&str>,
 ) -> (u16, Value) {
+    let (status, text) = call_text(address, method, path, token, body).await;
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+/// Sends one request and returns the status and the body as text.
+pub async fn call_text(
+    address: SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&str>,
+) -> (u16, String) {
     let mut stream = TcpStream::connect(address).await.expect("connecting to the server");
     let mut request = format!("{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n");
     if let Some(token) = token {
@@ -28,5 +40,5 @@ pub async fn call(
     let response = String::from_utf8_lossy(&response);
     let status = response.split(' ').nth(1).and_then(|code| code.parse().ok()).expect("a status line");
     let body = response.split_once("\r\n\r\n").map_or("", |(_, body)| body);
-    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+    (status, body.to_string())
 }
