@@ -22,12 +22,21 @@ struct App {
     clock: Arc<AtomicI64>,
 }
 
-async fn spawn_app() -> App {
+/// The app on every backend: SQLite, and PostgreSQL when the test script started one.
+async fn apps() -> Vec<App> {
+    let mut apps = vec![spawn_app(&database::sqlite().url).await];
+    if let Some(postgres) = database::postgres().await {
+        apps.push(spawn_app(&postgres.url).await);
+    }
+    apps
+}
+
+async fn spawn_app(database_url: &str) -> App {
     let dns = TestDns::start().await;
     for zone in ["com", "example.com", "esp.example"] {
         dns.add_zone(zone);
     }
-    let store = Store::connect(&database::sqlite().url).await.expect("store");
+    let store = Store::connect(database_url).await.expect("store");
     let (_, admin) = store.create_token(None, "test admin", 0).await.expect("admin token");
     let resolver = Dns::new(&ResolverSettings {
         nameserver: Some(dns.address()),
@@ -89,189 +98,209 @@ impl App {
 
 #[tokio::test]
 async fn every_route_needs_a_valid_token_of_the_right_kind() {
-    let app = spawn_app().await;
-    assert_eq!(app.call("GET", "/healthz", None, None).await.0, 200);
-    assert_eq!(app.call("GET", "/readyz", None, None).await.0, 200);
-    let account = app.account("Shop").await;
-    let routes = [
-        ("POST", "/api/v1/domains"),
-        ("GET", "/api/v1/domains"),
-        ("GET", "/api/v1/domains/example.com"),
-        ("DELETE", "/api/v1/domains/example.com"),
-        ("POST", "/api/v1/domains/example.com/verify"),
-        ("POST", "/api/v1/accounts"),
-    ];
-    for (method, path) in routes {
-        for token in [None, Some("sa_not-a-token")] {
-            let (status, body) = app.call(method, path, token, Some("{}")).await;
-            assert_eq!((status, body["code"].as_str()), (401, Some("unauthorized")), "{method} {path} {token:?}");
+    for app in apps().await {
+        assert_eq!(app.call("GET", "/healthz", None, None).await.0, 200);
+        assert_eq!(app.call("GET", "/readyz", None, None).await.0, 200);
+        let account = app.account("Shop").await;
+        let routes = [
+            ("POST", "/api/v1/domains"),
+            ("GET", "/api/v1/domains"),
+            ("GET", "/api/v1/domains/example.com"),
+            ("DELETE", "/api/v1/domains/example.com"),
+            ("POST", "/api/v1/domains/example.com/verify"),
+            ("POST", "/api/v1/accounts"),
+        ];
+        for (method, path) in routes {
+            for token in [None, Some("sa_not-a-token")] {
+                let (status, body) = app.call(method, path, token, Some("{}")).await;
+                assert_eq!((status, body["code"].as_str()), (401, Some("unauthorized")), "{method} {path} {token:?}");
+            }
         }
+        let (status, body) = app.call("POST", "/api/v1/accounts", Some(&account), Some(r#"{"name": "x"}"#)).await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (403, Some("forbidden")),
+            "an account token cannot create accounts"
+        );
+        let (status, _) = app.call("GET", "/api/v1/domains", Some(&app.admin), None).await;
+        assert_eq!(status, 403, "account routes need an account token");
     }
-    let (status, body) = app.call("POST", "/api/v1/accounts", Some(&account), Some(r#"{"name": "x"}"#)).await;
-    assert_eq!((status, body["code"].as_str()), (403, Some("forbidden")), "an account token cannot create accounts");
-    let (status, _) = app.call("GET", "/api/v1/domains", Some(&app.admin), None).await;
-    assert_eq!(status, 403, "account routes need an account token");
 }
 
 #[tokio::test]
 async fn connecting_a_domain_returns_its_records_and_refusals_say_why() {
-    let app = spawn_app().await;
-    let token = app.account("Shop").await;
-    let (status, body) =
-        app.call("POST", "/api/v1/domains", Some(&token), Some(r#"{"email": "News@Info.Example.com"}"#)).await;
-    assert_eq!(status, 201, "{body}");
-    assert_eq!((body["domain"].as_str(), body["status"].as_str()), (Some("info.example.com"), Some("pending")));
-    let records = body["records"].as_array().expect("records");
-    assert_eq!(records.len(), 4);
-    assert_eq!(records[0]["host"], "sa1-1._domainkey.info");
-    assert_eq!(records[2]["value"], "v=spf1 include:1.spf.esp.example -all");
+    for app in apps().await {
+        let token = app.account("Shop").await;
+        let (status, body) =
+            app.call("POST", "/api/v1/domains", Some(&token), Some(r#"{"email": "News@Info.Example.com"}"#)).await;
+        assert_eq!(status, 201, "{body}");
+        assert_eq!((body["domain"].as_str(), body["status"].as_str()), (Some("info.example.com"), Some("pending")));
+        let records = body["records"].as_array().expect("records");
+        assert_eq!(records.len(), 4);
+        assert_eq!(records[0]["host"], "sa1-1._domainkey.info");
+        assert_eq!(records[2]["value"], "v=spf1 include:1.spf.esp.example -all");
 
-    let cases = [
-        (r#"{"email": "news@info.example.com"}"#, 409, "domain_exists"),
-        (r#"{"email": "news@co.uk"}"#, 422, "invalid_email"),
-        (r#"{"email": "not an address"}"#, 422, "invalid_email"),
-        (r#"{"email": "a@esp-corp.example.com"}"#, 422, "domain_reserved"),
-        (r#"{"email": 42}"#, 400, "invalid_body"),
-        (r#"{"email": "a@b.example.com", "extra": 1}"#, 400, "invalid_body"),
-        ("not json", 400, "invalid_body"),
-    ];
-    for (body, expected_status, code) in cases {
-        let (status, response) = app.call("POST", "/api/v1/domains", Some(&token), Some(body)).await;
-        assert_eq!((status, response["code"].as_str()), (expected_status, Some(code)), "{body}: {response}");
-        assert!(!response["message"].as_str().unwrap_or("").is_empty(), "every refusal explains itself");
+        let cases = [
+            (r#"{"email": "news@info.example.com"}"#, 409, "domain_exists"),
+            (r#"{"email": "news@co.uk"}"#, 422, "invalid_email"),
+            (r#"{"email": "not an address"}"#, 422, "invalid_email"),
+            (r#"{"email": "a@esp-corp.example.com"}"#, 422, "domain_reserved"),
+            (r#"{"email": 42}"#, 400, "invalid_body"),
+            (r#"{"email": "a@b.example.com", "extra": 1}"#, 400, "invalid_body"),
+            ("not json", 400, "invalid_body"),
+        ];
+        for (body, expected_status, code) in cases {
+            let (status, response) = app.call("POST", "/api/v1/domains", Some(&token), Some(body)).await;
+            assert_eq!((status, response["code"].as_str()), (expected_status, Some(code)), "{body}: {response}");
+            assert!(!response["message"].as_str().unwrap_or("").is_empty(), "every refusal explains itself");
+        }
+        let reserved =
+            app.call("POST", "/api/v1/domains", Some(&token), Some(r#"{"email": "a@esp-corp.example.com"}"#)).await.1;
+        assert!(reserved["message"].as_str().expect("message").contains("mail.esp-corp.example.com"));
+        let huge = format!(r#"{{"email": "{}@example.com"}}"#, "a".repeat(100_000));
+        let (status, body) = app.call("POST", "/api/v1/domains", Some(&token), Some(&huge)).await;
+        assert_eq!((status, body["code"].as_str()), (413, Some("body_too_large")), "bodies are size-limited");
     }
-    let reserved =
-        app.call("POST", "/api/v1/domains", Some(&token), Some(r#"{"email": "a@esp-corp.example.com"}"#)).await.1;
-    assert!(reserved["message"].as_str().expect("message").contains("mail.esp-corp.example.com"));
-    let huge = format!(r#"{{"email": "{}@example.com"}}"#, "a".repeat(100_000));
-    let (status, body) = app.call("POST", "/api/v1/domains", Some(&token), Some(&huge)).await;
-    assert_eq!((status, body["code"].as_str()), (413, Some("body_too_large")), "bodies are size-limited");
 }
 
 #[tokio::test]
 async fn one_account_never_reaches_another_accounts_domain() {
-    let app = spawn_app().await;
-    let owner = app.account("Owner").await;
-    let other = app.account("Other").await;
-    app.call("POST", "/api/v1/domains", Some(&owner), Some(r#"{"email": "a@private.example.com"}"#)).await;
-    for (method, path) in [
-        ("GET", "/api/v1/domains/private.example.com"),
-        ("POST", "/api/v1/domains/private.example.com/verify"),
-        ("DELETE", "/api/v1/domains/private.example.com"),
-    ] {
-        let (status, body) = app.call(method, path, Some(&other), None).await;
-        assert_eq!((status, body["code"].as_str()), (404, Some("domain_not_found")), "{method} {path}");
+    for app in apps().await {
+        let owner = app.account("Owner").await;
+        let other = app.account("Other").await;
+        app.call("POST", "/api/v1/domains", Some(&owner), Some(r#"{"email": "a@private.example.com"}"#)).await;
+        for (method, path) in [
+            ("GET", "/api/v1/domains/private.example.com"),
+            ("POST", "/api/v1/domains/private.example.com/verify"),
+            ("DELETE", "/api/v1/domains/private.example.com"),
+        ] {
+            let (status, body) = app.call(method, path, Some(&other), None).await;
+            assert_eq!((status, body["code"].as_str()), (404, Some("domain_not_found")), "{method} {path}");
+        }
+        let (_, listed) = app.call("GET", "/api/v1/domains", Some(&other), None).await;
+        assert_eq!(listed["domains"], json!([]));
+        assert_eq!(
+            app.call("GET", "/api/v1/domains/private.example.com", Some(&owner), None).await.0,
+            200,
+            "still there"
+        );
     }
-    let (_, listed) = app.call("GET", "/api/v1/domains", Some(&other), None).await;
-    assert_eq!(listed["domains"], json!([]));
-    assert_eq!(app.call("GET", "/api/v1/domains/private.example.com", Some(&owner), None).await.0, 200, "still there");
 }
 
 #[tokio::test]
 async fn verify_now_checks_against_dns_and_is_rate_limited() {
-    let app = spawn_app().await;
-    let token = app.account("Shop").await;
-    app.call("POST", "/api/v1/domains", Some(&token), Some(r#"{"email": "a@ready.example.com"}"#)).await;
-    app.publish(1, "ready.example.com");
-    let (status, body) = app.call("POST", "/api/v1/domains/ready.example.com/verify", Some(&token), None).await;
-    assert_eq!(status, 200, "{body}");
-    assert_eq!(body["status"], "verified");
-    assert_eq!(body["result"]["spf"]["status"], "verified");
-    let (status, body) = app.call("POST", "/api/v1/domains/ready.example.com/verify", Some(&token), None).await;
-    assert_eq!((status, body["code"].as_str()), (429, Some("rate_limited")));
-    app.clock.fetch_add(11, Ordering::Relaxed);
-    assert_eq!(app.call("POST", "/api/v1/domains/ready.example.com/verify", Some(&token), None).await.0, 200);
+    for app in apps().await {
+        let token = app.account("Shop").await;
+        app.call("POST", "/api/v1/domains", Some(&token), Some(r#"{"email": "a@ready.example.com"}"#)).await;
+        app.publish(1, "ready.example.com");
+        let (status, body) = app.call("POST", "/api/v1/domains/ready.example.com/verify", Some(&token), None).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["status"], "verified");
+        assert_eq!(body["result"]["spf"]["status"], "verified");
+        let (status, body) = app.call("POST", "/api/v1/domains/ready.example.com/verify", Some(&token), None).await;
+        assert_eq!((status, body["code"].as_str()), (429, Some("rate_limited")));
+        app.clock.fetch_add(11, Ordering::Relaxed);
+        assert_eq!(app.call("POST", "/api/v1/domains/ready.example.com/verify", Some(&token), None).await.0, 200);
 
-    let (_, detail) = app.call("GET", "/api/v1/domains/ready.example.com", Some(&token), None).await;
-    assert_eq!(detail["result"]["dkim"]["status"], "verified");
-    let events: Vec<&str> =
-        detail["history"].as_array().expect("history").iter().filter_map(|e| e["event"].as_str()).collect();
-    assert_eq!(events, ["domain.verified"]);
-    assert_eq!(app.call("DELETE", "/api/v1/domains/ready.example.com", Some(&token), None).await.0, 204);
-    assert_eq!(app.call("GET", "/api/v1/domains/ready.example.com", Some(&token), None).await.0, 404);
+        let (_, detail) = app.call("GET", "/api/v1/domains/ready.example.com", Some(&token), None).await;
+        assert_eq!(detail["result"]["dkim"]["status"], "verified");
+        let events: Vec<&str> =
+            detail["history"].as_array().expect("history").iter().filter_map(|e| e["event"].as_str()).collect();
+        assert_eq!(events, ["domain.verified"]);
+        assert_eq!(app.call("DELETE", "/api/v1/domains/ready.example.com", Some(&token), None).await.0, 204);
+        assert_eq!(app.call("GET", "/api/v1/domains/ready.example.com", Some(&token), None).await.0, 404);
+    }
 }
 
 #[tokio::test]
 async fn domains_are_listed_in_pages_and_filtered_by_status() {
-    let app = spawn_app().await;
-    let token = app.account("Lists").await;
-    for n in 0..7 {
-        let body = json!({ "email": format!("a@d{n}.example.com") }).to_string();
-        assert_eq!(app.call("POST", "/api/v1/domains", Some(&token), Some(&body)).await.0, 201);
+    for app in apps().await {
+        let token = app.account("Lists").await;
+        for n in 0..7 {
+            let body = json!({ "email": format!("a@d{n}.example.com") }).to_string();
+            assert_eq!(app.call("POST", "/api/v1/domains", Some(&token), Some(&body)).await.0, 201);
+        }
+        app.publish(1, "d3.example.com");
+        app.call("POST", "/api/v1/domains/d3.example.com/verify", Some(&token), None).await;
+        let (_, first) = app.call("GET", "/api/v1/domains?limit=5", Some(&token), None).await;
+        assert_eq!(first["domains"].as_array().expect("page").len(), 5);
+        let next = first["next"].as_str().expect("a next page");
+        let (_, second) = app.call("GET", &format!("/api/v1/domains?limit=5&after={next}"), Some(&token), None).await;
+        assert_eq!(second["domains"].as_array().expect("page").len(), 2);
+        assert_eq!(second["next"], Value::Null);
+        let (_, verified) = app.call("GET", "/api/v1/domains?status=verified", Some(&token), None).await;
+        assert_eq!(verified["domains"][0]["domain"], "d3.example.com");
+        assert_eq!(verified["domains"].as_array().expect("list").len(), 1);
+        let (status, body) = app.call("GET", "/api/v1/domains?limit=0", Some(&token), None).await;
+        assert_eq!((status, body["code"].as_str()), (400, Some("invalid_limit")));
     }
-    app.publish(1, "d3.example.com");
-    app.call("POST", "/api/v1/domains/d3.example.com/verify", Some(&token), None).await;
-    let (_, first) = app.call("GET", "/api/v1/domains?limit=5", Some(&token), None).await;
-    assert_eq!(first["domains"].as_array().expect("page").len(), 5);
-    let next = first["next"].as_str().expect("a next page");
-    let (_, second) = app.call("GET", &format!("/api/v1/domains?limit=5&after={next}"), Some(&token), None).await;
-    assert_eq!(second["domains"].as_array().expect("page").len(), 2);
-    assert_eq!(second["next"], Value::Null);
-    let (_, verified) = app.call("GET", "/api/v1/domains?status=verified", Some(&token), None).await;
-    assert_eq!(verified["domains"][0]["domain"], "d3.example.com");
-    assert_eq!(verified["domains"].as_array().expect("list").len(), 1);
-    let (status, body) = app.call("GET", "/api/v1/domains?limit=0", Some(&token), None).await;
-    assert_eq!((status, body["code"].as_str()), (400, Some("invalid_limit")));
 }
 
 #[tokio::test]
 async fn tokens_are_listed_created_once_and_revoked_per_owner() {
-    let app = spawn_app().await;
-    let first = app.account("First").await;
-    let second = app.account("Second").await;
-    let (_, listed) = app.call("GET", "/api/v1/tokens", Some(&first), None).await;
-    let tokens = listed["tokens"].as_array().expect("tokens");
-    assert_eq!(tokens.len(), 1, "the token made with the account");
-    assert!(tokens[0].get("token").is_none() && !listed.to_string().contains(&first), "secrets are never listed");
-    let (status, created) = app.call("POST", "/api/v1/tokens", Some(&first), Some(r#"{"label": "ci"}"#)).await;
-    assert_eq!(status, 201);
-    let new_token = created["token"].as_str().expect("shown once").to_string();
-    assert_eq!(app.call("GET", "/api/v1/domains", Some(&new_token), None).await.0, 200, "the new token works");
-    let id = created["id"].as_i64().expect("id");
-    let (status, _) = app.call("DELETE", &format!("/api/v1/tokens/{id}"), Some(&second), None).await;
-    assert_eq!(status, 404, "another account cannot revoke it");
-    assert_eq!(app.call("DELETE", &format!("/api/v1/tokens/{id}"), Some(&first), None).await.0, 204);
-    assert_eq!(app.call("GET", "/api/v1/domains", Some(&new_token), None).await.0, 401, "a revoked token is refused");
-    let (_, admin_tokens) = app.call("GET", "/api/v1/tokens", Some(&app.admin), None).await;
-    assert_eq!(admin_tokens["tokens"].as_array().expect("tokens").len(), 1, "admins see the admin tokens");
+    for app in apps().await {
+        let first = app.account("First").await;
+        let second = app.account("Second").await;
+        let (_, listed) = app.call("GET", "/api/v1/tokens", Some(&first), None).await;
+        let tokens = listed["tokens"].as_array().expect("tokens");
+        assert_eq!(tokens.len(), 1, "the token made with the account");
+        assert!(tokens[0].get("token").is_none() && !listed.to_string().contains(&first), "secrets are never listed");
+        let (status, created) = app.call("POST", "/api/v1/tokens", Some(&first), Some(r#"{"label": "ci"}"#)).await;
+        assert_eq!(status, 201);
+        let new_token = created["token"].as_str().expect("shown once").to_string();
+        assert_eq!(app.call("GET", "/api/v1/domains", Some(&new_token), None).await.0, 200, "the new token works");
+        let id = created["id"].as_i64().expect("id");
+        let (status, _) = app.call("DELETE", &format!("/api/v1/tokens/{id}"), Some(&second), None).await;
+        assert_eq!(status, 404, "another account cannot revoke it");
+        assert_eq!(app.call("DELETE", &format!("/api/v1/tokens/{id}"), Some(&first), None).await.0, 204);
+        assert_eq!(
+            app.call("GET", "/api/v1/domains", Some(&new_token), None).await.0,
+            401,
+            "a revoked token is refused"
+        );
+        let (_, admin_tokens) = app.call("GET", "/api/v1/tokens", Some(&app.admin), None).await;
+        assert_eq!(admin_tokens["tokens"].as_array().expect("tokens").len(), 1, "admins see the admin tokens");
+    }
 }
 
 #[tokio::test]
 async fn reserved_domains_are_managed_by_admins_and_refused_to_accounts() {
-    let app = spawn_app().await;
-    let account = app.account("Shop").await;
-    let body = r#"{"domain": "www.example.com", "reason": "website hosting"}"#;
-    assert_eq!(app.call("POST", "/api/v1/reserved-domains", Some(&account), Some(body)).await.0, 403);
-    assert_eq!(app.call("POST", "/api/v1/reserved-domains", Some(&app.admin), Some(body)).await.0, 201);
-    let (_, listed) = app.call("GET", "/api/v1/reserved-domains", Some(&app.admin), None).await;
-    assert_eq!(listed["reserved_domains"][0]["reason"], "website hosting");
-    let (status, refused) =
-        app.call("POST", "/api/v1/domains", Some(&account), Some(r#"{"email": "a@www.example.com"}"#)).await;
-    assert_eq!((status, refused["code"].as_str()), (422, Some("domain_reserved")));
-    assert_eq!(app.call("DELETE", "/api/v1/reserved-domains/www.example.com", Some(&app.admin), None).await.0, 204);
-    let (status, _) =
-        app.call("POST", "/api/v1/domains", Some(&account), Some(r#"{"email": "a@www.example.com"}"#)).await;
-    assert_eq!(status, 201);
+    for app in apps().await {
+        let account = app.account("Shop").await;
+        let body = r#"{"domain": "www.example.com", "reason": "website hosting"}"#;
+        assert_eq!(app.call("POST", "/api/v1/reserved-domains", Some(&account), Some(body)).await.0, 403);
+        assert_eq!(app.call("POST", "/api/v1/reserved-domains", Some(&app.admin), Some(body)).await.0, 201);
+        let (_, listed) = app.call("GET", "/api/v1/reserved-domains", Some(&app.admin), None).await;
+        assert_eq!(listed["reserved_domains"][0]["reason"], "website hosting");
+        let (status, refused) =
+            app.call("POST", "/api/v1/domains", Some(&account), Some(r#"{"email": "a@www.example.com"}"#)).await;
+        assert_eq!((status, refused["code"].as_str()), (422, Some("domain_reserved")));
+        assert_eq!(app.call("DELETE", "/api/v1/reserved-domains/www.example.com", Some(&app.admin), None).await.0, 204);
+        let (status, _) =
+            app.call("POST", "/api/v1/domains", Some(&account), Some(r#"{"email": "a@www.example.com"}"#)).await;
+        assert_eq!(status, 201);
+    }
 }
 
 #[tokio::test]
 async fn records_come_as_json_or_as_a_zone_file() {
-    let app = spawn_app().await;
-    let token = app.account("Zones").await;
-    let other = app.account("Other").await;
-    app.call("POST", "/api/v1/domains", Some(&token), Some(r#"{"email": "a@mail.zone.example.com"}"#)).await;
-    let (status, json) = app.call("GET", "/api/v1/domains/mail.zone.example.com/records", Some(&token), None).await;
-    assert_eq!(status, 200);
-    assert_eq!(json["records"][1]["host"], "sa2-1._domainkey.mail.zone");
-    let path = "/api/v1/domains/mail.zone.example.com/records?format=zone";
-    let (status, zone) = http::call_text(app.address, "GET", path, Some(&token), None).await;
-    assert_eq!(status, 200);
-    let dkim =
-        "sa1-1._domainkey.mail.zone.example.com.\t3600\tIN\tCNAME\tsa1-1.mail-zone-example-com.dkim.esp.example.";
-    assert!(zone.contains(dkim), "{zone}");
-    assert!(zone.contains("_dmarc.mail.zone.example.com.\t3600\tIN\tTXT\t\"v=DMARC1; p=none;\""), "{zone}");
-    let (status, body) =
-        app.call("GET", "/api/v1/domains/mail.zone.example.com/records?format=xml", Some(&token), None).await;
-    assert_eq!((status, body["code"].as_str()), (400, Some("invalid_format")));
-    assert_eq!(app.call("GET", "/api/v1/domains/mail.zone.example.com/records", Some(&other), None).await.0, 404);
+    for app in apps().await {
+        let token = app.account("Zones").await;
+        let other = app.account("Other").await;
+        app.call("POST", "/api/v1/domains", Some(&token), Some(r#"{"email": "a@mail.zone.example.com"}"#)).await;
+        let (status, json) = app.call("GET", "/api/v1/domains/mail.zone.example.com/records", Some(&token), None).await;
+        assert_eq!(status, 200);
+        assert_eq!(json["records"][1]["host"], "sa2-1._domainkey.mail.zone");
+        let path = "/api/v1/domains/mail.zone.example.com/records?format=zone";
+        let (status, zone) = http::call_text(app.address, "GET", path, Some(&token), None).await;
+        assert_eq!(status, 200);
+        let dkim =
+            "sa1-1._domainkey.mail.zone.example.com.\t3600\tIN\tCNAME\tsa1-1.mail-zone-example-com.dkim.esp.example.";
+        assert!(zone.contains(dkim), "{zone}");
+        assert!(zone.contains("_dmarc.mail.zone.example.com.\t3600\tIN\tTXT\t\"v=DMARC1; p=none;\""), "{zone}");
+        let (status, body) =
+            app.call("GET", "/api/v1/domains/mail.zone.example.com/records?format=xml", Some(&token), None).await;
+        assert_eq!((status, body["code"].as_str()), (400, Some("invalid_format")));
+        assert_eq!(app.call("GET", "/api/v1/domains/mail.zone.example.com/records", Some(&other), None).await.0, 404);
+    }
 }
