@@ -52,6 +52,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
+        .route("/metrics", get(metrics))
         .route("/api/v1/accounts", post(create_account))
         .route("/api/v1/domains", post(connect_domain).get(list_domains))
         .route("/api/v1/domains/{domain}", get(domain_detail).delete(delete_domain))
@@ -187,6 +188,16 @@ async fn ready(State(state): State<AppState>) -> Result<&'static str, ApiError> 
         .await
         .map_err(|_| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", "the database is not reachable"))?;
     Ok("ready")
+}
+
+/// Prometheus metrics. Like `/healthz` it needs no token: it holds only totals, no account's data.
+async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let store = &state.worker.store;
+    let now = state.now();
+    let counts = store.status_counts().await?;
+    let lag = store.oldest_due(now).await?.map_or(0, |due| (now - due).max(0));
+    let text = state.worker.metrics.render(&counts, lag);
+    Ok(([("content-type", "text/plain; version=0.0.4; charset=utf-8")], text).into_response())
 }
 
 #[derive(Deserialize)]

@@ -2,5 +2,6 @@
 //! through their lifecycle. The REST API and the web UI come next.
 
 pub mod api;
+pub mod metrics;
 pub mod serve;
 pub mod worker;

@@ -130,6 +130,7 @@ pub async fn run(
         batch: settings.service.worker_batch.max(1),
         concurrency: settings.service.worker_concurrency.max(1),
         lease: Duration::from_secs(120),
+        metrics: Arc::default(),
     };
     let listener = TcpListener::bind(settings.service.listen).await.map_err(|source| ServeError::Io {
         action: format!("listening on {} (is another process using it?)", settings.service.listen),

@@ -12,6 +12,8 @@ use senderauth_core::status::MethodStatus;
 use senderauth_core::verify::{Verification, verify_domain};
 use senderauth_store::{CheckRecord, DomainRecord, StatusEvent, Store, StoreError};
 use tokio::sync::{Semaphore, watch};
+
+use crate::metrics::Metrics;
 use tokio::task::JoinSet;
 
 /// What a worker needs.
@@ -29,6 +31,7 @@ pub struct Worker {
     pub concurrency: usize,
     /// How long a claim lasts; a node that dies mid-check loses its claims after this.
     pub lease: Duration,
+    pub metrics: Arc<Metrics>,
 }
 
 /// What one round did.
@@ -103,7 +106,9 @@ impl Worker {
         let Some(status) = LifecycleStatus::parse(&record.status) else {
             return Err(StoreError::Conflict(format!("stored status {:?} is unknown", record.status)));
         };
+        let started = std::time::Instant::now();
         let verification = verify_domain(&self.dns, &self.provider, &account, &domain).await;
+        self.metrics.record_check(verification.status, started.elapsed());
         let mut state = DomainState {
             id: record.id,
             status,

@@ -56,6 +56,7 @@ async fn spawn_app(database_url: &str) -> App {
         batch: 100,
         concurrency: 8,
         lease: Duration::from_secs(60),
+        metrics: Arc::default(),
     };
     let clock = Arc::new(AtomicI64::new(1_000_000));
     let now = clock.clone();
@@ -302,5 +303,28 @@ async fn records_come_as_json_or_as_a_zone_file() {
             app.call("GET", "/api/v1/domains/mail.zone.example.com/records?format=xml", Some(&token), None).await;
         assert_eq!((status, body["code"].as_str()), (400, Some("invalid_format")));
         assert_eq!(app.call("GET", "/api/v1/domains/mail.zone.example.com/records", Some(&other), None).await.0, 404);
+    }
+}
+
+#[tokio::test]
+async fn metrics_count_checks_domains_per_status_and_queue_lag() {
+    for app in apps().await {
+        let token = app.account("Metrics").await;
+        app.call("POST", "/api/v1/domains", Some(&token), Some(r#"{"email": "a@measured.example.com"}"#)).await;
+        app.call("POST", "/api/v1/domains", Some(&token), Some(r#"{"email": "a@waiting.example.com"}"#)).await;
+        app.publish(1, "measured.example.com");
+        app.call("POST", "/api/v1/domains/measured.example.com/verify", Some(&token), None).await;
+        app.clock.fetch_add(90, Ordering::Relaxed);
+        let (status, text) = http::call_text(app.address, "GET", "/metrics", None, None).await;
+        assert_eq!(status, 200);
+        for line in [
+            "senderauth_checks_total{outcome=\"verified\"} 1",
+            "senderauth_check_duration_seconds_count 1",
+            "senderauth_domains{status=\"verified\"} 1",
+            "senderauth_domains{status=\"pending\"} 1",
+            "senderauth_queue_lag_seconds 90",
+        ] {
+            assert!(text.lines().any(|candidate| candidate == line), "missing {line:?} in:\n{text}");
+        }
     }
 }

@@ -53,6 +53,7 @@ fn worker(store: Store, server: &TestDns, node: &str) -> Worker {
         batch: 100,
         concurrency: 16,
         lease: Duration::from_secs(120),
+        metrics: Arc::default(),
     }
 }
 

@@ -661,6 +661,25 @@ impl Store {
         Ok(claimed)
     }
 
+    /// How many domains are in each status.
+    pub async fn status_counts(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        let rows = sqlx::query(self.sql("SELECT status, COUNT(*) FROM domains GROUP BY status ORDER BY status"))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(database("counting domains per status"))?;
+        Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
+    }
+
+    /// When the longest-waiting due domain fell due (`None` when nothing is due at `now`).
+    pub async fn oldest_due(&self, now: i64) -> Result<Option<i64>, StoreError> {
+        let row = sqlx::query(self.sql("SELECT MIN(next_check_at) FROM domains WHERE next_check_at <= ?"))
+            .bind(now)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(database("finding the oldest due domain"))?;
+        Ok(row.get(0))
+    }
+
     /// Gives back a claim without a result (the check could not run), so the domain is due again.
     pub async fn release(&self, domain_id: i64, node: &str) -> Result<(), StoreError> {
         sqlx::query(self.sql("UPDATE domains SET lease_until = NULL, leased_by = NULL WHERE id = ? AND leased_by = ?"))

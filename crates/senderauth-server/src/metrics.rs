@@ -1,0 +1,76 @@
+//! The service's metrics, served at `/metrics` in the Prometheus text format.
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use senderauth_core::status::DomainStatus;
+
+/// Upper bounds of the check-duration histogram, in seconds.
+const DURATION_BUCKETS: [f64; 8] = [0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
+
+/// Counters the worker updates as it checks.
+#[derive(Default)]
+pub struct Metrics {
+    checks: [AtomicU64; 4],
+    duration_buckets: [AtomicU64; DURATION_BUCKETS.len()],
+    duration_count: AtomicU64,
+    duration_micros: AtomicU64,
+}
+
+const OUTCOMES: [(DomainStatus, &str); 4] = [
+    (DomainStatus::Verified, "verified"),
+    (DomainStatus::PartiallyVerified, "partially_verified"),
+    (DomainStatus::NotVerified, "not_verified"),
+    (DomainStatus::Unknown, "unknown"),
+];
+
+impl Metrics {
+    /// Counts one check with its outcome and how long it took.
+    pub fn record_check(&self, outcome: DomainStatus, duration: Duration) {
+        if let Some(index) = OUTCOMES.iter().position(|(status, _)| *status == outcome) {
+            self.checks[index].fetch_add(1, Ordering::Relaxed);
+        }
+        let seconds = duration.as_secs_f64();
+        for (bucket, bound) in self.duration_buckets.iter().zip(DURATION_BUCKETS) {
+            if seconds <= bound {
+                bucket.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.duration_count.fetch_add(1, Ordering::Relaxed);
+        self.duration_micros.fetch_add(u64::try_from(duration.as_micros()).unwrap_or(u64::MAX), Ordering::Relaxed);
+    }
+
+    /// The metrics as Prometheus text, with the store's current domain counts and queue lag.
+    pub fn render(&self, domains_per_status: &[(String, i64)], queue_lag_seconds: i64) -> String {
+        let mut text = String::new();
+        text.push_str("# HELP senderauth_checks_total Domain checks run, by outcome.\n");
+        text.push_str("# TYPE senderauth_checks_total counter\n");
+        for ((_, name), count) in OUTCOMES.iter().zip(&self.checks) {
+            let _ = writeln!(text, "senderauth_checks_total{{outcome=\"{name}\"}} {}", count.load(Ordering::Relaxed));
+        }
+        text.push_str("# HELP senderauth_check_duration_seconds How long one domain check took.\n");
+        text.push_str("# TYPE senderauth_check_duration_seconds histogram\n");
+        for (bound, bucket) in DURATION_BUCKETS.iter().zip(&self.duration_buckets) {
+            let _ = writeln!(
+                text,
+                "senderauth_check_duration_seconds_bucket{{le=\"{bound}\"}} {}",
+                bucket.load(Ordering::Relaxed)
+            );
+        }
+        let count = self.duration_count.load(Ordering::Relaxed);
+        let _ = writeln!(text, "senderauth_check_duration_seconds_bucket{{le=\"+Inf\"}} {count}");
+        let sum = self.duration_micros.load(Ordering::Relaxed) as f64 / 1e6;
+        let _ = writeln!(text, "senderauth_check_duration_seconds_sum {sum}");
+        let _ = writeln!(text, "senderauth_check_duration_seconds_count {count}");
+        text.push_str("# HELP senderauth_domains Connected domains, by status.\n");
+        text.push_str("# TYPE senderauth_domains gauge\n");
+        for (status, count) in domains_per_status {
+            let _ = writeln!(text, "senderauth_domains{{status=\"{status}\"}} {count}");
+        }
+        text.push_str("# HELP senderauth_queue_lag_seconds How long the longest-waiting due domain has waited.\n");
+        text.push_str("# TYPE senderauth_queue_lag_seconds gauge\n");
+        let _ = writeln!(text, "senderauth_queue_lag_seconds {queue_lag_seconds}");
+        text
+    }
+}
