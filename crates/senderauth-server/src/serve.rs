@@ -37,6 +37,9 @@ pub struct ServiceConfig {
     /// Domains a worker claims per round, and checks running at once.
     pub worker_batch: i64,
     pub worker_concurrency: usize,
+    /// How long a node holds a claimed domain; after a crash, its domains are checked again by
+    /// any node once this has passed.
+    pub lease_seconds: u64,
 }
 
 impl Default for ServiceConfig {
@@ -49,6 +52,7 @@ impl Default for ServiceConfig {
             node: None,
             worker_batch: 200,
             worker_concurrency: 64,
+            lease_seconds: 120,
         }
     }
 }
@@ -129,7 +133,7 @@ pub async fn run(
         node,
         batch: settings.service.worker_batch.max(1),
         concurrency: settings.service.worker_concurrency.max(1),
-        lease: Duration::from_secs(120),
+        lease: Duration::from_secs(settings.service.lease_seconds.max(1)),
         metrics: Arc::default(),
     };
     let listener = TcpListener::bind(settings.service.listen).await.map_err(|source| ServeError::Io {

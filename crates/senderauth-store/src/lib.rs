@@ -661,6 +661,23 @@ impl Store {
         Ok(claimed)
     }
 
+    /// Whether the database reports itself sound (SQLite's integrity check; PostgreSQL: reachable).
+    pub async fn integrity_ok(&self) -> Result<bool, StoreError> {
+        match self.backend {
+            Backend::Sqlite => {
+                let row = sqlx::query("PRAGMA integrity_check")
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(database("checking the database's integrity"))?;
+                Ok(row.get::<String, _>(0) == "ok")
+            }
+            Backend::Postgres => {
+                sqlx::query("SELECT 1").fetch_one(&self.pool).await.map_err(database("reaching the database"))?;
+                Ok(true)
+            }
+        }
+    }
+
     /// How many domains are in each status.
     pub async fn status_counts(&self) -> Result<Vec<(String, i64)>, StoreError> {
         let rows = sqlx::query(self.sql("SELECT status, COUNT(*) FROM domains GROUP BY status ORDER BY status"))

@@ -273,9 +273,18 @@ async fn a_domain_reserved_by_the_platform_is_refused_but_its_subdomains_are_not
 
 /// Starts `senderauth serve` on a free loopback port; returns the process and its address.
 async fn start_service(data_dir: &Path, server: &TestDns) -> (tokio::process::Child, std::net::SocketAddr) {
+    start_service_with(data_dir, server, &[]).await
+}
+
+async fn start_service_with(
+    data_dir: &Path,
+    server: &TestDns,
+    extra: &[&str],
+) -> (tokio::process::Child, std::net::SocketAddr) {
     use tokio::io::AsyncBufReadExt;
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_senderauth"))
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir", path(data_dir)])
+        .args(extra)
         .args(["--nameserver", &server.address().to_string(), "--timeout", "0.5"])
         .env_remove("SENDERAUTH_ADMIN_TOKEN")
         .env_remove("SENDERAUTH_CONFIG")
@@ -339,6 +348,75 @@ async fn serve_starts_on_defaults_generates_an_admin_token_and_stops_gracefully(
     assert_eq!(std::fs::read_to_string(&token_file).expect("token file").trim(), admin, "no new admin token");
     let (status, listed) = call(address, "GET", "/api/v1/domains", Some(&token), None).await;
     assert_eq!((status, listed["domains"][0]["domain"].as_str()), (200, Some("first.example.com")));
+    let (status, _) = stop_service(child).await;
+    assert!(status.success());
+}
+
+#[tokio::test]
+async fn a_service_killed_mid_round_loses_nothing_and_finishes_the_work_after_restart() {
+    use senderauth_testkit::http::call;
+    let server = zones().await;
+    // Every customer lookup times out, so a round of checks takes several seconds.
+    server.fault_subtree("crash.example.com", Fault::Timeout);
+    let data_dir = tempdir();
+    let config = data_dir.join("service.toml");
+    std::fs::write(&config, "[service]\nlease_seconds = 2\nworker_concurrency = 16\n").expect("write config");
+    let extra = ["--config", path(&config)];
+    let (mut child, address) = start_service_with(&data_dir, &server, &extra).await;
+    let admin = std::fs::read_to_string(data_dir.join("admin-token")).expect("admin token").trim().to_string();
+    let (_, account) = call(address, "POST", "/api/v1/accounts", Some(&admin), Some(r#"{"name": "Crash"}"#)).await;
+    let token = account["token"].as_str().expect("token").to_string();
+    // Connected all at once: each connection waits for DNS timeouts while its records are made.
+    let mut connecting = tokio::task::JoinSet::new();
+    for n in 0..60 {
+        let token = token.clone();
+        connecting.spawn(async move {
+            let body = format!(r#"{{"email": "a@d{n}.crash.example.com"}}"#);
+            call(address, "POST", "/api/v1/domains", Some(&token), Some(&body)).await.0
+        });
+    }
+    while let Some(status) = connecting.join_next().await {
+        assert_eq!(status.expect("request"), 201);
+    }
+    // Let a round start, then kill the service without warning.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    child.start_kill().expect("kill -9");
+    child.wait().await.expect("killed");
+
+    // Nothing is half-written: the database is sound, every domain is there, and every domain
+    // marked as checked has its result.
+    let url = format!("sqlite://{}", data_dir.join("senderauth.db").display());
+    let store = senderauth_store::Store::connect(&url).await.expect("the database opens after the crash");
+    assert!(store.integrity_ok().await.expect("integrity check"), "SQLite reports corruption");
+    let domains = store.domains(1, None, None, 100).await.expect("list");
+    assert_eq!(domains.len(), 60, "no domain lost");
+    for domain in &domains {
+        let result = store.latest_result(domain.id).await.expect("result");
+        assert_eq!(
+            domain.last_checked_at.is_some(),
+            result.is_some(),
+            "{}: checked without a result, or the reverse",
+            domain.domain
+        );
+    }
+    let unchecked = domains.iter().filter(|domain| domain.last_checked_at.is_none()).count();
+    assert!(unchecked > 0, "the kill came mid-round: some domains were still being checked");
+    drop(store);
+
+    // After a restart, the claims of the killed process expire and every domain gets checked.
+    server.clear_faults();
+    let (child, address) = start_service_with(&data_dir, &server, &extra).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let (_, listed) = call(address, "GET", "/api/v1/domains?limit=100", Some(&token), None).await;
+        let domains = listed["domains"].as_array().expect("domains").clone();
+        if domains.iter().all(|domain| !domain["last_checked_at"].is_null()) {
+            assert_eq!(domains.len(), 60);
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "domains left unchecked after the restart: {listed}");
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
     let (status, _) = stop_service(child).await;
     assert!(status.success());
 }
