@@ -19,6 +19,9 @@ use serde_json::{Value, json};
 
 use crate::worker::Worker;
 
+/// The API's OpenAPI document; a test checks that every operation in it exists.
+pub const OPENAPI_DOCUMENT: &str = include_str!("../openapi.json");
+
 /// Request bodies are small JSON documents.
 const MAX_BODY_BYTES: usize = 64 * 1024;
 /// The shortest time between two verify-now requests for one domain.
@@ -53,6 +56,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
         .route("/metrics", get(metrics))
+        .route("/api/v1/openapi.json", get(|| async { ([("content-type", "application/json")], OPENAPI_DOCUMENT) }))
         .route("/api/v1/accounts", post(create_account))
         .route("/api/v1/domains", post(connect_domain).get(list_domains))
         .route("/api/v1/domains/{domain}", get(domain_detail).delete(delete_domain))

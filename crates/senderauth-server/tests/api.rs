@@ -328,3 +328,24 @@ async fn metrics_count_checks_domains_per_status_and_queue_lag() {
         }
     }
 }
+
+#[tokio::test]
+async fn every_operation_in_the_openapi_document_exists() {
+    let app = spawn_app(&database::sqlite().url).await;
+    let (status, document) = app.call("GET", "/api/v1/openapi.json", None, None).await;
+    assert_eq!(status, 200);
+    assert_eq!(document["openapi"], "3.1.0");
+    assert_eq!(document["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
+    let paths = document["paths"].as_object().expect("paths");
+    assert!(paths.len() >= 12, "{} paths", paths.len());
+    for (path, operations) in paths {
+        let concrete = path.replace("{domain}", "example.com").replace("{id}", "1");
+        for (method, operation) in operations.as_object().expect("operations") {
+            assert!(operation["responses"].as_object().is_some_and(|r| !r.is_empty()), "{method} {path} has responses");
+            let (status, _) = app.call(&method.to_uppercase(), &concrete, None, Some("{}")).await;
+            assert!(status != 404 && status != 405, "{method} {path} is documented but answers {status}");
+            let public = operation.get("security").is_some_and(|security| security == &json!([]));
+            assert_eq!(status == 401, !public, "{method} {path}: documented security matches the server ({status})");
+        }
+    }
+}
