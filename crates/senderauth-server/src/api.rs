@@ -333,6 +333,53 @@ async fn owned_domain(state: &AppState, account_id: i64, name: &str) -> Result<(
     Ok((domain, record))
 }
 
+/// Puts what DNS held at the latest check, and each record's status, next to each required
+/// record: `found` and `status` (absent before the first check).
+fn annotate_records(records: &mut Value, result: &Value) {
+    let Some(records) = records.as_array_mut() else { return };
+    for record in records {
+        let (found, status) = match record["method"].as_str() {
+            Some("dkim") => {
+                let selector = result["dkim"]["selectors"]
+                    .as_array()
+                    .and_then(|selectors| selectors.iter().find(|selector| selector["host"] == record["fqdn"]));
+                match selector {
+                    Some(selector) if selector["flattened"] == true => {
+                        (json!("a copy of the key (the CNAME was flattened)"), selector["status"].clone())
+                    }
+                    Some(selector) => (selector["found_target"].clone(), selector["status"].clone()),
+                    None => continue,
+                }
+            }
+            Some("spf") => {
+                let found = match result["spf"]["records_found"].as_array() {
+                    Some(found) if found.len() > 1 => {
+                        json!(found.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(" | "))
+                    }
+                    _ => result["spf"]["record"].clone(),
+                };
+                (found, result["spf"]["status"].clone())
+            }
+            Some("dmarc") => {
+                let found = match (result["dmarc"]["record"].as_str(), result["dmarc"]["location"].as_str()) {
+                    (Some(text), Some(location)) if result["dmarc"]["inherited"] == true => {
+                        json!(format!("{text} (inherited from _dmarc.{location})"))
+                    }
+                    (Some(text), _) => json!(text),
+                    _ => Value::Null,
+                };
+                (found, result["dmarc"]["status"].clone())
+            }
+            _ => continue,
+        };
+        if status.is_null() {
+            continue;
+        }
+        record["found"] = found;
+        record["status"] = status;
+    }
+}
+
 async fn domain_detail(
     State(state): State<AppState>,
     caller: Caller,
@@ -347,6 +394,8 @@ async fn domain_detail(
         Some(result) => serde_json::from_str(&result.result_json).unwrap_or(Value::Null),
         None => Value::Null,
     };
+    let result = body["result"].clone();
+    annotate_records(&mut body["records"], &result);
     body["history"] = store
         .history(record.id)
         .await?

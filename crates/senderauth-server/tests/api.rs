@@ -349,3 +349,38 @@ async fn every_operation_in_the_openapi_document_exists() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_domain_shows_what_dns_holds_next_to_each_required_record() {
+    for app in apps().await {
+        let token = app.account("Detail").await;
+        app.call("POST", "/api/v1/domains", Some(&token), Some(r#"{"email": "a@shown.example.com"}"#)).await;
+        let (_, before) = app.call("GET", "/api/v1/domains/shown.example.com", Some(&token), None).await;
+        assert!(before["records"][0].get("status").is_none(), "nothing to show before the first check");
+        app.publish(1, "shown.example.com");
+        // One selector points elsewhere.
+        app.dns.remove("sa2-1._domainkey.shown.example.com", "CNAME");
+        app.dns.add("sa2-1._domainkey.shown.example.com", "CNAME", "s2.other-esp.example.net");
+        app.call("POST", "/api/v1/domains/shown.example.com/verify", Some(&token), None).await;
+        let (_, detail) = app.call("GET", "/api/v1/domains/shown.example.com", Some(&token), None).await;
+        let records = detail["records"].as_array().expect("records");
+        assert_eq!(
+            (records[0]["status"].as_str(), records[0]["found"].as_str()),
+            (Some("verified"), Some("sa1-1.shown-example-com.dkim.esp.example"))
+        );
+        assert_eq!(
+            (records[1]["status"].as_str(), records[1]["found"].as_str()),
+            (Some("not_verified"), Some("s2.other-esp.example.net"))
+        );
+        assert_eq!(records[1]["value"], "sa2-1.shown-example-com.dkim.esp.example", "next to the required value");
+        assert_eq!(
+            (records[2]["status"].as_str(), records[2]["found"].as_str()),
+            (Some("verified"), Some("v=spf1 include:1.spf.esp.example -all"))
+        );
+        assert_eq!(
+            (records[3]["status"].as_str(), records[3]["found"].as_str()),
+            (Some("verified"), Some("v=DMARC1; p=none"))
+        );
+        assert_eq!(detail["status"], "pending", "DKIM is not verified, so not even partially verified");
+    }
+}
