@@ -38,11 +38,13 @@ pub struct AppState {
     pub clock: Arc<dyn Fn() -> i64 + Send + Sync>,
     /// When each domain (by id) was last verified on request, for the rate limit.
     verify_requests: Arc<Mutex<HashMap<i64, i64>>>,
+    /// The domain limit of accounts created without one.
+    pub default_domain_limit: Option<i64>,
 }
 
 impl AppState {
     pub fn new(worker: Worker, clock: Arc<dyn Fn() -> i64 + Send + Sync>) -> AppState {
-        AppState { worker, clock, verify_requests: Arc::default() }
+        AppState { worker, clock, verify_requests: Arc::default(), default_domain_limit: None }
     }
 
     fn now(&self) -> i64 {
@@ -230,7 +232,8 @@ async fn create_account(
         return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_limit", "domain_limit must be 0 or more"));
     }
     let now = state.now();
-    let account = state.worker.store.create_account(name, request.domain_limit, now).await?;
+    let limit = request.domain_limit.or(state.default_domain_limit);
+    let account = state.worker.store.create_account(name, limit, now).await?;
     let (_, token) = state.worker.store.create_token(Some(account.id), "created with the account", now).await?;
     Ok((
         StatusCode::CREATED,

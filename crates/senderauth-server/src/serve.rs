@@ -40,6 +40,16 @@ pub struct ServiceConfig {
     /// How long a node holds a claimed domain; after a crash, its domains are checked again by
     /// any node once this has passed.
     pub lease_seconds: u64,
+    /// The domain limit of accounts created without one; unset: no limit.
+    pub default_domain_limit: Option<i64>,
+    /// How long a new domain is checked before it is `failed`, in hours.
+    pub setup_window_hours: u64,
+    /// How often verified and partially verified domains are rechecked, in hours.
+    pub recheck_interval_hours: u64,
+    /// Consecutive failed checks before a verified domain drops to `temporary_failure`.
+    pub failures_before_degraded: u32,
+    /// How long a domain may stay in `temporary_failure` before it is `failed`, in hours.
+    pub degraded_window_hours: u64,
 }
 
 impl Default for ServiceConfig {
@@ -53,6 +63,11 @@ impl Default for ServiceConfig {
             worker_batch: 200,
             worker_concurrency: 64,
             lease_seconds: 120,
+            default_domain_limit: None,
+            setup_window_hours: 72,
+            recheck_interval_hours: 24,
+            failures_before_degraded: 3,
+            degraded_window_hours: 72,
         }
     }
 }
@@ -75,6 +90,20 @@ pub enum ServeError {
     Io { action: String, source: std::io::Error },
     #[error("cannot set up DNS: {0}")]
     Dns(String),
+}
+
+impl ServiceConfig {
+    /// The lifecycle's timing from these settings (the rest keeps its defaults).
+    pub fn lifecycle(&self) -> LifecycleConfig {
+        let hours = |value: u64| Duration::from_secs(value.max(1) * 3600);
+        LifecycleConfig {
+            setup_window: hours(self.setup_window_hours),
+            monitor_interval: hours(self.recheck_interval_hours),
+            failures_before_degraded: self.failures_before_degraded.max(1),
+            degraded_window: hours(self.degraded_window_hours),
+            ..LifecycleConfig::default()
+        }
+    }
 }
 
 impl Settings {
@@ -129,7 +158,7 @@ pub async fn run(
         store,
         dns,
         provider: Arc::new(settings.provider.clone()),
-        lifecycle: LifecycleConfig::default(),
+        lifecycle: settings.service.lifecycle(),
         node,
         batch: settings.service.worker_batch.max(1),
         concurrency: settings.service.worker_concurrency.max(1),
@@ -149,7 +178,8 @@ pub async fn run(
     let (stop, stopped) = watch::channel(false);
     let background = worker.clone();
     let verifier = tokio::spawn(async move { background.run_until_stopped(stopped, Duration::from_secs(1)).await });
-    let state = AppState::new(worker, Arc::new(unix_now));
+    let mut state = AppState::new(worker, Arc::new(unix_now));
+    state.default_domain_limit = settings.service.default_domain_limit;
     let served = axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await;
     // The API has stopped taking requests; let the verifier finish its round, then stop.
     let _ = stop.send(true);
@@ -189,4 +219,49 @@ fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
 fn default_node_name() -> String {
     let host = std::fs::read_to_string("/etc/hostname").map(|name| name.trim().to_string()).unwrap_or_default();
     format!("{}-{}", if host.is_empty() { "node" } else { &host }, std::process::id())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_file_documents_the_service_defaults() {
+        let text = include_str!("../../../config/service.example.toml");
+        let path = std::env::temp_dir().join(format!("senderauth-service-example-{}.toml", std::process::id()));
+        std::fs::write(&path, text).expect("write");
+        let settings = Settings::load(Some(&path)).expect("the example parses");
+        let _ = std::fs::remove_file(&path);
+        assert_eq!(format!("{:?}", settings.service), format!("{:?}", ServiceConfig::default()));
+        for key in [
+            "listen",
+            "data_dir",
+            "database_url",
+            "admin_token",
+            "node",
+            "worker_batch",
+            "worker_concurrency",
+            "lease_seconds",
+            "default_domain_limit",
+            "setup_window_hours",
+            "recheck_interval_hours",
+            "failures_before_degraded",
+            "degraded_window_hours",
+        ] {
+            assert!(text.contains(&format!("{key} =")), "{key} is not documented in the example");
+        }
+    }
+
+    #[test]
+    fn service_and_provider_keys_share_one_file_and_typos_are_caught() {
+        let path = std::env::temp_dir().join(format!("senderauth-service-{}.toml", std::process::id()));
+        std::fs::write(&path, "zone = \"mail.example.net\"\n\n[service]\nrecheck_interval_hours = 6\n").expect("write");
+        let settings = Settings::load(Some(&path)).expect("parses");
+        assert_eq!(settings.provider.zone, "mail.example.net");
+        assert_eq!(settings.service.lifecycle().monitor_interval, Duration::from_secs(6 * 3600));
+        std::fs::write(&path, "[service]\nrecheck_interval_hour = 6\n").expect("write");
+        let error = Settings::load(Some(&path)).expect_err("unknown key").to_string();
+        let _ = std::fs::remove_file(&path);
+        assert!(error.contains("recheck_interval_hour") && error.contains("recheck_interval_hours"), "{error}");
+    }
 }

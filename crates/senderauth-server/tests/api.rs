@@ -32,6 +32,10 @@ async fn apps() -> Vec<App> {
 }
 
 async fn spawn_app(database_url: &str) -> App {
+    spawn_app_with(database_url, None).await
+}
+
+async fn spawn_app_with(database_url: &str, default_domain_limit: Option<i64>) -> App {
     let dns = TestDns::start().await;
     for zone in ["com", "example.com", "esp.example"] {
         dns.add_zone(zone);
@@ -60,7 +64,8 @@ async fn spawn_app(database_url: &str) -> App {
     };
     let clock = Arc::new(AtomicI64::new(1_000_000));
     let now = clock.clone();
-    let state = AppState::new(worker, Arc::new(move || now.load(Ordering::Relaxed)));
+    let mut state = AppState::new(worker, Arc::new(move || now.load(Ordering::Relaxed)));
+    state.default_domain_limit = default_domain_limit;
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let address = listener.local_addr().expect("address");
     tokio::spawn(async move { axum::serve(listener, router(state)).await });
@@ -383,4 +388,23 @@ async fn a_domain_shows_what_dns_holds_next_to_each_required_record() {
         );
         assert_eq!(detail["status"], "pending", "DKIM is not verified, so not even partially verified");
     }
+}
+
+#[tokio::test]
+async fn accounts_get_the_configured_default_domain_limit() {
+    let app = spawn_app_with(&database::sqlite().url, Some(2)).await;
+    let (status, account) =
+        app.call("POST", "/api/v1/accounts", Some(&app.admin), Some(r#"{"name": "Limited"}"#)).await;
+    assert_eq!((status, account["domain_limit"].as_i64()), (201, Some(2)));
+    let token = account["token"].as_str().expect("token");
+    for n in 0..2 {
+        let body = format!(r#"{{"email": "a@l{n}.example.com"}}"#);
+        assert_eq!(app.call("POST", "/api/v1/domains", Some(token), Some(&body)).await.0, 201);
+    }
+    let (status, refused) =
+        app.call("POST", "/api/v1/domains", Some(token), Some(r#"{"email": "a@l2.example.com"}"#)).await;
+    assert_eq!((status, refused["code"].as_str()), (409, Some("domain_limit_reached")));
+    let (_, own) =
+        app.call("POST", "/api/v1/accounts", Some(&app.admin), Some(r#"{"name": "Big", "domain_limit": 100}"#)).await;
+    assert_eq!(own["domain_limit"].as_i64(), Some(100), "an explicit limit wins");
 }
