@@ -273,13 +273,14 @@ async fn a_domain_reserved_by_the_platform_is_refused_but_its_subdomains_are_not
 
 /// Starts `senderauth serve` on a free loopback port; returns the process and its address.
 async fn start_service(data_dir: &Path, server: &TestDns) -> (tokio::process::Child, std::net::SocketAddr) {
-    start_service_with(data_dir, server, &[]).await
+    start_service_with(data_dir, server, &[], &[]).await
 }
 
 async fn start_service_with(
     data_dir: &Path,
     server: &TestDns,
     extra: &[&str],
+    envs: &[(&str, &str)],
 ) -> (tokio::process::Child, std::net::SocketAddr) {
     use tokio::io::AsyncBufReadExt;
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_senderauth"))
@@ -287,6 +288,7 @@ async fn start_service_with(
         .args(extra)
         .args(["--nameserver", &server.address().to_string(), "--timeout", "0.5"])
         .env_remove("SENDERAUTH_ADMIN_TOKEN")
+        .envs(envs.iter().copied())
         .env_remove("SENDERAUTH_CONFIG")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -362,7 +364,7 @@ async fn a_service_killed_mid_round_loses_nothing_and_finishes_the_work_after_re
     let config = data_dir.join("service.toml");
     std::fs::write(&config, "[service]\nlease_seconds = 2\nworker_concurrency = 16\n").expect("write config");
     let extra = ["--config", path(&config)];
-    let (mut child, address) = start_service_with(&data_dir, &server, &extra).await;
+    let (mut child, address) = start_service_with(&data_dir, &server, &extra, &[]).await;
     let admin = std::fs::read_to_string(data_dir.join("admin-token")).expect("admin token").trim().to_string();
     let (_, account) = call(address, "POST", "/api/v1/accounts", Some(&admin), Some(r#"{"name": "Crash"}"#)).await;
     let token = account["token"].as_str().expect("token").to_string();
@@ -405,7 +407,7 @@ async fn a_service_killed_mid_round_loses_nothing_and_finishes_the_work_after_re
 
     // After a restart, the claims of the killed process expire and every domain gets checked.
     server.clear_faults();
-    let (child, address) = start_service_with(&data_dir, &server, &extra).await;
+    let (child, address) = start_service_with(&data_dir, &server, &extra, &[]).await;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
         let (_, listed) = call(address, "GET", "/api/v1/domains?limit=100", Some(&token), None).await;
@@ -419,4 +421,50 @@ async fn a_service_killed_mid_round_loses_nothing_and_finishes_the_work_after_re
     }
     let (status, _) = stop_service(child).await;
     assert!(status.success());
+}
+
+#[tokio::test]
+async fn two_services_on_one_postgresql_check_each_domain_once() {
+    use senderauth_testkit::http::{call, call_text};
+    let Some(database) = senderauth_testkit::database::postgres().await else { return };
+    let server = zones().await;
+    let admin = "sa_shared_admin_token_for_this_test";
+    let envs = [("SENDERAUTH_ADMIN_TOKEN", admin)];
+    let args = ["--database-url", database.url.as_str()];
+    let (first_dir, second_dir) = (tempdir(), tempdir());
+    let (first, first_address) = start_service_with(&first_dir, &server, &args, &envs).await;
+    let (second, second_address) = start_service_with(&second_dir, &server, &args, &envs).await;
+    let (_, account) =
+        call(first_address, "POST", "/api/v1/accounts", Some(admin), Some(r#"{"name": "Shared"}"#)).await;
+    let token = account["token"].as_str().expect("token").to_string();
+    for n in 0..40 {
+        let body = format!(r#"{{"email": "a@s{n}.example.com"}}"#);
+        let address = if n % 2 == 0 { first_address } else { second_address };
+        assert_eq!(call(address, "POST", "/api/v1/domains", Some(&token), Some(&body)).await.0, 201);
+    }
+    // Both nodes work until every domain has had its first check.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let (_, listed) = call(second_address, "GET", "/api/v1/domains?limit=100", Some(&token), None).await;
+        if listed["domains"].as_array().expect("domains").iter().all(|domain| !domain["last_checked_at"].is_null()) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "not all domains were checked");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    // Each node counts its own checks: together exactly one per domain (the next are a minute away).
+    let checks = |text: String| -> u64 {
+        text.lines()
+            .filter(|line| line.starts_with("senderauth_checks_total{"))
+            .filter_map(|line| line.rsplit(' ').next()?.parse::<u64>().ok())
+            .sum()
+    };
+    let first_checks = checks(call_text(first_address, "GET", "/metrics", None, None).await.1);
+    let second_checks = checks(call_text(second_address, "GET", "/metrics", None, None).await.1);
+    assert_eq!(first_checks + second_checks, 40, "{first_checks} + {second_checks}");
+    for child in [first, second] {
+        let (status, _) = stop_service(child).await;
+        assert!(status.success());
+    }
+    database.drop().await;
 }
