@@ -85,6 +85,17 @@ impl ApiError {
         ApiError { status, code, message: message.into() }
     }
 
+    /// A failure inside the server: the details go to the log, the client learns only that it
+    /// failed.
+    fn internal(detail: &str) -> ApiError {
+        tracing::error!(detail, "request failed");
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "the request could not be completed; try again",
+        )
+    }
+
     fn not_found(domain: &str) -> ApiError {
         ApiError::new(StatusCode::NOT_FOUND, "domain_not_found", format!("no domain {domain} in this account"))
     }
@@ -100,12 +111,7 @@ impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> ApiError {
         match error {
             StoreError::Conflict(message) => ApiError::new(StatusCode::CONFLICT, "conflict", message),
-            // Database details stay in the server; the client learns only that it failed.
-            _ => ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal_error",
-                "the request could not be completed; try again",
-            ),
+            other => ApiError::internal(&other.to_string()),
         }
     }
 }
@@ -418,7 +424,7 @@ async fn verify_now(
     let now = state.now();
     {
         let mut requests =
-            state.verify_requests.lock().map_err(|_| ApiError::from(StoreError::Conflict(String::new())))?;
+            state.verify_requests.lock().map_err(|_| ApiError::internal("the rate limiter's lock is poisoned"))?;
         if let Some(last) = requests.get(&record.id)
             && now - last < VERIFY_NOW_SECONDS
         {

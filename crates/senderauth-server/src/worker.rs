@@ -74,13 +74,26 @@ impl Worker {
             match joined {
                 Ok((_, Ok(event))) => {
                     round.checked += 1;
+                    if let Some(event) = &event {
+                        tracing::info!(
+                            domain_id = event.domain_id,
+                            from = event.from_status.as_deref().unwrap_or(""),
+                            to = %event.to_status,
+                            event = event.event.as_deref().unwrap_or(""),
+                            "status changed"
+                        );
+                    }
                     round.events.extend(event);
                 }
-                Ok((id, Err(_))) => {
+                Ok((id, Err(error))) => {
+                    tracing::warn!(domain_id = id, %error, "check not recorded; the domain is due again");
                     round.released += 1;
                     let _ = self.store.release(id, &self.node).await;
                 }
-                Err(_) => round.released += 1,
+                Err(error) => {
+                    tracing::error!(%error, "a check task failed");
+                    round.released += 1;
+                }
             }
         }
         Ok(round)
@@ -144,7 +157,10 @@ impl Worker {
             let now = unix_now();
             let busy = match self.run_once(now).await {
                 Ok(round) => round.checked > 0,
-                Err(_) => false,
+                Err(error) => {
+                    tracing::warn!(%error, "a round of checks failed; retrying");
+                    false
+                }
             };
             let pause = if busy { Duration::from_millis(10) } else { idle_pause };
             tokio::select! {
