@@ -64,6 +64,9 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/domains/{domain}", get(domain_detail).delete(delete_domain))
         .route("/api/v1/domains/{domain}/verify", post(verify_now))
         .route("/api/v1/domains/{domain}/records", get(domain_records))
+        .route("/api/v1/webhooks", get(list_webhooks).post(create_webhook))
+        .route("/api/v1/webhooks/{id}", axum::routing::delete(delete_webhook))
+        .route("/api/v1/webhooks/{id}/deliveries", get(webhook_deliveries))
         .route("/api/v1/tokens", get(list_tokens).post(create_token))
         .route("/api/v1/tokens/{id}", axum::routing::delete(revoke_token))
         .route("/api/v1/reserved-domains", get(list_reserved).post(reserve_domain))
@@ -576,4 +579,90 @@ async fn unreserve_domain(
     } else {
         Err(ApiError::new(StatusCode::NOT_FOUND, "not_reserved", format!("{name} is not reserved")))
     }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewWebhook {
+    url: String,
+}
+
+async fn create_webhook(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: Result<Json<NewWebhook>, JsonRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let account_id = caller.account()?;
+    let request = json_body(body)?;
+    let url = request.url.trim();
+    let valid = reqwest::Url::parse(url)
+        .is_ok_and(|parsed| matches!(parsed.scheme(), "http" | "https") && parsed.host_str().is_some());
+    if !valid || url.len() > 2000 {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_url",
+            format!("{url:?} is not an http:// or https:// URL"),
+        ));
+    }
+    let (endpoint, secret) = state.worker.store.add_webhook(account_id, url, state.now()).await?;
+    Ok((
+        StatusCode::CREATED,
+        // The secret is shown this once; every delivery is signed with it.
+        Json(json!({ "id": endpoint.id, "url": endpoint.url, "created_at": endpoint.created_at, "secret": secret })),
+    ))
+}
+
+async fn list_webhooks(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
+    let account_id = caller.account()?;
+    let webhooks = state.worker.store.webhooks(account_id).await?;
+    let list: Vec<Value> = webhooks
+        .iter()
+        .map(|endpoint| json!({ "id": endpoint.id, "url": endpoint.url, "created_at": endpoint.created_at }))
+        .collect();
+    Ok(Json(json!({ "webhooks": list })))
+}
+
+async fn delete_webhook(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+) -> Result<StatusCode, ApiError> {
+    let account_id = caller.account()?;
+    if state.worker.store.delete_webhook(account_id, id).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::new(StatusCode::NOT_FOUND, "webhook_not_found", format!("no webhook {id} in this account")))
+    }
+}
+
+async fn webhook_deliveries(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+) -> Result<Json<Value>, ApiError> {
+    let account_id = caller.account()?;
+    let Some(deliveries) = state.worker.store.deliveries(account_id, id, 100).await? else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "webhook_not_found",
+            format!("no webhook {id} in this account"),
+        ));
+    };
+    let list: Vec<Value> = deliveries
+        .iter()
+        .map(|delivery| {
+            json!({
+                "id": delivery.id,
+                "event_id": delivery.event_id,
+                "state": delivery.state,
+                "attempts": delivery.attempts,
+                "next_attempt_at": delivery.next_attempt_at,
+                "last_status": delivery.last_status,
+                "last_error": delivery.last_error,
+                "created_at": delivery.created_at,
+                "delivered_at": delivery.delivered_at,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "deliveries": list })))
 }

@@ -16,6 +16,7 @@ pub struct Metrics {
     duration_buckets: [AtomicU64; DURATION_BUCKETS.len()],
     duration_count: AtomicU64,
     duration_micros: AtomicU64,
+    deliveries: [AtomicU64; 2],
 }
 
 const OUTCOMES: [(DomainStatus, &str); 4] = [
@@ -39,6 +40,11 @@ impl Metrics {
         }
         self.duration_count.fetch_add(1, Ordering::Relaxed);
         self.duration_micros.fetch_add(u64::try_from(duration.as_micros()).unwrap_or(u64::MAX), Ordering::Relaxed);
+    }
+
+    /// Counts one webhook delivery attempt.
+    pub fn record_delivery(&self, success: bool) {
+        self.deliveries[usize::from(!success)].fetch_add(1, Ordering::Relaxed);
     }
 
     /// The metrics as Prometheus text, with the store's current domain counts and queue lag.
@@ -67,6 +73,15 @@ impl Metrics {
         text.push_str("# TYPE senderauth_domains gauge\n");
         for (status, count) in domains_per_status {
             let _ = writeln!(text, "senderauth_domains{{status=\"{status}\"}} {count}");
+        }
+        text.push_str("# HELP senderauth_webhook_deliveries_total Webhook delivery attempts, by result.\n");
+        text.push_str("# TYPE senderauth_webhook_deliveries_total counter\n");
+        for (result, count) in ["delivered", "failed"].iter().zip(&self.deliveries) {
+            let _ = writeln!(
+                text,
+                "senderauth_webhook_deliveries_total{{result=\"{result}\"}} {}",
+                count.load(Ordering::Relaxed)
+            );
         }
         text.push_str("# HELP senderauth_queue_lag_seconds How long the longest-waiting due domain has waited.\n");
         text.push_str("# TYPE senderauth_queue_lag_seconds gauge\n");

@@ -16,6 +16,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::api::{AppState, router};
+use crate::webhooks::Deliverer;
 use crate::worker::{Worker, unix_now};
 
 /// The `[service]` table of the configuration file. Every key has a default that works on a
@@ -88,7 +89,7 @@ pub enum ServeError {
     Store(#[from] StoreError),
     #[error("{action}: {source}")]
     Io { action: String, source: std::io::Error },
-    #[error("cannot set up DNS: {0}")]
+    #[error("cannot set up {0}")]
     Dns(String),
 }
 
@@ -152,7 +153,7 @@ pub async fn run(
     })?;
     let store = Store::connect(&settings.database_url()).await?;
     bootstrap_admin_token(&store, &settings.service).await?;
-    let dns = Dns::new(&resolver).map_err(|error| ServeError::Dns(error.to_string()))?;
+    let dns = Dns::new(&resolver).map_err(|error| ServeError::Dns(format!("DNS: {error}")))?;
     let node = settings.service.node.clone().unwrap_or_else(default_node_name);
     let worker = Worker {
         store,
@@ -177,13 +178,19 @@ pub async fn run(
 
     let (stop, stopped) = watch::channel(false);
     let background = worker.clone();
-    let verifier = tokio::spawn(async move { background.run_until_stopped(stopped, Duration::from_secs(1)).await });
+    let verifier_stop = stopped.clone();
+    let verifier =
+        tokio::spawn(async move { background.run_until_stopped(verifier_stop, Duration::from_secs(1)).await });
+    let deliverer =
+        Deliverer::new(worker.store.clone(), worker.node.clone(), worker.metrics.clone()).map_err(ServeError::Dns)?;
+    let delivering = tokio::spawn(async move { deliverer.run_until_stopped(stopped, Duration::from_secs(1)).await });
     let mut state = AppState::new(worker, Arc::new(unix_now));
     state.default_domain_limit = settings.service.default_domain_limit;
     let served = axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await;
     // The API has stopped taking requests; let the verifier finish its round, then stop.
     let _ = stop.send(true);
     let _ = verifier.await;
+    let _ = delivering.await;
     tracing::info!("stopped");
     served.map_err(|source| ServeError::Io { action: "serving HTTP".to_string(), source })
 }

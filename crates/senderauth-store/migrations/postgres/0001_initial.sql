@@ -65,3 +65,33 @@ CREATE TABLE status_events (
     event TEXT
 );
 CREATE INDEX status_events_by_domain ON status_events (domain_id, id);
+
+-- Where an account wants its domains' status changes sent. The secret signs each delivery, so
+-- it is kept as is (shown to the account once, when the endpoint is made).
+CREATE TABLE webhook_endpoints (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    account_id BIGINT NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+    url TEXT NOT NULL,
+    secret TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+);
+CREATE INDEX webhook_endpoints_by_account ON webhook_endpoints (account_id);
+
+-- One delivery per endpoint and event, made in the same transaction as the event. Claimed with
+-- a lease like domains, so it is sent once across nodes.
+CREATE TABLE webhook_deliveries (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    endpoint_id BIGINT NOT NULL REFERENCES webhook_endpoints (id) ON DELETE CASCADE,
+    event_id BIGINT NOT NULL REFERENCES status_events (id) ON DELETE CASCADE,
+    state TEXT NOT NULL,
+    attempts BIGINT NOT NULL DEFAULT 0,
+    next_attempt_at BIGINT,
+    last_status BIGINT,
+    last_error TEXT,
+    created_at BIGINT NOT NULL,
+    delivered_at BIGINT,
+    lease_until BIGINT,
+    leased_by TEXT,
+    UNIQUE (endpoint_id, event_id)
+);
+CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt_at);

@@ -65,3 +65,33 @@ CREATE TABLE status_events (
     event TEXT
 );
 CREATE INDEX status_events_by_domain ON status_events (domain_id, id);
+
+-- Where an account wants its domains' status changes sent. The secret signs each delivery, so
+-- it is kept as is (shown to the account once, when the endpoint is made).
+CREATE TABLE webhook_endpoints (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    account_id INTEGER NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+    url TEXT NOT NULL,
+    secret TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE INDEX webhook_endpoints_by_account ON webhook_endpoints (account_id);
+
+-- One delivery per endpoint and event, made in the same transaction as the event. Claimed with
+-- a lease like domains, so it is sent once across nodes.
+CREATE TABLE webhook_deliveries (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    endpoint_id INTEGER NOT NULL REFERENCES webhook_endpoints (id) ON DELETE CASCADE,
+    event_id INTEGER NOT NULL REFERENCES status_events (id) ON DELETE CASCADE,
+    state TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER,
+    last_status INTEGER,
+    last_error TEXT,
+    created_at INTEGER NOT NULL,
+    delivered_at INTEGER,
+    lease_until INTEGER,
+    leased_by TEXT,
+    UNIQUE (endpoint_id, event_id)
+);
+CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt_at);

@@ -1,0 +1,203 @@
+//! Webhooks end to end: registered through the API, queued by the worker's checks, delivered by
+//! real HTTP to a receiving server on loopback, signed, retried, and logged; on both backends.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use senderauth_core::config::ProviderConfig;
+use senderauth_core::dns::{Dns, ResolverSettings};
+use senderauth_core::lifecycle::LifecycleConfig;
+use senderauth_server::api::{AppState, router};
+use senderauth_server::webhooks::{Deliverer, signature};
+use senderauth_server::worker::Worker;
+use senderauth_store::Store;
+use senderauth_testkit::http::call;
+use senderauth_testkit::{EXAMPLE_DKIM_KEY, TestDns, database};
+use serde_json::Value;
+use tokio::net::TcpListener;
+
+/// A receiving server: records every request; answers 500 to the first `fail_first`.
+#[derive(Clone, Default)]
+struct Receiver {
+    received: Arc<Mutex<Vec<(HeaderMap, String)>>>,
+    fail_first: Arc<AtomicUsize>,
+}
+
+async fn start_receiver(receiver: Receiver) -> SocketAddr {
+    let state = receiver.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        post(move |headers: HeaderMap, body: String| {
+            let state = state.clone();
+            async move {
+                state.received.lock().expect("lock").push((headers, body));
+                let remaining = state.fail_first.load(Ordering::Relaxed);
+                if remaining > 0 {
+                    state.fail_first.store(remaining - 1, Ordering::Relaxed);
+                    StatusCode::INTERNAL_SERVER_ERROR
+                } else {
+                    StatusCode::NO_CONTENT
+                }
+            }
+        }),
+    );
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let address = listener.local_addr().expect("address");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    address
+}
+
+struct Setup {
+    api: SocketAddr,
+    dns: TestDns,
+    worker: Worker,
+    clock: Arc<AtomicI64>,
+    admin: String,
+}
+
+async fn setup(store: Store) -> Setup {
+    let dns = TestDns::start().await;
+    for zone in ["com", "example.com", "esp.example"] {
+        dns.add_zone(zone);
+    }
+    let (_, admin) = store.create_token(None, "admin", 0).await.expect("admin");
+    let resolver = Dns::new(&ResolverSettings {
+        nameserver: Some(dns.address()),
+        timeout: Duration::from_millis(300),
+        attempts: 1,
+        cache: false,
+    })
+    .expect("resolver");
+    let worker = Worker {
+        store,
+        dns: resolver,
+        provider: Arc::new(ProviderConfig::default()),
+        lifecycle: LifecycleConfig::default(),
+        node: "node-1".to_string(),
+        batch: 100,
+        concurrency: 8,
+        lease: Duration::from_secs(60),
+        metrics: Arc::default(),
+    };
+    let clock = Arc::new(AtomicI64::new(10_000));
+    let now = clock.clone();
+    let state = AppState::new(worker.clone(), Arc::new(move || now.load(Ordering::Relaxed)));
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let api = listener.local_addr().expect("address");
+    tokio::spawn(async move { axum::serve(listener, router(state)).await });
+    Setup { api, dns, worker, clock, admin }
+}
+
+fn publish(dns: &TestDns, account: i64, domain: &str) {
+    let dashed = domain.replace('.', "-");
+    for selector in [format!("sa1-{account}"), format!("sa2-{account}")] {
+        let target = format!("{selector}.{dashed}.dkim.esp.example");
+        dns.add(&target, "TXT", &format!("v=DKIM1; k=rsa; p={EXAMPLE_DKIM_KEY}"));
+        dns.add(&format!("{selector}._domainkey.{domain}"), "CNAME", &target);
+    }
+    dns.add(&format!("{account}.spf.esp.example"), "TXT", "v=spf1 ip4:192.0.2.0/24 ip6:2001:db8:5::/48 -all");
+    dns.add(domain, "TXT", &format!("v=spf1 include:{account}.spf.esp.example -all"));
+    dns.add(&format!("_dmarc.{domain}"), "TXT", "v=DMARC1; p=none");
+}
+
+#[tokio::test]
+async fn status_changes_are_delivered_signed_retried_and_logged() {
+    for database in [Some(database::sqlite()), database::postgres().await].into_iter().flatten() {
+        let store = Store::connect(&database.url).await.expect("store");
+        let setup = setup(store.clone()).await;
+        let receiver = Receiver::default();
+        receiver.fail_first.store(1, Ordering::Relaxed);
+        let hook = start_receiver(receiver.clone()).await;
+
+        let (_, account) =
+            call(setup.api, "POST", "/api/v1/accounts", Some(&setup.admin), Some(r#"{"name": "Hooks"}"#)).await;
+        let token = account["token"].as_str().expect("token").to_string();
+        let (status, bad) =
+            call(setup.api, "POST", "/api/v1/webhooks", Some(&token), Some(r#"{"url": "ftp://x"}"#)).await;
+        assert_eq!((status, bad["code"].as_str()), (422, Some("invalid_url")));
+        let body = format!(r#"{{"url": "http://{hook}/hook"}}"#);
+        let (status, webhook) = call(setup.api, "POST", "/api/v1/webhooks", Some(&token), Some(&body)).await;
+        assert_eq!(status, 201, "{webhook}");
+        let secret = webhook["secret"].as_str().expect("secret shown once").to_string();
+        let id = webhook["id"].as_i64().expect("id");
+        let (_, listed) = call(setup.api, "GET", "/api/v1/webhooks", Some(&token), None).await;
+        assert!(!listed.to_string().contains(&secret), "the secret is never listed");
+
+        // The domain becomes verified: one event, one delivery.
+        call(setup.api, "POST", "/api/v1/domains", Some(&token), Some(r#"{"email": "a@hooked.example.com"}"#)).await;
+        publish(&setup.dns, 1, "hooked.example.com");
+        setup.worker.run_once(10_000).await.expect("round");
+        let deliverer =
+            Deliverer::new(store.clone(), "node-1".to_string(), setup.worker.metrics.clone()).expect("client");
+        let other_node =
+            Deliverer::new(store.clone(), "node-2".to_string(), setup.worker.metrics.clone()).expect("client");
+
+        // First attempt: the receiver answers 500, so it is retried 30 s later, not sooner.
+        let (first, second) = tokio::join!(deliverer.deliver_once(10_001), other_node.deliver_once(10_001));
+        assert_eq!(first.expect("deliver") + second.expect("deliver"), 0);
+        assert_eq!(receiver.received.lock().expect("lock").len(), 1, "two nodes, one attempt");
+        assert_eq!(deliverer.deliver_once(10_020).await.expect("deliver"), 0);
+        assert_eq!(receiver.received.lock().expect("lock").len(), 1, "not retried before its time");
+        assert_eq!(deliverer.deliver_once(10_031).await.expect("deliver"), 1);
+        assert_eq!(deliverer.deliver_once(20_000).await.expect("deliver"), 0, "delivered once, never again");
+
+        let received = receiver.received.lock().expect("lock").clone();
+        assert_eq!(received.len(), 2);
+        let (headers, body) = &received[1];
+        let timestamp: i64 = headers["senderauth-timestamp"].to_str().expect("ascii").parse().expect("number");
+        assert_eq!(timestamp, 10_031);
+        assert_eq!(headers["senderauth-signature"].to_str().expect("ascii"), signature(&secret, timestamp, body));
+        assert_ne!(headers["senderauth-signature"].to_str().expect("ascii"), signature("wrong", timestamp, body));
+        assert_eq!(headers["senderauth-event"], "domain.verified");
+        let event: Value = serde_json::from_str(body).expect("JSON body");
+        assert_eq!(
+            (event["type"].as_str(), event["data"]["domain"].as_str()),
+            (Some("domain.verified"), Some("hooked.example.com"))
+        );
+        assert_eq!((event["data"]["from"].as_str(), event["data"]["to"].as_str()), (Some("pending"), Some("verified")));
+
+        let (_, log) = call(setup.api, "GET", &format!("/api/v1/webhooks/{id}/deliveries"), Some(&token), None).await;
+        let delivery = &log["deliveries"][0];
+        assert_eq!((delivery["state"].as_str(), delivery["attempts"].as_i64()), (Some("delivered"), Some(2)));
+        assert_eq!(delivery["last_status"], 204);
+        let (_, other) =
+            call(setup.api, "POST", "/api/v1/accounts", Some(&setup.admin), Some(r#"{"name": "Other"}"#)).await;
+        let other_token = other["token"].as_str().expect("token");
+        let (status, _) =
+            call(setup.api, "GET", &format!("/api/v1/webhooks/{id}/deliveries"), Some(other_token), None).await;
+        assert_eq!(status, 404, "another account cannot read the log");
+        setup.clock.fetch_add(1, Ordering::Relaxed);
+        database.drop().await;
+    }
+}
+
+#[tokio::test]
+async fn an_endpoint_that_never_answers_is_given_up_after_eight_attempts() {
+    let store = Store::connect(&database::sqlite().url).await.expect("store");
+    let setup = setup(store.clone()).await;
+    let (_, account) =
+        call(setup.api, "POST", "/api/v1/accounts", Some(&setup.admin), Some(r#"{"name": "Gone"}"#)).await;
+    let token = account["token"].as_str().expect("token").to_string();
+    // Nothing listens on this port: every attempt fails at once.
+    let unused = TcpListener::bind("127.0.0.1:0").await.expect("bind").local_addr().expect("address");
+    let body = format!(r#"{{"url": "http://{unused}/hook"}}"#);
+    let (_, webhook) = call(setup.api, "POST", "/api/v1/webhooks", Some(&token), Some(&body)).await;
+    call(setup.api, "POST", "/api/v1/domains", Some(&token), Some(r#"{"email": "a@gone.example.com"}"#)).await;
+    publish(&setup.dns, 1, "gone.example.com");
+    setup.worker.run_once(10_000).await.expect("round");
+    let deliverer = Deliverer::new(store.clone(), "node-1".to_string(), setup.worker.metrics.clone()).expect("client");
+    let mut now = 10_000;
+    for _ in 0..12 {
+        deliverer.deliver_once(now).await.expect("deliver");
+        now += 13 * 3_600;
+    }
+    let id = webhook["id"].as_i64().expect("id");
+    let (_, log) = call(setup.api, "GET", &format!("/api/v1/webhooks/{id}/deliveries"), Some(&token), None).await;
+    let delivery = &log["deliveries"][0];
+    assert_eq!((delivery["state"].as_str(), delivery["attempts"].as_i64()), (Some("failed"), Some(8)));
+    assert!(delivery["last_error"].as_str().is_some_and(|error| !error.is_empty()));
+}
