@@ -185,6 +185,23 @@ async fn one_account_never_reaches_another_accounts_domain() {
         }
         let (_, listed) = app.call("GET", "/api/v1/domains", Some(&other), None).await;
         assert_eq!(listed["domains"], json!([]));
+        // The same for the owner's webhook, its delivery log and its tokens.
+        let (_, webhook) = app
+            .call("POST", "/api/v1/webhooks", Some(&owner), Some(r#"{"url": "https://hooks.example.com/in"}"#))
+            .await;
+        let webhook_id = webhook["id"].as_i64().expect("webhook id");
+        let (_, listed) = app.call("GET", "/api/v1/webhooks", Some(&other), None).await;
+        assert_eq!(listed["webhooks"], json!([]));
+        for (method, path) in [
+            ("DELETE", format!("/api/v1/webhooks/{webhook_id}")),
+            ("GET", format!("/api/v1/webhooks/{webhook_id}/deliveries")),
+        ] {
+            assert_eq!(app.call(method, &path, Some(&other), None).await.0, 404, "{method} {path}");
+        }
+        let (_, tokens) = app.call("GET", "/api/v1/tokens", Some(&owner), None).await;
+        let token_id = tokens["tokens"][0]["id"].as_i64().expect("token id");
+        assert_eq!(app.call("DELETE", &format!("/api/v1/tokens/{token_id}"), Some(&other), None).await.0, 404);
+        assert_eq!(app.call("GET", "/api/v1/webhooks", Some(&owner), None).await.1["webhooks"][0]["id"], webhook_id);
         assert_eq!(
             app.call("GET", "/api/v1/domains/private.example.com", Some(&owner), None).await.0,
             200,
