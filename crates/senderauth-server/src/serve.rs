@@ -155,17 +155,11 @@ pub async fn run(
     bootstrap_admin_token(&store, &settings.service).await?;
     let dns = Dns::new(&resolver).map_err(|error| ServeError::Dns(format!("DNS: {error}")))?;
     let node = settings.service.node.clone().unwrap_or_else(default_node_name);
-    let worker = Worker {
-        store,
-        dns,
-        provider: Arc::new(settings.provider.clone()),
-        lifecycle: settings.service.lifecycle(),
-        node,
-        batch: settings.service.worker_batch.max(1),
-        concurrency: settings.service.worker_concurrency.max(1),
-        lease: Duration::from_secs(settings.service.lease_seconds.max(1)),
-        metrics: Arc::default(),
-    };
+    let mut worker = Worker::new(store, dns, settings.provider.clone(), node);
+    worker.lifecycle = settings.service.lifecycle();
+    worker.batch = settings.service.worker_batch.max(1);
+    worker.concurrency = settings.service.worker_concurrency.max(1);
+    worker.lease = Duration::from_secs(settings.service.lease_seconds.max(1));
     let listener = TcpListener::bind(settings.service.listen).await.map_err(|source| ServeError::Io {
         action: format!("listening on {} (is another process using it?)", settings.service.listen),
         source,

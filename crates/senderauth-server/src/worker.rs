@@ -53,6 +53,22 @@ fn method_status(status: MethodStatus) -> &'static str {
 }
 
 impl Worker {
+    /// A worker with the default lifecycle, a batch of 200, 64 checks at once and a two-minute
+    /// lease; set the fields to change them.
+    pub fn new(store: Store, dns: Dns, provider: ProviderConfig, node: impl Into<String>) -> Worker {
+        Worker {
+            store,
+            dns,
+            provider: Arc::new(provider),
+            lifecycle: LifecycleConfig::default(),
+            node: node.into(),
+            batch: 200,
+            concurrency: 64,
+            lease: Duration::from_secs(120),
+            metrics: Arc::default(),
+        }
+    }
+
     /// One round at `now` (Unix seconds): every due domain this node can claim, up to `batch`.
     pub async fn run_once(&self, now: i64) -> Result<Round, StoreError> {
         let lease_until = now + i64::try_from(self.lease.as_secs()).unwrap_or(i64::MAX / 2);

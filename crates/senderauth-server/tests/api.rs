@@ -7,11 +7,10 @@ use std::time::Duration;
 
 use senderauth_core::config::ProviderConfig;
 use senderauth_core::dns::{Dns, ResolverSettings};
-use senderauth_core::lifecycle::LifecycleConfig;
 use senderauth_server::api::{AppState, router};
 use senderauth_server::worker::Worker;
 use senderauth_store::Store;
-use senderauth_testkit::{EXAMPLE_DKIM_KEY, TestDns, database, http};
+use senderauth_testkit::{TestDns, database, http};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
@@ -51,17 +50,9 @@ async fn spawn_app_with(database_url: &str, default_domain_limit: Option<i64>) -
     .expect("resolver");
     let provider =
         ProviderConfig { reserved_domains: vec!["esp-corp.example.com".to_string()], ..ProviderConfig::default() };
-    let worker = Worker {
-        store: store.clone(),
-        dns: resolver,
-        provider: Arc::new(provider),
-        lifecycle: LifecycleConfig::default(),
-        node: "test".to_string(),
-        batch: 100,
-        concurrency: 8,
-        lease: Duration::from_secs(60),
-        metrics: Arc::default(),
-    };
+    let mut worker = Worker::new(store.clone(), resolver, provider, "test");
+    worker.concurrency = 8;
+    worker.lease = Duration::from_secs(60);
     let clock = Arc::new(AtomicI64::new(1_000_000));
     let now = clock.clone();
     let mut state = AppState::new(worker, Arc::new(move || now.load(Ordering::Relaxed)));
@@ -82,23 +73,6 @@ impl App {
             self.call("POST", "/api/v1/accounts", Some(&self.admin), Some(&json!({ "name": name }).to_string())).await;
         assert_eq!(status, 201, "{body}");
         body["token"].as_str().expect("token").to_string()
-    }
-
-    /// The platform's keys and a customer's correct records for account `account_id`.
-    fn publish(&self, account_id: i64, domain: &str) {
-        let dashed = domain.replace('.', "-");
-        for selector in [format!("sa1-{account_id}"), format!("sa2-{account_id}")] {
-            let target = format!("{selector}.{dashed}.dkim.esp.example");
-            self.dns.add(&target, "TXT", &format!("v=DKIM1; k=rsa; p={EXAMPLE_DKIM_KEY}"));
-            self.dns.add(&format!("{selector}._domainkey.{domain}"), "CNAME", &target);
-        }
-        self.dns.add(
-            &format!("{account_id}.spf.esp.example"),
-            "TXT",
-            "v=spf1 ip4:192.0.2.0/24 ip6:2001:db8:5::/48 -all",
-        );
-        self.dns.add(domain, "TXT", &format!("v=spf1 include:{account_id}.spf.esp.example -all"));
-        self.dns.add(&format!("_dmarc.{domain}"), "TXT", "v=DMARC1; p=none");
     }
 }
 
@@ -215,7 +189,7 @@ async fn verify_now_checks_against_dns_and_is_rate_limited() {
     for app in apps().await {
         let token = app.account("Shop").await;
         app.call("POST", "/api/v1/domains", Some(&token), Some(r#"{"email": "a@ready.example.com"}"#)).await;
-        app.publish(1, "ready.example.com");
+        app.dns.publish_customer(1, "ready.example.com");
         let (status, body) = app.call("POST", "/api/v1/domains/ready.example.com/verify", Some(&token), None).await;
         assert_eq!(status, 200, "{body}");
         assert_eq!(body["status"], "verified");
@@ -243,7 +217,7 @@ async fn domains_are_listed_in_pages_and_filtered_by_status() {
             let body = json!({ "email": format!("a@d{n}.example.com") }).to_string();
             assert_eq!(app.call("POST", "/api/v1/domains", Some(&token), Some(&body)).await.0, 201);
         }
-        app.publish(1, "d3.example.com");
+        app.dns.publish_customer(1, "d3.example.com");
         app.call("POST", "/api/v1/domains/d3.example.com/verify", Some(&token), None).await;
         let (_, first) = app.call("GET", "/api/v1/domains?limit=5", Some(&token), None).await;
         assert_eq!(first["domains"].as_array().expect("page").len(), 5);
@@ -334,7 +308,7 @@ async fn metrics_count_checks_domains_per_status_and_queue_lag() {
         let token = app.account("Metrics").await;
         app.call("POST", "/api/v1/domains", Some(&token), Some(r#"{"email": "a@measured.example.com"}"#)).await;
         app.call("POST", "/api/v1/domains", Some(&token), Some(r#"{"email": "a@waiting.example.com"}"#)).await;
-        app.publish(1, "measured.example.com");
+        app.dns.publish_customer(1, "measured.example.com");
         app.call("POST", "/api/v1/domains/measured.example.com/verify", Some(&token), None).await;
         app.clock.fetch_add(90, Ordering::Relaxed);
         let (status, text) = http::call_text(app.address, "GET", "/metrics", None, None).await;
@@ -379,7 +353,7 @@ async fn a_domain_shows_what_dns_holds_next_to_each_required_record() {
         app.call("POST", "/api/v1/domains", Some(&token), Some(r#"{"email": "a@shown.example.com"}"#)).await;
         let (_, before) = app.call("GET", "/api/v1/domains/shown.example.com", Some(&token), None).await;
         assert!(before["records"][0].get("status").is_none(), "nothing to show before the first check");
-        app.publish(1, "shown.example.com");
+        app.dns.publish_customer(1, "shown.example.com");
         // One selector points elsewhere.
         app.dns.remove("sa2-1._domainkey.shown.example.com", "CNAME");
         app.dns.add("sa2-1._domainkey.shown.example.com", "CNAME", "s2.other-esp.example.net");

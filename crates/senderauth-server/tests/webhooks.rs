@@ -10,13 +10,12 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use senderauth_core::config::ProviderConfig;
 use senderauth_core::dns::{Dns, ResolverSettings};
-use senderauth_core::lifecycle::LifecycleConfig;
 use senderauth_server::api::{AppState, router};
 use senderauth_server::webhooks::{Deliverer, signature};
 use senderauth_server::worker::Worker;
 use senderauth_store::Store;
 use senderauth_testkit::http::call;
-use senderauth_testkit::{EXAMPLE_DKIM_KEY, TestDns, database};
+use senderauth_testkit::{TestDns, database};
 use serde_json::Value;
 use tokio::net::TcpListener;
 
@@ -72,17 +71,9 @@ async fn setup(store: Store) -> Setup {
         cache: false,
     })
     .expect("resolver");
-    let worker = Worker {
-        store,
-        dns: resolver,
-        provider: Arc::new(ProviderConfig::default()),
-        lifecycle: LifecycleConfig::default(),
-        node: "node-1".to_string(),
-        batch: 100,
-        concurrency: 8,
-        lease: Duration::from_secs(60),
-        metrics: Arc::default(),
-    };
+    let mut worker = Worker::new(store, resolver, ProviderConfig::default(), "node-1");
+    worker.concurrency = 8;
+    worker.lease = Duration::from_secs(60);
     let clock = Arc::new(AtomicI64::new(10_000));
     let now = clock.clone();
     let state = AppState::new(worker.clone(), Arc::new(move || now.load(Ordering::Relaxed)));
@@ -90,18 +81,6 @@ async fn setup(store: Store) -> Setup {
     let api = listener.local_addr().expect("address");
     tokio::spawn(async move { axum::serve(listener, router(state)).await });
     Setup { api, dns, worker, clock, admin }
-}
-
-fn publish(dns: &TestDns, account: i64, domain: &str) {
-    let dashed = domain.replace('.', "-");
-    for selector in [format!("sa1-{account}"), format!("sa2-{account}")] {
-        let target = format!("{selector}.{dashed}.dkim.esp.example");
-        dns.add(&target, "TXT", &format!("v=DKIM1; k=rsa; p={EXAMPLE_DKIM_KEY}"));
-        dns.add(&format!("{selector}._domainkey.{domain}"), "CNAME", &target);
-    }
-    dns.add(&format!("{account}.spf.esp.example"), "TXT", "v=spf1 ip4:192.0.2.0/24 ip6:2001:db8:5::/48 -all");
-    dns.add(domain, "TXT", &format!("v=spf1 include:{account}.spf.esp.example -all"));
-    dns.add(&format!("_dmarc.{domain}"), "TXT", "v=DMARC1; p=none");
 }
 
 #[tokio::test]
@@ -129,7 +108,7 @@ async fn status_changes_are_delivered_signed_retried_and_logged() {
 
         // The domain becomes verified: one event, one delivery.
         call(setup.api, "POST", "/api/v1/domains", Some(&token), Some(r#"{"email": "a@hooked.example.com"}"#)).await;
-        publish(&setup.dns, 1, "hooked.example.com");
+        setup.dns.publish_customer(1, "hooked.example.com");
         setup.worker.run_once(10_000).await.expect("round");
         let deliverer =
             Deliverer::new(store.clone(), "node-1".to_string(), setup.worker.metrics.clone()).expect("client");
@@ -187,7 +166,7 @@ async fn an_endpoint_that_never_answers_is_given_up_after_eight_attempts() {
     let body = format!(r#"{{"url": "http://{unused}/hook"}}"#);
     let (_, webhook) = call(setup.api, "POST", "/api/v1/webhooks", Some(&token), Some(&body)).await;
     call(setup.api, "POST", "/api/v1/domains", Some(&token), Some(r#"{"email": "a@gone.example.com"}"#)).await;
-    publish(&setup.dns, 1, "gone.example.com");
+    setup.dns.publish_customer(1, "gone.example.com");
     setup.worker.run_once(10_000).await.expect("round");
     let deliverer = Deliverer::new(store.clone(), "node-1".to_string(), setup.worker.metrics.clone()).expect("client");
     let mut now = 10_000;

@@ -2,15 +2,13 @@
 //! against a test DNS server, and the lifecycle driven by a clock the test controls.
 
 use std::future::Future;
-use std::sync::Arc;
 use std::time::Duration;
 
 use senderauth_core::config::ProviderConfig;
 use senderauth_core::dns::{Dns, ResolverSettings};
-use senderauth_core::lifecycle::LifecycleConfig;
 use senderauth_server::worker::Worker;
 use senderauth_store::Store;
-use senderauth_testkit::{EXAMPLE_DKIM_KEY, Fault, TestDns, database};
+use senderauth_testkit::{Fault, TestDns, database};
 
 const HOUR: i64 = 3600;
 
@@ -22,20 +20,6 @@ async fn dns_zones() -> TestDns {
     server
 }
 
-/// The platform's keys and include for an account, and a customer's correct records.
-fn publish(server: &TestDns, account: i64, domain: &str) {
-    let dashed = domain.replace('.', "-");
-    for selector in [format!("sa1-{account}"), format!("sa2-{account}")] {
-        let target = format!("{selector}.{dashed}.dkim.esp.example");
-        server.add(&target, "TXT", &format!("v=DKIM1; k=rsa; p={EXAMPLE_DKIM_KEY}"));
-        server.add(&format!("{selector}._domainkey.{domain}"), "CNAME", &target);
-    }
-    server.remove(&format!("{account}.spf.esp.example"), "TXT");
-    server.add(&format!("{account}.spf.esp.example"), "TXT", "v=spf1 ip4:192.0.2.0/24 ip6:2001:db8:5::/48 -all");
-    server.add(domain, "TXT", &format!("v=spf1 include:{account}.spf.esp.example -all"));
-    server.add(&format!("_dmarc.{domain}"), "TXT", "v=DMARC1; p=none");
-}
-
 fn worker(store: Store, server: &TestDns, node: &str) -> Worker {
     let dns = Dns::new(&ResolverSettings {
         nameserver: Some(server.address()),
@@ -44,17 +28,10 @@ fn worker(store: Store, server: &TestDns, node: &str) -> Worker {
         cache: false,
     })
     .expect("resolver");
-    Worker {
-        store,
-        dns,
-        provider: Arc::new(ProviderConfig::default()),
-        lifecycle: LifecycleConfig::default(),
-        node: node.to_string(),
-        batch: 100,
-        concurrency: 16,
-        lease: Duration::from_secs(120),
-        metrics: Arc::default(),
-    }
+    let mut worker = Worker::new(store, dns, ProviderConfig::default(), node);
+    worker.batch = 100;
+    worker.concurrency = 16;
+    worker
 }
 
 async fn on_both<F, Fut>(scenario: F)
@@ -92,7 +69,7 @@ async fn a_domain_with_its_records_is_verified_in_the_first_round() {
         async move {
             let account = store.create_account("Shop", None, 0).await.expect("account");
             let domain = format!("ready{}.example.com", store_kind(&store));
-            publish(&server, account.id, &domain);
+            server.publish_customer(account.id, &domain);
             store.add_domain(account.id, &domain, 0).await.expect("add");
             let worker = worker(store.clone(), &server, "node-1");
             let round = worker.run_once(0).await.expect("round");
@@ -140,7 +117,7 @@ async fn a_verified_domain_degrades_after_three_failures_and_is_restored() {
         async move {
             let account = store.create_account("Flaky", None, 0).await.expect("account");
             let domain = format!("records{}.example.com", account.id * 1000 + store_kind(&store));
-            publish(&server, account.id, &domain);
+            server.publish_customer(account.id, &domain);
             store.add_domain(account.id, &domain, 0).await.expect("add");
             let worker = worker(store.clone(), &server, "node-1");
             worker.run_once(0).await.expect("round");
@@ -180,7 +157,7 @@ async fn a_dns_outage_changes_no_status() {
         async move {
             let account = store.create_account("Outage", None, 0).await.expect("account");
             let domain = format!("outage{}.example.com", store_kind(&store));
-            publish(&server, account.id, &domain);
+            server.publish_customer(account.id, &domain);
             store.add_domain(account.id, &domain, 0).await.expect("add");
             let worker = worker(store.clone(), &server, "node-1");
             worker.run_once(0).await.expect("round");

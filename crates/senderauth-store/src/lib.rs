@@ -230,9 +230,10 @@ impl Store {
     }
 
     /// The query text for this backend: `?` placeholders become `$1, $2, ...` for PostgreSQL.
-    fn sql(&self, text: &'static str) -> AssertSqlSafe<Cow<'static, str>> {
+    fn sql(&self, text: impl Into<Cow<'static, str>>) -> AssertSqlSafe<Cow<'static, str>> {
+        let text = text.into();
         if self.backend == Backend::Sqlite {
-            return AssertSqlSafe(Cow::Borrowed(text));
+            return AssertSqlSafe(text);
         }
         let mut numbered = String::with_capacity(text.len() + 8);
         let mut index = 0;
@@ -246,6 +247,14 @@ impl Store {
             }
         }
         AssertSqlSafe(Cow::Owned(numbered))
+    }
+
+    /// A claiming query: `{lock}` becomes `FOR UPDATE SKIP LOCKED` on PostgreSQL, so concurrent
+    /// claims take disjoint rows (the outer UPDATE does not re-check a subquery's condition
+    /// after waiting for a row); SQLite has one writer and needs nothing.
+    fn claim_sql(&self, text: &'static str) -> AssertSqlSafe<Cow<'static, str>> {
+        let lock = if self.backend == Backend::Postgres { "FOR UPDATE SKIP LOCKED" } else { "" };
+        self.sql(text.replace("{lock}", lock))
     }
 
     /// A transaction that will write. On SQLite it takes the write lock at once (`BEGIN
@@ -684,24 +693,13 @@ impl Store {
         lease_until: i64,
         limit: i64,
     ) -> Result<Vec<DomainRecord>, StoreError> {
-        // PostgreSQL: SKIP LOCKED makes concurrent claims take disjoint rows; the outer UPDATE
-        // does not re-check a subquery's condition after waiting for a row. SQLite has one writer.
-        let sql = match self.backend {
-            Backend::Postgres => self.sql(
-                "UPDATE domains SET lease_until = ?, leased_by = ? WHERE id IN (\
-                 SELECT id FROM domains WHERE next_check_at <= ? AND (lease_until IS NULL OR lease_until <= ?) \
-                 ORDER BY next_check_at, id LIMIT ? FOR UPDATE SKIP LOCKED) \
-                 RETURNING id, account_id, domain, status, created_at, setup_started_at, last_checked_at, next_check_at, \
-                 consecutive_failures, degraded_since",
-            ),
-            Backend::Sqlite => self.sql(
-                "UPDATE domains SET lease_until = ?, leased_by = ? WHERE id IN (\
-                 SELECT id FROM domains WHERE next_check_at <= ? AND (lease_until IS NULL OR lease_until <= ?) \
-                 ORDER BY next_check_at, id LIMIT ?) \
-                 RETURNING id, account_id, domain, status, created_at, setup_started_at, last_checked_at, next_check_at, \
-                 consecutive_failures, degraded_since",
-            ),
-        };
+        let sql = self.claim_sql(
+            "UPDATE domains SET lease_until = ?, leased_by = ? WHERE id IN (\
+             SELECT id FROM domains WHERE next_check_at <= ? AND (lease_until IS NULL OR lease_until <= ?) \
+             ORDER BY next_check_at, id LIMIT ? {lock}) \
+             RETURNING id, account_id, domain, status, created_at, setup_started_at, last_checked_at, next_check_at, \
+             consecutive_failures, degraded_since",
+        );
         let rows = sqlx::query(sql)
             .bind(lease_until)
             .bind(node)
@@ -822,20 +820,11 @@ impl Store {
         lease_until: i64,
         limit: i64,
     ) -> Result<Vec<DueDelivery>, StoreError> {
-        let lock = if self.backend == Backend::Postgres { " FOR UPDATE SKIP LOCKED" } else { "" };
-        let claim = sqlx::query(self.sql(match lock {
-            "" => {
-                "UPDATE webhook_deliveries SET lease_until = ?, leased_by = ? WHERE id IN (\
-                   SELECT id FROM webhook_deliveries WHERE state = 'pending' AND next_attempt_at <= ? \
-                   AND (lease_until IS NULL OR lease_until <= ?) ORDER BY next_attempt_at, id LIMIT ?) RETURNING id"
-            }
-            _ => {
-                "UPDATE webhook_deliveries SET lease_until = ?, leased_by = ? WHERE id IN (\
-                  SELECT id FROM webhook_deliveries WHERE state = 'pending' AND next_attempt_at <= ? \
-                  AND (lease_until IS NULL OR lease_until <= ?) ORDER BY next_attempt_at, id LIMIT ? \
-                  FOR UPDATE SKIP LOCKED) RETURNING id"
-            }
-        }))
+        let claim = sqlx::query(self.claim_sql(
+            "UPDATE webhook_deliveries SET lease_until = ?, leased_by = ? WHERE id IN (\
+             SELECT id FROM webhook_deliveries WHERE state = 'pending' AND next_attempt_at <= ? \
+             AND (lease_until IS NULL OR lease_until <= ?) ORDER BY next_attempt_at, id LIMIT ? {lock}) RETURNING id",
+        ))
         .bind(lease_until)
         .bind(node)
         .bind(now)

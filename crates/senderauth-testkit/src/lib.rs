@@ -122,6 +122,24 @@ impl TestDns {
         self
     }
 
+    /// The platform's side and a customer's correct setup for `account` and `domain`, named as
+    /// senderauth's default provider configuration names them: the two DKIM keys in
+    /// `esp.example` and the CNAMEs to them, the account's SPF include and the customer's SPF
+    /// record using it, and a DMARC record.
+    pub fn publish_customer(&self, account: impl std::fmt::Display, domain: &str) -> &Self {
+        let dashed = domain.replace('.', "-");
+        for selector in [format!("sa1-{account}"), format!("sa2-{account}")] {
+            let target = format!("{selector}.{dashed}.dkim.esp.example");
+            self.add(&target, "TXT", &format!("v=DKIM1; k=rsa; p={EXAMPLE_DKIM_KEY}"));
+            self.add(&format!("{selector}._domainkey.{domain}"), "CNAME", &target);
+        }
+        let include = format!("{account}.spf.esp.example");
+        self.remove(&include, "TXT");
+        self.add(&include, "TXT", "v=spf1 ip4:192.0.2.0/24 ip6:2001:db8:5::/48 -all");
+        self.add(domain, "TXT", &format!("v=spf1 include:{include} -all"));
+        self.add(&format!("_dmarc.{domain}"), "TXT", "v=DMARC1; p=none")
+    }
+
     /// Removes every record of a type at a name.
     pub fn remove(&self, name: &str, record_type: &str) -> &Self {
         let record_type = RecordType::from_str(&record_type.to_ascii_uppercase()).expect("known record type");

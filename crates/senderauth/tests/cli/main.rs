@@ -32,20 +32,6 @@ async fn zones() -> TestDns {
     server
 }
 
-/// Publishes the platform's side and a customer's complete, correct setup for account 42.
-fn good_domain(server: &TestDns, domain: &str) {
-    let dashed = domain.replace('.', "-");
-    for selector in ["sa1-42", "sa2-42"] {
-        let target = format!("{selector}.{dashed}.dkim.esp.example");
-        server.add(&target, "TXT", &format!("v=DKIM1; k=rsa; p={EXAMPLE_DKIM_KEY}"));
-        server.add(&format!("{selector}._domainkey.{domain}"), "CNAME", &target);
-    }
-    server.remove("42.spf.esp.example", "TXT");
-    server.add("42.spf.esp.example", "TXT", "v=spf1 ip4:192.0.2.0/24 ip6:2001:db8:5::/48 -all");
-    server.add(domain, "TXT", "v=spf1 include:42.spf.esp.example -all");
-    server.add(&format!("_dmarc.{domain}"), "TXT", "v=DMARC1; p=quarantine");
-}
-
 #[tokio::test]
 async fn records_merge_the_existing_spf_record() {
     let server = zones().await;
@@ -104,7 +90,7 @@ async fn records_say_an_inherited_dmarc_record_is_not_needed() {
 #[tokio::test]
 async fn verify_reports_status_and_exit_code() {
     let server = zones().await;
-    good_domain(&server, "good.example.com");
+    server.publish_customer(42, "good.example.com");
     let good = senderauth(&server, &["verify", "--account", "42", "good.example.com"]).await;
     assert_eq!(good.status.code(), Some(0), "{}{}", stdout(&good), stderr(&good));
     assert!(stdout(&good).contains("good.example.com (account 42): Verified"));
@@ -131,7 +117,7 @@ async fn verify_reports_status_and_exit_code() {
 #[tokio::test]
 async fn bulk_verify_streams_json_lines_and_reports_bad_rows() {
     let server = zones().await;
-    good_domain(&server, "good.example.com");
+    server.publish_customer(42, "good.example.com");
     server.add("bare.example.com", "A", "198.51.100.1");
     let directory = tempdir();
     let input = directory.join("domains.jsonl");
@@ -179,7 +165,7 @@ async fn bulk_verify_streams_json_lines_and_reports_bad_rows() {
 #[tokio::test]
 async fn bulk_verify_reads_csv() {
     let server = zones().await;
-    good_domain(&server, "good.example.com");
+    server.publish_customer(42, "good.example.com");
     let directory = tempdir();
     let input = directory.join("domains.csv");
     std::fs::write(&input, "domain,account\ngood.example.com,42\n\"news@good.example.com\",42\n").expect("write");
