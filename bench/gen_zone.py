@@ -2,10 +2,12 @@
 """Generates the benchmark's DNS data: one root zone for Knot holding the platform's zone and
 N customer domains with a realistic mix of correct and broken setups, plus the bulk input.
 
-Usage: gen_zone.py N OUTDIR
+Usage: gen_zone.py N OUTDIR [ACCOUNTS]
 
 Writes OUTDIR/root.zone, OUTDIR/domains.jsonl, OUTDIR/queries.txt (for dnsperf) and prints the
-mix. The platform is senderauth's default configuration: zone esp.example, account ids 1..999.
+mix. The platform is senderauth's default configuration: zone esp.example. Without ACCOUNTS each
+domain belongs to a random account id in 1..999; with it, domain i belongs to account
+i % ACCOUNTS + 1, so every account holds the same number of domains (the service benchmark).
 """
 import json
 import os
@@ -39,6 +41,7 @@ def txt(value):
 def main():
     count = int(sys.argv[1])
     outdir = sys.argv[2]
+    account_count = int(sys.argv[3]) if len(sys.argv) > 3 else None
     os.makedirs(outdir, exist_ok=True)
     rng = random.Random(7208)
     records = []
@@ -67,7 +70,7 @@ def main():
             # A stride coprime with len(kinds): every block of 100 has the whole mix, interleaved.
             kind = kinds[(index * 37) % len(kinds)]
             mix[kind] = mix.get(kind, 0) + 1
-            account = str(rng.randint(1, 999))
+            account = str(rng.randint(1, 999) if account_count is None else index % account_count + 1)
             accounts.add(account)
             org = f"customer{index}.example"
             domain = f"mail.{org}" if kind == "inherits_dmarc" or index % 5 == 0 else org

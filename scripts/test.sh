@@ -28,17 +28,10 @@ if ! .venv/bin/python3 -c "import checkdmarc, dkim" >/dev/null 2>&1; then
 fi
 
 # A PostgreSQL cluster of the tests' own, on loopback, removed when the tests end.
-pg_bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
-pg_port=${SENDERAUTH_TEST_POSTGRES_PORT:-5433}
 pg_dir=$(mktemp -d /tmp/senderauth-pg.XXXXXX)
-as_postgres() {
-  if [ "$(id -u)" -eq 0 ]; then su postgres -s /bin/sh -c "$*"; else sh -c "$*"; fi
-}
-[ "$(id -u)" -eq 0 ] && chown postgres "$pg_dir"
-as_postgres "$pg_bin/initdb -D $pg_dir/data -U senderauth --auth=trust >$pg_dir/initdb.log 2>&1"
-as_postgres "$pg_bin/pg_ctl -D $pg_dir/data -l $pg_dir/server.log -w -o \"-p $pg_port -k $pg_dir -c listen_addresses=127.0.0.1 -c fsync=off\" start >/dev/null"
-trap 'as_postgres "$pg_bin/pg_ctl -D $pg_dir/data -m immediate stop" >/dev/null 2>&1; rm -rf "$pg_dir"' EXIT
-export SENDERAUTH_TEST_POSTGRES_URL="postgres://senderauth@127.0.0.1:$pg_port/postgres"
+trap 'scripts/postgres.sh stop "$pg_dir"; rm -rf "$pg_dir"' EXIT
+SENDERAUTH_TEST_POSTGRES_URL=$(scripts/postgres.sh start "$pg_dir" "${SENDERAUTH_TEST_POSTGRES_PORT:-5433}")
+export SENDERAUTH_TEST_POSTGRES_URL
 
 echo "== cargo test"
 cargo test --workspace --locked "$@"

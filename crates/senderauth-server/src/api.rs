@@ -398,11 +398,13 @@ async fn domain_detail(
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let account_id = caller.account()?;
-    let (domain, record) = owned_domain(&state, account_id, &name).await?;
+    let domain = DomainName::parse(&name).map_err(|_| ApiError::not_found(&name))?;
     let store = &state.worker.store;
+    let (record, result) =
+        store.domain_with_result(account_id, domain.as_str()).await?.ok_or_else(|| ApiError::not_found(&name))?;
     let mut body = domain_json(&record);
     body["records"] = records_json(&state, account_id, &domain, false).await;
-    body["result"] = match store.latest_result(record.id).await? {
+    body["result"] = match result {
         Some(result) => serde_json::from_str(&result.result_json).unwrap_or(Value::Null),
         None => Value::Null,
     };

@@ -16,6 +16,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::api::{AppState, router};
+use crate::metrics::Metrics;
 use crate::webhooks::Deliverer;
 use crate::worker::{Worker, unix_now};
 
@@ -151,15 +152,9 @@ pub async fn run(
         action: format!("creating the data directory {}", data_dir.display()),
         source,
     })?;
-    let store = Store::connect(&settings.database_url()).await?;
-    bootstrap_admin_token(&store, &settings.service).await?;
-    let dns = Dns::new(&resolver).map_err(|error| ServeError::Dns(format!("DNS: {error}")))?;
     let node = settings.service.node.clone().unwrap_or_else(default_node_name);
-    let mut worker = Worker::new(store, dns, settings.provider.clone(), node);
-    worker.lifecycle = settings.service.lifecycle();
-    worker.batch = settings.service.worker_batch.max(1);
-    worker.concurrency = settings.service.worker_concurrency.max(1);
-    worker.lease = Duration::from_secs(settings.service.lease_seconds.max(1));
+    let worker = connect_worker(&settings, &resolver, node, Arc::default()).await?;
+    bootstrap_admin_token(&worker.store, &settings.service).await?;
     let listener = TcpListener::bind(settings.service.listen).await.map_err(|source| ServeError::Io {
         action: format!("listening on {} (is another process using it?)", settings.service.listen),
         source,
@@ -167,26 +162,114 @@ pub async fn run(
     let address = listener
         .local_addr()
         .map_err(|source| ServeError::Io { action: "reading the listening address".to_string(), source })?;
-    tracing::info!(%address, node = %worker.node, "listening");
-    on_listening(address);
 
     let (stop, stopped) = watch::channel(false);
-    let background = worker.clone();
-    let verifier_stop = stopped.clone();
-    let verifier =
-        tokio::spawn(async move { background.run_until_stopped(verifier_stop, Duration::from_secs(1)).await });
-    let deliverer =
-        Deliverer::new(worker.store.clone(), worker.node.clone(), worker.metrics.clone()).map_err(ServeError::Dns)?;
-    let delivering = tokio::spawn(async move { deliverer.run_until_stopped(stopped, Duration::from_secs(1)).await });
+    let background = start_background(&settings, &resolver, &worker, stopped).await?;
+    tracing::info!(%address, node = %worker.node, "listening");
+    on_listening(address);
     let mut state = AppState::new(worker, Arc::new(unix_now));
     state.default_domain_limit = settings.service.default_domain_limit;
     let served = axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await;
-    // The API has stopped taking requests; let the verifier finish its round, then stop.
+    // The API has stopped taking requests; let the checks in flight finish and be written.
     let _ = stop.send(true);
-    let _ = verifier.await;
-    let _ = delivering.await;
+    let _ = tokio::task::spawn_blocking(move || background.join()).await;
     tracing::info!("stopped");
     served.map_err(|source| ServeError::Io { action: "serving HTTP".to_string(), source })
+}
+
+/// A worker with its own database connections and resolver, configured from `settings`.
+async fn connect_worker(
+    settings: &Settings,
+    resolver: &ResolverSettings,
+    node: String,
+    metrics: Arc<Metrics>,
+) -> Result<Worker, ServeError> {
+    let store = Store::connect(&settings.database_url()).await?;
+    let dns = Dns::new(resolver).map_err(|error| ServeError::Dns(format!("DNS: {error}")))?;
+    let mut worker = Worker::new(store, dns, settings.provider.clone(), node);
+    worker.lifecycle = settings.service.lifecycle();
+    worker.batch = settings.service.worker_batch.max(1);
+    worker.concurrency = settings.service.worker_concurrency.max(1);
+    worker.lease = Duration::from_secs(settings.service.lease_seconds.max(1));
+    worker.metrics = metrics;
+    Ok(worker)
+}
+
+/// How much lower the background work's CPU priority is than the API's, as a nice increment:
+/// when both want the CPU, requests are served first and checks take what is left; when the
+/// API is idle, checks have every core.
+const BACKGROUND_NICE: i32 = 10;
+
+/// Sets the calling thread's CPU priority `BACKGROUND_NICE` below the main thread's (Linux: a
+/// thread's nice value is its own). Where that is refused, the thread keeps its priority.
+fn lower_priority() {
+    if let Ok(main) = rustix::process::getpriority_process(Some(rustix::process::getpid())) {
+        let thread = rustix::thread::gettid();
+        let _ = rustix::process::setpriority_process(Some(thread), (main + BACKGROUND_NICE).min(19));
+    }
+}
+
+/// Starts the background work, the verifier and the webhook deliveries, on a runtime of its
+/// own whose threads run at a lower CPU priority, with its own database connections and
+/// resolver (so nothing a request waits for is driven by those threads). Returns once they
+/// are connected; the thread ends when `stopped` turns true and the checks in flight are
+/// written.
+async fn start_background(
+    settings: &Settings,
+    resolver: &ResolverSettings,
+    api_worker: &Worker,
+    stopped: watch::Receiver<bool>,
+) -> Result<std::thread::JoinHandle<()>, ServeError> {
+    let (ready, started) = tokio::sync::oneshot::channel::<Result<(), ServeError>>();
+    let (settings, resolver) = (settings.clone(), resolver.clone());
+    let (node, metrics) = (api_worker.node.clone(), api_worker.metrics.clone());
+    let spawn_error = |source| ServeError::Io { action: "starting the background verifier".to_string(), source };
+    let thread = std::thread::Builder::new()
+        .name("senderauth-background".to_string())
+        .spawn(move || {
+            lower_priority();
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .thread_name("senderauth-check")
+                .on_thread_start(lower_priority)
+                .enable_all()
+                .build()
+            {
+                Ok(runtime) => runtime,
+                Err(source) => {
+                    let _ = ready.send(Err(spawn_error(source)));
+                    return;
+                }
+            };
+            runtime.block_on(async move {
+                let worker = match connect_worker(&settings, &resolver, node, metrics).await {
+                    Ok(worker) => worker,
+                    Err(error) => {
+                        let _ = ready.send(Err(error));
+                        return;
+                    }
+                };
+                let deliverer = match Deliverer::new(worker.store.clone(), worker.node.clone(), worker.metrics.clone())
+                {
+                    Ok(deliverer) => deliverer,
+                    Err(error) => {
+                        let _ = ready.send(Err(ServeError::Dns(error)));
+                        return;
+                    }
+                };
+                let _ = ready.send(Ok(()));
+                let pause = Duration::from_secs(1);
+                tokio::join!(
+                    worker.run_until_stopped(stopped.clone(), pause),
+                    deliverer.run_until_stopped(stopped, pause)
+                );
+            });
+        })
+        .map_err(spawn_error)?;
+    match started.await {
+        Ok(Ok(())) => Ok(thread),
+        Ok(Err(error)) => Err(error),
+        Err(_) => Err(ServeError::Dns("the background verifier (its thread ended while starting)".to_string())),
+    }
 }
 
 /// Accepts the configured admin token, or generates one on the first start and writes it to

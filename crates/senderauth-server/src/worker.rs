@@ -44,6 +44,11 @@ pub struct Round {
     pub released: usize,
 }
 
+/// Finished checks written per transaction.
+const WRITE_BATCH: usize = 50;
+/// Batches of finished checks written at once (on SQLite they queue for its one writer).
+const WRITERS: usize = 4;
+
 fn method_status(status: MethodStatus) -> &'static str {
     match status {
         MethodStatus::Verified => "verified",
@@ -70,25 +75,76 @@ impl Worker {
     }
 
     /// One round at `now` (Unix seconds): every due domain this node can claim, up to `batch`.
+    /// Finished checks are written together, up to `WRITE_BATCH` to a transaction.
     pub async fn run_once(&self, now: i64) -> Result<Round, StoreError> {
-        let lease_until = now + i64::try_from(self.lease.as_secs()).unwrap_or(i64::MAX / 2);
-        let claimed = self.store.claim_due(&self.node, now, lease_until, self.batch).await?;
+        let claimed = self.store.claim_due(&self.node, now, self.lease_until(now), self.batch).await?;
         let permits = Arc::new(Semaphore::new(self.concurrency.max(1)));
         let mut checks = JoinSet::new();
+        self.spawn_checks(claimed, now, &permits, &mut checks);
+        let mut round = Round::default();
+        let mut finished: Vec<(i64, CheckRecord)> = Vec::new();
+        while let Some(joined) = checks.join_next().await {
+            match joined {
+                Ok((id, Ok(check))) => finished.push((id, check)),
+                Ok((id, Err(error))) => {
+                    tracing::warn!(domain_id = id, %error, "check not recorded; the domain is due again");
+                    round.released += 1;
+                    let _ = self.store.release(id, &self.node).await;
+                }
+                Err(error) => {
+                    tracing::error!(%error, "a check task failed");
+                    round.released += 1;
+                }
+            }
+            if finished.len() >= WRITE_BATCH || (checks.is_empty() && !finished.is_empty()) {
+                self.write(std::mem::take(&mut finished), &mut round).await;
+            }
+        }
+        Ok(round)
+    }
+
+    /// When a claim made at `now` runs out.
+    fn lease_until(&self, now: i64) -> i64 {
+        now + i64::try_from(self.lease.as_secs()).unwrap_or(i64::MAX / 2)
+    }
+
+    /// Starts a check of each claimed domain, `permits` of them running at once.
+    fn spawn_checks(
+        &self,
+        claimed: Vec<DomainRecord>,
+        now: i64,
+        permits: &Arc<Semaphore>,
+        checks: &mut JoinSet<(i64, Result<CheckRecord, StoreError>)>,
+    ) {
         for record in claimed {
             let worker = self.clone();
             let permits = permits.clone();
             checks.spawn(async move {
                 let _permit = permits.acquire_owned().await;
                 let id = record.id;
-                let outcome = worker.check(record, now).await;
-                (id, outcome)
+                (id, worker.evaluate(record, now, false).await.map(|(_, check)| check))
             });
         }
-        let mut round = Round::default();
-        while let Some(joined) = checks.join_next().await {
-            match joined {
-                Ok((_, Ok(event))) => {
+    }
+
+    /// Writes finished checks in one transaction and accounts for them in `round`. Checks that
+    /// could not be written are released, so the domains are due again.
+    async fn write(&self, finished: Vec<(i64, CheckRecord)>, round: &mut Round) {
+        let batch: Vec<(i64, &CheckRecord)> = finished.iter().map(|(id, check)| (*id, check)).collect();
+        let outcomes = match self.store.record_checks(&batch).await {
+            Ok(outcomes) => outcomes,
+            Err(error) => {
+                tracing::warn!(checks = batch.len(), %error, "checks not recorded; the domains are due again");
+                for (id, _) in &batch {
+                    let _ = self.store.release(*id, &self.node).await;
+                }
+                round.released += batch.len();
+                return;
+            }
+        };
+        for ((id, _), outcome) in batch.iter().zip(outcomes) {
+            match outcome {
+                Ok(event) => {
                     round.checked += 1;
                     if let Some(event) = &event {
                         tracing::info!(
@@ -101,22 +157,12 @@ impl Worker {
                     }
                     round.events.extend(event);
                 }
-                Ok((id, Err(error))) => {
-                    tracing::warn!(domain_id = id, %error, "check not recorded; the domain is due again");
-                    round.released += 1;
-                    let _ = self.store.release(id, &self.node).await;
-                }
                 Err(error) => {
-                    tracing::error!(%error, "a check task failed");
+                    tracing::warn!(domain_id = id, %error, "check not recorded");
                     round.released += 1;
                 }
             }
         }
-        Ok(round)
-    }
-
-    async fn check(&self, record: DomainRecord, now: i64) -> Result<Option<StatusEvent>, StoreError> {
-        Ok(self.check_domain(record, now, false).await?.1)
     }
 
     /// Checks one domain now and records the outcome. `requested`: the customer asked, which
@@ -127,6 +173,19 @@ impl Worker {
         now: i64,
         requested: bool,
     ) -> Result<(Verification, Option<StatusEvent>), StoreError> {
+        let id = record.id;
+        let (verification, check) = self.evaluate(record, now, requested).await?;
+        let event = self.store.record_check(id, &check).await?;
+        Ok((verification, event))
+    }
+
+    /// Verifies a domain and works out what to record: its new lifecycle state and schedule.
+    async fn evaluate(
+        &self,
+        record: DomainRecord,
+        now: i64,
+        requested: bool,
+    ) -> Result<(Verification, CheckRecord), StoreError> {
         let (Ok(domain), Ok(account)) =
             (DomainName::parse(&record.domain), AccountId::parse(&record.account_id.to_string()))
         else {
@@ -162,28 +221,84 @@ impl Worker {
             next_check_at: transition.next_check_at,
             consecutive_failures: i64::from(transition.state.consecutive_failures),
         };
-        let event = self.store.record_check(record.id, &check).await?;
-        Ok((verification, event))
+        Ok((verification, check))
     }
 
-    /// Runs rounds until `stop` turns true: a round, then a pause (short while there was work).
-    /// A round in progress finishes before it returns, so no check is left half-written.
+    /// Checks due domains until `stop` turns true, as a pipeline: claims are topped up while
+    /// checks run (no waiting for a round's slowest check), and finished checks are written in
+    /// batches by writer tasks while checking goes on. When nothing is due it pauses for
+    /// `idle_pause`. On stop, claiming ends and the checks in flight finish and are written
+    /// before it returns, so no check is left half-written.
     pub async fn run_until_stopped(&self, mut stop: watch::Receiver<bool>, idle_pause: Duration) {
-        while !*stop.borrow() {
-            let now = unix_now();
-            let busy = match self.run_once(now).await {
-                Ok(round) => round.checked > 0,
-                Err(error) => {
-                    tracing::warn!(%error, "a round of checks failed; retrying");
-                    false
+        let permits = Arc::new(Semaphore::new(self.concurrency.max(1)));
+        let batch = usize::try_from(self.batch.max(1)).unwrap_or(usize::MAX);
+        let mut in_flight = JoinSet::new();
+        let mut writes = JoinSet::new();
+        let mut finished: Vec<(i64, CheckRecord)> = Vec::new();
+        // When a claim last found fewer due domains than it asked for: the next waits a pause.
+        let mut ran_dry: Option<std::time::Instant> = None;
+        loop {
+            let stopping = *stop.borrow();
+            let may_claim = ran_dry.is_none_or(|at| at.elapsed() >= idle_pause);
+            if !stopping && may_claim && in_flight.len() <= batch / 2 {
+                let now = unix_now();
+                let wanted = i64::try_from(batch - in_flight.len()).unwrap_or(i64::MAX);
+                match self.store.claim_due(&self.node, now, self.lease_until(now), wanted).await {
+                    Ok(claimed) => {
+                        ran_dry =
+                            (i64::try_from(claimed.len()).unwrap_or(i64::MAX) < wanted).then(std::time::Instant::now);
+                        self.spawn_checks(claimed, now, &permits, &mut in_flight);
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, "claiming due domains failed; retrying");
+                        ran_dry = Some(std::time::Instant::now());
+                    }
                 }
-            };
-            let pause = if busy { Duration::from_millis(10) } else { idle_pause };
-            tokio::select! {
-                _ = tokio::time::sleep(pause) => {}
-                _ = stop.changed() => {}
             }
+            if in_flight.is_empty() {
+                if !finished.is_empty() {
+                    self.spawn_write(&mut writes, std::mem::take(&mut finished)).await;
+                }
+                if stopping {
+                    break;
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(idle_pause) => {}
+                    _ = stop.changed() => {}
+                }
+                continue;
+            }
+            tokio::select! {
+                Some(joined) = in_flight.join_next() => match joined {
+                    Ok((id, Ok(check))) => finished.push((id, check)),
+                    Ok((id, Err(error))) => {
+                        tracing::warn!(domain_id = id, %error, "check not recorded; the domain is due again");
+                        let _ = self.store.release(id, &self.node).await;
+                    }
+                    Err(error) => tracing::error!(%error, "a check task failed"),
+                },
+                _ = stop.changed(), if !stopping => {}
+            }
+            if finished.len() >= WRITE_BATCH {
+                self.spawn_write(&mut writes, std::mem::take(&mut finished)).await;
+            }
+            // Writes done meanwhile are collected, so the set does not grow.
+            while writes.try_join_next().is_some() {}
         }
+        while writes.join_next().await.is_some() {}
+    }
+
+    /// Starts writing a batch of finished checks; at most `WRITERS` batches are written at once
+    /// (the pipeline waits for one to finish before starting another).
+    async fn spawn_write(&self, writes: &mut JoinSet<()>, finished: Vec<(i64, CheckRecord)>) {
+        while writes.len() >= WRITERS {
+            writes.join_next().await;
+        }
+        let worker = self.clone();
+        writes.spawn(async move {
+            let mut round = Round::default();
+            worker.write(finished, &mut round).await;
+        });
     }
 }
 

@@ -164,9 +164,15 @@ pub struct DeliveryRecord {
 pub const INITIAL_STATUS: &str = "pending";
 
 /// A store over SQLite or PostgreSQL. Cheap to clone.
+///
+/// Reads and writes go through separate pools. SQLite allows one writer at a time: its writes
+/// share a single connection and queue for it in the pool (instead of each holding a connection
+/// while SQLite's busy handler sleeps), and reads (WAL) never wait behind them. On PostgreSQL
+/// both are one pool.
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: AnyPool,
+    writer: AnyPool,
     backend: Backend,
 }
 
@@ -193,19 +199,32 @@ impl Store {
             }
             _ => url.to_string(),
         };
-        let mut options = AnyPoolOptions::new().max_connections(if backend == Backend::Sqlite { 4 } else { 16 });
-        if backend == Backend::Sqlite {
-            // WAL lets readers go on while a check is written; NORMAL is durable with WAL.
-            options = options.after_connect(|connection, _| {
-                Box::pin(async move {
-                    sqlx::query("PRAGMA journal_mode = WAL").execute(&mut *connection).await?;
-                    sqlx::query("PRAGMA synchronous = NORMAL").execute(&mut *connection).await?;
-                    Ok(())
-                })
-            });
-        }
-        let pool = options.connect(&url).await.map_err(database("connecting to the database"))?;
-        let store = Store { pool, backend };
+        let connect = |connections: u32| {
+            let mut options = AnyPoolOptions::new().max_connections(connections);
+            if backend == Backend::Sqlite {
+                // WAL lets readers go on while a check is written; NORMAL is durable with WAL.
+                options = options.after_connect(|connection, _| {
+                    Box::pin(async move {
+                        sqlx::query("PRAGMA journal_mode = WAL").execute(&mut *connection).await?;
+                        sqlx::query("PRAGMA synchronous = NORMAL").execute(&mut *connection).await?;
+                        Ok(())
+                    })
+                });
+            }
+            options.connect(&url)
+        };
+        let (pool, writer) = match backend {
+            Backend::Sqlite => {
+                // The writer first: it creates the file and turns WAL on.
+                let writer = connect(1).await.map_err(database("connecting to the database"))?;
+                (connect(4).await.map_err(database("connecting to the database"))?, writer)
+            }
+            Backend::Postgres => {
+                let pool = connect(16).await.map_err(database("connecting to the database"))?;
+                (pool.clone(), pool)
+            }
+        };
+        let store = Store { pool, writer, backend };
         store.migrate().await?;
         Ok(store)
     }
@@ -225,7 +244,7 @@ impl Store {
                 Migration::new(*version, Cow::Borrowed(*description), MigrationType::Simple, sql.into_sql_str(), false)
             })
             .collect();
-        Migrator::with_migrations(migrations).run(&self.pool).await?;
+        Migrator::with_migrations(migrations).run(&self.writer).await?;
         Ok(())
     }
 
@@ -262,8 +281,8 @@ impl Store {
     /// has committed, and fails at once instead of waiting.
     async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
         match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
-            Backend::Postgres => self.pool.begin().await,
+            Backend::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.writer.begin().await,
         }
         .map_err(database("starting a transaction"))
     }
@@ -276,7 +295,7 @@ impl Store {
         .bind(name)
         .bind(domain_limit)
         .bind(now)
-        .fetch_one(&self.pool)
+        .fetch_one(&self.writer)
         .await
         .map_err(database("creating an account"))?;
         Ok(Account { id: row.get(0), name: name.to_string(), domain_limit, created_at: now })
@@ -314,7 +333,7 @@ impl Store {
         .bind(label)
         .bind(token_hash(&secret))
         .bind(now)
-        .fetch_one(&self.pool)
+        .fetch_one(&self.writer)
         .await
         .map_err(database("creating a token"))?;
         let info =
@@ -345,7 +364,7 @@ impl Store {
             .bind(label)
             .bind(hash)
             .bind(now)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .map_err(database("saving a token"))?;
         }
@@ -416,7 +435,7 @@ impl Store {
                     .bind(now)
                     .bind(token_id)
                     .bind(account_id)
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await
                 }
                 None => sqlx::query(self.sql(
@@ -424,7 +443,7 @@ impl Store {
                 ))
                 .bind(now)
                 .bind(token_id)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await,
             }
             .map_err(database("revoking a token"))?;
@@ -440,7 +459,7 @@ impl Store {
         .bind(domain)
         .bind(reason)
         .bind(now)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(database("reserving a domain"))?;
         Ok(())
@@ -449,7 +468,7 @@ impl Store {
     pub async fn unreserve_domain(&self, domain: &str) -> Result<bool, StoreError> {
         let result = sqlx::query(self.sql("DELETE FROM reserved_domains WHERE domain = ?"))
             .bind(domain)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .map_err(database("removing a reserved domain"))?;
         Ok(result.rows_affected() == 1)
@@ -561,6 +580,37 @@ impl Store {
         Ok(row.as_ref().map(domain_record))
     }
 
+    /// One of an account's domains with its latest result, in one query (the domain page).
+    pub async fn domain_with_result(
+        &self,
+        account_id: i64,
+        domain: &str,
+    ) -> Result<Option<(DomainRecord, Option<StoredResult>)>, StoreError> {
+        let row = sqlx::query(self.sql(
+            "SELECT d.id, d.account_id, d.domain, d.status, d.created_at, d.setup_started_at, d.last_checked_at, \
+             d.next_check_at, d.consecutive_failures, d.degraded_since, \
+             r.checked_at, r.status, r.dkim_status, r.spf_status, r.dmarc_status, r.result_json \
+             FROM domains d LEFT JOIN verification_results r ON r.domain_id = d.id \
+             WHERE d.account_id = ? AND d.domain = ?",
+        ))
+        .bind(account_id)
+        .bind(domain)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(database("reading a domain"))?;
+        Ok(row.map(|row| {
+            let result = row.get::<Option<i64>, _>(10).map(|checked_at| StoredResult {
+                checked_at,
+                status: row.get(11),
+                dkim_status: row.get(12),
+                spf_status: row.get(13),
+                dmarc_status: row.get(14),
+                result_json: row.get(15),
+            });
+            (domain_record(&row), result)
+        }))
+    }
+
     /// An account's domains in name order, optionally of one status, after `after` (keyset
     /// pagination), at most `limit`.
     pub async fn domains(
@@ -592,7 +642,7 @@ impl Store {
         let result = sqlx::query(self.sql("DELETE FROM domains WHERE account_id = ? AND domain = ?"))
             .bind(account_id)
             .bind(domain)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .map_err(database("removing a domain"))?;
         Ok(result.rows_affected() == 1)
@@ -601,85 +651,102 @@ impl Store {
     /// Records a check: the latest result, the domain's schedule and, when the status changed,
     /// a status event. All or nothing. Returns the event when there was one.
     pub async fn record_check(&self, domain_id: i64, check: &CheckRecord) -> Result<Option<StatusEvent>, StoreError> {
+        self.record_checks(&[(domain_id, check)]).await?.pop().unwrap_or(Ok(None))
+    }
+
+    /// Records several checks in one transaction, each as `record_check` does; the background
+    /// verifier writes its finished checks this way, a transaction per batch instead of per
+    /// domain. A domain removed since it was claimed gets `Err(Conflict)` in its place while
+    /// the others are recorded; a database error records none.
+    pub async fn record_checks(
+        &self,
+        checks: &[(i64, &CheckRecord)],
+    ) -> Result<Vec<Result<Option<StatusEvent>, StoreError>>, StoreError> {
         let mut transaction = self.begin_write().await?;
-        let previous: String = sqlx::query(self.sql("SELECT status FROM domains WHERE id = ?"))
+        let mut outcomes = Vec::with_capacity(checks.len());
+        for &(domain_id, check) in checks {
+            let previous = sqlx::query(self.sql("SELECT status FROM domains WHERE id = ?"))
+                .bind(domain_id)
+                .fetch_optional(&mut *transaction)
+                .await
+                .map_err(database("reading the domain"))?;
+            let Some(previous) = previous.map(|row| row.get::<String, _>(0)) else {
+                outcomes.push(Err(StoreError::Conflict(format!("domain {domain_id} no longer exists"))));
+                continue;
+            };
+            sqlx::query(self.sql(
+                "UPDATE domains SET status = ?, last_checked_at = ?, next_check_at = ?, consecutive_failures = ?, \
+                 setup_started_at = ?, degraded_since = ?, lease_until = NULL, leased_by = NULL WHERE id = ?",
+            ))
+            .bind(&check.status)
+            .bind(check.checked_at)
+            .bind(check.next_check_at)
+            .bind(check.consecutive_failures)
+            .bind(check.setup_started_at)
+            .bind(check.degraded_since)
             .bind(domain_id)
-            .fetch_optional(&mut *transaction)
+            .execute(&mut *transaction)
             .await
-            .map_err(database("reading the domain"))?
-            .ok_or_else(|| StoreError::Conflict(format!("domain {domain_id} no longer exists")))?
-            .get(0);
-        sqlx::query(self.sql(
-            "UPDATE domains SET status = ?, last_checked_at = ?, next_check_at = ?, consecutive_failures = ?, \
-             setup_started_at = ?, degraded_since = ?, lease_until = NULL, leased_by = NULL WHERE id = ?",
-        ))
-        .bind(&check.status)
-        .bind(check.checked_at)
-        .bind(check.next_check_at)
-        .bind(check.consecutive_failures)
-        .bind(check.setup_started_at)
-        .bind(check.degraded_since)
-        .bind(domain_id)
-        .execute(&mut *transaction)
-        .await
-        .map_err(database("updating the domain"))?;
-        sqlx::query(self.sql(
-            "INSERT INTO verification_results (domain_id, checked_at, status, dkim_status, spf_status, dmarc_status, result_json) \
-             VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (domain_id) DO UPDATE SET checked_at = excluded.checked_at, \
-             status = excluded.status, dkim_status = excluded.dkim_status, spf_status = excluded.spf_status, \
-             dmarc_status = excluded.dmarc_status, result_json = excluded.result_json",
-        ))
-        .bind(domain_id)
-        .bind(check.checked_at)
-        .bind(&check.status)
-        .bind(&check.dkim_status)
-        .bind(&check.spf_status)
-        .bind(&check.dmarc_status)
-        .bind(&check.result_json)
-        .execute(&mut *transaction)
-        .await
-        .map_err(database("saving the result"))?;
-        let event = if previous == check.status {
-            None
-        } else {
-            let row = sqlx::query(self.sql(
-                "INSERT INTO status_events (domain_id, at, from_status, to_status, event) VALUES (?, ?, ?, ?, ?) RETURNING id",
+            .map_err(database("updating the domain"))?;
+            sqlx::query(self.sql(
+                "INSERT INTO verification_results (domain_id, checked_at, status, dkim_status, spf_status, dmarc_status, result_json) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (domain_id) DO UPDATE SET checked_at = excluded.checked_at, \
+                 status = excluded.status, dkim_status = excluded.dkim_status, spf_status = excluded.spf_status, \
+                 dmarc_status = excluded.dmarc_status, result_json = excluded.result_json",
             ))
             .bind(domain_id)
             .bind(check.checked_at)
-            .bind(&previous)
             .bind(&check.status)
-            .bind(&check.event)
-            .fetch_one(&mut *transaction)
+            .bind(&check.dkim_status)
+            .bind(&check.spf_status)
+            .bind(&check.dmarc_status)
+            .bind(&check.result_json)
+            .execute(&mut *transaction)
             .await
-            .map_err(database("recording the status change"))?;
-            let event_id: i64 = row.get(0);
-            if check.event.is_some() {
-                // One delivery per webhook endpoint of the domain's account, made with the event.
-                sqlx::query(self.sql(
-                    "INSERT INTO webhook_deliveries (endpoint_id, event_id, state, next_attempt_at, created_at) \
-                     SELECT id, ?, 'pending', ?, ? FROM webhook_endpoints \
-                     WHERE account_id = (SELECT account_id FROM domains WHERE id = ?)",
+            .map_err(database("saving the result"))?;
+            let event = if previous == check.status {
+                None
+            } else {
+                let row = sqlx::query(self.sql(
+                    "INSERT INTO status_events (domain_id, at, from_status, to_status, event) VALUES (?, ?, ?, ?, ?) RETURNING id",
                 ))
-                .bind(event_id)
-                .bind(check.checked_at)
-                .bind(check.checked_at)
                 .bind(domain_id)
-                .execute(&mut *transaction)
+                .bind(check.checked_at)
+                .bind(&previous)
+                .bind(&check.status)
+                .bind(&check.event)
+                .fetch_one(&mut *transaction)
                 .await
-                .map_err(database("queueing webhook deliveries"))?;
-            }
-            Some(StatusEvent {
-                id: event_id,
-                domain_id,
-                at: check.checked_at,
-                from_status: Some(previous),
-                to_status: check.status.clone(),
-                event: check.event.clone(),
-            })
-        };
+                .map_err(database("recording the status change"))?;
+                let event_id: i64 = row.get(0);
+                if check.event.is_some() {
+                    // One delivery per webhook endpoint of the domain's account, made with the event.
+                    sqlx::query(self.sql(
+                        "INSERT INTO webhook_deliveries (endpoint_id, event_id, state, next_attempt_at, created_at) \
+                         SELECT id, ?, 'pending', ?, ? FROM webhook_endpoints \
+                         WHERE account_id = (SELECT account_id FROM domains WHERE id = ?)",
+                    ))
+                    .bind(event_id)
+                    .bind(check.checked_at)
+                    .bind(check.checked_at)
+                    .bind(domain_id)
+                    .execute(&mut *transaction)
+                    .await
+                    .map_err(database("queueing webhook deliveries"))?;
+                }
+                Some(StatusEvent {
+                    id: event_id,
+                    domain_id,
+                    at: check.checked_at,
+                    from_status: Some(previous),
+                    to_status: check.status.clone(),
+                    event: check.event.clone(),
+                })
+            };
+            outcomes.push(Ok(event));
+        }
         transaction.commit().await.map_err(database("committing"))?;
-        Ok(event)
+        Ok(outcomes)
     }
 
     /// Claims up to `limit` domains due at `now` for `node`, the most overdue first, leased until
@@ -706,7 +773,7 @@ impl Store {
             .bind(now)
             .bind(now)
             .bind(limit)
-            .fetch_all(&self.pool)
+            .fetch_all(&self.writer)
             .await
             .map_err(database("claiming due domains"))?;
         let mut claimed: Vec<DomainRecord> = rows.iter().map(domain_record).collect();
@@ -731,7 +798,7 @@ impl Store {
         .bind(url)
         .bind(&secret)
         .bind(now)
-        .fetch_one(&self.pool)
+        .fetch_one(&self.writer)
         .await
         .map_err(database("adding a webhook"))?;
         Ok((WebhookEndpoint { id: row.get(0), account_id, url: url.to_string(), created_at: now }, secret))
@@ -762,7 +829,7 @@ impl Store {
         let result = sqlx::query(self.sql("DELETE FROM webhook_endpoints WHERE id = ? AND account_id = ?"))
             .bind(id)
             .bind(account_id)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .map_err(database("removing a webhook"))?;
         Ok(result.rows_affected() == 1)
@@ -830,7 +897,7 @@ impl Store {
         .bind(now)
         .bind(now)
         .bind(limit)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.writer)
         .await
         .map_err(database("claiming deliveries"))?;
         let mut due = Vec::with_capacity(claim.len());
@@ -892,7 +959,7 @@ impl Store {
         .bind(if delivered { None } else { next_attempt_at })
         .bind(delivered.then_some(now))
         .bind(id)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(database("recording a delivery"))?;
         Ok(())
@@ -939,7 +1006,7 @@ impl Store {
         sqlx::query(self.sql("UPDATE domains SET lease_until = NULL, leased_by = NULL WHERE id = ? AND leased_by = ?"))
             .bind(domain_id)
             .bind(node)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .map_err(database("releasing a domain"))?;
         Ok(())

@@ -154,6 +154,38 @@ async fn checks_keep_the_latest_result_and_a_history_of_status_changes() {
 }
 
 #[tokio::test]
+async fn a_batch_of_checks_is_recorded_together_and_a_removed_domain_does_not_stop_the_others() {
+    on_both(|store, _| async move {
+        let account = store.create_account("Batch", None, 1).await.expect("account");
+        let kept = store.add_domain(account.id, "kept.example.com", 100).await.expect("add");
+        let removed = store.add_domain(account.id, "removed.example.com", 100).await.expect("add");
+        let unchanged = store.add_domain(account.id, "unchanged.example.com", 100).await.expect("add");
+        assert!(store.delete_domain(account.id, "removed.example.com").await.expect("delete"));
+        let (verified, pending) = (check("verified", 200, 90_000), check("pending", 200, 260));
+        let outcomes = store
+            .record_checks(&[(kept.id, &verified), (removed.id, &verified), (unchanged.id, &pending)])
+            .await
+            .expect("the batch is written");
+        assert!(matches!(&outcomes[0], Ok(Some(event)) if event.to_status == "verified"), "{outcomes:?}");
+        assert!(matches!(&outcomes[1], Err(StoreError::Conflict(_))), "{outcomes:?}");
+        assert!(matches!(&outcomes[2], Ok(None)), "{outcomes:?}");
+
+        // The domain page's one query: the domain with its latest result, or without one.
+        let (record, result) =
+            store.domain_with_result(account.id, "kept.example.com").await.expect("read").expect("domain");
+        assert_eq!((record.status.as_str(), record.next_check_at), ("verified", Some(90_000)));
+        assert_eq!(result.map(|result| (result.checked_at, result.status)), Some((200, "verified".to_string())));
+        let fresh = store.add_domain(account.id, "fresh.example.com", 300).await.expect("add");
+        let (record, result) =
+            store.domain_with_result(account.id, "fresh.example.com").await.expect("read").expect("domain");
+        assert_eq!((record.id, result), (fresh.id, None));
+        let other = store.create_account("Other", None, 1).await.expect("account");
+        assert!(store.domain_with_result(other.id, "kept.example.com").await.expect("read").is_none());
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn reserved_domains_and_a_restart_keep_their_data() {
     on_both(|store, url| async move {
         store.reserve_domain("www.example.com", "website", 1).await.expect("reserve");

@@ -291,6 +291,21 @@ async fn start_service_with(
     (child, address)
 }
 
+/// Each thread of a process by name (as the kernel shortens it) with its nice value.
+fn thread_priorities(pid: u32) -> Vec<(String, i64)> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("the process's threads");
+    tasks
+        .flatten()
+        .filter_map(|task| {
+            let name = std::fs::read_to_string(task.path().join("comm")).ok()?.trim().to_string();
+            let stat = std::fs::read_to_string(task.path().join("stat")).ok()?;
+            // After "pid (comm)", field 19 of stat is the nice value.
+            let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+            Some((name, fields.get(16)?.parse().ok()?))
+        })
+        .collect()
+}
+
 async fn stop_service(mut child: tokio::process::Child) -> (std::process::ExitStatus, String) {
     let pid = child.id().expect("running").to_string();
     std::process::Command::new("kill").args(["-TERM", &pid]).status().expect("kill");
@@ -314,6 +329,14 @@ async fn serve_starts_on_defaults_generates_an_admin_token_and_stops_gracefully(
     let (child, address) = start_service(&data_dir, &server).await;
     assert_eq!(call(address, "GET", "/healthz", None, None).await.0, 200);
     assert_eq!(call(address, "GET", "/readyz", None, None).await.0, 200);
+    // Checks run in threads of their own at a lower CPU priority than the API's.
+    let threads = thread_priorities(child.id().expect("running"));
+    let main = threads.iter().find(|(name, _)| name == "senderauth").expect("the main thread").1;
+    let nice =
+        |wanted: &str| threads.iter().filter(|(name, _)| name == wanted).map(|(_, nice)| *nice).collect::<Vec<_>>();
+    let (checks, api) = (nice("senderauth-chec"), nice("tokio-rt-worker"));
+    assert!(!checks.is_empty() && checks.iter().all(|&nice| nice == (main + 10).min(19)), "{threads:?}");
+    assert!(!api.is_empty() && api.iter().all(|&nice| nice == main), "{threads:?}");
     let token_file = data_dir.join("admin-token");
     let admin = std::fs::read_to_string(&token_file).expect("the admin token file").trim().to_string();
     use std::os::unix::fs::PermissionsExt;

@@ -1,0 +1,155 @@
+#!/usr/bin/env bash
+# Benchmark: `senderauth serve` holding N connected domains in ACCOUNTS accounts (default
+# 1,000,000 and 10,000), on SQLite and on PostgreSQL, against Knot DNS on loopback serving every
+# customer's records (bench/gen_zone.py's mix of correct and broken setups).
+#
+# For each backend: the store is seeded with every domain verified a day ago and due for its
+# recheck now; the service starts and runs the full recheck round while wrk loads the API; then
+# the API is loaded again with the verifier idle. Measured: the round's time, the service's peak
+# RSS, and the latency of GET /api/v1/domains/{domain} and GET /api/v1/domains (first page) as a
+# random one of the accounts, both during the round and after it.
+#
+# Usage: bench/service.sh [N] [ACCOUNTS]
+#   BACKENDS="sqlite postgres"  CONNECTIONS=16 (wrk's)  LOAD_SECONDS=20 (per wrk run)
+#   DNS_PORT=5399 API_PORT=8099 PG_PORT=5435
+# Prints Markdown table rows; results are recorded in docs/benchmarks.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+count=${1:-1000000}
+accounts=${2:-10000}
+backends=${BACKENDS:-sqlite postgres}
+connections=${CONNECTIONS:-16}
+load_seconds=${LOAD_SECONDS:-20}
+dns_port=${DNS_PORT:-5399}
+api_port=${API_PORT:-8099}
+pg_port=${PG_PORT:-5435}
+out=bench/out/service
+api=http://127.0.0.1:$api_port
+admin_token=bench-admin-token-not-secret
+
+need=()
+for package in knot knot-dnsutils wrk postgresql curl; do
+  dpkg -s "$package" >/dev/null 2>&1 || need+=("$package")
+done
+if [ ${#need[@]} -gt 0 ]; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+cargo build --release --locked -p senderauth >/dev/null 2>&1
+
+# The zone takes a minute to make and Knot most of one to load: made again only when N or
+# ACCOUNTS changed.
+mkdir -p "$out/zone"
+if [ "$(cat "$out/zone/made-for" 2>/dev/null)" != "$count $accounts" ]; then
+  echo "== generating $count domains in $accounts accounts"
+  python3 bench/gen_zone.py "$count" "$out/zone" "$accounts" >"$out/zone/mix.json"
+  echo "$count $accounts" >"$out/zone/made-for"
+fi
+rm -rf "$out/zone/run" "$out/zone/db"
+knot_pid=$(scripts/knot.sh start "$out/zone" "$dns_port")
+serve_pid=""
+pg_dir=""
+cleanup() {
+  [ -n "$serve_pid" ] && kill "$serve_pid" 2>/dev/null
+  [ -n "$pg_dir" ] && scripts/postgres.sh stop "$pg_dir"
+  kill "$knot_pid" 2>/dev/null || true
+}
+trap cleanup EXIT
+
+serve() { # DIR URL: starts the service, returns once it answers
+  SENDERAUTH_ADMIN_TOKEN=$admin_token target/release/senderauth serve --listen "127.0.0.1:$api_port" \
+    --data-dir "$1" --database-url "$2" --nameserver "127.0.0.1:$dns_port" >>"$1/serve.log" 2>&1 &
+  serve_pid=$!
+  for _ in $(seq 1 600); do
+    curl -sf "$api/healthz" >/dev/null 2>&1 && return 0
+    kill -0 "$serve_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  cat "$1/serve.log" >&2
+  echo "senderauth serve did not start" >&2
+  exit 1
+}
+stop_serve() {
+  kill -TERM "$serve_pid"
+  wait "$serve_pid" || true
+  serve_pid=""
+}
+checks_done() {
+  curl -sf "$api/metrics" | awk '/^senderauth_checks_total/ { total += $2 } END { print total + 0 }'
+}
+# wrk's latency as milliseconds: "1.23ms", "456.00us" or "1.02s".
+milliseconds() {
+  awk -v value="$1" 'BEGIN {
+    number = value + 0
+    if (value ~ /us$/) number /= 1000; else if (value ~ /ms$/) number += 0; else if (value ~ /s$/) number *= 1000
+    printf "%.2f", number
+  }'
+}
+load() { # LABEL MODE DIR: one wrk run; prints "p50 p99 requests/s errors"
+  local file="$3/wrk-$1-$2.txt"
+  wrk -t 1 -c "$connections" -d "${load_seconds}s" --latency -s bench/api-load.lua "$api" -- "$2" "$3/targets.tsv" >"$file"
+  local p50 p99 rate errors
+  p50=$(awk '$1 == "50%" { print $2 }' "$file")
+  p99=$(awk '$1 == "99%" { print $2 }' "$file")
+  rate=$(awk '/^Requests\/sec/ { printf "%.0f", $2 }' "$file")
+  errors=$(awk '/Non-2xx or 3xx responses/ { print $NF } /Socket errors/ { print "socket" }' "$file" | paste -sd, -)
+  echo "$(milliseconds "$p50") $(milliseconds "$p99") $rate ${errors:-0}"
+}
+
+rows=()
+for backend in $backends; do
+  dir=$out/$backend
+  rm -rf "$dir" && mkdir -p "$dir"
+  case "$backend" in
+  sqlite) url="sqlite://$dir/senderauth.db" ;;
+  postgres)
+    pg_dir=$(mktemp -d /tmp/senderauth-bench-pg.XXXXXX)
+    url=$(scripts/postgres.sh start "$pg_dir" "$pg_port" durable)
+    ;;
+  *) echo "unknown backend $backend" >&2 && exit 2 ;;
+  esac
+  echo "== $backend: creating the schema, seeding $count domains"
+  serve "$dir" "$url" && stop_serve
+  python3 bench/seed_store.py "$out/zone/domains.jsonl" "$accounts" "$url" "$dir/targets.tsv"
+
+  echo "== $backend: full recheck round, with the API under load"
+  started=$(date +%s.%N)
+  serve "$dir" "$url"
+  sleep 5
+  during_detail=$(load during detail "$dir")
+  during_list=$(load during list "$dir")
+  while [ "$(checks_done)" -lt "$count" ]; do
+    kill -0 "$serve_pid" 2>/dev/null || { tail -20 "$dir/serve.log" >&2; exit 1; }
+    sleep 1
+  done
+  round=$(echo "$(date +%s.%N) - $started" | bc)
+  echo "== $backend: the API with the verifier idle"
+  idle_detail=$(load idle detail "$dir")
+  idle_list=$(load idle list "$dir")
+  peak_rss=$(awk '/^VmHWM/ { printf "%.0f", $2 / 1024 }' "/proc/$serve_pid/status")
+  stopping=$(date +%s.%N)
+  stop_serve
+  shutdown=$(echo "$(date +%s.%N) - $stopping" | bc)
+  # Every domain was checked in this round, once or more.
+  if [ "$backend" = sqlite ]; then
+    unchecked=$(python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('SELECT COUNT(*) FROM domains WHERE last_checked_at < ?', (int(float(sys.argv[2])),)).fetchone()[0])" "$dir/senderauth.db" "$started")
+    size=$(du -cm "$dir"/senderauth.db* | tail -1 | cut -f1)
+  else
+    unchecked=$(psql -tA "$url" -c "SELECT COUNT(*) FROM domains WHERE last_checked_at < ${started%.*}")
+    size=$(psql -tA "$url" -c "SELECT pg_database_size('postgres') / 1048576")
+    scripts/postgres.sh stop "$pg_dir" && rm -rf "$pg_dir" && pg_dir=""
+  fi
+  rate=$(echo "$count / $round" | bc)
+  read -r dd50 dd99 ddrate dderr <<<"$during_detail"
+  read -r dl50 dl99 dlrate dlerr <<<"$during_list"
+  read -r id50 id99 idrate iderr <<<"$idle_detail"
+  read -r il50 il99 ilrate ilerr <<<"$idle_list"
+  echo "$backend: round $(printf %.0f "$round") s ($rate domains/s), not checked $unchecked, peak RSS $peak_rss MiB, database $size MiB, shutdown $(printf %.1f "$shutdown") s"
+  echo "$backend: detail p50/p99 during $dd50/$dd99 ms ($ddrate req/s, errors $dderr), idle $id50/$id99 ms ($idrate req/s, errors $iderr)"
+  echo "$backend: list   p50/p99 during $dl50/$dl99 ms ($dlrate req/s, errors $dlerr), idle $il50/$il99 ms ($ilrate req/s, errors $ilerr)"
+  rows+=("| $backend | $(printf %.0f "$round") s ($rate/s) | $peak_rss MiB | $dd99 / $id99 ms | $dl99 / $il99 ms | $ddrate / $idrate | $dlrate / $ilrate |")
+done
+
+echo
+echo "| backend | full recheck round | peak RSS | p99 detail (during round / idle) | p99 list (during / idle) | detail req/s (during / idle) | list req/s (during / idle) |"
+echo "|---|---|---|---|---|---|---|"
+printf '%s\n' "${rows[@]}"
