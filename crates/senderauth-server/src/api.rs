@@ -17,6 +17,7 @@ use senderauth_store::{DomainRecord, Principal, StoreError, TokenInfo};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::webhooks::{Targets, refused_target};
 use crate::worker::Worker;
 
 /// The API's OpenAPI document; a test checks that every operation in it exists.
@@ -40,11 +41,19 @@ pub struct AppState {
     verify_requests: Arc<Mutex<HashMap<i64, i64>>>,
     /// The domain limit of accounts created without one.
     pub default_domain_limit: Option<i64>,
+    /// Where webhook URLs may point.
+    pub webhook_targets: Targets,
 }
 
 impl AppState {
     pub fn new(worker: Worker, clock: Arc<dyn Fn() -> i64 + Send + Sync>) -> AppState {
-        AppState { worker, clock, verify_requests: Arc::default(), default_domain_limit: None }
+        AppState {
+            worker,
+            clock,
+            verify_requests: Arc::default(),
+            default_domain_limit: None,
+            webhook_targets: Targets::default(),
+        }
     }
 
     fn now(&self) -> i64 {
@@ -400,19 +409,17 @@ async fn domain_detail(
     let account_id = caller.account()?;
     let domain = DomainName::parse(&name).map_err(|_| ApiError::not_found(&name))?;
     let store = &state.worker.store;
-    let (record, result) =
-        store.domain_with_result(account_id, domain.as_str()).await?.ok_or_else(|| ApiError::not_found(&name))?;
-    let mut body = domain_json(&record);
+    let page = store.domain_page(account_id, domain.as_str()).await?.ok_or_else(|| ApiError::not_found(&name))?;
+    let mut body = domain_json(&page.record);
     body["records"] = records_json(&state, account_id, &domain, false).await;
-    body["result"] = match result {
+    body["result"] = match page.result {
         Some(result) => serde_json::from_str(&result.result_json).unwrap_or(Value::Null),
         None => Value::Null,
     };
     let result = body["result"].clone();
     annotate_records(&mut body["records"], &result);
-    body["history"] = store
-        .history(record.id)
-        .await?
+    body["history"] = page
+        .history
         .into_iter()
         .map(|event| json!({ "at": event.at, "from": event.from_status, "to": event.to_status, "event": event.event }))
         .collect();
@@ -605,6 +612,9 @@ async fn create_webhook(
             "invalid_url",
             format!("{url:?} is not an http:// or https:// URL"),
         ));
+    }
+    if let Some(refusal) = refused_target(url, state.webhook_targets) {
+        return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "webhook_target_not_allowed", refusal));
     }
     let (endpoint, secret) = state.worker.store.add_webhook(account_id, url, state.now()).await?;
     Ok((

@@ -17,7 +17,7 @@ use tokio::sync::watch;
 
 use crate::api::{AppState, router};
 use crate::metrics::Metrics;
-use crate::webhooks::Deliverer;
+use crate::webhooks::{Deliverer, Targets};
 use crate::worker::{Worker, unix_now};
 
 /// The `[service]` table of the configuration file. Every key has a default that works on a
@@ -52,6 +52,8 @@ pub struct ServiceConfig {
     pub failures_before_degraded: u32,
     /// How long a domain may stay in `temporary_failure` before it is `failed`, in hours.
     pub degraded_window_hours: u64,
+    /// Whether webhook URLs may reach private, loopback and other non-public addresses.
+    pub webhook_private_targets: bool,
 }
 
 impl Default for ServiceConfig {
@@ -70,6 +72,7 @@ impl Default for ServiceConfig {
             recheck_interval_hours: 24,
             failures_before_degraded: 3,
             degraded_window_hours: 72,
+            webhook_private_targets: false,
         }
     }
 }
@@ -95,6 +98,11 @@ pub enum ServeError {
 }
 
 impl ServiceConfig {
+    /// Where webhooks may be sent.
+    pub fn webhook_targets(&self) -> Targets {
+        if self.webhook_private_targets { Targets::Any } else { Targets::PublicOnly }
+    }
+
     /// The lifecycle's timing from these settings (the rest keeps its defaults).
     pub fn lifecycle(&self) -> LifecycleConfig {
         let hours = |value: u64| Duration::from_secs(value.max(1) * 3600);
@@ -169,6 +177,7 @@ pub async fn run(
     on_listening(address);
     let mut state = AppState::new(worker, Arc::new(unix_now));
     state.default_domain_limit = settings.service.default_domain_limit;
+    state.webhook_targets = settings.service.webhook_targets();
     let served = axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await;
     // The API has stopped taking requests; let the checks in flight finish and be written.
     let _ = stop.send(true);
@@ -248,14 +257,15 @@ async fn start_background(
                         return;
                     }
                 };
-                let deliverer = match Deliverer::new(worker.store.clone(), worker.node.clone(), worker.metrics.clone())
-                {
-                    Ok(deliverer) => deliverer,
-                    Err(error) => {
-                        let _ = ready.send(Err(ServeError::Dns(error)));
-                        return;
-                    }
-                };
+                let targets = settings.service.webhook_targets();
+                let deliverer =
+                    match Deliverer::new(worker.store.clone(), worker.node.clone(), worker.metrics.clone(), targets) {
+                        Ok(deliverer) => deliverer,
+                        Err(error) => {
+                            let _ = ready.send(Err(ServeError::Dns(error)));
+                            return;
+                        }
+                    };
                 let _ = ready.send(Ok(()));
                 let pause = Duration::from_secs(1);
                 tokio::join!(
@@ -331,6 +341,7 @@ mod tests {
             "recheck_interval_hours",
             "failures_before_degraded",
             "degraded_window_hours",
+            "webhook_private_targets",
         ] {
             assert!(text.contains(&format!("{key} =")), "{key} is not documented in the example");
         }

@@ -3,11 +3,20 @@
 //!
 //! The signature header is `sha256=<hex>` of HMAC-SHA256 over `"{timestamp}.{body}"` with the
 //! endpoint's secret; the timestamp travels in its own header, so receivers can refuse replays.
+//!
+//! A webhook URL is the customer's, so by default it may only reach public addresses: an
+//! address literal in a private, loopback, link-local or other special-purpose range is
+//! refused when the endpoint is registered and when it is called, and a host name is resolved
+//! with those addresses left out at every delivery (a name re-pointed into the platform's
+//! network after registration is caught too). Operators whose receivers are internal allow
+//! them with `Targets::Any` (`webhook_private_targets = true`).
 
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Once};
 use std::time::Duration;
 
 use hmac::{Hmac, KeyInit, Mac};
+use senderauth_core::cidr::IpNetwork;
 use senderauth_store::{DueDelivery, Store, StoreError};
 use serde_json::json;
 use sha2::Sha256;
@@ -21,12 +30,102 @@ const BACKOFF_SECONDS: [i64; 7] = [30, 120, 600, 1_800, 3_600, 3 * 3_600, 12 * 3
 /// How long one attempt may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Which addresses webhooks may be sent to.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Targets {
+    /// Public addresses only (the default).
+    #[default]
+    PublicOnly,
+    /// Any address, private networks and loopback included.
+    Any,
+}
+
+/// Special-purpose ranges (RFC 6890 and its registries) that are not the public internet.
+/// IPv4-mapped IPv6 addresses are judged by their IPv4 address.
+const NON_PUBLIC: [&str; 25] = [
+    "0.0.0.0/8",
+    "10.0.0.0/8",
+    "100.64.0.0/10",
+    "127.0.0.0/8",
+    "169.254.0.0/16",
+    "172.16.0.0/12",
+    "192.0.0.0/24",
+    "192.0.2.0/24",
+    "192.88.99.0/24",
+    "192.168.0.0/16",
+    "198.18.0.0/15",
+    "198.51.100.0/24",
+    "203.0.113.0/24",
+    "224.0.0.0/4",
+    "240.0.0.0/4",
+    "::/128",
+    "::1/128",
+    "64:ff9b::/96",
+    "64:ff9b:1::/48",
+    "100::/64",
+    "2001:db8::/32",
+    "2002::/16",
+    "fc00::/7",
+    "fe80::/10",
+    "ff00::/8",
+];
+
+/// Whether `address` is on the public internet.
+pub fn is_public(address: IpAddr) -> bool {
+    let address = match address {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(address, IpAddr::V4),
+        v4 => v4,
+    };
+    !NON_PUBLIC.iter().filter_map(|network| network.parse::<IpNetwork>().ok()).any(|network| network.contains(address))
+}
+
+/// Why `url` may not be called under `targets`: its host is an address outside what they allow.
+/// Host names are judged when resolved, at each delivery.
+pub fn refused_target(url: &str, targets: Targets) -> Option<String> {
+    if targets == Targets::Any {
+        return None;
+    }
+    let parsed = reqwest::Url::parse(url).ok()?;
+    // An IPv6 literal comes bracketed; a host name does not parse as an address.
+    let address: IpAddr = parsed.host_str()?.trim_start_matches('[').trim_end_matches(']').parse().ok()?;
+    (!is_public(address)).then(|| {
+        format!(
+            "{address} is not a public address (private, loopback, link-local or reserved); webhooks are sent to \
+             public addresses only unless the operator sets webhook_private_targets = true"
+        )
+    })
+}
+
+/// Resolves webhook hosts with the system's resolver, keeping only public addresses.
+struct PublicAddressesOnly;
+
+impl reqwest::dns::Resolve for PublicAddressesOnly {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_string();
+        Box::pin(async move {
+            let found: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let public: Vec<SocketAddr> = found.iter().copied().filter(|address| is_public(address.ip())).collect();
+            if public.is_empty() {
+                let found: Vec<String> = found.iter().map(|address| address.ip().to_string()).collect();
+                return Err(format!(
+                    "{host} resolves to no public address ({}); webhooks are sent to public addresses only \
+                     unless the operator sets webhook_private_targets = true",
+                    found.join(", ")
+                )
+                .into());
+            }
+            Ok(Box::new(public.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
 /// Sends due deliveries.
 #[derive(Clone)]
 pub struct Deliverer {
     pub store: Store,
     pub node: String,
     pub metrics: Arc<Metrics>,
+    targets: Targets,
     client: reqwest::Client,
 }
 
@@ -55,18 +154,19 @@ pub fn payload(delivery: &DueDelivery) -> String {
 }
 
 impl Deliverer {
-    pub fn new(store: Store, node: String, metrics: Arc<Metrics>) -> Result<Deliverer, String> {
+    pub fn new(store: Store, node: String, metrics: Arc<Metrics>, targets: Targets) -> Result<Deliverer, String> {
         static PROVIDER: Once = Once::new();
         PROVIDER.call_once(|| {
             // reqwest's TLS uses rustls with the ring provider, installed once per process.
             let _ = rustls::crypto::ring::default_provider().install_default();
         });
-        let client = reqwest::Client::builder()
-            .timeout(REQUEST_TIMEOUT)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|error| format!("cannot make the webhook HTTP client: {error}"))?;
-        Ok(Deliverer { store, node, metrics, client })
+        let mut client =
+            reqwest::Client::builder().timeout(REQUEST_TIMEOUT).redirect(reqwest::redirect::Policy::none());
+        if targets == Targets::PublicOnly {
+            client = client.dns_resolver(PublicAddressesOnly);
+        }
+        let client = client.build().map_err(|error| format!("cannot make the webhook HTTP client: {error}"))?;
+        Ok(Deliverer { store, node, metrics, targets, client })
     }
 
     /// Sends every delivery due at `now` that this node can claim; returns how many succeeded.
@@ -75,6 +175,13 @@ impl Deliverer {
         let mut delivered = 0;
         for delivery in due {
             let body = payload(&delivery);
+            if let Some(refusal) = refused_target(&delivery.url, self.targets) {
+                // Registered before the operator narrowed the targets: never called, given up.
+                tracing::warn!(delivery = delivery.id, url = %delivery.url, "webhook target not allowed");
+                self.metrics.record_delivery(false);
+                self.store.record_delivery(delivery.id, false, None, Some(&refusal), now, None).await?;
+                continue;
+            }
             let response = self
                 .client
                 .post(&delivery.url)
@@ -120,5 +227,48 @@ impl Deliverer {
                 _ = stop.changed() => {}
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_public_addresses_are_public() {
+        for private in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.31.255.255",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "224.0.0.251",
+            "255.255.255.255",
+            "::1",
+            "::",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+            "::ffff:10.0.0.1",
+            "64:ff9b::a00:1",
+            "2001:db8::1",
+        ] {
+            assert!(!is_public(private.parse().expect("address")), "{private} is not public");
+        }
+        for public in ["93.184.216.34", "8.8.8.8", "172.32.0.1", "2606:4700::1111", "::ffff:93.184.216.34"] {
+            assert!(is_public(public.parse().expect("address")), "{public} is public");
+        }
+    }
+
+    #[test]
+    fn address_literals_are_judged_and_names_are_left_to_resolution() {
+        assert!(refused_target("http://127.0.0.1:8080/hook", Targets::PublicOnly).is_some());
+        assert!(refused_target("https://[::1]/hook", Targets::PublicOnly).is_some());
+        assert!(refused_target("http://169.254.169.254/latest/meta-data", Targets::PublicOnly).is_some());
+        assert!(refused_target("http://127.0.0.1:8080/hook", Targets::Any).is_none());
+        assert!(refused_target("https://93.184.216.34/hook", Targets::PublicOnly).is_none());
+        assert!(refused_target("https://hooks.example.com/x", Targets::PublicOnly).is_none());
     }
 }

@@ -11,7 +11,7 @@ use axum::routing::post;
 use senderauth_core::config::ProviderConfig;
 use senderauth_core::dns::{Dns, ResolverSettings};
 use senderauth_server::api::{AppState, router};
-use senderauth_server::webhooks::{Deliverer, signature};
+use senderauth_server::webhooks::{Deliverer, Targets, signature};
 use senderauth_server::worker::Worker;
 use senderauth_store::Store;
 use senderauth_testkit::http::call;
@@ -58,7 +58,8 @@ struct Setup {
     admin: String,
 }
 
-async fn setup(store: Store) -> Setup {
+/// The API and a worker; webhooks may go to `targets` (the receivers here are on loopback).
+async fn setup(store: Store, targets: Targets) -> Setup {
     let dns = TestDns::start().await;
     for zone in ["com", "example.com", "esp.example"] {
         dns.add_zone(zone);
@@ -76,7 +77,8 @@ async fn setup(store: Store) -> Setup {
     worker.lease = Duration::from_secs(60);
     let clock = Arc::new(AtomicI64::new(10_000));
     let now = clock.clone();
-    let state = AppState::new(worker.clone(), Arc::new(move || now.load(Ordering::Relaxed)));
+    let mut state = AppState::new(worker.clone(), Arc::new(move || now.load(Ordering::Relaxed)));
+    state.webhook_targets = targets;
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let api = listener.local_addr().expect("address");
     tokio::spawn(async move { axum::serve(listener, router(state)).await });
@@ -87,7 +89,7 @@ async fn setup(store: Store) -> Setup {
 async fn status_changes_are_delivered_signed_retried_and_logged() {
     for database in [Some(database::sqlite()), database::postgres().await].into_iter().flatten() {
         let store = Store::connect(&database.url).await.expect("store");
-        let setup = setup(store.clone()).await;
+        let setup = setup(store.clone(), Targets::Any).await;
         let receiver = Receiver::default();
         receiver.fail_first.store(1, Ordering::Relaxed);
         let hook = start_receiver(receiver.clone()).await;
@@ -110,10 +112,11 @@ async fn status_changes_are_delivered_signed_retried_and_logged() {
         call(setup.api, "POST", "/api/v1/domains", Some(&token), Some(r#"{"email": "a@hooked.example.com"}"#)).await;
         setup.dns.publish_customer(1, "hooked.example.com");
         setup.worker.run_once(10_000).await.expect("round");
-        let deliverer =
-            Deliverer::new(store.clone(), "node-1".to_string(), setup.worker.metrics.clone()).expect("client");
+        let deliverer = Deliverer::new(store.clone(), "node-1".to_string(), setup.worker.metrics.clone(), Targets::Any)
+            .expect("client");
         let other_node =
-            Deliverer::new(store.clone(), "node-2".to_string(), setup.worker.metrics.clone()).expect("client");
+            Deliverer::new(store.clone(), "node-2".to_string(), setup.worker.metrics.clone(), Targets::Any)
+                .expect("client");
 
         // First attempt: the receiver answers 500, so it is retried 30 s later, not sooner.
         let (first, second) = tokio::join!(deliverer.deliver_once(10_001), other_node.deliver_once(10_001));
@@ -157,7 +160,7 @@ async fn status_changes_are_delivered_signed_retried_and_logged() {
 #[tokio::test]
 async fn an_endpoint_that_never_answers_is_given_up_after_eight_attempts() {
     let store = Store::connect(&database::sqlite().url).await.expect("store");
-    let setup = setup(store.clone()).await;
+    let setup = setup(store.clone(), Targets::Any).await;
     let (_, account) =
         call(setup.api, "POST", "/api/v1/accounts", Some(&setup.admin), Some(r#"{"name": "Gone"}"#)).await;
     let token = account["token"].as_str().expect("token").to_string();
@@ -168,7 +171,8 @@ async fn an_endpoint_that_never_answers_is_given_up_after_eight_attempts() {
     call(setup.api, "POST", "/api/v1/domains", Some(&token), Some(r#"{"email": "a@gone.example.com"}"#)).await;
     setup.dns.publish_customer(1, "gone.example.com");
     setup.worker.run_once(10_000).await.expect("round");
-    let deliverer = Deliverer::new(store.clone(), "node-1".to_string(), setup.worker.metrics.clone()).expect("client");
+    let deliverer = Deliverer::new(store.clone(), "node-1".to_string(), setup.worker.metrics.clone(), Targets::Any)
+        .expect("client");
     let mut now = 10_000;
     for _ in 0..12 {
         deliverer.deliver_once(now).await.expect("deliver");
@@ -179,4 +183,45 @@ async fn an_endpoint_that_never_answers_is_given_up_after_eight_attempts() {
     let delivery = &log["deliveries"][0];
     assert_eq!((delivery["state"].as_str(), delivery["attempts"].as_i64()), (Some("failed"), Some(8)));
     assert!(delivery["last_error"].as_str().is_some_and(|error| !error.is_empty()));
+}
+
+#[tokio::test]
+async fn by_default_webhooks_reach_public_addresses_only() {
+    let store = Store::connect(&database::sqlite().url).await.expect("store");
+    let setup = setup(store.clone(), Targets::PublicOnly).await;
+    let (_, account) =
+        call(setup.api, "POST", "/api/v1/accounts", Some(&setup.admin), Some(r#"{"name": "Inside"}"#)).await;
+    let token = account["token"].as_str().expect("token").to_string();
+    let receiver = Receiver::default();
+    let hook = start_receiver(receiver.clone()).await;
+    for url in [
+        format!("http://{hook}/hook"),
+        "http://10.0.0.5/hook".to_string(),
+        "http://[::1]:8080/hook".to_string(),
+        "http://[::ffff:127.0.0.1]/hook".to_string(),
+        "http://169.254.169.254/latest/meta-data".to_string(),
+    ] {
+        let body = format!(r#"{{"url": "{url}"}}"#);
+        let (status, refused) = call(setup.api, "POST", "/api/v1/webhooks", Some(&token), Some(&body)).await;
+        assert_eq!((status, refused["code"].as_str()), (422, Some("webhook_target_not_allowed")), "{url}");
+        assert!(refused["message"].as_str().is_some_and(|message| message.contains("webhook_private_targets")));
+    }
+
+    // A host name is accepted, but each delivery calls only its public addresses: localhost has
+    // none, so the receiver behind it is never reached.
+    let body = format!(r#"{{"url": "http://localhost:{}/hook"}}"#, hook.port());
+    let (status, webhook) = call(setup.api, "POST", "/api/v1/webhooks", Some(&token), Some(&body)).await;
+    assert_eq!(status, 201, "{webhook}");
+    call(setup.api, "POST", "/api/v1/domains", Some(&token), Some(r#"{"email": "a@inside.example.com"}"#)).await;
+    setup.dns.publish_customer(1, "inside.example.com");
+    setup.worker.run_once(10_000).await.expect("round");
+    let deliverer =
+        Deliverer::new(store.clone(), "node-1".to_string(), setup.worker.metrics.clone(), Targets::PublicOnly)
+            .expect("client");
+    assert_eq!(deliverer.deliver_once(10_001).await.expect("deliver"), 0);
+    assert!(receiver.received.lock().expect("lock").is_empty(), "nothing reached the loopback receiver");
+    let id = webhook["id"].as_i64().expect("id");
+    let (_, log) = call(setup.api, "GET", &format!("/api/v1/webhooks/{id}/deliveries"), Some(&token), None).await;
+    let error = log["deliveries"][0]["last_error"].as_str().unwrap_or_default().to_string();
+    assert!(log["deliveries"][0]["state"] == "pending" && !error.is_empty(), "retried later: {log}");
 }

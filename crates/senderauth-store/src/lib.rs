@@ -110,6 +110,14 @@ pub struct StoredResult {
     pub result_json: String,
 }
 
+/// A domain with its latest result and its status changes, oldest first.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DomainPage {
+    pub record: DomainRecord,
+    pub result: Option<StoredResult>,
+    pub history: Vec<StatusEvent>,
+}
+
 /// A change of a domain's status.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StatusEvent {
@@ -580,35 +588,58 @@ impl Store {
         Ok(row.as_ref().map(domain_record))
     }
 
-    /// One of an account's domains with its latest result, in one query (the domain page).
-    pub async fn domain_with_result(
-        &self,
-        account_id: i64,
-        domain: &str,
-    ) -> Result<Option<(DomainRecord, Option<StoredResult>)>, StoreError> {
-        let row = sqlx::query(self.sql(
+    /// One of an account's domains with its latest result and status history, in one query
+    /// (the domain page).
+    pub async fn domain_page(&self, account_id: i64, domain: &str) -> Result<Option<DomainPage>, StoreError> {
+        // The history comes as a JSON array from a subquery; each backend spells it its own way.
+        let history = match self.backend {
+            Backend::Sqlite => {
+                "(SELECT json_group_array(json_object('id', id, 'at', at, 'from', from_status, 'to', to_status, \
+                 'event', event)) FROM status_events WHERE domain_id = d.id)"
+            }
+            Backend::Postgres => {
+                "(SELECT COALESCE(json_agg(json_build_object('id', id, 'at', at, 'from', from_status, 'to', to_status, \
+                 'event', event)), '[]')::text FROM status_events WHERE domain_id = d.id)"
+            }
+        };
+        let row = sqlx::query(self.sql(format!(
             "SELECT d.id, d.account_id, d.domain, d.status, d.created_at, d.setup_started_at, d.last_checked_at, \
              d.next_check_at, d.consecutive_failures, d.degraded_since, \
-             r.checked_at, r.status, r.dkim_status, r.spf_status, r.dmarc_status, r.result_json \
+             r.checked_at, r.status, r.dkim_status, r.spf_status, r.dmarc_status, r.result_json, {history} \
              FROM domains d LEFT JOIN verification_results r ON r.domain_id = d.id \
-             WHERE d.account_id = ? AND d.domain = ?",
-        ))
+             WHERE d.account_id = ? AND d.domain = ?"
+        )))
         .bind(account_id)
         .bind(domain)
         .fetch_optional(&self.pool)
         .await
         .map_err(database("reading a domain"))?;
-        Ok(row.map(|row| {
-            let result = row.get::<Option<i64>, _>(10).map(|checked_at| StoredResult {
-                checked_at,
-                status: row.get(11),
-                dkim_status: row.get(12),
-                spf_status: row.get(13),
-                dmarc_status: row.get(14),
-                result_json: row.get(15),
-            });
-            (domain_record(&row), result)
-        }))
+        let Some(row) = row else { return Ok(None) };
+        let record = domain_record(&row);
+        let result = row.get::<Option<i64>, _>(10).map(|checked_at| StoredResult {
+            checked_at,
+            status: row.get(11),
+            dkim_status: row.get(12),
+            spf_status: row.get(13),
+            dmarc_status: row.get(14),
+            result_json: row.get(15),
+        });
+        let events: Vec<serde_json::Value> = serde_json::from_str(&row.get::<String, _>(16))
+            .map_err(|error| StoreError::Conflict(format!("the status history of {domain} does not read: {error}")))?;
+        let text = |value: &serde_json::Value| value.as_str().map(str::to_string);
+        let mut history: Vec<StatusEvent> = events
+            .iter()
+            .map(|event| StatusEvent {
+                id: event["id"].as_i64().unwrap_or_default(),
+                domain_id: record.id,
+                at: event["at"].as_i64().unwrap_or_default(),
+                from_status: text(&event["from"]),
+                to_status: text(&event["to"]).unwrap_or_default(),
+                event: text(&event["event"]),
+            })
+            .collect();
+        history.sort_by_key(|event| event.id);
+        Ok(Some(DomainPage { record, result, history }))
     }
 
     /// An account's domains in name order, optionally of one status, after `after` (keyset

@@ -170,17 +170,23 @@ async fn a_batch_of_checks_is_recorded_together_and_a_removed_domain_does_not_st
         assert!(matches!(&outcomes[1], Err(StoreError::Conflict(_))), "{outcomes:?}");
         assert!(matches!(&outcomes[2], Ok(None)), "{outcomes:?}");
 
-        // The domain page's one query: the domain with its latest result, or without one.
-        let (record, result) =
-            store.domain_with_result(account.id, "kept.example.com").await.expect("read").expect("domain");
-        assert_eq!((record.status.as_str(), record.next_check_at), ("verified", Some(90_000)));
-        assert_eq!(result.map(|result| (result.checked_at, result.status)), Some((200, "verified".to_string())));
+        // The domain page's one query: the domain with its latest result and history, or
+        // without a result before its first check.
+        let page = store.domain_page(account.id, "kept.example.com").await.expect("read").expect("domain");
+        assert_eq!((page.record.status.as_str(), page.record.next_check_at), ("verified", Some(90_000)));
+        assert_eq!(page.result.map(|result| (result.checked_at, result.status)), Some((200, "verified".to_string())));
+        assert_eq!(page.history, store.history(kept.id).await.expect("history"));
+        let changes: Vec<(Option<&str>, &str, Option<&str>)> = page
+            .history
+            .iter()
+            .map(|event| (event.from_status.as_deref(), event.to_status.as_str(), event.event.as_deref()))
+            .collect();
+        assert_eq!(changes, [(None, "pending", None), (Some("pending"), "verified", Some("domain.verified"))]);
         let fresh = store.add_domain(account.id, "fresh.example.com", 300).await.expect("add");
-        let (record, result) =
-            store.domain_with_result(account.id, "fresh.example.com").await.expect("read").expect("domain");
-        assert_eq!((record.id, result), (fresh.id, None));
+        let page = store.domain_page(account.id, "fresh.example.com").await.expect("read").expect("domain");
+        assert_eq!((page.record.id, page.result, page.history.len()), (fresh.id, None, 1));
         let other = store.create_account("Other", None, 1).await.expect("account");
-        assert!(store.domain_with_result(other.id, "kept.example.com").await.expect("read").is_none());
+        assert!(store.domain_page(other.id, "kept.example.com").await.expect("read").is_none());
     })
     .await;
 }

@@ -51,11 +51,12 @@ async fn serve(args: ServeArgs) -> Result<u8> {
         .ok()
         .and_then(|level| level.parse().ok())
         .unwrap_or(tracing_subscriber::filter::LevelFilter::INFO);
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_max_level(level)
-        .init();
+    let logs = tracing_subscriber::fmt().with_writer(std::io::stderr).with_max_level(level);
+    match std::env::var("SENDERAUTH_LOG_FORMAT").as_deref() {
+        Ok("json") => logs.json().init(),
+        Ok("text") | Err(_) => logs.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).init(),
+        Ok(other) => anyhow::bail!("SENDERAUTH_LOG_FORMAT is {other:?}: use text (the default) or json"),
+    }
     senderauth_server::serve::run(settings, resolver, shutdown_signal(), |address| {
         println!("senderauth: listening on http://{address}");
     })

@@ -354,13 +354,20 @@ async fn serve_starts_on_defaults_generates_an_admin_token_and_stops_gracefully(
     assert!(stderr.contains("listening") && stderr.contains("admin-token"), "{stderr}");
     assert!(!stderr.contains(&admin) && !stderr.contains(&token), "no token ever appears in the logs");
 
-    // Started again on the same data: the same admin token, the account and its domain kept.
-    let (child, address) = start_service(&data_dir, &server).await;
+    // Started again on the same data, logging JSON: the same admin token, the account and its
+    // domain kept.
+    let (child, address) = start_service_with(&data_dir, &server, &[], &[("SENDERAUTH_LOG_FORMAT", "json")]).await;
     assert_eq!(std::fs::read_to_string(&token_file).expect("token file").trim(), admin, "no new admin token");
     let (status, listed) = call(address, "GET", "/api/v1/domains", Some(&token), None).await;
     assert_eq!((status, listed["domains"][0]["domain"].as_str()), (200, Some("first.example.com")));
-    let (status, _) = stop_service(child).await;
+    let (status, stderr) = stop_service(child).await;
     assert!(status.success());
+    let messages: Vec<String> = stderr
+        .lines()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).expect("each log line is JSON"))
+        .filter_map(|line| line["fields"]["message"].as_str().map(str::to_string))
+        .collect();
+    assert!(messages.iter().any(|message| message == "listening") && messages.contains(&"stopped".into()), "{stderr}");
 }
 
 #[tokio::test]
