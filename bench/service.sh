@@ -12,7 +12,7 @@
 #
 # Usage: bench/service.sh [N] [ACCOUNTS]
 #   BACKENDS="sqlite postgres"  CONNECTIONS=16 (wrk's)  LOAD_SECONDS=20 (per wrk run)
-#   DNS_PORT=5399 API_PORT=8099 PG_PORT=5435
+#   DNS_PORT=5399 API_PORT=8099 PG_PORT=5435  POSTGRES_SETTINGS="-c shared_buffers=1GB" (say)
 # Prints Markdown table rows; results are recorded in docs/benchmarks.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."

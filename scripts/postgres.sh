@@ -4,6 +4,7 @@
 # Usage: scripts/postgres.sh start DIR PORT [durable]   (prints the cluster's URL once it answers)
 #        scripts/postgres.sh stop DIR                   (stops it; DIR can then be removed)
 # Without `durable` the cluster runs with fsync off (tests); with it, PostgreSQL's defaults.
+# POSTGRES_SETTINGS adds server settings, e.g. "-c shared_buffers=1GB".
 # Needs Debian's postgresql; run as root, the cluster belongs to the postgres user.
 set -euo pipefail
 command=$1
@@ -17,6 +18,7 @@ start)
   port=$3
   options="-p $port -k $dir -c listen_addresses=127.0.0.1"
   [ "${4:-}" = durable ] || options="$options -c fsync=off"
+  options="$options ${POSTGRES_SETTINGS:-}"
   mkdir -p "$dir"
   [ "$(id -u)" -eq 0 ] && chown postgres "$dir"
   as_postgres "$pg_bin/initdb -D $dir/data -U senderauth --auth=trust >$dir/initdb.log 2>&1"
