@@ -616,14 +616,8 @@ impl Store {
         .map_err(database("reading a domain"))?;
         let Some(row) = row else { return Ok(None) };
         let record = domain_record(&row);
-        let result = row.get::<Option<i64>, _>(10).map(|checked_at| StoredResult {
-            checked_at,
-            status: row.get(11),
-            dkim_status: row.get(12),
-            spf_status: row.get(13),
-            dmarc_status: row.get(14),
-            result_json: row.get(15),
-        });
+        // No result joined (never checked): its columns are NULL.
+        let result = row.get::<Option<i64>, _>(10).is_some().then(|| stored_result(&row, 10));
         let events: Vec<serde_json::Value> = serde_json::from_str(&row.get::<String, _>(16))
             .map_err(|error| StoreError::Conflict(format!("the status history of {domain} does not read: {error}")))?;
         let text = |value: &serde_json::Value| value.as_str().map(str::to_string);
@@ -1053,14 +1047,7 @@ impl Store {
         .fetch_optional(&self.pool)
         .await
         .map_err(database("reading the latest result"))?;
-        Ok(row.map(|row| StoredResult {
-            checked_at: row.get(0),
-            status: row.get(1),
-            dkim_status: row.get(2),
-            spf_status: row.get(3),
-            dmarc_status: row.get(4),
-            result_json: row.get(5),
-        }))
+        Ok(row.map(|row| stored_result(&row, 0)))
     }
 
     /// A domain's status changes, oldest first.
@@ -1098,6 +1085,18 @@ fn domain_record(row: &AnyRow) -> DomainRecord {
         next_check_at: row.get(7),
         consecutive_failures: row.get(8),
         degraded_since: row.get(9),
+    }
+}
+
+/// A stored result from the six columns of `verification_results` starting at `first`.
+fn stored_result(row: &AnyRow, first: usize) -> StoredResult {
+    StoredResult {
+        checked_at: row.get(first),
+        status: row.get(first + 1),
+        dkim_status: row.get(first + 2),
+        spf_status: row.get(first + 3),
+        dmarc_status: row.get(first + 4),
+        result_json: row.get(first + 5),
     }
 }
 
