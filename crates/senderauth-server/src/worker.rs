@@ -84,17 +84,8 @@ impl Worker {
         let mut round = Round::default();
         let mut finished: Vec<(i64, CheckRecord)> = Vec::new();
         while let Some(joined) = checks.join_next().await {
-            match joined {
-                Ok((id, Ok(check))) => finished.push((id, check)),
-                Ok((id, Err(error))) => {
-                    tracing::warn!(domain_id = id, %error, "check not recorded; the domain is due again");
-                    round.released += 1;
-                    let _ = self.store.release(id, &self.node).await;
-                }
-                Err(error) => {
-                    tracing::error!(%error, "a check task failed");
-                    round.released += 1;
-                }
+            if !self.finished(joined, &mut finished).await {
+                round.released += 1;
             }
             if finished.len() >= WRITE_BATCH || (checks.is_empty() && !finished.is_empty()) {
                 self.write(std::mem::take(&mut finished), &mut round).await;
@@ -124,6 +115,30 @@ impl Worker {
                 let id = record.id;
                 (id, worker.evaluate(record, now, false).await.map(|(_, check)| check))
             });
+        }
+    }
+
+    /// Takes a finished check task: its check joins `finished` to be written; a check that
+    /// could not run is released (due again) and `false` returned.
+    async fn finished(
+        &self,
+        joined: Result<(i64, Result<CheckRecord, StoreError>), tokio::task::JoinError>,
+        finished: &mut Vec<(i64, CheckRecord)>,
+    ) -> bool {
+        match joined {
+            Ok((id, Ok(check))) => {
+                finished.push((id, check));
+                true
+            }
+            Ok((id, Err(error))) => {
+                tracing::warn!(domain_id = id, %error, "check not recorded; the domain is due again");
+                let _ = self.store.release(id, &self.node).await;
+                false
+            }
+            Err(error) => {
+                tracing::error!(%error, "a check task failed");
+                false
+            }
         }
     }
 
@@ -269,14 +284,9 @@ impl Worker {
                 continue;
             }
             tokio::select! {
-                Some(joined) = in_flight.join_next() => match joined {
-                    Ok((id, Ok(check))) => finished.push((id, check)),
-                    Ok((id, Err(error))) => {
-                        tracing::warn!(domain_id = id, %error, "check not recorded; the domain is due again");
-                        let _ = self.store.release(id, &self.node).await;
-                    }
-                    Err(error) => tracing::error!(%error, "a check task failed"),
-                },
+                Some(joined) = in_flight.join_next() => {
+                    self.finished(joined, &mut finished).await;
+                }
                 _ = stop.changed(), if !stopping => {}
             }
             if finished.len() >= WRITE_BATCH {
