@@ -13,10 +13,11 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use senderauth_core::name::{AccountId, DomainName};
 use senderauth_core::plan::{PlanError, plan_records, to_zone_file};
-use senderauth_store::{DomainRecord, Principal, StoreError, TokenInfo};
+use senderauth_store::{DomainRecord, KeyState, Principal, StoreError, TokenInfo};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::keys::{KeyMaker, published_record};
 use crate::webhooks::{Targets, refused_target};
 use crate::worker::Worker;
 
@@ -43,16 +44,19 @@ pub struct AppState {
     pub default_domain_limit: Option<i64>,
     /// Where webhook URLs may point.
     pub webhook_targets: Targets,
+    /// Makes the DKIM keys of newly connected domains.
+    pub keys: KeyMaker,
 }
 
 impl AppState {
-    pub fn new(worker: Worker, clock: Arc<dyn Fn() -> i64 + Send + Sync>) -> AppState {
+    pub fn new(worker: Worker, clock: Arc<dyn Fn() -> i64 + Send + Sync>, keys: KeyMaker) -> AppState {
         AppState {
             worker,
             clock,
             verify_requests: Arc::default(),
             default_domain_limit: None,
             webhook_targets: Targets::default(),
+            keys,
         }
     }
 
@@ -73,6 +77,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/domains/{domain}", get(domain_detail).delete(delete_domain))
         .route("/api/v1/domains/{domain}/verify", post(verify_now))
         .route("/api/v1/domains/{domain}/records", get(domain_records))
+        .route("/api/v1/domains/{domain}/dkim", get(domain_keys))
         .route("/api/v1/webhooks", get(list_webhooks).post(create_webhook))
         .route("/api/v1/webhooks/{id}", axum::routing::delete(delete_webhook))
         .route("/api/v1/webhooks/{id}/deliveries", get(webhook_deliveries))
@@ -306,15 +311,26 @@ async fn connect_domain(
             ),
         ));
     }
-    let record = store.add_domain(account_id, domain.as_str(), state.now()).await.map_err(|error| match error {
-        StoreError::Conflict(message) if message.contains("already connected") => {
-            ApiError::new(StatusCode::CONFLICT, "domain_exists", message)
-        }
-        StoreError::Conflict(message) if message.contains("limit") => {
-            ApiError::new(StatusCode::CONFLICT, "domain_limit_reached", message)
-        }
-        other => other.into(),
+    let account = AccountId::parse(&account_id.to_string())
+        .map_err(|error| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", error.to_string()))?;
+    let zone = state.keys.domain_zone(&state.worker.provider, &account, &domain).await.map_err(|error| {
+        tracing::error!(%error, "making DKIM keys");
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "key_generation_failed",
+            "the DKIM keys could not be made; try again",
+        )
     })?;
+    let record =
+        store.add_domain_with(account_id, domain.as_str(), state.now(), &zone).await.map_err(|error| match error {
+            StoreError::Conflict(message) if message.contains("already connected") => {
+                ApiError::new(StatusCode::CONFLICT, "domain_exists", message)
+            }
+            StoreError::Conflict(message) if message.contains("limit") => {
+                ApiError::new(StatusCode::CONFLICT, "domain_limit_reached", message)
+            }
+            other => other.into(),
+        })?;
     let mut body = domain_json(&record);
     body["records"] = records_json(&state, account_id, &domain, true).await;
     Ok((StatusCode::CREATED, Json(body)))
@@ -424,6 +440,39 @@ async fn domain_detail(
         .map(|event| json!({ "at": event.at, "from": event.from_status, "to": event.to_status, "event": event.event }))
         .collect();
     Ok(Json(body))
+}
+
+/// The DKIM keys the platform holds for one of the caller's domains: per selector, where the
+/// key is published, its algorithm, state and dates, and the public record. Never the private
+/// key.
+async fn domain_keys(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let account_id = caller.account()?;
+    let (_, record) = owned_domain(&state, account_id, &name).await?;
+    let keys = state.worker.store.domain_keys(record.id).await?;
+    let keys: Vec<Value> = keys
+        .iter()
+        .filter(|key| key.state != KeyState::Removed)
+        .map(|key| {
+            json!({
+                "selector": key.selector,
+                "published_at": key.name,
+                "algorithm": key.algorithm,
+                "state": key.state.as_str(),
+                "signing": key.state == KeyState::Active,
+                "public_key": key.public_key,
+                "record": published_record(key),
+                "created_at": key.created_at,
+                "active_at": key.active_at,
+                "retired_at": key.retired_at,
+                "revoked_at": key.revoked_at,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "domain": record.domain, "keys": keys })))
 }
 
 async fn verify_now(

@@ -2,7 +2,10 @@
 //! through their lifecycle. The REST API and the web UI come next.
 
 pub mod api;
+pub mod authority;
+pub mod keys;
 pub mod metrics;
+pub mod nameserver;
 pub mod serve;
 pub mod webhooks;
 pub mod worker;

@@ -16,7 +16,10 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::api::{AppState, router};
+use crate::authority::{Zone, ZoneSettings};
+use crate::keys::{KeyAlgorithm, KeyError, KeyMaker, MasterKeys};
 use crate::metrics::Metrics;
+use crate::nameserver::SharedZone;
 use crate::webhooks::{Deliverer, Targets};
 use crate::worker::{Worker, unix_now};
 
@@ -31,6 +34,9 @@ pub struct ServiceConfig {
     pub data_dir: PathBuf,
     /// `sqlite://PATH` or `postgres://...`; unset: `sqlite://<data_dir>/senderauth.db`.
     pub database_url: Option<String>,
+    /// Database connections for requests (and as many again for the background work); unset:
+    /// twice the cores, at least 4.
+    pub database_connections: Option<u32>,
     /// An admin token to accept (also `SENDERAUTH_ADMIN_TOKEN`); unset: one is generated on the
     /// first start and written to `<data_dir>/admin-token`.
     pub admin_token: Option<String>,
@@ -54,6 +60,23 @@ pub struct ServiceConfig {
     pub degraded_window_hours: u64,
     /// Whether webhook URLs may reach private, loopback and other non-public addresses.
     pub webhook_private_targets: bool,
+    /// Where the embedded DNS server answers for the platform's zone (UDP and TCP); empty: no
+    /// server (the zone is then served by an external primary, see `senderauth zone export`).
+    pub dns_listen: Vec<SocketAddr>,
+    /// The zone's NS host names; empty: `ns1.<zone>`.
+    pub dns_nameservers: Vec<String>,
+    /// The zone's SOA mailbox as a name; unset: `hostmaster.<zone>`.
+    pub dns_hostmaster: Option<String>,
+    /// TTL of the zone's records, in seconds (a rotated key signs only after this has passed).
+    pub dns_ttl: u32,
+    /// The DMARC record published for the variable domain.
+    pub variable_domain_dmarc: String,
+    /// The algorithm of new DKIM keys: rsa-2048, rsa-3072, rsa-4096 or ed25519.
+    pub dkim_algorithm: String,
+    /// A file of master keys (`ID:BASE64` lines, the first one current) sealing the DKIM private
+    /// keys; `SENDERAUTH_MASTER_KEY` (the same text) wins over it. Unset: `<data_dir>/master-key`,
+    /// created on the first start.
+    pub master_key_file: Option<PathBuf>,
 }
 
 impl Default for ServiceConfig {
@@ -62,6 +85,7 @@ impl Default for ServiceConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             data_dir: PathBuf::from("senderauth-data"),
             database_url: None,
+            database_connections: None,
             admin_token: None,
             node: None,
             worker_batch: 200,
@@ -73,6 +97,13 @@ impl Default for ServiceConfig {
             failures_before_degraded: 3,
             degraded_window_hours: 72,
             webhook_private_targets: false,
+            dns_listen: vec![SocketAddr::from(([127, 0, 0, 1], 5353))],
+            dns_nameservers: Vec::new(),
+            dns_hostmaster: None,
+            dns_ttl: 3600,
+            variable_domain_dmarc: "v=DMARC1; p=reject;".to_string(),
+            dkim_algorithm: "rsa-2048".to_string(),
+            master_key_file: None,
         }
     }
 }
@@ -95,6 +126,8 @@ pub enum ServeError {
     Io { action: String, source: std::io::Error },
     #[error("cannot set up {0}")]
     Dns(String),
+    #[error(transparent)]
+    Keys(#[from] KeyError),
 }
 
 impl ServiceConfig {
@@ -116,18 +149,125 @@ impl ServiceConfig {
     }
 }
 
-impl Settings {
-    /// Reads a configuration file: the provider's keys at the top level (as in
-    /// `config/provider.example.toml`) and the service's in a `[service]` table.
-    pub fn load(path: Option<&Path>) -> Result<Settings, ConfigError> {
-        let Some(path) = path else {
-            return Ok(Settings { service: ServiceConfig::default(), provider: ProviderConfig::default() });
+/// Every key of the configuration file: its table (`""` for the top level), its name, and
+/// whether its value is text. `SENDERAUTH_<KEY>` overrides a key at the top level or in
+/// `[service]`, `SENDERAUTH_<TABLE>_<KEY>` one in another table: text as it is, anything else
+/// written as in TOML (`SENDERAUTH_WORKER_BATCH=100`, `SENDERAUTH_SENDING_IPS='["192.0.2.1"]'`).
+pub const SETTING_KEYS: &[(&str, &str, bool)] = &[
+    ("service", "listen", true),
+    ("service", "data_dir", true),
+    ("service", "database_url", true),
+    ("service", "database_connections", false),
+    ("service", "admin_token", true),
+    ("service", "node", true),
+    ("service", "worker_batch", false),
+    ("service", "worker_concurrency", false),
+    ("service", "lease_seconds", false),
+    ("service", "default_domain_limit", false),
+    ("service", "setup_window_hours", false),
+    ("service", "recheck_interval_hours", false),
+    ("service", "failures_before_degraded", false),
+    ("service", "degraded_window_hours", false),
+    ("service", "webhook_private_targets", false),
+    ("service", "dns_listen", false),
+    ("service", "dns_nameservers", false),
+    ("service", "dns_hostmaster", true),
+    ("service", "dns_ttl", false),
+    ("service", "variable_domain_dmarc", true),
+    ("service", "dkim_algorithm", true),
+    ("service", "master_key_file", true),
+    ("", "zone", true),
+    ("", "variable_domain", true),
+    ("", "sending_ips", false),
+    ("", "reserved_domains", false),
+    ("dkim", "selectors", false),
+    ("dkim", "target", true),
+    ("spf", "include", true),
+    ("spf", "all", true),
+    ("dmarc", "record", true),
+    ("resolver", "nameserver", true),
+    ("resolver", "timeout_ms", false),
+    ("resolver", "attempts", false),
+    ("resolver", "concurrency", false),
+];
+
+/// The environment variable that overrides a key of [`SETTING_KEYS`].
+pub fn setting_variable(table: &str, key: &str) -> String {
+    match table {
+        "" | "service" => format!("SENDERAUTH_{}", key.to_uppercase()),
+        _ => format!("SENDERAUTH_{}_{}", table.to_uppercase(), key.to_uppercase()),
+    }
+}
+
+/// Puts the values of the `SENDERAUTH_*` variables `lookup` finds into `table` (a whole
+/// configuration file's); returns the names of those it found.
+fn apply_environment(
+    table: &mut toml::Table,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<Vec<String>, ConfigError> {
+    let mut applied = Vec::new();
+    for &(section, key, text) in SETTING_KEYS {
+        let variable = setting_variable(section, key);
+        // An empty variable counts as unset; surrounding whitespace (a token read from a file
+        // with its newline) is not part of the value.
+        let Some(raw) = lookup(&variable).map(|raw| raw.trim().to_string()).filter(|raw| !raw.is_empty()) else {
+            continue;
         };
-        let origin = path.display().to_string();
-        let text =
-            std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: origin.clone(), source })?;
+        let value = if text {
+            toml::Value::String(raw)
+        } else {
+            let parsed: toml::Table =
+                toml::from_str(&format!("value = {raw}")).map_err(|error| ConfigError::Parse {
+                    path: "the environment".to_string(),
+                    message: format!("{variable}={raw:?} is not a TOML value ({})", error.message()),
+                })?;
+            parsed.get("value").cloned().unwrap_or(toml::Value::String(raw))
+        };
+        let target = if section.is_empty() {
+            &mut *table
+        } else {
+            match table.entry(section).or_insert_with(|| toml::Value::Table(toml::Table::new())) {
+                toml::Value::Table(inner) => inner,
+                _ => {
+                    return Err(ConfigError::Parse {
+                        path: "the configuration".to_string(),
+                        message: format!("`{section}` must be a table"),
+                    });
+                }
+            }
+        };
+        target.insert(key.to_string(), value);
+        applied.push(variable);
+    }
+    Ok(applied)
+}
+
+impl Settings {
+    /// Reads a configuration file (none: the defaults), the provider's keys at the top level
+    /// (as in `config/provider.example.toml`) and the service's in a `[service]` table, with
+    /// the `SENDERAUTH_*` environment variables of [`SETTING_KEYS`] over it.
+    pub fn load(path: Option<&Path>) -> Result<Settings, ConfigError> {
+        Settings::load_with(path, |variable| std::env::var(variable).ok())
+    }
+
+    /// As [`Settings::load`], with the environment read through `lookup`.
+    pub fn load_with(path: Option<&Path>, lookup: impl Fn(&str) -> Option<String>) -> Result<Settings, ConfigError> {
+        let (text, mut origin) = match path {
+            Some(path) => {
+                let origin = path.display().to_string();
+                let text = std::fs::read_to_string(path)
+                    .map_err(|source| ConfigError::Read { path: origin.clone(), source })?;
+                (text, origin)
+            }
+            None => (String::new(), "the defaults".to_string()),
+        };
+        let mut table: toml::Table = toml::from_str(&text)
+            .map_err(|error| ConfigError::Parse { path: origin.clone(), message: error.to_string() })?;
+        let applied = apply_environment(&mut table, lookup)?;
+        if !applied.is_empty() {
+            origin = format!("{origin} with {}", applied.join(", "));
+        }
         let parse_error = |message: String| ConfigError::Parse { path: origin.clone(), message };
-        let mut table: toml::Table = toml::from_str(&text).map_err(|error| parse_error(error.to_string()))?;
         let service = match table.remove("service") {
             Some(section) => {
                 section.try_into().map_err(|error: toml::de::Error| parse_error(format!("[service]: {error}")))?
@@ -139,6 +279,56 @@ impl Settings {
         Ok(Settings { service, provider })
     }
 
+    /// What the platform's zone publishes besides the store's keys.
+    pub fn zone_settings(&self) -> ZoneSettings {
+        let provider = &self.provider;
+        let zone = provider.zone.trim_end_matches('.').to_ascii_lowercase();
+        let variable = provider.variable_domain.trim_end_matches('.').to_ascii_lowercase();
+        let mut apexes = vec![zone.clone()];
+        if variable != zone && !variable.ends_with(&format!(".{zone}")) {
+            apexes.push(variable.clone());
+        }
+        let nameservers = if self.service.dns_nameservers.is_empty() {
+            vec![format!("ns1.{zone}")]
+        } else {
+            self.service.dns_nameservers.clone()
+        };
+        let spf = spf_record(&provider.sending_ips);
+        ZoneSettings {
+            apexes,
+            nameservers,
+            hostmaster: self.service.dns_hostmaster.clone().unwrap_or_else(|| format!("hostmaster.{zone}")),
+            ttl: self.service.dns_ttl.max(1),
+            negative_ttl: self.service.dns_ttl.clamp(1, 300),
+            spf_include_record: spf.clone(),
+            variable_domain: variable,
+            variable_spf: spf,
+            variable_dmarc: self.service.variable_domain_dmarc.clone(),
+        }
+    }
+
+    /// The master keys (created on the first start when none are configured) and the maker
+    /// of new domains' keys.
+    pub fn key_maker(&self) -> Result<KeyMaker, ServeError> {
+        let algorithm: KeyAlgorithm = self.service.dkim_algorithm.parse()?;
+        let environment = std::env::var("SENDERAUTH_MASTER_KEY").ok();
+        let (master, created) =
+            MasterKeys::load(environment.as_deref(), self.service.master_key_file.as_deref(), &self.service.data_dir)?;
+        if let Some(path) = created {
+            tracing::warn!(
+                path = %path.display(),
+                "generated a master key for the DKIM private keys; back it up apart from the database"
+            );
+        }
+        Ok(KeyMaker { master: Arc::new(master), algorithm })
+    }
+
+    /// Opens the store with the configured number of connections.
+    pub async fn connect_store(&self) -> Result<Store, StoreError> {
+        let connections = self.service.database_connections.unwrap_or_else(senderauth_store::default_connections);
+        Store::connect_with(&self.database_url(), connections).await
+    }
+
     fn database_url(&self) -> String {
         self.service
             .database_url
@@ -148,12 +338,12 @@ impl Settings {
 }
 
 /// Runs the service until `shutdown` completes: the API on `service.listen` and the worker.
-/// `on_listening` is told the bound address (useful with port 0).
+/// `on_listening` is told the bound addresses, HTTP and DNS (useful with port 0).
 pub async fn run(
     settings: Settings,
     resolver: ResolverSettings,
     shutdown: impl Future<Output = ()> + Send + 'static,
-    on_listening: impl FnOnce(SocketAddr),
+    on_listening: impl FnOnce(SocketAddr, &[SocketAddr]),
 ) -> Result<(), ServeError> {
     let data_dir = &settings.service.data_dir;
     std::fs::create_dir_all(data_dir).map_err(|source| ServeError::Io {
@@ -171,19 +361,54 @@ pub async fn run(
         .local_addr()
         .map_err(|source| ServeError::Io { action: "reading the listening address".to_string(), source })?;
 
+    let keys = settings.key_maker()?;
+
     let (stop, stopped) = watch::channel(false);
+    let zone: SharedZone =
+        Arc::new(std::sync::RwLock::new(Zone::new(settings.zone_settings(), &worker.store.zone_contents().await?)));
+    let nameserver = if settings.service.dns_listen.is_empty() {
+        None
+    } else {
+        let listeners = crate::nameserver::listen(&settings.service.dns_listen, zone.clone(), stopped.clone())
+            .await
+            .map_err(|source| ServeError::Io {
+                action: format!(
+                    "serving DNS on {:?} (is another process using it? set dns_listen)",
+                    settings.service.dns_listen
+                ),
+                source,
+            })?;
+        tracing::info!(addresses = ?listeners.addresses, "serving the platform's zone");
+        tokio::spawn(crate::nameserver::follow_changes(worker.store.clone(), zone.clone(), stopped.clone()));
+        Some(listeners)
+    };
     let background = start_background(&settings, &resolver, &worker, stopped).await?;
     tracing::info!(%address, node = %worker.node, "listening");
-    on_listening(address);
-    let mut state = AppState::new(worker, Arc::new(unix_now));
+    on_listening(address, nameserver.as_ref().map_or(&[][..], |listeners| &listeners.addresses));
+    let mut state = AppState::new(worker, Arc::new(unix_now), keys);
     state.default_domain_limit = settings.service.default_domain_limit;
     state.webhook_targets = settings.service.webhook_targets();
     let served = axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await;
     // The API has stopped taking requests; let the checks in flight finish and be written.
     let _ = stop.send(true);
     let _ = tokio::task::spawn_blocking(move || background.join()).await;
+    if let Some(listeners) = nameserver {
+        let _ = tokio::task::spawn_blocking(move || listeners.stop()).await;
+    }
     tracing::info!("stopped");
     served.map_err(|source| ServeError::Io { action: "serving HTTP".to_string(), source })
+}
+
+/// The SPF record of the platform's sending addresses: `v=spf1 ip4:... ip6:... -all`. Address
+/// mechanisms cost no DNS lookups, so an include of it adds one lookup to a customer's record.
+pub fn spf_record(sending_ips: &[String]) -> String {
+    let mut record = String::from("v=spf1");
+    for entry in sending_ips {
+        let kind = if entry.contains(':') { "ip6" } else { "ip4" };
+        record.push_str(&format!(" {kind}:{entry}"));
+    }
+    record.push_str(" -all");
+    record
 }
 
 /// A worker with its own database connections and resolver, configured from `settings`.
@@ -193,7 +418,7 @@ async fn connect_worker(
     node: String,
     metrics: Arc<Metrics>,
 ) -> Result<Worker, ServeError> {
-    let store = Store::connect(&settings.database_url()).await?;
+    let store = settings.connect_store().await?;
     let dns = Dns::new(resolver).map_err(|error| ServeError::Dns(format!("DNS: {error}")))?;
     let mut worker = Worker::new(store, dns, settings.provider.clone(), node);
     worker.lifecycle = settings.service.lifecycle();
@@ -327,22 +552,7 @@ mod tests {
         let settings = Settings::load(Some(&path)).expect("the example parses");
         let _ = std::fs::remove_file(&path);
         assert_eq!(format!("{:?}", settings.service), format!("{:?}", ServiceConfig::default()));
-        for key in [
-            "listen",
-            "data_dir",
-            "database_url",
-            "admin_token",
-            "node",
-            "worker_batch",
-            "worker_concurrency",
-            "lease_seconds",
-            "default_domain_limit",
-            "setup_window_hours",
-            "recheck_interval_hours",
-            "failures_before_degraded",
-            "degraded_window_hours",
-            "webhook_private_targets",
-        ] {
+        for (_, key, _) in SETTING_KEYS.iter().filter(|(table, _, _)| *table == "service") {
             assert!(text.contains(&format!("{key} =")), "{key} is not documented in the example");
         }
     }
@@ -358,5 +568,52 @@ mod tests {
         let error = Settings::load(Some(&path)).expect_err("unknown key").to_string();
         let _ = std::fs::remove_file(&path);
         assert!(error.contains("recheck_interval_hour") && error.contains("recheck_interval_hours"), "{error}");
+    }
+
+    #[test]
+    fn every_setting_can_come_from_the_environment() {
+        let environment = |variable: &str| {
+            match variable {
+                "SENDERAUTH_WORKER_BATCH" => Some("25"),
+                "SENDERAUTH_NODE" => Some("123"),
+                "SENDERAUTH_DATABASE_CONNECTIONS" => Some("3"),
+                "SENDERAUTH_ZONE" => Some("mail.example.net"),
+                "SENDERAUTH_SENDING_IPS" => Some(r#"["198.51.100.7"]"#),
+                "SENDERAUTH_DKIM_TARGET" => Some("{selector}.{domain_dashed}.keys.{zone}"),
+                "SENDERAUTH_RESOLVER_TIMEOUT_MS" => Some("900"),
+                _ => None,
+            }
+            .map(str::to_string)
+        };
+        let path = std::env::temp_dir().join(format!("senderauth-environment-{}.toml", std::process::id()));
+        std::fs::write(&path, "zone = \"esp.example\"\n[service]\nworker_batch = 7\nlease_seconds = 30\n")
+            .expect("write");
+        let settings = Settings::load_with(Some(&path), environment).expect("loads");
+        let _ = std::fs::remove_file(&path);
+        // The environment wins over the file; what it does not set keeps the file's value.
+        assert_eq!(settings.service.worker_batch, 25);
+        assert_eq!(settings.service.lease_seconds, 30);
+        assert_eq!(settings.service.node.as_deref(), Some("123"));
+        assert_eq!(settings.service.database_connections, Some(3));
+        assert_eq!(settings.provider.zone, "mail.example.net");
+        assert_eq!(settings.provider.sending_ips, ["198.51.100.7"]);
+        assert_eq!(settings.provider.dkim.target, "{selector}.{domain_dashed}.keys.{zone}");
+        assert_eq!(settings.provider.resolver.timeout_ms, 900);
+        // Without a file, too.
+        assert_eq!(Settings::load_with(None, environment).expect("loads").service.worker_batch, 25);
+
+        // A bad value names the variable it came from.
+        let error = Settings::load_with(None, |variable: &str| {
+            (variable == "SENDERAUTH_WORKER_BATCH").then(|| "lots".to_string())
+        })
+        .expect_err("not a number")
+        .to_string();
+        assert!(error.contains("SENDERAUTH_WORKER_BATCH"), "{error}");
+        let error = Settings::load_with(None, |variable: &str| {
+            (variable == "SENDERAUTH_LEASE_SECONDS").then(|| "\"soon\"".to_string())
+        })
+        .expect_err("a string where a number belongs")
+        .to_string();
+        assert!(error.contains("SENDERAUTH_LEASE_SECONDS") && error.contains("lease_seconds"), "{error}");
     }
 }

@@ -8,6 +8,7 @@ use std::time::Duration;
 use senderauth_core::config::ProviderConfig;
 use senderauth_core::dns::{Dns, ResolverSettings};
 use senderauth_server::api::{AppState, router};
+use senderauth_server::keys::{KeyAlgorithm, KeyMaker};
 use senderauth_server::worker::Worker;
 use senderauth_store::Store;
 use senderauth_testkit::{TestDns, database, http};
@@ -55,7 +56,7 @@ async fn spawn_app_with(database_url: &str, default_domain_limit: Option<i64>) -
     worker.lease = Duration::from_secs(60);
     let clock = Arc::new(AtomicI64::new(1_000_000));
     let now = clock.clone();
-    let mut state = AppState::new(worker, Arc::new(move || now.load(Ordering::Relaxed)));
+    let mut state = AppState::new(worker, Arc::new(move || now.load(Ordering::Relaxed)), test_keys());
     state.default_domain_limit = default_domain_limit;
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let address = listener.local_addr().expect("address");
@@ -398,4 +399,9 @@ async fn accounts_get_the_configured_default_domain_limit() {
     let (_, own) =
         app.call("POST", "/api/v1/accounts", Some(&app.admin), Some(r#"{"name": "Big", "domain_limit": 100}"#)).await;
     assert_eq!(own["domain_limit"].as_i64(), Some(100), "an explicit limit wins");
+}
+
+/// Ed25519 keys: made in microseconds (the CLI tests connect domains with the default RSA).
+fn test_keys() -> KeyMaker {
+    KeyMaker::in_memory(KeyAlgorithm::Ed25519).expect("a key maker")
 }

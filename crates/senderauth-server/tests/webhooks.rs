@@ -11,6 +11,7 @@ use axum::routing::post;
 use senderauth_core::config::ProviderConfig;
 use senderauth_core::dns::{Dns, ResolverSettings};
 use senderauth_server::api::{AppState, router};
+use senderauth_server::keys::{KeyAlgorithm, KeyMaker};
 use senderauth_server::webhooks::{Deliverer, Targets, signature};
 use senderauth_server::worker::Worker;
 use senderauth_store::Store;
@@ -77,7 +78,7 @@ async fn setup(store: Store, targets: Targets) -> Setup {
     worker.lease = Duration::from_secs(60);
     let clock = Arc::new(AtomicI64::new(10_000));
     let now = clock.clone();
-    let mut state = AppState::new(worker.clone(), Arc::new(move || now.load(Ordering::Relaxed)));
+    let mut state = AppState::new(worker.clone(), Arc::new(move || now.load(Ordering::Relaxed)), test_keys());
     state.webhook_targets = targets;
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let api = listener.local_addr().expect("address");
@@ -224,4 +225,9 @@ async fn by_default_webhooks_reach_public_addresses_only() {
     let (_, log) = call(setup.api, "GET", &format!("/api/v1/webhooks/{id}/deliveries"), Some(&token), None).await;
     let error = log["deliveries"][0]["last_error"].as_str().unwrap_or_default().to_string();
     assert!(log["deliveries"][0]["state"] == "pending" && !error.is_empty(), "retried later: {log}");
+}
+
+/// Ed25519 keys: made in microseconds (the CLI tests connect domains with the default RSA).
+fn test_keys() -> KeyMaker {
+    KeyMaker::in_memory(KeyAlgorithm::Ed25519).expect("a key maker")
 }

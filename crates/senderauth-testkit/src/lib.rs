@@ -370,3 +370,15 @@ async fn serve_tcp(server: TestDns, listener: TcpListener) {
 
 /// A real RSA public key (RFC 6376 appendix C's example, 1024 bits) for DKIM key records.
 pub const EXAMPLE_DKIM_KEY: &str = "MIGfMA0GCSqGSIb3DQEBAQUAA4GNADCBiQKBgQDwIRP/UC3SBsEmGqZ9ZJW3/DkMoGeLnQg1fWn7/zYtIxN2SnFCjxOCKG9v3b4jYfcTNh5ijSsq631uBItLa7od+v/RtdC2UzJ1lWT947qR+Rcac2gbto/NMqJ0fzfVjH4OuKhitdY9tf6mcwGjaNBcWToIMmPSPDdQPNUYckcQ2QIDAQAB";
+
+/// In CI a missing external tool fails the test; elsewhere it is skipped with a message.
+pub fn require_or_skip(available: bool, what: &str) -> bool {
+    if available {
+        return true;
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!("{what} is required in CI; the README's test command installs it");
+    }
+    eprintln!("SKIPPED: {what} is not installed; run the README's test command to install it");
+    false
+}

@@ -36,8 +36,58 @@ pub enum Command {
     Verify(VerifyArgs),
     /// Analyse any domain's SPF, DMARC and (for given selectors) DKIM, independent of a platform.
     Check(CheckArgs),
-    /// Run the service: the REST API and the background verifier.
+    /// Run the service: the REST API, the background verifier and the platform's DNS server.
     Serve(ServeArgs),
+    /// The platform's zone, for operators who serve it from their own DNS servers.
+    #[command(subcommand)]
+    Zone(ZoneCommand),
+    /// The DKIM private keys' master keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ZoneCommand {
+    /// Write the platform's zone (the hosted DKIM keys, the SPF includes, the variable domain's
+    /// records) as a standard zone file, from the store the service uses.
+    Export(ZoneExportArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ZoneExportArgs {
+    /// Write to this file instead of standard output.
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub store: StoreArgs,
+    #[command(flatten)]
+    pub dns: DnsArgs,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KeysCommand {
+    /// Seal every DKIM private key again under the current master key (the first in the master
+    /// key file or SENDERAUTH_MASTER_KEY), so that older master keys can be retired.
+    Rewrap(KeysArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct KeysArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    #[command(flatten)]
+    pub dns: DnsArgs,
+}
+
+/// Where the service keeps its data.
+#[derive(Args, Debug)]
+pub struct StoreArgs {
+    /// Where the SQLite database and the generated admin token are kept (default ./senderauth-data).
+    #[arg(long, env = "SENDERAUTH_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// sqlite://PATH or postgres://USER:PASSWORD@HOST/DATABASE (default: SQLite in the data directory).
+    #[arg(long, env = "SENDERAUTH_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -45,12 +95,12 @@ pub struct ServeArgs {
     /// Where the API listens (default 127.0.0.1:8080).
     #[arg(long, env = "SENDERAUTH_LISTEN", value_name = "IP:PORT")]
     pub listen: Option<SocketAddr>,
-    /// Where the SQLite database and the generated admin token are kept (default ./senderauth-data).
-    #[arg(long, env = "SENDERAUTH_DATA_DIR", value_name = "DIR")]
-    pub data_dir: Option<PathBuf>,
-    /// sqlite://PATH or postgres://USER:PASSWORD@HOST/DATABASE (default: SQLite in the data directory).
-    #[arg(long, env = "SENDERAUTH_DATABASE_URL", hide_env_values = true)]
-    pub database_url: Option<String>,
+    /// Where the platform's DNS server answers, UDP and TCP (default 127.0.0.1:5353; repeat
+    /// for several addresses).
+    #[arg(long = "dns-listen", value_name = "IP:PORT")]
+    pub dns_listen: Vec<SocketAddr>,
+    #[command(flatten)]
+    pub store: StoreArgs,
     #[command(flatten)]
     pub dns: DnsArgs,
 }

@@ -16,8 +16,8 @@ use senderauth_server::serve::Settings;
 use tokio::sync::Semaphore;
 
 use crate::cli::{
-    CheckArgs, Cli, Command, DnsArgs, EXIT_NOT_VERIFIED, EXIT_OK, EXIT_UNKNOWN, OutputFormat, RecordsArgs,
-    RecordsFormat, ServeArgs, VerifyArgs,
+    CheckArgs, Cli, Command, DnsArgs, EXIT_NOT_VERIFIED, EXIT_OK, EXIT_UNKNOWN, KeysArgs, KeysCommand, OutputFormat,
+    RecordsArgs, RecordsFormat, ServeArgs, StoreArgs, VerifyArgs, ZoneCommand, ZoneExportArgs,
 };
 use crate::render;
 
@@ -27,24 +27,59 @@ pub async fn run(cli: Cli) -> Result<u8> {
         Command::Verify(args) => verify(args).await,
         Command::Check(args) => check(args).await,
         Command::Serve(args) => serve(args).await,
+        Command::Zone(ZoneCommand::Export(args)) => zone_export(args).await,
+        Command::Keys(KeysCommand::Rewrap(args)) => keys_rewrap(args).await,
     }
 }
 
+/// The service's settings: the config file, the environment, then the flags.
+fn service_settings(dns: &DnsArgs, store: &StoreArgs) -> Result<Settings> {
+    let mut settings = Settings::load(dns.config.as_deref())?;
+    if let Some(data_dir) = &store.data_dir {
+        settings.service.data_dir = data_dir.clone();
+    }
+    if let Some(url) = &store.database_url {
+        settings.service.database_url = Some(url.clone());
+    }
+    Ok(settings)
+}
+
+async fn zone_export(args: ZoneExportArgs) -> Result<u8> {
+    let settings = service_settings(&args.dns, &args.store)?;
+    let store = settings.connect_store().await?;
+    let zone = senderauth_server::authority::Zone::new(settings.zone_settings(), &store.zone_contents().await?);
+    let text = zone.zone_file();
+    match &args.output {
+        Some(path) => std::fs::write(path, &text).with_context(|| format!("writing {}", path.display()))?,
+        None => std::io::stdout().write_all(text.as_bytes())?,
+    }
+    Ok(EXIT_OK)
+}
+
+async fn keys_rewrap(args: KeysArgs) -> Result<u8> {
+    let settings = service_settings(&args.dns, &args.store)?;
+    let store = settings.connect_store().await?;
+    let keys = settings.key_maker()?;
+    let report = senderauth_server::keys::rewrap(&store, &keys.master).await?;
+    println!(
+        "senderauth: {} DKIM private keys sealed again under master key {}; {} already were",
+        report.resealed,
+        keys.master.current_id(),
+        report.unchanged
+    );
+    if report.resealed > 0 || report.unchanged > 0 {
+        println!("senderauth: master keys other than {} can now be removed", keys.master.current_id());
+    }
+    Ok(EXIT_OK)
+}
+
 async fn serve(args: ServeArgs) -> Result<u8> {
-    let mut settings = Settings::load(args.dns.config.as_deref())?;
+    let mut settings = service_settings(&args.dns, &args.store)?;
     if let Some(listen) = args.listen {
         settings.service.listen = listen;
     }
-    if let Some(data_dir) = args.data_dir {
-        settings.service.data_dir = data_dir;
-    }
-    if let Some(url) = args.database_url {
-        settings.service.database_url = Some(url);
-    }
-    if let Ok(token) = std::env::var("SENDERAUTH_ADMIN_TOKEN")
-        && !token.trim().is_empty()
-    {
-        settings.service.admin_token = Some(token.trim().to_string());
+    if !args.dns_listen.is_empty() {
+        settings.service.dns_listen = args.dns_listen.clone();
     }
     let resolver = resolver_settings(&args.dns, &settings.provider)?;
     let level = std::env::var("SENDERAUTH_LOG")
@@ -57,8 +92,11 @@ async fn serve(args: ServeArgs) -> Result<u8> {
         Ok("text") | Err(_) => logs.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).init(),
         Ok(other) => anyhow::bail!("SENDERAUTH_LOG_FORMAT is {other:?}: use text (the default) or json"),
     }
-    senderauth_server::serve::run(settings, resolver, shutdown_signal(), |address| {
+    senderauth_server::serve::run(settings, resolver, shutdown_signal(), |address, dns| {
         println!("senderauth: listening on http://{address}");
+        for address in dns {
+            println!("senderauth: serving the platform's zone on {address} (UDP and TCP)");
+        }
     })
     .await?;
     Ok(EXIT_OK)

@@ -22,14 +22,4 @@ pub fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// In CI a missing external tool fails the test; elsewhere it is skipped with a message.
-pub fn require_or_skip(available: bool, what: &str) -> bool {
-    if available {
-        return true;
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!("{what} is required in CI; the README's test command installs it");
-    }
-    eprintln!("SKIPPED: {what} is not installed; run the README's test command to install it");
-    false
-}
+pub use senderauth_testkit::require_or_skip;

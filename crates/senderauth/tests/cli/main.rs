@@ -4,6 +4,8 @@ use std::path::Path;
 use std::process::Output;
 
 use senderauth_testkit::{EXAMPLE_DKIM_KEY, Fault, TestDns};
+
+mod nameserver;
 use serde_json::Value;
 
 async fn senderauth(server: &TestDns, args: &[&str]) -> Output {
@@ -268,12 +270,25 @@ async fn start_service_with(
     extra: &[&str],
     envs: &[(&str, &str)],
 ) -> (tokio::process::Child, std::net::SocketAddr) {
+    let (child, http, _) = start_service_full(data_dir, server, extra, envs).await;
+    (child, http)
+}
+
+/// Starts `senderauth serve` with its API and its DNS server on free loopback ports; returns
+/// the process and both addresses.
+async fn start_service_full(
+    data_dir: &Path,
+    server: &TestDns,
+    extra: &[&str],
+    envs: &[(&str, &str)],
+) -> (tokio::process::Child, std::net::SocketAddr, std::net::SocketAddr) {
     use tokio::io::AsyncBufReadExt;
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_senderauth"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir", path(data_dir)])
+        .args(["serve", "--listen", "127.0.0.1:0", "--dns-listen", "127.0.0.1:0", "--data-dir", path(data_dir)])
         .args(extra)
         .args(["--nameserver", &server.address().to_string(), "--timeout", "0.5"])
         .env_remove("SENDERAUTH_ADMIN_TOKEN")
+        .env_remove("SENDERAUTH_MASTER_KEY")
         .envs(envs.iter().copied())
         .env_remove("SENDERAUTH_CONFIG")
         .stdout(std::process::Stdio::piped())
@@ -282,13 +297,18 @@ async fn start_service_with(
         .expect("starting senderauth serve");
     let stdout = child.stdout.take().expect("stdout");
     let mut lines = tokio::io::BufReader::new(stdout).lines();
-    let line = tokio::time::timeout(std::time::Duration::from_secs(20), lines.next_line())
-        .await
-        .expect("the service starts within 20 s")
-        .expect("reading stdout")
-        .expect("a listening line");
-    let address = line.rsplit("http://").next().expect("an address").parse().expect("IP:PORT");
-    (child, address)
+    let mut next_line = async || {
+        tokio::time::timeout(std::time::Duration::from_secs(20), lines.next_line())
+            .await
+            .expect("the service starts within 20 s")
+            .expect("reading stdout")
+            .expect("a line saying where it listens")
+    };
+    let http = next_line().await;
+    let http = http.rsplit("http://").next().expect("an address").parse().expect("IP:PORT");
+    let dns = next_line().await;
+    let dns = dns.split_whitespace().find_map(|word| word.parse().ok()).expect("the DNS server's IP:PORT");
+    (child, http, dns)
 }
 
 /// Each thread of a process by name (as the kernel shortens it) with its nice value.

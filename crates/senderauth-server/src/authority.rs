@@ -1,0 +1,377 @@
+//! The platform's zone as an authoritative DNS server answers it: the records, and the answer
+//! to one query.
+//!
+//! The zone is held in memory, by name, in an ordered map keyed by the name's labels in reverse
+//! (`example.esp.dkim.example-com.sa1-1`), so that "does anything exist below this name" (an
+//! empty non-terminal, answered NODATA rather than NXDOMAIN, RFC 8020) is one range lookup,
+//! and a zone file comes out in order.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
+use hickory_proto::rr::rdata::{NS, SOA, TXT};
+use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
+
+use senderauth_store::{NameContents, ZoneContents};
+
+use crate::keys::published_record;
+
+/// The largest UDP answer sent to a client that announces a larger EDNS buffer: the size the
+/// DNS flag day 2020 settled on, which avoids IP fragmentation.
+pub const MAX_UDP_PAYLOAD: u16 = 1232;
+
+/// What the zone publishes besides the store's keys, from the configuration.
+#[derive(Clone, Debug)]
+pub struct ZoneSettings {
+    /// The zones served: the platform's zone, and the variable domain when it is not inside it.
+    pub apexes: Vec<String>,
+    /// The NS records at each apex.
+    pub nameservers: Vec<String>,
+    /// The SOA's responsible mailbox as a name (`hostmaster.esp.example`).
+    pub hostmaster: String,
+    /// TTL of every record.
+    pub ttl: u32,
+    /// How long resolvers may cache a "no such name" (the SOA's minimum).
+    pub negative_ttl: u32,
+    /// The text of every SPF include record: `v=spf1 ip4:... -all`.
+    pub spf_include_record: String,
+    /// The variable domain and the SPF and DMARC records at it.
+    pub variable_domain: String,
+    pub variable_spf: String,
+    pub variable_dmarc: String,
+}
+
+/// Records at one name. Only TXT records live below the apexes.
+#[derive(Clone, Debug, Default)]
+struct Node {
+    txt: Vec<Box<str>>,
+}
+
+/// The zone's contents at one moment.
+#[derive(Clone, Debug)]
+pub struct Zone {
+    settings: ZoneSettings,
+    serial: u32,
+    nodes: BTreeMap<Box<str>, Node>,
+}
+
+/// A name's map key: lowercase labels in reverse order, joined by dots.
+fn reversed(name: &str) -> String {
+    let name = name.trim_end_matches('.').to_ascii_lowercase();
+    let mut labels: Vec<&str> = name.split('.').collect();
+    labels.reverse();
+    labels.join(".")
+}
+
+fn unreversed(key: &str) -> String {
+    let mut labels: Vec<&str> = key.split('.').collect();
+    labels.reverse();
+    labels.join(".")
+}
+
+impl Zone {
+    /// A zone of the configured records and the store's.
+    pub fn new(settings: ZoneSettings, contents: &ZoneContents) -> Zone {
+        let mut zone = Zone { settings, serial: 0, nodes: BTreeMap::new() };
+        let settings = zone.settings.clone();
+        zone.add_text(&settings.variable_domain, settings.variable_spf.clone());
+        zone.add_text(&format!("_dmarc.{}", settings.variable_domain), settings.variable_dmarc.clone());
+        for key in &contents.keys {
+            if let Some(text) = published_record(key) {
+                zone.add_text(&key.name, text);
+            }
+        }
+        for include in &contents.spf_includes {
+            zone.add_text(include, settings.spf_include_record.clone());
+        }
+        zone.set_serial(contents.last_change);
+        zone
+    }
+
+    fn add_text(&mut self, name: &str, text: String) {
+        if self.apex_of(name).is_none() {
+            // Outside every served zone: a template pointing elsewhere. Nothing to serve.
+            return;
+        }
+        self.nodes.entry(reversed(name).into_boxed_str()).or_default().txt.push(text.into_boxed_str());
+    }
+
+    /// Replaces what `name` holds with what the store holds for it now.
+    pub fn replace(&mut self, name: &str, contents: &NameContents) {
+        self.nodes.remove(reversed(name).as_str());
+        let settings = self.settings.clone();
+        if name.eq_ignore_ascii_case(&settings.variable_domain) {
+            self.add_text(name, settings.variable_spf.clone());
+        }
+        if name.eq_ignore_ascii_case(&format!("_dmarc.{}", settings.variable_domain)) {
+            self.add_text(name, settings.variable_dmarc.clone());
+        }
+        for key in &contents.keys {
+            if let Some(text) = published_record(key) {
+                self.add_text(name, text);
+            }
+        }
+        if contents.spf_include {
+            self.add_text(name, settings.spf_include_record.clone());
+        }
+    }
+
+    /// The SOA serial follows the store's change log, so secondaries and `zone export` can
+    /// tell versions apart.
+    pub fn set_serial(&mut self, last_change: i64) {
+        self.serial = (last_change.max(1) as u64 % u64::from(u32::MAX)) as u32;
+    }
+
+    pub fn serial(&self) -> u32 {
+        self.serial
+    }
+
+    /// How many names hold records.
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    /// The TXT texts at `name`.
+    pub fn texts(&self, name: &str) -> Vec<String> {
+        self.nodes
+            .get(reversed(name).as_str())
+            .map(|node| node.txt.iter().map(|text| text.to_string()).collect())
+            .unwrap_or_default()
+    }
+
+    /// The served zone `name` is in, if any (the longest apex).
+    fn apex_of(&self, name: &str) -> Option<&str> {
+        let name = name.trim_end_matches('.');
+        self.settings
+            .apexes
+            .iter()
+            .filter(|apex| {
+                name.eq_ignore_ascii_case(apex)
+                    || (name.len() > apex.len()
+                        && name.as_bytes()[name.len() - apex.len() - 1] == b'.'
+                        && name[name.len() - apex.len()..].eq_ignore_ascii_case(apex))
+            })
+            .max_by_key(|apex| apex.len())
+            .map(String::as_str)
+    }
+
+    /// Whether some name below `key` holds records.
+    fn has_descendants(&self, key: &str) -> bool {
+        let prefix = format!("{key}.");
+        self.nodes
+            .range::<str, _>((std::ops::Bound::Excluded(prefix.as_str()), std::ops::Bound::Unbounded))
+            .next()
+            .is_some_and(|(next, _)| next.starts_with(&prefix))
+            || self.nodes.contains_key(prefix.as_str())
+    }
+
+    fn soa(&self, apex: &Name) -> Record {
+        let name =
+            |text: &str| Name::from_ascii(format!("{}.", text.trim_end_matches('.'))).unwrap_or_else(|_| Name::root());
+        let primary = self.settings.nameservers.first().map(|ns| name(ns)).unwrap_or_else(|| apex.clone());
+        let soa = SOA::new(
+            primary,
+            name(&self.settings.hostmaster),
+            self.serial,
+            3600,
+            600,
+            1_209_600,
+            self.settings.negative_ttl,
+        );
+        Record::from_rdata(apex.clone(), self.settings.negative_ttl, RData::SOA(soa))
+    }
+
+    fn ns(&self, apex: &Name) -> Vec<Record> {
+        self.settings
+            .nameservers
+            .iter()
+            .filter_map(|ns| Name::from_ascii(format!("{}.", ns.trim_end_matches('.'))).ok())
+            .map(|ns| Record::from_rdata(apex.clone(), self.settings.ttl, RData::NS(NS(ns))))
+            .collect()
+    }
+
+    fn txt_records(&self, owner: &Name, node: &Node) -> Vec<Record> {
+        node.txt
+            .iter()
+            .map(|text| {
+                // A character-string holds at most 255 octets; longer texts are split (the
+                // record is the strings joined, RFC 7208 section 3.3, RFC 6376 section 3.6.2.2).
+                let chunks: Vec<&[u8]> = text.as_bytes().chunks(255).collect();
+                Record::from_rdata(owner.clone(), self.settings.ttl, RData::TXT(TXT::from_bytes(chunks)))
+            })
+            .collect()
+    }
+
+    /// The zone as a standard zone file (RFC 1035 section 5), one zone per apex.
+    pub fn zone_file(&self) -> String {
+        let mut out = String::new();
+        for apex in &self.settings.apexes {
+            let origin = Name::from_ascii(format!("{apex}.")).unwrap_or_else(|_| Name::root());
+            let _ = writeln!(out, "$ORIGIN {origin}");
+            let _ = writeln!(out, "$TTL {}", self.settings.ttl);
+            let _ = writeln!(out, "{}", zone_file_line(&self.soa(&origin)));
+            for record in self.ns(&origin) {
+                let _ = writeln!(out, "{}", zone_file_line(&record));
+            }
+            let apex_key = reversed(apex);
+            for (key, node) in &self.nodes {
+                let inside = key.as_ref() == apex_key || key.starts_with(&format!("{apex_key}."));
+                // A name in a more specific apex belongs to that zone's section.
+                if !inside || self.apex_of(&unreversed(key)) != Some(apex.as_str()) {
+                    continue;
+                }
+                let Ok(owner) = Name::from_ascii(format!("{}.", unreversed(key))) else { continue };
+                for record in self.txt_records(&owner, node) {
+                    let _ = writeln!(out, "{}", zone_file_line(&record));
+                }
+            }
+        }
+        out
+    }
+
+    /// Answers one DNS message. `udp_limit` is `Some(512)` over UDP (raised by the client's
+    /// EDNS buffer size up to [`MAX_UDP_PAYLOAD`]) and `None` over TCP. `None` back: drop it
+    /// (too short to answer, or not a query).
+    pub fn answer(&self, request: &[u8], udp: bool) -> Option<Vec<u8>> {
+        if request.len() < 12 || request[2] & 0x80 != 0 {
+            return None; // no header, or a response: never answer those (no loops).
+        }
+        let message = match Message::from_vec(request) {
+            Ok(message) => message,
+            Err(_) => {
+                // Malformed: FORMERR with the id and opcode, and nothing else (RFC 1035 4.1.1).
+                let id = u16::from_be_bytes([request[0], request[1]]);
+                let op_code = OpCode::from_u8((request[2] >> 3) & 0x0f);
+                let mut response = Message::error_msg(id, op_code, ResponseCode::FormErr);
+                response.metadata.recursion_desired = request[2] & 0x01 != 0;
+                return response.to_vec().ok();
+            }
+        };
+        let mut response = Message::response(message.metadata.id, message.metadata.op_code);
+        response.metadata.recursion_desired = message.metadata.recursion_desired;
+        response.metadata.checking_disabled = message.metadata.checking_disabled;
+        response.queries = message.queries.clone();
+        let mut limit = 512usize;
+        if let Some(edns) = &message.edns {
+            let mut ours = Edns::new();
+            ours.set_max_payload(MAX_UDP_PAYLOAD);
+            ours.set_dnssec_ok(false);
+            response.set_edns(ours);
+            if edns.version() > 0 {
+                response.metadata.response_code = ResponseCode::BADVERS;
+                return response.to_vec().ok();
+            }
+            limit = usize::from(edns.max_payload().clamp(512, MAX_UDP_PAYLOAD));
+        }
+        if message.metadata.message_type != MessageType::Query {
+            return None;
+        }
+        if message.metadata.op_code != OpCode::Query {
+            response.metadata.response_code = ResponseCode::NotImp;
+            return response.to_vec().ok();
+        }
+        let [query] = message.queries.as_slice() else {
+            response.metadata.response_code = ResponseCode::FormErr;
+            return response.to_vec().ok();
+        };
+        self.resolve(query, &mut response);
+        let bytes = response.to_vec().ok()?;
+        if udp && bytes.len() > limit {
+            // Too big for this client over UDP: the question alone with TC set; it retries
+            // over TCP (RFC 7766).
+            response.answers.clear();
+            response.authorities.clear();
+            response.additionals.clear();
+            response.metadata.truncation = true;
+            return response.to_vec().ok();
+        }
+        Some(bytes)
+    }
+
+    fn resolve(&self, query: &Query, response: &mut Message) {
+        let qname = query.name();
+        let text = qname.to_ascii();
+        let Some(apex) = self.apex_of(&text) else {
+            response.metadata.response_code = ResponseCode::Refused;
+            return;
+        };
+        if query.query_class() != DNSClass::IN && query.query_class() != DNSClass::ANY {
+            response.metadata.response_code = ResponseCode::Refused;
+            return;
+        }
+        if matches!(query.query_type(), RecordType::AXFR | RecordType::IXFR) {
+            // Zone transfers are not offered: `senderauth zone export` and dynamic updates are.
+            response.metadata.response_code = ResponseCode::Refused;
+            return;
+        }
+        response.metadata.authoritative = true;
+        // The apex written as the client wrote it, for the SOA owner in the authority section.
+        let apex_labels = apex.split('.').count();
+        let apex_name = qname.trim_to(apex_labels);
+        let wants = |kind: RecordType| query.query_type() == kind || query.query_type() == RecordType::ANY;
+        let key = reversed(&text);
+        let node = self.nodes.get(key.as_str());
+        let at_apex = text.trim_end_matches('.').eq_ignore_ascii_case(apex);
+        if at_apex {
+            if wants(RecordType::SOA) {
+                response.answers.push(self.soa(&apex_name));
+            }
+            if wants(RecordType::NS) {
+                response.answers.extend(self.ns(&apex_name));
+            }
+        }
+        if let Some(node) = node
+            && wants(RecordType::TXT)
+        {
+            response.answers.extend(self.txt_records(qname, node));
+        }
+        if !response.answers.is_empty() {
+            return;
+        }
+        // No records of that type: NODATA if the name exists (or has names below it),
+        // NXDOMAIN if not; either way the SOA tells resolvers how long to remember it.
+        if !(at_apex || node.is_some() || self.has_descendants(&key)) {
+            response.metadata.response_code = ResponseCode::NXDomain;
+        }
+        response.authorities.push(self.soa(&apex_name));
+    }
+}
+
+/// One record as a zone file line.
+fn zone_file_line(record: &Record) -> String {
+    let data = match &record.data {
+        RData::TXT(txt) => txt
+            .txt_data
+            .iter()
+            .map(|chunk| {
+                let mut quoted = String::from("\"");
+                for &byte in chunk.iter() {
+                    match byte {
+                        b'"' | b'\\' => {
+                            quoted.push('\\');
+                            quoted.push(byte as char);
+                        }
+                        0x20..=0x7e => quoted.push(byte as char),
+                        other => {
+                            let _ = write!(quoted, "\\{other:03}");
+                        }
+                    }
+                }
+                quoted.push('"');
+                quoted
+            })
+            .collect::<Vec<_>>()
+            .join(" "),
+        RData::SOA(soa) => format!(
+            "{} {} {} {} {} {} {}",
+            soa.mname, soa.rname, soa.serial, soa.refresh, soa.retry, soa.expire, soa.minimum
+        ),
+        other => other.to_string(),
+    };
+    format!("{} {} IN {} {}", record.name, record.ttl, record.record_type(), data)
+}

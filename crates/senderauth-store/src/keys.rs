@@ -1,0 +1,347 @@
+//! The platform's zone in the store: DKIM keys per customer selector, each domain's SPF include
+//! host, and the log of names whose records changed.
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::{StoreError, database};
+
+/// A key to store with a domain. The private key arrives sealed; the store never sees it open.
+#[derive(Clone)]
+pub struct NewKey {
+    pub selector: String,
+    /// Where the public key is published.
+    pub name: String,
+    pub algorithm: String,
+    pub public_key: String,
+    pub sealed_private_key: Vec<u8>,
+    pub master_key_id: String,
+    pub state: KeyState,
+}
+
+impl std::fmt::Debug for NewKey {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("NewKey")
+            .field("selector", &self.selector)
+            .field("name", &self.name)
+            .field("algorithm", &self.algorithm)
+            .field("state", &self.state)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What connecting a domain publishes in the platform's zone.
+#[derive(Clone, Debug, Default)]
+pub struct DomainZone {
+    /// The account's SPF include host given to the domain.
+    pub spf_include: Option<String>,
+    pub keys: Vec<NewKey>,
+}
+
+/// Where a key is in its life. Every state but `Removed` is published.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyState {
+    /// Published, never used: the second selector's key until its first rotation.
+    Standby,
+    /// Published, waiting for resolvers' caches to have it before it signs.
+    Pending,
+    /// Published and signing.
+    Active,
+    /// Published, no longer signing: messages signed with it in transit still verify.
+    Retired,
+    /// Published with an empty `p=`: withdrawn; safe to remove.
+    Revoked,
+    /// Replaced by a newer key at its selector; kept for the record, not published.
+    Removed,
+}
+
+impl KeyState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyState::Standby => "standby",
+            KeyState::Pending => "pending",
+            KeyState::Active => "active",
+            KeyState::Retired => "retired",
+            KeyState::Revoked => "revoked",
+            KeyState::Removed => "removed",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<KeyState> {
+        [
+            KeyState::Standby,
+            KeyState::Pending,
+            KeyState::Active,
+            KeyState::Retired,
+            KeyState::Revoked,
+            KeyState::Removed,
+        ]
+        .into_iter()
+        .find(|state| state.as_str() == text)
+    }
+}
+
+/// A stored key without its private half.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyInfo {
+    pub id: i64,
+    pub domain_id: i64,
+    pub selector: String,
+    pub name: String,
+    pub algorithm: String,
+    pub public_key: String,
+    pub master_key_id: String,
+    pub state: KeyState,
+    pub created_at: i64,
+    pub active_at: Option<i64>,
+    pub retired_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+const KEY_COLUMNS: &str = "id, domain_id, selector, name, algorithm, public_key, master_key_id, state, created_at, \
+                           active_at, retired_at, revoked_at";
+
+fn key_info(row: &AnyRow) -> KeyInfo {
+    KeyInfo {
+        id: row.get(0),
+        domain_id: row.get(1),
+        selector: row.get(2),
+        name: row.get(3),
+        algorithm: row.get(4),
+        public_key: row.get(5),
+        master_key_id: row.get(6),
+        state: KeyState::parse(&row.get::<String, _>(7)).unwrap_or(KeyState::Removed),
+        created_at: row.get(8),
+        active_at: row.get(9),
+        retired_at: row.get(10),
+        revoked_at: row.get(11),
+    }
+}
+
+/// A sealed private key as stored.
+#[derive(Clone)]
+pub struct SealedKey {
+    pub id: i64,
+    pub name: String,
+    pub master_key_id: String,
+    pub sealed: Vec<u8>,
+}
+
+/// What the platform's zone holds from the store.
+#[derive(Clone, Debug, Default)]
+pub struct ZoneContents {
+    /// Every published key.
+    pub keys: Vec<KeyInfo>,
+    /// Every SPF include host in use.
+    pub spf_includes: Vec<String>,
+    /// The newest change at the time of reading: changes after it are yet to be applied.
+    pub last_change: i64,
+}
+
+/// What one name holds now.
+#[derive(Clone, Debug, Default)]
+pub struct NameContents {
+    pub keys: Vec<KeyInfo>,
+    pub spf_include: bool,
+}
+
+impl crate::Store {
+    /// Records that `names`' records changed, in the transaction making the change.
+    pub(crate) async fn log_zone_changes(
+        &self,
+        transaction: &mut sqlx::Transaction<'static, sqlx::Any>,
+        names: &[String],
+        now: i64,
+    ) -> Result<(), StoreError> {
+        for name in names {
+            sqlx::query(self.sql("INSERT INTO zone_changes (name, at) VALUES (?, ?)"))
+                .bind(name.clone())
+                .bind(now)
+                .execute(&mut **transaction)
+                .await
+                .map_err(database("logging a zone change"))?;
+        }
+        Ok(())
+    }
+
+    /// Stores a domain's keys and include host, in the transaction connecting it.
+    pub(crate) async fn publish_domain_zone(
+        &self,
+        transaction: &mut sqlx::Transaction<'static, sqlx::Any>,
+        domain_id: i64,
+        zone: &DomainZone,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        if let Some(include) = &zone.spf_include {
+            sqlx::query(self.sql("UPDATE domains SET spf_include = ? WHERE id = ?"))
+                .bind(include.clone())
+                .bind(domain_id)
+                .execute(&mut **transaction)
+                .await
+                .map_err(database("storing the SPF include"))?;
+        }
+        for key in &zone.keys {
+            sqlx::query(self.sql(
+                "INSERT INTO dkim_keys (domain_id, selector, name, algorithm, public_key, private_key, master_key_id, \
+                 state, created_at, active_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            ))
+            .bind(domain_id)
+            .bind(key.selector.clone())
+            .bind(key.name.clone())
+            .bind(key.algorithm.clone())
+            .bind(key.public_key.clone())
+            .bind(key.sealed_private_key.clone())
+            .bind(key.master_key_id.clone())
+            .bind(key.state.as_str())
+            .bind(now)
+            .bind((key.state == KeyState::Active).then_some(now))
+            .execute(&mut **transaction)
+            .await
+            .map_err(database("storing a DKIM key"))?;
+        }
+        let names: Vec<String> = zone.keys.iter().map(|key| key.name.clone()).chain(zone.spf_include.clone()).collect();
+        self.log_zone_changes(transaction, &names, now).await
+    }
+
+    /// The names a domain publishes, to log as changed when it is removed.
+    pub(crate) async fn domain_zone_names(
+        &self,
+        transaction: &mut sqlx::Transaction<'static, sqlx::Any>,
+        account_id: i64,
+        domain: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query(self.sql(
+            "SELECT k.name FROM dkim_keys k JOIN domains d ON d.id = k.domain_id \
+             WHERE d.account_id = ? AND d.domain = ? \
+             UNION SELECT spf_include FROM domains WHERE account_id = ? AND domain = ? AND spf_include IS NOT NULL",
+        ))
+        .bind(account_id)
+        .bind(domain)
+        .bind(account_id)
+        .bind(domain)
+        .fetch_all(&mut **transaction)
+        .await
+        .map_err(database("reading a domain's zone names"))?;
+        Ok(rows.iter().map(|row| row.get(0)).collect())
+    }
+
+    /// A domain's keys, published or not, oldest first.
+    pub async fn domain_keys(&self, domain_id: i64) -> Result<Vec<KeyInfo>, StoreError> {
+        let rows =
+            sqlx::query(self.sql(format!("SELECT {KEY_COLUMNS} FROM dkim_keys WHERE domain_id = ? ORDER BY id")))
+                .bind(domain_id)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(database("reading a domain's keys"))?;
+        Ok(rows.iter().map(key_info).collect())
+    }
+
+    /// Everything the platform's zone publishes from the store.
+    pub async fn zone_contents(&self) -> Result<ZoneContents, StoreError> {
+        // The change log's end first: whatever changes while the rest is read is applied again.
+        let last_change: i64 = sqlx::query(self.sql("SELECT COALESCE(MAX(id), 0) FROM zone_changes"))
+            .fetch_one(&self.pool)
+            .await
+            .map_err(database("reading the zone's changes"))?
+            .get(0);
+        let keys = sqlx::query(self.sql(format!("SELECT {KEY_COLUMNS} FROM dkim_keys WHERE state <> 'removed'")))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(database("reading the published keys"))?;
+        let includes = sqlx::query(self.sql("SELECT DISTINCT spf_include FROM domains WHERE spf_include IS NOT NULL"))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(database("reading the SPF includes"))?;
+        Ok(ZoneContents {
+            keys: keys.iter().map(key_info).collect(),
+            spf_includes: includes.iter().map(|row| row.get(0)).collect(),
+            last_change,
+        })
+    }
+
+    /// Changes logged after `after`, oldest first, at most `limit`: `(id, name)`.
+    pub async fn zone_changes(&self, after: i64, limit: i64) -> Result<Vec<(i64, String)>, StoreError> {
+        let rows = sqlx::query(self.sql("SELECT id, name FROM zone_changes WHERE id > ? ORDER BY id LIMIT ?"))
+            .bind(after)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(database("reading the zone's changes"))?;
+        Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
+    }
+
+    /// What `name` holds now.
+    pub async fn name_contents(&self, name: &str) -> Result<NameContents, StoreError> {
+        let keys =
+            sqlx::query(self.sql(format!("SELECT {KEY_COLUMNS} FROM dkim_keys WHERE name = ? AND state <> 'removed'")))
+                .bind(name)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(database("reading a name's keys"))?;
+        let include = sqlx::query(self.sql("SELECT 1 FROM domains WHERE spf_include = ? LIMIT 1"))
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(database("reading an SPF include"))?;
+        Ok(NameContents { keys: keys.iter().map(key_info).collect(), spf_include: include.is_some() })
+    }
+
+    /// Sealed private keys not sealed under `master_key_id`, at most `limit` (for rewrapping).
+    pub async fn keys_sealed_under_other(&self, master_key_id: &str, limit: i64) -> Result<Vec<SealedKey>, StoreError> {
+        let rows = sqlx::query(self.sql(
+            "SELECT id, name, master_key_id, private_key FROM dkim_keys WHERE master_key_id <> ? ORDER BY id LIMIT ?",
+        ))
+        .bind(master_key_id)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(database("reading sealed keys"))?;
+        Ok(rows
+            .iter()
+            .map(|row| SealedKey { id: row.get(0), name: row.get(1), master_key_id: row.get(2), sealed: row.get(3) })
+            .collect())
+    }
+
+    /// How many keys are sealed under `master_key_id`.
+    pub async fn count_keys_sealed_under(&self, master_key_id: &str) -> Result<u64, StoreError> {
+        let count: i64 = sqlx::query(self.sql("SELECT COUNT(*) FROM dkim_keys WHERE master_key_id = ?"))
+            .bind(master_key_id)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(database("counting keys"))?
+            .get(0);
+        Ok(count.max(0) as u64)
+    }
+
+    /// Replaces a key's sealed private half, if it is still sealed under `previous_key_id`.
+    pub async fn reseal_key(
+        &self,
+        id: i64,
+        previous_key_id: &str,
+        master_key_id: &str,
+        sealed: &[u8],
+    ) -> Result<bool, StoreError> {
+        let result = sqlx::query(
+            self.sql("UPDATE dkim_keys SET private_key = ?, master_key_id = ? WHERE id = ? AND master_key_id = ?"),
+        )
+        .bind(sealed.to_vec())
+        .bind(master_key_id)
+        .bind(id)
+        .bind(previous_key_id)
+        .execute(&self.writer)
+        .await
+        .map_err(database("resealing a key"))?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    /// The sealed private key of a stored key.
+    pub async fn sealed_key(&self, id: i64) -> Result<Option<SealedKey>, StoreError> {
+        let row = sqlx::query(self.sql("SELECT id, name, master_key_id, private_key FROM dkim_keys WHERE id = ?"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(database("reading a sealed key"))?;
+        Ok(row.map(|row| SealedKey { id: row.get(0), name: row.get(1), master_key_id: row.get(2), sealed: row.get(3) }))
+    }
+}

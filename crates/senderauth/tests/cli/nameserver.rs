@@ -1,0 +1,251 @@
+//! The platform's DNS server in `senderauth serve`, asked by real DNS clients: `kdig` (Knot's,
+//! from Debian's knot-dnsutils) and hickory's client (the verifier's own resolver).
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use senderauth_core::dns::{Dns, ResolverSettings};
+use senderauth_testkit::http::call;
+use senderauth_testkit::require_or_skip;
+use serde_json::Value;
+
+use super::{path, start_service_full, stop_service, tempdir, zones};
+
+fn kdig_available() -> bool {
+    std::process::Command::new("kdig").arg("--version").output().is_ok_and(|output| output.status.success())
+}
+
+/// Asks `server` with kdig; returns its answer as RFC 8427 JSON.
+async fn kdig(server: SocketAddr, args: &[&str]) -> Value {
+    let output = tokio::process::Command::new("kdig")
+        .arg(format!("@{}", server.ip()))
+        .args(["-p", &server.port().to_string(), "+json", "+retry=0", "+timeout=2"])
+        .args(args)
+        .output()
+        .await
+        .expect("running kdig");
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|error| {
+        panic!(
+            "kdig {args:?}: {error}\n{}\n{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    })
+}
+
+/// The TXT records of an answer section, each one's strings joined.
+fn txt_answers(answer: &Value) -> Vec<String> {
+    answer["answerRRs"]
+        .as_array()
+        .map(|records| {
+            records
+                .iter()
+                .filter(|record| record["TYPE"] == 16)
+                .map(|record| {
+                    // kdig shows the strings quoted and space-separated: "v=DKIM1; k=rsa; p=..." "...".
+                    let data = record["rdataTXT"].as_str().unwrap_or_default();
+                    data.split("\" \"").map(|part| part.trim_matches('"')).collect::<String>()
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Asks until the answer satisfies `done`, for up to `within` (changes reach the DNS server
+/// through the store's change log).
+async fn kdig_until(
+    server: SocketAddr,
+    args: &[&str],
+    within: Duration,
+    done: impl Fn(&Value) -> bool,
+) -> (Value, Duration) {
+    let started = Instant::now();
+    loop {
+        let answer = kdig(server, args).await;
+        if done(&answer) || started.elapsed() > within {
+            return (answer, started.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Sends one UDP datagram; the answer, if one comes within a second.
+async fn udp_exchange(server: SocketAddr, query: &[u8]) -> Option<Vec<u8>> {
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.expect("socket");
+    socket.send_to(query, server).await.expect("send");
+    let mut reply = vec![0u8; 4096];
+    let (length, _) = tokio::time::timeout(Duration::from_secs(1), socket.recv_from(&mut reply)).await.ok()?.ok()?;
+    reply.truncate(length);
+    Some(reply)
+}
+
+#[tokio::test]
+async fn the_platform_zone_is_served_with_correct_dns_behaviour() {
+    if !require_or_skip(kdig_available(), "kdig (Debian knot-dnsutils)") {
+        return;
+    }
+    let server = zones().await;
+    let data_dir = tempdir();
+    // Many sending addresses make the SPF include longer than a 512-octet UDP answer.
+    let sending: Vec<String> = (1..=40).map(|n| format!("198.51.100.{n}")).collect();
+    let sending_ips = format!("[{}]", sending.iter().map(|ip| format!("\"{ip}\"")).collect::<Vec<_>>().join(", "));
+    let (child, http, dns) =
+        start_service_full(&data_dir, &server, &[], &[("SENDERAUTH_SENDING_IPS", sending_ips.as_str())]).await;
+    let admin = std::fs::read_to_string(data_dir.join("admin-token")).expect("admin token").trim().to_string();
+    let (status, account) = call(http, "POST", "/api/v1/accounts", Some(&admin), Some(r#"{"name": "Shop"}"#)).await;
+    assert_eq!(status, 201, "{account}");
+    let token = account["token"].as_str().expect("token").to_string();
+    let (status, connected) =
+        call(http, "POST", "/api/v1/domains", Some(&token), Some(r#"{"email": "news@shop.example.com"}"#)).await;
+    assert_eq!(status, 201, "{connected}");
+
+    // The two keys: RSA-2048 by default, the first signing, the second on standby.
+    let (status, keys) = call(http, "GET", "/api/v1/domains/shop.example.com/dkim", Some(&token), None).await;
+    assert_eq!(status, 200, "{keys}");
+    let keys = keys["keys"].as_array().expect("keys").clone();
+    assert_eq!(keys.len(), 2, "{keys:?}");
+    assert_eq!((keys[0]["state"].as_str(), keys[1]["state"].as_str()), (Some("active"), Some("standby")));
+    assert!(keys.iter().all(|key| key["algorithm"] == "rsa-2048" && key.get("private_key").is_none()));
+    // Each key is published where the customer's CNAME points.
+    let targets: Vec<String> = connected["records"]
+        .as_array()
+        .expect("records")
+        .iter()
+        .filter(|record| record["record_type"] == "CNAME")
+        .map(|record| record["value"].as_str().expect("value").trim_end_matches('.').to_string())
+        .collect();
+    let published: Vec<String> =
+        keys.iter().map(|key| key["published_at"].as_str().expect("name").to_string()).collect();
+    assert_eq!(targets, published);
+    let name = published[0].clone();
+    let record = keys[0]["record"].as_str().expect("record").to_string();
+    assert!(record.starts_with("v=DKIM1; k=rsa; p=MII"), "{record}");
+
+    // Served within a second of the connection, authoritatively.
+    let (answer, took) = kdig_until(dns, &[&name, "TXT", "+bufsize=1232"], Duration::from_secs(2), |answer| {
+        !txt_answers(answer).is_empty()
+    })
+    .await;
+    assert!(took < Duration::from_secs(1), "served after {took:?}");
+    assert_eq!((answer["RCODE"].as_u64(), answer["AA"].as_u64()), (Some(0), Some(1)), "{answer}");
+    assert_eq!(txt_answers(&answer), [record.as_str()], "{answer}");
+    // The key is longer than 255 octets: more than one string in the one record.
+    assert!(answer["answerRRs"][0]["rdataTXT"].as_str().expect("txt").contains("\" \""), "{answer}");
+
+    // Names are case-insensitive, and the answer keeps the client's spelling (kdig shows names
+    // lowercased, so the raw answer is read: the question comes back as sent, and the answer's
+    // owner is that name).
+    let shouted = name.to_uppercase();
+    let answer = kdig(dns, &[&shouted, "TXT", "+bufsize=1232"]).await;
+    assert_eq!(txt_answers(&answer), [record.as_str()]);
+    let mut query = vec![0xab, 0xcd, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
+    for label in shouted.split('.') {
+        query.push(label.len() as u8);
+        query.extend_from_slice(label.as_bytes());
+    }
+    query.extend_from_slice(&[0, 0, 16, 0, 1]);
+    let reply = udp_exchange(dns, &query).await.expect("an answer");
+    let question = &query[12..];
+    assert_eq!(&reply[12..12 + question.len()], question, "the question as sent");
+    let owner = &reply[12 + question.len()..12 + question.len() + 2];
+    assert_eq!(owner, [0xc0, 0x0c], "the answer's owner points at the question's name");
+
+    // The zone apex: SOA and NS.
+    let answer = kdig(dns, &["esp.example", "SOA"]).await;
+    assert_eq!(answer["AA"].as_u64(), Some(1));
+    assert_eq!(answer["answerRRs"][0]["TYPE"].as_u64(), Some(6), "{answer}");
+    let answer = kdig(dns, &["esp.example", "NS"]).await;
+    assert_eq!(answer["answerRRs"][0]["rdataNS"].as_str(), Some("ns1.esp.example."), "{answer}");
+
+    // A name that does not exist: NXDOMAIN with the SOA; a name without that type, or with
+    // names below it only: NODATA (NOERROR, no answer) with the SOA.
+    for (query, rcode) in [
+        (vec!["nothing.dkim.esp.example", "TXT"], 3),
+        (vec![name.as_str(), "A"], 0),
+        (vec!["dkim.esp.example", "TXT"], 0),
+    ] {
+        let answer = kdig(dns, &query).await;
+        assert_eq!(answer["RCODE"].as_u64(), Some(rcode), "{query:?}: {answer}");
+        assert_eq!((answer["ANCOUNT"].as_u64(), answer["AA"].as_u64()), (Some(0), Some(1)), "{query:?}: {answer}");
+        assert_eq!(answer["authorityRRs"][0]["TYPE"].as_u64(), Some(6), "{query:?}: the SOA: {answer}");
+    }
+    // Outside its zones it refuses, without claiming authority.
+    let answer = kdig(dns, &["example.org", "TXT"]).await;
+    assert_eq!((answer["RCODE"].as_u64(), answer["AA"].as_u64()), (Some(5), Some(0)), "{answer}");
+    // An EDNS version it does not speak: BADVERS (16: the OPT record's extended RCODE 1 over
+    // the header's 0, which is what kdig's JSON shows apart).
+    let answer = kdig(dns, &[&name, "TXT", "+edns=1"]).await;
+    let opt = &answer["additionalRRs"][0];
+    assert_eq!((opt["TYPE"].as_u64(), answer["RCODE"].as_u64()), (Some(41), Some(0)), "{answer}");
+    assert_eq!(opt["TTL"].as_u64().map(|ttl| ttl >> 24), Some(1), "extended RCODE: {answer}");
+
+    // The account's SPF include lists the sending addresses; the variable domain has its own
+    // SPF and DMARC records.
+    let spf = connected["records"]
+        .as_array()
+        .expect("records")
+        .iter()
+        .find(|record| record["method"] == "spf")
+        .and_then(|record| record["value"].as_str())
+        .expect("an SPF record")
+        .to_string();
+    let include =
+        spf.split_whitespace().find_map(|term| term.strip_prefix("include:")).expect("an include").to_string();
+    let expected_spf =
+        format!("v=spf1 {} -all", sending.iter().map(|ip| format!("ip4:{ip}")).collect::<Vec<_>>().join(" "));
+    assert_eq!(txt_answers(&kdig(dns, &[&include, "TXT", "+tcp"]).await), [expected_spf.as_str()]);
+    assert_eq!(txt_answers(&kdig(dns, &["send.esp.example", "TXT", "+bufsize=1232"]).await), [expected_spf.as_str()]);
+    // Without EDNS that does not fit 512 octets: truncated over UDP, complete over TCP.
+    let answer = kdig(dns, &[&include, "TXT", "+noedns", "+ignore"]).await;
+    assert_eq!((answer["TC"].as_u64(), answer["ANCOUNT"].as_u64()), (Some(1), Some(0)), "{answer}");
+    let answer = kdig(dns, &[&include, "TXT", "+noedns", "+tcp"]).await;
+    assert_eq!(txt_answers(&answer), [expected_spf.as_str()], "{answer}");
+    assert_eq!(txt_answers(&kdig(dns, &["_dmarc.send.esp.example", "TXT"]).await), ["v=DMARC1; p=reject;"]);
+
+    // Malformed queries get FORMERR (or nothing, when not even the header is there), and the
+    // server goes on answering.
+    let truncated_name = b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x07exa";
+    let reply = udp_exchange(dns, truncated_name).await.expect("FORMERR");
+    assert!(reply[..2] == [0x12, 0x34] && reply[2] & 0x80 != 0 && reply[3] & 0x0f == 1, "FORMERR: {reply:?}");
+    let two_questions = [&query[..5], &[2], &query[6..], &query[12..]].concat();
+    let reply = udp_exchange(dns, &two_questions).await.expect("FORMERR");
+    assert_eq!(reply[3] & 0x0f, 1, "two questions: FORMERR: {reply:?}");
+    assert!(udp_exchange(dns, b"\x00").await.is_none(), "no header: no answer");
+    assert_eq!(txt_answers(&kdig(dns, &[&name, "TXT", "+bufsize=1232"]).await), [record.as_str()], "still serving");
+
+    // hickory's client, as the verifier uses it, reads the same key.
+    let resolver = Dns::new(&ResolverSettings {
+        nameserver: Some(dns),
+        timeout: Duration::from_secs(2),
+        attempts: 1,
+        cache: false,
+    })
+    .expect("resolver");
+    let found = resolver.txt(&name).await.expect("an answer");
+    let found: Vec<String> = found.records().iter().map(|text| String::from_utf8_lossy(text).into_owned()).collect();
+    assert_eq!(found, [record.as_str()]);
+
+    // The zone as a file, for operators who serve it themselves.
+    let export = tokio::process::Command::new(env!("CARGO_BIN_EXE_senderauth"))
+        .args(["zone", "export", "--data-dir", path(&data_dir)])
+        .env_remove("SENDERAUTH_CONFIG")
+        .output()
+        .await
+        .expect("zone export");
+    assert!(export.status.success(), "{}", String::from_utf8_lossy(&export.stderr));
+    let zone_file = String::from_utf8_lossy(&export.stdout).into_owned();
+    assert!(zone_file.contains("$ORIGIN esp.example.") && zone_file.contains(" IN SOA "), "{zone_file}");
+    assert!(zone_file.contains(&format!("{name}. 3600 IN TXT \"v=DKIM1; k=rsa; p=MII")), "{zone_file}");
+
+    // Removed: gone from the zone within a second, the include with the account's last domain.
+    let (status, _) = call(http, "DELETE", "/api/v1/domains/shop.example.com", Some(&token), None).await;
+    assert_eq!(status, 204);
+    let (answer, took) = kdig_until(dns, &[&name, "TXT"], Duration::from_secs(2), |answer| answer["RCODE"] == 3).await;
+    assert_eq!(answer["RCODE"].as_u64(), Some(3), "{answer}");
+    assert!(took < Duration::from_secs(1), "removed after {took:?}");
+    assert_eq!(kdig(dns, &[&include, "TXT"]).await["RCODE"].as_u64(), Some(3));
+
+    let (status, stderr) = stop_service(child).await;
+    assert!(status.success(), "{stderr}");
+    assert!(!stderr.contains("PRIVATE KEY") && !stderr.contains(&token), "{stderr}");
+}
