@@ -3,7 +3,8 @@
 #   Debian: python3-spf (the openspf RFC 7208 test suite), python3-yaml (to read it),
 #           postgresql (a throwaway cluster on 127.0.0.1:5433 for the store's tests)
 #           knot-dnsutils (kdig, a DNS client nobody here wrote, asks the embedded DNS server)
-#   PyPI, in .venv: checkdmarc and dkimpy, the independent second opinions
+#   PyPI, in .venv: checkdmarc and dkimpy (with PyNaCl for Ed25519), the independent second
+#   opinions
 # With CI=true, a test whose external tool is missing fails instead of skipping.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,8 +22,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo_prefix apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-python_packages=(checkdmarc==6.0.4 dkimpy==1.1.8)
-if ! .venv/bin/python3 -c "import checkdmarc, dkim" >/dev/null 2>&1; then
+python_packages=(checkdmarc==6.0.4 dkimpy==1.1.8 pynacl==1.6.2)
+if ! .venv/bin/python3 -c "import checkdmarc, dkim, nacl" >/dev/null 2>&1; then
   echo "== creating .venv with ${python_packages[*]}"
   python3 -m venv .venv
   .venv/bin/pip install --quiet --disable-pip-version-check "${python_packages[@]}"

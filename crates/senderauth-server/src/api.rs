@@ -17,7 +17,7 @@ use senderauth_store::{DomainRecord, KeyState, Principal, StoreError, TokenInfo}
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::keys::{KeyMaker, published_record};
+use crate::keys::{KeyAlgorithm, KeyMaker, published_record};
 use crate::webhooks::{Targets, refused_target};
 use crate::worker::Worker;
 
@@ -268,6 +268,8 @@ async fn create_account(
 #[serde(deny_unknown_fields)]
 struct NewDomain {
     email: String,
+    /// The algorithm of the domain's DKIM keys; unset: the service's default.
+    dkim_algorithm: Option<String>,
 }
 
 fn domain_json(record: &DomainRecord) -> Value {
@@ -313,7 +315,13 @@ async fn connect_domain(
     }
     let account = AccountId::parse(&account_id.to_string())
         .map_err(|error| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", error.to_string()))?;
-    let zone = state.keys.domain_zone(&state.worker.provider, &account, &domain).await.map_err(|error| {
+    let algorithm = match &request.dkim_algorithm {
+        Some(text) => text.parse::<KeyAlgorithm>().map_err(|error| {
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_dkim_algorithm", error.to_string())
+        })?,
+        None => state.keys.algorithm,
+    };
+    let zone = state.keys.domain_zone(&state.worker.provider, &account, &domain, algorithm).await.map_err(|error| {
         tracing::error!(%error, "making DKIM keys");
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,

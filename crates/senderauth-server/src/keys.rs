@@ -338,28 +338,23 @@ impl KeyMaker {
         Ok(KeyMaker { master: Arc::new(master), algorithm })
     }
 
-    /// What connecting `domain` to `account` publishes: a key per selector, the first active
-    /// (signing), the second on standby until the first rotation, and the account's SPF
-    /// include host. The keys are generated off the async threads, both at once.
+    /// What connecting `domain` to `account` publishes: a key per selector of `algorithm`,
+    /// the first active (signing), the second on standby until the first rotation, and the
+    /// account's SPF include host. The keys are generated off the async threads, both at once.
     pub async fn domain_zone(
         &self,
         provider: &ProviderConfig,
         account: &AccountId,
         domain: &DomainName,
+        algorithm: KeyAlgorithm,
     ) -> Result<DomainZone, KeyError> {
         let selectors = expected_selectors(provider, account, domain);
-        let generating: Vec<_> = selectors
-            .iter()
-            .map(|_| {
-                let algorithm = self.algorithm;
-                tokio::task::spawn_blocking(move || generate(algorithm))
-            })
-            .collect();
+        let generating: Vec<_> =
+            selectors.iter().map(|_| tokio::task::spawn_blocking(move || generate(algorithm))).collect();
         let mut keys = Vec::with_capacity(selectors.len());
         for (number, (selector, generated)) in selectors.into_iter().zip(generating).enumerate() {
-            let generated = generated
-                .await
-                .map_err(|error| KeyError::Generate { algorithm: self.algorithm, message: error.to_string() })??;
+            let generated =
+                generated.await.map_err(|error| KeyError::Generate { algorithm, message: error.to_string() })??;
             let name = normalize(&selector.target);
             let sealed = self.master.seal(&name, &generated.private_pkcs8)?;
             keys.push(NewKey {

@@ -2,7 +2,7 @@
 
 use std::future::Future;
 
-use senderauth_store::{CheckRecord, Principal, Store, StoreError};
+use senderauth_store::{CheckRecord, DomainZone, KeyState, NewKey, Principal, Store, StoreError};
 use senderauth_testkit::database;
 use sqlx::Connection;
 
@@ -279,6 +279,82 @@ async fn concurrent_claims_take_every_due_domain_exactly_once() {
         all.sort_unstable();
         all.dedup();
         assert_eq!((claimed, all.len()), (300, 300), "each of the 300 domains claimed once, none twice");
+    })
+    .await;
+}
+
+fn key(selector: &str, name: &str, state: KeyState) -> NewKey {
+    NewKey {
+        selector: selector.to_string(),
+        name: name.to_string(),
+        algorithm: "ed25519".to_string(),
+        public_key: format!("public-{selector}"),
+        sealed_private_key: vec![1, 2, 3, selector.len() as u8],
+        master_key_id: "k1".to_string(),
+        state,
+    }
+}
+
+#[tokio::test]
+async fn a_domains_keys_and_include_are_published_with_it_and_leave_with_it() {
+    on_both(|store, _| async move {
+        let account = store.create_account("Keys", None, 1).await.expect("account");
+        let zone = DomainZone {
+            spf_include: Some("1.spf.esp.example".to_string()),
+            keys: vec![
+                key("sa1-1", "sa1-1.shop-example-com.dkim.esp.example", KeyState::Active),
+                key("sa2-1", "sa2-1.shop-example-com.dkim.esp.example", KeyState::Standby),
+            ],
+        };
+        let shop = store.add_domain_with(account.id, "shop.example.com", 100, &zone).await.expect("add");
+        let second = DomainZone {
+            spf_include: Some("1.spf.esp.example".to_string()),
+            keys: vec![key("sa1-1", "sa1-1.news-example-com.dkim.esp.example", KeyState::Active)],
+        };
+        store.add_domain_with(account.id, "news.example.com", 100, &second).await.expect("add");
+
+        let keys = store.domain_keys(shop.id).await.expect("keys");
+        let states: Vec<(&str, KeyState, Option<i64>)> =
+            keys.iter().map(|key| (key.selector.as_str(), key.state, key.active_at)).collect();
+        assert_eq!(states, [("sa1-1", KeyState::Active, Some(100)), ("sa2-1", KeyState::Standby, None)]);
+        let sealed = store.sealed_key(keys[0].id).await.expect("read").expect("the sealed key");
+        assert_eq!((sealed.master_key_id.as_str(), sealed.sealed), ("k1", vec![1, 2, 3, 5]));
+
+        let contents = store.zone_contents().await.expect("zone");
+        assert_eq!(contents.keys.len(), 3);
+        assert_eq!(contents.spf_includes, ["1.spf.esp.example"], "one include per account, however many domains");
+        // Five names changed: three keys and the include, twice.
+        let changes = store.zone_changes(0, 100).await.expect("changes");
+        assert_eq!(changes.len(), 5);
+        assert_eq!(contents.last_change, changes[4].0);
+
+        // Removing a domain logs its names; the include stays while the account has a domain.
+        assert!(store.delete_domain(account.id, "shop.example.com").await.expect("delete"));
+        let logged: Vec<String> = store
+            .zone_changes(contents.last_change, 100)
+            .await
+            .expect("changes")
+            .into_iter()
+            .map(|(_, name)| name)
+            .collect();
+        for name in
+            ["sa1-1.shop-example-com.dkim.esp.example", "sa2-1.shop-example-com.dkim.esp.example", "1.spf.esp.example"]
+        {
+            assert!(logged.iter().any(|logged| logged == name), "{name} not in {logged:?}");
+        }
+        let gone = store.name_contents("sa1-1.shop-example-com.dkim.esp.example").await.expect("read");
+        assert!(gone.keys.is_empty() && !gone.spf_include);
+        assert!(store.name_contents("1.spf.esp.example").await.expect("read").spf_include);
+        assert!(store.domain_keys(shop.id).await.expect("keys").is_empty(), "its keys went with it");
+
+        // Resealing replaces a key only if it is still sealed as it was read.
+        let news = store.zone_contents().await.expect("zone").keys;
+        assert_eq!(store.keys_sealed_under_other("k2", 10).await.expect("read").len(), 1);
+        assert!(store.reseal_key(news[0].id, "k1", "k2", &[9, 9]).await.expect("reseal"));
+        assert!(!store.reseal_key(news[0].id, "k1", "k2", &[8, 8]).await.expect("reseal"), "already resealed");
+        assert_eq!(store.sealed_key(news[0].id).await.expect("read").expect("key").sealed, vec![9, 9]);
+        assert!(store.keys_sealed_under_other("k2", 10).await.expect("read").is_empty());
+        assert_eq!(store.count_keys_sealed_under("k2").await.expect("count"), 1);
     })
     .await;
 }

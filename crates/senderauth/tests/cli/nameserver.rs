@@ -2,6 +2,7 @@
 //! from Debian's knot-dnsutils) and hickory's client (the verifier's own resolver).
 
 use std::net::SocketAddr;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use senderauth_core::dns::{Dns, ResolverSettings};
@@ -248,4 +249,157 @@ async fn the_platform_zone_is_served_with_correct_dns_behaviour() {
     let (status, stderr) = stop_service(child).await;
     assert!(status.success(), "{stderr}");
     assert!(!stderr.contains("PRIVATE KEY") && !stderr.contains(&token), "{stderr}");
+}
+
+/// The Python with dkimpy installed: `SENDERAUTH_PYTHON`, or the venv the test script makes.
+fn python() -> std::path::PathBuf {
+    std::env::var_os("SENDERAUTH_PYTHON").map_or_else(
+        || std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python3"),
+        std::path::PathBuf::from,
+    )
+}
+
+/// The open private key of each of a domain's keys, `(selector, algorithm, PKCS#8)`, read from
+/// the service's database and opened with `master`; checks on the way that the database does
+/// not hold the key itself.
+async fn open_keys(data_dir: &Path, master: &str, domain: &str) -> Vec<(String, String, Vec<u8>)> {
+    let store = senderauth_store::Store::connect(&format!("sqlite://{}", data_dir.join("senderauth.db").display()))
+        .await
+        .expect("the service's database");
+    let master = senderauth_server::keys::MasterKeys::parse(master, "the test's master keys").expect("master keys");
+    let dashed = domain.replace('.', "-");
+    let mut opened = Vec::new();
+    for key in store.zone_contents().await.expect("zone").keys {
+        if !key.name.contains(&format!(".{dashed}.")) {
+            continue;
+        }
+        let stored = store.sealed_key(key.id).await.expect("read").expect("sealed key");
+        let sealed = senderauth_server::keys::Sealed { key_id: stored.master_key_id, bytes: stored.sealed };
+        let private = master.open(&key.name, &sealed).expect("the key opens with the master key");
+        assert!(
+            !private.windows(16).any(|window| sealed.bytes.windows(16).any(|stored| stored == window)),
+            "the database holds the private key in the clear"
+        );
+        opened.push((key.selector, key.algorithm, private));
+    }
+    opened.sort();
+    opened
+}
+
+/// Signs a message as `domain` with each key and has dkimpy verify it through DNS.
+async fn sign_and_verify(keys: &[(String, String, Vec<u8>)], domain: &str, customer: SocketAddr, platform: SocketAddr) {
+    use base64::Engine;
+    let engine = base64::engine::general_purpose::STANDARD;
+    for (selector, algorithm, private) in keys {
+        let (text, signature_algorithm) = if algorithm == "ed25519" {
+            // dkimpy takes an Ed25519 key as its 32-byte seed: in ring's PKCS#8 v2 document it
+            // follows a 16-byte prefix.
+            (engine.encode(&private[16..48]), "ed25519-sha256")
+        } else {
+            let lines: Vec<String> = engine
+                .encode(private)
+                .as_bytes()
+                .chunks(64)
+                .map(|line| String::from_utf8_lossy(line).into_owned())
+                .collect();
+            (format!("-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n", lines.join("\n")), "rsa-sha256")
+        };
+        let file = tempdir().join(format!("{selector}.key"));
+        std::fs::create_dir_all(file.parent().expect("dir")).expect("dir");
+        std::fs::write(&file, text).expect("key file");
+        let output = tokio::process::Command::new(python())
+            .arg(std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/cli/dkim_sign_verify.py"))
+            .args([path(&file), signature_algorithm, selector, domain, &customer.to_string(), &platform.to_string()])
+            .output()
+            .await
+            .expect("running dkimpy");
+        let _ = std::fs::remove_file(&file);
+        let said = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success() && said.trim() == "pass",
+            "{domain} {selector} ({algorithm}): {said}{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}
+
+#[tokio::test]
+async fn messages_signed_with_the_stored_keys_verify_with_dkimpy_before_and_after_a_rewrap_and_restart() {
+    let python_ready = std::process::Command::new(python())
+        .args(["-c", "import dkim, dns.message, nacl"])
+        .output()
+        .is_ok_and(|output| output.status.success());
+    if !require_or_skip(python_ready, "dkimpy, dnspython and PyNaCl (PyPI) in the test venv") {
+        return;
+    }
+    let server = zones().await;
+    let data_dir = tempdir();
+    let (child, http, dns) = start_service_full(&data_dir, &server, &[], &[]).await;
+    let admin = std::fs::read_to_string(data_dir.join("admin-token")).expect("admin token").trim().to_string();
+    let (_, account) = call(http, "POST", "/api/v1/accounts", Some(&admin), Some(r#"{"name": "Signer"}"#)).await;
+    let token = account["token"].as_str().expect("token").to_string();
+    let mut published = Vec::new();
+    for (domain, body) in [
+        ("rsa.example.com", r#"{"email": "news@rsa.example.com"}"#.to_string()),
+        ("ed.example.com", r#"{"email": "news@ed.example.com", "dkim_algorithm": "ed25519"}"#.to_string()),
+    ] {
+        let (status, connected) = call(http, "POST", "/api/v1/domains", Some(&token), Some(&body)).await;
+        assert_eq!(status, 201, "{connected}");
+        // The customer adds the CNAMEs at their DNS host.
+        for record in connected["records"].as_array().expect("records") {
+            if record["record_type"] == "CNAME" {
+                server.add(record["fqdn"].as_str().expect("fqdn"), "CNAME", record["value"].as_str().expect("value"));
+            }
+        }
+        let (_, keys) = call(http, "GET", &format!("/api/v1/domains/{domain}/dkim"), Some(&token), None).await;
+        published.push(keys["keys"].clone());
+    }
+    let (status, refused) = call(
+        http,
+        "POST",
+        "/api/v1/domains",
+        Some(&token),
+        Some(r#"{"email": "news@weak.example.com", "dkim_algorithm": "rsa-1024"}"#),
+    )
+    .await;
+    assert_eq!((status, refused["code"].as_str()), (422, Some("invalid_dkim_algorithm")), "{refused}");
+    tokio::time::sleep(Duration::from_millis(600)).await; // the DNS server follows within a second
+
+    let first = std::fs::read_to_string(data_dir.join("master-key")).expect("the generated master key");
+    let rsa_keys = open_keys(&data_dir, &first, "rsa.example.com").await;
+    let ed_keys = open_keys(&data_dir, &first, "ed.example.com").await;
+    assert_eq!(rsa_keys.iter().map(|key| key.1.as_str()).collect::<Vec<_>>(), ["rsa-2048", "rsa-2048"]);
+    assert_eq!(ed_keys.iter().map(|key| key.1.as_str()).collect::<Vec<_>>(), ["ed25519", "ed25519"]);
+    sign_and_verify(&rsa_keys, "rsa.example.com", server.address(), dns).await;
+    sign_and_verify(&ed_keys, "ed.example.com", server.address(), dns).await;
+    let (status, stderr) = stop_service(child).await;
+    assert!(status.success(), "{stderr}");
+
+    // A new master key takes over: every private key is sealed again under it.
+    let new_line = "k2:AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI=";
+    let old_line = first.lines().find(|line| line.starts_with("k1:")).expect("the k1 line");
+    let rewrap = tokio::process::Command::new(env!("CARGO_BIN_EXE_senderauth"))
+        .args(["keys", "rewrap", "--data-dir", path(&data_dir)])
+        .env("SENDERAUTH_MASTER_KEY", format!("{new_line}\n{old_line}\n"))
+        .env_remove("SENDERAUTH_CONFIG")
+        .output()
+        .await
+        .expect("keys rewrap");
+    let said = String::from_utf8_lossy(&rewrap.stdout);
+    assert!(rewrap.status.success() && said.contains("4 DKIM private keys sealed again under master key k2"), "{said}");
+    assert!(!said.contains(new_line) && !said.contains(old_line), "no master key in the output");
+
+    // Restarted with only the new master key: the same keys, served and usable.
+    let (child, http, dns) = start_service_full(&data_dir, &server, &[], &[("SENDERAUTH_MASTER_KEY", new_line)]).await;
+    for (domain, before) in ["rsa.example.com", "ed.example.com"].into_iter().zip(&published) {
+        let (_, keys) = call(http, "GET", &format!("/api/v1/domains/{domain}/dkim"), Some(&token), None).await;
+        assert_eq!(&keys["keys"], before, "{domain}'s keys survive the restart");
+    }
+    let rsa_after = open_keys(&data_dir, new_line, "rsa.example.com").await;
+    assert_eq!(rsa_after, rsa_keys, "the same private keys, under the new master key");
+    sign_and_verify(&rsa_after, "rsa.example.com", server.address(), dns).await;
+    sign_and_verify(&open_keys(&data_dir, new_line, "ed.example.com").await, "ed.example.com", server.address(), dns)
+        .await;
+    let (status, stderr) = stop_service(child).await;
+    assert!(status.success(), "{stderr}");
 }
