@@ -17,7 +17,8 @@ use senderauth_store::{DomainRecord, KeyState, Principal, StoreError, TokenInfo}
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::keys::{KeyAlgorithm, KeyMaker, published_record};
+use crate::keys::{KeyAlgorithm, KeyError, KeyMaker, published_record};
+use crate::rotation::{self, RotateError, RotationPolicy};
 use crate::webhooks::{Targets, refused_target};
 use crate::worker::Worker;
 
@@ -46,6 +47,8 @@ pub struct AppState {
     pub webhook_targets: Targets,
     /// Makes the DKIM keys of newly connected domains.
     pub keys: KeyMaker,
+    /// When rotated keys move on.
+    pub rotation: RotationPolicy,
 }
 
 impl AppState {
@@ -57,6 +60,7 @@ impl AppState {
             default_domain_limit: None,
             webhook_targets: Targets::default(),
             keys,
+            rotation: RotationPolicy::default(),
         }
     }
 
@@ -78,6 +82,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/domains/{domain}/verify", post(verify_now))
         .route("/api/v1/domains/{domain}/records", get(domain_records))
         .route("/api/v1/domains/{domain}/dkim", get(domain_keys))
+        .route("/api/v1/domains/{domain}/dkim/rotate", post(rotate_keys))
         .route("/api/v1/webhooks", get(list_webhooks).post(create_webhook))
         .route("/api/v1/webhooks/{id}", axum::routing::delete(delete_webhook))
         .route("/api/v1/webhooks/{id}/deliveries", get(webhook_deliveries))
@@ -460,7 +465,12 @@ async fn domain_keys(
 ) -> Result<Json<Value>, ApiError> {
     let account_id = caller.account()?;
     let (_, record) = owned_domain(&state, account_id, &name).await?;
+    Ok(Json(keys_json(&state, &record).await?))
+}
+
+async fn keys_json(state: &AppState, record: &DomainRecord) -> Result<Value, ApiError> {
     let keys = state.worker.store.domain_keys(record.id).await?;
+    let policy = &state.rotation;
     let keys: Vec<Value> = keys
         .iter()
         .filter(|key| key.state != KeyState::Removed)
@@ -477,10 +487,68 @@ async fn domain_keys(
                 "active_at": key.active_at,
                 "retired_at": key.retired_at,
                 "revoked_at": key.revoked_at,
+                "activates_at": policy.activates_at(key),
+                "rotates_at": policy.rotates_at(key),
+                "revokes_at": policy.revokes_at(key),
+                "safe_to_remove": key.state == KeyState::Revoked,
             })
         })
         .collect();
-    Ok(Json(json!({ "domain": record.domain, "keys": keys })))
+    Ok(json!({ "domain": record.domain, "keys": keys }))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RotateRequest {
+    /// The new key's algorithm; unset: the signing key's.
+    dkim_algorithm: Option<String>,
+}
+
+/// Rotates a domain's DKIM key now: the idle selector gets a new key, which signs once it has
+/// been published long enough. 202 with the keys; 409 while a rotation is under way.
+async fn rotate_keys(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let account_id = caller.account()?;
+    let (_, record) = owned_domain(&state, account_id, &name).await?;
+    // The body is optional: none, or a JSON object.
+    let request: RotateRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        RotateRequest::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|error| {
+            ApiError::new(StatusCode::BAD_REQUEST, "invalid_body", format!("the body is not valid: {error}"))
+        })?
+    };
+    let algorithm = request.dkim_algorithm.as_deref().map(str::parse::<KeyAlgorithm>).transpose().map_err(|error| {
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_dkim_algorithm", error.to_string())
+    })?;
+    let store = &state.worker.store;
+    match rotation::start(store, &state.keys, &state.rotation, record.id, algorithm, state.now()).await {
+        Ok(_) => Ok((StatusCode::ACCEPTED, Json(keys_json(&state, &record).await?))),
+        Err(RotateError::InProgress(message)) => {
+            Err(ApiError::new(StatusCode::CONFLICT, "rotation_in_progress", message))
+        }
+        Err(RotateError::NoKeys) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "no_hosted_keys",
+            "this domain has no hosted keys to rotate (it was connected before senderauth hosted keys); connect it again",
+        )),
+        Err(RotateError::Key(KeyError::Algorithm(message))) => {
+            Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_dkim_algorithm", message))
+        }
+        Err(RotateError::Store(error)) => Err(error.into()),
+        Err(RotateError::Key(error)) => {
+            tracing::error!(%error, "rotating a key");
+            Err(ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "key_generation_failed",
+                "the new key could not be made; try again",
+            ))
+        }
+    }
 }
 
 async fn verify_now(

@@ -6,6 +6,7 @@ pub mod authority;
 pub mod keys;
 pub mod metrics;
 pub mod nameserver;
+pub mod rotation;
 pub mod serve;
 pub mod webhooks;
 pub mod worker;

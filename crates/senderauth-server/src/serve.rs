@@ -20,6 +20,7 @@ use crate::authority::{Zone, ZoneSettings};
 use crate::keys::{KeyAlgorithm, KeyError, KeyMaker, MasterKeys};
 use crate::metrics::Metrics;
 use crate::nameserver::SharedZone;
+use crate::rotation::RotationPolicy;
 use crate::webhooks::{Deliverer, Targets};
 use crate::worker::{Worker, unix_now};
 
@@ -73,6 +74,12 @@ pub struct ServiceConfig {
     pub variable_domain_dmarc: String,
     /// The algorithm of new DKIM keys: rsa-2048, rsa-3072, rsa-4096 or ed25519.
     pub dkim_algorithm: String,
+    /// How long a DKIM key signs before its domain is rotated, in days.
+    pub dkim_rotation_days: u64,
+    /// How long a new key is published beyond the TTL before it signs, in seconds.
+    pub dkim_publish_margin_seconds: u64,
+    /// How long a rotated-out key stays published for mail in transit, in days.
+    pub dkim_grace_days: u64,
     /// A file of master keys (`ID:BASE64` lines, the first one current) sealing the DKIM private
     /// keys; `SENDERAUTH_MASTER_KEY` (the same text) wins over it. Unset: `<data_dir>/master-key`,
     /// created on the first start.
@@ -103,6 +110,9 @@ impl Default for ServiceConfig {
             dns_ttl: 3600,
             variable_domain_dmarc: "v=DMARC1; p=reject;".to_string(),
             dkim_algorithm: "rsa-2048".to_string(),
+            dkim_rotation_days: 180,
+            dkim_publish_margin_seconds: 3600,
+            dkim_grace_days: 7,
             master_key_file: None,
         }
     }
@@ -131,6 +141,16 @@ pub enum ServeError {
 }
 
 impl ServiceConfig {
+    /// When rotated DKIM keys move on.
+    pub fn rotation(&self) -> RotationPolicy {
+        let days = |value: u64| (value.max(1) * 86_400) as i64;
+        RotationPolicy {
+            interval: days(self.dkim_rotation_days),
+            activation_delay: i64::from(self.dns_ttl) + self.dkim_publish_margin_seconds as i64,
+            grace: days(self.dkim_grace_days),
+        }
+    }
+
     /// Where webhooks may be sent.
     pub fn webhook_targets(&self) -> Targets {
         if self.webhook_private_targets { Targets::Any } else { Targets::PublicOnly }
@@ -175,6 +195,9 @@ pub const SETTING_KEYS: &[(&str, &str, bool)] = &[
     ("service", "dns_ttl", false),
     ("service", "variable_domain_dmarc", true),
     ("service", "dkim_algorithm", true),
+    ("service", "dkim_rotation_days", false),
+    ("service", "dkim_publish_margin_seconds", false),
+    ("service", "dkim_grace_days", false),
     ("service", "master_key_file", true),
     ("", "zone", true),
     ("", "variable_domain", true),
@@ -382,12 +405,13 @@ pub async fn run(
         tokio::spawn(crate::nameserver::follow_changes(worker.store.clone(), zone.clone(), stopped.clone()));
         Some(listeners)
     };
-    let background = start_background(&settings, &resolver, &worker, stopped).await?;
+    let background = start_background(&settings, &resolver, &worker, &keys, stopped).await?;
     tracing::info!(%address, node = %worker.node, "listening");
     on_listening(address, nameserver.as_ref().map_or(&[][..], |listeners| &listeners.addresses));
     let mut state = AppState::new(worker, Arc::new(unix_now), keys);
     state.default_domain_limit = settings.service.default_domain_limit;
     state.webhook_targets = settings.service.webhook_targets();
+    state.rotation = settings.service.rotation();
     let served = axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await;
     // The API has stopped taking requests; let the checks in flight finish and be written.
     let _ = stop.send(true);
@@ -452,8 +476,10 @@ async fn start_background(
     settings: &Settings,
     resolver: &ResolverSettings,
     api_worker: &Worker,
+    keys: &KeyMaker,
     stopped: watch::Receiver<bool>,
 ) -> Result<std::thread::JoinHandle<()>, ServeError> {
+    let keys = keys.clone();
     let (ready, started) = tokio::sync::oneshot::channel::<Result<(), ServeError>>();
     let (settings, resolver) = (settings.clone(), resolver.clone());
     let (node, metrics) = (api_worker.node.clone(), api_worker.metrics.clone());
@@ -493,9 +519,18 @@ async fn start_background(
                     };
                 let _ = ready.send(Ok(()));
                 let pause = Duration::from_secs(1);
+                let rotation = crate::rotation::run_until_stopped(
+                    worker.store.clone(),
+                    keys,
+                    settings.service.rotation(),
+                    unix_now,
+                    Duration::from_secs(60),
+                    stopped.clone(),
+                );
                 tokio::join!(
                     worker.run_until_stopped(stopped.clone(), pause),
-                    deliverer.run_until_stopped(stopped, pause)
+                    deliverer.run_until_stopped(stopped, pause),
+                    rotation
                 );
             });
         })

@@ -8,7 +8,10 @@ use std::time::Duration;
 use senderauth_core::config::ProviderConfig;
 use senderauth_core::dns::{Dns, ResolverSettings};
 use senderauth_server::api::{AppState, router};
+use senderauth_server::authority::{Zone, ZoneSettings};
 use senderauth_server::keys::{KeyAlgorithm, KeyMaker};
+use senderauth_server::rotation::{self, RotationPolicy};
+use senderauth_server::serve::{ServiceConfig, Settings};
 use senderauth_server::worker::Worker;
 use senderauth_store::Store;
 use senderauth_testkit::{TestDns, database, http};
@@ -20,6 +23,8 @@ struct App {
     dns: TestDns,
     admin: String,
     clock: Arc<AtomicI64>,
+    store: Store,
+    keys: KeyMaker,
 }
 
 /// The app on every backend: SQLite, and PostgreSQL when the test script started one.
@@ -56,12 +61,13 @@ async fn spawn_app_with(database_url: &str, default_domain_limit: Option<i64>) -
     worker.lease = Duration::from_secs(60);
     let clock = Arc::new(AtomicI64::new(1_000_000));
     let now = clock.clone();
-    let mut state = AppState::new(worker, Arc::new(move || now.load(Ordering::Relaxed)), test_keys());
+    let keys = test_keys();
+    let mut state = AppState::new(worker, Arc::new(move || now.load(Ordering::Relaxed)), keys.clone());
     state.default_domain_limit = default_domain_limit;
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let address = listener.local_addr().expect("address");
     tokio::spawn(async move { axum::serve(listener, router(state)).await });
-    App { address, dns, admin, clock }
+    App { address, dns, admin, clock, store, keys }
 }
 
 impl App {
@@ -404,4 +410,98 @@ async fn accounts_get_the_configured_default_domain_limit() {
 /// Ed25519 keys: made in microseconds (the CLI tests connect domains with the default RSA).
 fn test_keys() -> KeyMaker {
     KeyMaker::in_memory(KeyAlgorithm::Ed25519).expect("a key maker")
+}
+
+#[tokio::test]
+async fn keys_rotate_through_the_two_selectors_on_demand_and_on_schedule() {
+    let policy = RotationPolicy::default();
+    for app in apps().await {
+        let token = app.account("Rotating").await;
+        let (status, _) =
+            app.call("POST", "/api/v1/domains", Some(&token), Some(r#"{"email": "a@rotate.example.com"}"#)).await;
+        assert_eq!(status, 201);
+        let keys = |body: &Value| -> Vec<(String, String)> {
+            body["keys"]
+                .as_array()
+                .expect("keys")
+                .iter()
+                .map(|key| {
+                    (
+                        key["selector"].as_str().unwrap_or("").to_string(),
+                        key["state"].as_str().unwrap_or("").to_string(),
+                    )
+                })
+                .collect()
+        };
+        let states = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+            pairs.iter().map(|(selector, state)| (selector.to_string(), state.to_string())).collect()
+        };
+        let path = "/api/v1/domains/rotate.example.com/dkim";
+        let (_, before) = app.call("GET", path, Some(&token), None).await;
+        let selectors: Vec<String> = keys(&before).into_iter().map(|(selector, _)| selector).collect();
+        let (first, second) = (selectors[0].as_str(), selectors[1].as_str());
+        assert_eq!(keys(&before), states(&[(first, "active"), (second, "standby")]));
+        let t0 = app.clock.load(Ordering::Relaxed);
+
+        // On demand: the idle selector gets a new key, published at once, not signing yet.
+        let (status, rotating) = app.call("POST", &format!("{path}/rotate"), Some(&token), None).await;
+        assert_eq!(status, 202, "{rotating}");
+        assert_eq!(keys(&rotating), states(&[(first, "active"), (second, "pending")]));
+        let pending = &rotating["keys"][1];
+        assert_ne!(pending["public_key"], before["keys"][1]["public_key"], "a new key");
+        assert_eq!(pending["activates_at"].as_i64(), Some(t0 + policy.activation_delay));
+        let zone = Zone::new(zone_settings(), &app.store.zone_contents().await.expect("zone"));
+        let published_at = pending["published_at"].as_str().expect("name");
+        assert_eq!(zone.texts(published_at), [pending["record"].as_str().expect("record")]);
+        let (status, busy) = app.call("POST", &format!("{path}/rotate"), Some(&token), None).await;
+        assert_eq!((status, busy["code"].as_str()), (409, Some("rotation_in_progress")), "{busy}");
+
+        // It signs once published for the TTL plus the margin; the old key retires.
+        let pass = rotation::run_once(&app.store, &app.keys, &policy, t0 + policy.activation_delay - 1, 100)
+            .await
+            .expect("pass");
+        assert_eq!(pass.activated, 0, "not before its time");
+        let pass =
+            rotation::run_once(&app.store, &app.keys, &policy, t0 + policy.activation_delay, 100).await.expect("pass");
+        assert_eq!(pass.activated, 1);
+        let (_, switched) = app.call("GET", path, Some(&token), None).await;
+        assert_eq!(keys(&switched), states(&[(first, "retired"), (second, "active")]));
+        assert_eq!(switched["keys"][1]["signing"], true);
+        let retired_at = t0 + policy.activation_delay;
+        assert_eq!(switched["keys"][0]["revokes_at"].as_i64(), Some(retired_at + policy.grace));
+        let (status, _) = app.call("POST", &format!("{path}/rotate"), Some(&token), None).await;
+        assert_eq!(status, 409, "not while the old key is still published for mail in transit");
+
+        // After the grace period the old key is revoked: published with an empty p=.
+        let pass =
+            rotation::run_once(&app.store, &app.keys, &policy, retired_at + policy.grace, 100).await.expect("pass");
+        assert_eq!(pass.revoked, 1);
+        let (_, revoked) = app.call("GET", path, Some(&token), None).await;
+        assert_eq!(keys(&revoked), states(&[(first, "revoked"), (second, "active")]));
+        assert_eq!(revoked["keys"][0]["safe_to_remove"], true);
+        let zone = Zone::new(zone_settings(), &app.store.zone_contents().await.expect("zone"));
+        assert_eq!(zone.texts(revoked["keys"][0]["published_at"].as_str().expect("name")), ["v=DKIM1; k=ed25519; p="]);
+
+        // On schedule: once the active key has signed for the whole interval, the revoked
+        // selector gets the next key by itself.
+        let pass = rotation::run_once(&app.store, &app.keys, &policy, retired_at + policy.interval - 1, 100)
+            .await
+            .expect("pass");
+        assert_eq!(pass.started, 0);
+        let pass =
+            rotation::run_once(&app.store, &app.keys, &policy, retired_at + policy.interval, 100).await.expect("pass");
+        assert_eq!(pass.started, 1);
+        let (_, scheduled) = app.call("GET", path, Some(&token), None).await;
+        assert_eq!(keys(&scheduled), states(&[(first, "pending"), (second, "active")]));
+
+        // Another account cannot see or rotate these keys.
+        let other = app.account("Other").await;
+        assert_eq!(app.call("GET", path, Some(&other), None).await.0, 404);
+        assert_eq!(app.call("POST", &format!("{path}/rotate"), Some(&other), None).await.0, 404);
+    }
+}
+
+/// The zone as the default configuration publishes it.
+fn zone_settings() -> ZoneSettings {
+    Settings { service: ServiceConfig::default(), provider: ProviderConfig::default() }.zone_settings()
 }

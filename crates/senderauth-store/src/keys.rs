@@ -165,6 +165,33 @@ impl crate::Store {
         Ok(())
     }
 
+    /// Inserts a key in its state, published from `now` (and signing from `now` if active).
+    async fn insert_key(
+        &self,
+        transaction: &mut sqlx::Transaction<'static, sqlx::Any>,
+        domain_id: i64,
+        key: &NewKey,
+        now: i64,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query(self.sql(
+            "INSERT INTO dkim_keys (domain_id, selector, name, algorithm, public_key, private_key, master_key_id, \
+             state, created_at, active_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        ))
+        .bind(domain_id)
+        .bind(key.selector.clone())
+        .bind(key.name.clone())
+        .bind(key.algorithm.clone())
+        .bind(key.public_key.clone())
+        .bind(key.sealed_private_key.clone())
+        .bind(key.master_key_id.clone())
+        .bind(key.state.as_str())
+        .bind(now)
+        .bind((key.state == KeyState::Active).then_some(now))
+        .execute(&mut **transaction)
+        .await?;
+        Ok(())
+    }
+
     /// Stores a domain's keys and include host, in the transaction connecting it.
     pub(crate) async fn publish_domain_zone(
         &self,
@@ -182,23 +209,7 @@ impl crate::Store {
                 .map_err(database("storing the SPF include"))?;
         }
         for key in &zone.keys {
-            sqlx::query(self.sql(
-                "INSERT INTO dkim_keys (domain_id, selector, name, algorithm, public_key, private_key, master_key_id, \
-                 state, created_at, active_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            ))
-            .bind(domain_id)
-            .bind(key.selector.clone())
-            .bind(key.name.clone())
-            .bind(key.algorithm.clone())
-            .bind(key.public_key.clone())
-            .bind(key.sealed_private_key.clone())
-            .bind(key.master_key_id.clone())
-            .bind(key.state.as_str())
-            .bind(now)
-            .bind((key.state == KeyState::Active).then_some(now))
-            .execute(&mut **transaction)
-            .await
-            .map_err(database("storing a DKIM key"))?;
+            self.insert_key(transaction, domain_id, key, now).await.map_err(database("storing a DKIM key"))?;
         }
         let names: Vec<String> = zone.keys.iter().map(|key| key.name.clone()).chain(zone.spf_include.clone()).collect();
         self.log_zone_changes(transaction, &names, now).await
@@ -226,14 +237,15 @@ impl crate::Store {
         Ok(rows.iter().map(|row| row.get(0)).collect())
     }
 
-    /// A domain's keys, published or not, oldest first.
+    /// A domain's keys, published or not, by selector, oldest first.
     pub async fn domain_keys(&self, domain_id: i64) -> Result<Vec<KeyInfo>, StoreError> {
-        let rows =
-            sqlx::query(self.sql(format!("SELECT {KEY_COLUMNS} FROM dkim_keys WHERE domain_id = ? ORDER BY id")))
-                .bind(domain_id)
-                .fetch_all(&self.pool)
-                .await
-                .map_err(database("reading a domain's keys"))?;
+        let rows = sqlx::query(
+            self.sql(format!("SELECT {KEY_COLUMNS} FROM dkim_keys WHERE domain_id = ? ORDER BY selector, id")),
+        )
+        .bind(domain_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(database("reading a domain's keys"))?;
         Ok(rows.iter().map(key_info).collect())
     }
 
@@ -343,5 +355,129 @@ impl crate::Store {
             .await
             .map_err(database("reading a sealed key"))?;
         Ok(row.map(|row| SealedKey { id: row.get(0), name: row.get(1), master_key_id: row.get(2), sealed: row.get(3) }))
+    }
+
+    /// Starts a rotation: the key `replaced` (the idle selector's, in state `replaced_state`)
+    /// is removed and `new` (pending) published in its place, in one transaction. `false` when
+    /// `replaced` is no longer in that state or the domain already has a pending key (another
+    /// node, or another request, got there first).
+    pub async fn start_key_rotation(
+        &self,
+        domain_id: i64,
+        replaced: i64,
+        replaced_state: KeyState,
+        new: &NewKey,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let mut transaction = self.begin_write().await?;
+        let removed = sqlx::query(
+            self.sql("UPDATE dkim_keys SET state = 'removed' WHERE id = ? AND domain_id = ? AND state = ?"),
+        )
+        .bind(replaced)
+        .bind(domain_id)
+        .bind(replaced_state.as_str())
+        .execute(&mut *transaction)
+        .await
+        .map_err(database("replacing a key"))?;
+        if removed.rows_affected() != 1 {
+            return Ok(false);
+        }
+        let new = NewKey { state: KeyState::Pending, ..new.clone() };
+        let inserted = self.insert_key(&mut transaction, domain_id, &new, now).await;
+        match inserted {
+            Ok(_) => {}
+            // The one-pending-key index: a rotation of this domain started meanwhile.
+            Err(sqlx::Error::Database(error)) if error.is_unique_violation() => return Ok(false),
+            Err(error) => return Err(database("storing a new key")(error)),
+        }
+        self.log_zone_changes(&mut transaction, std::slice::from_ref(&new.name), now).await?;
+        transaction.commit().await.map_err(database("committing"))?;
+        Ok(true)
+    }
+
+    /// Pending keys published at or before `published_by` start signing: each becomes active
+    /// and its domain's active key retired, a domain per transaction. Returns how many.
+    pub async fn activate_pending_keys(&self, published_by: i64, now: i64, limit: i64) -> Result<u64, StoreError> {
+        let due = sqlx::query(self.sql(
+            "SELECT id, domain_id FROM dkim_keys WHERE state = 'pending' AND created_at <= ? ORDER BY created_at LIMIT ?",
+        ))
+        .bind(published_by)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(database("reading pending keys"))?;
+        let mut activated = 0;
+        for row in due {
+            let (id, domain_id): (i64, i64) = (row.get(0), row.get(1));
+            let mut transaction = self.begin_write().await?;
+            let promoted = sqlx::query(
+                self.sql("UPDATE dkim_keys SET state = 'active', active_at = ? WHERE id = ? AND state = 'pending'"),
+            )
+            .bind(now)
+            .bind(id)
+            .execute(&mut *transaction)
+            .await
+            .map_err(database("activating a key"))?;
+            if promoted.rows_affected() != 1 {
+                continue; // another node did it
+            }
+            sqlx::query(self.sql(
+                "UPDATE dkim_keys SET state = 'retired', retired_at = ? WHERE domain_id = ? AND state = 'active' AND id <> ?",
+            ))
+            .bind(now)
+            .bind(domain_id)
+            .bind(id)
+            .execute(&mut *transaction)
+            .await
+            .map_err(database("retiring a key"))?;
+            transaction.commit().await.map_err(database("committing"))?;
+            activated += 1;
+        }
+        Ok(activated)
+    }
+
+    /// Retired keys retired at or before `retired_by` are revoked (published with an empty
+    /// `p=`). Returns how many.
+    pub async fn revoke_retired_keys(&self, retired_by: i64, now: i64, limit: i64) -> Result<u64, StoreError> {
+        let mut transaction = self.begin_write().await?;
+        let due = sqlx::query(self.sql(
+            "SELECT id, name FROM dkim_keys WHERE state = 'retired' AND retired_at <= ? ORDER BY retired_at LIMIT ?",
+        ))
+        .bind(retired_by)
+        .bind(limit)
+        .fetch_all(&mut *transaction)
+        .await
+        .map_err(database("reading retired keys"))?;
+        let mut names = Vec::with_capacity(due.len());
+        for row in &due {
+            sqlx::query(
+                self.sql("UPDATE dkim_keys SET state = 'revoked', revoked_at = ? WHERE id = ? AND state = 'retired'"),
+            )
+            .bind(now)
+            .bind(row.get::<i64, _>(0))
+            .execute(&mut *transaction)
+            .await
+            .map_err(database("revoking a key"))?;
+            names.push(row.get::<String, _>(1));
+        }
+        self.log_zone_changes(&mut transaction, &names, now).await?;
+        transaction.commit().await.map_err(database("committing"))?;
+        Ok(names.len() as u64)
+    }
+
+    /// Domains whose active key has signed since `active_by` or earlier and that are not
+    /// rotating already (no pending or retired key), at most `limit`.
+    pub async fn domains_due_for_rotation(&self, active_by: i64, limit: i64) -> Result<Vec<i64>, StoreError> {
+        let rows = sqlx::query(self.sql(
+            "SELECT a.domain_id FROM dkim_keys a WHERE a.state = 'active' AND a.active_at <= ? \
+             AND NOT EXISTS (SELECT 1 FROM dkim_keys o WHERE o.domain_id = a.domain_id AND o.state IN ('pending', 'retired')) \
+             ORDER BY a.active_at LIMIT ?",
+        ))
+        .bind(active_by)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(database("reading keys due for rotation"))?;
+        Ok(rows.iter().map(|row| row.get(0)).collect())
     }
 }
