@@ -85,7 +85,7 @@ pub fn expected_selectors(config: &ProviderConfig, account: &AccountId, domain: 
                 &config.dkim.target,
                 &TemplateValues { selector: Some(&selector), ..values(config, account, domain) },
             );
-            ExpectedSelector { selector, target }
+            ExpectedSelector { selector, target, key: None }
         })
         .collect()
 }

@@ -49,6 +49,7 @@ problem_codes! {
     DkimKeyInvalid => "dkim_key_invalid",
     DkimFlattened => "dkim_flattened",
     DkimFlattenedKeyMismatch => "dkim_flattened_key_mismatch",
+    DkimKeyNotCurrent => "dkim_key_not_current",
     DkimHostDoubled => "dkim_host_doubled",
     SpfMissing => "spf_missing",
     SpfMultipleRecords => "spf_multiple_records",

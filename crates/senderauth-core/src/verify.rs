@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 use crate::config::ProviderConfig;
-use crate::dkim::verify::{DkimCheck, verify_dkim};
+use crate::dkim::verify::{DkimCheck, HostedKey, verify_dkim};
 use crate::dmarc::verify::{DmarcCheck, verify_dmarc};
 use crate::dns::Dns;
 use crate::name::{AccountId, DomainName};
@@ -32,8 +32,24 @@ pub async fn verify_domain(
     account: &AccountId,
     domain: &DomainName,
 ) -> Verification {
+    verify_domain_with_keys(dns, config, account, domain, &[]).await
+}
+
+/// As [`verify_domain`], knowing the keys the platform holds for the domain's selectors: each
+/// selector's CNAME must lead to exactly that key (a flattened copy of an old key, or a stale
+/// answer, is caught).
+pub async fn verify_domain_with_keys(
+    dns: &Dns,
+    config: &ProviderConfig,
+    account: &AccountId,
+    domain: &DomainName,
+    hosted: &[HostedKey],
+) -> Verification {
     let dns = &dns.scoped();
-    let selectors = expected_selectors(config, account, domain);
+    let mut selectors = expected_selectors(config, account, domain);
+    for selector in &mut selectors {
+        selector.key = hosted.iter().find(|key| key.selector == selector.selector).cloned();
+    }
     let include = expected_include(config, account, domain);
     let networks = config.sending_networks();
     let expectation =

@@ -5,12 +5,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use senderauth_core::config::ProviderConfig;
+use senderauth_core::dkim::verify::HostedKey;
 use senderauth_core::dns::Dns;
 use senderauth_core::lifecycle::{DomainState, LifecycleConfig, LifecycleStatus, after_check, verify_requested};
 use senderauth_core::name::{AccountId, DomainName};
 use senderauth_core::status::MethodStatus;
-use senderauth_core::verify::{Verification, verify_domain};
-use senderauth_store::{CheckRecord, DomainRecord, StatusEvent, Store, StoreError};
+use senderauth_core::verify::{Verification, verify_domain_with_keys};
+use senderauth_store::{CheckRecord, DomainRecord, KeyState, StatusEvent, Store, StoreError};
 use tokio::sync::{Semaphore, watch};
 
 use crate::metrics::Metrics;
@@ -209,8 +210,21 @@ impl Worker {
         let Some(status) = LifecycleStatus::parse(&record.status) else {
             return Err(StoreError::Conflict(format!("stored status {:?} is unknown", record.status)));
         };
+        // The keys the platform publishes for the domain's selectors: the CNAMEs must lead to them.
+        let hosted: Vec<HostedKey> = self
+            .store
+            .domain_keys(record.id)
+            .await?
+            .into_iter()
+            .filter(|key| key.state != KeyState::Removed)
+            .map(|key| HostedKey {
+                public_key: if key.state == KeyState::Revoked { String::new() } else { key.public_key },
+                signing: key.state == KeyState::Active,
+                selector: key.selector,
+            })
+            .collect();
         let started = std::time::Instant::now();
-        let verification = verify_domain(&self.dns, &self.provider, &account, &domain).await;
+        let verification = verify_domain_with_keys(&self.dns, &self.provider, &account, &domain, &hosted).await;
         self.metrics.record_check(verification.status, started.elapsed());
         let mut state = DomainState {
             id: record.id,

@@ -197,6 +197,7 @@ async fn verify_now_checks_against_dns_and_is_rate_limited() {
         let token = app.account("Shop").await;
         app.call("POST", "/api/v1/domains", Some(&token), Some(r#"{"email": "a@ready.example.com"}"#)).await;
         app.dns.publish_customer(1, "ready.example.com");
+        http::publish_hosted_keys(&app.dns, app.address, &token, "ready.example.com").await;
         let (status, body) = app.call("POST", "/api/v1/domains/ready.example.com/verify", Some(&token), None).await;
         assert_eq!(status, 200, "{body}");
         assert_eq!(body["status"], "verified");
@@ -225,6 +226,7 @@ async fn domains_are_listed_in_pages_and_filtered_by_status() {
             assert_eq!(app.call("POST", "/api/v1/domains", Some(&token), Some(&body)).await.0, 201);
         }
         app.dns.publish_customer(1, "d3.example.com");
+        http::publish_hosted_keys(&app.dns, app.address, &token, "d3.example.com").await;
         app.call("POST", "/api/v1/domains/d3.example.com/verify", Some(&token), None).await;
         let (_, first) = app.call("GET", "/api/v1/domains?limit=5", Some(&token), None).await;
         assert_eq!(first["domains"].as_array().expect("page").len(), 5);
@@ -316,6 +318,7 @@ async fn metrics_count_checks_domains_per_status_and_queue_lag() {
         app.call("POST", "/api/v1/domains", Some(&token), Some(r#"{"email": "a@measured.example.com"}"#)).await;
         app.call("POST", "/api/v1/domains", Some(&token), Some(r#"{"email": "a@waiting.example.com"}"#)).await;
         app.dns.publish_customer(1, "measured.example.com");
+        http::publish_hosted_keys(&app.dns, app.address, &token, "measured.example.com").await;
         app.call("POST", "/api/v1/domains/measured.example.com/verify", Some(&token), None).await;
         app.clock.fetch_add(90, Ordering::Relaxed);
         let (status, text) = http::call_text(app.address, "GET", "/metrics", None, None).await;
@@ -361,6 +364,7 @@ async fn a_domain_shows_what_dns_holds_next_to_each_required_record() {
         let (_, before) = app.call("GET", "/api/v1/domains/shown.example.com", Some(&token), None).await;
         assert!(before["records"][0].get("status").is_none(), "nothing to show before the first check");
         app.dns.publish_customer(1, "shown.example.com");
+        http::publish_hosted_keys(&app.dns, app.address, &token, "shown.example.com").await;
         // One selector points elsewhere.
         app.dns.remove("sa2-1._domainkey.shown.example.com", "CNAME");
         app.dns.add("sa2-1._domainkey.shown.example.com", "CNAME", "s2.other-esp.example.net");

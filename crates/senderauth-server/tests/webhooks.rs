@@ -15,7 +15,7 @@ use senderauth_server::keys::{KeyAlgorithm, KeyMaker};
 use senderauth_server::webhooks::{Deliverer, Targets, signature};
 use senderauth_server::worker::Worker;
 use senderauth_store::Store;
-use senderauth_testkit::http::call;
+use senderauth_testkit::http::{call, publish_hosted_keys};
 use senderauth_testkit::{TestDns, database};
 use serde_json::Value;
 use tokio::net::TcpListener;
@@ -112,6 +112,7 @@ async fn status_changes_are_delivered_signed_retried_and_logged() {
         // The domain becomes verified: one event, one delivery.
         call(setup.api, "POST", "/api/v1/domains", Some(&token), Some(r#"{"email": "a@hooked.example.com"}"#)).await;
         setup.dns.publish_customer(1, "hooked.example.com");
+        publish_hosted_keys(&setup.dns, setup.api, &token, "hooked.example.com").await;
         setup.worker.run_once(10_000).await.expect("round");
         let deliverer = Deliverer::new(store.clone(), "node-1".to_string(), setup.worker.metrics.clone(), Targets::Any)
             .expect("client");
@@ -171,6 +172,7 @@ async fn an_endpoint_that_never_answers_is_given_up_after_eight_attempts() {
     let (_, webhook) = call(setup.api, "POST", "/api/v1/webhooks", Some(&token), Some(&body)).await;
     call(setup.api, "POST", "/api/v1/domains", Some(&token), Some(r#"{"email": "a@gone.example.com"}"#)).await;
     setup.dns.publish_customer(1, "gone.example.com");
+    publish_hosted_keys(&setup.dns, setup.api, &token, "gone.example.com").await;
     setup.worker.run_once(10_000).await.expect("round");
     let deliverer = Deliverer::new(store.clone(), "node-1".to_string(), setup.worker.metrics.clone(), Targets::Any)
         .expect("client");
@@ -215,6 +217,7 @@ async fn by_default_webhooks_reach_public_addresses_only() {
     assert_eq!(status, 201, "{webhook}");
     call(setup.api, "POST", "/api/v1/domains", Some(&token), Some(r#"{"email": "a@inside.example.com"}"#)).await;
     setup.dns.publish_customer(1, "inside.example.com");
+    publish_hosted_keys(&setup.dns, setup.api, &token, "inside.example.com").await;
     setup.worker.run_once(10_000).await.expect("round");
     let deliverer =
         Deliverer::new(store.clone(), "node-1".to_string(), setup.worker.metrics.clone(), Targets::PublicOnly)

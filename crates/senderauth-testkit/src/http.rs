@@ -42,3 +42,16 @@ pub async fn call_text(
     let body = response.split_once("\r\n\r\n").map_or("", |(_, body)| body);
     (status, body.to_string())
 }
+
+/// Publishes in `dns` the DKIM keys the service at `api` holds for one of the account's
+/// domains, at the names its CNAMEs point to, replacing what was there: what the platform's own
+/// DNS server would answer.
+pub async fn publish_hosted_keys(dns: &crate::TestDns, api: SocketAddr, token: &str, domain: &str) {
+    let (status, keys) = call(api, "GET", &format!("/api/v1/domains/{domain}/dkim"), Some(token), None).await;
+    assert_eq!(status, 200, "{keys}");
+    for key in keys["keys"].as_array().expect("keys") {
+        let name = key["published_at"].as_str().expect("published_at");
+        dns.remove(name, "TXT");
+        dns.add(name, "TXT", key["record"].as_str().expect("record"));
+    }
+}

@@ -8,11 +8,24 @@ use crate::name::{DomainName, normalize};
 use crate::problem::{Method, Problem, ProblemCode};
 use crate::status::MethodStatus;
 
-/// One selector the platform expects: the customer's host and where it must point.
+/// One selector the platform expects: the customer's host and where it must point, and, when
+/// the platform hosts the keys, the key it publishes there.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ExpectedSelector {
     pub selector: String,
     pub target: String,
+    #[serde(skip)]
+    pub key: Option<HostedKey>,
+}
+
+/// The key the platform holds for a selector.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HostedKey {
+    pub selector: String,
+    /// The `p=` value; empty when the key is revoked (between rotations).
+    pub public_key: String,
+    /// Whether mail is signed with it now.
+    pub signing: bool,
 }
 
 /// What was found for one selector.
@@ -142,7 +155,7 @@ async fn check_selector(
         flattened: false,
         status: MethodStatus::NotVerified,
     };
-    match check_selector_inner(dns, domain, &mut check, problems).await {
+    match check_selector_inner(dns, domain, &mut check, expected.key.as_ref(), problems).await {
         Ok(()) => {}
         Err(failure) => {
             check.status = MethodStatus::Unknown;
@@ -156,6 +169,7 @@ async fn check_selector_inner(
     dns: &Dns,
     domain: &DomainName,
     check: &mut SelectorCheck,
+    hosted: Option<&HostedKey>,
     problems: &mut Vec<Problem>,
 ) -> Result<(), TemporaryFailure> {
     let host = check.host.clone();
@@ -194,24 +208,46 @@ async fn check_selector_inner(
             Some(key) => key,
             None => key_at(dns, &expected_target).await?,
         };
-        match key {
-            Some(Ok(key)) if !key.is_revoked() => {
+        match (key, hosted) {
+            // The platform knows which key it publishes there: it must be that one. A revoked
+            // key (empty p=) is expected at the idle selector between rotations.
+            (Some(Ok(key)), Some(hosted)) if key.public_key == hosted.public_key => {
                 check.key = Some(key);
                 check.status = MethodStatus::Verified;
             }
-            Some(Ok(_)) => problems.push(Problem::error(
+            (Some(Ok(key)), Some(hosted)) => {
+                let message = format!(
+                    "{host} points to {expected_target} correctly, but the key there is not the one the platform holds for {}{}",
+                    hosted.selector,
+                    if hosted.signing { " and signs with" } else { "" }
+                );
+                let fix = "The platform's DNS has not caught up with a key change yet (a cached answer expires within the TTL); contact support if this persists.";
+                if hosted.signing {
+                    problems.push(Problem::error(ProblemCode::DkimKeyNotCurrent, Method::Dkim, message, fix));
+                } else {
+                    // Signing does not use this selector now: nothing fails yet.
+                    check.key = Some(key);
+                    check.status = MethodStatus::Verified;
+                    problems.push(Problem::warning(ProblemCode::DkimKeyNotCurrent, Method::Dkim, message, fix));
+                }
+            }
+            (Some(Ok(key)), None) if !key.is_revoked() => {
+                check.key = Some(key);
+                check.status = MethodStatus::Verified;
+            }
+            (Some(Ok(_)), None) => problems.push(Problem::error(
                 ProblemCode::DkimKeyMissing,
                 Method::Dkim,
                 format!("{host} points to {expected_target} correctly, but the key there is revoked (empty p=)"),
                 "The key is being rotated or was withdrawn by the platform; contact support if this persists.",
             )),
-            Some(Err(reason)) => problems.push(Problem::error(
+            (Some(Err(reason)), _) => problems.push(Problem::error(
                 ProblemCode::DkimKeyInvalid,
                 Method::Dkim,
                 format!("{host} points to {expected_target} correctly, but the key there is invalid: {reason}"),
                 "The platform's key record is broken; contact support.",
             )),
-            None => problems.push(Problem::error(
+            (None, _) => problems.push(Problem::error(
                 ProblemCode::DkimKeyMissing,
                 Method::Dkim,
                 format!("{host} points to {expected_target} correctly, but no DKIM key is published there"),
@@ -224,9 +260,16 @@ async fn check_selector_inner(
     let flattened_key = if name_exists { find_key(txt.records()) } else { None };
     if let Some(flattened) = flattened_key {
         check.flattened = true;
-        let expected_key = key_at(dns, &expected_target).await?;
+        // The key it must equal: the one the platform holds, or else the one at the target.
+        let expected_key = match hosted {
+            Some(hosted) => Some(hosted.public_key.clone()),
+            None => match key_at(dns, &expected_target).await? {
+                Some(Ok(key)) => Some(key.public_key),
+                _ => None,
+            },
+        };
         match (flattened, expected_key) {
-            (Ok(found), Some(Ok(expected))) if found.public_key == expected.public_key && !found.is_revoked() => {
+            (Ok(found), Some(expected)) if found.public_key == expected && !found.is_revoked() => {
                 check.key = Some(found);
                 check.status = MethodStatus::Verified;
                 problems.push(Problem::warning(

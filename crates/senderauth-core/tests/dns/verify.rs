@@ -3,11 +3,12 @@
 use std::collections::HashSet;
 
 use senderauth_core::config::ProviderConfig;
+use senderauth_core::dkim::verify::HostedKey;
 use senderauth_core::name::{AccountId, DomainName};
 use senderauth_core::plan::{expected_include, expected_selectors};
 use senderauth_core::problem::ProblemCode;
 use senderauth_core::status::{DomainStatus, MethodStatus};
-use senderauth_core::verify::{Verification, verify_domain};
+use senderauth_core::verify::{Verification, verify_domain, verify_domain_with_keys};
 use senderauth_testkit::{EXAMPLE_DKIM_KEY, Fault, TestDns};
 
 use crate::support::client;
@@ -410,6 +411,8 @@ async fn the_required_problem_codes_keep_their_names() {
         "dkim_wrong_target",
         "dkim_key_missing",
         "dkim_flattened",
+        "dkim_flattened_key_mismatch",
+        "dkim_key_not_current",
         "dkim_host_doubled",
         "spf_missing",
         "spf_multiple_records",
@@ -471,4 +474,56 @@ async fn records_split_into_several_strings_are_joined() {
     assert_eq!(result.status, DomainStatus::Verified, "{:#?}", result.problems);
     assert_eq!(result.dkim.selectors[0].key.as_ref().and_then(|key| key.bits), Some(2048));
     assert_eq!(result.spf.record.as_deref(), Some(spf.as_str()));
+}
+
+#[tokio::test]
+async fn the_key_behind_each_cname_must_be_the_one_the_platform_holds() {
+    let setup = Setup::new().await;
+    setup.good_customer("hosted.example.com");
+    let domain = DomainName::parse("hosted.example.com").expect("domain");
+    let selectors: Vec<String> = expected_selectors(&setup.config, &setup.account, &domain)
+        .into_iter()
+        .map(|selector| selector.selector)
+        .collect();
+    let hosted = |key: &str, signing: bool, selector: &str| HostedKey {
+        selector: selector.to_string(),
+        public_key: key.to_string(),
+        signing,
+    };
+    let verify = async |keys: &[HostedKey]| {
+        let dns = client(&setup.server);
+        verify_domain_with_keys(&dns, &setup.config, &setup.account, &domain, keys).await
+    };
+
+    // The keys DNS serves are the ones held: verified.
+    let same = [hosted(EXAMPLE_DKIM_KEY, true, &selectors[0]), hosted(EXAMPLE_DKIM_KEY, false, &selectors[1])];
+    assert_eq!(verify(&same).await.dkim.status, MethodStatus::Verified);
+
+    // The signing selector leads to another key (stale DNS, or the wrong record): signatures
+    // would fail, so DKIM is not verified.
+    let stale = [hosted(OTHER_KEY, true, &selectors[0]), hosted(EXAMPLE_DKIM_KEY, false, &selectors[1])];
+    let result = verify(&stale).await;
+    assert_eq!(result.dkim.status, MethodStatus::NotVerified);
+    assert_has(&result, ProblemCode::DkimKeyNotCurrent);
+    // The same at the idle selector only warns: nothing signs with it now.
+    let idle = [hosted(EXAMPLE_DKIM_KEY, true, &selectors[0]), hosted(OTHER_KEY, false, &selectors[1])];
+    let result = verify(&idle).await;
+    assert_eq!(result.dkim.status, MethodStatus::Verified);
+    assert_has(&result, ProblemCode::DkimKeyNotCurrent);
+
+    // Between rotations the idle selector's key is revoked (empty p=): that is as it should be.
+    let target = expected_selectors(&setup.config, &setup.account, &domain)[1].target.clone();
+    setup.server.remove(&target, "TXT");
+    setup.server.add(&target, "TXT", "v=DKIM1; k=rsa; p=");
+    let revoked = [hosted(EXAMPLE_DKIM_KEY, true, &selectors[0]), hosted("", false, &selectors[1])];
+    assert_eq!(verify(&revoked).await.dkim.status, MethodStatus::Verified);
+
+    // A DNS host that flattened the CNAME into a copy of a key the platform no longer holds.
+    let host = format!("{}._domainkey.hosted.example.com", selectors[0]);
+    setup.server.remove(&host, "CNAME");
+    setup.server.add(&host, "TXT", &format!("v=DKIM1; k=rsa; p={EXAMPLE_DKIM_KEY}"));
+    let rotated = [hosted(OTHER_KEY, true, &selectors[0]), hosted("", false, &selectors[1])];
+    let result = verify(&rotated).await;
+    assert_eq!(result.dkim.status, MethodStatus::NotVerified);
+    assert_has(&result, ProblemCode::DkimFlattenedKeyMismatch);
 }
