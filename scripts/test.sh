@@ -2,14 +2,14 @@
 # Runs every test. Installs what the tests need first (it is safe to run again):
 #   Debian: python3-spf (the openspf RFC 7208 test suite), python3-yaml (to read it),
 #           postgresql (a throwaway cluster on 127.0.0.1:5433 for the store's tests)
-#           knot-dnsutils (kdig, a DNS client nobody here wrote, asks the embedded DNS server)
+#           knot, knot-dnsutils (Knot DNS receives the dynamic updates; kdig asks the embedded DNS server)
 #   PyPI, in .venv: checkdmarc and dkimpy (with PyNaCl for Ed25519), the independent second
 #   opinions
 # With CI=true, a test whose external tool is missing fails instead of skipping.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-debian_packages=(python3-spf python3-yaml python3-venv postgresql knot-dnsutils)
+debian_packages=(python3-spf python3-yaml python3-venv postgresql knot knot-dnsutils)
 missing=()
 for package in "${debian_packages[@]}"; do
   dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")

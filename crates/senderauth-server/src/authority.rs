@@ -144,6 +144,21 @@ impl Zone {
             .unwrap_or_default()
     }
 
+    /// The served zone `name` is in, if any.
+    pub fn apex(&self, name: &str) -> Option<&str> {
+        self.apex_of(name)
+    }
+
+    /// Every name holding records.
+    pub fn names(&self) -> Vec<String> {
+        self.nodes.keys().map(|key| unreversed(key)).collect()
+    }
+
+    /// The TTL of the zone's records.
+    pub fn ttl(&self) -> u32 {
+        self.settings.ttl
+    }
+
     /// The served zone `name` is in, if any (the longest apex).
     fn apex_of(&self, name: &str) -> Option<&str> {
         let name = name.trim_end_matches('.');

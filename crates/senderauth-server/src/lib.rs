@@ -8,5 +8,6 @@ pub mod metrics;
 pub mod nameserver;
 pub mod rotation;
 pub mod serve;
+pub mod updates;
 pub mod webhooks;
 pub mod worker;

@@ -15,7 +15,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
-use senderauth_store::Store;
+use senderauth_store::{NameContents, Store};
 
 use crate::authority::Zone;
 
@@ -168,15 +168,23 @@ pub async fn follow_changes(store: Store, zone: SharedZone, mut stopped: watch::
             _ = tokio::time::sleep(FOLLOW_INTERVAL) => {}
             _ = stopped.wait_for(|stopped| *stopped) => return,
         }
-        if let Err(error) = follower.poll(&store, &zone).await {
-            tracing::warn!(%error, "reading the zone's changes; trying again");
+        match follower.poll(&store).await {
+            Ok(changes) => {
+                if let Ok(mut zone) = zone.write() {
+                    for (name, now) in &changes {
+                        zone.replace(name, now);
+                    }
+                    zone.set_serial(follower.latest());
+                }
+            }
+            Err(error) => tracing::warn!(%error, "reading the zone's changes; trying again"),
         }
     }
 }
 
-/// Where the follower is in the change log.
+/// Where a reader of the change log is: which changes it has applied.
 #[derive(Debug)]
-struct Follower {
+pub struct Follower {
     /// Every change up to this id is applied.
     applied: i64,
     /// Changes after `applied` that are applied too.
@@ -186,36 +194,50 @@ struct Follower {
 }
 
 impl Follower {
-    fn new(applied: i64) -> Follower {
+    /// A follower that has applied every change up to `applied`.
+    pub fn new(applied: i64) -> Follower {
         Follower { applied, seen: BTreeSet::new(), gaps: BTreeMap::new() }
     }
 
-    async fn poll(&mut self, store: &Store, zone: &SharedZone) -> Result<(), senderauth_store::StoreError> {
+    /// Every change up to this id is applied (for saving progress).
+    pub fn applied(&self) -> i64 {
+        self.applied
+    }
+
+    /// The newest change applied (the zone's serial).
+    pub fn latest(&self) -> i64 {
+        self.applied.max(self.seen.last().copied().unwrap_or(0))
+    }
+
+    /// The names changed since the last poll, each with what it holds now. Once this returns,
+    /// the changes count as applied: apply them.
+    pub async fn poll(&mut self, store: &Store) -> Result<Vec<(String, NameContents)>, senderauth_store::StoreError> {
+        let mut names = BTreeSet::new();
+        let mut new_ids = Vec::new();
+        // From the first id not applied, a page at a time; ids seen already are skipped.
+        let mut cursor = self.applied;
         loop {
-            let changes = store.zone_changes(self.applied, 1000).await?;
+            let changes = store.zone_changes(cursor, 1000).await?;
             let full = changes.len() == 1000;
-            let mut names = BTreeSet::new();
-            for (id, name) in &changes {
-                if self.seen.insert(*id) {
-                    names.insert(name.clone());
+            for (id, name) in changes {
+                cursor = id;
+                if !self.seen.contains(&id) {
+                    new_ids.push(id);
+                    names.insert(name);
                 }
-            }
-            let mut contents = Vec::with_capacity(names.len());
-            for name in names {
-                let now = store.name_contents(&name).await?;
-                contents.push((name, now));
-            }
-            self.advance(Instant::now());
-            if let Ok(mut zone) = zone.write() {
-                for (name, now) in &contents {
-                    zone.replace(name, now);
-                }
-                zone.set_serial(self.applied.max(self.seen.last().copied().unwrap_or(0)));
             }
             if !full {
-                return Ok(());
+                break;
             }
         }
+        let mut contents = Vec::with_capacity(names.len());
+        for name in names {
+            let now = store.name_contents(&name).await?;
+            contents.push((name, now));
+        }
+        self.seen.extend(new_ids);
+        self.advance(Instant::now());
+        Ok(contents)
     }
 
     /// Moves `applied` over every id seen, or given up on, right after it.

@@ -21,6 +21,7 @@ use crate::keys::{KeyAlgorithm, KeyError, KeyMaker, MasterKeys};
 use crate::metrics::Metrics;
 use crate::nameserver::SharedZone;
 use crate::rotation::RotationPolicy;
+use crate::updates::UpdateTarget;
 use crate::webhooks::{Deliverer, Targets};
 use crate::worker::{Worker, unix_now};
 
@@ -72,6 +73,12 @@ pub struct ServiceConfig {
     pub dns_ttl: u32,
     /// The DMARC record published for the variable domain.
     pub variable_domain_dmarc: String,
+    /// An external primary to push the zone's changes to (RFC 2136 dynamic updates, TCP);
+    /// unset: none. Set it on one node.
+    pub dns_update_primary: Option<SocketAddr>,
+    /// The TSIG key (HMAC-SHA256) the updates are signed with: its name and its secret in base64.
+    pub dns_update_key_name: Option<String>,
+    pub dns_update_key_secret: Option<String>,
     /// The algorithm of new DKIM keys: rsa-2048, rsa-3072, rsa-4096 or ed25519.
     pub dkim_algorithm: String,
     /// How long a DKIM key signs before its domain is rotated, in days.
@@ -109,6 +116,9 @@ impl Default for ServiceConfig {
             dns_hostmaster: None,
             dns_ttl: 3600,
             variable_domain_dmarc: "v=DMARC1; p=reject;".to_string(),
+            dns_update_primary: None,
+            dns_update_key_name: None,
+            dns_update_key_secret: None,
             dkim_algorithm: "rsa-2048".to_string(),
             dkim_rotation_days: 180,
             dkim_publish_margin_seconds: 3600,
@@ -194,6 +204,9 @@ pub const SETTING_KEYS: &[(&str, &str, bool)] = &[
     ("service", "dns_hostmaster", true),
     ("service", "dns_ttl", false),
     ("service", "variable_domain_dmarc", true),
+    ("service", "dns_update_primary", true),
+    ("service", "dns_update_key_name", true),
+    ("service", "dns_update_key_secret", true),
     ("service", "dkim_algorithm", true),
     ("service", "dkim_rotation_days", false),
     ("service", "dkim_publish_margin_seconds", false),
@@ -346,6 +359,20 @@ impl Settings {
         Ok(KeyMaker { master: Arc::new(master), algorithm })
     }
 
+    /// The external primary the zone's changes are pushed to, if one is configured.
+    pub fn update_target(&self) -> Result<Option<UpdateTarget>, ServeError> {
+        let Some(primary) = self.service.dns_update_primary else { return Ok(None) };
+        let (Some(name), Some(secret)) = (&self.service.dns_update_key_name, &self.service.dns_update_key_secret)
+        else {
+            return Err(ServeError::Dns(
+                "updates to the primary: dns_update_primary is set, so dns_update_key_name and \
+                 dns_update_key_secret (a TSIG key, HMAC-SHA256, secret in base64) are needed too"
+                    .to_string(),
+            ));
+        };
+        UpdateTarget::new(primary, name, secret).map(Some).map_err(|error| ServeError::Dns(format!("updates: {error}")))
+    }
+
     /// Opens the store with the configured number of connections.
     pub async fn connect_store(&self) -> Result<Store, StoreError> {
         let connections = self.service.database_connections.unwrap_or_else(senderauth_store::default_connections);
@@ -385,6 +412,7 @@ pub async fn run(
         .map_err(|source| ServeError::Io { action: "reading the listening address".to_string(), source })?;
 
     let keys = settings.key_maker()?;
+    let update_target = settings.update_target()?;
 
     let (stop, stopped) = watch::channel(false);
     let zone: SharedZone =
@@ -405,6 +433,15 @@ pub async fn run(
         tokio::spawn(crate::nameserver::follow_changes(worker.store.clone(), zone.clone(), stopped.clone()));
         Some(listeners)
     };
+    if let Some(target) = update_target {
+        tracing::info!(primary = %target.primary, "pushing the zone's changes to the primary");
+        tokio::spawn(crate::updates::push_changes(
+            worker.store.clone(),
+            settings.zone_settings(),
+            target,
+            stopped.clone(),
+        ));
+    }
     let background = start_background(&settings, &resolver, &worker, &keys, stopped).await?;
     tracing::info!(%address, node = %worker.node, "listening");
     on_listening(address, nameserver.as_ref().map_or(&[][..], |listeners| &listeners.addresses));

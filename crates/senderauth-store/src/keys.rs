@@ -480,4 +480,28 @@ impl crate::Store {
         .map_err(database("reading keys due for rotation"))?;
         Ok(rows.iter().map(|row| row.get(0)).collect())
     }
+
+    /// How far the zone's changes have been pushed to `target`; `None` before the first push.
+    pub async fn push_progress(&self, target: &str) -> Result<Option<i64>, StoreError> {
+        let row = sqlx::query(self.sql("SELECT applied FROM zone_push_progress WHERE target = ?"))
+            .bind(target)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(database("reading the push progress"))?;
+        Ok(row.map(|row| row.get(0)))
+    }
+
+    /// Records that every change up to `applied` has been pushed to `target`.
+    pub async fn save_push_progress(&self, target: &str, applied: i64) -> Result<(), StoreError> {
+        sqlx::query(self.sql(
+            "INSERT INTO zone_push_progress (target, applied) VALUES (?, ?) \
+             ON CONFLICT (target) DO UPDATE SET applied = excluded.applied",
+        ))
+        .bind(target)
+        .bind(applied)
+        .execute(&self.writer)
+        .await
+        .map_err(database("saving the push progress"))?;
+        Ok(())
+    }
 }

@@ -200,12 +200,14 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "initial", include_str!("../migrations/sqlite/0001_initial.sql")),
     (2, "dkim keys", include_str!("../migrations/sqlite/0002_dkim_keys.sql")),
     (3, "key rotation", include_str!("../migrations/sqlite/0003_key_rotation.sql")),
+    (4, "zone push", include_str!("../migrations/sqlite/0004_zone_push.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "initial", include_str!("../migrations/postgres/0001_initial.sql")),
     (2, "claim order indexes", include_str!("../migrations/postgres/0002_claim_order_indexes.sql")),
     (3, "dkim keys", include_str!("../migrations/postgres/0003_dkim_keys.sql")),
     (4, "key rotation", include_str!("../migrations/postgres/0004_key_rotation.sql")),
+    (5, "zone push", include_str!("../migrations/postgres/0005_zone_push.sql")),
 ];
 
 impl Store {

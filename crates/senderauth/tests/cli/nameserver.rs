@@ -403,3 +403,137 @@ async fn messages_signed_with_the_stored_keys_verify_with_dkimpy_before_and_afte
     let (status, stderr) = stop_service(child).await;
     assert!(status.success(), "{stderr}");
 }
+
+/// A free port on 127.0.0.1 for UDP and TCP (Knot cannot be given port 0).
+fn free_port() -> u16 {
+    loop {
+        let udp = std::net::UdpSocket::bind("127.0.0.1:0").expect("udp");
+        let port = udp.local_addr().expect("address").port();
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+/// Knot DNS as the operator's primary for esp.example, loaded from `zone_file` and accepting
+/// dynamic updates signed with the TSIG key `secret`. Killed when dropped.
+struct Knot {
+    process: std::process::Child,
+    address: SocketAddr,
+}
+
+impl Drop for Knot {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+}
+
+async fn start_knot(dir: &Path, zone_file: &Path, secret: &str) -> Knot {
+    let port = free_port();
+    for sub in ["run", "db"] {
+        std::fs::create_dir_all(dir.join(sub)).expect("knot dirs");
+    }
+    std::fs::copy(zone_file, dir.join("esp.example.zone")).expect("zone file");
+    let config = format!(
+        "server:\n    rundir: \"{dir}/run\"\n    listen: 127.0.0.1@{port}\n\
+         database:\n    storage: \"{dir}/db\"\n\
+         key:\n  - id: senderauth-update\n    algorithm: hmac-sha256\n    secret: {secret}\n\
+         acl:\n  - id: update\n    key: senderauth-update\n    action: update\n\
+         template:\n  - id: default\n    storage: \"{dir}\"\n    zonefile-sync: -1\n\
+         zone:\n  - domain: esp.example\n    file: esp.example.zone\n    acl: update\n\
+         log:\n  - target: stderr\n    any: warning\n",
+        dir = dir.display()
+    );
+    std::fs::write(dir.join("knot.conf"), config).expect("knot.conf");
+    let process = std::process::Command::new("knotd")
+        .args(["-c", path(&dir.join("knot.conf"))])
+        .stderr(std::fs::File::create(dir.join("knotd.log")).expect("log"))
+        .spawn()
+        .expect("starting knotd");
+    let knot = Knot { process, address: SocketAddr::from(([127, 0, 0, 1], port)) };
+    let started = Instant::now();
+    while kdig(knot.address, &["esp.example", "SOA"]).await["RCODE"] != 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "knotd did not serve the zone: {}",
+            std::fs::read_to_string(dir.join("knotd.log")).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    knot
+}
+
+#[tokio::test]
+async fn knot_receives_the_zone_as_tsig_signed_dynamic_updates_and_answers_like_the_embedded_server() {
+    let knotd =
+        std::process::Command::new("knotd").arg("--version").output().is_ok_and(|output| output.status.success());
+    if !require_or_skip(knotd && kdig_available(), "knotd and kdig (Debian knot, knot-dnsutils)") {
+        return;
+    }
+    let server = zones().await;
+    let data_dir = tempdir();
+    std::fs::create_dir_all(&data_dir).expect("data dir");
+    // The operator loads the primary from `zone export`, before any domain is connected.
+    let zone_file = data_dir.join("exported.zone");
+    let export = tokio::process::Command::new(env!("CARGO_BIN_EXE_senderauth"))
+        .args(["zone", "export", "--data-dir", path(&data_dir), "-o", path(&zone_file)])
+        .env_remove("SENDERAUTH_CONFIG")
+        .output()
+        .await
+        .expect("zone export");
+    assert!(export.status.success(), "{}", String::from_utf8_lossy(&export.stderr));
+    let secret = "c2VuZGVyYXV0aCB0ZXN0IFRTSUcga2V5IG5vdCBzZWNyZXQ=";
+    let knot = start_knot(&data_dir.join("knot"), &zone_file, secret).await;
+    let primary = knot.address.to_string();
+    let (child, http, dns) = start_service_full(
+        &data_dir,
+        &server,
+        &[],
+        &[
+            ("SENDERAUTH_DNS_UPDATE_PRIMARY", primary.as_str()),
+            ("SENDERAUTH_DNS_UPDATE_KEY_NAME", "senderauth-update"),
+            ("SENDERAUTH_DNS_UPDATE_KEY_SECRET", secret),
+        ],
+    )
+    .await;
+    let admin = std::fs::read_to_string(data_dir.join("admin-token")).expect("admin token").trim().to_string();
+    let (_, account) = call(http, "POST", "/api/v1/accounts", Some(&admin), Some(r#"{"name": "Pushed"}"#)).await;
+    let token = account["token"].as_str().expect("token").to_string();
+    let (status, _) =
+        call(http, "POST", "/api/v1/domains", Some(&token), Some(r#"{"email": "a@pushed.example.com"}"#)).await;
+    assert_eq!(status, 201);
+    let (_, keys) = call(http, "GET", "/api/v1/domains/pushed.example.com/dkim", Some(&token), None).await;
+    let names: Vec<String> = keys["keys"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .map(|key| key["published_at"].as_str().expect("name").to_string())
+        .collect();
+
+    // Knot answers what the embedded server answers, for both keys and the include.
+    for name in names.iter().chain(std::iter::once(&"1.spf.esp.example".to_string())) {
+        let (ours, _) =
+            kdig_until(dns, &[name, "TXT", "+tcp"], Duration::from_secs(2), |answer| !txt_answers(answer).is_empty())
+                .await;
+        assert!(!txt_answers(&ours).is_empty(), "{name}: {ours}");
+        let (theirs, took) = kdig_until(knot.address, &[name, "TXT", "+tcp"], Duration::from_secs(5), |answer| {
+            !txt_answers(answer).is_empty()
+        })
+        .await;
+        assert_eq!(txt_answers(&theirs), txt_answers(&ours), "{name} at Knot after {took:?}");
+        assert_eq!(theirs["AA"].as_u64(), Some(1));
+    }
+
+    // A removal reaches Knot too.
+    let (status, _) = call(http, "DELETE", "/api/v1/domains/pushed.example.com", Some(&token), None).await;
+    assert_eq!(status, 204);
+    for name in names.iter().chain(std::iter::once(&"1.spf.esp.example".to_string())) {
+        let (answer, _) =
+            kdig_until(knot.address, &[name, "TXT"], Duration::from_secs(5), |answer| answer["ANCOUNT"] == 0).await;
+        assert_eq!(answer["ANCOUNT"].as_u64(), Some(0), "{name} is still at Knot: {answer}");
+    }
+    let (status, stderr) = stop_service(child).await;
+    assert!(status.success(), "{stderr}");
+    assert!(!stderr.contains(secret), "the TSIG secret is never logged");
+}
