@@ -6,6 +6,12 @@ and every domain due for its recheck now (the most overdue by up to an hour).
 
 Usage: seed_store.py DOMAINS_JSONL ACCOUNTS sqlite:PATH|postgres://... TARGETS
 
+With SEED_KEYS=1 every domain also gets its two hosted DKIM keys (the first active, the second on
+standby) and its SPF include host, as connecting it through the API would, named as the default
+configuration names them; the public keys are real RSA-2048 keys (a pool of 64 made with openssl,
+reused), the sealed private halves placeholders (the DNS server never opens them). With
+SEED_NOT_DUE=1 no domain is due for a check for 30 days (the DNS benchmark wants the verifier idle).
+
 Writes TARGETS: "token<TAB>domain" lines for a random 100,000 of the domains (or all), for the load
 generator (bench/api-load.lua). PostgreSQL is filled with psql's COPY; SQLite with Python's sqlite3.
 """
@@ -25,8 +31,24 @@ def token(account):
     return f"bench-{account}-" + hashlib.sha256(f"senderauth-bench-{account}".encode()).hexdigest()[:32]
 
 
+def public_keys(count):
+    """Real RSA-2048 public keys (SubjectPublicKeyInfo, base64), made with openssl."""
+    import base64
+    keys = []
+    for _ in range(count):
+        private = subprocess.run(["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"],
+                                 check=True, capture_output=True).stdout
+        public = subprocess.run(["openssl", "pkey", "-pubout", "-outform", "DER"], input=private,
+                                check=True, capture_output=True).stdout
+        keys.append(base64.b64encode(public).decode())
+    return keys
+
+
 def rows(domains_path, accounts, now):
     """Yields (table, columns, rows) in insertion order."""
+    import os
+    with_keys = os.environ.get("SEED_KEYS") == "1"
+    due_offset = 30 * DAY if os.environ.get("SEED_NOT_DUE") == "1" else 0
     yield "accounts", ("id", "name", "created_at"), ((a, f"bench account {a}", now - 90 * DAY) for a in range(1, accounts + 1))
     yield "api_tokens", ("account_id", "label", "token_hash", "created_at"), (
         (a, "bench", hashlib.sha256(token(a).encode()).digest(), now - 90 * DAY) for a in range(1, accounts + 1)
@@ -40,9 +62,25 @@ def rows(domains_path, accounts, now):
                 yield index + 1, int(entry["account"]), entry["domain"], status
 
     connected = now - 30 * DAY
-    yield "domains", (
-        "id", "account_id", "domain", "status", "created_at", "setup_started_at", "last_checked_at", "next_check_at",
-    ), ((i, a, d, s, connected, connected, now - DAY, now - i % 3600) for i, a, d, s in domains())
+    columns = ("id", "account_id", "domain", "status", "created_at", "setup_started_at", "last_checked_at", "next_check_at")
+    if with_keys:
+        yield "domains", columns + ("spf_include",), (
+            (i, a, d, s, connected, connected, now - DAY, now - i % 3600 + due_offset, f"{a}.spf.esp.example")
+            for i, a, d, s in domains()
+        )
+        pool = public_keys(64)
+        placeholder = b"placeholder: not a sealed key"
+        yield "dkim_keys", (
+            "domain_id", "selector", "name", "algorithm", "public_key", "private_key", "master_key_id", "state",
+            "created_at", "active_at",
+        ), (
+            (i, f"sa{n}-{a}", f"sa{n}-{a}.{d.replace('.', '-')}.dkim.esp.example", "rsa-2048", pool[(2 * i + n) % 64],
+             placeholder, "bench", "active" if n == 1 else "standby", connected, connected if n == 1 else None)
+            for i, a, d, _ in domains() for n in (1, 2)
+        )
+    else:
+        yield "domains", columns, ((i, a, d, s, connected, connected, now - DAY, now - i % 3600 + due_offset)
+                                   for i, a, d, s in domains())
     yield "status_events", ("domain_id", "at", "from_status", "to_status", "event"), (
         (i, connected + 600, "pending", s, "domain." + s) for i, _, _, s in domains()
     )
@@ -64,7 +102,8 @@ def seed_postgres(url, tables):
     def copy(table, columns, values):
         buffer = io.StringIO()
         for row in values:
-            buffer.write("\t".join("\\\\x" + v.hex() if isinstance(v, bytes) else str(v) for v in row) + "\n")
+            buffer.write("\t".join("\\\\x" + v.hex() if isinstance(v, bytes) else ("\\N" if v is None else str(v))
+                                    for v in row) + "\n")
         subprocess.run(
             ["psql", "-q", "-v", "ON_ERROR_STOP=1", url, "-c", f"COPY {table} ({', '.join(columns)}) FROM STDIN"],
             input=buffer.getvalue(), text=True, check=True,

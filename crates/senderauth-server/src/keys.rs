@@ -381,7 +381,7 @@ pub struct RewrapReport {
 /// Seals every stored private key again under the current master key, a batch at a time; a
 /// key that does not open stops it with an error naming the key (nothing is half-written: each
 /// key is replaced in one statement, only if it is still sealed as it was read).
-pub async fn rewrap(store: &Store, master: &MasterKeys) -> Result<RewrapReport, RewrapError> {
+pub async fn rewrap(store: &Store, master: &MasterKeys) -> Result<RewrapReport, StoredKeyError> {
     let mut report = RewrapReport { resealed: 0, unchanged: store.count_keys_sealed_under(master.current_id()).await? };
     loop {
         let batch = store.keys_sealed_under_other(master.current_id(), 500).await?;
@@ -389,23 +389,57 @@ pub async fn rewrap(store: &Store, master: &MasterKeys) -> Result<RewrapReport, 
             return Ok(report);
         }
         for key in batch {
-            let old = Sealed { key_id: key.master_key_id.clone(), bytes: key.sealed };
+            let old = Sealed { key_id: key.master_key_id.clone(), bytes: key.sealed.clone() };
             let private = master.open(&key.name, &old)?;
             let new = master.seal(&key.name, &private)?;
-            if store.reseal_key(key.id, &old.key_id, &new.key_id, &new.bytes).await? {
+            if store.reseal_key(&key, &new.key_id, &new.bytes).await? {
                 report.resealed += 1;
             }
         }
     }
 }
 
-/// Why a rewrap stopped.
+/// Why work on stored keys stopped.
 #[derive(Debug, thiserror::Error)]
-pub enum RewrapError {
+pub enum StoredKeyError {
     #[error(transparent)]
     Key(#[from] KeyError),
     #[error(transparent)]
     Store(#[from] senderauth_store::StoreError),
+}
+
+/// The variable domain's signing key, at `<selector>._domainkey.<variable domain>`: made with
+/// the configured algorithm on the first start (when several nodes start at once, one key
+/// wins and the others use it).
+pub async fn ensure_variable_domain_key(
+    store: &Store,
+    maker: &KeyMaker,
+    variable_domain: &str,
+    selector: &str,
+    now: i64,
+) -> Result<KeyInfo, StoredKeyError> {
+    let name = normalize(&format!("{selector}._domainkey.{variable_domain}"));
+    let held = |keys: Vec<KeyInfo>| keys.into_iter().find(|key| key.name == name);
+    if let Some(key) = held(store.platform_keys().await?) {
+        return Ok(key);
+    }
+    let algorithm = maker.algorithm;
+    let generated = tokio::task::spawn_blocking(move || generate(algorithm))
+        .await
+        .map_err(|error| KeyError::Generate { algorithm, message: error.to_string() })??;
+    let sealed = maker.master.seal(&name, &generated.private_pkcs8)?;
+    let key = NewKey {
+        selector: selector.to_string(),
+        name: name.clone(),
+        algorithm: algorithm.as_str().to_string(),
+        public_key: generated.public_key,
+        sealed_private_key: sealed.bytes,
+        master_key_id: sealed.key_id,
+        state: KeyState::Active,
+    };
+    store.add_platform_key(&key, now).await?;
+    held(store.platform_keys().await?)
+        .ok_or_else(|| StoredKeyError::Key(KeyError::MasterKey(format!("the key at {name} was not stored"))))
 }
 
 /// Writes a file only its owner can read (mode 0600 from the start, not changed after).

@@ -158,11 +158,11 @@ async fn serve_tcp_connection(mut stream: TcpStream, zone: SharedZone) {
 pub async fn follow_changes(store: Store, zone: SharedZone, mut stopped: watch::Receiver<bool>) {
     // The zone was read up to its serial; changes just before it may have committed after the
     // read began (PostgreSQL), so the last ones are applied again (harmless: a reload).
-    let serial = match zone.read() {
-        Ok(zone) => i64::from(zone.serial()),
-        Err(poisoned) => i64::from(poisoned.into_inner().serial()),
+    let last_change = match zone.read() {
+        Ok(zone) => zone.last_change(),
+        Err(poisoned) => poisoned.into_inner().last_change(),
     };
-    let mut follower = Follower::new((serial - 100).max(0));
+    let mut follower = Follower::new((last_change - 100).max(0));
     loop {
         tokio::select! {
             _ = tokio::time::sleep(FOLLOW_INTERVAL) => {}

@@ -73,6 +73,8 @@ pub struct ServiceConfig {
     pub dns_ttl: u32,
     /// The DMARC record published for the variable domain.
     pub variable_domain_dmarc: String,
+    /// The DKIM selector of the variable domain's own key (made on the first start).
+    pub variable_domain_selector: String,
     /// An external primary to push the zone's changes to (RFC 2136 dynamic updates, TCP);
     /// unset: none. Set it on one node.
     pub dns_update_primary: Option<SocketAddr>,
@@ -116,6 +118,7 @@ impl Default for ServiceConfig {
             dns_hostmaster: None,
             dns_ttl: 3600,
             variable_domain_dmarc: "v=DMARC1; p=reject;".to_string(),
+            variable_domain_selector: "sa1".to_string(),
             dns_update_primary: None,
             dns_update_key_name: None,
             dns_update_key_secret: None,
@@ -204,6 +207,7 @@ pub const SETTING_KEYS: &[(&str, &str, bool)] = &[
     ("service", "dns_hostmaster", true),
     ("service", "dns_ttl", false),
     ("service", "variable_domain_dmarc", true),
+    ("service", "variable_domain_selector", true),
     ("service", "dns_update_primary", true),
     ("service", "dns_update_key_name", true),
     ("service", "dns_update_key_secret", true),
@@ -413,10 +417,18 @@ pub async fn run(
 
     let keys = settings.key_maker()?;
     let update_target = settings.update_target()?;
+    crate::keys::ensure_variable_domain_key(
+        &worker.store,
+        &keys,
+        &settings.provider.variable_domain,
+        &settings.service.variable_domain_selector,
+        unix_now(),
+    )
+    .await
+    .map_err(|error| ServeError::Dns(format!("the variable domain's DKIM key: {error}")))?;
 
     let (stop, stopped) = watch::channel(false);
-    let zone: SharedZone =
-        Arc::new(std::sync::RwLock::new(Zone::new(settings.zone_settings(), &worker.store.zone_contents().await?)));
+    let zone: SharedZone = Arc::new(std::sync::RwLock::new(Zone::load(settings.zone_settings(), &worker.store).await?));
     let nameserver = if settings.service.dns_listen.is_empty() {
         None
     } else {

@@ -182,16 +182,16 @@ pub async fn push_changes(
             let (zone, follower) = match &mut started {
                 Some(state) => state,
                 None => {
-                    let contents = store.zone_contents().await?;
-                    let zone = Zone::new(settings.clone(), &contents);
+                    let zone = Zone::load(settings.clone(), &store).await?;
+                    let last_change = zone.last_change();
                     let follower = match store.push_progress(&key).await? {
                         Some(applied) => Follower::new(applied),
                         None => {
                             // Never pushed: send every name once.
                             push(&target, &zone, &settings, &zone.names()).await?;
-                            store.save_push_progress(&key, contents.last_change).await?;
+                            store.save_push_progress(&key, last_change).await?;
                             tracing::info!(primary = %target.primary, names = zone.len(), "pushed the whole zone");
-                            Follower::new(contents.last_change)
+                            Follower::new(last_change)
                         }
                     };
                     started.insert((zone, follower))

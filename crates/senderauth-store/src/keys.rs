@@ -102,6 +102,10 @@ pub struct KeyInfo {
 const KEY_COLUMNS: &str = "id, domain_id, selector, name, algorithm, public_key, master_key_id, state, created_at, \
                            active_at, retired_at, revoked_at";
 
+/// The platform's own keys in the shape of a domain's (domain id 0).
+const PLATFORM_KEY_COLUMNS: &str = "id, CAST(0 AS BIGINT), selector, name, algorithm, public_key, master_key_id, state, created_at, \
+                                    active_at, retired_at, revoked_at";
+
 fn key_info(row: &AnyRow) -> KeyInfo {
     KeyInfo {
         id: row.get(0),
@@ -123,9 +127,21 @@ fn key_info(row: &AnyRow) -> KeyInfo {
 #[derive(Clone)]
 pub struct SealedKey {
     pub id: i64,
+    /// One of the platform's own keys (`platform_keys`), not a domain's.
+    pub platform: bool,
     pub name: String,
     pub master_key_id: String,
     pub sealed: Vec<u8>,
+}
+
+fn sealed_key(row: &AnyRow) -> SealedKey {
+    SealedKey {
+        id: row.get(0),
+        name: row.get(1),
+        master_key_id: row.get(2),
+        sealed: row.get(3),
+        platform: row.get::<i64, _>(4) == 1,
+    }
 }
 
 /// What the platform's zone holds from the store.
@@ -165,30 +181,38 @@ impl crate::Store {
         Ok(())
     }
 
-    /// Inserts a key in its state, published from `now` (and signing from `now` if active).
+    /// Inserts a key in its state, published from `now` (and signing from `now` if active): a
+    /// domain's, or with no domain the platform's own.
     async fn insert_key(
         &self,
         transaction: &mut sqlx::Transaction<'static, sqlx::Any>,
-        domain_id: i64,
+        domain_id: Option<i64>,
         key: &NewKey,
         now: i64,
     ) -> Result<(), sqlx::Error> {
-        sqlx::query(self.sql(
-            "INSERT INTO dkim_keys (domain_id, selector, name, algorithm, public_key, private_key, master_key_id, \
-             state, created_at, active_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        ))
-        .bind(domain_id)
-        .bind(key.selector.clone())
-        .bind(key.name.clone())
-        .bind(key.algorithm.clone())
-        .bind(key.public_key.clone())
-        .bind(key.sealed_private_key.clone())
-        .bind(key.master_key_id.clone())
-        .bind(key.state.as_str())
-        .bind(now)
-        .bind((key.state == KeyState::Active).then_some(now))
-        .execute(&mut **transaction)
-        .await?;
+        let (table, domain_column, domain_value) = match domain_id {
+            Some(_) => ("dkim_keys", "domain_id, ", "?, "),
+            None => ("platform_keys", "", ""),
+        };
+        let mut query = sqlx::query(self.sql(format!(
+            "INSERT INTO {table} ({domain_column}selector, name, algorithm, public_key, private_key, master_key_id, \
+             state, created_at, active_at) VALUES ({domain_value}?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        )));
+        if let Some(domain_id) = domain_id {
+            query = query.bind(domain_id);
+        }
+        query
+            .bind(key.selector.clone())
+            .bind(key.name.clone())
+            .bind(key.algorithm.clone())
+            .bind(key.public_key.clone())
+            .bind(key.sealed_private_key.clone())
+            .bind(key.master_key_id.clone())
+            .bind(key.state.as_str())
+            .bind(now)
+            .bind((key.state == KeyState::Active).then_some(now))
+            .execute(&mut **transaction)
+            .await?;
         Ok(())
     }
 
@@ -209,7 +233,7 @@ impl crate::Store {
                 .map_err(database("storing the SPF include"))?;
         }
         for key in &zone.keys {
-            self.insert_key(transaction, domain_id, key, now).await.map_err(database("storing a DKIM key"))?;
+            self.insert_key(transaction, Some(domain_id), key, now).await.map_err(database("storing a DKIM key"))?;
         }
         let names: Vec<String> = zone.keys.iter().map(|key| key.name.clone()).chain(zone.spf_include.clone()).collect();
         self.log_zone_changes(transaction, &names, now).await
@@ -251,25 +275,36 @@ impl crate::Store {
 
     /// Everything the platform's zone publishes from the store.
     pub async fn zone_contents(&self) -> Result<ZoneContents, StoreError> {
+        let mut keys = Vec::new();
+        let (spf_includes, last_change) = self.stream_zone(|key| keys.push(key)).await?;
+        Ok(ZoneContents { keys, spf_includes, last_change })
+    }
+
+    /// As [`Store::zone_contents`], handing each published key to `visit` as it is read instead
+    /// of collecting them (a million domains' keys are gigabytes as rows, a third of that in a
+    /// zone). Returns the SPF include hosts and the change the contents are as of.
+    pub async fn stream_zone(&self, mut visit: impl FnMut(KeyInfo)) -> Result<(Vec<String>, i64), StoreError> {
+        use futures_util::TryStreamExt;
         // The change log's end first: whatever changes while the rest is read is applied again.
         let last_change: i64 = sqlx::query(self.sql("SELECT COALESCE(MAX(id), 0) FROM zone_changes"))
             .fetch_one(&self.pool)
             .await
             .map_err(database("reading the zone's changes"))?
             .get(0);
-        let keys = sqlx::query(self.sql(format!("SELECT {KEY_COLUMNS} FROM dkim_keys WHERE state <> 'removed'")))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(database("reading the published keys"))?;
+        let query = self.sql(format!(
+            "SELECT {KEY_COLUMNS} FROM dkim_keys WHERE state <> 'removed' \
+             UNION ALL SELECT {PLATFORM_KEY_COLUMNS} FROM platform_keys WHERE state <> 'removed'"
+        ));
+        let mut rows = sqlx::query(query).fetch(&self.pool);
+        while let Some(row) = rows.try_next().await.map_err(database("reading the published keys"))? {
+            visit(key_info(&row));
+        }
+        drop(rows);
         let includes = sqlx::query(self.sql("SELECT DISTINCT spf_include FROM domains WHERE spf_include IS NOT NULL"))
             .fetch_all(&self.pool)
             .await
             .map_err(database("reading the SPF includes"))?;
-        Ok(ZoneContents {
-            keys: keys.iter().map(key_info).collect(),
-            spf_includes: includes.iter().map(|row| row.get(0)).collect(),
-            last_change,
-        })
+        Ok((includes.iter().map(|row| row.get(0)).collect(), last_change))
     }
 
     /// Changes logged after `after`, oldest first, at most `limit`: `(id, name)`.
@@ -285,12 +320,15 @@ impl crate::Store {
 
     /// What `name` holds now.
     pub async fn name_contents(&self, name: &str) -> Result<NameContents, StoreError> {
-        let keys =
-            sqlx::query(self.sql(format!("SELECT {KEY_COLUMNS} FROM dkim_keys WHERE name = ? AND state <> 'removed'")))
-                .bind(name)
-                .fetch_all(&self.pool)
-                .await
-                .map_err(database("reading a name's keys"))?;
+        let keys = sqlx::query(self.sql(format!(
+            "SELECT {KEY_COLUMNS} FROM dkim_keys WHERE name = ? AND state <> 'removed' \
+             UNION ALL SELECT {PLATFORM_KEY_COLUMNS} FROM platform_keys WHERE name = ? AND state <> 'removed'"
+        )))
+        .bind(name)
+        .bind(name)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(database("reading a name's keys"))?;
         let include = sqlx::query(self.sql("SELECT 1 FROM domains WHERE spf_include = ? LIMIT 1"))
             .bind(name)
             .fetch_optional(&self.pool)
@@ -299,62 +337,65 @@ impl crate::Store {
         Ok(NameContents { keys: keys.iter().map(key_info).collect(), spf_include: include.is_some() })
     }
 
-    /// Sealed private keys not sealed under `master_key_id`, at most `limit` (for rewrapping).
+    /// Sealed private keys not sealed under `master_key_id`, domains' and the platform's, at
+    /// most `limit` (for rewrapping).
     pub async fn keys_sealed_under_other(&self, master_key_id: &str, limit: i64) -> Result<Vec<SealedKey>, StoreError> {
         let rows = sqlx::query(self.sql(
-            "SELECT id, name, master_key_id, private_key FROM dkim_keys WHERE master_key_id <> ? ORDER BY id LIMIT ?",
+            "SELECT id, name, master_key_id, private_key, 0 FROM dkim_keys WHERE master_key_id <> ? \
+             UNION ALL SELECT id, name, master_key_id, private_key, 1 FROM platform_keys WHERE master_key_id <> ? \
+             LIMIT ?",
         ))
+        .bind(master_key_id)
         .bind(master_key_id)
         .bind(limit)
         .fetch_all(&self.pool)
         .await
         .map_err(database("reading sealed keys"))?;
-        Ok(rows
-            .iter()
-            .map(|row| SealedKey { id: row.get(0), name: row.get(1), master_key_id: row.get(2), sealed: row.get(3) })
-            .collect())
+        Ok(rows.iter().map(sealed_key).collect())
     }
 
     /// How many keys are sealed under `master_key_id`.
     pub async fn count_keys_sealed_under(&self, master_key_id: &str) -> Result<u64, StoreError> {
-        let count: i64 = sqlx::query(self.sql("SELECT COUNT(*) FROM dkim_keys WHERE master_key_id = ?"))
-            .bind(master_key_id)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(database("counting keys"))?
-            .get(0);
+        let count: i64 = sqlx::query(self.sql(
+            "SELECT (SELECT COUNT(*) FROM dkim_keys WHERE master_key_id = ?) \
+             + (SELECT COUNT(*) FROM platform_keys WHERE master_key_id = ?)",
+        ))
+        .bind(master_key_id)
+        .bind(master_key_id)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(database("counting keys"))?
+        .get(0);
         Ok(count.max(0) as u64)
     }
 
     /// Replaces a key's sealed private half, if it is still sealed under `previous_key_id`.
-    pub async fn reseal_key(
-        &self,
-        id: i64,
-        previous_key_id: &str,
-        master_key_id: &str,
-        sealed: &[u8],
-    ) -> Result<bool, StoreError> {
-        let result = sqlx::query(
-            self.sql("UPDATE dkim_keys SET private_key = ?, master_key_id = ? WHERE id = ? AND master_key_id = ?"),
-        )
-        .bind(sealed.to_vec())
-        .bind(master_key_id)
-        .bind(id)
-        .bind(previous_key_id)
-        .execute(&self.writer)
-        .await
-        .map_err(database("resealing a key"))?;
+    pub async fn reseal_key(&self, key: &SealedKey, master_key_id: &str, sealed: &[u8]) -> Result<bool, StoreError> {
+        let table = if key.platform { "platform_keys" } else { "dkim_keys" };
+        let result =
+            sqlx::query(self.sql(format!(
+                "UPDATE {table} SET private_key = ?, master_key_id = ? WHERE id = ? AND master_key_id = ?"
+            )))
+            .bind(sealed.to_vec())
+            .bind(master_key_id)
+            .bind(key.id)
+            .bind(key.master_key_id.clone())
+            .execute(&self.writer)
+            .await
+            .map_err(database("resealing a key"))?;
         Ok(result.rows_affected() == 1)
     }
 
     /// The sealed private key of a stored key.
     pub async fn sealed_key(&self, id: i64) -> Result<Option<SealedKey>, StoreError> {
-        let row = sqlx::query(self.sql("SELECT id, name, master_key_id, private_key FROM dkim_keys WHERE id = ?"))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(database("reading a sealed key"))?;
-        Ok(row.map(|row| SealedKey { id: row.get(0), name: row.get(1), master_key_id: row.get(2), sealed: row.get(3) }))
+        let row = sqlx::query(
+            self.sql("SELECT id, name, master_key_id, private_key, CAST(0 AS BIGINT) FROM dkim_keys WHERE id = ?"),
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(database("reading a sealed key"))?;
+        Ok(row.as_ref().map(sealed_key))
     }
 
     /// Starts a rotation: the key `replaced` (the idle selector's, in state `replaced_state`)
@@ -383,7 +424,7 @@ impl crate::Store {
             return Ok(false);
         }
         let new = NewKey { state: KeyState::Pending, ..new.clone() };
-        let inserted = self.insert_key(&mut transaction, domain_id, &new, now).await;
+        let inserted = self.insert_key(&mut transaction, Some(domain_id), &new, now).await;
         match inserted {
             Ok(_) => {}
             // The one-pending-key index: a rotation of this domain started meanwhile.
@@ -503,5 +544,31 @@ impl crate::Store {
         .await
         .map_err(database("saving the push progress"))?;
         Ok(())
+    }
+
+    /// The platform's own published keys (domain id 0).
+    pub async fn platform_keys(&self) -> Result<Vec<KeyInfo>, StoreError> {
+        let rows = sqlx::query(
+            self.sql(format!("SELECT {PLATFORM_KEY_COLUMNS} FROM platform_keys WHERE state <> 'removed' ORDER BY id")),
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(database("reading the platform's keys"))?;
+        Ok(rows.iter().map(key_info).collect())
+    }
+
+    /// Publishes a key of the platform's own, unless one is published at its name already (a
+    /// node that started at the same time got there first): `false` then.
+    pub async fn add_platform_key(&self, key: &NewKey, now: i64) -> Result<bool, StoreError> {
+        let mut transaction = self.begin_write().await?;
+        let inserted = self.insert_key(&mut transaction, None, key, now).await;
+        match inserted {
+            Ok(_) => {}
+            Err(sqlx::Error::Database(error)) if error.is_unique_violation() => return Ok(false),
+            Err(error) => return Err(database("storing a platform key")(error)),
+        }
+        self.log_zone_changes(&mut transaction, std::slice::from_ref(&key.name), now).await?;
+        transaction.commit().await.map_err(database("committing"))?;
+        Ok(true)
     }
 }

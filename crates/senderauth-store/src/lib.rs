@@ -201,6 +201,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
     (2, "dkim keys", include_str!("../migrations/sqlite/0002_dkim_keys.sql")),
     (3, "key rotation", include_str!("../migrations/sqlite/0003_key_rotation.sql")),
     (4, "zone push", include_str!("../migrations/sqlite/0004_zone_push.sql")),
+    (5, "platform keys", include_str!("../migrations/sqlite/0005_platform_keys.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "initial", include_str!("../migrations/postgres/0001_initial.sql")),
@@ -208,6 +209,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (3, "dkim keys", include_str!("../migrations/postgres/0003_dkim_keys.sql")),
     (4, "key rotation", include_str!("../migrations/postgres/0004_key_rotation.sql")),
     (5, "zone push", include_str!("../migrations/postgres/0005_zone_push.sql")),
+    (6, "platform keys", include_str!("../migrations/postgres/0006_platform_keys.sql")),
 ];
 
 impl Store {

@@ -350,8 +350,9 @@ async fn a_domains_keys_and_include_are_published_with_it_and_leave_with_it() {
         // Resealing replaces a key only if it is still sealed as it was read.
         let news = store.zone_contents().await.expect("zone").keys;
         assert_eq!(store.keys_sealed_under_other("k2", 10).await.expect("read").len(), 1);
-        assert!(store.reseal_key(news[0].id, "k1", "k2", &[9, 9]).await.expect("reseal"));
-        assert!(!store.reseal_key(news[0].id, "k1", "k2", &[8, 8]).await.expect("reseal"), "already resealed");
+        let sealed = store.sealed_key(news[0].id).await.expect("read").expect("key");
+        assert!(store.reseal_key(&sealed, "k2", &[9, 9]).await.expect("reseal"));
+        assert!(!store.reseal_key(&sealed, "k2", &[8, 8]).await.expect("reseal"), "already resealed");
         assert_eq!(store.sealed_key(news[0].id).await.expect("read").expect("key").sealed, vec![9, 9]);
         assert!(store.keys_sealed_under_other("k2", 10).await.expect("read").is_empty());
         assert_eq!(store.count_keys_sealed_under("k2").await.expect("count"), 1);

@@ -47,7 +47,7 @@ fn service_settings(dns: &DnsArgs, store: &StoreArgs) -> Result<Settings> {
 async fn zone_export(args: ZoneExportArgs) -> Result<u8> {
     let settings = service_settings(&args.dns, &args.store)?;
     let store = settings.connect_store().await?;
-    let zone = senderauth_server::authority::Zone::new(settings.zone_settings(), &store.zone_contents().await?);
+    let zone = senderauth_server::authority::Zone::load(settings.zone_settings(), &store).await?;
     let text = zone.zone_file();
     match &args.output {
         Some(path) => std::fs::write(path, &text).with_context(|| format!("writing {}", path.display()))?,

@@ -468,8 +468,8 @@ async fn two_services_on_one_postgresql_check_each_domain_once() {
     let envs = [("SENDERAUTH_ADMIN_TOKEN", admin)];
     let args = ["--database-url", database.url.as_str()];
     let (first_dir, second_dir) = (tempdir(), tempdir());
-    let (first, first_address) = start_service_with(&first_dir, &server, &args, &envs).await;
-    let (second, second_address) = start_service_with(&second_dir, &server, &args, &envs).await;
+    let (first, first_address, _) = start_service_full(&first_dir, &server, &args, &envs).await;
+    let (second, second_address, second_dns) = start_service_full(&second_dir, &server, &args, &envs).await;
     let (_, account) =
         call(first_address, "POST", "/api/v1/accounts", Some(admin), Some(r#"{"name": "Shared"}"#)).await;
     let token = account["token"].as_str().expect("token").to_string();
@@ -498,6 +498,33 @@ async fn two_services_on_one_postgresql_check_each_domain_once() {
     let first_checks = checks(call_text(first_address, "GET", "/metrics", None, None).await.1);
     let second_checks = checks(call_text(second_address, "GET", "/metrics", None, None).await.1);
     assert_eq!(first_checks + second_checks, 40, "{first_checks} + {second_checks}");
+
+    // A domain connected through one node is served by the other node's DNS server within a
+    // second: every node follows the store's change log.
+    let resolver = senderauth_core::dns::Dns::new(&senderauth_core::dns::ResolverSettings {
+        nameserver: Some(second_dns),
+        timeout: std::time::Duration::from_secs(1),
+        attempts: 1,
+        cache: false,
+    })
+    .expect("resolver");
+    let (status, _) =
+        call(first_address, "POST", "/api/v1/domains", Some(&token), Some(r#"{"email": "a@late.example.com"}"#)).await;
+    assert_eq!(status, 201);
+    let connected = std::time::Instant::now();
+    let (_, keys) = call(first_address, "GET", "/api/v1/domains/late.example.com/dkim", Some(&token), None).await;
+    let name = keys["keys"][0]["published_at"].as_str().expect("name").to_string();
+    let record = keys["keys"][0]["record"].as_str().expect("record").to_string();
+    loop {
+        let found = resolver.txt(&name).await.expect("an answer").records();
+        if found.iter().any(|text| String::from_utf8_lossy(text) == record) {
+            break;
+        }
+        assert!(connected.elapsed() < std::time::Duration::from_secs(2), "the other node does not serve {name}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let took = connected.elapsed();
+    assert!(took < std::time::Duration::from_secs(1), "served by the other node after {took:?}");
     for child in [first, second] {
         let (status, _) = stop_service(child).await;
         assert!(status.success());

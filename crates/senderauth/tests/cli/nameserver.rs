@@ -202,6 +202,8 @@ async fn the_platform_zone_is_served_with_correct_dns_behaviour() {
     let answer = kdig(dns, &[&include, "TXT", "+noedns", "+tcp"]).await;
     assert_eq!(txt_answers(&answer), [expected_spf.as_str()], "{answer}");
     assert_eq!(txt_answers(&kdig(dns, &["_dmarc.send.esp.example", "TXT"]).await), ["v=DMARC1; p=reject;"]);
+    let variable_key = txt_answers(&kdig(dns, &["sa1._domainkey.send.esp.example", "TXT", "+tcp"]).await);
+    assert!(variable_key.len() == 1 && variable_key[0].starts_with("v=DKIM1; k=rsa; p=MII"), "{variable_key:?}");
 
     // Malformed queries get FORMERR (or nothing, when not even the header is there), and the
     // server goes on answering.
@@ -375,7 +377,8 @@ async fn messages_signed_with_the_stored_keys_verify_with_dkimpy_before_and_afte
     let (status, stderr) = stop_service(child).await;
     assert!(status.success(), "{stderr}");
 
-    // A new master key takes over: every private key is sealed again under it.
+    // A new master key takes over: every private key is sealed again under it (the four of
+    // the two domains, and the variable domain's).
     let new_line = "k2:AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI=";
     let old_line = first.lines().find(|line| line.starts_with("k1:")).expect("the k1 line");
     let rewrap = tokio::process::Command::new(env!("CARGO_BIN_EXE_senderauth"))
@@ -386,7 +389,7 @@ async fn messages_signed_with_the_stored_keys_verify_with_dkimpy_before_and_afte
         .await
         .expect("keys rewrap");
     let said = String::from_utf8_lossy(&rewrap.stdout);
-    assert!(rewrap.status.success() && said.contains("4 DKIM private keys sealed again under master key k2"), "{said}");
+    assert!(rewrap.status.success() && said.contains("5 DKIM private keys sealed again under master key k2"), "{said}");
     assert!(!said.contains(new_line) && !said.contains(old_line), "no master key in the output");
 
     // Restarted with only the new master key: the same keys, served and usable.
