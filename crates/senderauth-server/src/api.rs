@@ -741,7 +741,7 @@ async fn create_webhook(
     if let Some(refusal) = refused_target(url, state.webhook_targets) {
         return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "webhook_target_not_allowed", refusal));
     }
-    let (endpoint, secret) = state.worker.store.add_webhook(account_id, url, state.now()).await?;
+    let (endpoint, secret) = state.worker.store.add_webhook(account_id, url, state.now(), &*state.keys.master).await?;
     Ok((
         StatusCode::CREATED,
         // The secret is shown this once; every delivery is signed with it.

@@ -21,7 +21,7 @@ use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey};
 use senderauth_core::config::ProviderConfig;
 use senderauth_core::name::{AccountId, DomainName, normalize};
 use senderauth_core::plan::{expected_include, expected_selectors};
-use senderauth_store::{DomainZone, KeyInfo, KeyState, NewKey, Store};
+use senderauth_store::{DomainZone, KeyInfo, KeyState, NewKey, SealedKind, Sealer, Store};
 
 /// A DKIM key's algorithm and size.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -285,18 +285,19 @@ impl MasterKeys {
 
     /// Seals a private key published at `name`.
     pub fn seal(&self, name: &str, private_key: &[u8]) -> Result<Sealed, KeyError> {
+        self.seal_in_context(&additional_data(name), private_key)
+    }
+
+    /// Seals a secret bound to `context` (the additional data: it opens only with the same).
+    pub fn seal_in_context(&self, context: &str, private_key: &[u8]) -> Result<Sealed, KeyError> {
         let key = &self.keys[&self.current];
         let mut nonce = [0u8; NONCE_LEN];
         SystemRandom::new()
             .fill(&mut nonce)
             .map_err(|_| KeyError::MasterKey("no random bytes for a nonce".to_string()))?;
         let mut bytes = private_key.to_vec();
-        key.seal_in_place_append_tag(
-            Nonce::assume_unique_for_key(nonce),
-            Aad::from(additional_data(name).as_bytes()),
-            &mut bytes,
-        )
-        .map_err(|_| KeyError::MasterKey("sealing failed".to_string()))?;
+        key.seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(context.as_bytes()), &mut bytes)
+            .map_err(|_| KeyError::MasterKey("sealing failed".to_string()))?;
         let mut sealed = nonce.to_vec();
         sealed.append(&mut bytes);
         Ok(Sealed { key_id: self.current.clone(), bytes: sealed })
@@ -304,7 +305,15 @@ impl MasterKeys {
 
     /// Opens a private key sealed for `name`.
     pub fn open(&self, name: &str, sealed: &Sealed) -> Result<Vec<u8>, KeyError> {
-        let failed = |reason| KeyError::Open { name: name.to_string(), key_id: sealed.key_id.clone(), reason };
+        self.open_in_context(&additional_data(name), sealed).map_err(|error| match error {
+            KeyError::Open { key_id, reason, .. } => KeyError::Open { name: name.to_string(), key_id, reason },
+            other => other,
+        })
+    }
+
+    /// Opens a secret sealed in `context`.
+    pub fn open_in_context(&self, context: &str, sealed: &Sealed) -> Result<Vec<u8>, KeyError> {
+        let failed = |reason| KeyError::Open { name: context.to_string(), key_id: sealed.key_id.clone(), reason };
         let key = self.keys.get(&sealed.key_id).ok_or_else(|| failed("no master key has that id"))?;
         if sealed.bytes.len() < NONCE_LEN {
             return Err(failed("it is too short"));
@@ -313,7 +322,7 @@ impl MasterKeys {
         let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| failed("it is too short"))?;
         let mut bytes = ciphertext.to_vec();
         let plain = key
-            .open_in_place(nonce, Aad::from(additional_data(name).as_bytes()), &mut bytes)
+            .open_in_place(nonce, Aad::from(context.as_bytes()), &mut bytes)
             .map_err(|_| failed("the authentication tag does not match"))?;
         Ok(plain.to_vec())
     }
@@ -390,8 +399,13 @@ pub async fn rewrap(store: &Store, master: &MasterKeys) -> Result<RewrapReport, 
         }
         for key in batch {
             let old = Sealed { key_id: key.master_key_id.clone(), bytes: key.sealed.clone() };
-            let private = master.open(&key.name, &old)?;
-            let new = master.seal(&key.name, &private)?;
+            // A webhook secret's `name` is its whole context; a key's is where it is published.
+            let context = match key.kind {
+                SealedKind::WebhookSecret => key.name.clone(),
+                SealedKind::DomainKey | SealedKind::PlatformKey => additional_data(&key.name),
+            };
+            let private = master.open_in_context(&context, &old)?;
+            let new = master.seal_in_context(&context, &private)?;
             if store.reseal_key(&key, &new.key_id, &new.bytes).await? {
                 report.resealed += 1;
             }
@@ -440,6 +454,19 @@ pub async fn ensure_variable_domain_key(
     store.add_platform_key(&key, now).await?;
     held(store.platform_keys().await?)
         .ok_or_else(|| StoredKeyError::Key(KeyError::MasterKey(format!("the key at {name} was not stored"))))
+}
+
+impl Sealer for MasterKeys {
+    fn seal(&self, context: &str, secret: &[u8]) -> Result<(String, Vec<u8>), String> {
+        self.seal_in_context(context, secret)
+            .map(|sealed| (sealed.key_id, sealed.bytes))
+            .map_err(|error| error.to_string())
+    }
+
+    fn open(&self, context: &str, key_id: &str, sealed: &[u8]) -> Result<Vec<u8>, String> {
+        let sealed = Sealed { key_id: key_id.to_string(), bytes: sealed.to_vec() };
+        self.open_in_context(context, &sealed).map_err(|error| error.to_string())
+    }
 }
 
 /// Writes a file only its owner can read (mode 0600 from the start, not changed after).

@@ -558,14 +558,19 @@ async fn start_background(
                     }
                 };
                 let targets = settings.service.webhook_targets();
-                let deliverer =
-                    match Deliverer::new(worker.store.clone(), worker.node.clone(), worker.metrics.clone(), targets) {
-                        Ok(deliverer) => deliverer,
-                        Err(error) => {
-                            let _ = ready.send(Err(ServeError::Dns(error)));
-                            return;
-                        }
-                    };
+                let deliverer = match Deliverer::new(
+                    worker.store.clone(),
+                    worker.node.clone(),
+                    worker.metrics.clone(),
+                    targets,
+                    keys.master.clone(),
+                ) {
+                    Ok(deliverer) => deliverer,
+                    Err(error) => {
+                        let _ = ready.send(Err(ServeError::Dns(error)));
+                        return;
+                    }
+                };
                 let _ = ready.send(Ok(()));
                 let pause = Duration::from_secs(1);
                 let rotation = crate::rotation::run_until_stopped(

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use hmac::{Hmac, KeyInit, Mac};
 use senderauth_core::cidr::IpNetwork;
-use senderauth_store::{DueDelivery, Store, StoreError};
+use senderauth_store::{DueDelivery, Sealer, Store, StoreError};
 use serde_json::json;
 use sha2::Sha256;
 use tokio::sync::watch;
@@ -127,6 +127,7 @@ pub struct Deliverer {
     pub metrics: Arc<Metrics>,
     targets: Targets,
     client: reqwest::Client,
+    sealer: Arc<dyn Sealer>,
 }
 
 /// The signature of a delivery body.
@@ -154,7 +155,14 @@ pub fn payload(delivery: &DueDelivery) -> String {
 }
 
 impl Deliverer {
-    pub fn new(store: Store, node: String, metrics: Arc<Metrics>, targets: Targets) -> Result<Deliverer, String> {
+    /// `sealer` opens the endpoints' sealed signing secrets (the service's master keys).
+    pub fn new(
+        store: Store,
+        node: String,
+        metrics: Arc<Metrics>,
+        targets: Targets,
+        sealer: Arc<dyn Sealer>,
+    ) -> Result<Deliverer, String> {
         static PROVIDER: Once = Once::new();
         PROVIDER.call_once(|| {
             // reqwest's TLS uses rustls with the ring provider, installed once per process.
@@ -166,12 +174,12 @@ impl Deliverer {
             client = client.dns_resolver(PublicAddressesOnly);
         }
         let client = client.build().map_err(|error| format!("cannot make the webhook HTTP client: {error}"))?;
-        Ok(Deliverer { store, node, metrics, targets, client })
+        Ok(Deliverer { store, node, metrics, targets, client, sealer })
     }
 
     /// Sends every delivery due at `now` that this node can claim; returns how many succeeded.
     pub async fn deliver_once(&self, now: i64) -> Result<usize, StoreError> {
-        let due = self.store.claim_deliveries(&self.node, now, now + 60, 100).await?;
+        let due = self.store.claim_deliveries(&self.node, now, now + 60, 100, &*self.sealer).await?;
         let mut delivered = 0;
         for delivery in due {
             let body = payload(&delivery);
@@ -182,6 +190,20 @@ impl Deliverer {
                 self.store.record_delivery(delivery.id, false, None, Some(&refusal), now, None).await?;
                 continue;
             }
+            let secret = match &delivery.secret {
+                Ok(secret) => secret,
+                Err(reason) => {
+                    // Sealed under a master key this node does not have: it cannot sign, so it
+                    // does not send; the attempt is recorded like a failure, and retried.
+                    let error = format!("the endpoint's secret does not open: {reason}");
+                    tracing::warn!(delivery = delivery.id, %error, "webhook delivery failed");
+                    let attempt = usize::try_from(delivery.attempts).unwrap_or(usize::MAX);
+                    let next = BACKOFF_SECONDS.get(attempt).map(|wait| now + wait);
+                    self.metrics.record_delivery(false);
+                    self.store.record_delivery(delivery.id, false, None, Some(&error), now, next).await?;
+                    continue;
+                }
+            };
             let response = self
                 .client
                 .post(&delivery.url)
@@ -189,7 +211,7 @@ impl Deliverer {
                 .header("senderauth-event", &delivery.event)
                 .header("senderauth-delivery", delivery.id.to_string())
                 .header("senderauth-timestamp", now.to_string())
-                .header("senderauth-signature", signature(&delivery.secret, now, &body))
+                .header("senderauth-signature", signature(secret, now, &body))
                 .body(body)
                 .send()
                 .await;

@@ -14,7 +14,7 @@ use senderauth_server::api::{AppState, router};
 use senderauth_server::keys::{KeyAlgorithm, KeyMaker};
 use senderauth_server::webhooks::{Deliverer, Targets, signature};
 use senderauth_server::worker::Worker;
-use senderauth_store::Store;
+use senderauth_store::{SealedKind, Store};
 use senderauth_testkit::http::{call, publish_hosted_keys};
 use senderauth_testkit::{TestDns, database};
 use serde_json::Value;
@@ -57,6 +57,15 @@ struct Setup {
     worker: Worker,
     clock: Arc<AtomicI64>,
     admin: String,
+    keys: KeyMaker,
+}
+
+impl Setup {
+    /// A deliverer on `node` with the API's master keys (which sealed the endpoints' secrets).
+    fn deliverer(&self, store: &Store, node: &str, targets: Targets) -> Deliverer {
+        Deliverer::new(store.clone(), node.to_string(), self.worker.metrics.clone(), targets, self.keys.master.clone())
+            .expect("client")
+    }
 }
 
 /// The API and a worker; webhooks may go to `targets` (the receivers here are on loopback).
@@ -78,12 +87,13 @@ async fn setup(store: Store, targets: Targets) -> Setup {
     worker.lease = Duration::from_secs(60);
     let clock = Arc::new(AtomicI64::new(10_000));
     let now = clock.clone();
-    let mut state = AppState::new(worker.clone(), Arc::new(move || now.load(Ordering::Relaxed)), test_keys());
+    let keys = test_keys();
+    let mut state = AppState::new(worker.clone(), Arc::new(move || now.load(Ordering::Relaxed)), keys.clone());
     state.webhook_targets = targets;
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let api = listener.local_addr().expect("address");
     tokio::spawn(async move { axum::serve(listener, router(state)).await });
-    Setup { api, dns, worker, clock, admin }
+    Setup { api, dns, worker, clock, admin, keys }
 }
 
 #[tokio::test]
@@ -106,6 +116,11 @@ async fn status_changes_are_delivered_signed_retried_and_logged() {
         assert_eq!(status, 201, "{webhook}");
         let secret = webhook["secret"].as_str().expect("secret shown once").to_string();
         let id = webhook["id"].as_i64().expect("id");
+        // The database holds the secret sealed under the master key, never in the clear.
+        let sealed = store.keys_sealed_under_other("no such master key", 10).await.expect("sealed secrets");
+        let stored = sealed.iter().find(|key| key.kind == SealedKind::WebhookSecret).expect("the sealed secret");
+        assert_eq!(stored.master_key_id, setup.keys.master.current_id());
+        assert!(!stored.sealed.windows(8).any(|window| secret.as_bytes().windows(8).any(|part| part == window)));
         let (_, listed) = call(setup.api, "GET", "/api/v1/webhooks", Some(&token), None).await;
         assert!(!listed.to_string().contains(&secret), "the secret is never listed");
 
@@ -114,11 +129,8 @@ async fn status_changes_are_delivered_signed_retried_and_logged() {
         setup.dns.publish_customer(1, "hooked.example.com");
         publish_hosted_keys(&setup.dns, setup.api, &token, "hooked.example.com").await;
         setup.worker.run_once(10_000).await.expect("round");
-        let deliverer = Deliverer::new(store.clone(), "node-1".to_string(), setup.worker.metrics.clone(), Targets::Any)
-            .expect("client");
-        let other_node =
-            Deliverer::new(store.clone(), "node-2".to_string(), setup.worker.metrics.clone(), Targets::Any)
-                .expect("client");
+        let deliverer = setup.deliverer(&store, "node-1", Targets::Any);
+        let other_node = setup.deliverer(&store, "node-2", Targets::Any);
 
         // First attempt: the receiver answers 500, so it is retried 30 s later, not sooner.
         let (first, second) = tokio::join!(deliverer.deliver_once(10_001), other_node.deliver_once(10_001));
@@ -174,8 +186,7 @@ async fn an_endpoint_that_never_answers_is_given_up_after_eight_attempts() {
     setup.dns.publish_customer(1, "gone.example.com");
     publish_hosted_keys(&setup.dns, setup.api, &token, "gone.example.com").await;
     setup.worker.run_once(10_000).await.expect("round");
-    let deliverer = Deliverer::new(store.clone(), "node-1".to_string(), setup.worker.metrics.clone(), Targets::Any)
-        .expect("client");
+    let deliverer = setup.deliverer(&store, "node-1", Targets::Any);
     let mut now = 10_000;
     for _ in 0..12 {
         deliverer.deliver_once(now).await.expect("deliver");
@@ -219,9 +230,7 @@ async fn by_default_webhooks_reach_public_addresses_only() {
     setup.dns.publish_customer(1, "inside.example.com");
     publish_hosted_keys(&setup.dns, setup.api, &token, "inside.example.com").await;
     setup.worker.run_once(10_000).await.expect("round");
-    let deliverer =
-        Deliverer::new(store.clone(), "node-1".to_string(), setup.worker.metrics.clone(), Targets::PublicOnly)
-            .expect("client");
+    let deliverer = setup.deliverer(&store, "node-1", Targets::PublicOnly);
     assert_eq!(deliverer.deliver_once(10_001).await.expect("deliver"), 0);
     assert!(receiver.received.lock().expect("lock").is_empty(), "nothing reached the loopback receiver");
     let id = webhook["id"].as_i64().expect("id");

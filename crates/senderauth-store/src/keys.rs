@@ -123,12 +123,22 @@ fn key_info(row: &AnyRow) -> KeyInfo {
     }
 }
 
-/// A sealed private key as stored.
+/// What a sealed secret is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SealedKind {
+    /// A domain's DKIM private key; `name` is where its public key is published.
+    DomainKey,
+    /// One of the platform's own DKIM private keys; `name` as for a domain's.
+    PlatformKey,
+    /// A webhook endpoint's signing secret; `name` is its sealing context.
+    WebhookSecret,
+}
+
+/// A sealed private key (or webhook secret) as stored.
 #[derive(Clone)]
 pub struct SealedKey {
     pub id: i64,
-    /// One of the platform's own keys (`platform_keys`), not a domain's.
-    pub platform: bool,
+    pub kind: SealedKind,
     pub name: String,
     pub master_key_id: String,
     pub sealed: Vec<u8>,
@@ -140,7 +150,11 @@ fn sealed_key(row: &AnyRow) -> SealedKey {
         name: row.get(1),
         master_key_id: row.get(2),
         sealed: row.get(3),
-        platform: row.get::<i64, _>(4) == 1,
+        kind: match row.get::<i64, _>(4) {
+            1 => SealedKind::PlatformKey,
+            2 => SealedKind::WebhookSecret,
+            _ => SealedKind::DomainKey,
+        },
     }
 }
 
@@ -337,14 +351,19 @@ impl crate::Store {
         Ok(NameContents { keys: keys.iter().map(key_info).collect(), spf_include: include.is_some() })
     }
 
-    /// Sealed private keys not sealed under `master_key_id`, domains' and the platform's, at
-    /// most `limit` (for rewrapping).
+    /// Sealed secrets not sealed under `master_key_id` (domains' and the platform's DKIM private
+    /// keys, webhook secrets), at most `limit` (for rewrapping).
     pub async fn keys_sealed_under_other(&self, master_key_id: &str, limit: i64) -> Result<Vec<SealedKey>, StoreError> {
         let rows = sqlx::query(self.sql(
-            "SELECT id, name, master_key_id, private_key, 0 FROM dkim_keys WHERE master_key_id <> ? \
-             UNION ALL SELECT id, name, master_key_id, private_key, 1 FROM platform_keys WHERE master_key_id <> ? \
+            "SELECT id, name, master_key_id, private_key, CAST(0 AS BIGINT) FROM dkim_keys WHERE master_key_id <> ? \
+             UNION ALL SELECT id, name, master_key_id, private_key, CAST(1 AS BIGINT) FROM platform_keys \
+             WHERE master_key_id <> ? \
+             UNION ALL SELECT id, 'senderauth webhook secret for account ' || CAST(account_id AS TEXT) || ' at ' || url, \
+             secret_key_id, secret_sealed, CAST(2 AS BIGINT) FROM webhook_endpoints \
+             WHERE secret_sealed IS NOT NULL AND secret_key_id <> ? \
              LIMIT ?",
         ))
+        .bind(master_key_id)
         .bind(master_key_id)
         .bind(master_key_id)
         .bind(limit)
@@ -358,8 +377,10 @@ impl crate::Store {
     pub async fn count_keys_sealed_under(&self, master_key_id: &str) -> Result<u64, StoreError> {
         let count: i64 = sqlx::query(self.sql(
             "SELECT (SELECT COUNT(*) FROM dkim_keys WHERE master_key_id = ?) \
-             + (SELECT COUNT(*) FROM platform_keys WHERE master_key_id = ?)",
+             + (SELECT COUNT(*) FROM platform_keys WHERE master_key_id = ?) \
+             + (SELECT COUNT(*) FROM webhook_endpoints WHERE secret_key_id = ?)",
         ))
+        .bind(master_key_id)
         .bind(master_key_id)
         .bind(master_key_id)
         .fetch_one(&self.pool)
@@ -369,20 +390,23 @@ impl crate::Store {
         Ok(count.max(0) as u64)
     }
 
-    /// Replaces a key's sealed private half, if it is still sealed under `previous_key_id`.
+    /// Replaces a sealed secret, if it is still sealed as it was read.
     pub async fn reseal_key(&self, key: &SealedKey, master_key_id: &str, sealed: &[u8]) -> Result<bool, StoreError> {
-        let table = if key.platform { "platform_keys" } else { "dkim_keys" };
-        let result =
-            sqlx::query(self.sql(format!(
-                "UPDATE {table} SET private_key = ?, master_key_id = ? WHERE id = ? AND master_key_id = ?"
-            )))
-            .bind(sealed.to_vec())
-            .bind(master_key_id)
-            .bind(key.id)
-            .bind(key.master_key_id.clone())
-            .execute(&self.writer)
-            .await
-            .map_err(database("resealing a key"))?;
+        let (table, sealed_column, key_column) = match key.kind {
+            SealedKind::DomainKey => ("dkim_keys", "private_key", "master_key_id"),
+            SealedKind::PlatformKey => ("platform_keys", "private_key", "master_key_id"),
+            SealedKind::WebhookSecret => ("webhook_endpoints", "secret_sealed", "secret_key_id"),
+        };
+        let result = sqlx::query(self.sql(format!(
+            "UPDATE {table} SET {sealed_column} = ?, {key_column} = ? WHERE id = ? AND {key_column} = ?"
+        )))
+        .bind(sealed.to_vec())
+        .bind(master_key_id)
+        .bind(key.id)
+        .bind(key.master_key_id.clone())
+        .execute(&self.writer)
+        .await
+        .map_err(database("resealing a key"))?;
         Ok(result.rows_affected() == 1)
     }
 

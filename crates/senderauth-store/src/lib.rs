@@ -14,7 +14,20 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::{AnyPool, AssertSqlSafe, Row, SqlSafeStr};
 
-pub use keys::{DomainZone, KeyInfo, KeyState, NameContents, NewKey, SealedKey, ZoneContents};
+pub use keys::{DomainZone, KeyInfo, KeyState, NameContents, NewKey, SealedKey, SealedKind, ZoneContents};
+
+/// Seals and opens the secrets the store keeps for the service (webhook signing secrets), so
+/// that none is stored in the clear; `context` binds a sealed secret to its row.
+pub trait Sealer: Send + Sync {
+    /// The id of the key that sealed, and the sealed bytes.
+    fn seal(&self, context: &str, secret: &[u8]) -> Result<(String, Vec<u8>), String>;
+    fn open(&self, context: &str, key_id: &str, sealed: &[u8]) -> Result<Vec<u8>, String>;
+}
+
+/// What a webhook endpoint's sealed secret is bound to.
+pub fn webhook_secret_context(account_id: i64, url: &str) -> String {
+    format!("senderauth webhook secret for account {account_id} at {url}")
+}
 
 /// The database behind a store.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -147,7 +160,8 @@ pub struct WebhookEndpoint {
 pub struct DueDelivery {
     pub id: i64,
     pub url: String,
-    pub secret: String,
+    /// The endpoint's signing secret, or why it could not be opened.
+    pub secret: Result<String, String>,
     pub attempts: i64,
     pub event_id: i64,
     pub event: String,
@@ -202,6 +216,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
     (3, "key rotation", include_str!("../migrations/sqlite/0003_key_rotation.sql")),
     (4, "zone push", include_str!("../migrations/sqlite/0004_zone_push.sql")),
     (5, "platform keys", include_str!("../migrations/sqlite/0005_platform_keys.sql")),
+    (6, "sealed webhook secrets", include_str!("../migrations/sqlite/0006_sealed_webhook_secrets.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "initial", include_str!("../migrations/postgres/0001_initial.sql")),
@@ -210,6 +225,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (4, "key rotation", include_str!("../migrations/postgres/0004_key_rotation.sql")),
     (5, "zone push", include_str!("../migrations/postgres/0005_zone_push.sql")),
     (6, "platform keys", include_str!("../migrations/postgres/0006_platform_keys.sql")),
+    (7, "sealed webhook secrets", include_str!("../migrations/postgres/0007_sealed_webhook_secrets.sql")),
 ];
 
 impl Store {
@@ -858,21 +874,28 @@ impl Store {
     }
 
     /// Adds a webhook endpoint to an account; returns its id and the signing secret, shown once.
+    /// The secret is stored sealed by `sealer`, never in the clear.
     pub async fn add_webhook(
         &self,
         account_id: i64,
         url: &str,
         now: i64,
+        sealer: &dyn Sealer,
     ) -> Result<(WebhookEndpoint, String), StoreError> {
         let mut random = [0_u8; 24];
         getrandom::getrandom(&mut random).map_err(|error| StoreError::Random(error.to_string()))?;
         let secret = format!("whsec_{}", random.iter().map(|byte| format!("{byte:02x}")).collect::<String>());
+        let (key_id, sealed) = sealer
+            .seal(&webhook_secret_context(account_id, url), secret.as_bytes())
+            .map_err(|error| StoreError::Conflict(format!("sealing the webhook secret: {error}")))?;
         let row = sqlx::query(self.sql(
-            "INSERT INTO webhook_endpoints (account_id, url, secret, created_at) VALUES (?, ?, ?, ?) RETURNING id",
+            "INSERT INTO webhook_endpoints (account_id, url, secret, secret_sealed, secret_key_id, created_at) \
+             VALUES (?, ?, '', ?, ?, ?) RETURNING id",
         ))
         .bind(account_id)
         .bind(url)
-        .bind(&secret)
+        .bind(sealed)
+        .bind(key_id)
         .bind(now)
         .fetch_one(&self.writer)
         .await
@@ -962,6 +985,7 @@ impl Store {
         now: i64,
         lease_until: i64,
         limit: i64,
+        sealer: &dyn Sealer,
     ) -> Result<Vec<DueDelivery>, StoreError> {
         let claim = sqlx::query(self.claim_sql(
             "UPDATE webhook_deliveries SET lease_until = ?, leased_by = ? WHERE id IN (\
@@ -980,8 +1004,8 @@ impl Store {
         for row in claim {
             let id: i64 = row.get(0);
             let row = sqlx::query(self.sql(
-                "SELECT d.id, w.url, w.secret, d.attempts, e.id, e.event, e.at, e.from_status, e.to_status, m.domain, m.account_id \
-                 FROM webhook_deliveries d JOIN webhook_endpoints w ON w.id = d.endpoint_id \
+                "SELECT d.id, w.url, w.secret, d.attempts, e.id, e.event, e.at, e.from_status, e.to_status, m.domain, m.account_id, \
+                 w.secret_sealed, w.secret_key_id, w.account_id FROM webhook_deliveries d JOIN webhook_endpoints w ON w.id = d.endpoint_id \
                  JOIN status_events e ON e.id = d.event_id JOIN domains m ON m.id = e.domain_id WHERE d.id = ?",
             ))
             .bind(id)
@@ -989,10 +1013,18 @@ impl Store {
             .await
             .map_err(database("reading a delivery"))?;
             if let Some(row) = row {
+                let url: String = row.get(1);
+                // Sealed (every endpoint added since secrets are sealed), or from before, in the clear.
+                let secret = match (row.get::<Option<Vec<u8>>, _>(11), row.get::<Option<String>, _>(12)) {
+                    (Some(sealed), Some(key_id)) => sealer
+                        .open(&webhook_secret_context(row.get(13), &url), &key_id, &sealed)
+                        .and_then(|plain| String::from_utf8(plain).map_err(|_| "it is not text".to_string())),
+                    _ => Ok(row.get(2)),
+                };
                 due.push(DueDelivery {
                     id: row.get(0),
-                    url: row.get(1),
-                    secret: row.get(2),
+                    url,
+                    secret,
                     attempts: row.get(3),
                     event_id: row.get(4),
                     event: row.get::<Option<String>, _>(5).unwrap_or_default(),
