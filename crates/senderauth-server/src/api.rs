@@ -13,7 +13,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use senderauth_core::name::{AccountId, DomainName};
 use senderauth_core::plan::{PlanError, plan_records, to_zone_file};
-use senderauth_store::{DomainRecord, KeyState, Principal, StoreError, TokenInfo};
+use senderauth_store::{DomainRecord, KeyGroup, KeyState, Principal, StoreError, TokenInfo};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -526,7 +526,9 @@ async fn rotate_keys(
         ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_dkim_algorithm", error.to_string())
     })?;
     let store = &state.worker.store;
-    match rotation::start(store, &state.keys, &state.rotation, record.id, algorithm, state.now()).await {
+    match rotation::start(store, &state.keys, &state.rotation, KeyGroup::Domain(record.id), algorithm, state.now())
+        .await
+    {
         Ok(_) => Ok((StatusCode::ACCEPTED, Json(keys_json(&state, &record).await?))),
         Err(RotateError::InProgress(message)) => {
             Err(ApiError::new(StatusCode::CONFLICT, "rotation_in_progress", message))

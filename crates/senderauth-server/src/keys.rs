@@ -422,38 +422,41 @@ pub enum StoredKeyError {
     Store(#[from] senderauth_store::StoreError),
 }
 
-/// The variable domain's signing key, at `<selector>._domainkey.<variable domain>`: made with
-/// the configured algorithm on the first start (when several nodes start at once, one key
-/// wins and the others use it).
-pub async fn ensure_variable_domain_key(
+/// The variable domain's keys, one per selector at `<selector>._domainkey.<variable domain>`:
+/// made with the configured algorithm on the first start, the first signing and the second on
+/// standby for the first rotation, as a domain's (when several nodes start at once, one key per
+/// selector wins). Returns the published keys.
+pub async fn ensure_variable_domain_keys(
     store: &Store,
     maker: &KeyMaker,
     variable_domain: &str,
-    selector: &str,
+    selectors: &[String],
     now: i64,
-) -> Result<KeyInfo, StoredKeyError> {
-    let name = normalize(&format!("{selector}._domainkey.{variable_domain}"));
-    let held = |keys: Vec<KeyInfo>| keys.into_iter().find(|key| key.name == name);
-    if let Some(key) = held(store.platform_keys().await?) {
-        return Ok(key);
+) -> Result<Vec<KeyInfo>, StoredKeyError> {
+    for selector in selectors {
+        let name = normalize(&format!("{selector}._domainkey.{variable_domain}"));
+        let held = store.platform_keys().await?;
+        if held.iter().any(|key| key.name == name) {
+            continue;
+        }
+        let algorithm = maker.algorithm;
+        let generated = tokio::task::spawn_blocking(move || generate(algorithm))
+            .await
+            .map_err(|error| KeyError::Generate { algorithm, message: error.to_string() })??;
+        let sealed = maker.master.seal(&name, &generated.private_pkcs8)?;
+        let signing = held.iter().any(|key| key.state == KeyState::Active);
+        let key = NewKey {
+            selector: selector.clone(),
+            name,
+            algorithm: algorithm.as_str().to_string(),
+            public_key: generated.public_key,
+            sealed_private_key: sealed.bytes,
+            master_key_id: sealed.key_id,
+            state: if signing { KeyState::Standby } else { KeyState::Active },
+        };
+        store.add_platform_key(&key, now).await?;
     }
-    let algorithm = maker.algorithm;
-    let generated = tokio::task::spawn_blocking(move || generate(algorithm))
-        .await
-        .map_err(|error| KeyError::Generate { algorithm, message: error.to_string() })??;
-    let sealed = maker.master.seal(&name, &generated.private_pkcs8)?;
-    let key = NewKey {
-        selector: selector.to_string(),
-        name: name.clone(),
-        algorithm: algorithm.as_str().to_string(),
-        public_key: generated.public_key,
-        sealed_private_key: sealed.bytes,
-        master_key_id: sealed.key_id,
-        state: KeyState::Active,
-    };
-    store.add_platform_key(&key, now).await?;
-    held(store.platform_keys().await?)
-        .ok_or_else(|| StoredKeyError::Key(KeyError::MasterKey(format!("the key at {name} was not stored"))))
+    Ok(store.platform_keys().await?)
 }
 
 impl Sealer for MasterKeys {

@@ -13,7 +13,7 @@
 
 use std::time::Duration;
 
-use senderauth_store::{KeyInfo, KeyState, NewKey, Store, StoreError};
+use senderauth_store::{KeyGroup, KeyInfo, KeyState, NewKey, Store, StoreError};
 use tokio::sync::watch;
 
 use crate::keys::{KeyAlgorithm, KeyError, KeyMaker, generate};
@@ -66,17 +66,18 @@ pub enum RotateError {
     Store(#[from] StoreError),
 }
 
-/// Starts a rotation of one domain now: its idle selector gets a new key, pending, of
-/// `algorithm` (unset: the algorithm of the key signing now). Returns the new key.
+/// Starts a rotation of one domain's keys (or the platform's own) now: the idle selector gets
+/// a new key, pending, of `algorithm` (unset: the algorithm of the key signing now). Returns
+/// the new key.
 pub async fn start(
     store: &Store,
     maker: &KeyMaker,
     policy: &RotationPolicy,
-    domain_id: i64,
+    group: KeyGroup,
     algorithm: Option<KeyAlgorithm>,
     now: i64,
 ) -> Result<KeyInfo, RotateError> {
-    let keys = store.domain_keys(domain_id).await?;
+    let keys = store.group_keys(group).await?;
     let published: Vec<&KeyInfo> = keys.iter().filter(|key| key.state != KeyState::Removed).collect();
     if let Some(pending) = published.iter().find(|key| key.state == KeyState::Pending) {
         let at = policy.activates_at(pending).unwrap_or(now);
@@ -111,10 +112,10 @@ pub async fn start(
         master_key_id: sealed.key_id,
         state: KeyState::Pending,
     };
-    if !store.start_key_rotation(domain_id, idle.id, idle.state, &new, now).await? {
-        return Err(RotateError::InProgress("a rotation of this domain started at the same time".to_string()));
+    if !store.start_key_rotation(group, idle.id, idle.state, &new, now).await? {
+        return Err(RotateError::InProgress("a rotation of these keys started at the same time".to_string()));
     }
-    let keys = store.domain_keys(domain_id).await?;
+    let keys = store.group_keys(group).await?;
     keys.into_iter()
         .find(|key| key.state == KeyState::Pending)
         .ok_or_else(|| RotateError::InProgress("the new key moved on already".to_string()))
@@ -129,8 +130,8 @@ pub struct RotationPass {
 }
 
 /// One pass of the rotation loop at `now`: pending keys published long enough start signing,
-/// retired keys past their grace are revoked, and up to `limit` domains whose key has signed
-/// for the whole interval start a rotation.
+/// retired keys past their grace are revoked, and up to `limit` domains (and the platform's
+/// own keys) whose key has signed for the whole interval start a rotation.
 pub async fn run_once(
     store: &Store,
     maker: &KeyMaker,
@@ -143,11 +144,16 @@ pub async fn run_once(
         revoked: store.revoke_retired_keys(now - policy.grace, now, limit).await?,
         started: 0,
     };
-    for domain_id in store.domains_due_for_rotation(now - policy.interval, limit).await? {
-        match start(store, maker, policy, domain_id, None, now).await {
+    let mut due: Vec<KeyGroup> =
+        store.domains_due_for_rotation(now - policy.interval, limit).await?.into_iter().map(KeyGroup::Domain).collect();
+    if store.platform_due_for_rotation(now - policy.interval).await? {
+        due.push(KeyGroup::Platform);
+    }
+    for group in due {
+        match start(store, maker, policy, group, None, now).await {
             Ok(_) => pass.started += 1,
             Err(RotateError::InProgress(_)) => {} // another node took it
-            Err(error) => tracing::warn!(domain_id, %error, "starting a scheduled key rotation"),
+            Err(error) => tracing::warn!(?group, %error, "starting a scheduled key rotation"),
         }
     }
     Ok(pass)

@@ -73,8 +73,9 @@ pub struct ServiceConfig {
     pub dns_ttl: u32,
     /// The DMARC record published for the variable domain.
     pub variable_domain_dmarc: String,
-    /// The DKIM selector of the variable domain's own key (made on the first start).
-    pub variable_domain_selector: String,
+    /// The DKIM selectors of the variable domain's own keys (made on the first start, rotated
+    /// like a domain's).
+    pub variable_domain_selectors: [String; 2],
     /// An external primary to push the zone's changes to (RFC 2136 dynamic updates, TCP);
     /// unset: none. Set it on one node.
     pub dns_update_primary: Option<SocketAddr>,
@@ -118,7 +119,7 @@ impl Default for ServiceConfig {
             dns_hostmaster: None,
             dns_ttl: 3600,
             variable_domain_dmarc: "v=DMARC1; p=reject;".to_string(),
-            variable_domain_selector: "sa1".to_string(),
+            variable_domain_selectors: ["sa1".to_string(), "sa2".to_string()],
             dns_update_primary: None,
             dns_update_key_name: None,
             dns_update_key_secret: None,
@@ -207,7 +208,7 @@ pub const SETTING_KEYS: &[(&str, &str, bool)] = &[
     ("service", "dns_hostmaster", true),
     ("service", "dns_ttl", false),
     ("service", "variable_domain_dmarc", true),
-    ("service", "variable_domain_selector", true),
+    ("service", "variable_domain_selectors", false),
     ("service", "dns_update_primary", true),
     ("service", "dns_update_key_name", true),
     ("service", "dns_update_key_secret", true),
@@ -417,11 +418,11 @@ pub async fn run(
 
     let keys = settings.key_maker()?;
     let update_target = settings.update_target()?;
-    crate::keys::ensure_variable_domain_key(
+    crate::keys::ensure_variable_domain_keys(
         &worker.store,
         &keys,
         &settings.provider.variable_domain,
-        &settings.service.variable_domain_selector,
+        &settings.service.variable_domain_selectors,
         unix_now(),
     )
     .await

@@ -9,11 +9,11 @@ use senderauth_core::config::ProviderConfig;
 use senderauth_core::dns::{Dns, ResolverSettings};
 use senderauth_server::api::{AppState, router};
 use senderauth_server::authority::{Zone, ZoneSettings};
-use senderauth_server::keys::{KeyAlgorithm, KeyMaker};
+use senderauth_server::keys::{KeyAlgorithm, KeyMaker, ensure_variable_domain_keys};
 use senderauth_server::rotation::{self, RotationPolicy};
 use senderauth_server::serve::{ServiceConfig, Settings};
 use senderauth_server::worker::Worker;
-use senderauth_store::Store;
+use senderauth_store::{KeyInfo, KeyState, Store};
 use senderauth_testkit::{TestDns, database, http};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
@@ -508,4 +508,42 @@ async fn keys_rotate_through_the_two_selectors_on_demand_and_on_schedule() {
 /// The zone as the default configuration publishes it.
 fn zone_settings() -> ZoneSettings {
     Settings { service: ServiceConfig::default(), provider: ProviderConfig::default() }.zone_settings()
+}
+
+#[tokio::test]
+async fn the_variable_domains_own_keys_rotate_like_a_domains() {
+    let policy = RotationPolicy::default();
+    for app in apps().await {
+        let t0 = app.clock.load(Ordering::Relaxed);
+        let selectors = ["sa1".to_string(), "sa2".to_string()];
+        let keys = ensure_variable_domain_keys(&app.store, &app.keys, "send.esp.example", &selectors, t0)
+            .await
+            .expect("the variable domain's keys");
+        let states = |keys: &[KeyInfo]| keys.iter().map(|key| (key.selector.clone(), key.state)).collect::<Vec<_>>();
+        let expect = |pairs: &[(&str, KeyState)]| pairs.iter().map(|(s, k)| (s.to_string(), *k)).collect::<Vec<_>>();
+        assert_eq!(states(&keys), expect(&[("sa1", KeyState::Active), ("sa2", KeyState::Standby)]));
+        // A second start makes nothing new.
+        let again = ensure_variable_domain_keys(&app.store, &app.keys, "send.esp.example", &selectors, t0 + 5)
+            .await
+            .expect("again");
+        assert_eq!(again, keys);
+
+        let rotated_at = t0 + policy.interval;
+        let pass = rotation::run_once(&app.store, &app.keys, &policy, rotated_at, 100).await.expect("pass");
+        assert_eq!(pass.started, 1);
+        let keys = app.store.platform_keys().await.expect("keys");
+        assert_eq!(states(&keys), expect(&[("sa1", KeyState::Active), ("sa2", KeyState::Pending)]));
+        let pass = rotation::run_once(&app.store, &app.keys, &policy, rotated_at + policy.activation_delay, 100)
+            .await
+            .expect("pass");
+        assert_eq!(pass.activated, 1);
+        let keys = app.store.platform_keys().await.expect("keys");
+        assert_eq!(states(&keys), expect(&[("sa1", KeyState::Retired), ("sa2", KeyState::Active)]));
+        let revoke_at = rotated_at + policy.activation_delay + policy.grace;
+        assert_eq!(rotation::run_once(&app.store, &app.keys, &policy, revoke_at, 100).await.expect("pass").revoked, 1);
+        let zone = Zone::new(zone_settings(), &app.store.zone_contents().await.expect("zone"));
+        assert_eq!(zone.texts("sa1._domainkey.send.esp.example"), ["v=DKIM1; k=ed25519; p="]);
+        let signing = zone.texts("sa2._domainkey.send.esp.example");
+        assert!(signing[0].starts_with("v=DKIM1; k=ed25519; p=") && signing[0].len() > 30, "{signing:?}");
+    }
 }

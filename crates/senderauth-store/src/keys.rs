@@ -123,6 +123,33 @@ fn key_info(row: &AnyRow) -> KeyInfo {
     }
 }
 
+/// Whose keys: a domain's, or the platform's own (the variable domain's).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyGroup {
+    Domain(i64),
+    Platform,
+}
+
+impl KeyGroup {
+    /// The table, the condition selecting the group's rows (one placeholder), and its value.
+    fn sql(self) -> (&'static str, &'static str, i64) {
+        match self {
+            KeyGroup::Domain(id) => ("dkim_keys", "domain_id = ?", id),
+            KeyGroup::Platform => ("platform_keys", "? = 0", 0),
+        }
+    }
+
+    fn domain_id(self) -> Option<i64> {
+        match self {
+            KeyGroup::Domain(id) => Some(id),
+            KeyGroup::Platform => None,
+        }
+    }
+}
+
+/// Both key tables, with the expression naming each row's group.
+const KEY_TABLES: [(&str, &str); 2] = [("dkim_keys", "domain_id"), ("platform_keys", "CAST(0 AS BIGINT)")];
+
 /// What a sealed secret is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SealedKind {
@@ -422,24 +449,33 @@ impl crate::Store {
         Ok(row.as_ref().map(sealed_key))
     }
 
+    /// A group's keys: a domain's (published or not), or the platform's published ones.
+    pub async fn group_keys(&self, group: KeyGroup) -> Result<Vec<KeyInfo>, StoreError> {
+        match group {
+            KeyGroup::Domain(id) => self.domain_keys(id).await,
+            KeyGroup::Platform => self.platform_keys().await,
+        }
+    }
+
     /// Starts a rotation: the key `replaced` (the idle selector's, in state `replaced_state`)
     /// is removed and `new` (pending) published in its place, in one transaction. `false` when
     /// `replaced` is no longer in that state or the domain already has a pending key (another
     /// node, or another request, got there first).
     pub async fn start_key_rotation(
         &self,
-        domain_id: i64,
+        group: KeyGroup,
         replaced: i64,
         replaced_state: KeyState,
         new: &NewKey,
         now: i64,
     ) -> Result<bool, StoreError> {
+        let (table, condition, value) = group.sql();
         let mut transaction = self.begin_write().await?;
         let removed = sqlx::query(
-            self.sql("UPDATE dkim_keys SET state = 'removed' WHERE id = ? AND domain_id = ? AND state = ?"),
+            self.sql(format!("UPDATE {table} SET state = 'removed' WHERE id = ? AND {condition} AND state = ?")),
         )
         .bind(replaced)
-        .bind(domain_id)
+        .bind(value)
         .bind(replaced_state.as_str())
         .execute(&mut *transaction)
         .await
@@ -448,7 +484,7 @@ impl crate::Store {
             return Ok(false);
         }
         let new = NewKey { state: KeyState::Pending, ..new.clone() };
-        let inserted = self.insert_key(&mut transaction, Some(domain_id), &new, now).await;
+        let inserted = self.insert_key(&mut transaction, group.domain_id(), &new, now).await;
         match inserted {
             Ok(_) => {}
             // The one-pending-key index: a rotation of this domain started meanwhile.
@@ -461,42 +497,46 @@ impl crate::Store {
     }
 
     /// Pending keys published at or before `published_by` start signing: each becomes active
-    /// and its domain's active key retired, a domain per transaction. Returns how many.
+    /// and its group's active key retired, a group per transaction. Returns how many.
     pub async fn activate_pending_keys(&self, published_by: i64, now: i64, limit: i64) -> Result<u64, StoreError> {
-        let due = sqlx::query(self.sql(
-            "SELECT id, domain_id FROM dkim_keys WHERE state = 'pending' AND created_at <= ? ORDER BY created_at LIMIT ?",
-        ))
-        .bind(published_by)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(database("reading pending keys"))?;
         let mut activated = 0;
-        for row in due {
-            let (id, domain_id): (i64, i64) = (row.get(0), row.get(1));
-            let mut transaction = self.begin_write().await?;
-            let promoted = sqlx::query(
-                self.sql("UPDATE dkim_keys SET state = 'active', active_at = ? WHERE id = ? AND state = 'pending'"),
-            )
-            .bind(now)
-            .bind(id)
-            .execute(&mut *transaction)
+        for (table, group_column) in KEY_TABLES {
+            let due = sqlx::query(self.sql(format!(
+                "SELECT id, {group_column} FROM {table} WHERE state = 'pending' AND created_at <= ? ORDER BY created_at LIMIT ?"
+            )))
+            .bind(published_by)
+            .bind(limit)
+            .fetch_all(&self.pool)
             .await
-            .map_err(database("activating a key"))?;
-            if promoted.rows_affected() != 1 {
-                continue; // another node did it
+            .map_err(database("reading pending keys"))?;
+            for row in due {
+                let (id, group): (i64, i64) = (row.get(0), row.get(1));
+                let group = if table == "dkim_keys" { KeyGroup::Domain(group) } else { KeyGroup::Platform };
+                let (_, condition, value) = group.sql();
+                let mut transaction = self.begin_write().await?;
+                let promoted = sqlx::query(self.sql(format!(
+                    "UPDATE {table} SET state = 'active', active_at = ? WHERE id = ? AND state = 'pending'"
+                )))
+                .bind(now)
+                .bind(id)
+                .execute(&mut *transaction)
+                .await
+                .map_err(database("activating a key"))?;
+                if promoted.rows_affected() != 1 {
+                    continue; // another node did it
+                }
+                sqlx::query(self.sql(format!(
+                    "UPDATE {table} SET state = 'retired', retired_at = ? WHERE {condition} AND state = 'active' AND id <> ?"
+                )))
+                .bind(now)
+                .bind(value)
+                .bind(id)
+                .execute(&mut *transaction)
+                .await
+                .map_err(database("retiring a key"))?;
+                transaction.commit().await.map_err(database("committing"))?;
+                activated += 1;
             }
-            sqlx::query(self.sql(
-                "UPDATE dkim_keys SET state = 'retired', retired_at = ? WHERE domain_id = ? AND state = 'active' AND id <> ?",
-            ))
-            .bind(now)
-            .bind(domain_id)
-            .bind(id)
-            .execute(&mut *transaction)
-            .await
-            .map_err(database("retiring a key"))?;
-            transaction.commit().await.map_err(database("committing"))?;
-            activated += 1;
         }
         Ok(activated)
     }
@@ -505,29 +545,45 @@ impl crate::Store {
     /// `p=`). Returns how many.
     pub async fn revoke_retired_keys(&self, retired_by: i64, now: i64, limit: i64) -> Result<u64, StoreError> {
         let mut transaction = self.begin_write().await?;
-        let due = sqlx::query(self.sql(
-            "SELECT id, name FROM dkim_keys WHERE state = 'retired' AND retired_at <= ? ORDER BY retired_at LIMIT ?",
-        ))
-        .bind(retired_by)
-        .bind(limit)
-        .fetch_all(&mut *transaction)
-        .await
-        .map_err(database("reading retired keys"))?;
-        let mut names = Vec::with_capacity(due.len());
-        for row in &due {
-            sqlx::query(
-                self.sql("UPDATE dkim_keys SET state = 'revoked', revoked_at = ? WHERE id = ? AND state = 'retired'"),
-            )
-            .bind(now)
-            .bind(row.get::<i64, _>(0))
-            .execute(&mut *transaction)
+        let mut names = Vec::new();
+        for (table, _) in KEY_TABLES {
+            let due = sqlx::query(self.sql(format!(
+                "SELECT id, name FROM {table} WHERE state = 'retired' AND retired_at <= ? ORDER BY retired_at LIMIT ?"
+            )))
+            .bind(retired_by)
+            .bind(limit)
+            .fetch_all(&mut *transaction)
             .await
-            .map_err(database("revoking a key"))?;
-            names.push(row.get::<String, _>(1));
+            .map_err(database("reading retired keys"))?;
+            for row in &due {
+                sqlx::query(self.sql(format!(
+                    "UPDATE {table} SET state = 'revoked', revoked_at = ? WHERE id = ? AND state = 'retired'"
+                )))
+                .bind(now)
+                .bind(row.get::<i64, _>(0))
+                .execute(&mut *transaction)
+                .await
+                .map_err(database("revoking a key"))?;
+                names.push(row.get::<String, _>(1));
+            }
         }
         self.log_zone_changes(&mut transaction, &names, now).await?;
         transaction.commit().await.map_err(database("committing"))?;
         Ok(names.len() as u64)
+    }
+
+    /// Whether the platform's own signing key has signed since `active_by` or earlier, with no
+    /// rotation under way.
+    pub async fn platform_due_for_rotation(&self, active_by: i64) -> Result<bool, StoreError> {
+        let row = sqlx::query(self.sql(
+            "SELECT 1 FROM platform_keys WHERE state = 'active' AND active_at <= ? \
+             AND NOT EXISTS (SELECT 1 FROM platform_keys WHERE state IN ('pending', 'retired')) LIMIT 1",
+        ))
+        .bind(active_by)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(database("reading the platform's keys"))?;
+        Ok(row.is_some())
     }
 
     /// Domains whose active key has signed since `active_by` or earlier and that are not

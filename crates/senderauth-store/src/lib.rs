@@ -14,7 +14,7 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::{AnyPool, AssertSqlSafe, Row, SqlSafeStr};
 
-pub use keys::{DomainZone, KeyInfo, KeyState, NameContents, NewKey, SealedKey, SealedKind, ZoneContents};
+pub use keys::{DomainZone, KeyGroup, KeyInfo, KeyState, NameContents, NewKey, SealedKey, SealedKind, ZoneContents};
 
 /// Seals and opens the secrets the store keeps for the service (webhook signing secrets), so
 /// that none is stored in the clear; `context` binds a sealed secret to its row.
