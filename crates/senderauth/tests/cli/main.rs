@@ -293,6 +293,8 @@ async fn start_service_full(
         .env_remove("SENDERAUTH_CONFIG")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
+        // A test that fails midway must not leave its service running.
+        .kill_on_drop(true)
         .spawn()
         .expect("starting senderauth serve");
     let stdout = child.stdout.take().expect("stdout");
