@@ -64,7 +64,7 @@ impl AppState {
         }
     }
 
-    fn now(&self) -> i64 {
+    pub(crate) fn now(&self) -> i64 {
         (self.clock)()
     }
 }
@@ -90,6 +90,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/tokens/{id}", axum::routing::delete(revoke_token))
         .route("/api/v1/reserved-domains", get(list_reserved).post(reserve_domain))
         .route("/api/v1/reserved-domains/{domain}", axum::routing::delete(unreserve_domain))
+        .merge(crate::ui::routes())
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
 }
@@ -103,6 +104,15 @@ pub struct ApiError {
 }
 
 impl ApiError {
+    /// What went wrong, for a person.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
     fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
         ApiError { status, code, message: message.into() }
     }
@@ -277,7 +287,7 @@ struct NewDomain {
     dkim_algorithm: Option<String>,
 }
 
-fn domain_json(record: &DomainRecord) -> Value {
+pub(crate) fn domain_json(record: &DomainRecord) -> Value {
     json!({
         "domain": record.domain,
         "status": record.status,
@@ -305,7 +315,21 @@ async fn connect_domain(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let account_id = caller.account()?;
     let request = json_body(body)?;
-    let domain = DomainName::from_email(&request.email)
+    let record = connect(&state, account_id, &request.email, request.dkim_algorithm.as_deref()).await?;
+    let domain = DomainName::parse(&record.domain).map_err(|error| ApiError::internal(&error.to_string()))?;
+    let mut body = domain_json(&record);
+    body["records"] = records_json(&state, account_id, &domain, true).await;
+    Ok((StatusCode::CREATED, Json(body)))
+}
+
+/// Connects the domain of a From address to an account, with its hosted keys.
+pub(crate) async fn connect(
+    state: &AppState,
+    account_id: i64,
+    email: &str,
+    dkim_algorithm: Option<&str>,
+) -> Result<DomainRecord, ApiError> {
+    let domain = DomainName::from_email(email)
         .map_err(|error| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_email", error.to_string()))?;
     let store = &state.worker.store;
     let reserved_by_config = senderauth_core::plan::is_reserved(&state.worker.provider, &domain);
@@ -320,7 +344,7 @@ async fn connect_domain(
     }
     let account = AccountId::parse(&account_id.to_string())
         .map_err(|error| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", error.to_string()))?;
-    let algorithm = match &request.dkim_algorithm {
+    let algorithm = match dkim_algorithm {
         Some(text) => text.parse::<KeyAlgorithm>().map_err(|error| {
             ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_dkim_algorithm", error.to_string())
         })?,
@@ -344,9 +368,7 @@ async fn connect_domain(
             }
             other => other.into(),
         })?;
-    let mut body = domain_json(&record);
-    body["records"] = records_json(&state, account_id, &domain, true).await;
-    Ok((StatusCode::CREATED, Json(body)))
+    Ok(record)
 }
 
 #[derive(Deserialize)]
@@ -376,7 +398,11 @@ async fn list_domains(
 }
 
 /// One of the caller's domains, or 404 whether it is missing or another account's.
-async fn owned_domain(state: &AppState, account_id: i64, name: &str) -> Result<(DomainName, DomainRecord), ApiError> {
+pub(crate) async fn owned_domain(
+    state: &AppState,
+    account_id: i64,
+    name: &str,
+) -> Result<(DomainName, DomainRecord), ApiError> {
     let domain = DomainName::parse(name).map_err(|_| ApiError::not_found(name))?;
     let record =
         state.worker.store.domain(account_id, domain.as_str()).await?.ok_or_else(|| ApiError::not_found(name))?;
@@ -435,12 +461,17 @@ async fn domain_detail(
     caller: Caller,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let account_id = caller.account()?;
-    let domain = DomainName::parse(&name).map_err(|_| ApiError::not_found(&name))?;
+    Ok(Json(domain_view(&state, caller.account()?, &name).await?))
+}
+
+/// One of the account's domains as the API shows it: the records with what DNS held at the
+/// latest check, the latest result and the status history.
+pub(crate) async fn domain_view(state: &AppState, account_id: i64, name: &str) -> Result<Value, ApiError> {
+    let domain = DomainName::parse(name).map_err(|_| ApiError::not_found(name))?;
     let store = &state.worker.store;
-    let page = store.domain_page(account_id, domain.as_str()).await?.ok_or_else(|| ApiError::not_found(&name))?;
+    let page = store.domain_page(account_id, domain.as_str()).await?.ok_or_else(|| ApiError::not_found(name))?;
     let mut body = domain_json(&page.record);
-    body["records"] = records_json(&state, account_id, &domain, false).await;
+    body["records"] = records_json(state, account_id, &domain, false).await;
     body["result"] = match page.result {
         Some(result) => serde_json::from_str(&result.result_json).unwrap_or(Value::Null),
         None => Value::Null,
@@ -452,7 +483,7 @@ async fn domain_detail(
         .into_iter()
         .map(|event| json!({ "at": event.at, "from": event.from_status, "to": event.to_status, "event": event.event }))
         .collect();
-    Ok(Json(body))
+    Ok(body)
 }
 
 /// The DKIM keys the platform holds for one of the caller's domains: per selector, where the
@@ -558,8 +589,13 @@ async fn verify_now(
     caller: Caller,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let account_id = caller.account()?;
-    let (_, record) = owned_domain(&state, account_id, &name).await?;
+    Ok(Json(verify_domain_now(&state, caller.account()?, &name).await?))
+}
+
+/// Checks one of the account's domains now (at most once every `VERIFY_NOW_SECONDS` per
+/// domain): the domain with the full result.
+pub(crate) async fn verify_domain_now(state: &AppState, account_id: i64, name: &str) -> Result<Value, ApiError> {
+    let (_, record) = owned_domain(state, account_id, name).await?;
     let now = state.now();
     {
         let mut requests =
@@ -579,7 +615,7 @@ async fn verify_now(
     let updated = state.worker.store.domain(account_id, verification.domain.as_str()).await?;
     let mut body = updated.as_ref().map_or(Value::Null, domain_json);
     body["result"] = serde_json::to_value(&verification).unwrap_or(Value::Null);
-    Ok(Json(body))
+    Ok(body)
 }
 
 async fn delete_domain(

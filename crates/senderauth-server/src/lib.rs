@@ -8,6 +8,7 @@ pub mod metrics;
 pub mod nameserver;
 pub mod rotation;
 pub mod serve;
+pub mod ui;
 pub mod updates;
 pub mod webhooks;
 pub mod worker;

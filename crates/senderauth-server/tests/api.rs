@@ -547,3 +547,82 @@ async fn the_variable_domains_own_keys_rotate_like_a_domains() {
         assert!(signing[0].starts_with("v=DKIM1; k=ed25519; p=") && signing[0].len() > 30, "{signing:?}");
     }
 }
+
+#[tokio::test]
+async fn the_web_ui_signs_in_connects_verifies_and_refuses_forms_without_their_token() {
+    use senderauth_testkit::http::{FormClient, input_value};
+    for app in apps().await {
+        let token = app.account("Browser").await;
+        let mut browser = FormClient::default();
+        // Not signed in: sent to the sign-in page.
+        let page = browser.get(app.address, "/ui/domains").await;
+        assert_eq!((page.status, page.location.as_deref()), (303, Some("/ui/sign-in")));
+        let page = browser.get(app.address, "/ui/sign-in").await;
+        assert_eq!(page.status, 200);
+        assert!(!page.body.contains("https://") && !page.body.contains("http://"), "nothing from elsewhere");
+        let csrf = input_value(&page.body, "csrf").expect("the sign-in form's token");
+        // A wrong token is refused with a reason; an admin token too.
+        let refused = browser.post(app.address, "/ui/sign-in", &[("csrf", &csrf), ("token", "sa_wrong")]).await;
+        assert_eq!(refused.status, 401);
+        assert!(refused.body.contains("not valid"), "{}", refused.body);
+        let refused = browser.post(app.address, "/ui/sign-in", &[("csrf", &csrf), ("token", &app.admin)]).await;
+        assert_eq!(refused.status, 401);
+        // Without the form's token, not even a right account token signs in.
+        let forged = browser.post(app.address, "/ui/sign-in", &[("csrf", "forged"), ("token", &token)]).await;
+        assert_eq!(forged.status, 403);
+        let signed_in = browser.post(app.address, "/ui/sign-in", &[("csrf", &csrf), ("token", &token)]).await;
+        assert_eq!((signed_in.status, signed_in.location.as_deref()), (303, Some("/ui/domains")));
+        assert!(browser.cookie("senderauth_session").is_some_and(|session| !session.contains(&token)));
+
+        let list = browser.get(app.address, "/ui/domains").await;
+        assert_eq!(list.status, 200, "{}", list.body);
+        let csrf = input_value(&list.body, "csrf").expect("the session's form token");
+        // A refused domain says why, inline, and keeps what was typed.
+        let refused = browser.post(app.address, "/ui/domains", &[("csrf", &csrf), ("email", "someone@co.uk")]).await;
+        assert_eq!(refused.status, 422);
+        assert!(refused.body.contains("role=\"alert\"") && refused.body.contains("someone@co.uk"), "{}", refused.body);
+        // A form without the session's token is refused and changes nothing.
+        let forged =
+            browser.post(app.address, "/ui/domains", &[("csrf", "forged"), ("email", "a@forged.example.com")]).await;
+        assert_eq!(forged.status, 403);
+        let connected =
+            browser.post(app.address, "/ui/domains", &[("csrf", &csrf), ("email", "news@ui.example.com")]).await;
+        assert_eq!((connected.status, connected.location.as_deref()), (303, Some("/ui/domains/ui.example.com")));
+        assert!(!browser.get(app.address, "/ui/domains").await.body.contains("forged.example.com"));
+
+        // The setup page: each record with its Copy button holding the exact value.
+        let setup = browser.get(app.address, "/ui/domains/ui.example.com").await;
+        assert_eq!(setup.status, 200);
+        let (_, records) = app.call("GET", "/api/v1/domains/ui.example.com/records", Some(&token), None).await;
+        for record in records["records"].as_array().expect("records") {
+            let value = record["value"].as_str().expect("value");
+            assert!(setup.body.contains(&format!("data-copy=\"{value}\"")), "no copy button for {value}");
+        }
+        app.dns.publish_customer(1, "ui.example.com");
+        http::publish_hosted_keys(&app.dns, app.address, &token, "ui.example.com").await;
+        let verified = browser.post(app.address, "/ui/domains/ui.example.com/verify", &[("csrf", &csrf)]).await;
+        assert_eq!(verified.status, 303);
+        let setup = browser.get(app.address, verified.location.as_deref().expect("back to the page")).await;
+        assert!(setup.body.contains("Checked just now") && setup.body.contains(">Verified<"), "{}", setup.body);
+
+        // Another account's domain is not reachable by URL.
+        let other = app.account("Someone else").await;
+        app.call("POST", "/api/v1/domains", Some(&other), Some(r#"{"email": "a@theirs.example.com"}"#)).await;
+        assert_eq!(browser.get(app.address, "/ui/domains/theirs.example.com").await.status, 404);
+
+        // Removing asks for confirmation; signing out ends the session.
+        let unconfirmed = browser.post(app.address, "/ui/domains/ui.example.com/delete", &[("csrf", &csrf)]).await;
+        assert!(unconfirmed.location.as_deref().is_some_and(|to| to.ends_with("notice=confirm")));
+        let removed = browser
+            .post(app.address, "/ui/domains/ui.example.com/delete", &[("csrf", &csrf), ("confirm", "yes")])
+            .await;
+        assert_eq!(removed.location.as_deref(), Some("/ui/domains?notice=deleted"));
+        let session = browser.cookie("senderauth_session").expect("session").to_string();
+        let out = browser.post(app.address, "/ui/sign-out", &[("csrf", &csrf)]).await;
+        assert_eq!(out.location.as_deref(), Some("/ui/sign-in"));
+        let mut replay = FormClient::default();
+        replay.set_cookie("senderauth_session", &session);
+        let replayed = replay.get(app.address, "/ui/domains").await;
+        assert_eq!(replayed.location.as_deref(), Some("/ui/sign-in"), "a signed-out session is gone");
+    }
+}

@@ -72,6 +72,22 @@ pub enum Principal {
     Account(i64),
 }
 
+/// A signed-in web UI session.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UiSession {
+    pub account_id: i64,
+    /// Every form of the session carries it back.
+    pub csrf_token: String,
+    pub expires_at: i64,
+}
+
+/// `prefix` and `bytes` random bytes in hex.
+fn random_hex(prefix: &str, bytes: usize) -> Result<String, StoreError> {
+    let mut random = vec![0_u8; bytes];
+    getrandom::getrandom(&mut random).map_err(|error| StoreError::Random(error.to_string()))?;
+    Ok(format!("{prefix}{}", random.iter().map(|byte| format!("{byte:02x}")).collect::<String>()))
+}
+
 /// A token as listed: never the secret itself.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TokenInfo {
@@ -217,6 +233,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
     (4, "zone push", include_str!("../migrations/sqlite/0004_zone_push.sql")),
     (5, "platform keys", include_str!("../migrations/sqlite/0005_platform_keys.sql")),
     (6, "sealed webhook secrets", include_str!("../migrations/sqlite/0006_sealed_webhook_secrets.sql")),
+    (7, "ui sessions", include_str!("../migrations/sqlite/0007_ui_sessions.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "initial", include_str!("../migrations/postgres/0001_initial.sql")),
@@ -226,6 +243,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (5, "zone push", include_str!("../migrations/postgres/0005_zone_push.sql")),
     (6, "platform keys", include_str!("../migrations/postgres/0006_platform_keys.sql")),
     (7, "sealed webhook secrets", include_str!("../migrations/postgres/0007_sealed_webhook_secrets.sql")),
+    (8, "ui sessions", include_str!("../migrations/postgres/0008_ui_sessions.sql")),
 ];
 
 impl Store {
@@ -377,9 +395,7 @@ impl Store {
         label: &str,
         now: i64,
     ) -> Result<(TokenInfo, String), StoreError> {
-        let mut random = [0_u8; 32];
-        getrandom::getrandom(&mut random).map_err(|error| StoreError::Random(error.to_string()))?;
-        let secret: String = format!("sa_{}", random.iter().map(|byte| format!("{byte:02x}")).collect::<String>());
+        let secret = random_hex("sa_", 32)?;
         let row = sqlx::query(self.sql(
             "INSERT INTO api_tokens (account_id, label, token_hash, created_at) VALUES (?, ?, ?, ?) RETURNING id",
         ))
@@ -393,6 +409,67 @@ impl Store {
         let info =
             TokenInfo { id: row.get(0), account_id, label: label.to_string(), created_at: now, revoked_at: None };
         Ok((info, secret))
+    }
+
+    /// Signs in to the web UI with an account token: a new session of `lifetime` seconds.
+    /// Returns `None` for an unknown, revoked or admin token; else the session's secret (for
+    /// the cookie; only its hash is stored) and its CSRF token.
+    pub async fn create_session(
+        &self,
+        token: &str,
+        now: i64,
+        lifetime: i64,
+    ) -> Result<Option<(String, UiSession)>, StoreError> {
+        let row = sqlx::query(self.sql(
+            "SELECT id, account_id FROM api_tokens WHERE token_hash = ? AND revoked_at IS NULL AND account_id IS NOT NULL",
+        ))
+        .bind(token_hash(token))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(database("checking a token"))?;
+        let Some(row) = row else { return Ok(None) };
+        let (token_id, account_id): (i64, i64) = (row.get(0), row.get(1));
+        let secret = random_hex("sas_", 32)?;
+        let csrf = random_hex("", 24)?;
+        sqlx::query(self.sql(
+            "INSERT INTO ui_sessions (session_hash, token_id, account_id, csrf_token, created_at, expires_at) \
+             VALUES (?, ?, ?, ?, ?, ?)",
+        ))
+        .bind(token_hash(&secret))
+        .bind(token_id)
+        .bind(account_id)
+        .bind(csrf.clone())
+        .bind(now)
+        .bind(now + lifetime)
+        .execute(&self.writer)
+        .await
+        .map_err(database("starting a session"))?;
+        Ok(Some((secret, UiSession { account_id, csrf_token: csrf, expires_at: now + lifetime })))
+    }
+
+    /// The session a cookie's secret names, if it has not expired and its token still stands.
+    pub async fn session(&self, secret: &str, now: i64) -> Result<Option<UiSession>, StoreError> {
+        let row = sqlx::query(self.sql(
+            "SELECT s.account_id, s.csrf_token, s.expires_at FROM ui_sessions s JOIN api_tokens t ON t.id = s.token_id \
+             WHERE s.session_hash = ? AND s.expires_at > ? AND t.revoked_at IS NULL",
+        ))
+        .bind(token_hash(secret))
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(database("reading a session"))?;
+        Ok(row.map(|row| UiSession { account_id: row.get(0), csrf_token: row.get(1), expires_at: row.get(2) }))
+    }
+
+    /// Ends a session (signing out), and any expired ones.
+    pub async fn end_session(&self, secret: &str, now: i64) -> Result<(), StoreError> {
+        sqlx::query(self.sql("DELETE FROM ui_sessions WHERE session_hash = ? OR expires_at <= ?"))
+            .bind(token_hash(secret))
+            .bind(now)
+            .execute(&self.writer)
+            .await
+            .map_err(database("ending a session"))?;
+        Ok(())
     }
 
     /// Makes sure a token with this secret exists (for an admin token given in configuration);
@@ -720,6 +797,38 @@ impl Store {
         Ok(rows.iter().map(domain_record).collect())
     }
 
+    /// As `domains`, only those whose name contains `search` (case-insensitive).
+    pub async fn domains_matching(
+        &self,
+        account_id: i64,
+        status: Option<&str>,
+        search: &str,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<DomainRecord>, StoreError> {
+        let escaped: String = search
+            .to_ascii_lowercase()
+            .chars()
+            .flat_map(|c| if matches!(c, '%' | '_' | '\\') { vec!['\\', c] } else { vec![c] })
+            .collect();
+        let rows = sqlx::query(self.sql(
+            "SELECT id, account_id, domain, status, created_at, setup_started_at, last_checked_at, next_check_at, \
+             consecutive_failures, degraded_since \
+             FROM domains WHERE account_id = ? AND (? IS NULL OR status = ?) AND domain LIKE ? ESCAPE '\\' \
+             AND domain > ? ORDER BY domain LIMIT ?",
+        ))
+        .bind(account_id)
+        .bind(status)
+        .bind(status)
+        .bind(format!("%{escaped}%"))
+        .bind(after.unwrap_or(""))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(database("searching domains"))?;
+        Ok(rows.iter().map(domain_record).collect())
+    }
+
     /// Removes one of an account's domains with its results and history; `false` when the
     /// account has no such domain.
     pub async fn delete_domain(&self, account_id: i64, domain: &str) -> Result<bool, StoreError> {
@@ -882,9 +991,7 @@ impl Store {
         now: i64,
         sealer: &dyn Sealer,
     ) -> Result<(WebhookEndpoint, String), StoreError> {
-        let mut random = [0_u8; 24];
-        getrandom::getrandom(&mut random).map_err(|error| StoreError::Random(error.to_string()))?;
-        let secret = format!("whsec_{}", random.iter().map(|byte| format!("{byte:02x}")).collect::<String>());
+        let secret = random_hex("whsec_", 24)?;
         let (key_id, sealed) = sealer
             .seal(&webhook_secret_context(account_id, url), secret.as_bytes())
             .map_err(|error| StoreError::Conflict(format!("sealing the webhook secret: {error}")))?;

@@ -1,0 +1,633 @@
+//! The web UI: the pages a customer uses to connect and verify sending domains, served by
+//! `senderauth serve` under `/ui`. Plain server-rendered HTML with one stylesheet and one small
+//! script of its own (no CDN, no font, no framework); every page works without the script but
+//! the Copy buttons.
+//!
+//! Sign-in takes an account token and starts a session (an HttpOnly, SameSite=Strict cookie
+//! naming a server-side session). Every form carries the session's CSRF token (the sign-in
+//! form a double-submit one) and is refused without it.
+
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use serde::Deserialize;
+use serde_json::Value;
+use std::fmt::Write as _;
+
+use senderauth_store::UiSession;
+
+use crate::api::{AppState, connect, domain_view, verify_domain_now};
+
+const SESSION_COOKIE: &str = "senderauth_session";
+const SIGN_IN_COOKIE: &str = "senderauth_sign_in";
+/// How long a session lasts.
+const SESSION_SECONDS: i64 = 12 * 3600;
+const PAGE: i64 = 50;
+const STYLESHEET: &str = include_str!("ui/app.css");
+const SCRIPT: &str = include_str!("ui/app.js");
+
+/// The UI's routes.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/ui", get(|| async { Redirect::to("/ui/domains") }))
+        .route("/ui/app.css", get(|| async { ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], STYLESHEET) }))
+        .route("/ui/app.js", get(|| async { ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], SCRIPT) }))
+        .route("/ui/sign-in", get(sign_in_page).post(sign_in))
+        .route("/ui/sign-out", post(sign_out))
+        .route("/ui/domains", get(domains_page).post(connect_domain))
+        .route("/ui/domains/{domain}", get(domain_page))
+        .route("/ui/domains/{domain}/verify", post(verify))
+        .route("/ui/domains/{domain}/delete", post(delete))
+}
+
+/// Text made safe inside HTML (element content and quoted attributes).
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Part of a URL path or query made safe.
+fn url_part(text: &str) -> String {
+    let mut out = String::new();
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            out.push(byte as char);
+        } else {
+            let _ = write!(out, "%{byte:02X}");
+        }
+    }
+    out
+}
+
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value.to_string())
+}
+
+/// Equal, without telling by its timing how much of it was.
+fn same(left: &str, right: &str) -> bool {
+    left.len() == right.len() && left.bytes().zip(right.bytes()).fold(0u8, |diff, (a, b)| diff | (a ^ b)) == 0
+}
+
+/// A page in the layout: the header (with sign-out when signed in), then `body`.
+fn page(title: &str, session: Option<&UiSession>, body: &str) -> Html<String> {
+    let mut nav = String::new();
+    if let Some(session) = session {
+        let _ = write!(
+            nav,
+            r#"<nav aria-label="Account"><a href="/ui/domains">Domains</a>
+<form method="post" action="/ui/sign-out" class="inline"><input type="hidden" name="csrf" value="{}"><button type="submit" class="link">Sign out</button></form></nav>"#,
+            escape(&session.csrf_token)
+        );
+    }
+    Html(format!(
+        r#"<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title} · senderauth</title><link rel="stylesheet" href="/ui/app.css"><script src="/ui/app.js" defer></script></head>
+<body><header><a class="brand" href="/ui/domains">senderauth</a>{nav}</header>
+<main id="main">{body}</main></body></html>"#,
+        title = escape(title)
+    ))
+}
+
+/// A page with a status code.
+fn respond(status: StatusCode, html: Html<String>) -> Response {
+    (status, html).into_response()
+}
+
+/// A signed-in customer: the session its cookie names.
+pub struct Signed {
+    session: UiSession,
+}
+
+impl FromRequestParts<AppState> for Signed {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Signed, Response> {
+        let to_sign_in = || Redirect::to("/ui/sign-in").into_response();
+        let secret = cookie(&parts.headers, SESSION_COOKIE).ok_or_else(to_sign_in)?;
+        match state.worker.store.session(&secret, state.now()).await {
+            Ok(Some(session)) => Ok(Signed { session }),
+            Ok(None) => Err(to_sign_in()),
+            Err(error) => {
+                tracing::error!(%error, "reading a session");
+                Err(respond(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    page("Error", None, "<h1>Something went wrong</h1><p>Try again.</p>"),
+                ))
+            }
+        }
+    }
+}
+
+impl Signed {
+    /// The refusal of a form that does not carry this session's CSRF token; `None` when it does.
+    fn refusal(&self, csrf: &str) -> Option<Response> {
+        if same(csrf, &self.session.csrf_token) {
+            None
+        } else {
+            Some(respond(
+                StatusCode::FORBIDDEN,
+                page(
+                    "Form expired",
+                    Some(&self.session),
+                    "<h1>This form has expired</h1><p>It was not sent from this session's page. Go back, reload the page and send it again.</p>",
+                ),
+            ))
+        }
+    }
+
+    fn hidden(&self) -> String {
+        format!(r#"<input type="hidden" name="csrf" value="{}">"#, escape(&self.session.csrf_token))
+    }
+}
+
+fn random_token() -> String {
+    let mut bytes = [0u8; 16];
+    let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes);
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+fn sign_in_form(csrf: &str, error: Option<&str>) -> String {
+    let error = error.map_or(String::new(), |error| {
+        format!(r#"<p class="error" role="alert" id="sign-in-error">{}</p>"#, escape(error))
+    });
+    format!(
+        r#"<h1>Sign in</h1>
+<p>Sign in with your account's API token (it starts with <code>sa_</code>).</p>
+<form method="post" action="/ui/sign-in" class="card">{error}
+<input type="hidden" name="csrf" value="{csrf}">
+<label for="token">Account token</label>
+<input id="token" name="token" type="password" autocomplete="off" required aria-describedby="sign-in-error">
+<button type="submit">Sign in</button></form>"#,
+        csrf = escape(csrf)
+    )
+}
+
+/// The sign-in page, with a fresh double-submit CSRF cookie.
+async fn sign_in_page() -> Response {
+    let csrf = random_token();
+    let mut response = respond(StatusCode::OK, page("Sign in", None, &sign_in_form(&csrf, None)));
+    set_cookie(&mut response, &format!("{SIGN_IN_COOKIE}={csrf}; Path=/ui; HttpOnly; SameSite=Strict; Max-Age=3600"));
+    response
+}
+
+fn set_cookie(response: &mut Response, value: &str) {
+    if let Ok(value) = HeaderValue::from_str(value) {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+}
+
+#[derive(Deserialize)]
+struct SignInForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    token: String,
+}
+
+async fn sign_in(State(state): State<AppState>, headers: HeaderMap, Form(form): Form<SignInForm>) -> Response {
+    let expected = cookie(&headers, SIGN_IN_COOKIE).unwrap_or_default();
+    if expected.is_empty() || !same(&form.csrf, &expected) {
+        return respond(
+            StatusCode::FORBIDDEN,
+            page(
+                "Sign in",
+                None,
+                &sign_in_form(&expected, Some("This form has expired. Reload the page and sign in again.")),
+            ),
+        );
+    }
+    match state.worker.store.create_session(form.token.trim(), state.now(), SESSION_SECONDS).await {
+        Ok(Some((secret, _))) => {
+            let mut response = Redirect::to("/ui/domains").into_response();
+            set_cookie(
+                &mut response,
+                &format!("{SESSION_COOKIE}={secret}; Path=/ui; HttpOnly; SameSite=Strict; Max-Age={SESSION_SECONDS}"),
+            );
+            set_cookie(&mut response, &format!("{SIGN_IN_COOKIE}=; Path=/ui; HttpOnly; SameSite=Strict; Max-Age=0"));
+            response
+        }
+        Ok(None) => respond(
+            StatusCode::UNAUTHORIZED,
+            page(
+                "Sign in",
+                None,
+                &sign_in_form(
+                    &expected,
+                    Some("That token is not valid: it is unknown, revoked, or an admin token. Use an account token."),
+                ),
+            ),
+        ),
+        Err(error) => {
+            tracing::error!(%error, "signing in");
+            respond(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                page("Sign in", None, &sign_in_form(&expected, Some("Something went wrong; try again."))),
+            )
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct CsrfForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+async fn sign_out(
+    State(state): State<AppState>,
+    signed: Signed,
+    headers: HeaderMap,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    if let Some(refused) = signed.refusal(&form.csrf) {
+        return refused;
+    }
+    if let Some(secret) = cookie(&headers, SESSION_COOKIE)
+        && let Err(error) = state.worker.store.end_session(&secret, state.now()).await
+    {
+        tracing::error!(%error, "signing out");
+    }
+    let mut response = Redirect::to("/ui/sign-in").into_response();
+    set_cookie(&mut response, &format!("{SESSION_COOKIE}=; Path=/ui; HttpOnly; SameSite=Strict; Max-Age=0"));
+    response
+}
+
+const STATUSES: [(&str, &str); 6] = [
+    ("pending", "Not verified"),
+    ("partially_verified", "Partially verified"),
+    ("verified", "Verified"),
+    ("temporary_failure", "Temporary failure"),
+    ("failed", "Failed"),
+    ("not_verified", "Not verified"),
+];
+
+fn status_label(status: &str) -> &str {
+    STATUSES.iter().find(|(key, _)| *key == status).map_or(status, |(_, label)| label)
+}
+
+fn badge(status: &str) -> String {
+    format!(r#"<span class="badge {}">{}</span>"#, escape(status), escape(status_label(status)))
+}
+
+fn time(at: &Value) -> String {
+    match at.as_i64() {
+        Some(seconds) => {
+            let days = seconds.div_euclid(86_400);
+            let rest = seconds.rem_euclid(86_400);
+            let (year, month, day) = civil_from_days(days);
+            format!("{year:04}-{month:02}-{day:02} {:02}:{:02} UTC", rest / 3600, rest % 3600 / 60)
+        }
+        None => "—".to_string(),
+    }
+}
+
+/// The calendar date of a day count from 1970-01-01 (H. Hinnant's algorithm).
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(month <= 2), month, day)
+}
+
+#[derive(Deserialize, Default)]
+struct ListQuery {
+    status: Option<String>,
+    q: Option<String>,
+    after: Option<String>,
+    notice: Option<String>,
+}
+
+async fn domains_page(State(state): State<AppState>, signed: Signed, Query(query): Query<ListQuery>) -> Response {
+    render_domains(&state, &signed, &query, None, "").await
+}
+
+async fn render_domains(
+    state: &AppState,
+    signed: &Signed,
+    query: &ListQuery,
+    error: Option<&str>,
+    email: &str,
+) -> Response {
+    let account_id = signed.session.account_id;
+    let status = query.status.as_deref().filter(|status| STATUSES.iter().any(|(key, _)| key == status));
+    let search = query.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
+    let store = &state.worker.store;
+    let listed = match search {
+        Some(search) => store.domains_matching(account_id, status, search, query.after.as_deref(), PAGE + 1).await,
+        None => store.domains(account_id, status, query.after.as_deref(), PAGE + 1).await,
+    };
+    let mut domains = match listed {
+        Ok(domains) => domains,
+        Err(error) => {
+            tracing::error!(%error, "listing domains");
+            return respond(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                page("Domains", Some(&signed.session), "<h1>Something went wrong</h1>"),
+            );
+        }
+    };
+    let more = domains.len() as i64 > PAGE;
+    domains.truncate(PAGE as usize);
+    let mut body = String::from("<h1>Sending domains</h1>");
+    if let Some(notice) = query.notice.as_deref() {
+        let text = match notice {
+            "deleted" => "The domain was removed.",
+            _ => "",
+        };
+        if !text.is_empty() {
+            let _ = write!(body, r#"<p class="notice" role="status">{text}</p>"#);
+        }
+    }
+    let error_html = error.map_or(String::new(), |error| {
+        format!(r#"<p class="error" role="alert" id="connect-error">{}</p>"#, escape(error))
+    });
+    let _ = write!(
+        body,
+        r#"<form method="post" action="/ui/domains" class="card" aria-labelledby="connect-title"><h2 id="connect-title">Connect a domain</h2>{error_html}{hidden}
+<label for="email">The From email address you send with</label>
+<input id="email" name="email" type="email" required placeholder="news@example.com" value="{email}" aria-describedby="connect-error">
+<button type="submit">Connect</button></form>"#,
+        hidden = signed.hidden(),
+        email = escape(email)
+    );
+    let mut options = String::from(r#"<option value="">Any status</option>"#);
+    for (key, label) in STATUSES.iter().take(5) {
+        let selected = if status == Some(*key) { " selected" } else { "" };
+        let _ = write!(options, r#"<option value="{key}"{selected}>{label}</option>"#);
+    }
+    let _ = write!(
+        body,
+        r#"<form method="get" action="/ui/domains" class="filters" role="search"><label for="q">Search</label>
+<input id="q" name="q" type="search" value="{q}"><label for="status">Status</label><select id="status" name="status">{options}</select>
+<button type="submit">Filter</button></form>"#,
+        q = escape(search.unwrap_or(""))
+    );
+    if domains.is_empty() {
+        body.push_str("<p>No domains here yet.</p>");
+    } else {
+        body.push_str(r#"<table><caption class="visually-hidden">Your domains</caption><thead><tr><th scope="col">Domain</th><th scope="col">Status</th><th scope="col">Last check</th><th scope="col">Next check</th></tr></thead><tbody>"#);
+        for domain in &domains {
+            let _ = write!(
+                body,
+                r#"<tr><td><a href="/ui/domains/{link}">{name}</a></td><td>{badge}</td><td>{last}</td><td>{next}</td></tr>"#,
+                link = url_part(&domain.domain),
+                name = escape(&domain.domain),
+                badge = badge(&domain.status),
+                last = time(&Value::from(domain.last_checked_at)),
+                next = time(&Value::from(domain.next_check_at)),
+            );
+        }
+        body.push_str("</tbody></table>");
+    }
+    if more && let Some(last) = domains.last() {
+        let mut next = format!("/ui/domains?after={}", url_part(&last.domain));
+        if let Some(status) = status {
+            let _ = write!(next, "&status={status}");
+        }
+        if let Some(search) = search {
+            let _ = write!(next, "&q={}", url_part(search));
+        }
+        let _ = write!(body, r#"<p><a href="{}" rel="next">Next page</a></p>"#, escape(&next));
+    }
+    let code = if error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
+    respond(code, page("Domains", Some(&signed.session), &body))
+}
+
+#[derive(Deserialize)]
+struct ConnectForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    email: String,
+}
+
+async fn connect_domain(State(state): State<AppState>, signed: Signed, Form(form): Form<ConnectForm>) -> Response {
+    if let Some(refused) = signed.refusal(&form.csrf) {
+        return refused;
+    }
+    match connect(&state, signed.session.account_id, form.email.trim(), None).await {
+        Ok(record) => Redirect::to(&format!("/ui/domains/{}", url_part(&record.domain))).into_response(),
+        Err(error) => render_domains(&state, &signed, &ListQuery::default(), Some(error.message()), &form.email).await,
+    }
+}
+
+#[derive(Deserialize, Default)]
+struct DomainQuery {
+    notice: Option<String>,
+}
+
+const EXPLANATION: &str = r#"<details><summary>What the statuses mean</summary><dl>
+<dt>Not verified</dt><dd>DKIM is not set up yet. Mail is still sent, from the platform's shared address.</dd>
+<dt>Partially verified</dt><dd>DKIM works: mail is signed as your domain. SPF or DMARC is still missing.</dd>
+<dt>Verified</dt><dd>DKIM, SPF and DMARC are all in place.</dd>
+<dt>Temporary failure</dt><dd>Records that worked have gone missing; we keep checking and restore the status when they return.</dd>
+<dt>Failed</dt><dd>Not verified within 72 hours, or missing for 72 hours: click Verify once the records are in place.</dd></dl></details>"#;
+
+async fn domain_page(
+    State(state): State<AppState>,
+    signed: Signed,
+    Path(name): Path<String>,
+    Query(query): Query<DomainQuery>,
+) -> Response {
+    let view = match domain_view(&state, signed.session.account_id, &name).await {
+        Ok(view) => view,
+        Err(error) if error.status() == StatusCode::NOT_FOUND => {
+            return respond(
+                StatusCode::NOT_FOUND,
+                page(
+                    "Not found",
+                    Some(&signed.session),
+                    &format!(
+                        "<h1>Not found</h1><p>{}</p><p><a href=\"/ui/domains\">Your domains</a></p>",
+                        escape(error.message())
+                    ),
+                ),
+            );
+        }
+        Err(error) => {
+            return respond(
+                error.status(),
+                page("Error", Some(&signed.session), &format!("<h1>Error</h1><p>{}</p>", escape(error.message()))),
+            );
+        }
+    };
+    let domain = view["domain"].as_str().unwrap_or_default().to_string();
+    let link = url_part(&domain);
+    let mut body = format!(
+        r#"<p><a href="/ui/domains">← Domains</a></p><h1>{} {}</h1>"#,
+        escape(&domain),
+        badge(view["status"].as_str().unwrap_or(""))
+    );
+    if let Some(notice) = query.notice.as_deref() {
+        let text = match notice {
+            "verified" => "Checked just now.".to_string(),
+            "confirm" => "Tick the box to confirm the removal.".to_string(),
+            other => other.chars().take(200).collect(),
+        };
+        let _ = write!(body, r#"<p class="notice" role="status">{}</p>"#, escape(&text));
+    }
+    let result = &view["result"];
+    let _ = write!(
+        body,
+        r#"<p>Last check: {} · Next check: {}</p><form method="post" action="/ui/domains/{link}/verify">{}<button type="submit">Verify</button></form>{EXPLANATION}"#,
+        time(&view["last_checked_at"]),
+        time(&view["next_check_at"]),
+        signed.hidden()
+    );
+    for (method, title) in [("dkim", "DKIM"), ("spf", "SPF"), ("dmarc", "DMARC")] {
+        let method_status = result[method]["status"].as_str().unwrap_or("not checked yet");
+        let _ = write!(
+            body,
+            r#"<section aria-labelledby="{method}-title"><h2 id="{method}-title">{title} {}</h2>"#,
+            badge(method_status)
+        );
+        body.push_str(r#"<table><thead><tr><th scope="col">Type</th><th scope="col">Host</th><th scope="col">Required data</th><th scope="col">What DNS holds now</th><th scope="col">Status</th></tr></thead><tbody>"#);
+        for record in view["records"].as_array().into_iter().flatten().filter(|record| record["method"] == method) {
+            let value = record["value"].as_str().unwrap_or_default();
+            let host = record["host"].as_str().unwrap_or_default();
+            let found = match &record["found"] {
+                Value::String(text) => escape(text),
+                Value::Null => "—".to_string(),
+                other => escape(&other.to_string()),
+            };
+            let _ = write!(
+                body,
+                r#"<tr><td>{kind}</td><td><code>{host_html}</code> <button type="button" class="copy" data-copy="{host_html}" aria-label="Copy the host">Copy</button></td><td><code class="value">{value_html}</code> <button type="button" class="copy" data-copy="{value_html}" aria-label="Copy the {title} value">Copy</button></td><td><code>{found}</code></td><td>{status}</td></tr>"#,
+                kind = escape(record["record_type"].as_str().unwrap_or_default()),
+                host_html = escape(host),
+                value_html = escape(value),
+                status = record["status"].as_str().map_or("—".to_string(), badge),
+            );
+            for note in record["notes"].as_array().into_iter().flatten().filter_map(Value::as_str) {
+                let _ = write!(body, r#"<tr class="note"><td colspan="5">{}</td></tr>"#, escape(note));
+            }
+        }
+        body.push_str("</tbody></table></section>");
+    }
+    let problems: Vec<&Value> =
+        result["problems"].as_array().map(|problems| problems.iter().collect()).unwrap_or_default();
+    if !problems.is_empty() {
+        body.push_str(r#"<section aria-labelledby="problems-title"><h2 id="problems-title">What to fix</h2><ul class="problems">"#);
+        for problem in problems {
+            let _ = write!(
+                body,
+                r#"<li class="{severity}"><strong>{message}</strong><br>{fix}</li>"#,
+                severity = escape(problem["severity"].as_str().unwrap_or("")),
+                message = escape(problem["message"].as_str().unwrap_or("")),
+                fix = escape(problem["fix"].as_str().unwrap_or("")),
+            );
+        }
+        body.push_str("</ul></section>");
+    }
+    body.push_str(r#"<section aria-labelledby="history-title"><h2 id="history-title">History</h2><table><thead><tr><th scope="col">When</th><th scope="col">From</th><th scope="col">To</th></tr></thead><tbody>"#);
+    for event in view["history"].as_array().into_iter().flatten().rev() {
+        let _ = write!(
+            body,
+            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+            time(&event["at"]),
+            event["from"].as_str().map_or("—".to_string(), badge),
+            badge(event["to"].as_str().unwrap_or(""))
+        );
+    }
+    body.push_str("</tbody></table></section>");
+    let _ = write!(
+        body,
+        r#"<section aria-labelledby="delete-title"><h2 id="delete-title">Remove this domain</h2><form method="post" action="/ui/domains/{link}/delete">{}
+<input id="confirm" name="confirm" type="checkbox" value="yes"><label for="confirm" class="inline">Yes, remove {} and stop signing its mail</label>
+<button type="submit" class="danger">Remove</button></form></section>"#,
+        signed.hidden(),
+        escape(&domain)
+    );
+    respond(StatusCode::OK, page(&domain, Some(&signed.session), &body))
+}
+
+async fn verify(
+    State(state): State<AppState>,
+    signed: Signed,
+    Path(name): Path<String>,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    if let Some(refused) = signed.refusal(&form.csrf) {
+        return refused;
+    }
+    let notice = match verify_domain_now(&state, signed.session.account_id, &name).await {
+        Ok(_) => "verified".to_string(),
+        Err(error) if error.status() == StatusCode::NOT_FOUND => return Redirect::to("/ui/domains").into_response(),
+        Err(error) => error.message().to_string(),
+    };
+    Redirect::to(&format!("/ui/domains/{}?notice={}", url_part(&name), url_part(&notice))).into_response()
+}
+
+#[derive(Deserialize)]
+struct DeleteForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    confirm: String,
+}
+
+async fn delete(
+    State(state): State<AppState>,
+    signed: Signed,
+    Path(name): Path<String>,
+    Form(form): Form<DeleteForm>,
+) -> Response {
+    if let Some(refused) = signed.refusal(&form.csrf) {
+        return refused;
+    }
+    if form.confirm != "yes" {
+        return Redirect::to(&format!("/ui/domains/{}?notice=confirm", url_part(&name))).into_response();
+    }
+    match state.worker.store.delete_domain(signed.session.account_id, &name.to_ascii_lowercase()).await {
+        Ok(_) => Redirect::to("/ui/domains?notice=deleted").into_response(),
+        Err(error) => {
+            tracing::error!(%error, "removing a domain");
+            respond(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                page("Error", Some(&signed.session), "<h1>Something went wrong</h1>"),
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_and_url_parts_are_escaped() {
+        assert_eq!(escape(r#"<a href="x">'&'</a>"#), "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;");
+        assert_eq!(url_part("a b/é"), "a%20b%2F%C3%A9");
+        // Checked against `date -u -d @SECONDS`, a leap day included.
+        assert_eq!(time(&Value::from(1_795_771_282_i64)), "2026-11-27 09:21 UTC");
+        assert_eq!(time(&Value::from(951_782_400_i64)), "2000-02-29 00:00 UTC");
+        assert_eq!(time(&Value::Null), "—");
+        assert!(same("abc", "abc") && !same("abc", "abd") && !same("abc", "ab"));
+    }
+}
