@@ -3,13 +3,14 @@
 #   Debian: python3-spf (the openspf RFC 7208 test suite), python3-yaml (to read it),
 #           postgresql (a throwaway cluster on 127.0.0.1:5433 for the store's tests)
 #           knot, knot-dnsutils (Knot DNS receives the dynamic updates; kdig asks the embedded DNS server)
+#           chromium, chromium-driver (the web UI's tests, in a headless browser)
 #   PyPI, in .venv: checkdmarc and dkimpy (with PyNaCl for Ed25519), the independent second
 #   opinions
 # With CI=true, a test whose external tool is missing fails instead of skipping.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-debian_packages=(python3-spf python3-yaml python3-venv postgresql knot knot-dnsutils)
+debian_packages=(python3-spf python3-yaml python3-venv postgresql knot knot-dnsutils chromium chromium-driver)
 missing=()
 for package in "${debian_packages[@]}"; do
   dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")

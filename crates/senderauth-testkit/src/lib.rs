@@ -3,6 +3,7 @@
 
 pub mod database;
 pub mod http;
+pub mod webdriver;
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;

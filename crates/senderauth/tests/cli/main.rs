@@ -5,6 +5,7 @@ use std::process::Output;
 
 use senderauth_testkit::{EXAMPLE_DKIM_KEY, Fault, TestDns};
 
+mod browser;
 mod nameserver;
 use serde_json::Value;
 

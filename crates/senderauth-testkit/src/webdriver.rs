@@ -1,0 +1,187 @@
+//! A headless Chromium driven through chromedriver's W3C WebDriver protocol (Debian's
+//! `chromium` and `chromium-driver`): just the commands the UI tests need, over a plain
+//! HTTP/1.1 connection per command.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// The W3C name of an element reference in WebDriver answers.
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+/// Whether chromedriver and Chromium are installed.
+pub fn available() -> bool {
+    std::path::Path::new("/usr/bin/chromium").exists()
+        && std::process::Command::new("chromedriver")
+            .arg("--version")
+            .output()
+            .is_ok_and(|output| output.status.success())
+}
+
+/// A browser session; the driver (and its browser) is killed when this is dropped.
+pub struct Browser {
+    driver: std::process::Child,
+    address: SocketAddr,
+    session: String,
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+impl Browser {
+    /// Starts chromedriver on a free port and a headless Chromium `width` × `height` pixels.
+    pub async fn start(width: u32, height: u32) -> Browser {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").expect("a port").local_addr().expect("address").port();
+        let driver = std::process::Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("starting chromedriver");
+        let address = SocketAddr::from(([127, 0, 0, 1], port));
+        let started = Instant::now();
+        while TcpStream::connect(address).await.is_err() {
+            assert!(started.elapsed() < Duration::from_secs(10), "chromedriver did not start");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let mut browser = Browser { driver, address, session: String::new() };
+        let capabilities = json!({ "capabilities": { "alwaysMatch": { "browserName": "chrome", "goog:chromeOptions": {
+            "binary": "/usr/bin/chromium",
+            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", format!("--window-size={width},{height}")],
+        } } } });
+        let created = browser.command("POST", "/session", Some(capabilities)).await;
+        browser.session = created["sessionId"].as_str().expect("a session id").to_string();
+        browser
+    }
+
+    /// Sends one command; its `value`, or a panic with the driver's error.
+    async fn command(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        let body = body.map(|body| body.to_string()).unwrap_or_default();
+        let mut stream = TcpStream::connect(self.address).await.expect("connecting to chromedriver");
+        let request = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            self.address,
+            body.len()
+        );
+        stream.write_all(request.as_bytes()).await.expect("sending a command");
+        // chromedriver may keep the connection open: read the head, then Content-Length bytes.
+        let mut response = Vec::new();
+        let mut chunk = vec![0u8; 65536];
+        let (head_end, length) = loop {
+            let read = tokio::time::timeout(Duration::from_secs(60), stream.read(&mut chunk))
+                .await
+                .unwrap_or_else(|_| panic!("{method} {path}: no answer within 60 s"))
+                .expect("reading the answer");
+            assert!(read > 0 || !response.is_empty(), "{method} {path}: the connection closed");
+            response.extend_from_slice(&chunk[..read]);
+            if let Some(end) = response.windows(4).position(|window| window == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&response[..end]).to_ascii_lowercase();
+                let length = head
+                    .lines()
+                    .find_map(|line| line.strip_prefix("content-length:"))
+                    .and_then(|value| value.trim().parse::<usize>().ok())
+                    .unwrap_or(0);
+                break (end + 4, length);
+            }
+            if read == 0 {
+                panic!("{method} {path}: the connection closed before the answer's head");
+            }
+        };
+        while response.len() < head_end + length {
+            let read = stream.read(&mut chunk).await.expect("reading the answer");
+            if read == 0 {
+                break;
+            }
+            response.extend_from_slice(&chunk[..read]);
+        }
+        let text = String::from_utf8_lossy(&response[head_end..]).into_owned();
+        let response = String::from_utf8_lossy(&response[..head_end]).into_owned();
+        let answer: Value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("{method} {path}: {response}{text}"));
+        if let Some(error) = answer["value"]["error"].as_str() {
+            panic!("{method} {path}: {error}: {}", answer["value"]["message"]);
+        }
+        answer["value"].clone()
+    }
+
+    fn path(&self, rest: &str) -> String {
+        format!("/session/{}{rest}", self.session)
+    }
+
+    pub async fn goto(&self, url: &str) {
+        self.command("POST", &self.path("/url"), Some(json!({ "url": url }))).await;
+    }
+
+    pub async fn url(&self) -> String {
+        self.command("GET", &self.path("/url"), None).await.as_str().unwrap_or_default().to_string()
+    }
+
+    /// The page's HTML as the browser holds it now.
+    pub async fn source(&self) -> String {
+        self.command("GET", &self.path("/source"), None).await.as_str().unwrap_or_default().to_string()
+    }
+
+    async fn element(&self, css: &str) -> String {
+        let found =
+            self.command("POST", &self.path("/element"), Some(json!({ "using": "css selector", "value": css }))).await;
+        found[ELEMENT].as_str().unwrap_or_else(|| panic!("no element {css}: {found}")).to_string()
+    }
+
+    pub async fn click(&self, css: &str) {
+        let element = self.element(css).await;
+        self.command("POST", &self.path(&format!("/element/{element}/click")), Some(json!({}))).await;
+    }
+
+    pub async fn type_into(&self, css: &str, text: &str) {
+        let element = self.element(css).await;
+        self.command("POST", &self.path(&format!("/element/{element}/clear")), Some(json!({}))).await;
+        self.command("POST", &self.path(&format!("/element/{element}/value")), Some(json!({ "text": text }))).await;
+    }
+
+    pub async fn attribute(&self, css: &str, name: &str) -> Option<String> {
+        let element = self.element(css).await;
+        self.command("GET", &self.path(&format!("/element/{element}/attribute/{name}")), None)
+            .await
+            .as_str()
+            .map(str::to_string)
+    }
+
+    /// Lets the page read and write the clipboard (the origin must be http://127.0.0.1 or
+    /// https, not a data: URL).
+    pub async fn grant_clipboard(&self) {
+        for name in ["clipboard-read", "clipboard-write"] {
+            let body = json!({ "descriptor": { "name": name }, "state": "granted" });
+            self.command("POST", &self.path("/permissions"), Some(body)).await;
+        }
+    }
+
+    /// What the clipboard holds, as the page reads it.
+    pub async fn clipboard(&self) -> String {
+        let script = "const done = arguments[arguments.length - 1]; navigator.clipboard.readText().then(done, (error) => done('ERROR ' + error));";
+        let read =
+            self.command("POST", &self.path("/execute/async"), Some(json!({ "script": script, "args": [] }))).await;
+        read.as_str().unwrap_or_default().to_string()
+    }
+
+    /// Saves a PNG of the viewport.
+    pub async fn screenshot(&self, path: &Path) {
+        use base64::Engine;
+        let shot = self.command("GET", &self.path("/screenshot"), None).await;
+        let png = base64::engine::general_purpose::STANDARD.decode(shot.as_str().unwrap_or_default()).expect("a PNG");
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("the screenshot directory");
+        }
+        std::fs::write(path, png).expect("writing the screenshot");
+    }
+
+    pub async fn resize(&self, width: u32, height: u32) {
+        self.command("POST", &self.path("/window/rect"), Some(json!({ "width": width, "height": height }))).await;
+    }
+}
