@@ -461,17 +461,19 @@ async fn domain_detail(
     caller: Caller,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    Ok(Json(domain_view(&state, caller.account()?, &name).await?))
+    Ok(Json(domain_view(&state, caller.account()?, &name, false).await?))
 }
 
 /// One of the account's domains as the API shows it: the records with what DNS held at the
-/// latest check, the latest result and the status history.
-pub(crate) async fn domain_view(state: &AppState, account_id: i64, name: &str) -> Result<Value, ApiError> {
+/// latest check, the latest result and the status history. With `live`, the records are
+/// planned against what DNS holds now (the SPF record merged with the existing one, a DMARC
+/// record inherited from the root domain recognized); without, from the configuration alone.
+pub(crate) async fn domain_view(state: &AppState, account_id: i64, name: &str, live: bool) -> Result<Value, ApiError> {
     let domain = DomainName::parse(name).map_err(|_| ApiError::not_found(name))?;
     let store = &state.worker.store;
     let page = store.domain_page(account_id, domain.as_str()).await?.ok_or_else(|| ApiError::not_found(name))?;
     let mut body = domain_json(&page.record);
-    body["records"] = records_json(state, account_id, &domain, false).await;
+    body["records"] = records_json(state, account_id, &domain, live).await;
     body["result"] = match page.result {
         Some(result) => serde_json::from_str(&result.result_json).unwrap_or(Value::Null),
         None => Value::Null,

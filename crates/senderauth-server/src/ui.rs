@@ -442,6 +442,39 @@ struct DomainQuery {
     notice: Option<String>,
 }
 
+/// DNS hosts that can be told from a zone's nameservers, with what to know when adding the
+/// records there.
+const DNS_HOSTS: [(&str, &str, &str); 4] = [
+    (
+        ".ns.cloudflare.com",
+        "Cloudflare",
+        "Add both DKIM records as CNAME with the proxy off (DNS only, grey cloud), and keep CNAME flattening off for them: a flattened or proxied CNAME hides the key's rotation and DKIM breaks at the next one.",
+    ),
+    (
+        ".domaincontrol.com",
+        "GoDaddy",
+        "GoDaddy adds your domain to what you type as the Host: type the Host exactly as shown here (not the full name), or it ends up doubled.",
+    ),
+    (
+        ".registrar-servers.com",
+        "Namecheap",
+        "Namecheap adds your domain to what you type as the Host: type the Host exactly as shown here (not the full name), or it ends up doubled.",
+    ),
+    (".awsdns-", "Amazon Route 53", "Route 53 adds your domain to the record name: enter the Host as shown here."),
+];
+
+/// A hint for the customer's DNS host, told from their zone's NS records; none when unknown or
+/// when DNS does not answer now.
+async fn dns_host_hint(state: &AppState, zone: &str) -> Option<String> {
+    let nameservers = state.worker.dns.ns(zone).await.ok()?.records();
+    let (_, host, hint) = DNS_HOSTS.iter().find(|(pattern, _, _)| nameservers.iter().any(|ns| ns.contains(pattern)))?;
+    Some(format!(
+        r#"<aside class="notice" aria-label="Your DNS host"><strong>Your DNS is at {host}.</strong> {hint}</aside>"#,
+        host = escape(host),
+        hint = escape(hint)
+    ))
+}
+
 const EXPLANATION: &str = r#"<details><summary>What the statuses mean</summary><dl>
 <dt>Not verified</dt><dd>DKIM is not set up yet. Mail is still sent, from the platform's shared address.</dd>
 <dt>Partially verified</dt><dd>DKIM works: mail is signed as your domain. SPF or DMARC is still missing.</dd>
@@ -455,7 +488,8 @@ async fn domain_page(
     Path(name): Path<String>,
     Query(query): Query<DomainQuery>,
 ) -> Response {
-    let view = match domain_view(&state, signed.session.account_id, &name).await {
+    // Planned against DNS now: the customer sees their existing SPF record merged.
+    let view = match domain_view(&state, signed.session.account_id, &name, true).await {
         Ok(view) => view,
         Err(error) if error.status() == StatusCode::NOT_FOUND => {
             return respond(
@@ -493,6 +527,16 @@ async fn domain_page(
         let _ = write!(body, r#"<p class="notice" role="status">{}</p>"#, escape(&text));
     }
     let result = &view["result"];
+    // The zone the customer manages is what the record hosts are relative to.
+    let zone = view["records"][0]["fqdn"]
+        .as_str()
+        .zip(view["records"][0]["host"].as_str())
+        .and_then(|(fqdn, host)| fqdn.strip_prefix(host).map(|rest| rest.trim_start_matches('.').to_string()))
+        .filter(|zone| !zone.is_empty())
+        .unwrap_or_else(|| domain.clone());
+    if let Some(hint) = dns_host_hint(&state, &zone).await {
+        body.push_str(&hint);
+    }
     let _ = write!(
         body,
         r#"<p>Last check: {} · Next check: {}</p><form method="post" action="/ui/domains/{link}/verify">{}<button type="submit">Verify</button></form>{EXPLANATION}"#,

@@ -598,6 +598,24 @@ async fn the_web_ui_signs_in_connects_verifies_and_refuses_forms_without_their_t
             let value = record["value"].as_str().expect("value");
             assert!(setup.body.contains(&format!("data-copy=\"{value}\"")), "no copy button for {value}");
         }
+        // A customer with an SPF record already: the page proposes it merged with the include.
+        app.dns.add("ui.example.com", "TXT", "v=spf1 ip4:198.51.100.9 ~all");
+        let setup = browser.get(app.address, "/ui/domains/ui.example.com").await;
+        assert!(
+            setup.body.contains("data-copy=\"v=spf1 ip4:198.51.100.9 include:1.spf.esp.example ~all\""),
+            "{}",
+            setup.body
+        );
+        assert!(!setup.body.contains("Your DNS is at"), "no hint without a known DNS host");
+        // A domain whose zone is served by Cloudflare gets Cloudflare's advice.
+        app.dns.add("example.com", "NS", "ada.ns.cloudflare.com");
+        let setup = browser.get(app.address, "/ui/domains/ui.example.com").await;
+        assert!(
+            setup.body.contains("Your DNS is at Cloudflare") && setup.body.contains("grey cloud"),
+            "{}",
+            setup.body
+        );
+        app.dns.remove("ui.example.com", "TXT");
         app.dns.publish_customer(1, "ui.example.com");
         http::publish_hosted_keys(&app.dns, app.address, &token, "ui.example.com").await;
         let verified = browser.post(app.address, "/ui/domains/ui.example.com/verify", &[("csrf", &csrf)]).await;

@@ -359,6 +359,14 @@ impl Dns {
         }))
     }
 
+    /// The nameservers of a zone, normalized.
+    pub async fn ns(&self, name: &str) -> LookupResult<String> {
+        Ok(map_shared(&*self.lookup(name, RecordType::NS).await?, |data| match data {
+            RData::NS(ns) => Some(name_to_string(&ns.0)),
+            _ => None,
+        }))
+    }
+
     /// The CNAME target of a name, normalized, if it has one.
     pub async fn cname(&self, name: &str) -> LookupResult<String> {
         Ok(map_shared(&*self.lookup(name, RecordType::CNAME).await?, |data| match data {
