@@ -625,10 +625,15 @@ async fn delete_domain(
     caller: Caller,
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let account_id = caller.account()?;
-    let (domain, _) = owned_domain(&state, account_id, &name).await?;
-    state.worker.store.delete_domain(account_id, domain.as_str()).await?;
+    remove_domain(&state, caller.account()?, &name).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Removes one of the account's domains (404 if it has none by that name).
+pub(crate) async fn remove_domain(state: &AppState, account_id: i64, name: &str) -> Result<(), ApiError> {
+    let (domain, _) = owned_domain(state, account_id, name).await?;
+    state.worker.store.delete_domain(account_id, domain.as_str()).await?;
+    Ok(())
 }
 
 #[derive(Deserialize)]

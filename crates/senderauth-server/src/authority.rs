@@ -94,10 +94,19 @@ impl Zone {
     /// The records from the configuration alone.
     fn configured(settings: ZoneSettings) -> Zone {
         let mut zone = Zone { settings, serial: 0, last_change: 0, nodes: BTreeMap::new() };
-        let settings = zone.settings.clone();
-        zone.add_text(&settings.variable_domain, settings.variable_spf.clone());
-        zone.add_text(&format!("_dmarc.{}", settings.variable_domain), settings.variable_dmarc.clone());
+        for (name, text) in zone.configured_records() {
+            zone.add_text(&name, text);
+        }
         zone
+    }
+
+    /// The records the configuration alone publishes: the variable domain's SPF and DMARC.
+    fn configured_records(&self) -> [(String, String); 2] {
+        let variable = &self.settings.variable_domain;
+        [
+            (variable.clone(), self.settings.variable_spf.clone()),
+            (format!("_dmarc.{variable}"), self.settings.variable_dmarc.clone()),
+        ]
     }
 
     fn add_key(&mut self, key: &KeyInfo) {
@@ -125,20 +134,16 @@ impl Zone {
     /// Replaces what `name` holds with what the store holds for it now.
     pub fn replace(&mut self, name: &str, contents: &NameContents) {
         self.nodes.remove(reversed(name).as_str());
-        let settings = self.settings.clone();
-        if name.eq_ignore_ascii_case(&settings.variable_domain) {
-            self.add_text(name, settings.variable_spf.clone());
-        }
-        if name.eq_ignore_ascii_case(&format!("_dmarc.{}", settings.variable_domain)) {
-            self.add_text(name, settings.variable_dmarc.clone());
-        }
-        for key in &contents.keys {
-            if let Some(text) = published_record(key) {
+        for (configured, text) in self.configured_records() {
+            if configured.eq_ignore_ascii_case(name) {
                 self.add_text(name, text);
             }
         }
+        for key in &contents.keys {
+            self.add_key(key);
+        }
         if contents.spf_include {
-            self.add_text(name, settings.spf_include_record.clone());
+            self.add_text(name, self.settings.spf_include_record.clone());
         }
     }
 
@@ -175,11 +180,6 @@ impl Zone {
             .unwrap_or_default()
     }
 
-    /// The served zone `name` is in, if any.
-    pub fn apex(&self, name: &str) -> Option<&str> {
-        self.apex_of(name)
-    }
-
     /// Every name holding records.
     pub fn names(&self) -> Vec<String> {
         self.nodes.keys().map(|key| unreversed(key)).collect()
@@ -191,7 +191,7 @@ impl Zone {
     }
 
     /// The served zone `name` is in, if any (the longest apex).
-    fn apex_of(&self, name: &str) -> Option<&str> {
+    pub fn apex_of(&self, name: &str) -> Option<&str> {
         let name = name.trim_end_matches('.');
         self.settings
             .apexes

@@ -19,7 +19,7 @@ use std::fmt::Write as _;
 
 use senderauth_store::UiSession;
 
-use crate::api::{AppState, connect, domain_view, verify_domain_now};
+use crate::api::{AppState, connect, domain_view, remove_domain, verify_domain_now};
 
 const SESSION_COOKIE: &str = "senderauth_session";
 const SIGN_IN_COOKIE: &str = "senderauth_sign_in";
@@ -648,15 +648,13 @@ async fn delete(
     if form.confirm != "yes" {
         return Redirect::to(&format!("/ui/domains/{}?notice=confirm", url_part(&name))).into_response();
     }
-    match state.worker.store.delete_domain(signed.session.account_id, &name.to_ascii_lowercase()).await {
-        Ok(_) => Redirect::to("/ui/domains?notice=deleted").into_response(),
-        Err(error) => {
-            tracing::error!(%error, "removing a domain");
-            respond(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                page("Error", Some(&signed.session), "<h1>Something went wrong</h1>"),
-            )
-        }
+    match remove_domain(&state, signed.session.account_id, &name).await {
+        Ok(()) => Redirect::to("/ui/domains?notice=deleted").into_response(),
+        Err(error) if error.status() == StatusCode::NOT_FOUND => Redirect::to("/ui/domains").into_response(),
+        Err(error) => respond(
+            error.status(),
+            page("Error", Some(&signed.session), &format!("<h1>Error</h1><p>{}</p>", escape(error.message()))),
+        ),
     }
 }
 

@@ -158,7 +158,8 @@ async fn push(
     names: &[String],
 ) -> Result<(), UpdateError> {
     for apex in &settings.apexes {
-        let inside: Vec<String> = names.iter().filter(|name| zone.apex(name) == Some(apex.as_str())).cloned().collect();
+        let inside: Vec<String> =
+            names.iter().filter(|name| zone.apex_of(name) == Some(apex.as_str())).cloned().collect();
         for batch in inside.chunks(BATCH) {
             send(target, update_message(zone, apex, batch)?).await?;
         }

@@ -172,16 +172,19 @@ pub struct SealedKey {
 }
 
 fn sealed_key(row: &AnyRow) -> SealedKey {
+    let kind = match row.get::<i64, _>(4) {
+        1 => SealedKind::PlatformKey,
+        2 => SealedKind::WebhookSecret,
+        _ => SealedKind::DomainKey,
+    };
+    let name: String = row.get(1);
     SealedKey {
         id: row.get(0),
-        name: row.get(1),
+        // A webhook row reads its URL and account: its context is made where it is sealed too.
+        name: if kind == SealedKind::WebhookSecret { crate::webhook_secret_context(row.get(5), &name) } else { name },
         master_key_id: row.get(2),
         sealed: row.get(3),
-        kind: match row.get::<i64, _>(4) {
-            1 => SealedKind::PlatformKey,
-            2 => SealedKind::WebhookSecret,
-            _ => SealedKind::DomainKey,
-        },
+        kind,
     }
 }
 
@@ -382,12 +385,12 @@ impl crate::Store {
     /// keys, webhook secrets), at most `limit` (for rewrapping).
     pub async fn keys_sealed_under_other(&self, master_key_id: &str, limit: i64) -> Result<Vec<SealedKey>, StoreError> {
         let rows = sqlx::query(self.sql(
-            "SELECT id, name, master_key_id, private_key, CAST(0 AS BIGINT) FROM dkim_keys WHERE master_key_id <> ? \
-             UNION ALL SELECT id, name, master_key_id, private_key, CAST(1 AS BIGINT) FROM platform_keys \
+            "SELECT id, name, master_key_id, private_key, CAST(0 AS BIGINT), CAST(0 AS BIGINT) FROM dkim_keys \
              WHERE master_key_id <> ? \
-             UNION ALL SELECT id, 'senderauth webhook secret for account ' || CAST(account_id AS TEXT) || ' at ' || url, \
-             secret_key_id, secret_sealed, CAST(2 AS BIGINT) FROM webhook_endpoints \
-             WHERE secret_sealed IS NOT NULL AND secret_key_id <> ? \
+             UNION ALL SELECT id, name, master_key_id, private_key, CAST(1 AS BIGINT), CAST(0 AS BIGINT) \
+             FROM platform_keys WHERE master_key_id <> ? \
+             UNION ALL SELECT id, url, secret_key_id, secret_sealed, CAST(2 AS BIGINT), account_id \
+             FROM webhook_endpoints WHERE secret_sealed IS NOT NULL AND secret_key_id <> ? \
              LIMIT ?",
         ))
         .bind(master_key_id)
@@ -440,7 +443,9 @@ impl crate::Store {
     /// The sealed private key of a stored key.
     pub async fn sealed_key(&self, id: i64) -> Result<Option<SealedKey>, StoreError> {
         let row = sqlx::query(
-            self.sql("SELECT id, name, master_key_id, private_key, CAST(0 AS BIGINT) FROM dkim_keys WHERE id = ?"),
+            self.sql(
+                "SELECT id, name, master_key_id, private_key, CAST(0 AS BIGINT), CAST(0 AS BIGINT) FROM dkim_keys WHERE id = ?",
+            ),
         )
         .bind(id)
         .fetch_optional(&self.pool)
