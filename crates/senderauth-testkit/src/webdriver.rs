@@ -134,6 +134,42 @@ impl Browser {
         found[ELEMENT].as_str().unwrap_or_else(|| panic!("no element {css}: {found}")).to_string()
     }
 
+    /// The elements matching `css` now (none is not an error).
+    async fn elements(&self, css: &str) -> Vec<String> {
+        let found =
+            self.command("POST", &self.path("/elements"), Some(json!({ "using": "css selector", "value": css }))).await;
+        found
+            .as_array()
+            .map(|list| list.iter().filter_map(|element| element[ELEMENT].as_str().map(str::to_string)).collect())
+            .unwrap_or_default()
+    }
+
+    /// Waits up to `limit` for an element matching `css` to appear; its visible text.
+    pub async fn wait_for(&self, css: &str, limit: Duration) -> String {
+        let started = Instant::now();
+        loop {
+            if let Some(element) = self.elements(css).await.into_iter().next() {
+                return self.element_text(&element).await;
+            }
+            assert!(started.elapsed() < limit, "no element {css} within {limit:?}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The visible text of the first element matching `css`.
+    pub async fn text(&self, css: &str) -> String {
+        let element = self.element(css).await;
+        self.element_text(&element).await
+    }
+
+    async fn element_text(&self, element: &str) -> String {
+        self.command("GET", &self.path(&format!("/element/{element}/text")), None)
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
     pub async fn click(&self, css: &str) {
         let element = self.element(css).await;
         self.command("POST", &self.path(&format!("/element/{element}/click")), Some(json!({}))).await;
