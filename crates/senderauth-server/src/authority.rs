@@ -6,14 +6,14 @@
 //! empty non-terminal, answered NODATA rather than NXDOMAIN, RFC 8020) is one range lookup,
 //! and a zone file comes out in order.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write as _;
 
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
-use hickory_proto::rr::rdata::{NS, SOA, TXT};
+use hickory_proto::rr::rdata::{CNAME, NS, SOA, TXT};
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 
-use senderauth_store::{KeyInfo, NameContents, Store, StoreError, ZoneContents};
+use senderauth_store::{KeyInfo, NameContents, SandboxRecord, Store, StoreError, ZoneContents};
 
 use crate::keys::published_record;
 
@@ -40,6 +40,8 @@ pub struct ZoneSettings {
     pub variable_domain: String,
     pub variable_spf: String,
     pub variable_dmarc: String,
+    /// Demo mode: also serve the sandbox's customer zones from the store.
+    pub sandbox: bool,
 }
 
 /// Records at one name. Only TXT records live below the apexes.
@@ -56,6 +58,10 @@ pub struct Zone {
     /// The store's change the contents are as of.
     last_change: i64,
     nodes: BTreeMap<Box<str>, Node>,
+    /// Demo mode: the sandbox's customer zones (lowercase apexes) and their records by name,
+    /// keyed like `nodes`.
+    sandbox_apexes: HashSet<Box<str>>,
+    sandbox_nodes: BTreeMap<Box<str>, Vec<RData>>,
 }
 
 /// A name's map key: lowercase labels in reverse order, joined by dots.
@@ -88,12 +94,26 @@ impl Zone {
         let mut zone = Zone::configured(settings);
         let (includes, last_change) = store.stream_zone(|key| zone.add_key(&key)).await?;
         zone.finish(&includes, last_change);
+        if zone.settings.sandbox {
+            let (apexes, records) = store.sandbox_contents().await?;
+            zone.sandbox_apexes.extend(apexes.into_iter().map(|apex| apex.to_ascii_lowercase().into_boxed_str()));
+            for record in &records {
+                zone.add_sandbox_record(record);
+            }
+        }
         Ok(zone)
     }
 
     /// The records from the configuration alone.
     fn configured(settings: ZoneSettings) -> Zone {
-        let mut zone = Zone { settings, serial: 0, last_change: 0, nodes: BTreeMap::new() };
+        let mut zone = Zone {
+            settings,
+            serial: 0,
+            last_change: 0,
+            nodes: BTreeMap::new(),
+            sandbox_apexes: HashSet::new(),
+            sandbox_nodes: BTreeMap::new(),
+        };
         for (name, text) in zone.configured_records() {
             zone.add_text(&name, text);
         }
@@ -131,8 +151,28 @@ impl Zone {
         self.nodes.entry(reversed(name).into_boxed_str()).or_default().txt.push(text.into_boxed_str());
     }
 
+    /// A sandbox record, served when its name is in a sandbox zone. (Records were checked when
+    /// typed in; one that no longer parses is left out.)
+    fn add_sandbox_record(&mut self, record: &SandboxRecord) {
+        if let Ok(data) = crate::sandbox::record_data(&record.kind, &record.value) {
+            self.sandbox_nodes.entry(reversed(&record.name).into_boxed_str()).or_default().push(data);
+        }
+    }
+
     /// Replaces what `name` holds with what the store holds for it now.
     pub fn replace(&mut self, name: &str, contents: &NameContents) {
+        if self.settings.sandbox {
+            let apex = name.trim_end_matches('.').to_ascii_lowercase().into_boxed_str();
+            if contents.sandbox_apex {
+                self.sandbox_apexes.insert(apex);
+            } else {
+                self.sandbox_apexes.remove(&apex);
+            }
+            self.sandbox_nodes.remove(reversed(name).as_str());
+            for record in &contents.sandbox_records {
+                self.add_sandbox_record(record);
+            }
+        }
         self.nodes.remove(reversed(name).as_str());
         for (configured, text) in self.configured_records() {
             if configured.eq_ignore_ascii_case(name) {
@@ -190,10 +230,12 @@ impl Zone {
         self.settings.ttl
     }
 
-    /// The served zone `name` is in, if any (the longest apex).
+    /// The served zone `name` is in, if any (the longest apex): one of the platform's, or in
+    /// demo mode a sandbox zone.
     pub fn apex_of(&self, name: &str) -> Option<&str> {
         let name = name.trim_end_matches('.');
-        self.settings
+        let platform = self
+            .settings
             .apexes
             .iter()
             .filter(|apex| {
@@ -203,33 +245,32 @@ impl Zone {
                         && name[name.len() - apex.len()..].eq_ignore_ascii_case(apex))
             })
             .max_by_key(|apex| apex.len())
-            .map(String::as_str)
+            .map(String::as_str);
+        if platform.is_some() || self.sandbox_apexes.is_empty() {
+            return platform;
+        }
+        // The name itself, then each parent: the first that is a sandbox apex.
+        let lower = name.to_ascii_lowercase();
+        let mut rest = lower.as_str();
+        loop {
+            if let Some(apex) = self.sandbox_apexes.get(rest) {
+                return Some(apex);
+            }
+            rest = rest.split_once('.')?.1;
+        }
     }
 
-    /// Whether some name below `key` holds records.
-    fn has_descendants(&self, key: &str) -> bool {
-        let prefix = format!("{key}.");
-        self.nodes
-            .range::<str, _>((std::ops::Bound::Excluded(prefix.as_str()), std::ops::Bound::Unbounded))
-            .next()
-            .is_some_and(|(next, _)| next.starts_with(&prefix))
-            || self.nodes.contains_key(prefix.as_str())
+    fn is_sandbox(&self, apex: &str) -> bool {
+        self.sandbox_apexes.contains(apex)
     }
 
-    fn soa(&self, apex: &Name) -> Record {
+    fn soa(&self, apex: &Name, sandbox: bool) -> Record {
         let name =
             |text: &str| Name::from_ascii(format!("{}.", text.trim_end_matches('.'))).unwrap_or_else(|_| Name::root());
         let primary = self.settings.nameservers.first().map(|ns| name(ns)).unwrap_or_else(|| apex.clone());
-        let soa = SOA::new(
-            primary,
-            name(&self.settings.hostmaster),
-            self.serial,
-            3600,
-            600,
-            1_209_600,
-            self.settings.negative_ttl,
-        );
-        Record::from_rdata(apex.clone(), self.settings.negative_ttl, RData::SOA(soa))
+        let negative_ttl = if sandbox { crate::sandbox::TTL } else { self.settings.negative_ttl };
+        let soa = SOA::new(primary, name(&self.settings.hostmaster), self.serial, 3600, 600, 1_209_600, negative_ttl);
+        Record::from_rdata(apex.clone(), negative_ttl, RData::SOA(soa))
     }
 
     fn ns(&self, apex: &Name) -> Vec<Record> {
@@ -260,7 +301,7 @@ impl Zone {
             let origin = Name::from_ascii(format!("{apex}.")).unwrap_or_else(|_| Name::root());
             let _ = writeln!(out, "$ORIGIN {origin}");
             let _ = writeln!(out, "$TTL {}", self.settings.ttl);
-            let _ = writeln!(out, "{}", zone_file_line(&self.soa(&origin)));
+            let _ = writeln!(out, "{}", zone_file_line(&self.soa(&origin, false)));
             for record in self.ns(&origin) {
                 let _ = writeln!(out, "{}", zone_file_line(&record));
             }
@@ -343,7 +384,10 @@ impl Zone {
         let qname = query.name();
         let text = qname.to_ascii();
         let Some(apex) = self.apex_of(&text) else {
-            response.metadata.response_code = ResponseCode::Refused;
+            // In demo mode this server is the whole DNS the verifier sees: what it does not
+            // host does not exist. Otherwise a name outside its zones is none of its business.
+            response.metadata.response_code =
+                if self.settings.sandbox { ResponseCode::NXDomain } else { ResponseCode::Refused };
             return;
         };
         if query.query_class() != DNSClass::IN && query.query_class() != DNSClass::ANY {
@@ -359,33 +403,99 @@ impl Zone {
         // The apex written as the client wrote it, for the SOA owner in the authority section.
         let apex_labels = apex.split('.').count();
         let apex_name = qname.trim_to(apex_labels);
-        let wants = |kind: RecordType| query.query_type() == kind || query.query_type() == RecordType::ANY;
+        let sandbox = self.is_sandbox(apex);
         let key = reversed(&text);
-        let node = self.nodes.get(key.as_str());
         let at_apex = text.trim_end_matches('.').eq_ignore_ascii_case(apex);
         if at_apex {
-            if wants(RecordType::SOA) {
-                response.answers.push(self.soa(&apex_name));
+            if wants(query.query_type(), RecordType::SOA) {
+                response.answers.push(self.soa(&apex_name, sandbox));
             }
-            if wants(RecordType::NS) {
+            if wants(query.query_type(), RecordType::NS) {
                 response.answers.extend(self.ns(&apex_name));
             }
         }
-        if let Some(node) = node
-            && wants(RecordType::TXT)
-        {
-            response.answers.extend(self.txt_records(qname, node));
-        }
+        let exists = if sandbox {
+            self.sandbox_answers(qname, &key, query.query_type(), &mut response.answers, CNAME_CHAIN)
+        } else {
+            self.platform_answers(qname, &key, query.query_type(), &mut response.answers)
+        };
         if !response.answers.is_empty() {
             return;
         }
         // No records of that type: NODATA if the name exists (or has names below it),
         // NXDOMAIN if not; either way the SOA tells resolvers how long to remember it.
-        if !(at_apex || node.is_some() || self.has_descendants(&key)) {
+        let below =
+            if sandbox { has_descendants(&self.sandbox_nodes, &key) } else { has_descendants(&self.nodes, &key) };
+        if !(at_apex || exists || below) {
             response.metadata.response_code = ResponseCode::NXDomain;
         }
-        response.authorities.push(self.soa(&apex_name));
+        response.authorities.push(self.soa(&apex_name, sandbox));
     }
+
+    /// The platform zone's records of `kind` at `owner` added to `answers`; whether the name
+    /// holds any records.
+    fn platform_answers(&self, owner: &Name, key: &str, kind: RecordType, answers: &mut Vec<Record>) -> bool {
+        let Some(node) = self.nodes.get(key) else { return false };
+        if wants(kind, RecordType::TXT) {
+            answers.extend(self.txt_records(owner, node));
+        }
+        true
+    }
+
+    /// A sandbox zone's records of `kind` at `owner` added to `answers`; whether the name holds
+    /// any records. A CNAME answers for every other type and is followed into the zones
+    /// served here (RFC 1034 section 4.3.2), at most `chain` steps.
+    fn sandbox_answers(
+        &self,
+        owner: &Name,
+        key: &str,
+        kind: RecordType,
+        answers: &mut Vec<Record>,
+        chain: usize,
+    ) -> bool {
+        let Some(records) = self.sandbox_nodes.get(key) else { return false };
+        let cname = records.iter().find_map(|data| match data {
+            RData::CNAME(target) if kind != RecordType::CNAME && kind != RecordType::ANY => Some(target.0.clone()),
+            _ => None,
+        });
+        if let Some(target) = cname {
+            answers.push(Record::from_rdata(owner.clone(), crate::sandbox::TTL, RData::CNAME(CNAME(target.clone()))));
+            let text = target.to_ascii();
+            if chain > 0
+                && let Some(apex) = self.apex_of(&text)
+            {
+                let key = reversed(&text);
+                if self.is_sandbox(apex) {
+                    self.sandbox_answers(&target, &key, kind, answers, chain - 1);
+                } else {
+                    self.platform_answers(&target, &key, kind, answers);
+                }
+            }
+            return true;
+        }
+        for data in records.iter().filter(|data| wants(kind, data.record_type())) {
+            answers.push(Record::from_rdata(owner.clone(), crate::sandbox::TTL, data.clone()));
+        }
+        true
+    }
+}
+
+/// How many CNAMEs in a row a sandbox answer follows.
+const CNAME_CHAIN: usize = 8;
+
+/// Whether a query for `asked` is answered by records of type `kind`.
+fn wants(asked: RecordType, kind: RecordType) -> bool {
+    asked == kind || asked == RecordType::ANY
+}
+
+/// Whether some name below `key` holds records in `nodes`.
+fn has_descendants<V>(nodes: &BTreeMap<Box<str>, V>, key: &str) -> bool {
+    let prefix = format!("{key}.");
+    nodes
+        .range::<str, _>((std::ops::Bound::Excluded(prefix.as_str()), std::ops::Bound::Unbounded))
+        .next()
+        .is_some_and(|(next, _)| next.starts_with(&prefix))
+        || nodes.contains_key(prefix.as_str())
 }
 
 /// One record as a zone file line.
@@ -438,6 +548,7 @@ mod tests {
             variable_domain: "send.esp.example".to_string(),
             variable_spf: "v=spf1 ip4:192.0.2.0/24 -all".to_string(),
             variable_dmarc: "v=DMARC1; p=reject;".to_string(),
+            sandbox: false,
         };
         let key = KeyInfo {
             id: 1,
@@ -531,5 +642,55 @@ mod tests {
         assert_eq!(missing.metadata.response_code, ResponseCode::NXDomain);
         assert_eq!(missing.authorities[0].record_type(), RecordType::SOA);
         assert_eq!(zone.serial(), 7);
+    }
+
+    #[test]
+    fn in_demo_mode_sandbox_zones_answer_with_their_cnames_followed_into_the_platform_zone() {
+        let mut zone = zone();
+        zone.settings.sandbox = true;
+        let record = |id, name: &str, kind: &str, value: &str| SandboxRecord {
+            id,
+            name: name.to_string(),
+            kind: kind.to_string(),
+            value: value.to_string(),
+        };
+        let contents = NameContents {
+            sandbox_apex: true,
+            sandbox_records: vec![record(1, "example.com", "MX", "10 mx.example.com")],
+            ..NameContents::default()
+        };
+        zone.replace("example.com", &contents);
+        let cname = "sa1-1._domainkey.shop.example.com";
+        let contents = NameContents {
+            sandbox_records: vec![record(2, cname, "CNAME", "sa1-1.shop-example-com.dkim.esp.example")],
+            ..NameContents::default()
+        };
+        zone.replace(cname, &contents);
+        let ask = |zone: &Zone, name: &str, kind| {
+            Message::from_vec(&zone.answer(&query(name, kind), false).expect("an answer")).expect("parses")
+        };
+        let answer = |name: &str, kind| ask(&zone, name, kind);
+
+        // The CNAME, and the key it points to, in one answer.
+        let keys = answer("SA1-1._domainkey.shop.example.com.", RecordType::TXT);
+        assert!(keys.metadata.authoritative);
+        let kinds: Vec<RecordType> = keys.answers.iter().map(|record| record.record_type()).collect();
+        assert_eq!(kinds, [RecordType::CNAME, RecordType::TXT]);
+        assert_eq!(keys.answers[0].ttl, crate::sandbox::TTL);
+        // Asked for the CNAME itself: only it.
+        assert_eq!(answer(&format!("{cname}."), RecordType::CNAME).answers.len(), 1);
+        // The zone's apex has its SOA, NS and MX; an empty non-terminal is NODATA; a name that
+        // is nowhere is NXDOMAIN (the server is the whole DNS in demo mode), not REFUSED.
+        assert_eq!(answer("example.com.", RecordType::MX).answers.len(), 1);
+        assert_eq!(answer("example.com.", RecordType::SOA).answers.len(), 1);
+        let between = answer("_domainkey.shop.example.com.", RecordType::TXT);
+        assert_eq!((between.metadata.response_code, between.answers.len()), (ResponseCode::NoError, 0));
+        assert_eq!(between.authorities[0].ttl, crate::sandbox::TTL);
+        assert_eq!(answer("nothing.example.com.", RecordType::TXT).metadata.response_code, ResponseCode::NXDomain);
+        assert_eq!(answer("_dmarc.com.", RecordType::TXT).metadata.response_code, ResponseCode::NXDomain);
+        // The record removed: gone.
+        zone.replace(cname, &NameContents::default());
+        let gone = ask(&zone, &format!("{cname}."), RecordType::TXT);
+        assert_eq!(gone.metadata.response_code, ResponseCode::NXDomain);
     }
 }

@@ -7,6 +7,7 @@ pub mod keys;
 pub mod metrics;
 pub mod nameserver;
 pub mod rotation;
+pub mod sandbox;
 pub mod serve;
 pub mod ui;
 pub mod updates;

@@ -48,23 +48,39 @@ impl Listeners {
     }
 }
 
-/// Binds UDP and TCP on every address (port 0: any free port, the same for both) and starts
-/// answering. TCP connections are served until `stopped` turns true.
-pub async fn listen(
-    addresses: &[SocketAddr],
-    zone: SharedZone,
-    stopped: watch::Receiver<bool>,
-) -> std::io::Result<Listeners> {
-    let stop = Arc::new(AtomicBool::new(false));
-    let mut bound = Vec::new();
-    let mut threads = Vec::new();
-    let workers = std::thread::available_parallelism().map_or(2, |cores| cores.get());
+/// Sockets bound for the DNS server, not answering yet (queries wait in the kernel's queues).
+pub struct Bound {
+    sockets: Vec<(TcpListener, UdpSocket)>,
+}
+
+impl Bound {
+    /// The bound addresses (each the same for UDP and TCP).
+    pub fn addresses(&self) -> Vec<SocketAddr> {
+        self.sockets.iter().filter_map(|(tcp, _)| tcp.local_addr().ok()).collect()
+    }
+}
+
+/// Binds UDP and TCP on every address (port 0: any free port, the same for both).
+pub async fn bind(addresses: &[SocketAddr]) -> std::io::Result<Bound> {
+    let mut sockets = Vec::new();
     for &address in addresses {
         // TCP first, so that with port 0 the UDP socket takes the same port.
         let tcp = TcpListener::bind(address).await?;
-        let local = tcp.local_addr()?;
-        let udp = UdpSocket::bind(local)?;
+        let udp = UdpSocket::bind(tcp.local_addr()?)?;
         udp.set_read_timeout(Some(Duration::from_millis(250)))?;
+        sockets.push((tcp, udp));
+    }
+    Ok(Bound { sockets })
+}
+
+/// Starts answering on the bound sockets. TCP connections are served until `stopped` turns
+/// true.
+pub fn serve(bound: Bound, zone: SharedZone, stopped: watch::Receiver<bool>) -> std::io::Result<Listeners> {
+    let addresses = bound.addresses();
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut threads = Vec::new();
+    let workers = std::thread::available_parallelism().map_or(2, |cores| cores.get());
+    for (tcp, udp) in bound.sockets {
         for number in 0..workers {
             let (socket, zone, stop) = (udp.try_clone()?, zone.clone(), stop.clone());
             threads.push(
@@ -74,9 +90,8 @@ pub async fn listen(
             );
         }
         tokio::spawn(serve_tcp(tcp, zone.clone(), stopped.clone()));
-        bound.push(local);
     }
-    Ok(Listeners { addresses: bound, stop, threads })
+    Ok(Listeners { addresses, stop, threads })
 }
 
 fn serve_udp(socket: &UdpSocket, zone: &SharedZone, stop: &AtomicBool) {

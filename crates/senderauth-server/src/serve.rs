@@ -94,6 +94,10 @@ pub struct ServiceConfig {
     /// keys; `SENDERAUTH_MASTER_KEY` (the same text) wins over it. Unset: `<data_dir>/master-key`,
     /// created on the first start.
     pub master_key_file: Option<PathBuf>,
+    /// Demo mode: the embedded DNS server also hosts sandbox customer zones (edited at
+    /// /ui/sandbox) and the verifier asks only it; a demo account's token is written to
+    /// `<data_dir>/demo-token`.
+    pub demo: bool,
 }
 
 impl Default for ServiceConfig {
@@ -128,6 +132,7 @@ impl Default for ServiceConfig {
             dkim_publish_margin_seconds: 3600,
             dkim_grace_days: 7,
             master_key_file: None,
+            demo: false,
         }
     }
 }
@@ -217,6 +222,7 @@ pub const SETTING_KEYS: &[(&str, &str, bool)] = &[
     ("service", "dkim_publish_margin_seconds", false),
     ("service", "dkim_grace_days", false),
     ("service", "master_key_file", true),
+    ("service", "demo", false),
     ("", "zone", true),
     ("", "variable_domain", true),
     ("", "sending_ips", false),
@@ -345,6 +351,7 @@ impl Settings {
             variable_domain: variable,
             variable_spf: spf,
             variable_dmarc: self.service.variable_domain_dmarc.clone(),
+            sandbox: self.service.demo,
         }
     }
 
@@ -406,8 +413,34 @@ pub async fn run(
         source,
     })?;
     let node = settings.service.node.clone().unwrap_or_else(default_node_name);
+    // The DNS sockets first: in demo mode the verifier asks the server on them.
+    let dns_sockets = if settings.service.dns_listen.is_empty() {
+        None
+    } else {
+        Some(crate::nameserver::bind(&settings.service.dns_listen).await.map_err(|source| ServeError::Io {
+            action: format!(
+                "serving DNS on {:?} (is another process using it? set dns_listen)",
+                settings.service.dns_listen
+            ),
+            source,
+        })?)
+    };
+    let mut resolver = resolver;
+    if settings.service.demo {
+        let Some(address) = dns_sockets.as_ref().and_then(|bound| bound.addresses().first().copied()) else {
+            return Err(ServeError::Dns(
+                "demo mode needs the embedded DNS server, which hosts the sandbox zones: set dns_listen".to_string(),
+            ));
+        };
+        // Everything is local: no cache, so a record typed at the sandbox counts at once.
+        resolver.nameserver = Some(address);
+        resolver.cache = false;
+    }
     let worker = connect_worker(&settings, &resolver, node, Arc::default()).await?;
     bootstrap_admin_token(&worker.store, &settings.service).await?;
+    if settings.service.demo {
+        bootstrap_demo_account(&worker.store, &settings.service).await?;
+    }
     let listener = TcpListener::bind(settings.service.listen).await.map_err(|source| ServeError::Io {
         action: format!("listening on {} (is another process using it?)", settings.service.listen),
         source,
@@ -430,21 +463,14 @@ pub async fn run(
 
     let (stop, stopped) = watch::channel(false);
     let zone: SharedZone = Arc::new(std::sync::RwLock::new(Zone::load(settings.zone_settings(), &worker.store).await?));
-    let nameserver = if settings.service.dns_listen.is_empty() {
-        None
-    } else {
-        let listeners = crate::nameserver::listen(&settings.service.dns_listen, zone.clone(), stopped.clone())
-            .await
-            .map_err(|source| ServeError::Io {
-                action: format!(
-                    "serving DNS on {:?} (is another process using it? set dns_listen)",
-                    settings.service.dns_listen
-                ),
-                source,
-            })?;
+    let nameserver = if let Some(bound) = dns_sockets {
+        let listeners = crate::nameserver::serve(bound, zone.clone(), stopped.clone())
+            .map_err(|source| ServeError::Io { action: "starting the DNS server's threads".to_string(), source })?;
         tracing::info!(addresses = ?listeners.addresses, "serving the platform's zone");
         tokio::spawn(crate::nameserver::follow_changes(worker.store.clone(), zone.clone(), stopped.clone()));
         Some(listeners)
+    } else {
+        None
     };
     if let Some(target) = update_target {
         tracing::info!(primary = %target.primary, "pushing the zone's changes to the primary");
@@ -462,6 +488,11 @@ pub async fn run(
     state.default_domain_limit = settings.service.default_domain_limit;
     state.webhook_targets = settings.service.webhook_targets();
     state.rotation = settings.service.rotation();
+    state.demo = settings.service.demo;
+    if state.demo {
+        // The sandbox is local: no limit on Verify, which follows each record added.
+        state.verify_now_seconds = 0;
+    }
     let served = axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await;
     // The API has stopped taking requests; let the checks in flight finish and be written.
     let _ = stop.send(true);
@@ -610,12 +641,31 @@ async fn bootstrap_admin_token(store: &Store, service: &ServiceConfig) -> Result
     }
     let (_, token) = store.create_token(None, "generated on first start", now).await?;
     let path = service.data_dir.join("admin-token");
-    write_private(&path, &format!("{token}\n")).map_err(|source| ServeError::Io {
-        action: format!("writing the admin token to {}", path.display()),
-        source,
-    })?;
+    write_token(&path, &token, "the admin token")?;
     tracing::info!(path = %path.display(), "generated an admin token; read it with: cat {}", path.display());
     Ok(())
+}
+
+/// Demo mode: an account to try the UI with, its token written to `<data_dir>/demo-token` on
+/// the first start (tokens are stored hashed, so the file is the only copy).
+async fn bootstrap_demo_account(store: &Store, service: &ServiceConfig) -> Result<(), ServeError> {
+    let path = service.data_dir.join("demo-token");
+    if path.exists() {
+        tracing::info!(path = %path.display(), "demo mode: sign in at /ui with the token in {}", path.display());
+        return Ok(());
+    }
+    let now = unix_now();
+    let account = store.create_account("Demo customer", None, now).await?;
+    let (_, token) = store.create_token(Some(account.id), "demo", now).await?;
+    write_token(&path, &token, "the demo account's token")?;
+    tracing::info!(path = %path.display(), "demo mode: made a demo account; sign in at /ui with the token in {}", path.display());
+    Ok(())
+}
+
+/// Writes a token generated on the first start to a file only its owner can read.
+fn write_token(path: &Path, token: &str, what: &str) -> Result<(), ServeError> {
+    write_private(path, &format!("{token}\n"))
+        .map_err(|source| ServeError::Io { action: format!("writing {what} to {}", path.display()), source })
 }
 
 fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {

@@ -17,9 +17,11 @@ use serde::Deserialize;
 use serde_json::Value;
 use std::fmt::Write as _;
 
+use senderauth_core::name::DomainName;
 use senderauth_store::UiSession;
 
 use crate::api::{AppState, connect, domain_view, remove_domain, verify_domain_now};
+use crate::sandbox;
 
 const SESSION_COOKIE: &str = "senderauth_session";
 const SIGN_IN_COOKIE: &str = "senderauth_sign_in";
@@ -41,6 +43,10 @@ pub fn routes() -> Router<AppState> {
         .route("/ui/domains/{domain}", get(domain_page))
         .route("/ui/domains/{domain}/verify", post(verify))
         .route("/ui/domains/{domain}/delete", post(delete))
+        .route("/ui/sandbox", get(sandbox::zones_page).post(sandbox::create_zone))
+        .route("/ui/sandbox/{zone}", get(sandbox::zone_page))
+        .route("/ui/sandbox/{zone}/records", post(sandbox::add_record))
+        .route("/ui/sandbox/{zone}/records/{id}/delete", post(sandbox::remove_record))
 }
 
 /// Text made safe inside HTML (element content and quoted attributes).
@@ -60,7 +66,7 @@ pub fn escape(text: &str) -> String {
 }
 
 /// Part of a URL path or query made safe.
-fn url_part(text: &str) -> String {
+pub(crate) fn url_part(text: &str) -> String {
     let mut out = String::new();
     for byte in text.bytes() {
         if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
@@ -89,14 +95,15 @@ fn same(left: &str, right: &str) -> bool {
 }
 
 /// A page in the layout: the header (with sign-out when signed in), then `body`.
-fn page(title: &str, session: Option<&UiSession>, body: &str) -> Html<String> {
+pub(crate) fn page(title: &str, signed: Option<&Signed>, body: &str) -> Html<String> {
     let mut nav = String::new();
-    if let Some(session) = session {
+    if let Some(signed) = signed {
+        let sandbox = if signed.demo { r#"<a href="/ui/sandbox">Sandbox DNS host</a>"# } else { "" };
         let _ = write!(
             nav,
-            r#"<nav aria-label="Account"><a href="/ui/domains">Domains</a>
-<form method="post" action="/ui/sign-out" class="inline"><input type="hidden" name="csrf" value="{}"><button type="submit" class="link">Sign out</button></form></nav>"#,
-            escape(&session.csrf_token)
+            r#"<nav aria-label="Account"><a href="/ui/domains">Domains</a>{sandbox}
+<form method="post" action="/ui/sign-out" class="inline">{}<button type="submit" class="link">Sign out</button></form></nav>"#,
+            signed.hidden()
         );
     }
     Html(format!(
@@ -110,13 +117,15 @@ fn page(title: &str, session: Option<&UiSession>, body: &str) -> Html<String> {
 }
 
 /// A page with a status code.
-fn respond(status: StatusCode, html: Html<String>) -> Response {
+pub(crate) fn respond(status: StatusCode, html: Html<String>) -> Response {
     (status, html).into_response()
 }
 
 /// A signed-in customer: the session its cookie names.
 pub struct Signed {
-    session: UiSession,
+    pub(crate) session: UiSession,
+    /// Demo mode: the sandbox DNS host's pages are offered.
+    pub(crate) demo: bool,
 }
 
 impl FromRequestParts<AppState> for Signed {
@@ -126,7 +135,7 @@ impl FromRequestParts<AppState> for Signed {
         let to_sign_in = || Redirect::to("/ui/sign-in").into_response();
         let secret = cookie(&parts.headers, SESSION_COOKIE).ok_or_else(to_sign_in)?;
         match state.worker.store.session(&secret, state.now()).await {
-            Ok(Some(session)) => Ok(Signed { session }),
+            Ok(Some(session)) => Ok(Signed { session, demo: state.demo }),
             Ok(None) => Err(to_sign_in()),
             Err(error) => {
                 tracing::error!(%error, "reading a session");
@@ -141,7 +150,7 @@ impl FromRequestParts<AppState> for Signed {
 
 impl Signed {
     /// The refusal of a form that does not carry this session's CSRF token; `None` when it does.
-    fn refusal(&self, csrf: &str) -> Option<Response> {
+    pub(crate) fn refusal(&self, csrf: &str) -> Option<Response> {
         if same(csrf, &self.session.csrf_token) {
             None
         } else {
@@ -149,14 +158,14 @@ impl Signed {
                 StatusCode::FORBIDDEN,
                 page(
                     "Form expired",
-                    Some(&self.session),
+                    Some(self),
                     "<h1>This form has expired</h1><p>It was not sent from this session's page. Go back, reload the page and send it again.</p>",
                 ),
             ))
         }
     }
 
-    fn hidden(&self) -> String {
+    pub(crate) fn hidden(&self) -> String {
         format!(r#"<input type="hidden" name="csrf" value="{}">"#, escape(&self.session.csrf_token))
     }
 }
@@ -249,9 +258,9 @@ async fn sign_in(State(state): State<AppState>, headers: HeaderMap, Form(form): 
 }
 
 #[derive(Deserialize)]
-struct CsrfForm {
+pub(crate) struct CsrfForm {
     #[serde(default)]
-    csrf: String,
+    pub(crate) csrf: String,
 }
 
 async fn sign_out(
@@ -348,7 +357,7 @@ async fn render_domains(
             tracing::error!(%error, "listing domains");
             return respond(
                 StatusCode::INTERNAL_SERVER_ERROR,
-                page("Domains", Some(&signed.session), "<h1>Something went wrong</h1>"),
+                page("Domains", Some(signed), "<h1>Something went wrong</h1>"),
             );
         }
     };
@@ -416,7 +425,7 @@ async fn render_domains(
         let _ = write!(body, r#"<p><a href="{}" rel="next">Next page</a></p>"#, escape(&next));
     }
     let code = if error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
-    respond(code, page("Domains", Some(&signed.session), &body))
+    respond(code, page("Domains", Some(signed), &body))
 }
 
 #[derive(Deserialize)]
@@ -496,7 +505,7 @@ async fn domain_page(
                 StatusCode::NOT_FOUND,
                 page(
                     "Not found",
-                    Some(&signed.session),
+                    Some(&signed),
                     &format!(
                         "<h1>Not found</h1><p>{}</p><p><a href=\"/ui/domains\">Your domains</a></p>",
                         escape(error.message())
@@ -507,7 +516,7 @@ async fn domain_page(
         Err(error) => {
             return respond(
                 error.status(),
-                page("Error", Some(&signed.session), &format!("<h1>Error</h1><p>{}</p>", escape(error.message()))),
+                page("Error", Some(&signed), &format!("<h1>Error</h1><p>{}</p>", escape(error.message()))),
             );
         }
     };
@@ -534,6 +543,9 @@ async fn domain_page(
         .and_then(|(fqdn, host)| fqdn.strip_prefix(host).map(|rest| rest.trim_start_matches('.').to_string()))
         .filter(|zone| !zone.is_empty())
         .unwrap_or_else(|| domain.clone());
+    if signed.demo {
+        body.push_str(&sandbox_notice(&state, &signed, &domain).await);
+    }
     if let Some(hint) = dns_host_hint(&state, &zone).await {
         body.push_str(&hint);
     }
@@ -551,6 +563,9 @@ async fn domain_page(
             r#"<section aria-labelledby="{method}-title"><h2 id="{method}-title">{title} {}</h2>"#,
             badge(method_status)
         );
+        if method == "dmarc" {
+            body.push_str(&dmarc_summary(&domain, &result["dmarc"]));
+        }
         body.push_str(r#"<table><thead><tr><th scope="col">Type</th><th scope="col">Host</th><th scope="col">Required data</th><th scope="col">What DNS holds now</th><th scope="col">Status</th></tr></thead><tbody>"#);
         for record in view["records"].as_array().into_iter().flatten().filter(|record| record["method"] == method) {
             let value = record["value"].as_str().unwrap_or_default();
@@ -608,7 +623,60 @@ async fn domain_page(
         signed.hidden(),
         escape(&domain)
     );
-    respond(StatusCode::OK, page(&domain, Some(&signed.session), &body))
+    respond(StatusCode::OK, page(&domain, Some(&signed), &body))
+}
+
+/// Which DMARC record applies to the domain and where it is: its own, or inherited from the
+/// root domain (RFC 7489 section 6.6.3), as of the last check.
+fn dmarc_summary(domain: &str, dmarc: &Value) -> String {
+    let root = DomainName::parse(domain).ok().map(|name| name.organizational_domain().to_string());
+    let subdomain = root.as_deref().filter(|root| *root != domain);
+    let record = dmarc["record"].as_str();
+    let location = dmarc["location"].as_str().unwrap_or(domain);
+    let policy = dmarc["policy"]
+        .as_str()
+        .map(|policy| format!(" (policy for {}: <code>{}</code>)", escape(domain), escape(policy)))
+        .unwrap_or_default();
+    let text = match (record, dmarc["inherited"].as_bool().unwrap_or(false)) {
+        (Some(record), true) => format!(
+            "<strong>Inherited from {location}.</strong> No record of its own is needed: the record at <code>_dmarc.{location}</code> applies to {domain}{policy}: <code>{record}</code>. Add one at <code>_dmarc.{domain}</code> only to give this subdomain a policy of its own.",
+            location = escape(location),
+            domain = escape(domain),
+            record = escape(record),
+        ),
+        (Some(record), false) => format!(
+            "The record at <code>_dmarc.{domain}</code> applies{policy}: <code>{record}</code>.",
+            domain = escape(domain),
+            record = escape(record),
+        ),
+        (None, _) if dmarc.is_null() => return String::new(),
+        (None, _) => match subdomain {
+            Some(root) => format!(
+                "No DMARC record applies to {domain} yet. Add the record below at <code>_dmarc.{domain}</code>, or one at <code>_dmarc.{root}</code>, which covers {root} and all its subdomains.",
+                domain = escape(domain),
+                root = escape(root),
+            ),
+            None => format!("No DMARC record applies to {} yet: add the record below.", escape(domain)),
+        },
+    };
+    format!(r#"<p class="applies" id="dmarc-applies">{text}</p>"#)
+}
+
+/// Demo mode: where this domain's DNS is, at the sandbox DNS host.
+async fn sandbox_notice(state: &AppState, signed: &Signed, domain: &str) -> String {
+    let Ok(name) = DomainName::parse(domain) else { return String::new() };
+    let apex = name.organizational_domain().to_string();
+    match state.worker.store.sandbox_zone(signed.session.account_id, &apex).await {
+        Ok(Some(_)) => format!(
+            r#"<aside class="notice" aria-label="Demo"><strong>Demo:</strong> {apex} is hosted by the <a href="/ui/sandbox/{link}">sandbox DNS host</a>. Add the records below there, then click Verify.</aside>"#,
+            apex = escape(&apex),
+            link = url_part(&apex)
+        ),
+        _ => format!(
+            r#"<aside class="notice" aria-label="Demo"><strong>Demo:</strong> {apex} is not hosted by your <a href="/ui/sandbox">sandbox DNS host</a> (another account hosts it, or it holds the platform's zone), so the verifier cannot find its records.</aside>"#,
+            apex = escape(&apex)
+        ),
+    }
 }
 
 async fn verify(
@@ -653,7 +721,7 @@ async fn delete(
         Err(error) if error.status() == StatusCode::NOT_FOUND => Redirect::to("/ui/domains").into_response(),
         Err(error) => respond(
             error.status(),
-            page("Error", Some(&signed.session), &format!("<h1>Error</h1><p>{}</p>", escape(error.message()))),
+            page("Error", Some(&signed), &format!("<h1>Error</h1><p>{}</p>", escape(error.message()))),
         ),
     }
 }

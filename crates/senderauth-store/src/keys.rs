@@ -204,6 +204,9 @@ pub struct ZoneContents {
 pub struct NameContents {
     pub keys: Vec<KeyInfo>,
     pub spf_include: bool,
+    /// Demo mode: whether the name is a sandbox zone's apex, and the sandbox records at it.
+    pub sandbox_apex: bool,
+    pub sandbox_records: Vec<crate::SandboxRecord>,
 }
 
 impl crate::Store {
@@ -378,7 +381,13 @@ impl crate::Store {
             .fetch_optional(&self.pool)
             .await
             .map_err(database("reading an SPF include"))?;
-        Ok(NameContents { keys: keys.iter().map(key_info).collect(), spf_include: include.is_some() })
+        let (sandbox_apex, sandbox_records) = self.sandbox_name(name).await?;
+        Ok(NameContents {
+            keys: keys.iter().map(key_info).collect(),
+            spf_include: include.is_some(),
+            sandbox_apex,
+            sandbox_records,
+        })
     }
 
     /// Sealed secrets not sealed under `master_key_id` (domains' and the platform's DKIM private

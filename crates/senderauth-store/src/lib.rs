@@ -6,6 +6,7 @@
 //! backends store them the same way. No query needs a database at build time.
 
 mod keys;
+mod sandbox;
 
 use std::borrow::Cow;
 
@@ -15,6 +16,7 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::{AnyPool, AssertSqlSafe, Row, SqlSafeStr};
 
 pub use keys::{DomainZone, KeyGroup, KeyInfo, KeyState, NameContents, NewKey, SealedKey, SealedKind, ZoneContents};
+pub use sandbox::{SandboxRecord, SandboxZone};
 
 /// Seals and opens the secrets the store keeps for the service (webhook signing secrets), so
 /// that none is stored in the clear; `context` binds a sealed secret to its row.
@@ -234,6 +236,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
     (5, "platform keys", include_str!("../migrations/sqlite/0005_platform_keys.sql")),
     (6, "sealed webhook secrets", include_str!("../migrations/sqlite/0006_sealed_webhook_secrets.sql")),
     (7, "ui sessions", include_str!("../migrations/sqlite/0007_ui_sessions.sql")),
+    (8, "sandbox", include_str!("../migrations/sqlite/0008_sandbox.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "initial", include_str!("../migrations/postgres/0001_initial.sql")),
@@ -244,6 +247,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (6, "platform keys", include_str!("../migrations/postgres/0006_platform_keys.sql")),
     (7, "sealed webhook secrets", include_str!("../migrations/postgres/0007_sealed_webhook_secrets.sql")),
     (8, "ui sessions", include_str!("../migrations/postgres/0008_ui_sessions.sql")),
+    (9, "sandbox", include_str!("../migrations/postgres/0009_sandbox.sql")),
 ];
 
 impl Store {

@@ -359,3 +359,42 @@ async fn a_domains_keys_and_include_are_published_with_it_and_leave_with_it() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn sandbox_zones_belong_to_one_account_and_their_records_reach_the_change_log() {
+    on_both(|store, _| async move {
+        let first = store.create_account("First", None, 1).await.expect("account");
+        let second = store.create_account("Second", None, 1).await.expect("account");
+        let zone = store.create_sandbox_zone(first.id, "example.com", 10).await.expect("zone");
+        assert_eq!((zone.apex.as_str(), zone.records), ("example.com", 0));
+        // Again by its owner: the same zone; by another account: refused.
+        assert_eq!(store.create_sandbox_zone(first.id, "example.com", 11).await.expect("again").id, zone.id);
+        let taken = store.create_sandbox_zone(second.id, "example.com", 12).await;
+        assert!(matches!(taken, Err(StoreError::Conflict(ref message)) if message.contains("another account")));
+        assert!(store.sandbox_zone(second.id, "example.com").await.expect("read").is_none());
+        assert!(store.sandbox_zones(second.id).await.expect("list").is_empty());
+
+        let after = store.zone_changes(0, 1000).await.expect("changes").last().map_or(0, |(id, _)| *id);
+        let id =
+            store.add_sandbox_record(zone.id, "_dmarc.example.com", "TXT", "v=DMARC1; p=none;", 13).await.expect("add");
+        store.add_sandbox_record(zone.id, "shop.example.com", "TXT", "v=spf1 -all", 13).await.expect("add");
+        assert_eq!(store.sandbox_zones(first.id).await.expect("list")[0].records, 2);
+        let records = store.sandbox_records(zone.id).await.expect("records");
+        assert_eq!(
+            records.iter().map(|record| record.name.as_str()).collect::<Vec<_>>(),
+            ["_dmarc.example.com", "shop.example.com"]
+        );
+        let contents = store.name_contents("_dmarc.example.com").await.expect("contents");
+        assert_eq!(contents.sandbox_records.len(), 1);
+        assert!(!contents.sandbox_apex && store.name_contents("example.com").await.expect("apex").sandbox_apex);
+        let (apexes, all) = store.sandbox_contents().await.expect("contents");
+        assert_eq!((apexes, all.len()), (vec!["example.com".to_string()], 2));
+
+        assert!(store.remove_sandbox_record(zone.id, id, 14).await.expect("remove"));
+        assert!(!store.remove_sandbox_record(zone.id, id, 15).await.expect("gone already"));
+        let changed: Vec<String> =
+            store.zone_changes(after, 1000).await.expect("changes").into_iter().map(|(_, name)| name).collect();
+        assert_eq!(changed, ["_dmarc.example.com", "shop.example.com", "_dmarc.example.com"]);
+    })
+    .await;
+}

@@ -13,6 +13,11 @@ use tokio::net::TcpStream;
 /// The W3C name of an element reference in WebDriver answers.
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
+/// The Tab key, for [`Browser::press`].
+pub const TAB: &str = "\u{E004}";
+/// The Enter key.
+pub const ENTER: &str = "\u{E007}";
+
 /// Whether chromedriver and Chromium are installed.
 pub fn available() -> bool {
     std::path::Path::new("/usr/bin/chromium").exists()
@@ -134,40 +139,45 @@ impl Browser {
         found[ELEMENT].as_str().unwrap_or_else(|| panic!("no element {css}: {found}")).to_string()
     }
 
-    /// The elements matching `css` now (none is not an error).
-    async fn elements(&self, css: &str) -> Vec<String> {
-        let found =
-            self.command("POST", &self.path("/elements"), Some(json!({ "using": "css selector", "value": css }))).await;
-        found
-            .as_array()
-            .map(|list| list.iter().filter_map(|element| element[ELEMENT].as_str().map(str::to_string)).collect())
-            .unwrap_or_default()
+    /// The visible text of the first element matching `css` now, if there is one (read in the
+    /// page in one step, so a page changing meanwhile cannot leave a stale reference).
+    pub async fn find_text(&self, css: &str) -> Option<String> {
+        let selector = serde_json::to_string(css).unwrap_or_default();
+        let text =
+            self.script(&format!("const e = document.querySelector({selector}); return e ? e.innerText : null;")).await;
+        text.as_str().map(str::to_string)
     }
 
     /// Waits up to `limit` for an element matching `css` to appear; its visible text.
     pub async fn wait_for(&self, css: &str, limit: Duration) -> String {
         let started = Instant::now();
         loop {
-            if let Some(element) = self.elements(css).await.into_iter().next() {
-                return self.element_text(&element).await;
+            if let Some(text) = self.find_text(css).await {
+                return text;
             }
             assert!(started.elapsed() < limit, "no element {css} within {limit:?}");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
-    /// The visible text of the first element matching `css`.
+    /// The visible text of the first element matching `css` (a panic when there is none).
     pub async fn text(&self, css: &str) -> String {
-        let element = self.element(css).await;
-        self.element_text(&element).await
+        self.find_text(css).await.unwrap_or_else(|| panic!("no element {css}"))
     }
 
-    async fn element_text(&self, element: &str) -> String {
-        self.command("GET", &self.path(&format!("/element/{element}/text")), None)
-            .await
-            .as_str()
-            .unwrap_or_default()
-            .to_string()
+    /// Clicks `css` (a submit button, a link) and waits until the page it leads to has loaded.
+    pub async fn submit(&self, css: &str) {
+        self.script("window.__before_submit = true;").await;
+        self.click(css).await;
+        let started = Instant::now();
+        loop {
+            let loaded = self.script("return !window.__before_submit && document.readyState === 'complete';").await;
+            if loaded == Value::Bool(true) {
+                return;
+            }
+            assert!(started.elapsed() < Duration::from_secs(10), "clicking {css} loaded no page within 10 s");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     pub async fn click(&self, css: &str) {
@@ -187,6 +197,42 @@ impl Browser {
             .await
             .as_str()
             .map(str::to_string)
+    }
+
+    /// Runs `script` (a function body) in the page; what it returns.
+    pub async fn script(&self, script: &str) -> Value {
+        self.command("POST", &self.path("/execute/sync"), Some(json!({ "script": script, "args": [] }))).await
+    }
+
+    /// Types `keys` on the keyboard, into whatever has the focus (WebDriver key codes such as
+    /// [`TAB`] and [`ENTER`] included).
+    pub async fn press(&self, keys: &str) {
+        let mut actions = Vec::new();
+        for key in keys.chars() {
+            actions.push(json!({ "type": "keyDown", "value": key.to_string() }));
+            actions.push(json!({ "type": "keyUp", "value": key.to_string() }));
+        }
+        let body = json!({ "actions": [{ "type": "key", "id": "keyboard", "actions": actions }] });
+        self.command("POST", &self.path("/actions"), Some(body)).await;
+    }
+
+    /// Presses Tab until the focused element matches `css` (at most `limit` times, else a
+    /// panic), as a keyboard-only user gets there. Returns whether the focus is visible there
+    /// (an outline drawn).
+    pub async fn tab_to(&self, css: &str, limit: usize) -> bool {
+        let selector = serde_json::to_string(css).unwrap_or_default();
+        for _ in 0..limit {
+            self.press(TAB).await;
+            let focused = self
+                .script(&format!(
+                    "const e = document.activeElement; return e && e.matches({selector}) ? getComputedStyle(e).outlineStyle : null;"
+                ))
+                .await;
+            if let Some(outline) = focused.as_str() {
+                return outline != "none";
+            }
+        }
+        panic!("{css} was not reached with {limit} presses of Tab");
     }
 
     /// Lets the page read and write the clipboard (the origin must be http://127.0.0.1 or

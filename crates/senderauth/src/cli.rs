@@ -99,6 +99,11 @@ pub struct ServeArgs {
     /// for several addresses).
     #[arg(long = "dns-listen", value_name = "IP:PORT")]
     pub dns_listen: Vec<SocketAddr>,
+    /// Demo mode: the DNS server also hosts sandbox customer zones, edited in the web UI like a
+    /// DNS host's control panel, and the verifier asks only it; a demo account's token is
+    /// written to <data_dir>/demo-token. Try the whole flow on one machine, without internet.
+    #[arg(long)]
+    pub demo: bool,
     #[command(flatten)]
     pub store: StoreArgs,
     #[command(flatten)]

@@ -81,6 +81,8 @@ async fn serve(args: ServeArgs) -> Result<u8> {
     if !args.dns_listen.is_empty() {
         settings.service.dns_listen = args.dns_listen.clone();
     }
+    settings.service.demo |= args.demo;
+    let demo_token = settings.service.demo.then(|| settings.service.data_dir.join("demo-token"));
     let resolver = resolver_settings(&args.dns, &settings.provider)?;
     let level = std::env::var("SENDERAUTH_LOG")
         .ok()
@@ -93,10 +95,19 @@ async fn serve(args: ServeArgs) -> Result<u8> {
         Ok(other) => anyhow::bail!("SENDERAUTH_LOG_FORMAT is {other:?}: use text (the default) or json"),
     }
     senderauth_server::serve::run(settings, resolver, shutdown_signal(), |address, dns| {
-        println!("senderauth: listening on http://{address}");
+        let mut lines = format!("senderauth: listening on http://{address}\n");
         for address in dns {
-            println!("senderauth: serving the platform's zone on {address} (UDP and TCP)");
+            lines.push_str(&format!("senderauth: serving the platform's zone on {address} (UDP and TCP)\n"));
         }
+        if let Some(token) = &demo_token {
+            lines.push_str(&format!(
+                "senderauth: demo mode: open http://{address}/ui and sign in with the token in {} (cat it); \
+                 the sandbox DNS host is at http://{address}/ui/sandbox\n",
+                token.display()
+            ));
+        }
+        // One write, and a closed stdout (`senderauth serve | head -1`) is no reason to stop.
+        let _ = std::io::stdout().lock().write_all(lines.as_bytes());
     })
     .await?;
     Ok(EXIT_OK)

@@ -99,3 +99,171 @@ async fn a_customer_signs_in_connects_a_domain_and_copies_its_records_in_a_brows
     let (status, stderr) = stop_service(child).await;
     assert!(status.success(), "{stderr}");
 }
+
+/// Text whose contrast with its background is under WCAG AA's 4.5:1, as "TAG text ratio"
+/// (visible text only; colours as the browser computed them).
+const LOW_CONTRAST: &str = r#"
+const parse = (text) => { const m = text.match(/rgba?\(([^)]+)\)/); return m ? m[1].split(',').map(parseFloat) : null; };
+const luminance = (rgb) => { const [r, g, b] = rgb.slice(0, 3).map((v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); }); return 0.2126 * r + 0.7152 * g + 0.0722 * b; };
+const background = (element) => { for (let e = element; e; e = e.parentElement) { const c = parse(getComputedStyle(e).backgroundColor); if (c && (c.length < 4 || c[3] > 0)) return c; } return [255, 255, 255]; };
+const low = [];
+for (const element of document.querySelectorAll('body *')) {
+  if (![...element.childNodes].some((node) => node.nodeType === 3 && node.textContent.trim())) continue;
+  const style = getComputedStyle(element);
+  const box = element.getBoundingClientRect();
+  if (style.visibility === 'hidden' || style.display === 'none' || box.width < 2 || box.height < 2) continue;
+  const [fg, bg] = [luminance(parse(style.color)), luminance(background(element))];
+  const ratio = (Math.max(fg, bg) + 0.05) / (Math.min(fg, bg) + 0.05);
+  if (ratio < 4.5) low.push(element.tagName + ' ' + element.textContent.trim().slice(0, 40) + ' ' + ratio.toFixed(2));
+}
+return low;"#;
+
+/// Checks the page as it stands: readable contrast everywhere, and at 375 px wide nothing wider
+/// than the screen (tables scroll inside themselves). Saves its screenshot as `name`.
+async fn check_page(browser: &Browser, name: &str) {
+    let low = browser.script(LOW_CONTRAST).await;
+    assert_eq!(low, serde_json::json!([]), "{name}: text under 4.5:1 contrast");
+    let widths = browser.script("return [document.documentElement.scrollWidth, window.innerWidth];").await;
+    let (page, window) = (widths[0].as_i64().unwrap_or(0), widths[1].as_i64().unwrap_or(0));
+    assert!(page <= window, "{name}: the page is {page} px wide in a {window} px window");
+    browser.screenshot(&screenshots().join(format!("{name}.png"))).await;
+}
+
+/// Waits until the page's heading shows `status` (a badge), reloading as the page does not.
+async fn wait_for_status(browser: &Browser, label: &str) {
+    let started = Instant::now();
+    loop {
+        let heading = browser.text("h1").await;
+        if heading.contains(label) {
+            return;
+        }
+        if started.elapsed() > Duration::from_secs(10) {
+            let (problems, notice) = (browser.find_text("ul.problems").await, browser.find_text("p.notice").await);
+            panic!("the heading says {heading:?}, not {label:?}; problems: {problems:?}; notice: {notice:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Adds one record at the sandbox DNS host's page of the zone.
+async fn add_sandbox_record(browser: &Browser, kind: &str, host: &str, value: &str) {
+    browser.click(&format!("#kind option[value='{kind}']")).await;
+    browser.type_into("#host", host).await;
+    browser.type_into("#value", value).await;
+    browser.submit("form[action$='/records'] button[type=submit]").await;
+    let notice = browser.wait_for("p.notice, p#record-error", Duration::from_secs(5)).await;
+    assert!(notice.contains("Record added"), "adding {kind} {host}: {notice}");
+}
+
+#[tokio::test]
+async fn in_demo_mode_a_customer_walks_from_connecting_to_verified_with_the_sandbox_dns_host() {
+    if !require_or_skip(webdriver::available(), "chromium and chromium-driver (Debian)") {
+        return;
+    }
+    let server = zones().await;
+    let data_dir = tempdir();
+    let (child, http, dns) = start_service_full(&data_dir, &server, &["--demo"], &[]).await;
+    let token = std::fs::read_to_string(data_dir.join("demo-token")).expect("the demo account's token");
+    let base = format!("http://{http}");
+    // Every page at 375 px wide: the walk a customer on a phone takes.
+    let browser = Browser::start(375, 812).await;
+
+    // Keyboard only: sign in, connect a domain.
+    browser.goto(&format!("{base}/ui/sign-in")).await;
+    check_page(&browser, "demo-sign-in").await;
+    assert!(browser.tab_to("#token", 10).await, "the focus is visible on the token field");
+    browser.press(&format!("{}{}", token.trim(), webdriver::ENTER)).await;
+    wait_for_url(&browser, "/ui/domains").await;
+    assert!(browser.tab_to("#email", 20).await, "the focus is visible on the email field");
+    browser.press(&format!("news@shop.example.com{}", webdriver::ENTER)).await;
+    wait_for_url(&browser, "/ui/domains/shop.example.com").await;
+    wait_for_status(&browser, "Not verified").await;
+    check_page(&browser, "demo-setup-not-verified").await;
+    assert!(browser.text("aside[aria-label=Demo]").await.contains("example.com is hosted by the sandbox DNS host"));
+
+    // The records as the setup page shows them, from its Copy buttons.
+    let copies = browser
+        .script(
+            "return [...document.querySelectorAll('section[aria-labelledby] tbody tr:not(.note)')].map((row) => \
+             [row.closest('section').getAttribute('aria-labelledby'), row.cells[0].textContent, \
+             ...[...row.querySelectorAll('button.copy')].map((button) => button.dataset.copy)]);",
+        )
+        .await;
+    let rows: Vec<[String; 4]> = copies
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|row| std::array::from_fn(|index| row[index].as_str().unwrap_or_default().to_string()))
+        .collect();
+    let of = |method: &str| rows.iter().filter(|row| row[0] == format!("{method}-title")).cloned().collect::<Vec<_>>();
+    let (dkim, spf, dmarc) = (of("dkim"), of("spf"), of("dmarc"));
+    assert_eq!((dkim.len(), spf.len(), dmarc.len()), (2, 1, 1), "{rows:?}");
+
+    // At the sandbox DNS host: DKIM and SPF first.
+    browser.submit("nav a[href='/ui/sandbox']").await;
+    wait_for_url(&browser, "/ui/sandbox").await;
+    check_page(&browser, "demo-sandbox-zones").await;
+    browser.submit("a[href='/ui/sandbox/example.com']").await;
+    wait_for_url(&browser, "/ui/sandbox/example.com").await;
+    // A CNAME cannot sit beside other records: the host says so and keeps what was typed.
+    add_sandbox_record(&browser, "TXT", &dkim[0][2], "hello").await;
+    browser.click("#kind option[value='CNAME']").await;
+    browser.type_into("#host", &dkim[0][2]).await;
+    browser.type_into("#value", &dkim[0][3]).await;
+    browser.submit("form[action$='/records'] button[type=submit]").await;
+    let refusal = browser.wait_for("p#record-error", Duration::from_secs(5)).await;
+    assert!(refusal.contains("must be the only record"), "{refusal}");
+    assert_eq!(browser.attribute("#host", "value").await.as_deref(), Some(dkim[0][2].as_str()));
+    browser.submit("button[aria-label^='Remove the TXT record']").await;
+    assert_eq!(browser.text("p.notice").await, "Record removed.");
+    for [_, kind, host, value] in dkim.iter().chain(&spf) {
+        add_sandbox_record(&browser, kind, host, value).await;
+    }
+    check_page(&browser, "demo-sandbox-records").await;
+    // The embedded DNS server answers the customer's name now, the key behind the CNAME
+    // included (a real client reads it).
+    let answer = std::process::Command::new("kdig")
+        .args(["@".to_string() + &dns.ip().to_string(), "-p".into(), dns.port().to_string()])
+        .args([format!("{}.example.com", dkim[0][2]), "TXT".into(), "+short".into()])
+        .output();
+    if let Ok(answer) = answer {
+        let text = String::from_utf8_lossy(&answer.stdout).to_string();
+        assert!(text.contains(&dkim[0][3]) && text.contains("v=DKIM1"), "{text}");
+    }
+
+    // Verify (keyboard): DKIM and SPF in place, DMARC missing: Partially verified.
+    browser.goto(&format!("{base}/ui/domains/shop.example.com")).await;
+    assert!(browser.tab_to("form[action$='/verify'] button", 40).await, "the focus is visible on Verify");
+    browser.script("window.__before_submit = true;").await;
+    browser.press(webdriver::ENTER).await;
+    wait_for_status(&browser, "Partially verified").await;
+    assert!(browser.text("#dmarc-applies").await.contains("No DMARC record applies"));
+    check_page(&browser, "demo-setup-partially-verified").await;
+
+    // DMARC at the root: the subdomain inherits it, and the page says which record applies.
+    browser.goto(&format!("{base}/ui/sandbox/example.com")).await;
+    add_sandbox_record(&browser, "TXT", "_dmarc", "\"v=DMARC1; p=none;\"").await;
+    browser.goto(&format!("{base}/ui/domains/shop.example.com")).await;
+    browser.submit("form[action$='/verify'] button").await;
+    wait_for_status(&browser, "Verified").await;
+    let applies = browser.text("#dmarc-applies").await;
+    assert!(applies.contains("Inherited from example.com") && applies.contains("v=DMARC1; p=none;"), "{applies}");
+    check_page(&browser, "demo-setup-verified").await;
+    assert!(!browser.text("h1").await.contains("Partially"));
+
+    // Another account cannot open this account's sandbox zone.
+    let admin = std::fs::read_to_string(data_dir.join("admin-token")).expect("admin token").trim().to_string();
+    let (_, other) = call(http, "POST", "/api/v1/accounts", Some(&admin), Some(r#"{"name": "Other"}"#)).await;
+    let other = other["token"].as_str().expect("token").to_string();
+    browser.submit("nav form button").await;
+    wait_for_url(&browser, "/ui/sign-in").await;
+    browser.type_into("#token", &other).await;
+    browser.submit("form button[type=submit]").await;
+    wait_for_url(&browser, "/ui/domains").await;
+    browser.goto(&format!("{base}/ui/sandbox/example.com")).await;
+    assert!(browser.text("h1").await.contains("Not found"));
+
+    drop(browser);
+    let (status, stderr) = stop_service(child).await;
+    assert!(status.success(), "{stderr}");
+}
