@@ -42,6 +42,7 @@ pub fn routes() -> Router<AppState> {
         .route("/ui/domains", get(domains_page).post(connect_domain))
         .route("/ui/domains/{domain}", get(domain_page))
         .route("/ui/domains/{domain}/verify", post(verify))
+        .route("/ui/domains/{domain}/history", get(history_page))
         .route("/ui/domains/{domain}/delete", post(delete))
         .route("/ui/sandbox", get(sandbox::zones_page).post(sandbox::create_zone))
         .route("/ui/sandbox/{zone}", get(sandbox::zone_page))
@@ -282,13 +283,14 @@ async fn sign_out(
     response
 }
 
-const STATUSES: [(&str, &str); 6] = [
+const STATUSES: [(&str, &str); 7] = [
     ("pending", "Not verified"),
     ("partially_verified", "Partially verified"),
     ("verified", "Verified"),
     ("temporary_failure", "Temporary failure"),
     ("failed", "Failed"),
     ("not_verified", "Not verified"),
+    ("unknown", "Unknown: DNS did not answer"),
 ];
 
 fn status_label(status: &str) -> &str {
@@ -566,7 +568,7 @@ async fn domain_page(
         if method == "dmarc" {
             body.push_str(&dmarc_summary(&domain, &result["dmarc"]));
         }
-        body.push_str(r#"<table><thead><tr><th scope="col">Type</th><th scope="col">Host</th><th scope="col">Required data</th><th scope="col">What DNS holds now</th><th scope="col">Status</th></tr></thead><tbody>"#);
+        body.push_str(r#"<table class="records"><thead><tr><th scope="col">Type</th><th scope="col">Host</th><th scope="col">Required data</th><th scope="col">What DNS holds now</th><th scope="col">Status</th></tr></thead><tbody>"#);
         for record in view["records"].as_array().into_iter().flatten().filter(|record| record["method"] == method) {
             let value = record["value"].as_str().unwrap_or_default();
             let host = record["host"].as_str().unwrap_or_default();
@@ -577,7 +579,7 @@ async fn domain_page(
             };
             let _ = write!(
                 body,
-                r#"<tr><td>{kind}</td><td><code>{host_html}</code> <button type="button" class="copy" data-copy="{host_html}" aria-label="Copy the host">Copy</button></td><td><code class="value">{value_html}</code> <button type="button" class="copy" data-copy="{value_html}" aria-label="Copy the {title} value">Copy</button></td><td><code>{found}</code></td><td>{status}</td></tr>"#,
+                r#"<tr><td data-label="Type">{kind}</td><td data-label="Host"><code>{host_html}</code> <button type="button" class="copy" data-copy="{host_html}" aria-label="Copy the host">Copy</button></td><td data-label="Required data"><code class="value">{value_html}</code> <button type="button" class="copy" data-copy="{value_html}" aria-label="Copy the {title} value">Copy</button></td><td data-label="What DNS holds now"><code>{found}</code></td><td data-label="Status">{status}</td></tr>"#,
                 kind = escape(record["record_type"].as_str().unwrap_or_default()),
                 host_html = escape(host),
                 value_html = escape(value),
@@ -614,7 +616,10 @@ async fn domain_page(
             badge(event["to"].as_str().unwrap_or(""))
         );
     }
-    body.push_str("</tbody></table></section>");
+    let _ = write!(
+        body,
+        r#"</tbody></table><p><a href="/ui/domains/{link}/history">Every check and status change</a></p></section>"#
+    );
     let _ = write!(
         body,
         r#"<section aria-labelledby="delete-title"><h2 id="delete-title">Remove this domain</h2><form method="post" action="/ui/domains/{link}/delete">{}
@@ -677,6 +682,110 @@ async fn sandbox_notice(state: &AppState, signed: &Signed, domain: &str) -> Stri
             apex = escape(&apex)
         ),
     }
+}
+
+#[derive(Deserialize, Default)]
+struct HistoryQuery {
+    before: Option<i64>,
+}
+
+/// Checks shown per page of a domain's history (runs of alike checks count once).
+const HISTORY_PAGE: i64 = 50;
+
+/// A domain's history: every check, consecutive alike checks as one line, and every change of
+/// its status.
+async fn history_page(
+    State(state): State<AppState>,
+    signed: Signed,
+    Path(name): Path<String>,
+    Query(query): Query<HistoryQuery>,
+) -> Response {
+    let store = &state.worker.store;
+    let account = signed.session.account_id;
+    let (runs, page_data) = match (
+        store.check_runs(account, &name, query.before, HISTORY_PAGE + 1).await,
+        store.domain_page(account, &name).await,
+    ) {
+        (Ok(Some(runs)), Ok(Some(page_data))) => (runs, page_data),
+        (Ok(_), Ok(_)) => {
+            return respond(
+                StatusCode::NOT_FOUND,
+                page(
+                    "Not found",
+                    Some(&signed),
+                    &format!(r#"<h1>Not found</h1><p>No domain {} in this account.</p>"#, escape(&name)),
+                ),
+            );
+        }
+        (Err(error), _) | (_, Err(error)) => {
+            tracing::error!(%error, "reading a domain's history");
+            return respond(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                page("Error", Some(&signed), "<h1>Something went wrong</h1><p>Try again.</p>"),
+            );
+        }
+    };
+    let domain = page_data.record.domain.clone();
+    let link = url_part(&domain);
+    let mut body = format!(
+        r#"<p><a href="/ui/domains/{link}">← {name}</a></p><h1>History of {name} {badge}</h1>"#,
+        name = escape(&domain),
+        badge = badge(&page_data.record.status)
+    );
+    body.push_str(r#"<section aria-labelledby="checks-title"><h2 id="checks-title">Checks</h2>"#);
+    if runs.is_empty() {
+        body.push_str("<p>Not checked yet.</p>");
+    } else {
+        body.push_str(r#"<table><thead><tr><th scope="col">When</th><th scope="col">Checks</th><th scope="col">Status</th><th scope="col">DKIM</th><th scope="col">SPF</th><th scope="col">DMARC</th><th scope="col">Problems found</th></tr></thead><tbody>"#);
+        for run in runs.iter().take(HISTORY_PAGE as usize) {
+            let when = if run.first_at == run.last_at {
+                time(&Value::from(run.first_at))
+            } else {
+                format!("{} to {}", time(&Value::from(run.first_at)), time(&Value::from(run.last_at)))
+            };
+            let problems = if run.problem_codes.is_empty() {
+                "none".to_string()
+            } else {
+                run.problem_codes
+                    .split(' ')
+                    .map(|code| format!("<code>{}</code>", escape(code)))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            };
+            let _ = write!(
+                body,
+                "<tr><td>{when}</td><td>{checks}</td><td>{status}</td><td>{dkim}</td><td>{spf}</td><td>{dmarc}</td><td>{problems}</td></tr>",
+                checks = run.checks,
+                status = badge(&run.status),
+                dkim = badge(&run.dkim_status),
+                spf = badge(&run.spf_status),
+                dmarc = badge(&run.dmarc_status),
+            );
+        }
+        body.push_str("</tbody></table>");
+        if runs.len() as i64 > HISTORY_PAGE
+            && let Some(last) = runs.get(HISTORY_PAGE as usize - 1)
+        {
+            let _ = write!(
+                body,
+                r#"<p><a href="/ui/domains/{link}/history?before={}" rel="next">Older checks</a></p>"#,
+                last.id
+            );
+        }
+    }
+    body.push_str(r#"</section><section aria-labelledby="changes-title"><h2 id="changes-title">Status changes</h2><table><thead><tr><th scope="col">When</th><th scope="col">From</th><th scope="col">To</th><th scope="col">Event sent</th></tr></thead><tbody>"#);
+    for event in page_data.history.iter().rev() {
+        let _ = write!(
+            body,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            time(&Value::from(event.at)),
+            event.from_status.as_deref().map_or("—".to_string(), badge),
+            badge(&event.to_status),
+            event.event.as_deref().map_or("—".to_string(), |event| format!("<code>{}</code>", escape(event)))
+        );
+    }
+    body.push_str("</tbody></table></section>");
+    respond(StatusCode::OK, page(&format!("History of {domain}"), Some(&signed), &body))
 }
 
 async fn verify(

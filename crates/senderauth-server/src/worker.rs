@@ -50,6 +50,13 @@ const WRITE_BATCH: usize = 50;
 /// Batches of finished checks written at once (on SQLite they queue for its one writer).
 const WRITERS: usize = 4;
 
+/// The problem codes of a check, sorted and without repeats, separated by spaces.
+fn problem_codes(verification: &Verification) -> String {
+    let codes: std::collections::BTreeSet<&str> =
+        verification.problems.iter().map(|problem| problem.code.as_str()).collect();
+    codes.into_iter().collect::<Vec<_>>().join(" ")
+}
+
 fn method_status(status: MethodStatus) -> &'static str {
     match status {
         MethodStatus::Verified => "verified",
@@ -247,6 +254,7 @@ impl Worker {
             spf_status: method_status(verification.spf.status).to_string(),
             dmarc_status: method_status(verification.dmarc.status).to_string(),
             result_json: serde_json::to_string(&verification).unwrap_or_default(),
+            problem_codes: problem_codes(&verification),
             next_check_at: transition.next_check_at,
             consecutive_failures: i64::from(transition.state.consecutive_failures),
         };

@@ -130,8 +130,24 @@ pub struct CheckRecord {
     pub spf_status: String,
     pub dmarc_status: String,
     pub result_json: String,
+    /// The problem codes found, sorted, separated by spaces (the check log's summary).
+    pub problem_codes: String,
     pub next_check_at: Option<i64>,
     pub consecutive_failures: i64,
+}
+
+/// Consecutive checks of a domain with the same outcome.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckRun {
+    pub id: i64,
+    pub first_at: i64,
+    pub last_at: i64,
+    pub checks: i64,
+    pub status: String,
+    pub dkim_status: String,
+    pub spf_status: String,
+    pub dmarc_status: String,
+    pub problem_codes: String,
 }
 
 /// The latest check of a domain, as stored.
@@ -237,6 +253,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
     (6, "sealed webhook secrets", include_str!("../migrations/sqlite/0006_sealed_webhook_secrets.sql")),
     (7, "ui sessions", include_str!("../migrations/sqlite/0007_ui_sessions.sql")),
     (8, "sandbox", include_str!("../migrations/sqlite/0008_sandbox.sql")),
+    (9, "check runs", include_str!("../migrations/sqlite/0009_check_runs.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "initial", include_str!("../migrations/postgres/0001_initial.sql")),
@@ -248,6 +265,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (7, "sealed webhook secrets", include_str!("../migrations/postgres/0007_sealed_webhook_secrets.sql")),
     (8, "ui sessions", include_str!("../migrations/postgres/0008_ui_sessions.sql")),
     (9, "sandbox", include_str!("../migrations/postgres/0009_sandbox.sql")),
+    (10, "check runs", include_str!("../migrations/postgres/0010_check_runs.sql")),
 ];
 
 impl Store {
@@ -863,6 +881,87 @@ impl Store {
     /// verifier writes its finished checks this way, a transaction per batch instead of per
     /// domain. A domain removed since it was claimed gets `Err(Conflict)` in its place while
     /// the others are recorded; a database error records none.
+    /// Adds a check to the domain's check log: one more in its latest run when the outcome is
+    /// the same, else a new run.
+    async fn log_check(
+        &self,
+        transaction: &mut sqlx::Transaction<'static, sqlx::Any>,
+        domain_id: i64,
+        check: &CheckRecord,
+    ) -> Result<(), StoreError> {
+        let extended = sqlx::query(self.sql(
+            "UPDATE check_runs SET last_at = ?, checks = checks + 1 \
+             WHERE id = (SELECT MAX(id) FROM check_runs WHERE domain_id = ?) \
+             AND status = ? AND dkim_status = ? AND spf_status = ? AND dmarc_status = ? AND problem_codes = ?",
+        ))
+        .bind(check.checked_at)
+        .bind(domain_id)
+        .bind(&check.status)
+        .bind(&check.dkim_status)
+        .bind(&check.spf_status)
+        .bind(&check.dmarc_status)
+        .bind(&check.problem_codes)
+        .execute(&mut **transaction)
+        .await
+        .map_err(database("logging the check"))?;
+        if extended.rows_affected() == 0 {
+            sqlx::query(self.sql(
+                "INSERT INTO check_runs (domain_id, first_at, last_at, checks, status, dkim_status, spf_status, \
+                 dmarc_status, problem_codes) VALUES (?, ?, ?, 1, ?, ?, ?, ?, ?)",
+            ))
+            .bind(domain_id)
+            .bind(check.checked_at)
+            .bind(check.checked_at)
+            .bind(&check.status)
+            .bind(&check.dkim_status)
+            .bind(&check.spf_status)
+            .bind(&check.dmarc_status)
+            .bind(&check.problem_codes)
+            .execute(&mut **transaction)
+            .await
+            .map_err(database("logging the check"))?;
+        }
+        Ok(())
+    }
+
+    /// An account's domain's check log, newest run first: at most `limit` runs older than the
+    /// run `before` (all from the newest without it). `None` when the account has no such
+    /// domain.
+    pub async fn check_runs(
+        &self,
+        account_id: i64,
+        domain: &str,
+        before: Option<i64>,
+        limit: i64,
+    ) -> Result<Option<Vec<CheckRun>>, StoreError> {
+        let Some(record) = self.domain(account_id, domain).await? else { return Ok(None) };
+        let rows = sqlx::query(self.sql(
+            "SELECT id, first_at, last_at, checks, status, dkim_status, spf_status, dmarc_status, problem_codes \
+             FROM check_runs WHERE domain_id = ? AND id < ? ORDER BY id DESC LIMIT ?",
+        ))
+        .bind(record.id)
+        .bind(before.unwrap_or(i64::MAX))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(database("reading the check log"))?;
+        Ok(Some(
+            rows.iter()
+                .map(|row| CheckRun {
+                    id: row.get(0),
+                    first_at: row.get(1),
+                    last_at: row.get(2),
+                    checks: row.get(3),
+                    status: row.get(4),
+                    dkim_status: row.get(5),
+                    spf_status: row.get(6),
+                    dmarc_status: row.get(7),
+                    problem_codes: row.get(8),
+                })
+                .collect(),
+        ))
+    }
+
     pub async fn record_checks(
         &self,
         checks: &[(i64, &CheckRecord)],
@@ -909,6 +1008,7 @@ impl Store {
             .execute(&mut *transaction)
             .await
             .map_err(database("saving the result"))?;
+            self.log_check(&mut transaction, domain_id, check).await?;
             let event = if previous == check.status {
                 None
             } else {

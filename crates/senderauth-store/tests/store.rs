@@ -115,6 +115,7 @@ fn check(status: &str, at: i64, next: i64) -> CheckRecord {
         spf_status: if status == "verified" { "verified" } else { "not_verified" }.to_string(),
         dmarc_status: "verified".to_string(),
         result_json: format!("{{\"status\":\"{status}\"}}"),
+        problem_codes: if status == "verified" { "" } else { "spf_missing" }.to_string(),
         next_check_at: Some(next),
         consecutive_failures: 0,
     }
@@ -145,6 +146,21 @@ async fn checks_keep_the_latest_result_and_a_history_of_status_changes() {
         let history: Vec<(i64, String)> =
             store.history(domain.id).await.expect("history").into_iter().map(|e| (e.at, e.to_status)).collect();
         assert_eq!(history, [(100, "pending".into()), (160, "partially_verified".into()), (1000, "verified".into())]);
+        // The check log: the two alike checks are one run, newest first; pages go back in time.
+        store.record_check(domain.id, &check("verified", 2000, 90_000)).await.expect("record");
+        let runs = store.check_runs(account.id, "h.example.com", None, 10).await.expect("log").expect("domain");
+        let summary: Vec<(i64, i64, i64, &str, &str)> = runs
+            .iter()
+            .map(|run| (run.first_at, run.last_at, run.checks, run.status.as_str(), run.problem_codes.as_str()))
+            .collect();
+        assert_eq!(summary, [(1000, 2000, 2, "verified", ""), (160, 400, 2, "partially_verified", "spf_missing")]);
+        let older = store.check_runs(account.id, "h.example.com", Some(runs[0].id), 10).await.expect("log");
+        assert_eq!(older.expect("domain").len(), 1);
+        let other = store.create_account("Other", None, 1).await.expect("account");
+        assert!(
+            store.check_runs(other.id, "h.example.com", None, 10).await.expect("log").is_none(),
+            "not another account's"
+        );
         // Deleting the domain takes its results and history with it.
         assert!(store.delete_domain(account.id, "h.example.com").await.expect("delete"));
         assert!(store.latest_result(domain.id).await.expect("latest").is_none());

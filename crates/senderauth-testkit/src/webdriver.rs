@@ -64,6 +64,7 @@ impl Browser {
         } } } });
         let created = browser.command("POST", "/session", Some(capabilities)).await;
         browser.session = created["sessionId"].as_str().expect("a session id").to_string();
+        browser.resize(width, height).await;
         browser
     }
 
@@ -263,7 +264,11 @@ impl Browser {
         std::fs::write(path, png).expect("writing the screenshot");
     }
 
+    /// Makes the page's viewport `width` × `height` CSS pixels, as on a phone that size
+    /// (Chromium's device emulation: a window cannot be narrower than 500 px).
     pub async fn resize(&self, width: u32, height: u32) {
-        self.command("POST", &self.path("/window/rect"), Some(json!({ "width": width, "height": height }))).await;
+        let params = json!({ "width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 600 });
+        let body = json!({ "cmd": "Emulation.setDeviceMetricsOverride", "params": params });
+        self.command("POST", &self.path("/goog/cdp/execute"), Some(body)).await;
     }
 }

@@ -125,6 +125,7 @@ async fn check_page(browser: &Browser, name: &str) {
     assert_eq!(low, serde_json::json!([]), "{name}: text under 4.5:1 contrast");
     let widths = browser.script("return [document.documentElement.scrollWidth, window.innerWidth];").await;
     let (page, window) = (widths[0].as_i64().unwrap_or(0), widths[1].as_i64().unwrap_or(0));
+    assert_eq!(window, 375, "{name}: checked at 375 px wide");
     assert!(page <= window, "{name}: the page is {page} px wide in a {window} px window");
     browser.screenshot(&screenshots().join(format!("{name}.png"))).await;
 }
@@ -238,6 +239,8 @@ async fn in_demo_mode_a_customer_walks_from_connecting_to_verified_with_the_sand
     browser.press(webdriver::ENTER).await;
     wait_for_status(&browser, "Partially verified").await;
     assert!(browser.text("#dmarc-applies").await.contains("No DMARC record applies"));
+    // (The screenshot shows the DKIM records, as cards at this width.)
+    browser.script("document.getElementById('dkim-title').scrollIntoView();").await;
     check_page(&browser, "demo-setup-partially-verified").await;
 
     // DMARC at the root: the subdomain inherits it, and the page says which record applies.
@@ -250,6 +253,16 @@ async fn in_demo_mode_a_customer_walks_from_connecting_to_verified_with_the_sand
     assert!(applies.contains("Inherited from example.com") && applies.contains("v=DMARC1; p=none;"), "{applies}");
     check_page(&browser, "demo-setup-verified").await;
     assert!(!browser.text("h1").await.contains("Partially"));
+
+    // The history: each outcome the checks went through, newest first, and the status changes.
+    browser.submit("a[href$='/history']").await;
+    check_page(&browser, "demo-history").await;
+    let checks = browser.text("section[aria-labelledby=checks-title] tbody").await;
+    let lines: Vec<&str> = checks.lines().collect();
+    assert!(lines[0].contains("Verified") && lines[0].contains("none"), "{checks}");
+    assert!(lines.iter().any(|line| line.contains("Partially verified") && line.contains("dmarc_missing")), "{checks}");
+    let changes = browser.text("section[aria-labelledby=changes-title] tbody").await;
+    assert!(changes.contains("domain.verified") && changes.contains("domain.partially_verified"), "{changes}");
 
     // Another account cannot open this account's sandbox zone.
     let admin = std::fs::read_to_string(data_dir.join("admin-token")).expect("admin token").trim().to_string();
