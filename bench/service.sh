@@ -28,73 +28,16 @@ out=bench/out/service
 api=http://127.0.0.1:$api_port
 admin_token=bench-admin-token-not-secret
 
-need=()
-for package in knot knot-dnsutils wrk postgresql curl; do
-  dpkg -s "$package" >/dev/null 2>&1 || need+=("$package")
-done
-if [ ${#need[@]} -gt 0 ]; then
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
-fi
+source bench/lib.sh
+install_missing knot knot-dnsutils wrk postgresql curl
 cargo build --release --locked -p senderauth >/dev/null 2>&1
 
 # The zone takes a minute to make and Knot most of one to load: kept per N and ACCOUNTS.
 zone=$out/zone-$count-$accounts
-if [ ! -f "$zone/mix.json" ]; then
-  echo "== generating $count domains in $accounts accounts"
-  mkdir -p "$zone"
-  python3 bench/gen_zone.py "$count" "$zone" "$accounts" >"$zone/mix.json.tmp"
-  mv "$zone/mix.json.tmp" "$zone/mix.json"
-fi
-rm -rf "$zone/run" "$zone/db"
-knot_pid=$(scripts/knot.sh start "$zone" "$dns_port")
-serve_pid=""
-pg_dir=""
-cleanup() {
-  [ -n "$serve_pid" ] && kill "$serve_pid" 2>/dev/null
-  [ -n "$pg_dir" ] && scripts/postgres.sh stop "$pg_dir"
-  kill "$knot_pid" 2>/dev/null || true
-}
-trap cleanup EXIT
+start_knot "$zone" "$count" "$accounts"
 
-serve() { # DIR URL: starts the service, returns once it answers
-  SENDERAUTH_ADMIN_TOKEN=$admin_token target/release/senderauth serve --listen "127.0.0.1:$api_port" \
-    --data-dir "$1" --database-url "$2" --nameserver "127.0.0.1:$dns_port" >>"$1/serve.log" 2>&1 &
-  serve_pid=$!
-  for _ in $(seq 1 600); do
-    curl -sf "$api/healthz" >/dev/null 2>&1 && return 0
-    kill -0 "$serve_pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  cat "$1/serve.log" >&2
-  echo "senderauth serve did not start" >&2
-  exit 1
-}
-stop_serve() {
-  kill -TERM "$serve_pid"
-  wait "$serve_pid" || true
-  serve_pid=""
-}
-sql() { # BACKEND URL STATEMENT: runs it, prints the first column of the first row
-  if [ "$1" = sqlite ]; then
-    python3 -c "import sqlite3, sys
-database = sqlite3.connect(sys.argv[1], timeout=60)
-row = database.execute(sys.argv[2]).fetchone()
-database.commit()
-print(row[0] if row else '')" "${2#sqlite://}" "$3"
-  else
-    psql -tA "$2" -c "$3"
-  fi
-}
 checks_done() {
   curl -sf "$api/metrics" | awk '/^senderauth_checks_total/ { total += $2 } END { print total + 0 }'
-}
-# wrk's latency as milliseconds: "1.23ms", "456.00us" or "1.02s".
-milliseconds() {
-  awk -v value="$1" 'BEGIN {
-    number = value + 0
-    if (value ~ /us$/) number /= 1000; else if (value ~ /ms$/) number += 0; else if (value ~ /s$/) number *= 1000
-    printf "%.2f", number
-  }'
 }
 load() { # LABEL MODE DIR: one wrk run; prints "p50 p99 requests/s errors"
   local file="$3/wrk-$1-$2.txt"
@@ -110,15 +53,7 @@ load() { # LABEL MODE DIR: one wrk run; prints "p50 p99 requests/s errors"
 rows=()
 for backend in $backends; do
   dir=$out/$backend
-  rm -rf "$dir" && mkdir -p "$dir"
-  case "$backend" in
-  sqlite) url="sqlite://$dir/senderauth.db" ;;
-  postgres)
-    pg_dir=$(mktemp -d /tmp/senderauth-bench-pg.XXXXXX)
-    url=$(scripts/postgres.sh start "$pg_dir" "$pg_port" durable)
-    ;;
-  *) echo "unknown backend $backend" >&2 && exit 2 ;;
-  esac
+  open_store "$backend" "$dir"
   echo "== $backend: creating the schema, seeding $count domains"
   serve "$dir" "$url" && stop_serve
   python3 bench/seed_store.py "$zone/domains.jsonl" "$accounts" "$url" "$dir/targets.tsv"
@@ -159,7 +94,7 @@ for backend in $backends; do
     size=$(du -cm "$dir"/senderauth.db* | tail -1 | cut -f1)
   else
     size=$(sql "$backend" "$url" "SELECT pg_database_size('postgres') / 1048576")
-    scripts/postgres.sh stop "$pg_dir" && rm -rf "$pg_dir" && pg_dir=""
+    close_store
   fi
   rate=$(echo "$count / $round" | bc)
   read -r dd50 dd99 ddrate dderr <<<"$during_detail"

@@ -118,9 +118,17 @@ for (const element of document.querySelectorAll('body *')) {
 }
 return low;"#;
 
-/// Checks the page as it stands: readable contrast everywhere, and at 375 px wide nothing wider
-/// than the screen (tables scroll inside themselves). Saves its screenshot as `name`.
+/// Form fields a screen reader cannot name: no label, no aria-label.
+const UNLABELLED: &str = r#"
+return [...document.querySelectorAll('input:not([type=hidden]), select, textarea')]
+  .filter((field) => field.labels.length === 0 && !field.getAttribute('aria-label'))
+  .map((field) => field.outerHTML.slice(0, 80));"#;
+
+/// Checks the page as it stands: every field labelled, readable contrast everywhere, and at
+/// 375 px wide nothing wider than the screen (tables scroll inside themselves, or turn into
+/// cards). Saves its screenshot as `name`.
 async fn check_page(browser: &Browser, name: &str) {
+    assert_eq!(browser.script(UNLABELLED).await, serde_json::json!([]), "{name}: fields without a label");
     let low = browser.script(LOW_CONTRAST).await;
     assert_eq!(low, serde_json::json!([]), "{name}: text under 4.5:1 contrast");
     let widths = browser.script("return [document.documentElement.scrollWidth, window.innerWidth];").await;
@@ -175,6 +183,7 @@ async fn in_demo_mode_a_customer_walks_from_connecting_to_verified_with_the_sand
     assert!(browser.tab_to("#token", 10).await, "the focus is visible on the token field");
     browser.press(&format!("{}{}", token.trim(), webdriver::ENTER)).await;
     wait_for_url(&browser, "/ui/domains").await;
+    check_page(&browser, "demo-domains-empty").await;
     assert!(browser.tab_to("#email", 20).await, "the focus is visible on the email field");
     browser.press(&format!("news@shop.example.com{}", webdriver::ENTER)).await;
     wait_for_url(&browser, "/ui/domains/shop.example.com").await;
@@ -263,6 +272,17 @@ async fn in_demo_mode_a_customer_walks_from_connecting_to_verified_with_the_sand
     assert!(lines.iter().any(|line| line.contains("Partially verified") && line.contains("dmarc_missing")), "{checks}");
     let changes = browser.text("section[aria-labelledby=changes-title] tbody").await;
     assert!(changes.contains("domain.verified") && changes.contains("domain.partially_verified"), "{changes}");
+
+    // A form without its CSRF token (a forged one) is refused, and changes nothing.
+    browser.goto(&format!("{base}/ui/sandbox/example.com")).await;
+    let records_before = browser.text("section[aria-labelledby=records-title]").await;
+    browser.script("document.querySelectorAll('form[action$=\"/records\"] input[name=csrf]').forEach((field) => field.remove());").await;
+    browser.type_into("#host", "forged").await;
+    browser.type_into("#value", "v=spf1 -all").await;
+    browser.submit("form[action$='/records'] button[type=submit]").await;
+    assert!(browser.text("h1").await.contains("This form has expired"));
+    browser.goto(&format!("{base}/ui/sandbox/example.com")).await;
+    assert_eq!(browser.text("section[aria-labelledby=records-title]").await, records_before);
 
     // Another account cannot open this account's sandbox zone.
     let admin = std::fs::read_to_string(data_dir.join("admin-token")).expect("admin token").trim().to_string();
