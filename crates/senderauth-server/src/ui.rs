@@ -297,6 +297,20 @@ fn status_label(status: &str) -> &str {
     STATUSES.iter().find(|(key, _)| *key == status).map_or(status, |(_, label)| label)
 }
 
+/// A method's badge: its name, with a mark and words for its status (not colour alone).
+fn method_badge(method: &str, status: &str) -> String {
+    let mark = match status {
+        "verified" => "✓",
+        "unknown" => "?",
+        _ => "✗",
+    };
+    format!(
+        r#"<span class="badge {class}" title="{method}: {label}">{method} {mark}<span class="visually-hidden">: {label}</span></span>"#,
+        class = escape(status),
+        label = escape(status_label(status)),
+    )
+}
+
 fn badge(status: &str) -> String {
     format!(r#"<span class="badge {}">{}</span>"#, escape(status), escape(status_label(status)))
 }
@@ -365,6 +379,14 @@ async fn render_domains(
     };
     let more = domains.len() as i64 > PAGE;
     domains.truncate(PAGE as usize);
+    let ids: Vec<i64> = domains.iter().map(|domain| domain.id).collect();
+    let methods = match store.method_statuses(&ids).await {
+        Ok(methods) => methods,
+        Err(error) => {
+            tracing::error!(%error, "reading the methods' statuses");
+            std::collections::HashMap::new()
+        }
+    };
     let mut body = String::from("<h1>Sending domains</h1>");
     if let Some(notice) = query.notice.as_deref() {
         let text = match notice {
@@ -382,7 +404,8 @@ async fn render_domains(
         body,
         r#"<form method="post" action="/ui/domains" class="card" aria-labelledby="connect-title"><h2 id="connect-title">Connect a domain</h2>{error_html}{hidden}
 <label for="email">The From email address you send with</label>
-<input id="email" name="email" type="email" required placeholder="news@example.com" value="{email}" aria-describedby="connect-error">
+<input id="email" name="email" type="email" required placeholder="news@example.com" value="{email}" aria-describedby="connect-error email-domain">
+<p class="hint" id="email-domain" aria-live="polite">The domain is the part after the @: subdomains such as news.example.com are fine.</p>
 <button type="submit">Connect</button></form>"#,
         hidden = signed.hidden(),
         email = escape(email)
@@ -402,11 +425,22 @@ async fn render_domains(
     if domains.is_empty() {
         body.push_str("<p>No domains here yet.</p>");
     } else {
-        body.push_str(r#"<table><caption class="visually-hidden">Your domains</caption><thead><tr><th scope="col">Domain</th><th scope="col">Status</th><th scope="col">Last check</th><th scope="col">Next check</th></tr></thead><tbody>"#);
+        body.push_str(r#"<table class="cards"><caption class="visually-hidden">Your domains</caption><thead><tr><th scope="col">Domain</th><th scope="col">Status</th><th scope="col">DKIM, SPF, DMARC</th><th scope="col">Last check</th><th scope="col">Next check</th></tr></thead><tbody>"#);
         for domain in &domains {
+            let method_badges = methods.get(&domain.id).map_or_else(
+                || "not checked yet".to_string(),
+                |statuses| {
+                    ["DKIM", "SPF", "DMARC"]
+                        .iter()
+                        .zip(statuses)
+                        .map(|(method, status)| method_badge(method, status))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                },
+            );
             let _ = write!(
                 body,
-                r#"<tr><td><a href="/ui/domains/{link}">{name}</a></td><td>{badge}</td><td>{last}</td><td>{next}</td></tr>"#,
+                r#"<tr><td data-label="Domain"><a href="/ui/domains/{link}">{name}</a></td><td data-label="Status">{badge}</td><td data-label="DKIM, SPF, DMARC">{method_badges}</td><td data-label="Last check">{last}</td><td data-label="Next check">{next}</td></tr>"#,
                 link = url_part(&domain.domain),
                 name = escape(&domain.domain),
                 badge = badge(&domain.status),

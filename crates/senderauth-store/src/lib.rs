@@ -820,6 +820,27 @@ impl Store {
     }
 
     /// As `domains`, only those whose name contains `search` (case-insensitive).
+    /// The latest check's status per method (DKIM, SPF, DMARC) of each of `domain_ids` that has
+    /// been checked, for a page of the domains list.
+    pub async fn method_statuses(
+        &self,
+        domain_ids: &[i64],
+    ) -> Result<std::collections::HashMap<i64, [String; 3]>, StoreError> {
+        if domain_ids.is_empty() {
+            return Ok(std::collections::HashMap::new());
+        }
+        let placeholders = vec!["?"; domain_ids.len()].join(", ");
+        let text = format!(
+            "SELECT domain_id, dkim_status, spf_status, dmarc_status FROM verification_results WHERE domain_id IN ({placeholders})"
+        );
+        let mut query = sqlx::query(self.sql(text));
+        for id in domain_ids {
+            query = query.bind(*id);
+        }
+        let rows = query.fetch_all(&self.pool).await.map_err(database("reading the methods' statuses"))?;
+        Ok(rows.iter().map(|row| (row.get(0), [row.get(1), row.get(2), row.get(3)])).collect())
+    }
+
     pub async fn domains_matching(
         &self,
         account_id: i64,

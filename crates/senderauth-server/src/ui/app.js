@@ -11,3 +11,15 @@ document.addEventListener("click", async (event) => {
     button.textContent = "Select and copy";
   }
 });
+
+// Connect form: say which domain the typed From address connects, as it is typed.
+const email = document.getElementById("email");
+const yields = document.getElementById("email-domain");
+if (email && yields) {
+  const initial = yields.textContent;
+  email.addEventListener("input", () => {
+    const at = email.value.lastIndexOf("@");
+    const domain = at >= 0 ? email.value.slice(at + 1).trim().replace(/\.$/, "").toLowerCase() : "";
+    yields.textContent = domain.includes(".") ? "Connects the domain " + domain + "." : initial;
+  });
+}

@@ -185,7 +185,9 @@ async fn in_demo_mode_a_customer_walks_from_connecting_to_verified_with_the_sand
     wait_for_url(&browser, "/ui/domains").await;
     check_page(&browser, "demo-domains-empty").await;
     assert!(browser.tab_to("#email", 20).await, "the focus is visible on the email field");
-    browser.press(&format!("news@shop.example.com{}", webdriver::ENTER)).await;
+    browser.press("news@shop.example.com").await;
+    assert_eq!(browser.text("#email-domain").await, "Connects the domain shop.example.com.");
+    browser.press(webdriver::ENTER).await;
     wait_for_url(&browser, "/ui/domains/shop.example.com").await;
     wait_for_status(&browser, "Not verified").await;
     check_page(&browser, "demo-setup-not-verified").await;
@@ -262,6 +264,16 @@ async fn in_demo_mode_a_customer_walks_from_connecting_to_verified_with_the_sand
     assert!(applies.contains("Inherited from example.com") && applies.contains("v=DMARC1; p=none;"), "{applies}");
     check_page(&browser, "demo-setup-verified").await;
     assert!(!browser.text("h1").await.contains("Partially"));
+
+    // The list: the domain with its status and a badge per method.
+    browser.goto(&format!("{base}/ui/domains")).await;
+    let row = browser.text("table.cards tbody tr").await;
+    assert!(
+        row.contains("Verified") && row.contains("DKIM ✓") && row.contains("SPF ✓") && row.contains("DMARC ✓"),
+        "{row}"
+    );
+    check_page(&browser, "demo-domains").await;
+    browser.goto(&format!("{base}/ui/domains/shop.example.com")).await;
 
     // The history: each outcome the checks went through, newest first, and the status changes.
     browser.submit("a[href$='/history']").await;
