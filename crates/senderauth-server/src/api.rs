@@ -53,10 +53,17 @@ pub struct AppState {
     pub demo: bool,
     /// A domain is checked on request at most once in this many seconds.
     pub verify_now_seconds: i64,
+    /// The sending gateway's opened DKIM keys.
+    pub mail_keys: crate::mail::KeyCache,
+    /// Where relayed mail's envelope senders (and so bounces) go.
+    pub bounce_domain: String,
+    /// The largest message the gateway takes, in bytes.
+    pub message_size_limit: usize,
 }
 
 impl AppState {
     pub fn new(worker: Worker, clock: Arc<dyn Fn() -> i64 + Send + Sync>, keys: KeyMaker) -> AppState {
+        let bounce_domain = format!("bounces.{}", worker.provider.zone.trim_end_matches('.'));
         AppState {
             worker,
             clock,
@@ -67,6 +74,9 @@ impl AppState {
             rotation: RotationPolicy::default(),
             demo: false,
             verify_now_seconds: VERIFY_NOW_SECONDS,
+            mail_keys: crate::mail::KeyCache::default(),
+            bounce_domain,
+            message_size_limit: crate::mail::DEFAULT_SIZE_LIMIT,
         }
     }
 
@@ -77,7 +87,10 @@ impl AppState {
 
 /// The API's routes.
 pub fn router(state: AppState) -> Router {
+    // Bodies past the gateway's limit are told so by the gateway, up to twice the limit.
+    let message_limit = DefaultBodyLimit::max(state.message_size_limit.saturating_mul(2).max(MAX_BODY_BYTES));
     Router::new()
+        .route("/api/v1/messages/prepare", post(prepare_message).layer(message_limit))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
         .route("/metrics", get(metrics))
@@ -627,6 +640,56 @@ pub(crate) async fn verify_domain_now(state: &AppState, account_id: i64, name: &
     let mut body = updated.as_ref().map_or(Value::Null, domain_json);
     body["result"] = serde_json::to_value(&verification).unwrap_or(Value::Null);
     Ok(body)
+}
+
+/// The gateway's treatment of one message, without relaying it: the message as it would be
+/// relayed (signed as its domain, or rewritten to the variable domain and signed as that), with
+/// the envelope sender and what was done in response headers.
+async fn prepare_message(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: axum::body::Bytes,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    let account_id = caller.account()?;
+    let gateway = state.gateway();
+    let arrival = crate::mail::Arrival { eight_bit: true, size_limit: state.message_size_limit };
+    let prepared = crate::mail::prepare(&gateway, account_id, &body, arrival, state.now()).await.map_err(|error| {
+        let status = if matches!(error, crate::mail::MailError::Temporary(_)) {
+            StatusCode::SERVICE_UNAVAILABLE
+        } else if matches!(error, crate::mail::MailError::TooBig { .. }) {
+            StatusCode::PAYLOAD_TOO_LARGE
+        } else {
+            StatusCode::UNPROCESSABLE_ENTITY
+        };
+        ApiError::new(status, error.code(), error.to_string())
+    })?;
+    let headers = [
+        (axum::http::header::CONTENT_TYPE, "message/rfc822".to_string()),
+        (axum::http::HeaderName::from_static("senderauth-envelope-from"), prepared.envelope_from.clone()),
+        (
+            axum::http::HeaderName::from_static("senderauth-signed-as"),
+            format!("d={}; s={}", prepared.signed_as, prepared.selector),
+        ),
+        (
+            axum::http::HeaderName::from_static("senderauth-from-rewritten"),
+            prepared.rewritten_from.clone().unwrap_or_else(|| "no".to_string()),
+        ),
+    ];
+    Ok((headers, prepared.message).into_response())
+}
+
+impl AppState {
+    /// What the sending gateway needs, borrowed from the state.
+    pub fn gateway(&self) -> crate::mail::Gateway<'_> {
+        crate::mail::Gateway {
+            store: &self.worker.store,
+            master: &self.keys.master,
+            keys: &self.mail_keys,
+            variable_domain: self.worker.provider.variable_domain.trim_end_matches('.'),
+            bounce_domain: &self.bounce_domain,
+        }
+    }
 }
 
 async fn delete_domain(

@@ -40,6 +40,9 @@ pub struct ZoneSettings {
     pub variable_domain: String,
     pub variable_spf: String,
     pub variable_dmarc: String,
+    /// The envelope senders' domain: it gets the platform's SPF record, since receivers check
+    /// SPF against the envelope sender.
+    pub bounce_domain: String,
     /// Demo mode: also serve the sandbox's customer zones from the store.
     pub sandbox: bool,
 }
@@ -120,12 +123,14 @@ impl Zone {
         zone
     }
 
-    /// The records the configuration alone publishes: the variable domain's SPF and DMARC.
-    fn configured_records(&self) -> [(String, String); 2] {
+    /// The records the configuration alone publishes: the variable domain's SPF and DMARC, and
+    /// the bounce domain's SPF.
+    fn configured_records(&self) -> [(String, String); 3] {
         let variable = &self.settings.variable_domain;
         [
             (variable.clone(), self.settings.variable_spf.clone()),
             (format!("_dmarc.{variable}"), self.settings.variable_dmarc.clone()),
+            (self.settings.bounce_domain.clone(), self.settings.variable_spf.clone()),
         ]
     }
 
@@ -548,6 +553,7 @@ mod tests {
             variable_domain: "send.esp.example".to_string(),
             variable_spf: "v=spf1 ip4:192.0.2.0/24 -all".to_string(),
             variable_dmarc: "v=DMARC1; p=reject;".to_string(),
+            bounce_domain: "bounces.esp.example".to_string(),
             sandbox: false,
         };
         let key = KeyInfo {

@@ -4,6 +4,7 @@
 pub mod api;
 pub mod authority;
 pub mod keys;
+pub mod mail;
 pub mod metrics;
 pub mod nameserver;
 pub mod rotation;

@@ -98,6 +98,11 @@ pub struct ServiceConfig {
     /// /ui/sandbox) and the verifier asks only it; a demo account's token is written to
     /// `<data_dir>/demo-token`.
     pub demo: bool,
+    /// The domain of relayed mail's envelope senders (where bounces go); unset:
+    /// `bounces.<zone>`, whose SPF record the embedded DNS server publishes.
+    pub bounce_domain: Option<String>,
+    /// The largest message the sending gateway takes, in bytes.
+    pub message_size_limit: usize,
 }
 
 impl Default for ServiceConfig {
@@ -133,6 +138,8 @@ impl Default for ServiceConfig {
             dkim_grace_days: 7,
             master_key_file: None,
             demo: false,
+            bounce_domain: None,
+            message_size_limit: crate::mail::DEFAULT_SIZE_LIMIT,
         }
     }
 }
@@ -223,6 +230,8 @@ pub const SETTING_KEYS: &[(&str, &str, bool)] = &[
     ("service", "dkim_grace_days", false),
     ("service", "master_key_file", true),
     ("service", "demo", false),
+    ("service", "bounce_domain", true),
+    ("service", "message_size_limit", false),
     ("", "zone", true),
     ("", "variable_domain", true),
     ("", "sending_ips", false),
@@ -326,6 +335,14 @@ impl Settings {
         Ok(Settings { service, provider })
     }
 
+    /// The domain of relayed mail's envelope senders.
+    pub fn bounce_domain(&self) -> String {
+        match &self.service.bounce_domain {
+            Some(domain) => domain.trim_end_matches('.').to_ascii_lowercase(),
+            None => format!("bounces.{}", self.provider.zone.trim_end_matches('.').to_ascii_lowercase()),
+        }
+    }
+
     /// What the platform's zone publishes besides the store's keys.
     pub fn zone_settings(&self) -> ZoneSettings {
         let provider = &self.provider;
@@ -351,6 +368,7 @@ impl Settings {
             variable_domain: variable,
             variable_spf: spf,
             variable_dmarc: self.service.variable_domain_dmarc.clone(),
+            bounce_domain: self.bounce_domain(),
             sandbox: self.service.demo,
         }
     }
@@ -489,6 +507,8 @@ pub async fn run(
     state.webhook_targets = settings.service.webhook_targets();
     state.rotation = settings.service.rotation();
     state.demo = settings.service.demo;
+    state.bounce_domain = settings.bounce_domain();
+    state.message_size_limit = settings.service.message_size_limit.max(1024);
     if state.demo {
         // The sandbox is local: no limit on Verify, which follows each record added.
         state.verify_now_seconds = 0;

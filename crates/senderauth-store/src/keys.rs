@@ -102,6 +102,9 @@ pub struct KeyInfo {
 const KEY_COLUMNS: &str = "id, domain_id, selector, name, algorithm, public_key, master_key_id, state, created_at, \
                            active_at, retired_at, revoked_at";
 
+/// How many columns [`KEY_COLUMNS`] names.
+const KEY_COLUMN_COUNT: usize = 12;
+
 /// The platform's own keys in the shape of a domain's (domain id 0).
 const PLATFORM_KEY_COLUMNS: &str = "id, CAST(0 AS BIGINT), selector, name, algorithm, public_key, master_key_id, state, created_at, \
                                     active_at, retired_at, revoked_at";
@@ -461,6 +464,31 @@ impl crate::Store {
         .await
         .map_err(database("reading a sealed key"))?;
         Ok(row.as_ref().map(sealed_key))
+    }
+
+    /// The key a group signs with now (its `active` one) and that key sealed; `None` when it has
+    /// none.
+    pub async fn signing_key(&self, group: KeyGroup) -> Result<Option<(KeyInfo, SealedKey)>, StoreError> {
+        let (table, condition, value) = group.sql();
+        let columns = if table == "dkim_keys" { KEY_COLUMNS } else { PLATFORM_KEY_COLUMNS };
+        let row = sqlx::query(self.sql(format!(
+            "SELECT {columns}, private_key FROM {table} WHERE {condition} AND state = 'active' ORDER BY id DESC LIMIT 1"
+        )))
+        .bind(value)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(database("reading the signing key"))?;
+        Ok(row.map(|row| {
+            let info = key_info(&row);
+            let sealed = SealedKey {
+                id: info.id,
+                kind: if table == "dkim_keys" { SealedKind::DomainKey } else { SealedKind::PlatformKey },
+                name: info.name.clone(),
+                master_key_id: info.master_key_id.clone(),
+                sealed: row.get(KEY_COLUMN_COUNT),
+            };
+            (info, sealed)
+        }))
     }
 
     /// A group's keys: a domain's (published or not), or the platform's published ones.

@@ -43,6 +43,30 @@ pub async fn call_text(
     (status, body.to_string())
 }
 
+/// Sends `body` as is (`content_type`) and returns the status, the response's head (status line
+/// and header fields) and its body's bytes.
+pub async fn call_raw(
+    address: SocketAddr,
+    path: &str,
+    token: &str,
+    content_type: &str,
+    body: &[u8],
+) -> (u16, String, Vec<u8>) {
+    let mut stream = TcpStream::connect(address).await.expect("connecting to the server");
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\nAuthorization: Bearer {token}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.expect("sending the request");
+    stream.write_all(body).await.expect("sending the body");
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.expect("reading the response");
+    let end = response.windows(4).position(|window| window == b"\r\n\r\n").expect("a response head");
+    let head = String::from_utf8_lossy(&response[..end]).into_owned();
+    let status = head.split(' ').nth(1).and_then(|code| code.parse().ok()).expect("a status line");
+    (status, head, response[end + 4..].to_vec())
+}
+
 /// Publishes in `dns` the DKIM keys the service at `api` holds for one of the account's
 /// domains, at the names its CNAMEs point to, replacing what was there: what the platform's own
 /// DNS server would answer.

@@ -9,7 +9,7 @@ use senderauth_testkit::http::call;
 use senderauth_testkit::require_or_skip;
 use senderauth_testkit::webdriver::{self, Browser};
 
-use super::{start_service_full, stop_service, tempdir, zones};
+use super::{admin_and_account, start_service_full, stop_service, tempdir, zones};
 
 fn screenshots() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
@@ -38,9 +38,7 @@ async fn a_customer_signs_in_connects_a_domain_and_copies_its_records_in_a_brows
     let server = zones().await;
     let data_dir = tempdir();
     let (child, http, _) = start_service_full(&data_dir, &server, &[], &[]).await;
-    let admin = std::fs::read_to_string(data_dir.join("admin-token")).expect("admin token").trim().to_string();
-    let (_, account) = call(http, "POST", "/api/v1/accounts", Some(&admin), Some(r#"{"name": "Shop"}"#)).await;
-    let token = account["token"].as_str().expect("token").to_string();
+    let (admin, token) = admin_and_account(&data_dir, http, "Shop").await;
     let (_, other) = call(http, "POST", "/api/v1/accounts", Some(&admin), Some(r#"{"name": "Other"}"#)).await;
     let other = other["token"].as_str().expect("token").to_string();
     call(http, "POST", "/api/v1/domains", Some(&other), Some(r#"{"email": "a@theirs.example.com"}"#)).await;

@@ -11,27 +11,14 @@ Prints "pass" or "fail: ..." and exits 0 or 1.
 import sys
 
 import dkim
-import dns.flags
-import dns.message
-import dns.query
 import dns.rdatatype
 
-
-def address(text):
-    host, port = text.rsplit(":", 1)
-    return host, int(port)
+from dkim_verify import address, ask
 
 
 def main():
     key_file, algorithm, selector, domain, customer, platform = sys.argv[1:7]
     customer, platform = address(customer), address(platform)
-
-    def ask(server, name, kind):
-        query = dns.message.make_query(name, kind, use_edns=0, payload=1232)
-        answer = dns.query.udp(query, server[0], port=server[1], timeout=3)
-        if answer.flags & dns.flags.TC:
-            answer = dns.query.tcp(query, server[0], port=server[1], timeout=3)
-        return answer
 
     def dnsfunc(name, timeout=5):
         name = name.decode() if isinstance(name, bytes) else name

@@ -6,6 +6,7 @@ use std::process::Output;
 use senderauth_testkit::{EXAMPLE_DKIM_KEY, Fault, TestDns};
 
 mod browser;
+mod gateway;
 mod nameserver;
 use serde_json::Value;
 
@@ -329,6 +330,18 @@ fn thread_priorities(pid: u32) -> Vec<(String, i64)> {
         .collect()
 }
 
+/// The admin token the service wrote to `data_dir` on its first start, and the token of a new
+/// account called `name`.
+async fn admin_and_account(data_dir: &Path, http: std::net::SocketAddr, name: &str) -> (String, String) {
+    let admin = std::fs::read_to_string(data_dir.join("admin-token")).expect("admin token").trim().to_string();
+    let body = serde_json::json!({ "name": name }).to_string();
+    let (status, account) =
+        senderauth_testkit::http::call(http, "POST", "/api/v1/accounts", Some(&admin), Some(&body)).await;
+    assert_eq!(status, 201, "{account}");
+    let token = account["token"].as_str().expect("token").to_string();
+    (admin, token)
+}
+
 async fn stop_service(mut child: tokio::process::Child) -> (std::process::ExitStatus, String) {
     let pid = child.id().expect("running").to_string();
     std::process::Command::new("kill").args(["-TERM", &pid]).status().expect("kill");
@@ -404,9 +417,7 @@ async fn a_service_killed_mid_round_loses_nothing_and_finishes_the_work_after_re
     std::fs::write(&config, "[service]\nlease_seconds = 2\nworker_concurrency = 16\n").expect("write config");
     let extra = ["--config", path(&config)];
     let (mut child, address) = start_service_with(&data_dir, &server, &extra, &[]).await;
-    let admin = std::fs::read_to_string(data_dir.join("admin-token")).expect("admin token").trim().to_string();
-    let (_, account) = call(address, "POST", "/api/v1/accounts", Some(&admin), Some(r#"{"name": "Crash"}"#)).await;
-    let token = account["token"].as_str().expect("token").to_string();
+    let (_, token) = admin_and_account(&data_dir, address, "Crash").await;
     // Connected all at once: each connection waits for DNS timeouts while its records are made.
     let mut connecting = tokio::task::JoinSet::new();
     for n in 0..60 {

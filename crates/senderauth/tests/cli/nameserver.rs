@@ -10,7 +10,7 @@ use senderauth_testkit::http::call;
 use senderauth_testkit::require_or_skip;
 use serde_json::Value;
 
-use super::{path, start_service_full, stop_service, tempdir, zones};
+use super::{admin_and_account, path, start_service_full, stop_service, tempdir, zones};
 
 fn kdig_available() -> bool {
     std::process::Command::new("kdig").arg("--version").output().is_ok_and(|output| output.status.success())
@@ -92,10 +92,7 @@ async fn the_platform_zone_is_served_with_correct_dns_behaviour() {
     let sending_ips = format!("[{}]", sending.iter().map(|ip| format!("\"{ip}\"")).collect::<Vec<_>>().join(", "));
     let (child, http, dns) =
         start_service_full(&data_dir, &server, &[], &[("SENDERAUTH_SENDING_IPS", sending_ips.as_str())]).await;
-    let admin = std::fs::read_to_string(data_dir.join("admin-token")).expect("admin token").trim().to_string();
-    let (status, account) = call(http, "POST", "/api/v1/accounts", Some(&admin), Some(r#"{"name": "Shop"}"#)).await;
-    assert_eq!(status, 201, "{account}");
-    let token = account["token"].as_str().expect("token").to_string();
+    let (_, token) = admin_and_account(&data_dir, http, "Shop").await;
     let (status, connected) =
         call(http, "POST", "/api/v1/domains", Some(&token), Some(r#"{"email": "news@shop.example.com"}"#)).await;
     assert_eq!(status, 201, "{connected}");
@@ -254,7 +251,16 @@ async fn the_platform_zone_is_served_with_correct_dns_behaviour() {
 }
 
 /// The Python with dkimpy installed: `SENDERAUTH_PYTHON`, or the venv the test script makes.
-fn python() -> std::path::PathBuf {
+/// Whether the test venv has dkimpy and what it needs (a skip, or a failure under CI, if not).
+pub(crate) fn dkimpy_ready() -> bool {
+    let ready = std::process::Command::new(python())
+        .args(["-c", "import dkim, dns.message, nacl"])
+        .output()
+        .is_ok_and(|output| output.status.success());
+    require_or_skip(ready, "dkimpy, dnspython and PyNaCl (PyPI) in the test venv")
+}
+
+pub(crate) fn python() -> std::path::PathBuf {
     std::env::var_os("SENDERAUTH_PYTHON").map_or_else(
         || std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python3"),
         std::path::PathBuf::from,
@@ -327,19 +333,13 @@ async fn sign_and_verify(keys: &[(String, String, Vec<u8>)], domain: &str, custo
 
 #[tokio::test]
 async fn messages_signed_with_the_stored_keys_verify_with_dkimpy_before_and_after_a_rewrap_and_restart() {
-    let python_ready = std::process::Command::new(python())
-        .args(["-c", "import dkim, dns.message, nacl"])
-        .output()
-        .is_ok_and(|output| output.status.success());
-    if !require_or_skip(python_ready, "dkimpy, dnspython and PyNaCl (PyPI) in the test venv") {
+    if !dkimpy_ready() {
         return;
     }
     let server = zones().await;
     let data_dir = tempdir();
     let (child, http, dns) = start_service_full(&data_dir, &server, &[], &[]).await;
-    let admin = std::fs::read_to_string(data_dir.join("admin-token")).expect("admin token").trim().to_string();
-    let (_, account) = call(http, "POST", "/api/v1/accounts", Some(&admin), Some(r#"{"name": "Signer"}"#)).await;
-    let token = account["token"].as_str().expect("token").to_string();
+    let (_, token) = admin_and_account(&data_dir, http, "Signer").await;
     let mut published = Vec::new();
     for (domain, body) in [
         ("rsa.example.com", r#"{"email": "news@rsa.example.com"}"#.to_string()),
@@ -500,9 +500,7 @@ async fn knot_receives_the_zone_as_tsig_signed_dynamic_updates_and_answers_like_
         ],
     )
     .await;
-    let admin = std::fs::read_to_string(data_dir.join("admin-token")).expect("admin token").trim().to_string();
-    let (_, account) = call(http, "POST", "/api/v1/accounts", Some(&admin), Some(r#"{"name": "Pushed"}"#)).await;
-    let token = account["token"].as_str().expect("token").to_string();
+    let (_, token) = admin_and_account(&data_dir, http, "Pushed").await;
     let (status, _) =
         call(http, "POST", "/api/v1/domains", Some(&token), Some(r#"{"email": "a@pushed.example.com"}"#)).await;
     assert_eq!(status, 201);
