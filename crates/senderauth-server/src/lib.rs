@@ -10,6 +10,7 @@ pub mod nameserver;
 pub mod rotation;
 pub mod sandbox;
 pub mod serve;
+pub mod smtp;
 pub mod ui;
 pub mod updates;
 pub mod webhooks;

@@ -103,6 +103,14 @@ pub struct ServiceConfig {
     pub bounce_domain: Option<String>,
     /// The largest message the sending gateway takes, in bytes.
     pub message_size_limit: usize,
+    /// Where the SMTP gateway listens; unset: no SMTP listener.
+    pub smtp_listen: Option<SocketAddr>,
+    /// The upstream MTA (smarthost) relayed mail goes to; unset: messages get a 451.
+    pub smtp_upstream: Option<SocketAddr>,
+    /// The gateway's name in its greeting; unset: `mail.<zone>`.
+    pub smtp_hostname: Option<String>,
+    /// How long an SMTP client may stay silent, in seconds.
+    pub smtp_idle_seconds: u64,
 }
 
 impl Default for ServiceConfig {
@@ -140,6 +148,10 @@ impl Default for ServiceConfig {
             demo: false,
             bounce_domain: None,
             message_size_limit: crate::mail::DEFAULT_SIZE_LIMIT,
+            smtp_listen: Some(SocketAddr::from(([127, 0, 0, 1], 2525))),
+            smtp_upstream: None,
+            smtp_hostname: None,
+            smtp_idle_seconds: 300,
         }
     }
 }
@@ -232,6 +244,10 @@ pub const SETTING_KEYS: &[(&str, &str, bool)] = &[
     ("service", "demo", false),
     ("service", "bounce_domain", true),
     ("service", "message_size_limit", false),
+    ("service", "smtp_listen", true),
+    ("service", "smtp_upstream", true),
+    ("service", "smtp_hostname", true),
+    ("service", "smtp_idle_seconds", false),
     ("", "zone", true),
     ("", "variable_domain", true),
     ("", "sending_ips", false),
@@ -423,7 +439,7 @@ pub async fn run(
     settings: Settings,
     resolver: ResolverSettings,
     shutdown: impl Future<Output = ()> + Send + 'static,
-    on_listening: impl FnOnce(SocketAddr, &[SocketAddr]),
+    on_listening: impl FnOnce(SocketAddr, &[SocketAddr], Option<SocketAddr>),
 ) -> Result<(), ServeError> {
     let data_dir = &settings.service.data_dir;
     std::fs::create_dir_all(data_dir).map_err(|source| ServeError::Io {
@@ -501,7 +517,6 @@ pub async fn run(
     }
     let background = start_background(&settings, &resolver, &worker, &keys, stopped).await?;
     tracing::info!(%address, node = %worker.node, "listening");
-    on_listening(address, nameserver.as_ref().map_or(&[][..], |listeners| &listeners.addresses));
     let mut state = AppState::new(worker, Arc::new(unix_now), keys);
     state.default_domain_limit = settings.service.default_domain_limit;
     state.webhook_targets = settings.service.webhook_targets();
@@ -513,6 +528,31 @@ pub async fn run(
         // The sandbox is local: no limit on Verify, which follows each record added.
         state.verify_now_seconds = 0;
     }
+    let smtp = match settings.service.smtp_listen {
+        Some(smtp_address) => {
+            let smtp_listener = TcpListener::bind(smtp_address).await.map_err(|source| ServeError::Io {
+                action: format!("listening for SMTP on {smtp_address} (is another process using it? set smtp_listen)"),
+                source,
+            })?;
+            let bound = smtp_listener
+                .local_addr()
+                .map_err(|source| ServeError::Io { action: "reading the SMTP address".to_string(), source })?;
+            let smtp_settings = crate::smtp::SmtpSettings {
+                hostname: settings
+                    .service
+                    .smtp_hostname
+                    .clone()
+                    .unwrap_or_else(|| format!("mail.{}", settings.provider.zone.trim_end_matches('.'))),
+                upstream: settings.service.smtp_upstream,
+                idle: Duration::from_secs(settings.service.smtp_idle_seconds.max(1)),
+            };
+            tracing::info!(address = %bound, upstream = ?smtp_settings.upstream, "SMTP gateway listening");
+            tokio::spawn(crate::smtp::serve(smtp_listener, state.clone(), smtp_settings, stop.subscribe()));
+            Some(bound)
+        }
+        None => None,
+    };
+    on_listening(address, nameserver.as_ref().map_or(&[][..], |listeners| &listeners.addresses), smtp);
     let served = axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await;
     // The API has stopped taking requests; let the checks in flight finish and be written.
     let _ = stop.send(true);

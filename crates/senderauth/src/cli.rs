@@ -104,6 +104,12 @@ pub struct ServeArgs {
     /// written to <data_dir>/demo-token. Try the whole flow on one machine, without internet.
     #[arg(long)]
     pub demo: bool,
+    /// Where the SMTP gateway listens (default 127.0.0.1:2525).
+    #[arg(long = "smtp-listen", value_name = "IP:PORT")]
+    pub smtp_listen: Option<SocketAddr>,
+    /// The upstream mail server relayed mail goes to, IP:PORT.
+    #[arg(long = "smtp-upstream", value_name = "IP:PORT")]
+    pub smtp_upstream: Option<SocketAddr>,
     #[command(flatten)]
     pub store: StoreArgs,
     #[command(flatten)]

@@ -82,6 +82,12 @@ async fn serve(args: ServeArgs) -> Result<u8> {
         settings.service.dns_listen = args.dns_listen.clone();
     }
     settings.service.demo |= args.demo;
+    if args.smtp_listen.is_some() {
+        settings.service.smtp_listen = args.smtp_listen;
+    }
+    if args.smtp_upstream.is_some() {
+        settings.service.smtp_upstream = args.smtp_upstream;
+    }
     let demo_token = settings.service.demo.then(|| settings.service.data_dir.join("demo-token"));
     let resolver = resolver_settings(&args.dns, &settings.provider)?;
     let level = std::env::var("SENDERAUTH_LOG")
@@ -94,10 +100,13 @@ async fn serve(args: ServeArgs) -> Result<u8> {
         Ok("text") | Err(_) => logs.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).init(),
         Ok(other) => anyhow::bail!("SENDERAUTH_LOG_FORMAT is {other:?}: use text (the default) or json"),
     }
-    senderauth_server::serve::run(settings, resolver, shutdown_signal(), |address, dns| {
+    senderauth_server::serve::run(settings, resolver, shutdown_signal(), |address, dns, smtp| {
         let mut lines = format!("senderauth: listening on http://{address}\n");
         for address in dns {
             lines.push_str(&format!("senderauth: serving the platform's zone on {address} (UDP and TCP)\n"));
+        }
+        if let Some(smtp) = smtp {
+            lines.push_str(&format!("senderauth: SMTP gateway on {smtp}\n"));
         }
         if let Some(token) = &demo_token {
             lines.push_str(&format!(

@@ -124,3 +124,242 @@ async fn prepared_messages_are_signed_as_their_domain_or_rewritten_to_the_variab
     let (status, stderr) = stop_service(child).await;
     assert!(status.success(), "{stderr}");
 }
+
+/// What the test's upstream mail server does with a message.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Upstream {
+    Accept,
+    Defer,
+    Reject,
+    Down,
+}
+
+/// A message the upstream took: envelope sender, recipients, data.
+type Received = (String, Vec<String>, Vec<u8>);
+
+/// A small SMTP server on loopback standing in for the platform's MTA.
+async fn upstream(
+    mode: std::sync::Arc<std::sync::Mutex<Upstream>>,
+) -> (SocketAddr, std::sync::Arc<std::sync::Mutex<Vec<Received>>>) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let address = listener.local_addr().expect("address");
+    let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let kept = received.clone();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let (mode, received) = (*mode.lock().expect("mode"), kept.clone());
+            tokio::spawn(async move {
+                if mode == Upstream::Down {
+                    return; // closes without a greeting
+                }
+                let (reader, mut writer) = tokio::io::split(stream);
+                let mut reader = tokio::io::BufReader::new(reader);
+                let _ = writer.write_all(b"220 upstream ESMTP\r\n").await;
+                let (mut from, mut to) = (String::new(), Vec::new());
+                let mut line = String::new();
+                while reader.read_line(&mut line).await.is_ok_and(|read| read > 0) {
+                    let command = line.trim_end().to_string();
+                    line.clear();
+                    let reply = if command.starts_with("EHLO") {
+                        "250-upstream\r\n250 8BITMIME".to_string()
+                    } else if let Some(address) = command.strip_prefix("MAIL FROM:<") {
+                        from = address.split('>').next().unwrap_or_default().to_string();
+                        "250 2.1.0 OK".to_string()
+                    } else if let Some(address) = command.strip_prefix("RCPT TO:<") {
+                        to.push(address.trim_end_matches('>').to_string());
+                        "250 2.1.5 OK".to_string()
+                    } else if command == "DATA" {
+                        let _ = writer.write_all(b"354 go ahead\r\n").await;
+                        let mut data = Vec::new();
+                        loop {
+                            let mut bytes = Vec::new();
+                            if reader.read_until(b'\n', &mut bytes).await.unwrap_or(0) == 0 || bytes == b".\r\n" {
+                                break;
+                            }
+                            data.extend_from_slice(if bytes.starts_with(b"..") { &bytes[1..] } else { &bytes });
+                        }
+                        match mode {
+                            Upstream::Defer => "451 4.3.0 try later".to_string(),
+                            Upstream::Reject => "550 5.7.1 refused by policy".to_string(),
+                            _ => {
+                                received.lock().expect("received").push((from.clone(), to.clone(), data));
+                                "250 2.0.0 queued as 42".to_string()
+                            }
+                        }
+                    } else if command == "QUIT" {
+                        let _ = writer.write_all(b"221 bye\r\n").await;
+                        return;
+                    } else {
+                        "500 what".to_string()
+                    };
+                    let _ = writer.write_all(format!("{reply}\r\n").as_bytes()).await;
+                }
+            });
+        }
+    });
+    (address, received)
+}
+
+/// An SMTP client session: sends each line and collects each reply (multi-line replies joined).
+struct Client {
+    reader: tokio::io::BufReader<tokio::io::ReadHalf<tokio::net::TcpStream>>,
+    writer: tokio::io::WriteHalf<tokio::net::TcpStream>,
+}
+
+impl Client {
+    async fn connect(address: SocketAddr) -> (Client, String) {
+        let stream = tokio::net::TcpStream::connect(address).await.expect("connecting to the gateway");
+        let (reader, writer) = tokio::io::split(stream);
+        let mut client = Client { reader: tokio::io::BufReader::new(reader), writer };
+        let greeting = client.reply().await;
+        (client, greeting)
+    }
+
+    async fn reply(&mut self) -> String {
+        use tokio::io::AsyncBufReadExt;
+        let mut lines = Vec::new();
+        loop {
+            let mut line = String::new();
+            let read = tokio::time::timeout(std::time::Duration::from_secs(20), self.reader.read_line(&mut line))
+                .await
+                .expect("a reply within 20 s")
+                .expect("reading a reply");
+            if read == 0 {
+                return lines.join("\n");
+            }
+            let done = line.as_bytes().get(3) != Some(&b'-');
+            lines.push(line.trim_end().to_string());
+            if done {
+                return lines.join("\n");
+            }
+        }
+    }
+
+    async fn send(&mut self, bytes: &[u8]) -> String {
+        use tokio::io::AsyncWriteExt;
+        self.writer.write_all(bytes).await.expect("sending");
+        self.reply().await
+    }
+
+    async fn command(&mut self, line: &str) -> String {
+        self.send(format!("{line}\r\n").as_bytes()).await
+    }
+
+    /// MAIL, RCPT, DATA and the message (dot-stuffed): the reply to the message.
+    async fn mail(&mut self, message: &[u8]) -> String {
+        for command in ["MAIL FROM:<app@platform.example> BODY=8BITMIME", "RCPT TO:<someone@example.net>"] {
+            let reply = self.command(command).await;
+            assert!(reply.starts_with("250"), "{command}: {reply}");
+        }
+        assert!(self.command("DATA").await.starts_with("354"));
+        let mut stuffed = Vec::new();
+        for line in message.split_inclusive(|byte| *byte == b'\n') {
+            if line.starts_with(b".") {
+                stuffed.push(b'.');
+            }
+            stuffed.extend_from_slice(line);
+        }
+        stuffed.extend_from_slice(b".\r\n");
+        self.send(&stuffed).await
+    }
+}
+
+#[tokio::test]
+async fn the_smtp_gateway_relays_signed_mail_and_answers_every_fault_with_a_clear_reply() {
+    use base64::Engine;
+    if !dkimpy_ready() {
+        return;
+    }
+    let mode = std::sync::Arc::new(std::sync::Mutex::new(Upstream::Accept));
+    let (upstream_address, received) = upstream(mode.clone()).await;
+    let server = zones().await;
+    let data_dir = tempdir();
+    let smtp = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("address");
+    let (smtp_listen, upstream_text) = (smtp.to_string(), upstream_address.to_string());
+    let extra = ["--smtp-listen", smtp_listen.as_str(), "--smtp-upstream", upstream_text.as_str()];
+    let envs = [("SENDERAUTH_SMTP_IDLE_SECONDS", "2"), ("SENDERAUTH_MESSAGE_SIZE_LIMIT", "20000")];
+    let (child, http, dns) = start_service_full(&data_dir, &server, &extra, &envs).await;
+    let (admin, token) = admin_and_account(&data_dir, http, "Mailer").await;
+    let (status, connected) =
+        call(http, "POST", "/api/v1/domains", Some(&token), Some(r#"{"email": "news@rsa.example.com"}"#)).await;
+    assert_eq!(status, 201, "{connected}");
+    for record in connected["records"].as_array().expect("records") {
+        if record["record_type"] == "CNAME" {
+            server.add(record["fqdn"].as_str().expect("fqdn"), "CNAME", record["value"].as_str().expect("value"));
+        }
+    }
+    publish_hosted_keys(&server, http, &token, "rsa.example.com").await;
+    let (_, verified) = call(http, "POST", "/api/v1/domains/rsa.example.com/verify", Some(&token), None).await;
+    assert_eq!(verified["status"], "partially_verified", "{verified}");
+    let plain = |secret: &str| base64::engine::general_purpose::STANDARD.encode(format!("\0user\0{secret}"));
+
+    let (mut client, greeting) = Client::connect(smtp).await;
+    assert!(greeting.starts_with("220 "), "{greeting}");
+    let ehlo = client.command("EHLO client.example").await;
+    for extension in ["SIZE 20000", "PIPELINING", "8BITMIME", "AUTH PLAIN LOGIN", "ENHANCEDSTATUSCODES"] {
+        assert!(ehlo.contains(extension), "{extension} in {ehlo}");
+    }
+    // Not signed in: no mail. A wrong token, or the admin's: refused.
+    assert!(client.command("MAIL FROM:<a@b.example>").await.starts_with("530 5.7.0"));
+    assert!(client.command(&format!("AUTH PLAIN {}", plain("sa_wrong"))).await.starts_with("535 5.7.8"));
+    assert!(client.command(&format!("AUTH PLAIN {}", plain(&admin))).await.starts_with("535 5.7.8"));
+    assert!(client.command(&format!("AUTH PLAIN {}", plain(&token))).await.starts_with("235"));
+
+    // Signed as the domain, relayed with the envelope on the bounce domain, after the upstream took it.
+    let message =
+        b"From: Shop <news@rsa.example.com>\r\nTo: someone@example.net\r\nSubject: Hi\r\n\r\n.leading dot\r\nBody\r\n";
+    let reply = client.mail(message).await;
+    assert!(reply.starts_with("250 2.0.0 Relayed: 2.0.0 queued as 42"), "{reply}");
+    let (from, to, data) = received.lock().expect("received").pop().expect("the upstream has it");
+    assert!(from.starts_with("b+") && from.ends_with("@bounces.esp.example"), "{from}");
+    assert_eq!(to, ["someone@example.net"]);
+    assert!(data.ends_with(message), "the message arrives as sent, the leading dot included");
+    let (ok, said) = dkimpy(&data, server.address(), dns).await;
+    assert!(ok && said.contains("pass d=rsa.example.com "), "{said}");
+
+    // A domain the account does not have: rewritten, signed as the variable domain.
+    let reply = client.mail(b"From: ann@yourcompany.com\r\nSubject: Hi\r\n\r\nBody\r\n").await;
+    assert!(reply.starts_with("250"), "{reply}");
+    let (_, _, data) = received.lock().expect("received").pop().expect("the upstream has it");
+    assert!(String::from_utf8_lossy(&data).contains("\r\nFrom: ann=yourcompany.com@send.esp.example\r\n"));
+    let (ok, said) = dkimpy(&data, server.address(), dns).await;
+    assert!(ok && said.contains("pass d=send.esp.example "), "{said}");
+
+    // Bad input: each a clear reply; the session goes on.
+    for (message, expected) in [
+        (&b"To: a@example.net\r\n\r\nno From\r\n"[..], "550 5.1.7"),
+        (&b"From: a@x.example, b@y.example\r\n\r\ntwo\r\n"[..], "550 5.1.7"),
+        (&b"From: a@x.example\r\nbroken header\r\n\r\n"[..], "554 5.6.0"),
+        (&b"From: a@x.example\r\n\r\nbare\nLF\r\n"[..], "554 5.6.0"),
+        (&b"From: a@x.example\r\n\r\nNUL \0\r\n"[..], "554 5.6.0"),
+    ] {
+        let reply = client.mail(message).await;
+        assert!(reply.starts_with(expected), "{expected}: {reply}");
+    }
+    assert!(client.command("MAIL FROM:<a@b.example> SIZE=999999").await.starts_with("552 5.3.4"));
+    let big = format!("From: news@rsa.example.com\r\n\r\n{}\r\n", "x".repeat(30_000));
+    assert!(client.mail(big.as_bytes()).await.starts_with("552 5.3.4"));
+    assert!(client.command(&format!("RCPT TO:<{}>", "x")).await.starts_with("503"), "RCPT before MAIL");
+
+    // The upstream: deferring, refusing, down.
+    for (state, expected) in
+        [(Upstream::Defer, "451 4.4.0"), (Upstream::Reject, "550 5.7.1"), (Upstream::Down, "451 4.4.1")]
+    {
+        *mode.lock().expect("mode") = state;
+        let reply = client.mail(message).await;
+        assert!(reply.starts_with(expected), "{state:?}: {reply}");
+    }
+    assert!(received.lock().expect("received").is_empty(), "nothing was taken in those cases");
+    assert!(client.command("QUIT").await.starts_with("221"));
+
+    // A client that stalls is told so and dropped; others are served meanwhile.
+    let (mut stalled, _) = Client::connect(smtp).await;
+    let (mut other, _) = Client::connect(smtp).await;
+    assert!(other.command("NOOP").await.starts_with("250"));
+    assert!(stalled.reply().await.starts_with("421 4.4.2"), "idle for 2 s");
+
+    let (status, stderr) = stop_service(child).await;
+    assert!(status.success(), "{stderr}");
+    assert!(!stderr.contains(&token), "no token in the logs");
+}

@@ -287,6 +287,8 @@ async fn start_service_full(
     use tokio::io::AsyncBufReadExt;
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_senderauth"))
         .args(["serve", "--listen", "127.0.0.1:0", "--dns-listen", "127.0.0.1:0", "--data-dir", path(data_dir)])
+        // Tests run side by side: the SMTP gateway on a port of its own unless a test picks one.
+        .args(if extra.contains(&"--smtp-listen") { &[][..] } else { &["--smtp-listen", "127.0.0.1:0"][..] })
         .args(extra)
         .args(["--nameserver", &server.address().to_string(), "--timeout", "0.5"])
         .env_remove("SENDERAUTH_ADMIN_TOKEN")

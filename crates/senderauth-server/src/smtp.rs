@@ -1,0 +1,454 @@
+//! The sending gateway's SMTP side (issue 6): a listener that takes mail from an account
+//! (authenticated with its token), prepares each message ([`crate::mail::prepare`]) and relays it
+//! to the upstream MTA before answering, so the client's 250 means the upstream has it.
+//!
+//! Extensions: SIZE, PIPELINING, 8BITMIME, ENHANCEDSTATUSCODES, AUTH PLAIN and LOGIN (offered
+//! only to clients on loopback until STARTTLS is added). Every command line is at most 1,000
+//! octets and every read has a deadline, so a stalled or hostile client ties up only its own
+//! connection.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+use senderauth_store::Principal;
+
+use crate::api::AppState;
+use crate::mail::{Arrival, MailError, prepare};
+
+/// The longest command line taken (RFC 5321 section 4.5.3.1.4), CRLF included.
+const MAX_LINE: usize = 1000;
+/// Recipients per message.
+const MAX_RECIPIENTS: usize = 100;
+
+/// How the listener behaves.
+#[derive(Clone, Debug)]
+pub struct SmtpSettings {
+    /// The name in the greeting and EHLO reply.
+    pub hostname: String,
+    /// Where prepared mail is relayed (a smarthost); `None`: messages are refused with a 451.
+    pub upstream: Option<SocketAddr>,
+    /// How long a client may take to send a command or its message's next line.
+    pub idle: Duration,
+}
+
+/// Accepts connections until `stopped` turns true.
+pub async fn serve(listener: TcpListener, state: AppState, settings: SmtpSettings, mut stopped: watch::Receiver<bool>) {
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = stopped.changed() => return,
+        };
+        let Ok((stream, peer)) = accepted else { continue };
+        let (state, settings) = (state.clone(), settings.clone());
+        tokio::spawn(async move {
+            if let Err(error) = Session::new(stream, peer, state, settings).run().await {
+                tracing::debug!(%peer, %error, "SMTP session ended");
+            }
+        });
+    }
+}
+
+/// One message being received.
+#[derive(Default)]
+struct Envelope {
+    recipients: Vec<String>,
+    eight_bit: bool,
+}
+
+struct Session {
+    reader: BufReader<tokio::io::ReadHalf<TcpStream>>,
+    writer: tokio::io::WriteHalf<TcpStream>,
+    peer: SocketAddr,
+    state: AppState,
+    settings: SmtpSettings,
+    account: Option<i64>,
+    envelope: Option<Envelope>,
+}
+
+/// A line read from the client.
+enum Line {
+    Text(String),
+    TooLong,
+}
+
+impl Session {
+    fn new(stream: TcpStream, peer: SocketAddr, state: AppState, settings: SmtpSettings) -> Session {
+        let (reader, writer) = tokio::io::split(stream);
+        Session { reader: BufReader::new(reader), writer, peer, state, settings, account: None, envelope: None }
+    }
+
+    async fn reply(&mut self, text: &str) -> std::io::Result<()> {
+        self.writer.write_all(text.as_bytes()).await?;
+        self.writer.write_all(b"\r\n").await
+    }
+
+    /// One CRLF-terminated line (CRLF removed), within the idle deadline; `None` at end of input.
+    async fn line(&mut self) -> std::io::Result<Option<Line>> {
+        let mut bytes = Vec::new();
+        let read = tokio::time::timeout(
+            self.settings.idle,
+            (&mut self.reader).take(MAX_LINE as u64 + 1).read_until(b'\n', &mut bytes),
+        )
+        .await
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "the client stalled"))??;
+        if read == 0 {
+            return Ok(None);
+        }
+        if !bytes.ends_with(b"\n") {
+            // Over the limit: skip the rest of the line.
+            let mut rest = Vec::new();
+            let _ = tokio::time::timeout(self.settings.idle, self.reader.read_until(b'\n', &mut rest)).await;
+            return Ok(Some(Line::TooLong));
+        }
+        bytes.pop();
+        if bytes.last() == Some(&b'\r') {
+            bytes.pop();
+        }
+        Ok(Some(Line::Text(String::from_utf8_lossy(&bytes).into_owned())))
+    }
+
+    fn may_authenticate(&self) -> bool {
+        self.peer.ip().is_loopback()
+    }
+
+    async fn run(mut self) -> std::io::Result<()> {
+        let greeting = format!("220 {} ESMTP senderauth", self.settings.hostname);
+        self.reply(&greeting).await?;
+        loop {
+            let line = match self.line().await {
+                Ok(Some(Line::Text(line))) => line,
+                Ok(Some(Line::TooLong)) => {
+                    self.reply("500 5.5.6 Line too long").await?;
+                    continue;
+                }
+                Ok(None) => return Ok(()),
+                Err(error) if error.kind() == std::io::ErrorKind::TimedOut => {
+                    let _ = self.reply("421 4.4.2 Idle too long, closing").await;
+                    return Ok(());
+                }
+                Err(error) => return Err(error),
+            };
+            let (verb, rest) = line.split_once(' ').unwrap_or((line.as_str(), ""));
+            match verb.to_ascii_uppercase().as_str() {
+                "EHLO" => {
+                    self.envelope = None;
+                    let mut lines = vec![
+                        format!("250-{} greets {}", self.settings.hostname, rest.trim()),
+                        format!("250-SIZE {}", self.state.message_size_limit),
+                        "250-PIPELINING".to_string(),
+                        "250-8BITMIME".to_string(),
+                    ];
+                    if self.may_authenticate() {
+                        lines.push("250-AUTH PLAIN LOGIN".to_string());
+                    }
+                    lines.push("250 ENHANCEDSTATUSCODES".to_string());
+                    self.reply(&lines.join("\r\n")).await?;
+                }
+                "HELO" => {
+                    self.envelope = None;
+                    let text = format!("250 {}", self.settings.hostname);
+                    self.reply(&text).await?;
+                }
+                "AUTH" => self.authenticate(rest).await?,
+                "MAIL" => self.mail(rest).await?,
+                "RCPT" => self.recipient(rest).await?,
+                "DATA" => self.data().await?,
+                "RSET" => {
+                    self.envelope = None;
+                    self.reply("250 2.0.0 OK").await?;
+                }
+                "NOOP" => self.reply("250 2.0.0 OK").await?,
+                "QUIT" => {
+                    self.reply("221 2.0.0 Bye").await?;
+                    return Ok(());
+                }
+                "STARTTLS" => self.reply("502 5.5.1 STARTTLS is not offered on this listener").await?,
+                _ => self.reply("500 5.5.2 Unknown command").await?,
+            }
+        }
+    }
+
+    async fn authenticate(&mut self, rest: &str) -> std::io::Result<()> {
+        if !self.may_authenticate() {
+            return self.reply("538 5.7.11 Encryption required for authentication").await;
+        }
+        if self.account.is_some() {
+            return self.reply("503 5.5.1 Already authenticated").await;
+        }
+        let mut words = rest.split_whitespace();
+        let mechanism = words.next().unwrap_or_default().to_ascii_uppercase();
+        let initial = words.next().map(str::to_string);
+        let token = match mechanism.as_str() {
+            "PLAIN" => {
+                let response = match initial {
+                    Some(response) => response,
+                    None => {
+                        self.reply("334 ").await?;
+                        self.text_line().await?
+                    }
+                };
+                // authzid NUL authcid NUL password: the password is the account token.
+                decode(&response).and_then(|plain| plain.rsplit('\0').next().map(str::to_string))
+            }
+            "LOGIN" => {
+                self.reply("334 VXNlcm5hbWU6").await?; // "Username:"
+                let _user = self.text_line().await?;
+                self.reply("334 UGFzc3dvcmQ6").await?; // "Password:"
+                let password = self.text_line().await?;
+                decode(&password)
+            }
+            _ => return self.reply("504 5.5.4 Use AUTH PLAIN or AUTH LOGIN").await,
+        };
+        let Some(token) = token else { return self.reply("501 5.5.2 Cannot decode the response").await };
+        match self.state.worker.store.authenticate(&token).await {
+            Ok(Some(Principal::Account(id))) => {
+                self.account = Some(id);
+                self.reply("235 2.7.0 Authentication successful").await
+            }
+            Ok(_) => self.reply("535 5.7.8 Authentication credentials invalid: use an account token").await,
+            Err(error) => {
+                tracing::error!(%error, "SMTP authentication");
+                self.reply("454 4.7.0 Temporary authentication failure").await
+            }
+        }
+    }
+
+    /// A line of an AUTH exchange ("" when the client went away or sent too much).
+    async fn text_line(&mut self) -> std::io::Result<String> {
+        Ok(match self.line().await? {
+            Some(Line::Text(text)) => text,
+            _ => String::new(),
+        })
+    }
+
+    async fn mail(&mut self, rest: &str) -> std::io::Result<()> {
+        if self.account.is_none() {
+            return self.reply("530 5.7.0 Authentication required: AUTH with an account token").await;
+        }
+        if self.envelope.is_some() {
+            return self.reply("503 5.5.1 Nested MAIL command").await;
+        }
+        let Some(arguments) = rest.get(..5).filter(|from| from.eq_ignore_ascii_case("FROM:")).map(|_| &rest[5..])
+        else {
+            return self.reply("501 5.5.4 Syntax: MAIL FROM:<address>").await;
+        };
+        let mut parts = arguments.split_whitespace();
+        let _reverse_path = parts.next();
+        let mut envelope = Envelope::default();
+        for parameter in parts {
+            let (key, value) = parameter.split_once('=').unwrap_or((parameter, ""));
+            match key.to_ascii_uppercase().as_str() {
+                "SIZE" => match value.parse::<usize>() {
+                    Ok(size) if size > self.state.message_size_limit => {
+                        let text =
+                            format!("552 5.3.4 Message size exceeds the limit of {}", self.state.message_size_limit);
+                        return self.reply(&text).await;
+                    }
+                    Ok(_) => {}
+                    Err(_) => return self.reply("501 5.5.4 SIZE takes a number").await,
+                },
+                "BODY" => match value.to_ascii_uppercase().as_str() {
+                    "8BITMIME" => envelope.eight_bit = true,
+                    "7BIT" => {}
+                    _ => return self.reply("501 5.5.4 BODY is 7BIT or 8BITMIME").await,
+                },
+                _ => return self.reply("555 5.5.4 Unsupported MAIL parameter").await,
+            }
+        }
+        self.envelope = Some(envelope);
+        self.reply("250 2.1.0 OK").await
+    }
+
+    async fn recipient(&mut self, rest: &str) -> std::io::Result<()> {
+        let Some(envelope) = self.envelope.as_mut() else { return self.reply("503 5.5.1 MAIL first").await };
+        let Some(address) = rest
+            .get(..3)
+            .filter(|to| to.eq_ignore_ascii_case("TO:"))
+            .and_then(|_| rest[3..].trim().strip_prefix('<'))
+            .and_then(|address| address.split_once('>'))
+            .map(|(address, _)| address.to_string())
+            .filter(|address| address.contains('@') && !address.chars().any(|c| c.is_control() || c == ' '))
+        else {
+            return self.reply("501 5.1.3 Syntax: RCPT TO:<address>").await;
+        };
+        if envelope.recipients.len() >= MAX_RECIPIENTS {
+            return self.reply("452 4.5.3 Too many recipients").await;
+        }
+        envelope.recipients.push(address);
+        self.reply("250 2.1.5 OK").await
+    }
+
+    async fn data(&mut self) -> std::io::Result<()> {
+        let Some(envelope) = self.envelope.take() else { return self.reply("503 5.5.1 MAIL first").await };
+        if envelope.recipients.is_empty() {
+            self.envelope = Some(envelope);
+            return self.reply("554 5.5.1 No valid recipients").await;
+        }
+        self.reply("354 End data with <CR><LF>.<CR><LF>").await?;
+        let limit = self.state.message_size_limit;
+        let mut message = Vec::new();
+        let mut bare_line_feed = false;
+        let mut too_big = false;
+        loop {
+            let mut line = Vec::new();
+            let read = tokio::time::timeout(self.settings.idle, self.reader.read_until(b'\n', &mut line))
+                .await
+                .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "the client stalled in DATA"));
+            let read = match read {
+                Ok(read) => read?,
+                Err(error) => {
+                    let _ = self.reply("421 4.4.2 Idle too long in DATA, closing").await;
+                    return Err(error);
+                }
+            };
+            if read == 0 {
+                return Ok(()); // gone mid-message: nothing was taken
+            }
+            if line == b".\r\n" {
+                break;
+            }
+            if line == b".\n" {
+                bare_line_feed = true;
+                break;
+            }
+            if !line.ends_with(b"\r\n") {
+                bare_line_feed = true;
+            }
+            let unstuffed = if line.starts_with(b".") { &line[1..] } else { &line[..] };
+            if message.len() + unstuffed.len() > limit {
+                too_big = true;
+            } else {
+                message.extend_from_slice(unstuffed);
+            }
+        }
+        if too_big {
+            let text = format!("552 5.3.4 Message size exceeds the limit of {limit}");
+            return self.reply(&text).await;
+        }
+        if bare_line_feed {
+            return self.reply("554 5.6.0 Bare LF line endings are not taken; end lines with CRLF").await;
+        }
+        let account = self.account.unwrap_or_default();
+        let arrival = Arrival { eight_bit: envelope.eight_bit, size_limit: limit };
+        let prepared = match prepare(&self.state.gateway(), account, &message, arrival, self.state.now()).await {
+            Ok(prepared) => prepared,
+            Err(error) => return self.refuse(&error).await,
+        };
+        let reply = match self.settings.upstream {
+            Some(upstream) => {
+                relay(upstream, &self.settings.hostname, &prepared.envelope_from, &envelope, &prepared.message)
+                    .await
+                    .unwrap_or_else(|error| {
+                        format!("451 4.4.1 The upstream mail server is unavailable ({error}); try again later")
+                    })
+            }
+            None => "451 4.3.5 No upstream mail server is configured; try again later".to_string(),
+        };
+        tracing::info!(
+            account,
+            from = %prepared.from,
+            signed_as = %prepared.signed_as,
+            rewritten = prepared.rewritten_from.is_some(),
+            bounce_token = %prepared.bounce_token,
+            recipients = envelope.recipients.len(),
+            reply = %reply,
+            "message"
+        );
+        self.reply(&reply).await
+    }
+
+    async fn refuse(&mut self, error: &MailError) -> std::io::Result<()> {
+        let (code, enhanced) = error.smtp();
+        let text = format!("{code} {enhanced} {error}");
+        self.reply(&text).await
+    }
+}
+
+fn decode(text: &str) -> Option<String> {
+    BASE64.decode(text.trim()).ok().and_then(|bytes| String::from_utf8(bytes).ok())
+}
+
+/// A reply from the upstream: its code and its lines' text joined.
+async fn upstream_reply(reader: &mut BufReader<tokio::io::ReadHalf<TcpStream>>) -> std::io::Result<(u16, String)> {
+    let mut text = Vec::new();
+    loop {
+        let mut line = String::new();
+        let read = tokio::time::timeout(Duration::from_secs(300), reader.read_line(&mut line))
+            .await
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "no reply"))??;
+        if read == 0 || line.len() < 4 {
+            return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "the connection closed"));
+        }
+        let code = line[..3].parse::<u16>().map_err(|_| std::io::Error::other("not an SMTP reply"))?;
+        text.push(line[4..].trim_end().to_string());
+        if line.as_bytes()[3] != b'-' {
+            return Ok((code, text.join(" ")));
+        }
+    }
+}
+
+/// Relays one prepared message; the reply for the client: the upstream's when it accepted (250)
+/// or refused for good (5xx), a 451 when it could not take it now.
+async fn relay(
+    upstream: SocketAddr,
+    hostname: &str,
+    envelope_from: &str,
+    envelope: &Envelope,
+    message: &[u8],
+) -> std::io::Result<String> {
+    let stream = tokio::time::timeout(Duration::from_secs(30), TcpStream::connect(upstream))
+        .await
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "connecting timed out"))??;
+    let (reader, mut writer) = tokio::io::split(stream);
+    let mut reader = BufReader::new(reader);
+    let expect = |(code, text): (u16, String), wanted: u16| -> Result<(), String> {
+        if code == wanted {
+            Ok(())
+        } else if code >= 500 {
+            Err(format!("{code} {text}"))
+        } else {
+            Err(format!("451 4.4.0 The upstream mail server answered {code} {text}; try again later"))
+        }
+    };
+    let body = if envelope.eight_bit { " BODY=8BITMIME" } else { "" };
+    let steps: Vec<(String, u16)> = std::iter::once((format!("EHLO {hostname}"), 250))
+        .chain(std::iter::once((format!("MAIL FROM:<{envelope_from}>{body}"), 250)))
+        .chain(envelope.recipients.iter().map(|recipient| (format!("RCPT TO:<{recipient}>"), 250)))
+        .chain(std::iter::once(("DATA".to_string(), 354)))
+        .collect();
+    if let Err(reply) = expect(upstream_reply(&mut reader).await?, 220) {
+        return Ok(reply);
+    }
+    for (command, wanted) in steps {
+        writer.write_all(format!("{command}\r\n").as_bytes()).await?;
+        if let Err(reply) = expect(upstream_reply(&mut reader).await?, wanted) {
+            let _ = writer.write_all(b"QUIT\r\n").await;
+            return Ok(reply);
+        }
+    }
+    // The message, dot-stuffed, then the end mark.
+    let mut stuffed = Vec::with_capacity(message.len() + 64);
+    for line in message.split_inclusive(|byte| *byte == b'\n') {
+        if line.starts_with(b".") {
+            stuffed.push(b'.');
+        }
+        stuffed.extend_from_slice(line);
+    }
+    if !stuffed.ends_with(b"\r\n") {
+        stuffed.extend_from_slice(b"\r\n");
+    }
+    stuffed.extend_from_slice(b".\r\n");
+    writer.write_all(&stuffed).await?;
+    let reply = upstream_reply(&mut reader).await?;
+    let _ = writer.write_all(b"QUIT\r\n").await;
+    Ok(match expect(reply.clone(), 250) {
+        Ok(()) => format!("250 2.0.0 Relayed: {}", reply.1),
+        Err(reply) => reply,
+    })
+}
