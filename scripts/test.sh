@@ -4,13 +4,14 @@
 #           postgresql (a throwaway cluster on 127.0.0.1:5433 for the store's tests)
 #           knot, knot-dnsutils (Knot DNS receives the dynamic updates; kdig asks the embedded DNS server)
 #           chromium, chromium-driver (the web UI's tests, in a headless browser)
-#   PyPI, in .venv: checkdmarc and dkimpy (with PyNaCl for Ed25519), the independent second
-#   opinions
+#           opendkim-tools (opendkim-testmsg verifies the gateway's signatures)
+#   PyPI, in .venv: checkdmarc, dkimpy (with PyNaCl for Ed25519) and authheaders (DMARC), the
+#   independent second opinions
 # With CI=true, a test whose external tool is missing fails instead of skipping.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-debian_packages=(python3-spf python3-yaml python3-venv postgresql knot knot-dnsutils chromium chromium-driver)
+debian_packages=(python3-spf python3-yaml python3-venv postgresql knot knot-dnsutils chromium chromium-driver opendkim-tools)
 missing=()
 for package in "${debian_packages[@]}"; do
   dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
@@ -23,8 +24,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo_prefix apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-python_packages=(checkdmarc==6.0.4 dkimpy==1.1.8 pynacl==1.6.2)
-if ! .venv/bin/python3 -c "import checkdmarc, dkim, nacl" >/dev/null 2>&1; then
+python_packages=(checkdmarc==6.0.4 dkimpy==1.1.8 pynacl==1.6.2 authheaders==0.16.3)
+if ! .venv/bin/python3 -c "import checkdmarc, dkim, nacl, authheaders" >/dev/null 2>&1; then
   echo "== creating .venv with ${python_packages[*]}"
   python3 -m venv .venv
   .venv/bin/pip install --quiet --disable-pip-version-check "${python_packages[@]}"

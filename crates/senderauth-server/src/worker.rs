@@ -255,6 +255,7 @@ impl Worker {
             dmarc_status: method_status(verification.dmarc.status).to_string(),
             result_json: serde_json::to_string(&verification).unwrap_or_default(),
             problem_codes: problem_codes(&verification),
+            requested,
             next_check_at: transition.next_check_at,
             consecutive_failures: i64::from(transition.state.consecutive_failures),
         };

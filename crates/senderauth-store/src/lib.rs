@@ -132,6 +132,9 @@ pub struct CheckRecord {
     pub result_json: String,
     /// The problem codes found, sorted, separated by spaces (the check log's summary).
     pub problem_codes: String,
+    /// Asked for by the customer (Verify) rather than scheduled: of two checks started in the
+    /// same second, a requested one is recorded even when the other was recorded first.
+    pub requested: bool,
     pub next_check_at: Option<i64>,
     pub consecutive_failures: i64,
 }
@@ -990,15 +993,31 @@ impl Store {
         let mut transaction = self.begin_write().await?;
         let mut outcomes = Vec::with_capacity(checks.len());
         for &(domain_id, check) in checks {
-            let previous = sqlx::query(self.sql("SELECT status FROM domains WHERE id = ?"))
+            let previous = sqlx::query(self.sql("SELECT status, last_checked_at FROM domains WHERE id = ?"))
                 .bind(domain_id)
                 .fetch_optional(&mut *transaction)
                 .await
                 .map_err(database("reading the domain"))?;
-            let Some(previous) = previous.map(|row| row.get::<String, _>(0)) else {
+            let Some((previous, last_checked_at)) =
+                previous.map(|row| (row.get::<String, _>(0), row.get::<Option<i64>, _>(1)))
+            else {
                 outcomes.push(Err(StoreError::Conflict(format!("domain {domain_id} no longer exists"))));
                 continue;
             };
+            let stale = last_checked_at
+                .is_some_and(|last| last > check.checked_at || (last == check.checked_at && !check.requested));
+            if stale {
+                // A check that started later (or in the same second, unless this one was asked
+                // for) was recorded while this one ran: a background check finishing after a
+                // Verify. This one is stale; only its lease goes.
+                sqlx::query(self.sql("UPDATE domains SET lease_until = NULL, leased_by = NULL WHERE id = ?"))
+                    .bind(domain_id)
+                    .execute(&mut *transaction)
+                    .await
+                    .map_err(database("releasing the domain"))?;
+                outcomes.push(Ok(None));
+                continue;
+            }
             sqlx::query(self.sql(
                 "UPDATE domains SET status = ?, last_checked_at = ?, next_check_at = ?, consecutive_failures = ?, \
                  setup_started_at = ?, degraded_since = ?, lease_until = NULL, leased_by = NULL WHERE id = ?",

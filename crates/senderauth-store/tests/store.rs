@@ -116,6 +116,7 @@ fn check(status: &str, at: i64, next: i64) -> CheckRecord {
         dmarc_status: "verified".to_string(),
         result_json: format!("{{\"status\":\"{status}\"}}"),
         problem_codes: if status == "verified" { "" } else { "spf_missing" }.to_string(),
+        requested: false,
         next_check_at: Some(next),
         consecutive_failures: 0,
     }
@@ -148,6 +149,12 @@ async fn checks_keep_the_latest_result_and_a_history_of_status_changes() {
         assert_eq!(history, [(100, "pending".into()), (160, "partially_verified".into()), (1000, "verified".into())]);
         // The check log: the two alike checks are one run, newest first; pages go back in time.
         store.record_check(domain.id, &check("verified", 2000, 90_000)).await.expect("record");
+        // A check that started before the one recorded last (a background check finishing after
+        // a Verify) is stale: nothing changes.
+        let stale = store.record_check(domain.id, &check("partially_verified", 1500, 1600)).await.expect("record");
+        assert_eq!(stale, None);
+        let stored = store.domain(account.id, "h.example.com").await.expect("read").expect("domain");
+        assert_eq!((stored.status.as_str(), stored.last_checked_at), ("verified", Some(2000)));
         let runs = store.check_runs(account.id, "h.example.com", None, 10).await.expect("log").expect("domain");
         let summary: Vec<(i64, i64, i64, &str, &str)> = runs
             .iter()
@@ -161,6 +168,15 @@ async fn checks_keep_the_latest_result_and_a_history_of_status_changes() {
             store.check_runs(other.id, "h.example.com", None, 10).await.expect("log").is_none(),
             "not another account's"
         );
+        // In the same second as the last recorded check, a scheduled check is stale but one the
+        // customer asked for (Verify) is recorded.
+        assert_eq!(
+            store.record_check(domain.id, &check("partially_verified", 2000, 2100)).await.expect("record"),
+            None
+        );
+        let asked = CheckRecord { requested: true, ..check("partially_verified", 2000, 2100) };
+        let event = store.record_check(domain.id, &asked).await.expect("record").expect("a status change");
+        assert_eq!(event.to_status, "partially_verified");
         // Deleting the domain takes its results and history with it.
         assert!(store.delete_domain(account.id, "h.example.com").await.expect("delete"));
         assert!(store.latest_result(domain.id).await.expect("latest").is_none());

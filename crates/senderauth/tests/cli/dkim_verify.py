@@ -5,7 +5,8 @@ resolver would: a name in the platform's zone from the platform's DNS server; an
 usage: dkim_verify.py MESSAGE_FILE CUSTOMER_DNS PLATFORM_DNS PLATFORM_ZONE
   *_DNS  IP:PORT
 Prints "pass d=DOMAIN s=SELECTOR a=ALGORITHM" for each signature that verifies, or "fail: ...",
-and exits 0 when every signature verifies.
+then (with authheaders installed) the DMARC result, "dmarc=pass ... header.from=...", and exits 0
+when every signature verifies.
 """
 import sys
 
@@ -69,6 +70,19 @@ def main():
         else:
             print("fail: signature %d does not verify" % index)
             ok = False
+    # DMARC as a receiver evaluates it (authheaders, PyPI): the From domain's policy, passed by
+    # an aligned DKIM signature.
+    try:
+        import authheaders
+    except ImportError:
+        return 0 if ok else 1
+
+    def dmarc_dnsfunc(name, timeout=5):
+        found = dnsfunc(name, timeout)
+        return found.decode() if found else None
+
+    dkim_result = authheaders.check_dkim(message, dnsfunc=dnsfunc)
+    print(str(authheaders.check_dmarc(message, dkim_result=dkim_result, dnsfunc=dmarc_dnsfunc)))
     return 0 if ok else 1
 
 

@@ -72,7 +72,11 @@ async fn prepared_messages_are_signed_as_their_domain_or_rewritten_to_the_variab
         let (status, head, prepared) =
             call_raw(http, "/api/v1/messages/prepare", &token, "message/rfc822", message.as_bytes()).await;
         assert_eq!(status, 200, "{head}{}", String::from_utf8_lossy(&prepared));
-        assert!(prepared.ends_with(message.as_bytes()), "only a DKIM-Signature is added in front");
+        assert!(
+            prepared.ends_with(message.as_bytes()),
+            "only a DKIM-Signature is added in front: {head}\n{}",
+            String::from_utf8_lossy(&prepared)
+        );
         assert_eq!(header(&head, "senderauth-from-rewritten"), "no");
         assert!(header(&head, "senderauth-envelope-from").starts_with("b+"), "{head}");
         assert!(header(&head, "senderauth-envelope-from").ends_with("@bounces.esp.example"), "{head}");
@@ -362,4 +366,99 @@ async fn the_smtp_gateway_relays_signed_mail_and_answers_every_fault_with_a_clea
     let (status, stderr) = stop_service(child).await;
     assert!(status.success(), "{stderr}");
     assert!(!stderr.contains(&token), "no token in the logs");
+}
+
+/// Where the next test's DNS server answers on port 53, for verifiers that read
+/// /etc/resolv.conf (OpenDKIM).
+const RESOLVER_IP: &str = "127.0.0.77";
+
+/// OpenDKIM's verdict on `message` (Debian's opendkim-testmsg, which asks the system resolver):
+/// run in a mount namespace whose /etc/resolv.conf names only `RESOLVER_IP`.
+async fn opendkim(message: &[u8]) -> (bool, String) {
+    let dir = tempdir();
+    std::fs::create_dir_all(&dir).expect("dir");
+    let (resolv, file) = (dir.join("resolv.conf"), dir.join("message.eml"));
+    std::fs::write(&resolv, format!("nameserver {RESOLVER_IP}\noptions timeout:2 attempts:1\n")).expect("resolv.conf");
+    std::fs::write(&file, message).expect("message");
+    let script = format!("mount --bind {} /etc/resolv.conf && exec opendkim-testmsg < {}", path(&resolv), path(&file));
+    let output =
+        tokio::process::Command::new("unshare").args(["-m", "sh", "-c", &script]).output().await.expect("unshare");
+    let said = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    (output.status.success(), said)
+}
+
+#[tokio::test]
+async fn relayed_mail_passes_opendkim_and_dmarc_through_the_embedded_dns_server() {
+    use base64::Engine;
+    use senderauth_testkit::http::{FormClient, input_value};
+    let tools = std::process::Command::new("opendkim-testmsg").arg("-h").output().is_ok()
+        && std::process::Command::new("unshare").args(["-m", "true"]).status().is_ok_and(|status| status.success())
+        && std::net::UdpSocket::bind((RESOLVER_IP, 53)).is_ok();
+    let why = "opendkim-testmsg (Debian opendkim-tools), and root for unshare and port 53";
+    if !dkimpy_ready() || !senderauth_testkit::require_or_skip(tools, why) {
+        return;
+    }
+    let mode = std::sync::Arc::new(std::sync::Mutex::new(Upstream::Accept));
+    let (upstream_address, received) = upstream(mode).await;
+    let server = zones().await;
+    let data_dir = tempdir();
+    let smtp = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("address");
+    let (smtp_listen, upstream_text, resolver) =
+        (smtp.to_string(), upstream_address.to_string(), format!("{RESOLVER_IP}:53"));
+    // Demo mode: the customer's zone is hosted by the embedded DNS server too, which answers a
+    // CNAME with the key it leads to, as a recursive resolver would.
+    let extra = ["--demo", "--dns-listen", &resolver, "--smtp-listen", &smtp_listen, "--smtp-upstream", &upstream_text];
+    let (child, http, _) = start_service_full(&data_dir, &server, &extra, &[]).await;
+    let dns: SocketAddr = resolver.parse().expect("address");
+    let token = std::fs::read_to_string(data_dir.join("demo-token")).expect("demo token").trim().to_string();
+
+    // The customer connects shop.example.com and adds every record at the sandbox DNS host.
+    let mut browser = FormClient::default();
+    let page = browser.get(http, "/ui/sign-in").await;
+    let csrf = input_value(&page.body, "csrf").expect("csrf");
+    browser.post(http, "/ui/sign-in", &[("csrf", &csrf), ("token", &token)]).await;
+    let page = browser.get(http, "/ui/domains").await;
+    let csrf = input_value(&page.body, "csrf").expect("the session's csrf");
+    let connected = browser.post(http, "/ui/domains", &[("csrf", &csrf), ("email", "news@shop.example.com")]).await;
+    assert_eq!(connected.status, 303, "{}", connected.body);
+    let (_, records) = call(http, "GET", "/api/v1/domains/shop.example.com/records", Some(&token), None).await;
+    for record in records["records"].as_array().expect("records") {
+        let fields = [
+            ("csrf", csrf.as_str()),
+            ("kind", record["record_type"].as_str().expect("type")),
+            ("host", record["host"].as_str().expect("host")),
+            ("value", record["value"].as_str().expect("value")),
+        ];
+        let added = browser.post(http, "/ui/sandbox/example.com/records", &fields).await;
+        assert_eq!(added.status, 303, "{record}: {}", added.body);
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await; // served within a second
+    let (_, verified) = call(http, "POST", "/api/v1/domains/shop.example.com/verify", Some(&token), None).await;
+    assert_eq!(verified["status"], "verified", "{verified}");
+
+    let (mut client, _) = Client::connect(smtp).await;
+    client.command("EHLO client.example").await;
+    let plain = base64::engine::general_purpose::STANDARD.encode(format!("\0demo\0{token}"));
+    assert!(client.command(&format!("AUTH PLAIN {plain}")).await.starts_with("235"));
+    for (from, domain) in [("news@shop.example.com", "shop.example.com"), ("ann@yourcompany.com", "send.esp.example")] {
+        let message = format!(
+            "From: Sender <{from}>\r\nTo: someone@example.net\r\nSubject: Hello\r\nDate: Fri, 27 Nov 2026 12:00:00 +0000\r\n\
+             Message-ID: <2@platform.example>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nHi.\r\n"
+        );
+        assert!(client.mail(message.as_bytes()).await.starts_with("250"));
+        let (_, _, data) = received.lock().expect("received").pop().expect("relayed");
+        let (ok, said) = opendkim(&data).await;
+        assert!(ok, "OpenDKIM: {said}");
+        let (ok, said) = dkimpy(&data, dns, dns).await;
+        assert!(ok && said.contains(&format!("pass d={domain} ")), "{said}");
+        assert!(said.contains("dmarc=pass"), "DMARC passes with an aligned DKIM signature: {said}");
+    }
+    // OpenDKIM is not just saying yes: a changed body fails.
+    assert!(client.mail(b"From: news@shop.example.com\r\nSubject: x\r\n\r\nBody\r\n").await.starts_with("250"));
+    let (_, _, data) = received.lock().expect("received").pop().expect("relayed");
+    let (ok, said) = opendkim(String::from_utf8_lossy(&data).replace("Body", "B0dy").as_bytes()).await;
+    assert!(!ok, "a changed body must fail: {said}");
+
+    let (status, stderr) = stop_service(child).await;
+    assert!(status.success(), "{stderr}");
 }

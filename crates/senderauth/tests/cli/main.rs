@@ -304,9 +304,9 @@ async fn start_service_full(
     let stdout = child.stdout.take().expect("stdout");
     let mut lines = tokio::io::BufReader::new(stdout).lines();
     let mut next_line = async || {
-        tokio::time::timeout(std::time::Duration::from_secs(20), lines.next_line())
+        tokio::time::timeout(std::time::Duration::from_secs(60), lines.next_line())
             .await
-            .expect("the service starts within 20 s")
+            .expect("the service starts within 60 s (20 tests start theirs at once on 2 cores)")
             .expect("reading stdout")
             .expect("a line saying where it listens")
     };
