@@ -111,6 +111,10 @@ pub struct ServiceConfig {
     pub smtp_hostname: Option<String>,
     /// How long an SMTP client may stay silent, in seconds.
     pub smtp_idle_seconds: u64,
+    /// The PEM certificate chain and private key STARTTLS presents; unset: no STARTTLS (and
+    /// AUTH only for clients on loopback).
+    pub smtp_tls_certificate: Option<PathBuf>,
+    pub smtp_tls_key: Option<PathBuf>,
 }
 
 impl Default for ServiceConfig {
@@ -152,6 +156,8 @@ impl Default for ServiceConfig {
             smtp_upstream: None,
             smtp_hostname: None,
             smtp_idle_seconds: 300,
+            smtp_tls_certificate: None,
+            smtp_tls_key: None,
         }
     }
 }
@@ -173,7 +179,7 @@ pub enum ServeError {
     #[error("{action}: {source}")]
     Io { action: String, source: std::io::Error },
     #[error("cannot set up {0}")]
-    Dns(String),
+    Setup(String),
     #[error(transparent)]
     Keys(#[from] KeyError),
 }
@@ -248,6 +254,8 @@ pub const SETTING_KEYS: &[(&str, &str, bool)] = &[
     ("service", "smtp_upstream", true),
     ("service", "smtp_hostname", true),
     ("service", "smtp_idle_seconds", false),
+    ("service", "smtp_tls_certificate", true),
+    ("service", "smtp_tls_key", true),
     ("", "zone", true),
     ("", "variable_domain", true),
     ("", "sending_ips", false),
@@ -410,13 +418,15 @@ impl Settings {
         let Some(primary) = self.service.dns_update_primary else { return Ok(None) };
         let (Some(name), Some(secret)) = (&self.service.dns_update_key_name, &self.service.dns_update_key_secret)
         else {
-            return Err(ServeError::Dns(
+            return Err(ServeError::Setup(
                 "updates to the primary: dns_update_primary is set, so dns_update_key_name and \
                  dns_update_key_secret (a TSIG key, HMAC-SHA256, secret in base64) are needed too"
                     .to_string(),
             ));
         };
-        UpdateTarget::new(primary, name, secret).map(Some).map_err(|error| ServeError::Dns(format!("updates: {error}")))
+        UpdateTarget::new(primary, name, secret)
+            .map(Some)
+            .map_err(|error| ServeError::Setup(format!("updates: {error}")))
     }
 
     /// Opens the store with the configured number of connections.
@@ -462,7 +472,7 @@ pub async fn run(
     let mut resolver = resolver;
     if settings.service.demo {
         let Some(address) = dns_sockets.as_ref().and_then(|bound| bound.addresses().first().copied()) else {
-            return Err(ServeError::Dns(
+            return Err(ServeError::Setup(
                 "demo mode needs the embedded DNS server, which hosts the sandbox zones: set dns_listen".to_string(),
             ));
         };
@@ -493,7 +503,7 @@ pub async fn run(
         unix_now(),
     )
     .await
-    .map_err(|error| ServeError::Dns(format!("the variable domain's DKIM key: {error}")))?;
+    .map_err(|error| ServeError::Setup(format!("the variable domain's DKIM key: {error}")))?;
 
     let (stop, stopped) = watch::channel(false);
     let zone: SharedZone = Arc::new(std::sync::RwLock::new(Zone::load(settings.zone_settings(), &worker.store).await?));
@@ -545,6 +555,18 @@ pub async fn run(
                     .unwrap_or_else(|| format!("mail.{}", settings.provider.zone.trim_end_matches('.'))),
                 upstream: settings.service.smtp_upstream,
                 idle: Duration::from_secs(settings.service.smtp_idle_seconds.max(1)),
+                tls: match (&settings.service.smtp_tls_certificate, &settings.service.smtp_tls_key) {
+                    (Some(certificate), Some(key)) => Some(
+                        crate::smtp::tls_config(certificate, key)
+                            .map_err(|error| ServeError::Setup(format!("the SMTP gateway's TLS: {error}")))?,
+                    ),
+                    (None, None) => None,
+                    _ => {
+                        return Err(ServeError::Setup(
+                            "set both smtp_tls_certificate and smtp_tls_key, or neither".to_string(),
+                        ));
+                    }
+                },
             };
             tracing::info!(address = %bound, upstream = ?smtp_settings.upstream, "SMTP gateway listening");
             tokio::spawn(crate::smtp::serve(smtp_listener, state.clone(), smtp_settings, stop.subscribe()));
@@ -584,7 +606,7 @@ async fn connect_worker(
     metrics: Arc<Metrics>,
 ) -> Result<Worker, ServeError> {
     let store = settings.connect_store().await?;
-    let dns = Dns::new(resolver).map_err(|error| ServeError::Dns(format!("DNS: {error}")))?;
+    let dns = Dns::new(resolver).map_err(|error| ServeError::Setup(format!("DNS: {error}")))?;
     let mut worker = Worker::new(store, dns, settings.provider.clone(), node);
     worker.lifecycle = settings.service.lifecycle();
     worker.batch = settings.service.worker_batch.max(1);
@@ -659,7 +681,7 @@ async fn start_background(
                 ) {
                     Ok(deliverer) => deliverer,
                     Err(error) => {
-                        let _ = ready.send(Err(ServeError::Dns(error)));
+                        let _ = ready.send(Err(ServeError::Setup(error)));
                         return;
                     }
                 };
@@ -684,7 +706,7 @@ async fn start_background(
     match started.await {
         Ok(Ok(())) => Ok(thread),
         Ok(Err(error)) => Err(error),
-        Err(_) => Err(ServeError::Dns("the background verifier (its thread ended while starting)".to_string())),
+        Err(_) => Err(ServeError::Setup("the background verifier (its thread ended while starting)".to_string())),
     }
 }
 

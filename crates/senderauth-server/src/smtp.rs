@@ -2,17 +2,23 @@
 //! (authenticated with its token), prepares each message ([`crate::mail::prepare`]) and relays it
 //! to the upstream MTA before answering, so the client's 250 means the upstream has it.
 //!
-//! Extensions: SIZE, PIPELINING, 8BITMIME, ENHANCEDSTATUSCODES, AUTH PLAIN and LOGIN (offered
-//! only to clients on loopback until STARTTLS is added). Every command line is at most 1,000
-//! octets and every read has a deadline, so a stalled or hostile client ties up only its own
-//! connection.
+//! Extensions: SIZE, PIPELINING, 8BITMIME, ENHANCEDSTATUSCODES, STARTTLS (with a configured
+//! certificate), AUTH PLAIN and LOGIN (offered only over TLS or to clients on loopback). Every
+//! command line is at most 1,000 octets and every read has a deadline, so a stalled or hostile
+//! client ties up only its own connection. Towards the upstream, STARTTLS is used whenever it is
+//! offered (opportunistic, like Postfix's `smtp_tls_security_level = may`: encrypted, the
+//! certificate not checked).
 
 use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader, ReadHalf, WriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
@@ -35,6 +41,28 @@ pub struct SmtpSettings {
     pub upstream: Option<SocketAddr>,
     /// How long a client may take to send a command or its message's next line.
     pub idle: Duration,
+    /// The certificate STARTTLS presents; `None`: STARTTLS is not offered.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+}
+
+/// The TLS setup of the listener from a PEM certificate chain and its PEM private key.
+pub fn tls_config(certificate: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig>, String> {
+    let read = |path: &Path| std::fs::read(path).map_err(|error| format!("reading {}: {error}", path.display()));
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&read(certificate)?)
+        .collect::<Result<_, _>>()
+        .map_err(|error| format!("{}: not a PEM certificate chain: {error}", certificate.display()))?;
+    if chain.is_empty() {
+        return Err(format!("{} holds no certificate", certificate.display()));
+    }
+    let key = PrivateKeyDer::from_pem_slice(&read(key)?)
+        .map_err(|error| format!("{}: not a PEM private key: {error}", key.display()))?;
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .map_err(|error| error.to_string())?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .map_err(|error| format!("the certificate and key do not make a TLS setup: {error}"))?;
+    Ok(Arc::new(config))
 }
 
 /// Accepts connections until `stopped` turns true.
@@ -45,12 +73,32 @@ pub async fn serve(listener: TcpListener, state: AppState, settings: SmtpSetting
             _ = stopped.changed() => return,
         };
         let Ok((stream, peer)) = accepted else { continue };
-        let (state, settings) = (state.clone(), settings.clone());
-        tokio::spawn(async move {
-            if let Err(error) = Session::new(stream, peer, state, settings).run().await {
-                tracing::debug!(%peer, %error, "SMTP session ended");
+        tokio::spawn(connection(stream, peer, state.clone(), settings.clone()));
+    }
+}
+
+/// One client's connection: in plain text, then after STARTTLS over TLS.
+async fn connection(stream: TcpStream, peer: SocketAddr, state: AppState, settings: SmtpSettings) {
+    let tls = settings.tls.clone();
+    let plain = Session::new(stream, peer, state.clone(), settings.clone(), false);
+    let stream = match plain.run(tls.is_some()).await {
+        Ok(Some(stream)) => stream,
+        Ok(None) => return,
+        Err(error) => {
+            tracing::debug!(%peer, %error, "SMTP session ended");
+            return;
+        }
+    };
+    let Some(tls) = tls else { return };
+    let accepted = tokio::time::timeout(settings.idle, tokio_rustls::TlsAcceptor::from(tls).accept(stream)).await;
+    match accepted {
+        Ok(Ok(stream)) => {
+            if let Err(error) = Session::new(stream, peer, state, settings, true).run(false).await {
+                tracing::debug!(%peer, %error, "SMTP session over TLS ended");
             }
-        });
+        }
+        Ok(Err(error)) => tracing::debug!(%peer, %error, "TLS handshake failed"),
+        Err(_) => tracing::debug!(%peer, "TLS handshake stalled"),
     }
 }
 
@@ -61,12 +109,14 @@ struct Envelope {
     eight_bit: bool,
 }
 
-struct Session {
-    reader: BufReader<tokio::io::ReadHalf<TcpStream>>,
-    writer: tokio::io::WriteHalf<TcpStream>,
+struct Session<S> {
+    reader: BufReader<ReadHalf<S>>,
+    writer: WriteHalf<S>,
     peer: SocketAddr,
     state: AppState,
     settings: SmtpSettings,
+    /// Over TLS (after STARTTLS).
+    secure: bool,
     account: Option<i64>,
     envelope: Option<Envelope>,
 }
@@ -77,10 +127,11 @@ enum Line {
     TooLong,
 }
 
-impl Session {
-    fn new(stream: TcpStream, peer: SocketAddr, state: AppState, settings: SmtpSettings) -> Session {
+impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
+    fn new(stream: S, peer: SocketAddr, state: AppState, settings: SmtpSettings, secure: bool) -> Session<S> {
         let (reader, writer) = tokio::io::split(stream);
-        Session { reader: BufReader::new(reader), writer, peer, state, settings, account: None, envelope: None }
+        let reader = BufReader::new(reader);
+        Session { reader, writer, peer, state, settings, secure, account: None, envelope: None }
     }
 
     async fn reply(&mut self, text: &str) -> std::io::Result<()> {
@@ -114,12 +165,17 @@ impl Session {
     }
 
     fn may_authenticate(&self) -> bool {
-        self.peer.ip().is_loopback()
+        self.secure || self.peer.ip().is_loopback()
     }
 
-    async fn run(mut self) -> std::io::Result<()> {
-        let greeting = format!("220 {} ESMTP senderauth", self.settings.hostname);
-        self.reply(&greeting).await?;
+    /// Serves commands until QUIT or the end of input; the stream back after a STARTTLS (any
+    /// command pipelined behind it is dropped unread, as RFC 3207 requires).
+    async fn run(mut self, offer_tls: bool) -> std::io::Result<Option<S>> {
+        if !self.secure {
+            // After STARTTLS the client speaks first (EHLO again), without a new greeting.
+            let greeting = format!("220 {} ESMTP senderauth", self.settings.hostname);
+            self.reply(&greeting).await?;
+        }
         loop {
             let line = match self.line().await {
                 Ok(Some(Line::Text(line))) => line,
@@ -127,10 +183,10 @@ impl Session {
                     self.reply("500 5.5.6 Line too long").await?;
                     continue;
                 }
-                Ok(None) => return Ok(()),
+                Ok(None) => return Ok(None),
                 Err(error) if error.kind() == std::io::ErrorKind::TimedOut => {
                     let _ = self.reply("421 4.4.2 Idle too long, closing").await;
-                    return Ok(());
+                    return Ok(None);
                 }
                 Err(error) => return Err(error),
             };
@@ -144,6 +200,9 @@ impl Session {
                         "250-PIPELINING".to_string(),
                         "250-8BITMIME".to_string(),
                     ];
+                    if offer_tls {
+                        lines.push("250-STARTTLS".to_string());
+                    }
                     if self.may_authenticate() {
                         lines.push("250-AUTH PLAIN LOGIN".to_string());
                     }
@@ -166,9 +225,14 @@ impl Session {
                 "NOOP" => self.reply("250 2.0.0 OK").await?,
                 "QUIT" => {
                     self.reply("221 2.0.0 Bye").await?;
-                    return Ok(());
+                    return Ok(None);
                 }
-                "STARTTLS" => self.reply("502 5.5.1 STARTTLS is not offered on this listener").await?,
+                "STARTTLS" if offer_tls => {
+                    self.reply("220 2.0.0 Ready to start TLS").await?;
+                    return Ok(Some(self.reader.into_inner().unsplit(self.writer)));
+                }
+                "STARTTLS" if self.secure => self.reply("503 5.5.1 TLS is already active").await?,
+                "STARTTLS" => self.reply("502 5.5.1 STARTTLS is not offered: no certificate is configured").await?,
                 _ => self.reply("500 5.5.2 Unknown command").await?,
             }
         }
@@ -176,7 +240,7 @@ impl Session {
 
     async fn authenticate(&mut self, rest: &str) -> std::io::Result<()> {
         if !self.may_authenticate() {
-            return self.reply("538 5.7.11 Encryption required for authentication").await;
+            return self.reply("538 5.7.11 Encryption required for authentication: STARTTLS first").await;
         }
         if self.account.is_some() {
             return self.reply("503 5.5.1 Already authenticated").await;
@@ -308,7 +372,7 @@ impl Session {
                 }
             };
             if read == 0 {
-                return Ok(()); // gone mid-message: nothing was taken
+                return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "gone mid-message: nothing taken"));
             }
             if line == b".\r\n" {
                 break;
@@ -374,27 +438,96 @@ fn decode(text: &str) -> Option<String> {
     BASE64.decode(text.trim()).ok().and_then(|bytes| String::from_utf8(bytes).ok())
 }
 
-/// A reply from the upstream: its code and its lines' text joined.
-async fn upstream_reply(reader: &mut BufReader<tokio::io::ReadHalf<TcpStream>>) -> std::io::Result<(u16, String)> {
-    let mut text = Vec::new();
-    loop {
-        let mut line = String::new();
-        let read = tokio::time::timeout(Duration::from_secs(300), reader.read_line(&mut line))
-            .await
-            .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "no reply"))??;
-        if read == 0 || line.len() < 4 {
-            return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "the connection closed"));
+/// An SMTP connection to the upstream.
+struct Upstream<S> {
+    reader: BufReader<ReadHalf<S>>,
+    writer: WriteHalf<S>,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Upstream<S> {
+    fn new(stream: S) -> Upstream<S> {
+        let (reader, writer) = tokio::io::split(stream);
+        Upstream { reader: BufReader::new(reader), writer }
+    }
+
+    /// A reply: its code and its lines' text joined.
+    async fn reply(&mut self) -> std::io::Result<(u16, String)> {
+        let mut text = Vec::new();
+        loop {
+            let mut line = String::new();
+            let read = tokio::time::timeout(Duration::from_secs(300), self.reader.read_line(&mut line))
+                .await
+                .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "no reply"))??;
+            if read == 0 || line.len() < 4 {
+                return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "the connection closed"));
+            }
+            let code = line[..3].parse::<u16>().map_err(|_| std::io::Error::other("not an SMTP reply"))?;
+            text.push(line[4..].trim_end().to_string());
+            if line.as_bytes()[3] != b'-' {
+                return Ok((code, text.join(" ")));
+            }
         }
-        let code = line[..3].parse::<u16>().map_err(|_| std::io::Error::other("not an SMTP reply"))?;
-        text.push(line[4..].trim_end().to_string());
-        if line.as_bytes()[3] != b'-' {
-            return Ok((code, text.join(" ")));
+    }
+
+    async fn command(&mut self, line: &str) -> std::io::Result<(u16, String)> {
+        self.writer.write_all(format!("{line}\r\n").as_bytes()).await?;
+        self.reply().await
+    }
+
+    /// The mail transaction after EHLO; the reply for the client.
+    async fn transaction(
+        &mut self,
+        envelope_from: &str,
+        envelope: &Envelope,
+        message: &[u8],
+    ) -> std::io::Result<String> {
+        let body = if envelope.eight_bit { " BODY=8BITMIME" } else { "" };
+        let steps = std::iter::once((format!("MAIL FROM:<{envelope_from}>{body}"), 250))
+            .chain(envelope.recipients.iter().map(|recipient| (format!("RCPT TO:<{recipient}>"), 250)))
+            .chain(std::iter::once(("DATA".to_string(), 354)));
+        for (command, wanted) in steps {
+            if let Err(reply) = expect(self.command(&command).await?, wanted) {
+                let _ = self.writer.write_all(b"QUIT\r\n").await;
+                return Ok(reply);
+            }
         }
+        // The message, dot-stuffed, then the end mark.
+        let mut stuffed = Vec::with_capacity(message.len() + 64);
+        for line in message.split_inclusive(|byte| *byte == b'\n') {
+            if line.starts_with(b".") {
+                stuffed.push(b'.');
+            }
+            stuffed.extend_from_slice(line);
+        }
+        if !stuffed.ends_with(b"\r\n") {
+            stuffed.extend_from_slice(b"\r\n");
+        }
+        stuffed.extend_from_slice(b".\r\n");
+        self.writer.write_all(&stuffed).await?;
+        let reply = self.reply().await?;
+        let _ = self.writer.write_all(b"QUIT\r\n").await;
+        Ok(match expect(reply.clone(), 250) {
+            Ok(()) => format!("250 2.0.0 Relayed: {}", reply.1),
+            Err(reply) => reply,
+        })
     }
 }
 
-/// Relays one prepared message; the reply for the client: the upstream's when it accepted (250)
-/// or refused for good (5xx), a 451 when it could not take it now.
+/// `Ok` when the upstream answered `wanted`; else the reply for the client: the upstream's own
+/// for a permanent failure, a 451 for anything else.
+fn expect((code, text): (u16, String), wanted: u16) -> Result<(), String> {
+    if code == wanted {
+        Ok(())
+    } else if code >= 500 {
+        Err(format!("{code} {text}"))
+    } else {
+        Err(format!("451 4.4.0 The upstream mail server answered {code} {text}; try again later"))
+    }
+}
+
+/// Relays one prepared message, over TLS when the upstream offers STARTTLS; the reply for the
+/// client: the upstream's when it accepted (250) or refused for good (5xx), a 451 when it could
+/// not take it now.
 async fn relay(
     upstream: SocketAddr,
     hostname: &str,
@@ -405,50 +538,85 @@ async fn relay(
     let stream = tokio::time::timeout(Duration::from_secs(30), TcpStream::connect(upstream))
         .await
         .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "connecting timed out"))??;
-    let (reader, mut writer) = tokio::io::split(stream);
-    let mut reader = BufReader::new(reader);
-    let expect = |(code, text): (u16, String), wanted: u16| -> Result<(), String> {
-        if code == wanted {
-            Ok(())
-        } else if code >= 500 {
-            Err(format!("{code} {text}"))
-        } else {
-            Err(format!("451 4.4.0 The upstream mail server answered {code} {text}; try again later"))
-        }
-    };
-    let body = if envelope.eight_bit { " BODY=8BITMIME" } else { "" };
-    let steps: Vec<(String, u16)> = std::iter::once((format!("EHLO {hostname}"), 250))
-        .chain(std::iter::once((format!("MAIL FROM:<{envelope_from}>{body}"), 250)))
-        .chain(envelope.recipients.iter().map(|recipient| (format!("RCPT TO:<{recipient}>"), 250)))
-        .chain(std::iter::once(("DATA".to_string(), 354)))
-        .collect();
-    if let Err(reply) = expect(upstream_reply(&mut reader).await?, 220) {
+    let mut plain = Upstream::new(stream);
+    if let Err(reply) = expect(plain.reply().await?, 220) {
         return Ok(reply);
     }
-    for (command, wanted) in steps {
-        writer.write_all(format!("{command}\r\n").as_bytes()).await?;
-        if let Err(reply) = expect(upstream_reply(&mut reader).await?, wanted) {
-            let _ = writer.write_all(b"QUIT\r\n").await;
-            return Ok(reply);
-        }
+    let ehlo = format!("EHLO {hostname}");
+    let greeted = plain.command(&ehlo).await?;
+    let offers_tls = greeted.1.split(' ').any(|word| word.eq_ignore_ascii_case("STARTTLS"));
+    if let Err(reply) = expect(greeted, 250) {
+        return Ok(reply);
     }
-    // The message, dot-stuffed, then the end mark.
-    let mut stuffed = Vec::with_capacity(message.len() + 64);
-    for line in message.split_inclusive(|byte| *byte == b'\n') {
-        if line.starts_with(b".") {
-            stuffed.push(b'.');
-        }
-        stuffed.extend_from_slice(line);
+    if !offers_tls {
+        return plain.transaction(envelope_from, envelope, message).await;
     }
-    if !stuffed.ends_with(b"\r\n") {
-        stuffed.extend_from_slice(b"\r\n");
+    if let Err(reply) = expect(plain.command("STARTTLS").await?, 220) {
+        return Ok(reply);
     }
-    stuffed.extend_from_slice(b".\r\n");
-    writer.write_all(&stuffed).await?;
-    let reply = upstream_reply(&mut reader).await?;
-    let _ = writer.write_all(b"QUIT\r\n").await;
-    Ok(match expect(reply.clone(), 250) {
-        Ok(()) => format!("250 2.0.0 Relayed: {}", reply.1),
-        Err(reply) => reply,
-    })
+    let stream = plain.reader.into_inner().unsplit(plain.writer);
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .map_err(std::io::Error::other)?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(Opportunistic(rustls::crypto::ring::default_provider())))
+        .with_no_client_auth();
+    let name = ServerName::IpAddress(upstream.ip().into());
+    let stream = tokio_rustls::TlsConnector::from(Arc::new(config)).connect(name, stream).await?;
+    let mut secure = Upstream::new(stream);
+    if let Err(reply) = expect(secure.command(&ehlo).await?, 250) {
+        return Ok(reply);
+    }
+    secure.transaction(envelope_from, envelope, message).await
+}
+
+/// Opportunistic TLS towards the upstream: any certificate is taken (the connection is
+/// encrypted against eavesdropping, not authenticated), but the handshake's signatures are
+/// still checked, so the session keys belong to whoever holds the certificate's key.
+#[derive(Debug)]
+struct Opportunistic(rustls::crypto::CryptoProvider);
+
+impl rustls::client::danger::ServerCertVerifier for Opportunistic {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        certificate: &CertificateDer<'_>,
+        signature: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            certificate,
+            signature,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        certificate: &CertificateDer<'_>,
+        signature: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            certificate,
+            signature,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
 }

@@ -138,66 +138,33 @@ enum Upstream {
     Down,
 }
 
-/// A message the upstream took: envelope sender, recipients, data.
-type Received = (String, Vec<String>, Vec<u8>);
+/// A message the upstream took: envelope sender, recipients, data, whether it came over TLS.
+type Received = (String, Vec<String>, Vec<u8>, bool);
+type Shared<T> = std::sync::Arc<std::sync::Mutex<T>>;
 
-/// A small SMTP server on loopback standing in for the platform's MTA.
+/// A small SMTP server on loopback standing in for the platform's MTA; with `tls`, it offers
+/// STARTTLS.
 async fn upstream(
-    mode: std::sync::Arc<std::sync::Mutex<Upstream>>,
-) -> (SocketAddr, std::sync::Arc<std::sync::Mutex<Vec<Received>>>) {
-    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+    mode: Shared<Upstream>,
+    tls: Option<std::sync::Arc<rustls::ServerConfig>>,
+) -> (SocketAddr, Shared<Vec<Received>>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let address = listener.local_addr().expect("address");
-    let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let received = Shared::default();
     let kept = received.clone();
     tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
-            let (mode, received) = (*mode.lock().expect("mode"), kept.clone());
+            let (mode, received, tls) = (*mode.lock().expect("mode"), kept.clone(), tls.clone());
+            if mode == Upstream::Down {
+                continue; // the connection closes without a greeting
+            }
             tokio::spawn(async move {
-                if mode == Upstream::Down {
-                    return; // closes without a greeting
-                }
-                let (reader, mut writer) = tokio::io::split(stream);
-                let mut reader = tokio::io::BufReader::new(reader);
-                let _ = writer.write_all(b"220 upstream ESMTP\r\n").await;
-                let (mut from, mut to) = (String::new(), Vec::new());
-                let mut line = String::new();
-                while reader.read_line(&mut line).await.is_ok_and(|read| read > 0) {
-                    let command = line.trim_end().to_string();
-                    line.clear();
-                    let reply = if command.starts_with("EHLO") {
-                        "250-upstream\r\n250 8BITMIME".to_string()
-                    } else if let Some(address) = command.strip_prefix("MAIL FROM:<") {
-                        from = address.split('>').next().unwrap_or_default().to_string();
-                        "250 2.1.0 OK".to_string()
-                    } else if let Some(address) = command.strip_prefix("RCPT TO:<") {
-                        to.push(address.trim_end_matches('>').to_string());
-                        "250 2.1.5 OK".to_string()
-                    } else if command == "DATA" {
-                        let _ = writer.write_all(b"354 go ahead\r\n").await;
-                        let mut data = Vec::new();
-                        loop {
-                            let mut bytes = Vec::new();
-                            if reader.read_until(b'\n', &mut bytes).await.unwrap_or(0) == 0 || bytes == b".\r\n" {
-                                break;
-                            }
-                            data.extend_from_slice(if bytes.starts_with(b"..") { &bytes[1..] } else { &bytes });
-                        }
-                        match mode {
-                            Upstream::Defer => "451 4.3.0 try later".to_string(),
-                            Upstream::Reject => "550 5.7.1 refused by policy".to_string(),
-                            _ => {
-                                received.lock().expect("received").push((from.clone(), to.clone(), data));
-                                "250 2.0.0 queued as 42".to_string()
-                            }
-                        }
-                    } else if command == "QUIT" {
-                        let _ = writer.write_all(b"221 bye\r\n").await;
-                        return;
-                    } else {
-                        "500 what".to_string()
-                    };
-                    let _ = writer.write_all(format!("{reply}\r\n").as_bytes()).await;
+                let offer = tls.is_some();
+                if let Some(stream) = upstream_session(stream, mode, received.clone(), offer, true).await
+                    && let Some(tls) = tls
+                    && let Ok(stream) = tokio_rustls::TlsAcceptor::from(tls).accept(stream).await
+                {
+                    upstream_session(stream, mode, received, false, false).await;
                 }
             });
         }
@@ -205,19 +172,139 @@ async fn upstream(
     (address, received)
 }
 
-/// An SMTP client session: sends each line and collects each reply (multi-line replies joined).
-struct Client {
-    reader: tokio::io::BufReader<tokio::io::ReadHalf<tokio::net::TcpStream>>,
-    writer: tokio::io::WriteHalf<tokio::net::TcpStream>,
+/// One session of the test's upstream; the stream back when the client asked for STARTTLS.
+async fn upstream_session<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
+    stream: S,
+    mode: Upstream,
+    received: Shared<Vec<Received>>,
+    offer_tls: bool,
+    greet: bool,
+) -> Option<S> {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+    let secure = !greet;
+    let (reader, mut writer) = tokio::io::split(stream);
+    let mut reader = tokio::io::BufReader::new(reader);
+    if greet {
+        let _ = writer.write_all(b"220 upstream ESMTP\r\n").await;
+    }
+    let (mut from, mut to) = (String::new(), Vec::new());
+    let mut line = String::new();
+    while reader.read_line(&mut line).await.is_ok_and(|read| read > 0) {
+        let command = line.trim_end().to_string();
+        line.clear();
+        let reply = if command.starts_with("EHLO") {
+            if offer_tls { "250-upstream\r\n250-STARTTLS\r\n250 8BITMIME" } else { "250-upstream\r\n250 8BITMIME" }
+                .to_string()
+        } else if command == "STARTTLS" && offer_tls {
+            let _ = writer.write_all(b"220 go ahead\r\n").await;
+            return Some(reader.into_inner().unsplit(writer));
+        } else if let Some(address) = command.strip_prefix("MAIL FROM:<") {
+            from = address.split('>').next().unwrap_or_default().to_string();
+            "250 2.1.0 OK".to_string()
+        } else if let Some(address) = command.strip_prefix("RCPT TO:<") {
+            to.push(address.trim_end_matches('>').to_string());
+            "250 2.1.5 OK".to_string()
+        } else if command == "DATA" {
+            let _ = writer.write_all(b"354 go ahead\r\n").await;
+            let mut data = Vec::new();
+            loop {
+                let mut bytes = Vec::new();
+                if reader.read_until(b'\n', &mut bytes).await.unwrap_or(0) == 0 || bytes == b".\r\n" {
+                    break;
+                }
+                data.extend_from_slice(if bytes.starts_with(b"..") { &bytes[1..] } else { &bytes });
+            }
+            match mode {
+                Upstream::Defer => "451 4.3.0 try later".to_string(),
+                Upstream::Reject => "550 5.7.1 refused by policy".to_string(),
+                _ => {
+                    received.lock().expect("received").push((from.clone(), to.clone(), data, secure));
+                    "250 2.0.0 queued as 42".to_string()
+                }
+            }
+        } else if command == "QUIT" {
+            let _ = writer.write_all(b"221 bye\r\n").await;
+            return None;
+        } else {
+            "500 what".to_string()
+        };
+        let _ = writer.write_all(format!("{reply}\r\n").as_bytes()).await;
+    }
+    None
 }
 
-impl Client {
-    async fn connect(address: SocketAddr) -> (Client, String) {
+/// A certificate for 127.0.0.1 made with openssl, signed by a test CA: (certificate, key, CA).
+fn certificate(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+    std::fs::create_dir_all(dir).expect("dir");
+    let file = |name: &str| dir.join(name);
+    std::fs::write(file("leaf.ext"), "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n").expect("ext");
+    let steps: [Vec<&str>; 3] = [
+        vec!["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=senderauth test CA"],
+        vec!["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1"],
+        vec!["x509", "-req", "-CAcreateserial", "-days", "1"],
+    ];
+    let files = [
+        vec!["-keyout", "ca.key", "-out", "ca.crt"],
+        vec!["-keyout", "smtp.key", "-out", "smtp.csr"],
+        vec!["-in", "smtp.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-extfile", "leaf.ext", "-out", "smtp.crt"],
+    ];
+    for (step, names) in steps.iter().zip(&files) {
+        let mut command = std::process::Command::new("openssl");
+        command.args(step).current_dir(dir);
+        command.args(names);
+        let made = command.output().expect("openssl");
+        assert!(made.status.success(), "openssl {step:?}: {}", String::from_utf8_lossy(&made.stderr));
+    }
+    (file("smtp.crt"), file("smtp.key"), file("ca.crt"))
+}
+
+/// An SMTP client session: sends each line and collects each reply (multi-line replies joined).
+struct Client<S> {
+    reader: tokio::io::BufReader<tokio::io::ReadHalf<S>>,
+    writer: tokio::io::WriteHalf<S>,
+}
+
+impl Client<tokio::net::TcpStream> {
+    async fn connect(address: SocketAddr) -> (Self, String) {
         let stream = tokio::net::TcpStream::connect(address).await.expect("connecting to the gateway");
-        let (reader, writer) = tokio::io::split(stream);
-        let mut client = Client { reader: tokio::io::BufReader::new(reader), writer };
+        let mut client = Client::over(stream);
         let greeting = client.reply().await;
         (client, greeting)
+    }
+
+    /// STARTTLS, with `pipelined` sent in the same write right behind it (the server must drop
+    /// it), then the TLS handshake trusting the CA certificate `authority`.
+    async fn starttls(
+        mut self,
+        pipelined: &str,
+        authority: &Path,
+    ) -> Client<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
+        use rustls::pki_types::pem::PemObject;
+        let reply = self.send(format!("STARTTLS\r\n{pipelined}").as_bytes()).await;
+        assert!(reply.starts_with("220"), "{reply}");
+        let mut roots = rustls::RootCertStore::empty();
+        let der = rustls::pki_types::CertificateDer::from_pem_file(authority).expect("the CA certificate");
+        roots.add(der).expect("a root");
+        let config =
+            rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(rustls::crypto::ring::default_provider()))
+                .with_safe_default_protocol_versions()
+                .expect("versions")
+                .with_root_certificates(roots)
+                .with_no_client_auth();
+        let stream = self.reader.into_inner().unsplit(self.writer);
+        let name = rustls::pki_types::ServerName::IpAddress(std::net::Ipv4Addr::LOCALHOST.into());
+        let stream = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+            .connect(name, stream)
+            .await
+            .expect("the TLS handshake (nothing pipelined behind STARTTLS was answered in the clear)");
+        Client::over(stream)
+    }
+}
+
+impl<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> Client<S> {
+    fn over(stream: S) -> Self {
+        let (reader, writer) = tokio::io::split(stream);
+        Client { reader: tokio::io::BufReader::new(reader), writer }
     }
 
     async fn reply(&mut self) -> String {
@@ -276,7 +363,7 @@ async fn the_smtp_gateway_relays_signed_mail_and_answers_every_fault_with_a_clea
         return;
     }
     let mode = std::sync::Arc::new(std::sync::Mutex::new(Upstream::Accept));
-    let (upstream_address, received) = upstream(mode.clone()).await;
+    let (upstream_address, received) = upstream(mode.clone(), None).await;
     let server = zones().await;
     let data_dir = tempdir();
     let smtp = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("address");
@@ -315,7 +402,7 @@ async fn the_smtp_gateway_relays_signed_mail_and_answers_every_fault_with_a_clea
         b"From: Shop <news@rsa.example.com>\r\nTo: someone@example.net\r\nSubject: Hi\r\n\r\n.leading dot\r\nBody\r\n";
     let reply = client.mail(message).await;
     assert!(reply.starts_with("250 2.0.0 Relayed: 2.0.0 queued as 42"), "{reply}");
-    let (from, to, data) = received.lock().expect("received").pop().expect("the upstream has it");
+    let (from, to, data, _) = received.lock().expect("received").pop().expect("the upstream has it");
     assert!(from.starts_with("b+") && from.ends_with("@bounces.esp.example"), "{from}");
     assert_eq!(to, ["someone@example.net"]);
     assert!(data.ends_with(message), "the message arrives as sent, the leading dot included");
@@ -325,7 +412,7 @@ async fn the_smtp_gateway_relays_signed_mail_and_answers_every_fault_with_a_clea
     // A domain the account does not have: rewritten, signed as the variable domain.
     let reply = client.mail(b"From: ann@yourcompany.com\r\nSubject: Hi\r\n\r\nBody\r\n").await;
     assert!(reply.starts_with("250"), "{reply}");
-    let (_, _, data) = received.lock().expect("received").pop().expect("the upstream has it");
+    let (_, _, data, _) = received.lock().expect("received").pop().expect("the upstream has it");
     assert!(String::from_utf8_lossy(&data).contains("\r\nFrom: ann=yourcompany.com@send.esp.example\r\n"));
     let (ok, said) = dkimpy(&data, server.address(), dns).await;
     assert!(ok && said.contains("pass d=send.esp.example "), "{said}");
@@ -399,7 +486,7 @@ async fn relayed_mail_passes_opendkim_and_dmarc_through_the_embedded_dns_server(
         return;
     }
     let mode = std::sync::Arc::new(std::sync::Mutex::new(Upstream::Accept));
-    let (upstream_address, received) = upstream(mode).await;
+    let (upstream_address, received) = upstream(mode, None).await;
     let server = zones().await;
     let data_dir = tempdir();
     let smtp = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("address");
@@ -446,7 +533,7 @@ async fn relayed_mail_passes_opendkim_and_dmarc_through_the_embedded_dns_server(
              Message-ID: <2@platform.example>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nHi.\r\n"
         );
         assert!(client.mail(message.as_bytes()).await.starts_with("250"));
-        let (_, _, data) = received.lock().expect("received").pop().expect("relayed");
+        let (_, _, data, _) = received.lock().expect("received").pop().expect("relayed");
         let (ok, said) = opendkim(&data).await;
         assert!(ok, "OpenDKIM: {said}");
         let (ok, said) = dkimpy(&data, dns, dns).await;
@@ -455,9 +542,51 @@ async fn relayed_mail_passes_opendkim_and_dmarc_through_the_embedded_dns_server(
     }
     // OpenDKIM is not just saying yes: a changed body fails.
     assert!(client.mail(b"From: news@shop.example.com\r\nSubject: x\r\n\r\nBody\r\n").await.starts_with("250"));
-    let (_, _, data) = received.lock().expect("received").pop().expect("relayed");
+    let (_, _, data, _) = received.lock().expect("received").pop().expect("relayed");
     let (ok, said) = opendkim(String::from_utf8_lossy(&data).replace("Body", "B0dy").as_bytes()).await;
     assert!(!ok, "a changed body must fail: {said}");
+
+    let (status, stderr) = stop_service(child).await;
+    assert!(status.success(), "{stderr}");
+}
+
+#[tokio::test]
+async fn starttls_protects_the_client_side_and_is_used_towards_an_upstream_that_offers_it() {
+    use base64::Engine;
+    if !senderauth_testkit::require_or_skip(
+        std::process::Command::new("openssl").arg("version").output().is_ok(),
+        "openssl (Debian) to make a test certificate",
+    ) {
+        return;
+    }
+    let data_dir = tempdir();
+    let (certificate, key, authority) = certificate(&data_dir.join("tls"));
+    let tls = senderauth_server::smtp::tls_config(&certificate, &key).expect("a TLS setup from the files");
+    let mode = std::sync::Arc::new(std::sync::Mutex::new(Upstream::Accept));
+    let (upstream_address, received) = upstream(mode, Some(tls)).await;
+    let server = zones().await;
+    let smtp = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("address");
+    let (smtp_listen, upstream_text) = (smtp.to_string(), upstream_address.to_string());
+    let extra = ["--smtp-listen", smtp_listen.as_str(), "--smtp-upstream", upstream_text.as_str()];
+    let envs = [("SENDERAUTH_SMTP_TLS_CERTIFICATE", path(&certificate)), ("SENDERAUTH_SMTP_TLS_KEY", path(&key))];
+    let (child, http, _) = start_service_full(&data_dir, &server, &extra, &envs).await;
+    let (_, token) = admin_and_account(&data_dir, http, "Secure").await;
+
+    let (mut client, _) = Client::connect(smtp).await;
+    assert!(client.command("EHLO client.example").await.contains("250-STARTTLS"));
+    // A command pipelined behind STARTTLS is dropped unanswered (RFC 3207 section 4.2): were it
+    // answered in the clear, the handshake would fail.
+    let mut client = client.starttls("NOOP\r\n", &authority).await;
+    let ehlo = client.command("EHLO client.example").await;
+    assert!(ehlo.contains("AUTH PLAIN LOGIN") && !ehlo.contains("STARTTLS"), "{ehlo}");
+    assert!(client.command("STARTTLS").await.starts_with("503"), "TLS is already active");
+    let plain = base64::engine::general_purpose::STANDARD.encode(format!("\0user\0{token}"));
+    assert!(client.command(&format!("AUTH PLAIN {plain}")).await.starts_with("235"));
+    let reply = client.mail(b"From: ann@yourcompany.com\r\nSubject: over TLS\r\n\r\nBody\r\n").await;
+    assert!(reply.starts_with("250"), "{reply}");
+    let (_, _, data, over_tls) = received.lock().expect("received").pop().expect("relayed");
+    assert!(over_tls, "the upstream offered STARTTLS, so the message went over TLS");
+    assert!(String::from_utf8_lossy(&data).contains("Subject: over TLS"));
 
     let (status, stderr) = stop_service(child).await;
     assert!(status.success(), "{stderr}");
