@@ -591,3 +591,129 @@ async fn starttls_protects_the_client_side_and_is_used_towards_an_upstream_that_
     let (status, stderr) = stop_service(child).await;
     assert!(status.success(), "{stderr}");
 }
+
+/// A private Postfix instance (Debian's postfix, run as root) on 127.0.0.1:`port`: it takes mail
+/// for example.net from loopback, offers STARTTLS with the given certificate, and writes each
+/// delivered message to a file in `out/`. Stopped when dropped.
+struct Postfix {
+    dir: std::path::PathBuf,
+}
+
+impl Postfix {
+    fn start(dir: &Path, port: u16, certificate: &Path, key: &Path) -> Postfix {
+        let (out, spool, data) = (dir.join("out"), dir.join("spool"), dir.join("data"));
+        for directory in [&out, &spool, &data] {
+            std::fs::create_dir_all(directory).expect("a Postfix directory");
+        }
+        let owned = std::process::Command::new("chown").args(["postfix", path(&data)]).status().expect("chown");
+        let open = std::process::Command::new("chmod").args(["777", path(&out)]).status().expect("chmod");
+        assert!(owned.success() && open.success());
+        let main = format!(
+            "compatibility_level = 3.6\nqueue_directory = {spool}\ndata_directory = {data}\n\
+             myhostname = upstream.test\nmydestination =\nrelay_domains = example.net\n\
+             inet_interfaces = 127.0.0.1\ninet_protocols = ipv4\nmynetworks = 127.0.0.0/8\n\
+             smtpd_relay_restrictions = permit_mynetworks, reject\ndefault_transport = capture\n\
+             relay_transport = capture\nalias_maps =\nalias_database =\n\
+             maillog_file = {log}\nmaillog_file_prefixes = {dir}\n\
+             smtpd_tls_cert_file = {certificate}\nsmtpd_tls_key_file = {key}\n\
+             smtpd_tls_security_level = may\nsmtpd_tls_loglevel = 1\n",
+            spool = path(&spool),
+            data = path(&data),
+            log = path(&dir.join("maillog")),
+            dir = path(dir),
+            certificate = path(certificate),
+            key = path(key),
+        );
+        std::fs::write(dir.join("main.cf"), main).expect("main.cf");
+        // Debian's master.cf, unchrooted, its smtpd on our port, plus a transport that writes
+        // each message to a file.
+        let debian = std::fs::read_to_string("/etc/postfix/master.cf").expect("Debian's master.cf");
+        let mut master = String::new();
+        for line in debian.lines() {
+            let mut fields: Vec<String> = line.split_whitespace().map(str::to_string).collect();
+            if !line.starts_with(|c: char| c.is_ascii_alphanumeric()) || fields.len() < 8 {
+                master.push_str(line);
+            } else {
+                fields[4] = "n".to_string();
+                if fields[0] == "smtp" && fields[1] == "inet" {
+                    fields[0] = format!("127.0.0.1:{port}");
+                }
+                master.push_str(&fields.join(" "));
+            }
+            master.push('\n');
+        }
+        master.push_str(&format!(
+            "capture unix - n n - - pipe\n  user=nobody argv=/bin/dd of={}/${{queue_id}}.eml status=none\n",
+            path(&out)
+        ));
+        std::fs::write(dir.join("master.cf"), master).expect("master.cf");
+        let started = std::process::Command::new("postfix").args(["-c", path(dir), "start"]).output().expect("postfix");
+        let log = std::fs::read_to_string(dir.join("maillog")).unwrap_or_default();
+        assert!(started.status.success(), "Postfix did not start: {log}");
+        Postfix { dir: dir.to_path_buf() }
+    }
+
+    /// The messages delivered so far.
+    fn delivered(&self) -> Vec<Vec<u8>> {
+        std::fs::read_dir(self.dir.join("out"))
+            .map(|entries| entries.flatten().filter_map(|entry| std::fs::read(entry.path()).ok()).collect())
+            .unwrap_or_default()
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("maillog")).unwrap_or_default()
+    }
+}
+
+impl Drop for Postfix {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("postfix").args(["-c", path(&self.dir), "stop"]).output();
+    }
+}
+
+#[tokio::test]
+async fn postfix_as_the_upstream_receives_the_signed_mail_over_tls() {
+    use base64::Engine;
+    let ready = std::path::Path::new("/usr/sbin/postfix").exists()
+        && std::process::Command::new("id").arg("-u").output().is_ok_and(|output| output.stdout.starts_with(b"0\n"));
+    if !dkimpy_ready() || !senderauth_testkit::require_or_skip(ready, "postfix (Debian), run as root") {
+        return;
+    }
+    let data_dir = tempdir();
+    let (certificate, key, _) = certificate(&data_dir.join("tls"));
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("address").port();
+    let postfix = Postfix::start(&data_dir.join("postfix"), port, &certificate, &key);
+    let server = zones().await;
+    let smtp = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("address");
+    let (smtp_listen, upstream) = (smtp.to_string(), format!("127.0.0.1:{port}"));
+    let extra = ["--smtp-listen", smtp_listen.as_str(), "--smtp-upstream", upstream.as_str()];
+    let (child, http, dns) = start_service_full(&data_dir, &server, &extra, &[]).await;
+    let (_, token) = admin_and_account(&data_dir, http, "Postfix").await;
+
+    let (mut client, _) = Client::connect(smtp).await;
+    client.command("EHLO client.example").await;
+    let plain = base64::engine::general_purpose::STANDARD.encode(format!("\0user\0{token}"));
+    assert!(client.command(&format!("AUTH PLAIN {plain}")).await.starts_with("235"));
+    let message =
+        b"From: Ann <ann@yourcompany.com>\r\nTo: someone@example.net\r\nSubject: via Postfix\r\n\r\nHello.\r\n";
+    let reply = client.mail(message).await;
+    assert!(reply.starts_with("250 2.0.0 Relayed: 2.0.0 Ok: queued as "), "{reply}\n{}", postfix.log());
+    let started = std::time::Instant::now();
+    let delivered = loop {
+        if let Some(message) = postfix.delivered().pop() {
+            break message;
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(20), "not delivered: {}", postfix.log());
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    let text = String::from_utf8_lossy(&delivered);
+    assert!(text.contains("From: Ann <ann=yourcompany.com@send.esp.example>"), "{text}");
+    let (ok, said) = dkimpy(&delivered, dns, dns).await;
+    assert!(ok && said.contains("pass d=send.esp.example ") && said.contains("dmarc=pass"), "{said}");
+    let log = postfix.log();
+    assert!(log.contains("TLS connection established from localhost"), "the relay used STARTTLS: {log}");
+    assert!(log.contains("from=<b+"), "the envelope sender is on the bounce domain: {log}");
+
+    let (status, stderr) = stop_service(child).await;
+    assert!(status.success(), "{stderr}");
+}
