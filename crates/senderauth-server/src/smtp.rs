@@ -73,6 +73,8 @@ pub async fn serve(listener: TcpListener, state: AppState, settings: SmtpSetting
             _ = stopped.changed() => return,
         };
         let Ok((stream, peer)) = accepted else { continue };
+        // Replies are whole lines written at once: no reason to hold them back.
+        let _ = stream.set_nodelay(true);
         tokio::spawn(connection(stream, peer, state.clone(), settings.clone()));
     }
 }
@@ -134,9 +136,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         Session { reader, writer, peer, state, settings, secure, account: None, envelope: None }
     }
 
+    /// One reply, in one write (two small writes would wait on Nagle's algorithm).
     async fn reply(&mut self, text: &str) -> std::io::Result<()> {
-        self.writer.write_all(text.as_bytes()).await?;
-        self.writer.write_all(b"\r\n").await
+        let mut line = Vec::with_capacity(text.len() + 2);
+        line.extend_from_slice(text.as_bytes());
+        line.extend_from_slice(b"\r\n");
+        self.writer.write_all(&line).await?;
+        self.writer.flush().await
     }
 
     /// One CRLF-terminated line (CRLF removed), within the idle deadline; `None` at end of input.
@@ -538,6 +544,7 @@ async fn relay(
     let stream = tokio::time::timeout(Duration::from_secs(30), TcpStream::connect(upstream))
         .await
         .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "connecting timed out"))??;
+    let _ = stream.set_nodelay(true);
     let mut plain = Upstream::new(stream);
     if let Err(reply) = expect(plain.reply().await?, 220) {
         return Ok(reply);

@@ -69,6 +69,20 @@ pub enum KeysCommand {
     /// Seal every DKIM private key again under the current master key (the first in the master
     /// key file or SENDERAUTH_MASTER_KEY), so that older master keys can be retired.
     Rewrap(KeysArgs),
+    /// How many DKIM signatures this machine makes per second with each algorithm, on every
+    /// core: the gateway's signing code (canonicalization, hashes, signature) on a message of the
+    /// given size, in a loop. For sizing a gateway.
+    Speed(SpeedArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct SpeedArgs {
+    /// How long to sign with each algorithm, in seconds.
+    #[arg(long, default_value_t = 5.0)]
+    pub seconds: f64,
+    /// The message size in bytes.
+    #[arg(long, default_value_t = 10_240)]
+    pub size: usize,
 }
 
 #[derive(Args, Debug)]

@@ -17,7 +17,7 @@ use tokio::sync::Semaphore;
 
 use crate::cli::{
     CheckArgs, Cli, Command, DnsArgs, EXIT_NOT_VERIFIED, EXIT_OK, EXIT_UNKNOWN, KeysArgs, KeysCommand, OutputFormat,
-    RecordsArgs, RecordsFormat, ServeArgs, StoreArgs, VerifyArgs, ZoneCommand, ZoneExportArgs,
+    RecordsArgs, RecordsFormat, ServeArgs, SpeedArgs, StoreArgs, VerifyArgs, ZoneCommand, ZoneExportArgs,
 };
 use crate::render;
 
@@ -29,6 +29,7 @@ pub async fn run(cli: Cli) -> Result<u8> {
         Command::Serve(args) => serve(args).await,
         Command::Zone(ZoneCommand::Export(args)) => zone_export(args).await,
         Command::Keys(KeysCommand::Rewrap(args)) => keys_rewrap(args).await,
+        Command::Keys(KeysCommand::Speed(args)) => keys_speed(args),
     }
 }
 
@@ -52,6 +53,46 @@ async fn zone_export(args: ZoneExportArgs) -> Result<u8> {
     match &args.output {
         Some(path) => std::fs::write(path, &text).with_context(|| format!("writing {}", path.display()))?,
         None => std::io::stdout().write_all(text.as_bytes())?,
+    }
+    Ok(EXIT_OK)
+}
+
+fn keys_speed(args: SpeedArgs) -> Result<u8> {
+    use senderauth_server::keys::{KeyAlgorithm, generate};
+    use senderauth_server::mail::{SigningKey, dkim_signature};
+    let threads = std::thread::available_parallelism().map_or(1, |cores| cores.get());
+    let fields: Vec<Vec<u8>> = [
+        "From: Shop <news@shop.example.com>\r\n",
+        "To: someone@example.net\r\n",
+        "Subject: The weekly news\r\n",
+        "Date: Fri, 27 Nov 2026 12:00:00 +0000\r\n",
+        "Message-ID: <speed@shop.example.com>\r\n",
+    ]
+    .iter()
+    .map(|field| field.as_bytes().to_vec())
+    .collect();
+    let line = "The quick brown fox jumps over the lazy dog, again and again and again.\r\n";
+    let body = line.repeat(args.size / line.len() + 1).into_bytes();
+    let duration = std::time::Duration::from_secs_f64(args.seconds.max(0.1));
+    println!("senderauth: DKIM signatures per second, {threads} threads, {}-byte messages", args.size);
+    for algorithm in [KeyAlgorithm::Rsa2048, KeyAlgorithm::Ed25519] {
+        let generated = generate(algorithm)?;
+        let key = SigningKey::from_pkcs8(algorithm.as_str(), &generated.private_pkcs8).map_err(anyhow::Error::msg)?;
+        let signed = std::sync::atomic::AtomicU64::new(0);
+        let started = std::time::Instant::now();
+        std::thread::scope(|scope| {
+            for _ in 0..threads {
+                scope.spawn(|| {
+                    while started.elapsed() < duration {
+                        if dkim_signature(&fields, &body, "shop.example.com", "sa1", &key, 0).is_ok() {
+                            signed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        }
+                    }
+                });
+            }
+        });
+        let rate = signed.into_inner() as f64 / started.elapsed().as_secs_f64();
+        println!("{:<10} {rate:>10.0}", algorithm.as_str());
     }
     Ok(EXIT_OK)
 }

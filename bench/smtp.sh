@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Benchmark: the SMTP gateway. Messages of SIZE bytes (default 10 KB) go through SMTP to
+# `senderauth serve` (signed in with an account token, MAIL/RCPT/DATA pipelined, CONNECTIONS
+# sessions), are signed and relayed to Postfix's smtp-sink on loopback; measured: messages per
+# second and latency (MAIL to the final reply, which comes once the sink has the message), for a
+# domain with an RSA-2048 key, one with an Ed25519 key, and a domain the account does not have
+# (rewritten to the variable domain, signed with its RSA-2048 key). Next to them, the raw signing
+# rate of the same code and key sizes in a loop (`senderauth keys speed`), on the same 2 cores.
+#
+# Usage: bench/smtp.sh [SIZE]
+#   SECONDS_PER_RUN=20  CONNECTIONS=16  API_PORT=8099 SMTP_PORT=2598 SINK_PORT=2599
+# Prints a Markdown table; results are recorded in docs/benchmarks.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+size=${1:-10240}
+seconds=${SECONDS_PER_RUN:-20}
+connections=${CONNECTIONS:-16}
+api_port=${API_PORT:-8099}
+smtp_port=${SMTP_PORT:-2598}
+sink_port=${SINK_PORT:-2599}
+dns_port=0
+api=http://127.0.0.1:$api_port
+admin_token=bench-admin-token-not-secret
+
+source bench/lib.sh
+install_missing postfix curl
+cargo build --release --locked -p senderauth >/dev/null 2>&1
+
+out=bench/out/smtp
+rm -rf "$out" && mkdir -p "$out"
+smtp-sink -u nobody "127.0.0.1:$sink_port" 1000 &
+sink_pid=$!
+serve_pid=""
+trap 'kill $sink_pid 2>/dev/null; [ -n "$serve_pid" ] && kill $serve_pid 2>/dev/null; true' EXIT
+
+echo "== raw signing rate (senderauth keys speed, $size-byte messages)"
+target/release/senderauth keys speed --seconds 5 --size "$size" | tee "$out/speed.txt"
+raw_rsa=$(awk '$1 == "rsa-2048" { print $2 }' "$out/speed.txt")
+raw_ed=$(awk '$1 == "ed25519" { print $2 }' "$out/speed.txt")
+
+# The service: its own DNS server on a free port, the SMTP gateway relaying to the sink.
+SENDERAUTH_ADMIN_TOKEN=$admin_token target/release/senderauth serve --listen "127.0.0.1:$api_port" \
+  --dns-listen 127.0.0.1:0 --smtp-listen "127.0.0.1:$smtp_port" --smtp-upstream "127.0.0.1:$sink_port" \
+  --data-dir "$out" >>"$out/serve.log" 2>&1 &
+serve_pid=$!
+for _ in $(seq 1 300); do curl -sf "$api/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+account=$(curl -sf -H "Authorization: Bearer $admin_token" --json '{"name": "Bench"}' "$api/api/v1/accounts")
+token=$(printf '%s' "$account" | python3 -c 'import json, sys; print(json.load(sys.stdin)["token"])')
+for domain in "rsa.bench.example rsa-2048" "ed.bench.example ed25519"; do
+  set -- $domain
+  curl -sf -H "Authorization: Bearer $token" --json "{\"email\": \"news@$1\", \"dkim_algorithm\": \"$2\"}" \
+    "$api/api/v1/domains" >/dev/null
+done
+# Their DNS records are taken as verified (this measures the gateway, not the verifier).
+sql sqlite "sqlite://$out/senderauth.db" "UPDATE domains SET status = 'verified'" >/dev/null
+
+rows=()
+for case in "rsa.bench.example RSA-2048 $raw_rsa" "ed.bench.example Ed25519 $raw_ed" "rewritten.example RSA-2048 $raw_rsa"; do
+  set -- $case
+  echo "== news@$1 ($2), $connections connections, $seconds s"
+  result=$(python3 bench/smtp-load.py "127.0.0.1:$smtp_port" "$token" "news@$1" "$size" "$seconds" "$connections")
+  echo "$result"
+  rate=$(printf '%s' "$result" | python3 -c 'import json, sys; print(json.load(sys.stdin)["per_second"])')
+  p50=$(printf '%s' "$result" | python3 -c 'import json, sys; print(json.load(sys.stdin)["p50_ms"])')
+  p99=$(printf '%s' "$result" | python3 -c 'import json, sys; print(json.load(sys.stdin)["p99_ms"])')
+  failures=$(printf '%s' "$result" | python3 -c 'import json, sys; print(json.load(sys.stdin)["failures"])')
+  share=$(python3 -c "print(round(100 * $rate / $3))")
+  label=$([ "$1" = rewritten.example ] && echo "rewritten, variable domain's $2" || echo "$1 ($2)")
+  rows+=("| $label | $rate | $p50 / $p99 ms | $3 | $share% | $failures |")
+done
+rss=$(awk '/^VmHWM/ { printf "%.0f", $2 / 1024 }' "/proc/$serve_pid/status")
+
+echo
+echo "| messages from | through the gateway (msg/s) | latency p50 / p99 | raw signing rate (sig/s) | share | failed |"
+echo "|---|---|---|---|---|---|"
+printf '%s\n' "${rows[@]}"
+echo "(peak RSS of the service: $rss MiB)"
