@@ -8,7 +8,7 @@
 # rate of the same code and key sizes in a loop (`senderauth keys speed`), on the same 2 cores.
 #
 # Usage: bench/smtp.sh [SIZE]
-#   SECONDS_PER_RUN=20  CONNECTIONS=16  API_PORT=8099 SMTP_PORT=2598 SINK_PORT=2599
+#   SECONDS_PER_RUN=20  CONNECTIONS=16  API_PORT=8099 SMTP_PORT=2598 SINK_PORT=2599 DNS_PORT=5397
 # Prints a Markdown table; results are recorded in docs/benchmarks.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,7 +18,7 @@ connections=${CONNECTIONS:-16}
 api_port=${API_PORT:-8099}
 smtp_port=${SMTP_PORT:-2598}
 sink_port=${SINK_PORT:-2599}
-dns_port=0
+dns_port=${DNS_PORT:-5397}
 api=http://127.0.0.1:$api_port
 admin_token=bench-admin-token-not-secret
 
@@ -31,16 +31,17 @@ rm -rf "$out" && mkdir -p "$out"
 smtp-sink -u nobody "127.0.0.1:$sink_port" 1000 &
 sink_pid=$!
 serve_pid=""
-trap 'kill $sink_pid 2>/dev/null; [ -n "$serve_pid" ] && kill $serve_pid 2>/dev/null; true' EXIT
+trap 'kill $sink_pid 2>/dev/null; [ -n "$serve_pid" ] && kill $serve_pid 2>/dev/null; wait; true' EXIT
 
 echo "== raw signing rate (senderauth keys speed, $size-byte messages)"
 target/release/senderauth keys speed --seconds 5 --size "$size" | tee "$out/speed.txt"
 raw_rsa=$(awk '$1 == "rsa-2048" { print $2 }' "$out/speed.txt")
 raw_ed=$(awk '$1 == "ed25519" { print $2 }' "$out/speed.txt")
 
-# The service: its own DNS server on a free port, the SMTP gateway relaying to the sink.
+# The service: the SMTP gateway relaying to the sink; its verifier asks only its own DNS server
+# (nothing leaves loopback).
 SENDERAUTH_ADMIN_TOKEN=$admin_token target/release/senderauth serve --listen "127.0.0.1:$api_port" \
-  --dns-listen 127.0.0.1:0 --smtp-listen "127.0.0.1:$smtp_port" --smtp-upstream "127.0.0.1:$sink_port" \
+  --dns-listen "127.0.0.1:$dns_port" --nameserver "127.0.0.1:$dns_port" --smtp-listen "127.0.0.1:$smtp_port" --smtp-upstream "127.0.0.1:$sink_port" \
   --data-dir "$out" >>"$out/serve.log" 2>&1 &
 serve_pid=$!
 for _ in $(seq 1 300); do curl -sf "$api/healthz" >/dev/null 2>&1 && break; sleep 0.1; done

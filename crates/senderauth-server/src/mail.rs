@@ -474,17 +474,97 @@ pub fn dkim_signature(
     Ok(header.into_bytes())
 }
 
+/// Who signs a message: the domain (`d=`), the selector and the key.
+pub type Signer = (String, String, Arc<SigningKey>);
+
+/// Whose signer: an account and a From domain (the platform's own: 0 and "").
+type SignerKey = (i64, String);
+
 /// Opened signing keys by stored key id (domain keys positive, platform keys negative), so a
-/// key is opened and parsed once, not per message.
+/// key is opened and parsed once, not per message; and for a while, which signer a From domain
+/// of an account gets (its domain, a parent, or none), so a message costs no store reads.
 #[derive(Clone, Default)]
 pub struct KeyCache {
     keys: Arc<Mutex<HashMap<i64, Arc<SigningKey>>>>,
+    signers: Arc<Mutex<HashMap<SignerKey, (std::time::Instant, Option<Signer>)>>>,
 }
 
-/// How many opened keys the cache holds before it starts over.
+/// How many opened keys, or signers, the cache holds before it starts over.
 const KEY_CACHE_LIMIT: usize = 10_000;
 
+/// How long the signer of a From domain is remembered: a domain that loses its status, or a
+/// rotation that moves signing to the other selector, takes effect within this long (the old
+/// key stays published for days after a rotation, so mail signed with it still verifies).
+const SIGNER_TTL: std::time::Duration = std::time::Duration::from_secs(30);
+
 impl KeyCache {
+    /// The signer for mail of `account_id` from `domain` (the platform's own with account 0 and
+    /// an empty domain), remembered for [`SIGNER_TTL`].
+    async fn signer(
+        &self,
+        gateway: &Gateway<'_>,
+        account_id: i64,
+        domain: &DomainName,
+    ) -> Result<Option<Signer>, MailError> {
+        self.remembered((account_id, domain.as_str().to_string()), self.find_signer(gateway, account_id, domain)).await
+    }
+
+    /// The variable domain's signer (its active key), remembered like a domain's.
+    async fn platform_signer(&self, gateway: &Gateway<'_>) -> Result<Option<Signer>, MailError> {
+        let find = async {
+            let key = self.signing_key(gateway.store, gateway.master, KeyGroup::Platform).await?;
+            Ok(key.map(|(selector, key)| (gateway.variable_domain.to_string(), selector, key)))
+        };
+        self.remembered((0, String::new()), find).await
+    }
+
+    /// The signer remembered under `cache_key` if fresh, else what `find` finds (remembered).
+    async fn remembered(
+        &self,
+        cache_key: SignerKey,
+        find: impl Future<Output = Result<Option<Signer>, MailError>>,
+    ) -> Result<Option<Signer>, MailError> {
+        let lock_failed = || MailError::Temporary("signer cache".into());
+        if let Some((at, signer)) = self.signers.lock().map_err(|_| lock_failed())?.get(&cache_key)
+            && at.elapsed() < SIGNER_TTL
+        {
+            return Ok(signer.clone());
+        }
+        let signer = find.await?;
+        let mut signers = self.signers.lock().map_err(|_| lock_failed())?;
+        if signers.len() >= KEY_CACHE_LIMIT {
+            signers.clear();
+        }
+        signers.insert(cache_key, (std::time::Instant::now(), signer.clone()));
+        Ok(signer)
+    }
+
+    /// The From domain, or the nearest parent the account has connected (a relaxed DMARC
+    /// alignment), with its DKIM records in place, and its active key.
+    async fn find_signer(
+        &self,
+        gateway: &Gateway<'_>,
+        account_id: i64,
+        domain: &DomainName,
+    ) -> Result<Option<Signer>, MailError> {
+        let organizational = domain.organizational_domain();
+        let mut candidate = Some(domain.as_str().to_string());
+        while let Some(name) = candidate {
+            if let Some(record) = gateway.store.domain(account_id, &name).await?
+                && SIGNING_STATUSES.contains(&record.status.as_str())
+                && let Some((selector, key)) =
+                    self.signing_key(gateway.store, gateway.master, KeyGroup::Domain(record.id)).await?
+            {
+                return Ok(Some((name, selector, key)));
+            }
+            candidate = name
+                .split_once('.')
+                .map(|(_, parent)| parent.to_string())
+                .filter(|parent| parent.ends_with(organizational.as_str()) && DomainName::parse(parent).is_ok());
+        }
+        Ok(None)
+    }
+
     /// The key `group` signs with now, with its domain-less name parts: `(selector, key)`.
     async fn signing_key(
         &self,
@@ -540,22 +620,7 @@ pub async fn prepare(
     let mailbox = parse_from(&from_field.value())?;
     // The From domain, or the nearest parent the account has connected (a relaxed DMARC
     // alignment), with its DKIM records in place.
-    let mut signer = None;
-    let mut candidate = Some(mailbox.domain.as_str().to_string());
-    while let Some(name) = candidate {
-        if let Some(record) = gateway.store.domain(account_id, &name).await?
-            && SIGNING_STATUSES.contains(&record.status.as_str())
-            && let Some((selector, key)) =
-                gateway.keys.signing_key(gateway.store, gateway.master, KeyGroup::Domain(record.id)).await?
-        {
-            signer = Some((name, selector, key));
-            break;
-        }
-        candidate = name.split_once('.').map(|(_, parent)| parent.to_string()).filter(|parent| {
-            DomainName::parse(parent)
-                .is_ok_and(|parent| parent.as_str().ends_with(mailbox.domain.organizational_domain().as_str()))
-        });
-    }
+    let signer = gateway.keys.signer(gateway, account_id, &mailbox.domain).await?;
     let mut out_fields: Vec<Vec<u8>> = Vec::with_capacity(fields.len() + 1);
     let mut rewritten_from = None;
     let (domain, selector, key) = match signer {
@@ -581,12 +646,11 @@ pub async fn prepare(
                 }
             }
             rewritten_from = Some(address);
-            let (selector, key) = gateway
+            gateway
                 .keys
-                .signing_key(gateway.store, gateway.master, KeyGroup::Platform)
+                .platform_signer(gateway)
                 .await?
-                .ok_or_else(|| MailError::Temporary("the variable domain has no signing key yet".into()))?;
-            (gateway.variable_domain.to_string(), selector, key)
+                .ok_or_else(|| MailError::Temporary("the variable domain has no signing key yet".into()))?
         }
     };
     let signature = dkim_signature(&out_fields, body, &domain, &selector, &key, now).map_err(MailError::Temporary)?;

@@ -555,6 +555,7 @@ pub async fn run(
                     .unwrap_or_else(|| format!("mail.{}", settings.provider.zone.trim_end_matches('.'))),
                 upstream: settings.service.smtp_upstream,
                 idle: Duration::from_secs(settings.service.smtp_idle_seconds.max(1)),
+                pool: crate::smtp::UpstreamPool::default(),
                 tls: match (&settings.service.smtp_tls_certificate, &settings.service.smtp_tls_key) {
                     (Some(certificate), Some(key)) => Some(
                         crate::smtp::tls_config(certificate, key)

@@ -43,6 +43,8 @@ pub struct SmtpSettings {
     pub idle: Duration,
     /// The certificate STARTTLS presents; `None`: STARTTLS is not offered.
     pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// Connections to the upstream kept for the next messages.
+    pub pool: UpstreamPool,
 }
 
 /// The TLS setup of the listener from a PEM certificate chain and its PEM private key.
@@ -412,7 +414,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         };
         let reply = match self.settings.upstream {
             Some(upstream) => {
-                relay(upstream, &self.settings.hostname, &prepared.envelope_from, &envelope, &prepared.message)
+                let pool = &self.settings.pool;
+                relay(pool, upstream, &self.settings.hostname, &prepared.envelope_from, &envelope, &prepared.message)
                     .await
                     .unwrap_or_else(|error| {
                         format!("451 4.4.1 The upstream mail server is unavailable ({error}); try again later")
@@ -444,16 +447,73 @@ fn decode(text: &str) -> Option<String> {
     BASE64.decode(text.trim()).ok().and_then(|bytes| String::from_utf8(bytes).ok())
 }
 
-/// An SMTP connection to the upstream.
-struct Upstream<S> {
-    reader: BufReader<ReadHalf<S>>,
-    writer: WriteHalf<S>,
+/// A stream to the upstream, plain or TLS.
+trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
+
+/// An SMTP connection to the upstream, greeted and ready for a transaction.
+struct Upstream {
+    reader: BufReader<ReadHalf<Box<dyn Stream>>>,
+    writer: WriteHalf<Box<dyn Stream>>,
+    /// The upstream takes pipelined commands (RFC 2920).
+    pipelining: bool,
+    /// Since when it has been idle in the pool.
+    idle_since: std::time::Instant,
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin> Upstream<S> {
-    fn new(stream: S) -> Upstream<S> {
+/// Connections kept for the next messages: at most this many, idle at most this long (below
+/// the 300 s an MTA waits for a command, RFC 5321 section 4.5.3.2.7).
+const POOL_SIZE: usize = 64;
+const POOL_IDLE: Duration = Duration::from_secs(60);
+
+/// Idle connections to the upstream, reused for the next message (no connection, greeting and
+/// EHLO per message).
+#[derive(Clone, Default)]
+pub struct UpstreamPool {
+    idle: Arc<std::sync::Mutex<Vec<Upstream>>>,
+}
+
+impl std::fmt::Debug for UpstreamPool {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let idle = self.idle.lock().map_or(0, |idle| idle.len());
+        write!(formatter, "UpstreamPool {{ {idle} idle }}")
+    }
+}
+
+impl UpstreamPool {
+    fn take(&self) -> Option<Upstream> {
+        let mut idle = self.idle.lock().ok()?;
+        while let Some(connection) = idle.pop() {
+            if connection.idle_since.elapsed() < POOL_IDLE {
+                return Some(connection);
+            }
+        }
+        None
+    }
+
+    fn put(&self, mut connection: Upstream) {
+        connection.idle_since = std::time::Instant::now();
+        if let Ok(mut idle) = self.idle.lock()
+            && idle.len() < POOL_SIZE
+        {
+            idle.push(connection);
+        }
+    }
+}
+
+/// How a transaction ended.
+enum Ended {
+    /// The reply for the client; whether the connection can carry another message.
+    Reply(String, bool),
+    /// The connection failed before the message was handed over (a pooled connection the
+    /// upstream had closed): nothing was sent, try another.
+    Unused(std::io::Error),
+}
+
+impl Upstream {
+    fn new(stream: Box<dyn Stream>) -> Upstream {
         let (reader, writer) = tokio::io::split(stream);
-        Upstream { reader: BufReader::new(reader), writer }
+        Upstream { reader: BufReader::new(reader), writer, pipelining: false, idle_since: std::time::Instant::now() }
     }
 
     /// A reply: its code and its lines' text joined.
@@ -475,27 +535,82 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Upstream<S> {
         }
     }
 
+    async fn write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.writer.write_all(bytes).await?;
+        self.writer.flush().await
+    }
+
     async fn command(&mut self, line: &str) -> std::io::Result<(u16, String)> {
-        self.writer.write_all(format!("{line}\r\n").as_bytes()).await?;
+        self.write(format!("{line}\r\n").as_bytes()).await?;
         self.reply().await
     }
 
-    /// The mail transaction after EHLO; the reply for the client.
-    async fn transaction(
+    /// EHLO; `Ok(Err(reply))` when refused. Notes whether it pipelines; says whether it offers
+    /// STARTTLS.
+    async fn hello(&mut self, hostname: &str) -> std::io::Result<Result<bool, String>> {
+        let (code, text) = self.command(&format!("EHLO {hostname}")).await?;
+        let offers = |name: &str| text.split(' ').any(|word| word.eq_ignore_ascii_case(name));
+        self.pipelining = offers("PIPELINING");
+        let tls = offers("STARTTLS");
+        Ok(expect((code, text), 250).map(|()| tls))
+    }
+
+    /// One mail transaction (MAIL, RCPT, DATA pipelined when the upstream takes it).
+    async fn transaction(&mut self, envelope_from: &str, envelope: &Envelope, message: &[u8]) -> Ended {
+        match self.exchange(envelope_from, envelope, message).await {
+            Ok(ended) => ended,
+            Err((error, false)) => Ended::Unused(error),
+            Err((error, true)) => Ended::Reply(
+                format!("451 4.4.0 The upstream mail server failed mid-message ({error}); try again later"),
+                false,
+            ),
+        }
+    }
+
+    /// The transaction; an error says whether the message's data had been sent.
+    async fn exchange(
         &mut self,
         envelope_from: &str,
         envelope: &Envelope,
         message: &[u8],
-    ) -> std::io::Result<String> {
+    ) -> Result<Ended, (std::io::Error, bool)> {
+        let unsent = |error| (error, false);
         let body = if envelope.eight_bit { " BODY=8BITMIME" } else { "" };
-        let steps = std::iter::once((format!("MAIL FROM:<{envelope_from}>{body}"), 250))
-            .chain(envelope.recipients.iter().map(|recipient| (format!("RCPT TO:<{recipient}>"), 250)))
-            .chain(std::iter::once(("DATA".to_string(), 354)));
-        for (command, wanted) in steps {
-            if let Err(reply) = expect(self.command(&command).await?, wanted) {
-                let _ = self.writer.write_all(b"QUIT\r\n").await;
-                return Ok(reply);
+        let mut commands = vec![(format!("MAIL FROM:<{envelope_from}>{body}"), 250)];
+        commands.extend(envelope.recipients.iter().map(|recipient| (format!("RCPT TO:<{recipient}>"), 250)));
+        commands.push(("DATA".to_string(), 354));
+        let mut refusal = None;
+        let mut data_accepted = false;
+        if self.pipelining {
+            let batch: String = commands.iter().map(|(command, _)| format!("{command}\r\n")).collect();
+            self.write(batch.as_bytes()).await.map_err(unsent)?;
+            for (_, wanted) in &commands {
+                let reply = self.reply().await.map_err(unsent)?;
+                data_accepted = reply.0 == 354;
+                if let Err(reply) = expect(reply, *wanted)
+                    && refusal.is_none()
+                {
+                    refusal = Some(reply);
+                }
             }
+        } else {
+            for (command, wanted) in &commands {
+                let reply = self.command(command).await.map_err(unsent)?;
+                data_accepted = reply.0 == 354;
+                if let Err(reply) = expect(reply, *wanted) {
+                    refusal = Some(reply);
+                    break;
+                }
+            }
+        }
+        if let Some(reply) = refusal {
+            if data_accepted {
+                // DATA was taken although a command before it failed: only closing the
+                // connection ends that transaction without delivering an empty message.
+                return Ok(Ended::Reply(reply, false));
+            }
+            let reusable = self.command("RSET").await.is_ok_and(|(code, _)| code == 250);
+            return Ok(Ended::Reply(reply, reusable));
         }
         // The message, dot-stuffed, then the end mark.
         let mut stuffed = Vec::with_capacity(message.len() + 64);
@@ -509,12 +624,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Upstream<S> {
             stuffed.extend_from_slice(b"\r\n");
         }
         stuffed.extend_from_slice(b".\r\n");
-        self.writer.write_all(&stuffed).await?;
-        let reply = self.reply().await?;
-        let _ = self.writer.write_all(b"QUIT\r\n").await;
+        self.write(&stuffed).await.map_err(|error| (error, true))?;
+        let reply = self.reply().await.map_err(|error| (error, true))?;
         Ok(match expect(reply.clone(), 250) {
-            Ok(()) => format!("250 2.0.0 Relayed: {}", reply.1),
-            Err(reply) => reply,
+            Ok(()) => Ended::Reply(format!("250 2.0.0 Relayed: {}", reply.1), true),
+            Err(reply) => Ended::Reply(reply, true),
         })
     }
 }
@@ -531,35 +645,26 @@ fn expect((code, text): (u16, String), wanted: u16) -> Result<(), String> {
     }
 }
 
-/// Relays one prepared message, over TLS when the upstream offers STARTTLS; the reply for the
-/// client: the upstream's when it accepted (250) or refused for good (5xx), a 451 when it could
-/// not take it now.
-async fn relay(
-    upstream: SocketAddr,
-    hostname: &str,
-    envelope_from: &str,
-    envelope: &Envelope,
-    message: &[u8],
-) -> std::io::Result<String> {
+/// A new connection to the upstream, greeted, over TLS when it offers STARTTLS; `Ok(Err(reply))`
+/// when it refuses, with the reply for the client.
+async fn open(upstream: SocketAddr, hostname: &str) -> std::io::Result<Result<Upstream, String>> {
     let stream = tokio::time::timeout(Duration::from_secs(30), TcpStream::connect(upstream))
         .await
         .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "connecting timed out"))??;
     let _ = stream.set_nodelay(true);
-    let mut plain = Upstream::new(stream);
+    let mut plain = Upstream::new(Box::new(stream));
     if let Err(reply) = expect(plain.reply().await?, 220) {
-        return Ok(reply);
+        return Ok(Err(reply));
     }
-    let ehlo = format!("EHLO {hostname}");
-    let greeted = plain.command(&ehlo).await?;
-    let offers_tls = greeted.1.split(' ').any(|word| word.eq_ignore_ascii_case("STARTTLS"));
-    if let Err(reply) = expect(greeted, 250) {
-        return Ok(reply);
-    }
+    let offers_tls = match plain.hello(hostname).await? {
+        Ok(offers_tls) => offers_tls,
+        Err(reply) => return Ok(Err(reply)),
+    };
     if !offers_tls {
-        return plain.transaction(envelope_from, envelope, message).await;
+        return Ok(Ok(plain));
     }
     if let Err(reply) = expect(plain.command("STARTTLS").await?, 220) {
-        return Ok(reply);
+        return Ok(Err(reply));
     }
     let stream = plain.reader.into_inner().unsplit(plain.writer);
     let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
@@ -570,11 +675,42 @@ async fn relay(
         .with_no_client_auth();
     let name = ServerName::IpAddress(upstream.ip().into());
     let stream = tokio_rustls::TlsConnector::from(Arc::new(config)).connect(name, stream).await?;
-    let mut secure = Upstream::new(stream);
-    if let Err(reply) = expect(secure.command(&ehlo).await?, 250) {
-        return Ok(reply);
+    let mut secure = Upstream::new(Box::new(stream));
+    Ok(secure.hello(hostname).await?.map(|_| secure))
+}
+
+/// Relays one prepared message on a pooled connection (or a new one); the reply for the client:
+/// the upstream's when it accepted (250) or refused for good (5xx), a 451 when it could not take
+/// it now.
+async fn relay(
+    pool: &UpstreamPool,
+    upstream: SocketAddr,
+    hostname: &str,
+    envelope_from: &str,
+    envelope: &Envelope,
+    message: &[u8],
+) -> std::io::Result<String> {
+    loop {
+        let (mut connection, pooled) = match pool.take() {
+            Some(connection) => (connection, true),
+            None => match open(upstream, hostname).await? {
+                Ok(connection) => (connection, false),
+                Err(reply) => return Ok(reply),
+            },
+        };
+        match connection.transaction(envelope_from, envelope, message).await {
+            Ended::Reply(reply, reusable) => {
+                if reusable {
+                    pool.put(connection);
+                }
+                return Ok(reply);
+            }
+            // A pooled connection the upstream had closed meanwhile: nothing was sent; again on
+            // another (the pool empties, so this ends with a new connection at the latest).
+            Ended::Unused(_) if pooled => continue,
+            Ended::Unused(error) => return Err(error),
+        }
     }
-    secure.transaction(envelope_from, envelope, message).await
 }
 
 /// Opportunistic TLS towards the upstream: any certificate is taken (the connection is

@@ -147,20 +147,21 @@ type Shared<T> = std::sync::Arc<std::sync::Mutex<T>>;
 async fn upstream(
     mode: Shared<Upstream>,
     tls: Option<std::sync::Arc<rustls::ServerConfig>>,
-) -> (SocketAddr, Shared<Vec<Received>>) {
+) -> (SocketAddr, Shared<Vec<Received>>, Shared<usize>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let address = listener.local_addr().expect("address");
-    let received = Shared::default();
-    let kept = received.clone();
+    let (received, connections) = (Shared::default(), Shared::<usize>::default());
+    let (kept, counted) = (received.clone(), connections.clone());
     tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
-            let (mode, received, tls) = (*mode.lock().expect("mode"), kept.clone(), tls.clone());
-            if mode == Upstream::Down {
+            *counted.lock().expect("count") += 1;
+            let (mode, received, tls) = (mode.clone(), kept.clone(), tls.clone());
+            if *mode.lock().expect("mode") == Upstream::Down {
                 continue; // the connection closes without a greeting
             }
             tokio::spawn(async move {
                 let offer = tls.is_some();
-                if let Some(stream) = upstream_session(stream, mode, received.clone(), offer, true).await
+                if let Some(stream) = upstream_session(stream, mode.clone(), received.clone(), offer, true).await
                     && let Some(tls) = tls
                     && let Ok(stream) = tokio_rustls::TlsAcceptor::from(tls).accept(stream).await
                 {
@@ -169,13 +170,15 @@ async fn upstream(
             });
         }
     });
-    (address, received)
+    (address, received, connections)
 }
 
-/// One session of the test's upstream; the stream back when the client asked for STARTTLS.
+/// One session of the test's upstream (which does what `mode` says at the time: a connection
+/// kept open between messages sees the change); the stream back when the client asked for
+/// STARTTLS.
 async fn upstream_session<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
     stream: S,
-    mode: Upstream,
+    mode: Shared<Upstream>,
     received: Shared<Vec<Received>>,
     offer_tls: bool,
     greet: bool,
@@ -192,6 +195,10 @@ async fn upstream_session<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpi
     while reader.read_line(&mut line).await.is_ok_and(|read| read > 0) {
         let command = line.trim_end().to_string();
         line.clear();
+        let mode = *mode.lock().expect("mode");
+        if mode == Upstream::Down {
+            return None; // gone: the connection closes
+        }
         let reply = if command.starts_with("EHLO") {
             if offer_tls { "250-upstream\r\n250-STARTTLS\r\n250 8BITMIME" } else { "250-upstream\r\n250 8BITMIME" }
                 .to_string()
@@ -363,7 +370,7 @@ async fn the_smtp_gateway_relays_signed_mail_and_answers_every_fault_with_a_clea
         return;
     }
     let mode = std::sync::Arc::new(std::sync::Mutex::new(Upstream::Accept));
-    let (upstream_address, received) = upstream(mode.clone(), None).await;
+    let (upstream_address, received, connections) = upstream(mode.clone(), None).await;
     let server = zones().await;
     let data_dir = tempdir();
     let smtp = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("address");
@@ -416,6 +423,7 @@ async fn the_smtp_gateway_relays_signed_mail_and_answers_every_fault_with_a_clea
     assert!(String::from_utf8_lossy(&data).contains("\r\nFrom: ann=yourcompany.com@send.esp.example\r\n"));
     let (ok, said) = dkimpy(&data, server.address(), dns).await;
     assert!(ok && said.contains("pass d=send.esp.example "), "{said}");
+    assert_eq!(*connections.lock().expect("count"), 1, "the second message went on the first's connection");
 
     // Bad input: each a clear reply; the session goes on.
     for (message, expected) in [
@@ -486,7 +494,7 @@ async fn relayed_mail_passes_opendkim_and_dmarc_through_the_embedded_dns_server(
         return;
     }
     let mode = std::sync::Arc::new(std::sync::Mutex::new(Upstream::Accept));
-    let (upstream_address, received) = upstream(mode, None).await;
+    let (upstream_address, received, _) = upstream(mode, None).await;
     let server = zones().await;
     let data_dir = tempdir();
     let smtp = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("address");
@@ -563,7 +571,7 @@ async fn starttls_protects_the_client_side_and_is_used_towards_an_upstream_that_
     let (certificate, key, authority) = certificate(&data_dir.join("tls"));
     let tls = senderauth_server::smtp::tls_config(&certificate, &key).expect("a TLS setup from the files");
     let mode = std::sync::Arc::new(std::sync::Mutex::new(Upstream::Accept));
-    let (upstream_address, received) = upstream(mode, Some(tls)).await;
+    let (upstream_address, received, _) = upstream(mode, Some(tls)).await;
     let server = zones().await;
     let smtp = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("address");
     let (smtp_listen, upstream_text) = (smtp.to_string(), upstream_address.to_string());
