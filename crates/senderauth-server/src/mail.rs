@@ -480,13 +480,16 @@ pub type Signer = (String, String, Arc<SigningKey>);
 /// Whose signer: an account and a From domain (the platform's own: 0 and "").
 type SignerKey = (i64, String);
 
+/// A signer found (or none) and when.
+type Remembered = (std::time::Instant, Option<Signer>);
+
 /// Opened signing keys by stored key id (domain keys positive, platform keys negative), so a
 /// key is opened and parsed once, not per message; and for a while, which signer a From domain
 /// of an account gets (its domain, a parent, or none), so a message costs no store reads.
 #[derive(Clone, Default)]
 pub struct KeyCache {
     keys: Arc<Mutex<HashMap<i64, Arc<SigningKey>>>>,
-    signers: Arc<Mutex<HashMap<SignerKey, (std::time::Instant, Option<Signer>)>>>,
+    signers: Arc<Mutex<HashMap<SignerKey, Remembered>>>,
 }
 
 /// How many opened keys, or signers, the cache holds before it starts over.
