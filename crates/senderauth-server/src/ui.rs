@@ -736,12 +736,16 @@ async fn history_page(
 ) -> Response {
     let store = &state.worker.store;
     let account = signed.session.account_id;
-    let (runs, page_data) = match (
-        store.check_runs(account, &name, query.before, HISTORY_PAGE + 1).await,
-        store.domain_page(account, &name).await,
-    ) {
-        (Ok(Some(runs)), Ok(Some(page_data))) => (runs, page_data),
-        (Ok(_), Ok(_)) => {
+    let failed = |error: senderauth_store::StoreError| {
+        tracing::error!(%error, "reading a domain's history");
+        respond(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            page("Error", Some(&signed), "<h1>Something went wrong</h1><p>Try again.</p>"),
+        )
+    };
+    let page_data = match store.domain_page(account, &name).await {
+        Ok(Some(page_data)) => page_data,
+        Ok(None) => {
             return respond(
                 StatusCode::NOT_FOUND,
                 page(
@@ -751,13 +755,11 @@ async fn history_page(
                 ),
             );
         }
-        (Err(error), _) | (_, Err(error)) => {
-            tracing::error!(%error, "reading a domain's history");
-            return respond(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                page("Error", Some(&signed), "<h1>Something went wrong</h1><p>Try again.</p>"),
-            );
-        }
+        Err(error) => return failed(error),
+    };
+    let runs = match store.check_runs(account, &name, query.before, HISTORY_PAGE + 1).await {
+        Ok(runs) => runs,
+        Err(error) => return failed(error),
     };
     let domain = page_data.record.domain.clone();
     let link = url_part(&domain);

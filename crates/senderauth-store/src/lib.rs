@@ -949,41 +949,40 @@ impl Store {
     }
 
     /// An account's domain's check log, newest run first: at most `limit` runs older than the
-    /// run `before` (all from the newest without it). `None` when the account has no such
-    /// domain.
+    /// run `before` (all from the newest without it). Empty for another account's domain.
     pub async fn check_runs(
         &self,
         account_id: i64,
         domain: &str,
         before: Option<i64>,
         limit: i64,
-    ) -> Result<Option<Vec<CheckRun>>, StoreError> {
-        let Some(record) = self.domain(account_id, domain).await? else { return Ok(None) };
+    ) -> Result<Vec<CheckRun>, StoreError> {
         let rows = sqlx::query(self.sql(
-            "SELECT id, first_at, last_at, checks, status, dkim_status, spf_status, dmarc_status, problem_codes \
-             FROM check_runs WHERE domain_id = ? AND id < ? ORDER BY id DESC LIMIT ?",
+            "SELECT r.id, r.first_at, r.last_at, r.checks, r.status, r.dkim_status, r.spf_status, r.dmarc_status, \
+             r.problem_codes FROM check_runs r JOIN domains d ON d.id = r.domain_id \
+             WHERE d.account_id = ? AND d.domain = ? AND r.id < ? ORDER BY r.id DESC LIMIT ?",
         ))
-        .bind(record.id)
+        .bind(account_id)
+        .bind(domain)
         .bind(before.unwrap_or(i64::MAX))
         .bind(limit)
         .fetch_all(&self.pool)
         .await
         .map_err(database("reading the check log"))?;
-        Ok(Some(
-            rows.iter()
-                .map(|row| CheckRun {
-                    id: row.get(0),
-                    first_at: row.get(1),
-                    last_at: row.get(2),
-                    checks: row.get(3),
-                    status: row.get(4),
-                    dkim_status: row.get(5),
-                    spf_status: row.get(6),
-                    dmarc_status: row.get(7),
-                    problem_codes: row.get(8),
-                })
-                .collect(),
-        ))
+        Ok(rows
+            .iter()
+            .map(|row| CheckRun {
+                id: row.get(0),
+                first_at: row.get(1),
+                last_at: row.get(2),
+                checks: row.get(3),
+                status: row.get(4),
+                dkim_status: row.get(5),
+                spf_status: row.get(6),
+                dmarc_status: row.get(7),
+                problem_codes: row.get(8),
+            })
+            .collect())
     }
 
     pub async fn record_checks(
