@@ -369,7 +369,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         let mut too_big = false;
         loop {
             let mut line = Vec::new();
-            let read = tokio::time::timeout(self.settings.idle, self.reader.read_until(b'\n', &mut line))
+            // A line is read at most to the size limit: a client sending no line ends cannot
+            // make the gateway hold more than that.
+            let mut capped = (&mut self.reader).take(limit as u64 + 3);
+            let read = tokio::time::timeout(self.settings.idle, capped.read_until(b'\n', &mut line))
                 .await
                 .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "the client stalled in DATA"));
             let read = match read {
@@ -388,6 +391,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             if line == b".\n" {
                 bare_line_feed = true;
                 break;
+            }
+            if !line.ends_with(b"\n") {
+                too_big = true; // a line longer than the limit
+                continue;
             }
             if !line.ends_with(b"\r\n") {
                 bare_line_feed = true;
