@@ -436,6 +436,12 @@ async fn the_smtp_gateway_relays_signed_mail_and_answers_every_fault_with_a_clea
         let reply = client.mail(message).await;
         assert!(reply.starts_with(expected), "{expected}: {reply}");
     }
+    // 8-bit data without BODY=8BITMIME.
+    assert!(client.command("MAIL FROM:<a@b.example>").await.starts_with("250"));
+    assert!(client.command("RCPT TO:<someone@example.net>").await.starts_with("250"));
+    assert!(client.command("DATA").await.starts_with("354"));
+    let reply = client.send("From: news@rsa.example.com\r\n\r\ncaf\u{e9}\r\n.\r\n".as_bytes()).await;
+    assert!(reply.starts_with("554 5.6.1"), "{reply}");
     assert!(client.command("MAIL FROM:<a@b.example> SIZE=999999").await.starts_with("552 5.3.4"));
     let big = format!("From: news@rsa.example.com\r\n\r\n{}\r\n", "x".repeat(30_000));
     assert!(client.mail(big.as_bytes()).await.starts_with("552 5.3.4"));
