@@ -35,7 +35,23 @@ pub struct Browser {
 }
 
 impl Drop for Browser {
+    /// Ends the session (chromedriver then quits Chromium and its helper processes, which
+    /// killing chromedriver alone would leave running), then stops chromedriver.
     fn drop(&mut self) {
+        if !self.session.is_empty()
+            && let Ok(mut stream) = std::net::TcpStream::connect(self.address)
+        {
+            use std::io::{Read, Write};
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+            let request = format!(
+                "DELETE /session/{} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
+                self.session, self.address
+            );
+            if stream.write_all(request.as_bytes()).is_ok() {
+                // The answer comes once Chromium has quit.
+                let _ = stream.read(&mut [0u8; 4096]);
+            }
+        }
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
