@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """SMTP load for the gateway benchmark: CONNECTIONS sessions, each signed in with the account
-token, send FROM's messages of SIZE bytes for SECONDS, MAIL/RCPT/DATA pipelined. Prints one JSON
-line: messages sent, messages per second, latency p50/p99 in ms (from MAIL to the reply to the
-message, which the gateway gives once the upstream has it), and replies other than 250.
+token, send FROM's messages of SIZE bytes for SECONDS, pipelined (a message's content and the
+next MAIL/RCPT/DATA in one write). Prints one JSON line: messages sent, messages per second,
+latency p50/p99 in ms (from the write carrying a message's MAIL to the reply to the message, which
+the gateway gives once the upstream has it), and replies other than 250.
 
 Usage: smtp-load.py HOST:PORT TOKEN FROM SIZE SECONDS CONNECTIONS
 """
@@ -32,16 +33,25 @@ async def session(host, port, token, sender, message, deadline, latencies, failu
     if not (await reply(reader)).startswith(b"235"):
         raise SystemExit("authentication failed")
     envelope = f"MAIL FROM:<{sender}>\r\nRCPT TO:<someone@example.net>\r\nDATA\r\n".encode()
-    while time.monotonic() < deadline:
-        started = time.monotonic()
-        writer.write(envelope)
-        for _ in range(3):
-            await reply(reader)
-        writer.write(message)
+    # Pipelined as RFC 2920 allows: a message's content, then the next transaction's MAIL, RCPT
+    # and DATA, in one write.
+    started = time.monotonic()
+    writer.write(envelope)
+    for _ in range(3):
+        await reply(reader)
+    while True:
+        more = time.monotonic() < deadline
+        writer.write(message + envelope if more else message)
         answer = await reply(reader)
-        latencies.append(time.monotonic() - started)
+        now = time.monotonic()
+        latencies.append(now - started)
+        started = now
         if not answer.startswith(b"250"):
             failures.append(answer.decode(errors="replace").strip())
+        if not more:
+            break
+        for _ in range(3):
+            await reply(reader)
     writer.write(b"QUIT\r\n")
     writer.close()
 
