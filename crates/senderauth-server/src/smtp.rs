@@ -123,6 +123,9 @@ struct Session<S> {
     secure: bool,
     account: Option<i64>,
     envelope: Option<Envelope>,
+    /// Replies not sent yet: while pipelined commands wait in the input, their replies are
+    /// gathered and sent together (RFC 2920 section 3.2).
+    out: Vec<u8>,
 }
 
 /// A line read from the client.
@@ -135,15 +138,27 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     fn new(stream: S, peer: SocketAddr, state: AppState, settings: SmtpSettings, secure: bool) -> Session<S> {
         let (reader, writer) = tokio::io::split(stream);
         let reader = BufReader::new(reader);
-        Session { reader, writer, peer, state, settings, secure, account: None, envelope: None }
+        Session { reader, writer, peer, state, settings, secure, account: None, envelope: None, out: Vec::new() }
     }
 
     /// One reply, in one write (two small writes would wait on Nagle's algorithm).
     async fn reply(&mut self, text: &str) -> std::io::Result<()> {
-        let mut line = Vec::with_capacity(text.len() + 2);
-        line.extend_from_slice(text.as_bytes());
-        line.extend_from_slice(b"\r\n");
-        self.writer.write_all(&line).await?;
+        self.out.extend_from_slice(text.as_bytes());
+        self.out.extend_from_slice(b"\r\n");
+        if self.reader.buffer().is_empty() {
+            self.send_replies().await?;
+        }
+        Ok(())
+    }
+
+    /// Sends the gathered replies, in one write (small writes one after another would wait on
+    /// Nagle's algorithm).
+    async fn send_replies(&mut self) -> std::io::Result<()> {
+        if self.out.is_empty() {
+            return Ok(());
+        }
+        self.writer.write_all(&self.out).await?;
+        self.out.clear();
         self.writer.flush().await
     }
 
@@ -233,10 +248,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                 "NOOP" => self.reply("250 2.0.0 OK").await?,
                 "QUIT" => {
                     self.reply("221 2.0.0 Bye").await?;
+                    self.send_replies().await?;
                     return Ok(None);
                 }
                 "STARTTLS" if offer_tls => {
                     self.reply("220 2.0.0 Ready to start TLS").await?;
+                    self.send_replies().await?;
                     return Ok(Some(self.reader.into_inner().unsplit(self.writer)));
                 }
                 "STARTTLS" if self.secure => self.reply("503 5.5.1 TLS is already active").await?,
