@@ -8,13 +8,13 @@
 # rate of the same code and key sizes in a loop (`senderauth keys speed`), on the same 2 cores.
 #
 # Usage: bench/smtp.sh [SIZE]
-#   SECONDS_PER_RUN=20  CONNECTIONS=16  API_PORT=8099 SMTP_PORT=2598 SINK_PORT=2599 DNS_PORT=5397
+#   SECONDS_PER_RUN=20  CONNECTIONS=32  API_PORT=8099 SMTP_PORT=2598 SINK_PORT=2599 DNS_PORT=5397
 # Prints a Markdown table; results are recorded in docs/benchmarks.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 size=${1:-10240}
 seconds=${SECONDS_PER_RUN:-20}
-connections=${CONNECTIONS:-16}
+connections=${CONNECTIONS:-32}
 api_port=${API_PORT:-8099}
 smtp_port=${SMTP_PORT:-2598}
 sink_port=${SINK_PORT:-2599}
