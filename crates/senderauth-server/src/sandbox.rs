@@ -22,7 +22,7 @@ use senderauth_core::name::DomainName;
 use senderauth_store::{SandboxRecord, SandboxZone, StoreError};
 
 use crate::api::AppState;
-use crate::ui::{CsrfForm, Signed, escape, page, respond, url_part};
+use crate::ui::{CsrfForm, Signed, escape, not_found, page, respond, url_part, went_wrong};
 
 /// The TTL of sandbox records and of their zones' negative answers, in seconds.
 pub const TTL: u32 = 5;
@@ -165,24 +165,8 @@ pub(crate) async fn host_connected_domain(state: &AppState, account_id: i64, dom
     }
 }
 
-/// The 404 of every sandbox page outside demo mode, and of another account's zone.
-fn not_found(signed: &Signed, message: &str) -> Response {
-    respond(
-        StatusCode::NOT_FOUND,
-        page(
-            "Not found",
-            Some(signed),
-            &format!(r#"<h1>Not found</h1><p>{}</p><p><a href="/ui/domains">Your domains</a></p>"#, escape(message)),
-        ),
-    )
-}
-
 fn store_error(signed: &Signed, error: StoreError) -> Response {
-    tracing::error!(%error, "sandbox");
-    respond(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        page("Error", Some(signed), "<h1>Something went wrong</h1><p>Try again.</p>"),
-    )
+    went_wrong(Some(signed), "sandbox", &error)
 }
 
 const OFF: &str = "The sandbox DNS host is part of demo mode: start the service with `senderauth serve --demo`.";

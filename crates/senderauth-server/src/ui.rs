@@ -117,6 +117,24 @@ pub(crate) fn page(title: &str, signed: Option<&Signed>, body: &str) -> Html<Str
     ))
 }
 
+/// The 404 page: what was not found, and the way back to the domains.
+pub(crate) fn not_found(signed: &Signed, message: &str) -> Response {
+    respond(
+        StatusCode::NOT_FOUND,
+        page(
+            "Not found",
+            Some(signed),
+            &format!(r#"<h1>Not found</h1><p>{}</p><p><a href="/ui/domains">Your domains</a></p>"#, escape(message)),
+        ),
+    )
+}
+
+/// The 500 page for a failure inside the server (logged with `what`; the details stay there).
+pub(crate) fn went_wrong(signed: Option<&Signed>, what: &str, error: &dyn std::fmt::Display) -> Response {
+    tracing::error!(%error, "{what}");
+    respond(StatusCode::INTERNAL_SERVER_ERROR, page("Error", signed, "<h1>Something went wrong</h1><p>Try again.</p>"))
+}
+
 /// A page with a status code.
 pub(crate) fn respond(status: StatusCode, html: Html<String>) -> Response {
     (status, html).into_response()
@@ -138,13 +156,7 @@ impl FromRequestParts<AppState> for Signed {
         match state.worker.store.session(&secret, state.now()).await {
             Ok(Some(session)) => Ok(Signed { session, demo: state.demo }),
             Ok(None) => Err(to_sign_in()),
-            Err(error) => {
-                tracing::error!(%error, "reading a session");
-                Err(respond(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    page("Error", None, "<h1>Something went wrong</h1><p>Try again.</p>"),
-                ))
-            }
+            Err(error) => Err(went_wrong(None, "reading a session", &error)),
         }
     }
 }
@@ -369,13 +381,7 @@ async fn render_domains(
     };
     let mut domains = match listed {
         Ok(domains) => domains,
-        Err(error) => {
-            tracing::error!(%error, "listing domains");
-            return respond(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                page("Domains", Some(signed), "<h1>Something went wrong</h1>"),
-            );
-        }
+        Err(error) => return went_wrong(Some(signed), "listing domains", &error),
     };
     let more = domains.len() as i64 > PAGE;
     domains.truncate(PAGE as usize);
@@ -536,19 +542,7 @@ async fn domain_page(
     // Planned against DNS now: the customer sees their existing SPF record merged.
     let view = match domain_view(&state, signed.session.account_id, &name, true).await {
         Ok(view) => view,
-        Err(error) if error.status() == StatusCode::NOT_FOUND => {
-            return respond(
-                StatusCode::NOT_FOUND,
-                page(
-                    "Not found",
-                    Some(&signed),
-                    &format!(
-                        "<h1>Not found</h1><p>{}</p><p><a href=\"/ui/domains\">Your domains</a></p>",
-                        escape(error.message())
-                    ),
-                ),
-            );
-        }
+        Err(error) if error.status() == StatusCode::NOT_FOUND => return not_found(&signed, error.message()),
         Err(error) => {
             return respond(
                 error.status(),
@@ -736,25 +730,10 @@ async fn history_page(
 ) -> Response {
     let store = &state.worker.store;
     let account = signed.session.account_id;
-    let failed = |error: senderauth_store::StoreError| {
-        tracing::error!(%error, "reading a domain's history");
-        respond(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            page("Error", Some(&signed), "<h1>Something went wrong</h1><p>Try again.</p>"),
-        )
-    };
+    let failed = |error: senderauth_store::StoreError| went_wrong(Some(&signed), "reading a domain's history", &error);
     let page_data = match store.domain_page(account, &name).await {
         Ok(Some(page_data)) => page_data,
-        Ok(None) => {
-            return respond(
-                StatusCode::NOT_FOUND,
-                page(
-                    "Not found",
-                    Some(&signed),
-                    &format!(r#"<h1>Not found</h1><p>No domain {} in this account.</p>"#, escape(&name)),
-                ),
-            );
-        }
+        Ok(None) => return not_found(&signed, &format!("No domain {name} in this account.")),
         Err(error) => return failed(error),
     };
     let runs = match store.check_runs(account, &name, query.before, HISTORY_PAGE + 1).await {
