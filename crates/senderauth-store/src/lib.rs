@@ -101,7 +101,7 @@ pub struct TokenInfo {
 }
 
 /// A connected domain.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize)]
 pub struct DomainRecord {
     pub id: i64,
     pub account_id: i64,
@@ -806,23 +806,66 @@ impl Store {
         after: Option<&str>,
         limit: i64,
     ) -> Result<Vec<DomainRecord>, StoreError> {
-        let rows = sqlx::query(self.sql(
-            "SELECT id, account_id, domain, status, created_at, setup_started_at, last_checked_at, next_check_at, \
-             consecutive_failures, degraded_since \
-             FROM domains WHERE account_id = ? AND (? IS NULL OR status = ?) AND domain > ? ORDER BY domain LIMIT ?",
-        ))
-        .bind(account_id)
-        .bind(status)
-        .bind(status)
-        .bind(after.unwrap_or(""))
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(database("listing domains"))?;
-        Ok(rows.iter().map(domain_record).collect())
+        self.domain_list(account_id, status, None, after, limit).await
     }
 
     /// As `domains`, only those whose name contains `search` (case-insensitive).
+    pub async fn domains_matching(
+        &self,
+        account_id: i64,
+        status: Option<&str>,
+        search: &str,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<DomainRecord>, StoreError> {
+        self.domain_list(account_id, status, Some(search), after, limit).await
+    }
+
+    /// A page of an account's domains, read as one row: the page is aggregated into a JSON
+    /// array by the database. Row by row, SQLite's driver hands each row across threads, and
+    /// that, not the query, was most of a page's cost under load.
+    async fn domain_list(
+        &self,
+        account_id: i64,
+        status: Option<&str>,
+        search: Option<&str>,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<DomainRecord>, StoreError> {
+        const COLUMNS: &str = "id, account_id, domain, status, created_at, setup_started_at, last_checked_at, \
+                               next_check_at, consecutive_failures, degraded_since";
+        let aggregate = match self.backend {
+            Backend::Sqlite => format!("COALESCE(json_group_array(json_array({COLUMNS}) ORDER BY domain), '[]')"),
+            Backend::Postgres => format!("COALESCE(json_agg(json_build_array({COLUMNS}) ORDER BY domain), '[]')::text"),
+        };
+        // Clauses only when they filter, so that each variant gets its own plan (the status index
+        // for a status). The limit is written into the text: SQLite prepares a statement again
+        // at every run when its LIMIT is a bound parameter (it plans with the value).
+        let of_status = if status.is_some() { "AND status = ? " } else { "" };
+        let matching = if search.is_some() { "AND domain LIKE ? ESCAPE '\\' " } else { "" };
+        let mut query = sqlx::query(self.sql(format!(
+            "SELECT {aggregate} FROM (SELECT {COLUMNS} FROM domains \
+             WHERE account_id = ? {of_status}{matching}AND domain > ? ORDER BY domain LIMIT {limit}) page",
+            limit = limit.max(0)
+        )))
+        .bind(account_id);
+        if let Some(status) = status {
+            query = query.bind(status);
+        }
+        if let Some(search) = search {
+            let escaped: String = search
+                .to_ascii_lowercase()
+                .chars()
+                .flat_map(|c| if matches!(c, '%' | '_' | '\\') { vec!['\\', c] } else { vec![c] })
+                .collect();
+            query = query.bind(format!("%{escaped}%"));
+        }
+        let row = query.bind(after.unwrap_or("")).fetch_one(&self.pool).await.map_err(database("listing domains"))?;
+        // Each domain comes as an array of the columns, in DomainRecord's field order.
+        serde_json::from_str(&row.get::<String, _>(0))
+            .map_err(|error| StoreError::Conflict(format!("a page of domains does not read: {error}")))
+    }
+
     /// The latest check's status per method (DKIM, SPF, DMARC) of each of `domain_ids` that has
     /// been checked, for a page of the domains list.
     pub async fn method_statuses(
@@ -842,37 +885,6 @@ impl Store {
         }
         let rows = query.fetch_all(&self.pool).await.map_err(database("reading the methods' statuses"))?;
         Ok(rows.iter().map(|row| (row.get(0), [row.get(1), row.get(2), row.get(3)])).collect())
-    }
-
-    pub async fn domains_matching(
-        &self,
-        account_id: i64,
-        status: Option<&str>,
-        search: &str,
-        after: Option<&str>,
-        limit: i64,
-    ) -> Result<Vec<DomainRecord>, StoreError> {
-        let escaped: String = search
-            .to_ascii_lowercase()
-            .chars()
-            .flat_map(|c| if matches!(c, '%' | '_' | '\\') { vec!['\\', c] } else { vec![c] })
-            .collect();
-        let rows = sqlx::query(self.sql(
-            "SELECT id, account_id, domain, status, created_at, setup_started_at, last_checked_at, next_check_at, \
-             consecutive_failures, degraded_since \
-             FROM domains WHERE account_id = ? AND (? IS NULL OR status = ?) AND domain LIKE ? ESCAPE '\\' \
-             AND domain > ? ORDER BY domain LIMIT ?",
-        ))
-        .bind(account_id)
-        .bind(status)
-        .bind(status)
-        .bind(format!("%{escaped}%"))
-        .bind(after.unwrap_or(""))
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(database("searching domains"))?;
-        Ok(rows.iter().map(domain_record).collect())
     }
 
     /// Removes one of an account's domains with its results and history; `false` when the
@@ -957,15 +969,16 @@ impl Store {
         before: Option<i64>,
         limit: i64,
     ) -> Result<Vec<CheckRun>, StoreError> {
-        let rows = sqlx::query(self.sql(
+        // The limit in the text, not bound: see `domain_list`.
+        let rows = sqlx::query(self.sql(format!(
             "SELECT r.id, r.first_at, r.last_at, r.checks, r.status, r.dkim_status, r.spf_status, r.dmarc_status, \
              r.problem_codes FROM check_runs r JOIN domains d ON d.id = r.domain_id \
-             WHERE d.account_id = ? AND d.domain = ? AND r.id < ? ORDER BY r.id DESC LIMIT ?",
-        ))
+             WHERE d.account_id = ? AND d.domain = ? AND r.id < ? ORDER BY r.id DESC LIMIT {}",
+            limit.max(0)
+        )))
         .bind(account_id)
         .bind(domain)
         .bind(before.unwrap_or(i64::MAX))
-        .bind(limit)
         .fetch_all(&self.pool)
         .await
         .map_err(database("reading the check log"))?;

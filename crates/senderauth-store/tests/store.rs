@@ -100,6 +100,39 @@ async fn listing_filters_by_status_and_pages_in_name_order() {
             names,
             ["d00.example.com", "d05.example.com", "d10.example.com", "d15.example.com", "d20.example.com"]
         );
+        assert_eq!(verified[0].last_checked_at, Some(50), "a page carries each domain's check times");
+        assert_eq!(verified[0].next_check_at, Some(1000));
+        assert_eq!(first_page[1].last_checked_at, None, "never checked");
+
+        // Names whose order depends on the collation (a hyphen): walking the pages with the
+        // last name of each as the cursor meets every domain once, whatever the backend's order.
+        for name in ["x-1.example.com", "x1.example.com", "x-2.example.com", "x_1.example.com"] {
+            store.add_domain(account.id, name, 1).await.expect("add");
+        }
+        let mut seen = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let page = store.domains(account.id, None, after.as_deref(), 4).await.expect("page");
+            seen.extend(page.iter().map(|d| d.domain.clone()));
+            if page.len() < 4 {
+                break;
+            }
+            after = page.last().map(|d| d.domain.clone());
+        }
+        let mut unique = seen.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!((seen.len(), unique.len()), (29, 29), "every domain once: {seen:?}");
+
+        // A search takes `_` and `%` literally.
+        let found = store.domains_matching(account.id, None, "X_1", None, 10).await.expect("search");
+        let names: Vec<&str> = found.iter().map(|d| d.domain.as_str()).collect();
+        assert_eq!(names, ["x_1.example.com"]);
+        let found = store.domains_matching(account.id, Some("verified"), "d1", None, 10).await.expect("search");
+        let names: Vec<&str> = found.iter().map(|d| d.domain.as_str()).collect();
+        assert_eq!(names, ["d10.example.com", "d15.example.com"]);
+        let other = store.create_account("Other", None, 1).await.expect("account");
+        assert!(store.domains(other.id, None, None, 10).await.expect("empty").is_empty());
     })
     .await;
 }
