@@ -51,6 +51,9 @@ impl Default for ResolverConfig {
 pub struct DkimConfig {
     /// The two selector templates.
     pub selectors: [String; 2],
+    /// The two selector templates of a domain's Ed25519 keys, for domains that sign with
+    /// Ed25519 alongside RSA (two more CNAMEs).
+    pub ed25519_selectors: [String; 2],
     /// Where each customer CNAME points.
     pub target: String,
 }
@@ -90,6 +93,7 @@ impl Default for DkimConfig {
     fn default() -> Self {
         DkimConfig {
             selectors: ["sa1-{account}".to_string(), "sa2-{account}".to_string()],
+            ed25519_selectors: ["se1-{account}".to_string(), "se2-{account}".to_string()],
             target: "{selector}.{domain_dashed}.dkim.{zone}".to_string(),
         }
     }
@@ -190,6 +194,8 @@ impl ProviderConfig {
         let templates = [
             ("dkim.selectors", &self.dkim.selectors[0]),
             ("dkim.selectors", &self.dkim.selectors[1]),
+            ("dkim.ed25519_selectors", &self.dkim.ed25519_selectors[0]),
+            ("dkim.ed25519_selectors", &self.dkim.ed25519_selectors[1]),
             ("dkim.target", &self.dkim.target),
             ("spf.include", &self.spf.include),
         ];
@@ -198,6 +204,13 @@ impl ProviderConfig {
         }
         if self.dkim.selectors[0] == self.dkim.selectors[1] {
             return Err(invalid("dkim.selectors", "the two selectors must differ".to_string()));
+        }
+        let [first, second] = &self.dkim.ed25519_selectors;
+        if first == second || self.dkim.selectors.contains(first) || self.dkim.selectors.contains(second) {
+            return Err(invalid(
+                "dkim.ed25519_selectors",
+                "the two Ed25519 selectors must differ from each other and from dkim.selectors".to_string(),
+            ));
         }
         if !self.dkim.target.contains("{selector}") {
             return Err(invalid(
@@ -294,6 +307,7 @@ mod tests {
             "sending_ips",
             "reserved_domains",
             "selectors",
+            "ed25519_selectors",
             "target",
             "include",
             "all",
@@ -326,6 +340,7 @@ mod tests {
             ("[dkim]\ntarget = \"{selektor}.x\"\n", "dkim.target"),
             ("zone = \"co.uk\"\n", "zone"),
             ("[dmarc]\nrecord = \"v=DMARC1; p=maybe\"\n", "dmarc.record"),
+            ("[dkim]\ned25519_selectors = [\"sa1-{account}\", \"e-{account}\"]\n", "dkim.ed25519_selectors"),
         ];
         for (text, key) in cases {
             let message = ProviderConfig::from_toml(text, "p.toml").expect_err(text).to_string();

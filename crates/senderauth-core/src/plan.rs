@@ -73,11 +73,39 @@ fn values<'a>(config: &'a ProviderConfig, account: &'a AccountId, domain: &'a Do
     TemplateValues { account: account.as_str(), domain, selector: None, zone: &config.zone }
 }
 
-/// The two DKIM selectors and their CNAME targets.
+/// The two DKIM selectors (RSA keys) and their CNAME targets.
 pub fn expected_selectors(config: &ProviderConfig, account: &AccountId, domain: &DomainName) -> Vec<ExpectedSelector> {
-    config
-        .dkim
-        .selectors
+    selectors_of(&config.dkim.selectors, config, account, domain)
+}
+
+/// The two selectors of a domain's Ed25519 keys, for a domain that signs with Ed25519
+/// alongside RSA, and their CNAME targets.
+pub fn ed25519_selectors(config: &ProviderConfig, account: &AccountId, domain: &DomainName) -> Vec<ExpectedSelector> {
+    selectors_of(&config.dkim.ed25519_selectors, config, account, domain)
+}
+
+/// The selectors a domain's mail is signed with: the RSA pair, and the Ed25519 pair after
+/// them when `ed25519`.
+pub fn domain_selectors(
+    config: &ProviderConfig,
+    account: &AccountId,
+    domain: &DomainName,
+    ed25519: bool,
+) -> Vec<ExpectedSelector> {
+    let mut selectors = expected_selectors(config, account, domain);
+    if ed25519 {
+        selectors.extend(ed25519_selectors(config, account, domain));
+    }
+    selectors
+}
+
+fn selectors_of(
+    templates: &[String; 2],
+    config: &ProviderConfig,
+    account: &AccountId,
+    domain: &DomainName,
+) -> Vec<ExpectedSelector> {
+    templates
         .iter()
         .map(|template| {
             let selector = expand_template(template, &values(config, account, domain));
@@ -111,12 +139,14 @@ pub fn relative_host(fqdn: &str, zone: &DomainName) -> String {
 
 /// Makes the plan. With `dns`, the domain's current SPF and DMARC records are read so that the
 /// SPF record is merged with the existing one and an inherited DMARC policy is recognized;
-/// without it, the plan assumes the domain has neither.
+/// without it, the plan assumes the domain has neither. With `ed25519`, the domain signs with
+/// Ed25519 alongside RSA: two more DKIM CNAMEs.
 pub async fn plan_records(
     dns: Option<&Dns>,
     config: &ProviderConfig,
     account: &AccountId,
     domain: &DomainName,
+    ed25519: bool,
 ) -> Result<RecordPlan, PlanError> {
     if is_reserved(config, domain) {
         return Err(PlanError::Reserved { domain: domain.to_string() });
@@ -125,8 +155,15 @@ pub async fn plan_records(
     let dns = scoped.as_ref();
     let zone = domain.organizational_domain();
     let mut records = Vec::new();
-    for expected in expected_selectors(config, account, domain) {
+    let rsa = expected_selectors(config, account, domain).len();
+    for (number, expected) in domain_selectors(config, account, domain, ed25519).into_iter().enumerate() {
         let fqdn = format!("{}._domainkey.{domain}", expected.selector);
+        let purpose = if number < rsa {
+            "Points to a DKIM key the platform hosts and rotates, so mail can be signed as your domain."
+        } else {
+            "Points to an Ed25519 DKIM key the platform hosts and rotates: mail is signed with it too, for \
+             receivers that prefer Ed25519 (the RSA signature serves the others)."
+        };
         records.push(RequiredRecord {
             method: Method::Dkim,
             record_type: "CNAME",
@@ -134,8 +171,7 @@ pub async fn plan_records(
             fqdn,
             value: expected.target,
             action: Action::Add,
-            purpose: "Points to a DKIM key the platform hosts and rotates, so mail can be signed as your domain."
-                .to_string(),
+            purpose: purpose.to_string(),
             notes: vec![
                 "Cloudflare: set this record to DNS only (grey cloud); CNAME flattening must be off.".to_string(),
             ],

@@ -7,7 +7,7 @@ use crate::dkim::verify::{DkimCheck, HostedKey, verify_dkim};
 use crate::dmarc::verify::{DmarcCheck, verify_dmarc};
 use crate::dns::Dns;
 use crate::name::{AccountId, DomainName};
-use crate::plan::{expected_include, expected_selectors};
+use crate::plan::{domain_selectors, ed25519_selectors, expected_include};
 use crate::problem::{Method, Problem, ProblemCode};
 use crate::spf::verify::{SpfCheck, SpfExpectation, verify_spf};
 use crate::status::DomainStatus;
@@ -46,7 +46,10 @@ pub async fn verify_domain_with_keys(
     hosted: &[HostedKey],
 ) -> Verification {
     let dns = &dns.scoped();
-    let mut selectors = expected_selectors(config, account, domain);
+    // A domain with Ed25519 keys signs with them too: their two CNAMEs are expected as well.
+    let ed25519 = ed25519_selectors(config, account, domain);
+    let has_ed25519 = hosted.iter().any(|key| ed25519.iter().any(|expected| expected.selector == key.selector));
+    let mut selectors = domain_selectors(config, account, domain, has_ed25519);
     for selector in &mut selectors {
         selector.key = hosted.iter().find(|key| key.selector == selector.selector).cloned();
     }

@@ -12,12 +12,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use senderauth_core::name::{AccountId, DomainName};
-use senderauth_core::plan::{PlanError, plan_records, to_zone_file};
+use senderauth_core::plan::{PlanError, RecordPlan, plan_records, to_zone_file};
 use senderauth_store::{DomainRecord, KeyGroup, KeyState, Principal, StoreError, TokenInfo};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::keys::{KeyAlgorithm, KeyError, KeyMaker, published_record};
+use crate::keys::{KeyAlgorithm, KeyError, KeyMaker, has_ed25519, published_record};
 use crate::rotation::{self, RotateError, RotationPolicy};
 use crate::webhooks::{Targets, refused_target};
 use crate::worker::Worker;
@@ -316,15 +316,30 @@ pub(crate) fn domain_json(record: &DomainRecord) -> Value {
     })
 }
 
-async fn records_json(state: &AppState, account_id: i64, domain: &DomainName, live: bool) -> Value {
-    let Ok(account) = AccountId::parse(&account_id.to_string()) else { return Value::Null };
-    let dns = live.then_some(&state.worker.dns);
-    let plan = match plan_records(dns, &state.worker.provider, &account, domain).await {
-        // When DNS cannot be read now, the records are still shown, without the merge.
-        Err(PlanError::Dns(_)) if live => plan_records(None, &state.worker.provider, &account, domain).await,
+/// The records a domain needs (with `ed25519`, its Ed25519 CNAMEs too). With `live`, planned
+/// against what DNS holds now; when DNS cannot be read now, the records are still given,
+/// without the merge.
+async fn plan(
+    state: &AppState,
+    account_id: i64,
+    domain: &DomainName,
+    ed25519: bool,
+    live: bool,
+) -> Result<RecordPlan, ApiError> {
+    let account = AccountId::parse(&account_id.to_string())
+        .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "invalid account id"))?;
+    let provider = &state.worker.provider;
+    let planned = match plan_records(live.then_some(&state.worker.dns), provider, &account, domain, ed25519).await {
+        Err(PlanError::Dns(_)) if live => plan_records(None, provider, &account, domain, ed25519).await,
         other => other,
     };
-    plan.map_or(Value::Null, |plan| serde_json::to_value(plan.records).unwrap_or(Value::Null))
+    planned.map_err(|error| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "domain_reserved", error.to_string()))
+}
+
+async fn records_json(state: &AppState, account_id: i64, domain: &DomainName, ed25519: bool, live: bool) -> Value {
+    plan(state, account_id, domain, ed25519, live)
+        .await
+        .map_or(Value::Null, |plan| serde_json::to_value(plan.records).unwrap_or(Value::Null))
 }
 
 async fn connect_domain(
@@ -336,8 +351,9 @@ async fn connect_domain(
     let request = json_body(body)?;
     let record = connect(&state, account_id, &request.email, request.dkim_algorithm.as_deref()).await?;
     let domain = DomainName::parse(&record.domain).map_err(|error| ApiError::internal(&error.to_string()))?;
+    let ed25519 = has_ed25519(&state.worker.store.domain_keys(record.id).await?);
     let mut body = domain_json(&record);
-    body["records"] = records_json(&state, account_id, &domain, true).await;
+    body["records"] = records_json(&state, account_id, &domain, ed25519, true).await;
     Ok((StatusCode::CREATED, Json(body)))
 }
 
@@ -495,7 +511,7 @@ pub(crate) async fn domain_view(state: &AppState, account_id: i64, name: &str, l
     let store = &state.worker.store;
     let page = store.domain_page(account_id, domain.as_str()).await?.ok_or_else(|| ApiError::not_found(name))?;
     let mut body = domain_json(&page.record);
-    body["records"] = records_json(state, account_id, &domain, live).await;
+    body["records"] = records_json(state, account_id, &domain, page.ed25519, live).await;
     body["result"] = match page.result {
         Some(result) => serde_json::from_str(&result.result_json).unwrap_or(Value::Null),
         None => Value::Null,
@@ -593,6 +609,9 @@ async fn rotate_keys(
             "no_hosted_keys",
             "this domain has no hosted keys to rotate (it was connected before senderauth hosted keys); connect it again",
         )),
+        Err(error @ RotateError::NoEd25519) => {
+            Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "no_ed25519_keys", error.to_string()))
+        }
         Err(RotateError::Key(KeyError::Algorithm(message))) => {
             Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_dkim_algorithm", message))
         }
@@ -669,7 +688,12 @@ async fn prepare_message(
         (axum::http::HeaderName::from_static("senderauth-envelope-from"), prepared.envelope_from.clone()),
         (
             axum::http::HeaderName::from_static("senderauth-signed-as"),
-            format!("d={}; s={}", prepared.signed_as, prepared.selector),
+            prepared
+                .selectors
+                .iter()
+                .map(|selector| format!("d={}; s={selector}", prepared.signed_as))
+                .collect::<Vec<_>>()
+                .join(", "),
         ),
         (
             axum::http::HeaderName::from_static("senderauth-from-rewritten"),
@@ -723,14 +747,9 @@ async fn domain_records(
     let account_id = caller.account()?;
     let Query(query) =
         query.map_err(|rejection| ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", rejection.body_text()))?;
-    let (domain, _) = owned_domain(&state, account_id, &name).await?;
-    let account = AccountId::parse(&account_id.to_string())
-        .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "invalid account id"))?;
-    let plan = match plan_records(Some(&state.worker.dns), &state.worker.provider, &account, &domain).await {
-        Err(PlanError::Dns(_)) => plan_records(None, &state.worker.provider, &account, &domain).await,
-        other => other,
-    }
-    .map_err(|error| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "domain_reserved", error.to_string()))?;
+    let (domain, record) = owned_domain(&state, account_id, &name).await?;
+    let keys = state.worker.store.domain_keys(record.id).await?;
+    let plan = plan(&state, account_id, &domain, has_ed25519(&keys), true).await?;
     match query.format.as_deref().unwrap_or("json") {
         "json" => Ok(Json(serde_json::to_value(&plan).unwrap_or(Value::Null)).into_response()),
         "zone" => Ok(([("content-type", "text/plain; charset=utf-8")], to_zone_file(&plan)).into_response()),

@@ -20,7 +20,7 @@ use ring::signature::{Ed25519KeyPair, KeyPair};
 use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey};
 use senderauth_core::config::ProviderConfig;
 use senderauth_core::name::{AccountId, DomainName, normalize};
-use senderauth_core::plan::{expected_include, expected_selectors};
+use senderauth_core::plan::{ed25519_selectors, expected_include, expected_selectors};
 use senderauth_store::{DomainZone, KeyInfo, KeyState, NewKey, SealedKind, Sealer, Store};
 
 /// A DKIM key's algorithm and size.
@@ -347,9 +347,18 @@ impl KeyMaker {
         Ok(KeyMaker { master: Arc::new(master), algorithm })
     }
 
-    /// What connecting `domain` to `account` publishes: a key per selector of `algorithm`,
-    /// the first active (signing), the second on standby until the first rotation, and the
-    /// account's SPF include host. The keys are generated off the async threads, both at once.
+    /// The RSA size keys are made with: the service's algorithm, or 2048 bits when that is
+    /// Ed25519 (which never signs alone).
+    pub fn rsa_algorithm(&self) -> KeyAlgorithm {
+        if self.algorithm == KeyAlgorithm::Ed25519 { KeyAlgorithm::Rsa2048 } else { self.algorithm }
+    }
+
+    /// What connecting `domain` to `account` publishes: an RSA key per selector, the first
+    /// active (signing), the second on standby until the first rotation, and the account's SPF
+    /// include host. With `algorithm` Ed25519, the domain gets a pair of Ed25519 keys as well,
+    /// on selectors of their own, and signs with both: receivers that do not verify Ed25519
+    /// (RFC 8463) still find an RSA signature. Its RSA keys are then of the service's RSA
+    /// size, or 2048 bits. The keys are generated off the async threads, all at once.
     pub async fn domain_zone(
         &self,
         provider: &ProviderConfig,
@@ -357,27 +366,45 @@ impl KeyMaker {
         domain: &DomainName,
         algorithm: KeyAlgorithm,
     ) -> Result<DomainZone, KeyError> {
-        let selectors = expected_selectors(provider, account, domain);
-        let generating: Vec<_> =
-            selectors.iter().map(|_| tokio::task::spawn_blocking(move || generate(algorithm))).collect();
-        let mut keys = Vec::with_capacity(selectors.len());
-        for (number, (selector, generated)) in selectors.into_iter().zip(generating).enumerate() {
-            let generated =
-                generated.await.map_err(|error| KeyError::Generate { algorithm, message: error.to_string() })??;
-            let name = normalize(&selector.target);
-            let sealed = self.master.seal(&name, &generated.private_pkcs8)?;
-            keys.push(NewKey {
-                selector: selector.selector,
-                name,
-                algorithm: generated.algorithm.as_str().to_string(),
-                public_key: generated.public_key,
-                sealed_private_key: sealed.bytes,
-                master_key_id: sealed.key_id,
-                state: if number == 0 { KeyState::Active } else { KeyState::Standby },
-            });
+        let rsa = if algorithm == KeyAlgorithm::Ed25519 { self.rsa_algorithm() } else { algorithm };
+        let mut pairs = vec![(rsa, expected_selectors(provider, account, domain))];
+        if algorithm == KeyAlgorithm::Ed25519 {
+            pairs.push((KeyAlgorithm::Ed25519, ed25519_selectors(provider, account, domain)));
+        }
+        let generating: Vec<_> = pairs
+            .iter()
+            .flat_map(|(algorithm, selectors)| {
+                let algorithm = *algorithm;
+                selectors.iter().map(move |_| tokio::task::spawn_blocking(move || generate(algorithm)))
+            })
+            .collect();
+        let mut generating = generating.into_iter();
+        let mut keys = Vec::new();
+        for (algorithm, selectors) in pairs {
+            for (number, selector) in selectors.into_iter().enumerate() {
+                let Some(generated) = generating.next() else { break };
+                let generated =
+                    generated.await.map_err(|error| KeyError::Generate { algorithm, message: error.to_string() })??;
+                let name = normalize(&selector.target);
+                let sealed = self.master.seal(&name, &generated.private_pkcs8)?;
+                keys.push(NewKey {
+                    selector: selector.selector,
+                    name,
+                    algorithm: generated.algorithm.as_str().to_string(),
+                    public_key: generated.public_key,
+                    sealed_private_key: sealed.bytes,
+                    master_key_id: sealed.key_id,
+                    state: if number == 0 { KeyState::Active } else { KeyState::Standby },
+                });
+            }
         }
         Ok(DomainZone { spf_include: Some(normalize(&expected_include(provider, account, domain))), keys })
     }
+}
+
+/// Whether a domain's keys include Ed25519 ones: it signs with them alongside RSA.
+pub fn has_ed25519(keys: &[KeyInfo]) -> bool {
+    keys.iter().any(|key| key.algorithm == KeyAlgorithm::Ed25519.as_str() && key.state != KeyState::Removed)
 }
 
 /// What `rewrap` did.
@@ -423,9 +450,9 @@ pub enum StoredKeyError {
 }
 
 /// The variable domain's keys, one per selector at `<selector>._domainkey.<variable domain>`:
-/// made with the configured algorithm on the first start, the first signing and the second on
-/// standby for the first rotation, as a domain's (when several nodes start at once, one key per
-/// selector wins). Returns the published keys.
+/// RSA keys of the configured size (see [`KeyMaker::rsa_algorithm`]) made on the first start,
+/// the first signing and the second on standby for the first rotation, as a domain's (when
+/// several nodes start at once, one key per selector wins). Returns the published keys.
 pub async fn ensure_variable_domain_keys(
     store: &Store,
     maker: &KeyMaker,
@@ -439,7 +466,7 @@ pub async fn ensure_variable_domain_keys(
         if held.iter().any(|key| key.name == name) {
             continue;
         }
-        let algorithm = maker.algorithm;
+        let algorithm = maker.rsa_algorithm();
         let generated = tokio::task::spawn_blocking(move || generate(algorithm))
             .await
             .map_err(|error| KeyError::Generate { algorithm, message: error.to_string() })??;
@@ -500,6 +527,43 @@ mod tests {
         assert!(error.contains("too weak") && error.contains("rsa-2048"), "{error}");
         let error = "dsa".parse::<KeyAlgorithm>().expect_err("unknown").to_string();
         assert!(error.contains("unknown key algorithm"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn ed25519_keys_come_beside_an_rsa_pair_never_alone() {
+        let provider = ProviderConfig::default();
+        let account = AccountId::parse("7").expect("account");
+        let domain = DomainName::parse("dual.example.com").expect("domain");
+        let kinds = |zone: &DomainZone| -> Vec<(String, String, KeyState)> {
+            zone.keys.iter().map(|key| (key.selector.clone(), key.algorithm.clone(), key.state)).collect()
+        };
+        let expect = |rows: &[(&str, &str, KeyState)]| -> Vec<(String, String, KeyState)> {
+            rows.iter().map(|(s, a, k)| (s.to_string(), a.to_string(), *k)).collect()
+        };
+        // A service whose default is Ed25519: its domains get RSA-2048 as well, and the
+        // variable domain's keys are RSA.
+        let maker = KeyMaker::in_memory(KeyAlgorithm::Ed25519).expect("maker");
+        assert_eq!(maker.rsa_algorithm(), KeyAlgorithm::Rsa2048);
+        let zone = maker.domain_zone(&provider, &account, &domain, KeyAlgorithm::Ed25519).await.expect("keys");
+        assert_eq!(
+            kinds(&zone),
+            expect(&[
+                ("sa1-7", "rsa-2048", KeyState::Active),
+                ("sa2-7", "rsa-2048", KeyState::Standby),
+                ("se1-7", "ed25519", KeyState::Active),
+                ("se2-7", "ed25519", KeyState::Standby),
+            ])
+        );
+        assert_eq!(zone.keys[2].name, "se1-7.dual-example-com.dkim.esp.example");
+        // A service on RSA-3072 asked for Ed25519: its RSA keys keep the service's size.
+        let maker = KeyMaker::in_memory(KeyAlgorithm::Rsa3072).expect("maker");
+        let zone = maker.domain_zone(&provider, &account, &domain, KeyAlgorithm::Ed25519).await.expect("keys");
+        assert_eq!(zone.keys.iter().filter(|key| key.algorithm == "rsa-3072").count(), 2);
+        let zone = maker.domain_zone(&provider, &account, &domain, KeyAlgorithm::Rsa2048).await.expect("keys");
+        assert_eq!(
+            kinds(&zone),
+            expect(&[("sa1-7", "rsa-2048", KeyState::Active), ("sa2-7", "rsa-2048", KeyState::Standby)])
+        );
     }
 
     #[test]

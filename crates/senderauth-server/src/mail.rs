@@ -107,9 +107,9 @@ pub struct Prepared {
     pub message: Vec<u8>,
     /// The address in the message's From as it came in.
     pub from: String,
-    /// The domain (`d=`) and selector (`s=`) it is signed with.
+    /// The domain (`d=`) and the selectors (`s=`) it is signed with: one signature each.
     pub signed_as: String,
-    pub selector: String,
+    pub selectors: Vec<String>,
     /// The new From address when it was rewritten to the variable domain.
     pub rewritten_from: Option<String>,
     /// The token in the envelope sender, to trace a bounce to this message.
@@ -474,8 +474,9 @@ pub fn dkim_signature(
     Ok(header.into_bytes())
 }
 
-/// Who signs a message: the domain (`d=`), the selector and the key.
-pub type Signer = (String, String, Arc<SigningKey>);
+/// Who signs a message: the domain (`d=`), and each selector with its key (RSA, then Ed25519
+/// for a domain that has it).
+pub type Signer = (String, Vec<(String, Arc<SigningKey>)>);
 
 /// Whose signer: an account and a From domain (the platform's own: 0 and "").
 type SignerKey = (i64, String);
@@ -515,8 +516,8 @@ impl KeyCache {
     /// The variable domain's signer (its active key), remembered like a domain's.
     async fn platform_signer(&self, gateway: &Gateway<'_>) -> Result<Option<Signer>, MailError> {
         let find = async {
-            let key = self.signing_key(gateway.store, gateway.master, KeyGroup::Platform).await?;
-            Ok(key.map(|(selector, key)| (gateway.variable_domain.to_string(), selector, key)))
+            let keys = self.signing_keys(gateway.store, gateway.master, KeyGroup::Platform).await?;
+            Ok((!keys.is_empty()).then(|| (gateway.variable_domain.to_string(), keys)))
         };
         self.remembered((0, String::new()), find).await
     }
@@ -543,7 +544,7 @@ impl KeyCache {
     }
 
     /// The From domain, or the nearest parent the account has connected (a relaxed DMARC
-    /// alignment), with its DKIM records in place, and its active key.
+    /// alignment), with its DKIM records in place, and its active keys.
     async fn find_signer(
         &self,
         gateway: &Gateway<'_>,
@@ -555,10 +556,11 @@ impl KeyCache {
         while let Some(name) = candidate {
             if let Some(record) = gateway.store.domain(account_id, &name).await?
                 && SIGNING_STATUSES.contains(&record.status.as_str())
-                && let Some((selector, key)) =
-                    self.signing_key(gateway.store, gateway.master, KeyGroup::Domain(record.id)).await?
             {
-                return Ok(Some((name, selector, key)));
+                let keys = self.signing_keys(gateway.store, gateway.master, KeyGroup::Domain(record.id)).await?;
+                if !keys.is_empty() {
+                    return Ok(Some((name, keys)));
+                }
             }
             candidate = name
                 .split_once('.')
@@ -568,28 +570,36 @@ impl KeyCache {
         Ok(None)
     }
 
-    /// The key `group` signs with now, with its domain-less name parts: `(selector, key)`.
-    async fn signing_key(
+    /// The keys `group` signs with now, each as `(selector, key)`.
+    async fn signing_keys(
         &self,
         store: &Store,
         master: &MasterKeys,
         group: KeyGroup,
-    ) -> Result<Option<(String, Arc<SigningKey>)>, MailError> {
-        let Some((info, sealed)) = store.signing_key(group).await? else { return Ok(None) };
-        let cache_id = if matches!(group, KeyGroup::Platform) { -info.id } else { info.id };
-        if let Some(key) = self.keys.lock().map_err(|_| MailError::Temporary("key cache".into()))?.get(&cache_id) {
-            return Ok(Some((info.selector, key.clone())));
+    ) -> Result<Vec<(String, Arc<SigningKey>)>, MailError> {
+        let mut signing = Vec::new();
+        for (info, sealed) in store.signing_keys(group).await? {
+            let cache_id = if matches!(group, KeyGroup::Platform) { -info.id } else { info.id };
+            let cached =
+                self.keys.lock().map_err(|_| MailError::Temporary("key cache".into()))?.get(&cache_id).cloned();
+            let key = match cached {
+                Some(key) => key,
+                None => {
+                    let opened = master
+                        .open(&info.name, &Sealed { key_id: sealed.master_key_id, bytes: sealed.sealed })
+                        .map_err(|error| MailError::Temporary(error.to_string()))?;
+                    let key = Arc::new(SigningKey::from_pkcs8(&info.algorithm, &opened).map_err(MailError::Temporary)?);
+                    let mut keys = self.keys.lock().map_err(|_| MailError::Temporary("key cache".into()))?;
+                    if keys.len() >= KEY_CACHE_LIMIT {
+                        keys.clear();
+                    }
+                    keys.insert(cache_id, key.clone());
+                    key
+                }
+            };
+            signing.push((info.selector, key));
         }
-        let opened = master
-            .open(&info.name, &Sealed { key_id: sealed.master_key_id, bytes: sealed.sealed })
-            .map_err(|error| MailError::Temporary(error.to_string()))?;
-        let key = Arc::new(SigningKey::from_pkcs8(&info.algorithm, &opened).map_err(MailError::Temporary)?);
-        let mut keys = self.keys.lock().map_err(|_| MailError::Temporary("key cache".into()))?;
-        if keys.len() >= KEY_CACHE_LIMIT {
-            keys.clear();
-        }
-        keys.insert(cache_id, key.clone());
-        Ok(Some((info.selector, key)))
+        Ok(signing)
     }
 }
 
@@ -626,7 +636,7 @@ pub async fn prepare(
     let signer = gateway.keys.signer(gateway, account_id, &mailbox.domain).await?;
     let mut out_fields: Vec<Vec<u8>> = Vec::with_capacity(fields.len() + 1);
     let mut rewritten_from = None;
-    let (domain, selector, key) = match signer {
+    let (domain, keys) = match signer {
         Some(signer) => {
             out_fields.extend(fields.iter().map(|field| field.raw.to_vec()));
             signer
@@ -656,8 +666,11 @@ pub async fn prepare(
                 .ok_or_else(|| MailError::Temporary("the variable domain has no signing key yet".into()))?
         }
     };
-    let signature = dkim_signature(&out_fields, body, &domain, &selector, &key, now).map_err(MailError::Temporary)?;
-    let mut relayed = signature;
+    // One signature per key, the RSA one on top; neither covers the other.
+    let mut relayed = Vec::with_capacity(message.len() + 1024 * keys.len());
+    for (selector, key) in &keys {
+        relayed.extend(dkim_signature(&out_fields, body, &domain, selector, key, now).map_err(MailError::Temporary)?);
+    }
     for field in &out_fields {
         relayed.extend_from_slice(field);
     }
@@ -669,7 +682,7 @@ pub async fn prepare(
         message: relayed,
         from: mailbox.address(),
         signed_as: domain,
-        selector,
+        selectors: keys.into_iter().map(|(selector, _)| selector).collect(),
         rewritten_from,
         bounce_token,
     })

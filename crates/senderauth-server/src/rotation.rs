@@ -60,6 +60,13 @@ pub enum RotateError {
     InProgress(String),
     #[error("the domain has no hosted keys to rotate")]
     NoKeys,
+    /// Ed25519 keys come in a pair of their own, beside the RSA pair, from the domain's
+    /// connection; a rotation does not turn RSA keys into Ed25519 ones.
+    #[error(
+        "the domain has no Ed25519 keys: Ed25519 signs alongside RSA on two selectors of its own, \
+         given when the domain is connected with dkim_algorithm \"ed25519\"; rotate its RSA keys with an RSA size"
+    )]
+    NoEd25519,
     #[error(transparent)]
     Key(#[from] KeyError),
     #[error(transparent)]
@@ -67,7 +74,8 @@ pub enum RotateError {
 }
 
 /// Starts a rotation of one domain's keys (or the platform's own) now: the idle selector gets
-/// a new key, pending, of `algorithm` (unset: the algorithm of the key signing now). Returns
+/// a new key, pending, of `algorithm` (unset: the algorithm of the RSA key signing now). An
+/// RSA size rotates the RSA pair, Ed25519 the Ed25519 pair of a domain that has one. Returns
 /// the new key.
 pub async fn start(
     store: &Store,
@@ -93,8 +101,23 @@ pub async fn start(
             retired.selector
         )));
     }
-    let active = published.iter().find(|key| key.state == KeyState::Active).ok_or(RotateError::NoKeys)?;
-    let idle = published.iter().find(|key| key.state != KeyState::Active).ok_or(RotateError::NoKeys)?;
+    if published.is_empty() {
+        return Err(RotateError::NoKeys);
+    }
+    // A domain that signs with Ed25519 alongside RSA has a pair of each: the one rotated is
+    // the pair of `algorithm`'s kind (unset: the RSA pair, or the only pair there is).
+    let is_ed25519 = |key: &KeyInfo| key.algorithm == KeyAlgorithm::Ed25519.as_str();
+    let ed25519 = match algorithm {
+        Some(algorithm) => algorithm == KeyAlgorithm::Ed25519,
+        None => published.iter().all(|key| is_ed25519(key)),
+    };
+    let pair: Vec<&KeyInfo> = published.iter().copied().filter(|key| is_ed25519(key) == ed25519).collect();
+    let active = pair.iter().find(|key| key.state == KeyState::Active).ok_or(if ed25519 {
+        RotateError::NoEd25519
+    } else {
+        RotateError::NoKeys
+    })?;
+    let idle = pair.iter().find(|key| key.state != KeyState::Active).ok_or(RotateError::NoKeys)?;
     let algorithm = match algorithm {
         Some(algorithm) => algorithm,
         None => active.algorithm.parse()?,
@@ -144,13 +167,15 @@ pub async fn run_once(
         revoked: store.revoke_retired_keys(now - policy.grace, now, limit).await?,
         started: 0,
     };
-    let mut due: Vec<KeyGroup> =
-        store.domains_due_for_rotation(now - policy.interval, limit).await?.into_iter().map(KeyGroup::Domain).collect();
-    if store.platform_due_for_rotation(now - policy.interval).await? {
-        due.push(KeyGroup::Platform);
+    let mut due: Vec<(KeyGroup, Option<KeyAlgorithm>)> = Vec::new();
+    for (domain_id, algorithm) in store.domains_due_for_rotation(now - policy.interval, limit).await? {
+        due.push((KeyGroup::Domain(domain_id), Some(algorithm.parse()?)));
     }
-    for group in due {
-        match start(store, maker, policy, group, None, now).await {
+    if store.platform_due_for_rotation(now - policy.interval).await? {
+        due.push((KeyGroup::Platform, None));
+    }
+    for (group, algorithm) in due {
+        match start(store, maker, policy, group, algorithm, now).await {
             Ok(_) => pass.started += 1,
             Err(RotateError::InProgress(_)) => {} // another node took it
             Err(error) => tracing::warn!(?group, %error, "starting a scheduled key rotation"),

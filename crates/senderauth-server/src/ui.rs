@@ -412,6 +412,7 @@ async fn render_domains(
 <label for="email">The From email address you send with</label>
 <input id="email" name="email" type="email" required placeholder="news@example.com" value="{email}" aria-describedby="connect-error email-domain">
 <p class="hint" id="email-domain" aria-live="polite">The domain is the part after the @: subdomains such as news.example.com are fine.</p>
+<p><input id="ed25519" name="ed25519" type="checkbox" value="on"> <label class="inline" for="ed25519">Also sign with Ed25519, beside RSA (two more DNS records)</label></p>
 <button type="submit">Connect</button></form>"#,
         hidden = signed.hidden(),
         email = escape(email)
@@ -476,13 +477,17 @@ struct ConnectForm {
     csrf: String,
     #[serde(default)]
     email: String,
+    /// The checkbox: present ("on") when ticked.
+    #[serde(default)]
+    ed25519: Option<String>,
 }
 
 async fn connect_domain(State(state): State<AppState>, signed: Signed, Form(form): Form<ConnectForm>) -> Response {
     if let Some(refused) = signed.refusal(&form.csrf) {
         return refused;
     }
-    match connect(&state, signed.session.account_id, form.email.trim(), None).await {
+    let algorithm = form.ed25519.is_some().then_some("ed25519");
+    match connect(&state, signed.session.account_id, form.email.trim(), algorithm).await {
         Ok(record) => Redirect::to(&format!("/ui/domains/{}", url_part(&record.domain))).into_response(),
         Err(error) => render_domains(&state, &signed, &ListQuery::default(), Some(error.message()), &form.email).await,
     }

@@ -411,9 +411,9 @@ async fn accounts_get_the_configured_default_domain_limit() {
     assert_eq!(own["domain_limit"].as_i64(), Some(100), "an explicit limit wins");
 }
 
-/// Ed25519 keys: made in microseconds (the CLI tests connect domains with the default RSA).
+/// The default RSA-2048 keys, in a master key held in memory.
 fn test_keys() -> KeyMaker {
-    KeyMaker::in_memory(KeyAlgorithm::Ed25519).expect("a key maker")
+    KeyMaker::in_memory(KeyAlgorithm::Rsa2048).expect("a key maker")
 }
 
 #[tokio::test]
@@ -421,8 +421,8 @@ async fn keys_rotate_through_the_two_selectors_on_demand_and_on_schedule() {
     let policy = RotationPolicy::default();
     for app in apps().await {
         let token = app.account("Rotating").await;
-        let (status, _) =
-            app.call("POST", "/api/v1/domains", Some(&token), Some(r#"{"email": "a@rotate.example.com"}"#)).await;
+        let body = r#"{"email": "a@rotate.example.com", "dkim_algorithm": "rsa-2048"}"#;
+        let (status, _) = app.call("POST", "/api/v1/domains", Some(&token), Some(body)).await;
         assert_eq!(status, 201);
         let keys = |body: &Value| -> Vec<(String, String)> {
             body["keys"]
@@ -484,7 +484,7 @@ async fn keys_rotate_through_the_two_selectors_on_demand_and_on_schedule() {
         assert_eq!(keys(&revoked), states(&[(first, "revoked"), (second, "active")]));
         assert_eq!(revoked["keys"][0]["safe_to_remove"], true);
         let zone = Zone::new(zone_settings(), &app.store.zone_contents().await.expect("zone"));
-        assert_eq!(zone.texts(revoked["keys"][0]["published_at"].as_str().expect("name")), ["v=DKIM1; k=ed25519; p="]);
+        assert_eq!(zone.texts(revoked["keys"][0]["published_at"].as_str().expect("name")), ["v=DKIM1; k=rsa; p="]);
 
         // On schedule: once the active key has signed for the whole interval, the revoked
         // selector gets the next key by itself.
@@ -508,6 +508,101 @@ async fn keys_rotate_through_the_two_selectors_on_demand_and_on_schedule() {
 /// The zone as the default configuration publishes it.
 fn zone_settings() -> ZoneSettings {
     Settings { service: ServiceConfig::default(), provider: ProviderConfig::default() }.zone_settings()
+}
+
+#[tokio::test]
+async fn a_domain_with_ed25519_keys_has_four_records_and_rotates_each_pair_on_its_own() {
+    let policy = RotationPolicy::default();
+    for app in apps().await {
+        let token = app.account("Dual").await;
+        let body = r#"{"email": "a@dual.example.com", "dkim_algorithm": "ed25519"}"#;
+        let (status, connected) = app.call("POST", "/api/v1/domains", Some(&token), Some(body)).await;
+        assert_eq!(status, 201, "{connected}");
+        let cnames = |body: &Value| -> Vec<String> {
+            body["records"]
+                .as_array()
+                .expect("records")
+                .iter()
+                .filter(|record| record["method"] == "dkim")
+                .map(|record| record["fqdn"].as_str().unwrap_or("").to_string())
+                .collect()
+        };
+        let four = cnames(&connected);
+        assert_eq!(four.len(), 4, "two CNAMEs for the RSA keys and two for the Ed25519 ones: {four:?}");
+        assert!(four[2].starts_with("se1-") && four[3].starts_with("se2-"), "{four:?}");
+        let (_, detail) = app.call("GET", "/api/v1/domains/dual.example.com", Some(&token), None).await;
+        assert_eq!(cnames(&detail), four, "the domain page lists the same four");
+
+        let path = "/api/v1/domains/dual.example.com/dkim";
+        let summary = |body: &Value| -> Vec<(String, String, String)> {
+            body["keys"]
+                .as_array()
+                .expect("keys")
+                .iter()
+                .map(|key| {
+                    let text = |name: &str| key[name].as_str().unwrap_or("").to_string();
+                    (text("selector")[..3].to_string(), text("algorithm"), text("state"))
+                })
+                .collect()
+        };
+        let expect = |rows: &[(&str, &str, &str)]| -> Vec<(String, String, String)> {
+            rows.iter().map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string())).collect()
+        };
+        let (_, before) = app.call("GET", path, Some(&token), None).await;
+        assert_eq!(
+            summary(&before),
+            expect(&[
+                ("sa1", "rsa-2048", "active"),
+                ("sa2", "rsa-2048", "standby"),
+                ("se1", "ed25519", "active"),
+                ("se2", "ed25519", "standby"),
+            ])
+        );
+
+        // Rotating the Ed25519 pair leaves the RSA pair alone, and its new key retires only
+        // the Ed25519 key that signed before.
+        let t0 = app.clock.load(Ordering::Relaxed);
+        let (status, rotating) =
+            app.call("POST", &format!("{path}/rotate"), Some(&token), Some(r#"{"dkim_algorithm": "ed25519"}"#)).await;
+        assert_eq!(status, 202, "{rotating}");
+        assert_eq!(summary(&rotating)[3], ("se2".to_string(), "ed25519".to_string(), "pending".to_string()));
+        assert_eq!(summary(&rotating)[..2], summary(&before)[..2]);
+        rotation::run_once(&app.store, &app.keys, &policy, t0 + policy.activation_delay, 100).await.expect("pass");
+        let (_, switched) = app.call("GET", path, Some(&token), None).await;
+        assert_eq!(
+            summary(&switched),
+            expect(&[
+                ("sa1", "rsa-2048", "active"),
+                ("sa2", "rsa-2048", "standby"),
+                ("se1", "ed25519", "retired"),
+                ("se2", "ed25519", "active"),
+            ])
+        );
+        // One rotation at a time per domain.
+        let (status, busy) = app.call("POST", &format!("{path}/rotate"), Some(&token), None).await;
+        assert_eq!((status, busy["code"].as_str()), (409, Some("rotation_in_progress")), "{busy}");
+
+        // A domain without Ed25519 keys does not get them by rotation.
+        let (status, _) = app
+            .call(
+                "POST",
+                "/api/v1/domains",
+                Some(&token),
+                Some(r#"{"email": "a@single.example.com", "dkim_algorithm": "rsa-2048"}"#),
+            )
+            .await;
+        assert_eq!(status, 201);
+        let (status, refused) = app
+            .call(
+                "POST",
+                "/api/v1/domains/single.example.com/dkim/rotate",
+                Some(&token),
+                Some(r#"{"dkim_algorithm": "ed25519"}"#),
+            )
+            .await;
+        assert_eq!((status, refused["code"].as_str()), (422, Some("no_ed25519_keys")), "{refused}");
+        assert!(refused["message"].as_str().unwrap_or("").contains("alongside RSA"), "{refused}");
+    }
 }
 
 #[tokio::test]
@@ -542,9 +637,10 @@ async fn the_variable_domains_own_keys_rotate_like_a_domains() {
         let revoke_at = rotated_at + policy.activation_delay + policy.grace;
         assert_eq!(rotation::run_once(&app.store, &app.keys, &policy, revoke_at, 100).await.expect("pass").revoked, 1);
         let zone = Zone::new(zone_settings(), &app.store.zone_contents().await.expect("zone"));
-        assert_eq!(zone.texts("sa1._domainkey.send.esp.example"), ["v=DKIM1; k=ed25519; p="]);
+        // RSA: rewritten mail must verify everywhere.
+        assert_eq!(zone.texts("sa1._domainkey.send.esp.example"), ["v=DKIM1; k=rsa; p="]);
         let signing = zone.texts("sa2._domainkey.send.esp.example");
-        assert!(signing[0].starts_with("v=DKIM1; k=ed25519; p=") && signing[0].len() > 30, "{signing:?}");
+        assert!(signing[0].starts_with("v=DKIM1; k=rsa; p=") && signing[0].len() > 300, "{signing:?}");
     }
 }
 

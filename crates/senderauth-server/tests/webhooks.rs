@@ -239,7 +239,7 @@ async fn by_default_webhooks_reach_public_addresses_only() {
     assert!(log["deliveries"][0]["state"] == "pending" && !error.is_empty(), "retried later: {log}");
 }
 
-/// Ed25519 keys: made in microseconds (the CLI tests connect domains with the default RSA).
+/// The default RSA-2048 keys, in a master key held in memory.
 fn test_keys() -> KeyMaker {
-    KeyMaker::in_memory(KeyAlgorithm::Ed25519).expect("a key maker")
+    KeyMaker::in_memory(KeyAlgorithm::Rsa2048).expect("a key maker")
 }

@@ -466,29 +466,36 @@ impl crate::Store {
         Ok(row.as_ref().map(sealed_key))
     }
 
-    /// The key a group signs with now (its `active` one) and that key sealed; `None` when it has
-    /// none.
-    pub async fn signing_key(&self, group: KeyGroup) -> Result<Option<(KeyInfo, SealedKey)>, StoreError> {
+    /// The keys a group signs with now (its `active` ones: RSA, and Ed25519 for a domain that
+    /// has it, in that order), each with its sealed private key; empty when it has none.
+    pub async fn signing_keys(&self, group: KeyGroup) -> Result<Vec<(KeyInfo, SealedKey)>, StoreError> {
         let (table, condition, value) = group.sql();
         let columns = if table == "dkim_keys" { KEY_COLUMNS } else { PLATFORM_KEY_COLUMNS };
-        let row = sqlx::query(self.sql(format!(
-            "SELECT {columns}, private_key FROM {table} WHERE {condition} AND state = 'active' ORDER BY id DESC LIMIT 1"
+        let rows = sqlx::query(self.sql(format!(
+            "SELECT {columns}, private_key FROM {table} WHERE {condition} AND state = 'active' \
+             ORDER BY CASE WHEN algorithm = 'ed25519' THEN 1 ELSE 0 END, id DESC"
         )))
         .bind(value)
-        .fetch_optional(&self.pool)
+        .fetch_all(&self.pool)
         .await
-        .map_err(database("reading the signing key"))?;
-        Ok(row.map(|row| {
-            let info = key_info(&row);
-            let sealed = SealedKey {
-                id: info.id,
-                kind: if table == "dkim_keys" { SealedKind::DomainKey } else { SealedKind::PlatformKey },
-                name: info.name.clone(),
-                master_key_id: info.master_key_id.clone(),
-                sealed: row.get(KEY_COLUMN_COUNT),
-            };
-            (info, sealed)
-        }))
+        .map_err(database("reading the signing keys"))?;
+        let mut keys: Vec<(KeyInfo, SealedKey)> = rows
+            .iter()
+            .map(|row| {
+                let info = key_info(row);
+                let sealed = SealedKey {
+                    id: info.id,
+                    kind: if table == "dkim_keys" { SealedKind::DomainKey } else { SealedKind::PlatformKey },
+                    name: info.name.clone(),
+                    master_key_id: info.master_key_id.clone(),
+                    sealed: row.get(KEY_COLUMN_COUNT),
+                };
+                (info, sealed)
+            })
+            .collect();
+        // One of each kind: the newest.
+        keys.dedup_by(|later, earlier| (later.0.algorithm == "ed25519") == (earlier.0.algorithm == "ed25519"));
+        Ok(keys)
     }
 
     /// A group's keys: a domain's (published or not), or the platform's published ones.
@@ -544,7 +551,8 @@ impl crate::Store {
         let mut activated = 0;
         for (table, group_column) in KEY_TABLES {
             let due = sqlx::query(self.sql(format!(
-                "SELECT id, {group_column} FROM {table} WHERE state = 'pending' AND created_at <= ? ORDER BY created_at LIMIT ?"
+                "SELECT id, {group_column}, algorithm FROM {table} WHERE state = 'pending' AND created_at <= ? \
+                 ORDER BY created_at LIMIT ?"
             )))
             .bind(published_by)
             .bind(limit)
@@ -552,7 +560,10 @@ impl crate::Store {
             .await
             .map_err(database("reading pending keys"))?;
             for row in due {
-                let (id, group): (i64, i64) = (row.get(0), row.get(1));
+                let (id, group, algorithm): (i64, i64, String) = (row.get(0), row.get(1), row.get(2));
+                // The key it replaces is the active one of its kind: a domain signing with
+                // Ed25519 alongside RSA rotates each pair on its own.
+                let same_kind = if algorithm == "ed25519" { "algorithm = 'ed25519'" } else { "algorithm <> 'ed25519'" };
                 let group = if table == "dkim_keys" { KeyGroup::Domain(group) } else { KeyGroup::Platform };
                 let (_, condition, value) = group.sql();
                 let mut transaction = self.begin_write().await?;
@@ -568,7 +579,8 @@ impl crate::Store {
                     continue; // another node did it
                 }
                 sqlx::query(self.sql(format!(
-                    "UPDATE {table} SET state = 'retired', retired_at = ? WHERE {condition} AND state = 'active' AND id <> ?"
+                    "UPDATE {table} SET state = 'retired', retired_at = ? \
+                     WHERE {condition} AND state = 'active' AND {same_kind} AND id <> ?"
                 )))
                 .bind(now)
                 .bind(value)
@@ -628,11 +640,12 @@ impl crate::Store {
         Ok(row.is_some())
     }
 
-    /// Domains whose active key has signed since `active_by` or earlier and that are not
-    /// rotating already (no pending or retired key), at most `limit`.
-    pub async fn domains_due_for_rotation(&self, active_by: i64, limit: i64) -> Result<Vec<i64>, StoreError> {
+    /// Domains with an active key that has signed since `active_by` or earlier and that are
+    /// not rotating already (no pending or retired key), with that key's algorithm, at most
+    /// `limit`.
+    pub async fn domains_due_for_rotation(&self, active_by: i64, limit: i64) -> Result<Vec<(i64, String)>, StoreError> {
         let rows = sqlx::query(self.sql(
-            "SELECT a.domain_id FROM dkim_keys a WHERE a.state = 'active' AND a.active_at <= ? \
+            "SELECT a.domain_id, a.algorithm FROM dkim_keys a WHERE a.state = 'active' AND a.active_at <= ? \
              AND NOT EXISTS (SELECT 1 FROM dkim_keys o WHERE o.domain_id = a.domain_id AND o.state IN ('pending', 'retired')) \
              ORDER BY a.active_at LIMIT ?",
         ))
@@ -641,7 +654,7 @@ impl crate::Store {
         .fetch_all(&self.pool)
         .await
         .map_err(database("reading keys due for rotation"))?;
-        Ok(rows.iter().map(|row| row.get(0)).collect())
+        Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
     }
 
     /// How far the zone's changes have been pushed to `target`; `None` before the first push.

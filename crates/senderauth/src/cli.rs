@@ -159,6 +159,9 @@ pub struct RecordsArgs {
     /// Do not read the domain's current records; assume it has no SPF or DMARC record yet.
     #[arg(long)]
     pub offline: bool,
+    /// The domain signs with Ed25519 alongside RSA: list its two Ed25519 CNAMEs too.
+    #[arg(long)]
+    pub ed25519: bool,
     #[command(flatten)]
     pub dns: DnsArgs,
 }

@@ -229,7 +229,7 @@ async fn records(args: RecordsArgs) -> Result<u8> {
     let domain = DomainName::from_email(&args.email)?;
     let account = AccountId::parse(&args.account)?;
     let dns = if args.offline { None } else { Some(Dns::new(&setup.resolver)?) };
-    let plan = plan_records(dns.as_ref(), &setup.config, &account, &domain).await.map_err(|error| match error {
+    let plan = plan_records(dns.as_ref(), &setup.config, &account, &domain, args.ed25519).await.map_err(|error| match error {
         senderauth_core::plan::PlanError::Dns(failure) => anyhow::anyhow!(
             "{failure}; the current records could not be read. Try again, or use --offline to show the records without merging"
         ),

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use senderauth_core::config::ProviderConfig;
 use senderauth_core::dkim::verify::HostedKey;
 use senderauth_core::name::{AccountId, DomainName};
-use senderauth_core::plan::{expected_include, expected_selectors};
+use senderauth_core::plan::{ed25519_selectors, expected_include, expected_selectors};
 use senderauth_core::problem::ProblemCode;
 use senderauth_core::status::{DomainStatus, MethodStatus};
 use senderauth_core::verify::{Verification, verify_domain, verify_domain_with_keys};
@@ -526,4 +526,58 @@ async fn the_key_behind_each_cname_must_be_the_one_the_platform_holds() {
     let result = verify(&rotated).await;
     assert_eq!(result.dkim.status, MethodStatus::NotVerified);
     assert_has(&result, ProblemCode::DkimFlattenedKeyMismatch);
+}
+
+#[tokio::test]
+async fn a_domain_with_ed25519_keys_needs_their_two_cnames_as_well() {
+    // RFC 8463's example Ed25519 public key.
+    const ED25519_KEY: &str = "11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=";
+    let setup = Setup::new().await;
+    let name = "dual.example.com";
+    setup.good_customer(name);
+    let domain = DomainName::parse(name).expect("domain");
+    let rsa = expected_selectors(&setup.config, &setup.account, &domain);
+    let ed = ed25519_selectors(&setup.config, &setup.account, &domain);
+    for selector in &ed {
+        setup.server.add(&selector.target, "TXT", &format!("v=DKIM1; k=ed25519; p={ED25519_KEY}"));
+    }
+    let hosted = |selector: &str, key: &str, signing: bool| HostedKey {
+        selector: selector.to_string(),
+        public_key: key.to_string(),
+        signing,
+    };
+    let keys = [
+        hosted(&rsa[0].selector, EXAMPLE_DKIM_KEY, true),
+        hosted(&rsa[1].selector, EXAMPLE_DKIM_KEY, false),
+        hosted(&ed[0].selector, ED25519_KEY, true),
+        hosted(&ed[1].selector, ED25519_KEY, false),
+    ];
+    let verify = async |keys: &[HostedKey]| {
+        let dns = client(&setup.server);
+        verify_domain_with_keys(&dns, &setup.config, &setup.account, &domain, keys).await
+    };
+
+    // Only the RSA CNAMEs added: the Ed25519 selectors are checked too, and missing.
+    let result = verify(&keys).await;
+    let checked: Vec<&str> = result.dkim.selectors.iter().map(|check| check.selector.as_str()).collect();
+    assert_eq!(checked, [&rsa[0].selector, &rsa[1].selector, &ed[0].selector, &ed[1].selector]);
+    assert_eq!(result.dkim.status, MethodStatus::NotVerified, "{:#?}", result.problems);
+    assert!(
+        result.problems.iter().any(|problem| problem.message.contains(&format!("{}._domainkey", ed[0].selector))),
+        "{:#?}",
+        result.problems
+    );
+
+    // All four in place: verified.
+    for selector in &ed {
+        setup.server.add(&format!("{}._domainkey.{name}", selector.selector), "CNAME", &selector.target);
+    }
+    let result = verify(&keys).await;
+    assert_eq!(result.dkim.status, MethodStatus::Verified, "{:#?}", result.problems);
+    assert_eq!(result.status, DomainStatus::Verified);
+
+    // A domain without Ed25519 keys is checked at its two RSA selectors only.
+    let result = verify(&keys[..2]).await;
+    assert_eq!(result.dkim.selectors.len(), 2);
+    assert_eq!(result.dkim.status, MethodStatus::Verified);
 }

@@ -62,8 +62,10 @@ async fn prepared_messages_are_signed_as_their_domain_or_rewritten_to_the_variab
         assert_eq!((status, verified["status"].as_str()), (200, Some("partially_verified")), "{verified}");
     }
 
-    // An authenticated domain: signed as itself, the message otherwise untouched.
-    for (domain, algorithm) in [("rsa.example.com", "rsa-sha256"), ("ed.example.com", "ed25519-sha256")] {
+    // An authenticated domain: signed as itself, the message otherwise untouched; a domain with
+    // Ed25519 keys signed with both, RSA first (each signature verifies on its own).
+    let signing = [("rsa.example.com", &["rsa-sha256"][..]), ("ed.example.com", &["rsa-sha256", "ed25519-sha256"][..])];
+    for (domain, algorithms) in signing {
         let message = format!(
             "From: \"Shop, Inc.\" <news@{domain}>\r\nTo: someone@example.net\r\nSubject: Hello\r\n\
              Date: Fri, 27 Nov 2026 12:00:00 +0000\r\nMessage-ID: <1@{domain}>\r\nMIME-Version: 1.0\r\n\
@@ -81,11 +83,15 @@ async fn prepared_messages_are_signed_as_their_domain_or_rewritten_to_the_variab
         assert!(header(&head, "senderauth-envelope-from").starts_with("b+"), "{head}");
         assert!(header(&head, "senderauth-envelope-from").ends_with("@bounces.esp.example"), "{head}");
         let (ok, said) = dkimpy(&prepared, server.address(), dns).await;
-        assert!(
-            ok && said.contains(&format!("pass d={domain} ")) && said.contains(&format!("a={algorithm}")),
-            "{said}"
-        );
+        let passes: Vec<&str> = said.lines().filter(|line| line.starts_with(&format!("pass d={domain} "))).collect();
+        assert!(ok && passes.len() == algorithms.len(), "{said}");
+        for (pass, algorithm) in passes.iter().zip(algorithms) {
+            assert!(pass.ends_with(&format!("a={algorithm}")), "{said}");
+        }
         let text = String::from_utf8_lossy(&prepared);
+        assert_eq!(text.matches("DKIM-Signature:").count(), algorithms.len(), "{text}");
+        let selectors = header(&head, "senderauth-signed-as");
+        assert_eq!(selectors.matches(&format!("d={domain}; s=")).count(), algorithms.len(), "{head}");
         assert!(
             text.contains("h=from:to:subject:date:message-id:mime-version:content-type:list-unsubscribe:from;"),
             "{text}"
@@ -475,6 +481,30 @@ const RESOLVER_IP: &str = "127.0.0.77";
 
 /// OpenDKIM's verdict on `message` (Debian's opendkim-testmsg, which asks the system resolver):
 /// run in a mount namespace whose /etc/resolv.conf names only `RESOLVER_IP`.
+/// The message without its `index`-th DKIM-Signature field (folded lines included).
+fn without_signature(message: &str, index: usize) -> String {
+    let (head, body) = message.split_once("\r\n\r\n").expect("a header and a body");
+    let mut fields: Vec<String> = Vec::new();
+    for line in head.split("\r\n") {
+        match fields.last_mut() {
+            Some(field) if line.starts_with([' ', '\t']) => {
+                field.push_str("\r\n");
+                field.push_str(line);
+            }
+            _ => fields.push(line.to_string()),
+        }
+    }
+    let signature = fields
+        .iter()
+        .enumerate()
+        .filter(|(_, field)| field.starts_with("DKIM-Signature:"))
+        .nth(index)
+        .map(|(position, _)| position)
+        .expect("the signature");
+    fields.remove(signature);
+    format!("{}\r\n\r\n{body}", fields.join("\r\n"))
+}
+
 async fn opendkim(message: &[u8]) -> (bool, String) {
     let dir = tempdir();
     std::fs::create_dir_all(&dir).expect("dir");
@@ -513,29 +543,43 @@ async fn relayed_mail_passes_opendkim_and_dmarc_through_the_embedded_dns_server(
     let dns: SocketAddr = resolver.parse().expect("address");
     let token = std::fs::read_to_string(data_dir.join("demo-token")).expect("demo token").trim().to_string();
 
-    // The customer connects shop.example.com and adds every record at the sandbox DNS host.
+    // The customer connects shop.example.com, and dual.example.com with the Ed25519 box ticked,
+    // and adds every record at the sandbox DNS host.
     let mut browser = FormClient::default();
     let page = browser.get(http, "/ui/sign-in").await;
     let csrf = input_value(&page.body, "csrf").expect("csrf");
     browser.post(http, "/ui/sign-in", &[("csrf", &csrf), ("token", &token)]).await;
     let page = browser.get(http, "/ui/domains").await;
     let csrf = input_value(&page.body, "csrf").expect("the session's csrf");
-    let connected = browser.post(http, "/ui/domains", &[("csrf", &csrf), ("email", "news@shop.example.com")]).await;
-    assert_eq!(connected.status, 303, "{}", connected.body);
-    let (_, records) = call(http, "GET", "/api/v1/domains/shop.example.com/records", Some(&token), None).await;
-    for record in records["records"].as_array().expect("records") {
-        let fields = [
-            ("csrf", csrf.as_str()),
-            ("kind", record["record_type"].as_str().expect("type")),
-            ("host", record["host"].as_str().expect("host")),
-            ("value", record["value"].as_str().expect("value")),
-        ];
-        let added = browser.post(http, "/ui/sandbox/example.com/records", &fields).await;
-        assert_eq!(added.status, 303, "{record}: {}", added.body);
+    for (domain, ed25519, cnames) in [("shop.example.com", None, 2), ("dual.example.com", Some("on"), 4)] {
+        let email = format!("news@{domain}");
+        let mut form = vec![("csrf", csrf.as_str()), ("email", email.as_str())];
+        form.extend(ed25519.map(|on| ("ed25519", on)));
+        let connected = browser.post(http, "/ui/domains", &form).await;
+        assert_eq!(connected.status, 303, "{}", connected.body);
+        let (_, records) = call(http, "GET", &format!("/api/v1/domains/{domain}/records"), Some(&token), None).await;
+        let records = records["records"].as_array().expect("records");
+        assert_eq!(records.iter().filter(|record| record["record_type"] == "CNAME").count(), cnames, "{records:?}");
+        for record in records {
+            if record["method"] == "dmarc" && domain != "shop.example.com" {
+                continue; // one DMARC record at the root's subdomain is enough for the test
+            }
+            let fields = [
+                ("csrf", csrf.as_str()),
+                ("kind", record["record_type"].as_str().expect("type")),
+                ("host", record["host"].as_str().expect("host")),
+                ("value", record["value"].as_str().expect("value")),
+            ];
+            let added = browser.post(http, "/ui/sandbox/example.com/records", &fields).await;
+            assert_eq!(added.status, 303, "{record}: {}", added.body);
+        }
     }
     tokio::time::sleep(std::time::Duration::from_millis(600)).await; // served within a second
-    let (_, verified) = call(http, "POST", "/api/v1/domains/shop.example.com/verify", Some(&token), None).await;
-    assert_eq!(verified["status"], "verified", "{verified}");
+    for domain in ["shop.example.com", "dual.example.com"] {
+        let (_, verified) = call(http, "POST", &format!("/api/v1/domains/{domain}/verify"), Some(&token), None).await;
+        assert!(["verified", "partially_verified"].contains(&verified["status"].as_str().unwrap_or("")), "{verified}");
+        assert_eq!(verified["result"]["dkim"]["status"], "verified", "{verified}");
+    }
 
     let (mut client, _) = Client::connect(smtp).await;
     client.command("EHLO client.example").await;
@@ -554,6 +598,25 @@ async fn relayed_mail_passes_opendkim_and_dmarc_through_the_embedded_dns_server(
         assert!(ok && said.contains(&format!("pass d={domain} ")), "{said}");
         assert!(said.contains("dmarc=pass"), "DMARC passes with an aligned DKIM signature: {said}");
     }
+    // Ed25519 beside RSA: two signatures, and OpenDKIM verifies each one on its own.
+    // (opendkim-testmsg calls a message without a Date a syntax error.)
+    let message = "From: news@dual.example.com\r\nTo: someone@example.net\r\nSubject: Both\r\n\
+                   Date: Fri, 27 Nov 2026 12:00:00 +0000\r\nMessage-ID: <3@platform.example>\r\n\r\nHi.\r\n";
+    assert!(client.mail(message.as_bytes()).await.starts_with("250"));
+    let (_, _, data, _) = received.lock().expect("received").pop().expect("relayed");
+    let (ok, said) = dkimpy(&data, dns, dns).await;
+    assert!(ok && said.contains("a=rsa-sha256") && said.contains("a=ed25519-sha256"), "{said}");
+    let text = String::from_utf8_lossy(&data).into_owned();
+    for (kept, algorithm) in [(0, "a=rsa-sha256"), (1, "a=ed25519-sha256")] {
+        let alone = without_signature(&text, 1 - kept);
+        assert_eq!(alone.matches("DKIM-Signature:").count(), 1);
+        assert!(alone.contains(algorithm), "{alone}");
+        let (ok, said) = opendkim(alone.as_bytes()).await;
+        assert!(ok, "OpenDKIM, {algorithm} alone: {said}");
+        let (ok, said) = opendkim(alone.replace("\r\n\r\nHi.", "\r\n\r\nHo.").as_bytes()).await;
+        assert!(!ok, "OpenDKIM, {algorithm} alone, a changed body must fail: {said}");
+    }
+
     // OpenDKIM is not just saying yes: a changed body fails.
     assert!(client.mail(b"From: news@shop.example.com\r\nSubject: x\r\n\r\nBody\r\n").await.starts_with("250"));
     let (_, _, data, _) = received.lock().expect("received").pop().expect("relayed");
