@@ -404,7 +404,7 @@ impl KeyMaker {
 
 /// Whether a domain's keys include Ed25519 ones: it signs with them alongside RSA.
 pub fn has_ed25519(keys: &[KeyInfo]) -> bool {
-    keys.iter().any(|key| key.algorithm == KeyAlgorithm::Ed25519.as_str() && key.state != KeyState::Removed)
+    keys.iter().any(|key| key.is_ed25519() && key.state != KeyState::Removed)
 }
 
 /// What `rewrap` did.

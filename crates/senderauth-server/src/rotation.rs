@@ -106,12 +106,11 @@ pub async fn start(
     }
     // A domain that signs with Ed25519 alongside RSA has a pair of each: the one rotated is
     // the pair of `algorithm`'s kind (unset: the RSA pair, or the only pair there is).
-    let is_ed25519 = |key: &KeyInfo| key.algorithm == KeyAlgorithm::Ed25519.as_str();
     let ed25519 = match algorithm {
         Some(algorithm) => algorithm == KeyAlgorithm::Ed25519,
-        None => published.iter().all(|key| is_ed25519(key)),
+        None => published.iter().all(|key| key.is_ed25519()),
     };
-    let pair: Vec<&KeyInfo> = published.iter().copied().filter(|key| is_ed25519(key) == ed25519).collect();
+    let pair: Vec<&KeyInfo> = published.iter().copied().filter(|key| key.is_ed25519() == ed25519).collect();
     let active = pair.iter().find(|key| key.state == KeyState::Active).ok_or(if ed25519 {
         RotateError::NoEd25519
     } else {

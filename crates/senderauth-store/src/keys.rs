@@ -99,6 +99,17 @@ pub struct KeyInfo {
     pub revoked_at: Option<i64>,
 }
 
+/// The algorithm name of Ed25519 keys. A domain's Ed25519 keys are a pair of their own beside its
+/// RSA pair (every other algorithm name is an RSA size), each pair signing and rotating apart.
+pub const ED25519: &str = "ed25519";
+
+impl KeyInfo {
+    /// Whether this is one of the Ed25519 pair (else of the RSA pair).
+    pub fn is_ed25519(&self) -> bool {
+        self.algorithm == ED25519
+    }
+}
+
 const KEY_COLUMNS: &str = "id, domain_id, selector, name, algorithm, public_key, master_key_id, state, created_at, \
                            active_at, retired_at, revoked_at";
 
@@ -494,7 +505,7 @@ impl crate::Store {
             })
             .collect();
         // One of each kind: the newest.
-        keys.dedup_by(|later, earlier| (later.0.algorithm == "ed25519") == (earlier.0.algorithm == "ed25519"));
+        keys.dedup_by(|later, earlier| later.0.is_ed25519() == earlier.0.is_ed25519());
         Ok(keys)
     }
 
@@ -563,7 +574,7 @@ impl crate::Store {
                 let (id, group, algorithm): (i64, i64, String) = (row.get(0), row.get(1), row.get(2));
                 // The key it replaces is the active one of its kind: a domain signing with
                 // Ed25519 alongside RSA rotates each pair on its own.
-                let same_kind = if algorithm == "ed25519" { "algorithm = 'ed25519'" } else { "algorithm <> 'ed25519'" };
+                let same_kind = if algorithm == ED25519 { "algorithm = 'ed25519'" } else { "algorithm <> 'ed25519'" };
                 let group = if table == "dkim_keys" { KeyGroup::Domain(group) } else { KeyGroup::Platform };
                 let (_, condition, value) = group.sql();
                 let mut transaction = self.begin_write().await?;
