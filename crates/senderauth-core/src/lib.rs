@@ -11,6 +11,7 @@ pub mod lifecycle;
 pub mod name;
 pub mod plan;
 pub mod problem;
+pub mod sandbox;
 pub mod spf;
 pub mod status;
 pub mod verify;

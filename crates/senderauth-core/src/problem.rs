@@ -1,10 +1,10 @@
 //! Problems a check finds: a stable code, a severity, what was found against what was expected,
 //! and the fix.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// How much a problem matters.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
     Info,
@@ -13,7 +13,7 @@ pub enum Severity {
 }
 
 /// Which method a problem belongs to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Method {
     Domain,

@@ -1,9 +1,9 @@
 //! The outcome of a check, per method and for the whole domain.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The outcome of checking one method (DKIM, SPF or DMARC).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MethodStatus {
     Verified,
@@ -13,7 +13,7 @@ pub enum MethodStatus {
 }
 
 /// The domain's status, as the reference product shows it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DomainStatus {
     /// DKIM, SPF and DMARC all verified.

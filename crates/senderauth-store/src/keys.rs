@@ -1,6 +1,7 @@
 //! The platform's zone in the store: DKIM keys per customer selector, each domain's SPF include
 //! host, and the log of names whose records changed.
 
+use senderauth_core::dkim::key::{KeyAlgorithm, dkim_record};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -107,6 +108,16 @@ impl KeyInfo {
     /// Whether this is one of the Ed25519 pair (else of the RSA pair).
     pub fn is_ed25519(&self) -> bool {
         self.algorithm == ED25519
+    }
+
+    /// The TXT record this key publishes; `None` once it is removed (or if its algorithm is not
+    /// one this version knows).
+    pub fn published_record(&self) -> Option<String> {
+        let algorithm: KeyAlgorithm = self.algorithm.parse().ok()?;
+        match self.state {
+            KeyState::Removed => None,
+            state => Some(dkim_record(algorithm, &self.public_key, state == KeyState::Revoked)),
+        }
     }
 }
 

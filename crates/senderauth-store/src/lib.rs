@@ -47,8 +47,29 @@ pub enum StoreError {
     Database { action: &'static str, source: sqlx::Error },
     #[error("migrating the database schema: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
-    #[error("{0}")]
-    Conflict(String),
+    /// The account does not exist (it was never made, or a caller passed a wrong id).
+    #[error("account {account_id} does not exist")]
+    AccountMissing { account_id: i64 },
+    /// The domain is already connected to this account.
+    #[error("{domain} is already connected to this account")]
+    DomainExists { domain: String },
+    /// The account has as many domains as its limit allows.
+    #[error("the account has {count} domains, its limit; remove one or ask for a higher limit")]
+    DomainLimitReached { count: i64 },
+    /// A sandbox zone of that name belongs to another account.
+    #[error(
+        "{apex} is already hosted in the sandbox by another account; use a domain of your own making, like shop-{account_id}.example"
+    )]
+    ZoneTaken { apex: String, account_id: i64 },
+    /// A row the operation works on was removed meanwhile.
+    #[error("{what} no longer exists")]
+    Gone { what: String },
+    /// A stored value does not read (the database holds something this version cannot decode).
+    #[error("{what} does not read: {reason}")]
+    Corrupt { what: String, reason: String },
+    /// The sealer refused to seal a secret.
+    #[error("sealing {what}: {reason}")]
+    Sealing { what: &'static str, reason: String },
     #[error("cannot read random bytes for a token: {0}")]
     Random(String),
 }
@@ -673,7 +694,7 @@ impl Store {
             .fetch_optional(&mut *transaction)
             .await
             .map_err(database("reading the account"))?
-            .ok_or_else(|| StoreError::Conflict(format!("account {account_id} does not exist")))?
+            .ok_or(StoreError::AccountMissing { account_id })?
             .get(0);
         if let Some(limit) = limit {
             let count: i64 = sqlx::query(self.sql("SELECT COUNT(*) FROM domains WHERE account_id = ?"))
@@ -683,9 +704,7 @@ impl Store {
                 .map_err(database("counting domains"))?
                 .get(0);
             if count >= limit {
-                return Err(StoreError::Conflict(format!(
-                    "the account has {count} domains, its limit; remove one or ask for a higher limit"
-                )));
+                return Err(StoreError::DomainLimitReached { count });
             }
         }
         let existing = sqlx::query(self.sql("SELECT 1 FROM domains WHERE account_id = ? AND domain = ?"))
@@ -695,7 +714,7 @@ impl Store {
             .await
             .map_err(database("checking for the domain"))?;
         if existing.is_some() {
-            return Err(StoreError::Conflict(format!("{domain} is already connected to this account")));
+            return Err(StoreError::DomainExists { domain: domain.to_string() });
         }
         let row = sqlx::query(self.sql(
             "INSERT INTO domains (account_id, domain, status, created_at, setup_started_at, next_check_at) \
@@ -783,8 +802,9 @@ impl Store {
         let record = domain_record(&row);
         // No result joined (never checked): its columns are NULL.
         let result = row.get::<Option<i64>, _>(10).is_some().then(|| stored_result(&row, 10));
-        let events: Vec<serde_json::Value> = serde_json::from_str(&row.get::<String, _>(16))
-            .map_err(|error| StoreError::Conflict(format!("the status history of {domain} does not read: {error}")))?;
+        let events: Vec<serde_json::Value> = serde_json::from_str(&row.get::<String, _>(16)).map_err(|error| {
+            StoreError::Corrupt { what: format!("the status history of {domain}"), reason: error.to_string() }
+        })?;
         let text = |value: &serde_json::Value| value.as_str().map(str::to_string);
         let mut history: Vec<StatusEvent> = events
             .iter()
@@ -874,10 +894,10 @@ impl Store {
         match self.backend {
             Backend::Postgres => Ok(rows.iter().map(domain_record).collect()),
             // Each domain comes as an array of the columns, in DomainRecord's field order.
-            Backend::Sqlite => {
-                serde_json::from_str(&rows.first().map(|row| row.get::<String, _>(0)).unwrap_or_default())
-                    .map_err(|error| StoreError::Conflict(format!("a page of domains does not read: {error}")))
-            }
+            Backend::Sqlite => serde_json::from_str(
+                &rows.first().map(|row| row.get::<String, _>(0)).unwrap_or_default(),
+            )
+            .map_err(|error| StoreError::Corrupt { what: "a page of domains".to_string(), reason: error.to_string() }),
         }
     }
 
@@ -904,7 +924,7 @@ impl Store {
 
     /// Removes one of an account's domains with its results and history; `false` when the
     /// account has no such domain.
-    pub async fn delete_domain(&self, account_id: i64, domain: &str) -> Result<bool, StoreError> {
+    pub async fn delete_domain(&self, account_id: i64, domain: &str, now: i64) -> Result<bool, StoreError> {
         let mut transaction = self.begin_write().await?;
         // Its keys (and perhaps its account's include) leave the platform's zone with it.
         let names = self.domain_zone_names(&mut transaction, account_id, domain).await?;
@@ -914,9 +934,6 @@ impl Store {
             .execute(&mut *transaction)
             .await
             .map_err(database("removing a domain"))?;
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |elapsed| elapsed.as_secs() as i64);
         self.log_zone_changes(&mut transaction, &names, now).await?;
         transaction.commit().await.map_err(database("committing"))?;
         Ok(result.rows_affected() == 1)
@@ -1021,7 +1038,7 @@ impl Store {
 
     /// Records several checks in one transaction, each as `record_check` does; the background
     /// verifier writes its finished checks this way, a transaction per batch instead of per
-    /// domain. A domain removed since it was claimed gets `Err(Conflict)` in its place while
+    /// domain. A domain removed since it was claimed gets `Err(Gone)` in its place while
     /// the others are recorded; a database error records none.
     pub async fn record_checks(
         &self,
@@ -1038,7 +1055,7 @@ impl Store {
             let Some((previous, last_checked_at)) =
                 previous.map(|row| (row.get::<String, _>(0), row.get::<Option<i64>, _>(1)))
             else {
-                outcomes.push(Err(StoreError::Conflict(format!("domain {domain_id} no longer exists"))));
+                outcomes.push(Err(StoreError::Gone { what: format!("domain {domain_id}") }));
                 continue;
             };
             let stale = last_checked_at
@@ -1175,7 +1192,7 @@ impl Store {
         let secret = random_hex("whsec_", 24)?;
         let (key_id, sealed) = sealer
             .seal(&webhook_secret_context(account_id, url), secret.as_bytes())
-            .map_err(|error| StoreError::Conflict(format!("sealing the webhook secret: {error}")))?;
+            .map_err(|error| StoreError::Sealing { what: "the webhook secret", reason: error.to_string() })?;
         let row = sqlx::query(self.sql(
             "INSERT INTO webhook_endpoints (account_id, url, secret, secret_sealed, secret_key_id, created_at) \
              VALUES (?, ?, '', ?, ?, ?) RETURNING id",

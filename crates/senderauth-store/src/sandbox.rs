@@ -49,9 +49,7 @@ impl crate::Store {
         if let Some(owner) = owner {
             let owner: i64 = owner.get(0);
             if owner != account_id {
-                return Err(StoreError::Conflict(format!(
-                    "{apex} is already hosted in the sandbox by another account; use a domain of your own making, like shop-{account_id}.example"
-                )));
+                return Err(StoreError::ZoneTaken { apex: apex.to_string(), account_id });
             }
         } else {
             let mut transaction = self.begin_write().await?;
@@ -76,7 +74,7 @@ impl crate::Store {
         }
         self.sandbox_zone(account_id, apex)
             .await?
-            .ok_or_else(|| StoreError::Conflict(format!("{apex} was removed from the sandbox meanwhile")))
+            .ok_or_else(|| StoreError::Gone { what: format!("sandbox zone {apex}") })
     }
 
     /// The account's sandbox zones, by name.

@@ -60,20 +60,20 @@ async fn domains_are_per_account_and_conflicts_are_refused() {
         assert_eq!(added.status, "pending");
         assert_eq!(added.next_check_at, Some(10), "a new domain is due at once");
         let duplicate = store.add_domain(first.id, "news.example.com", 11).await;
-        assert!(matches!(duplicate, Err(StoreError::Conflict(ref message)) if message.contains("already connected")));
+        assert!(matches!(duplicate, Err(StoreError::DomainExists { ref domain }) if domain == "news.example.com"));
         // Another account may connect the same domain; it does not see the first one's.
         store.add_domain(second.id, "news.example.com", 12).await.expect("same domain, other account");
         assert!(store.domain(second.id, "news.example.com").await.expect("read").is_some());
         store.add_domain(first.id, "shop.example.com", 13).await.expect("add");
         assert!(store.domain(second.id, "shop.example.com").await.expect("read").is_none(), "B cannot see A's domain");
         assert!(
-            !store.delete_domain(second.id, "shop.example.com").await.expect("delete"),
+            !store.delete_domain(second.id, "shop.example.com", 100).await.expect("delete"),
             "B cannot delete A's domain"
         );
         // The second account's limit is 2.
         store.add_domain(second.id, "a.example.org", 14).await.expect("second domain");
         let over = store.add_domain(second.id, "b.example.org", 15).await;
-        assert!(matches!(over, Err(StoreError::Conflict(ref message)) if message.contains("limit")));
+        assert!(matches!(over, Err(StoreError::DomainLimitReached { count: 2 })));
     })
     .await;
 }
@@ -211,7 +211,7 @@ async fn checks_keep_the_latest_result_and_a_history_of_status_changes() {
         let event = store.record_check(domain.id, &asked).await.expect("record").expect("a status change");
         assert_eq!(event.to_status, "partially_verified");
         // Deleting the domain takes its results and history with it.
-        assert!(store.delete_domain(account.id, "h.example.com").await.expect("delete"));
+        assert!(store.delete_domain(account.id, "h.example.com", 100).await.expect("delete"));
         assert!(store.latest_result(domain.id).await.expect("latest").is_none());
         assert!(store.history(domain.id).await.expect("history").is_empty());
     })
@@ -225,14 +225,14 @@ async fn a_batch_of_checks_is_recorded_together_and_a_removed_domain_does_not_st
         let kept = store.add_domain(account.id, "kept.example.com", 100).await.expect("add");
         let removed = store.add_domain(account.id, "removed.example.com", 100).await.expect("add");
         let unchanged = store.add_domain(account.id, "unchanged.example.com", 100).await.expect("add");
-        assert!(store.delete_domain(account.id, "removed.example.com").await.expect("delete"));
+        assert!(store.delete_domain(account.id, "removed.example.com", 100).await.expect("delete"));
         let (verified, pending) = (check("verified", 200, 90_000), check("pending", 200, 260));
         let outcomes = store
             .record_checks(&[(kept.id, &verified), (removed.id, &verified), (unchanged.id, &pending)])
             .await
             .expect("the batch is written");
         assert!(matches!(&outcomes[0], Ok(Some(event)) if event.to_status == "verified"), "{outcomes:?}");
-        assert!(matches!(&outcomes[1], Err(StoreError::Conflict(_))), "{outcomes:?}");
+        assert!(matches!(&outcomes[1], Err(StoreError::Gone { .. })), "{outcomes:?}");
         assert!(matches!(&outcomes[2], Ok(None)), "{outcomes:?}");
 
         // The domain page's one query: the domain with its latest result and history, or
@@ -394,7 +394,7 @@ async fn a_domains_keys_and_include_are_published_with_it_and_leave_with_it() {
         assert_eq!(contents.last_change, changes[4].0);
 
         // Removing a domain logs its names; the include stays while the account has a domain.
-        assert!(store.delete_domain(account.id, "shop.example.com").await.expect("delete"));
+        assert!(store.delete_domain(account.id, "shop.example.com", 100).await.expect("delete"));
         let logged: Vec<String> = store
             .zone_changes(contents.last_change, 100)
             .await
@@ -435,7 +435,7 @@ async fn sandbox_zones_belong_to_one_account_and_their_records_reach_the_change_
         // Again by its owner: the same zone; by another account: refused.
         assert_eq!(store.create_sandbox_zone(first.id, "example.com", 11).await.expect("again").id, zone.id);
         let taken = store.create_sandbox_zone(second.id, "example.com", 12).await;
-        assert!(matches!(taken, Err(StoreError::Conflict(ref message)) if message.contains("another account")));
+        assert!(matches!(taken, Err(StoreError::ZoneTaken { .. })));
         assert!(store.sandbox_zone(second.id, "example.com").await.expect("read").is_none());
         assert!(store.sandbox_zones(second.id).await.expect("list").is_empty());
 

@@ -24,7 +24,7 @@ use serde_json::{Value, json};
 use tokio::sync::{Semaphore, mpsc};
 
 use crate::cli::{EXIT_INVALID_INPUT, EXIT_OK};
-use crate::commands::{Setup, exit_code, parse_domain};
+use crate::setup::{Setup, exit_code, parse_domain};
 
 /// A row to check: its line number, domain and account.
 type Row = (u64, DomainName, AccountId);

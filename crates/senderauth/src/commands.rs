@@ -2,24 +2,22 @@
 
 use std::io::Write;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use senderauth_core::check::check_domain;
-use senderauth_core::config::ProviderConfig;
-use senderauth_core::dns::{Dns, ResolverSettings};
+use senderauth_core::dns::Dns;
 use senderauth_core::name::{AccountId, DomainName};
 use senderauth_core::plan::{plan_records, to_zone_file};
-use senderauth_core::status::DomainStatus;
 use senderauth_core::verify::verify_domain;
-use senderauth_server::serve::Settings;
+use senderauth_service::config::Settings;
 use tokio::sync::Semaphore;
 
 use crate::cli::{
-    CheckArgs, Cli, Command, DnsArgs, EXIT_NOT_VERIFIED, EXIT_OK, EXIT_UNKNOWN, KeysArgs, KeysCommand, OutputFormat,
-    RecordsArgs, RecordsFormat, ServeArgs, SpeedArgs, StoreArgs, VerifyArgs, ZoneCommand, ZoneExportArgs,
+    CheckArgs, Cli, Command, DnsArgs, EXIT_OK, KeysArgs, KeysCommand, OutputFormat, RecordsArgs, RecordsFormat,
+    ServeArgs, SpeedArgs, StoreArgs, VerifyArgs, ZoneCommand, ZoneExportArgs,
 };
 use crate::render;
+use crate::setup::{exit_code, parse_domain, resolver_settings, setup};
 
 pub async fn run(cli: Cli) -> Result<u8> {
     match cli.command {
@@ -48,7 +46,7 @@ fn service_settings(dns: &DnsArgs, store: &StoreArgs) -> Result<Settings> {
 async fn zone_export(args: ZoneExportArgs) -> Result<u8> {
     let settings = service_settings(&args.dns, &args.store)?;
     let store = settings.connect_store().await?;
-    let zone = senderauth_server::authority::Zone::load(settings.zone_settings(), &store).await?;
+    let zone = senderauth_dns::zone::Zone::load(crate::serve::zone_settings(&settings), &store).await?;
     let text = zone.zone_file();
     match &args.output {
         Some(path) => std::fs::write(path, &text).with_context(|| format!("writing {}", path.display()))?,
@@ -58,8 +56,8 @@ async fn zone_export(args: ZoneExportArgs) -> Result<u8> {
 }
 
 fn keys_speed(args: SpeedArgs) -> Result<u8> {
-    use senderauth_server::keys::{KeyAlgorithm, generate};
-    use senderauth_server::mail::{SigningKey, dkim_signature};
+    use senderauth_mail::message::{SigningKey, dkim_signature};
+    use senderauth_service::keys::{KeyAlgorithm, generate};
     let threads = std::thread::available_parallelism().map_or(1, |cores| cores.get());
     let fields: Vec<Vec<u8>> = [
         "From: Shop <news@shop.example.com>\r\n",
@@ -101,7 +99,7 @@ async fn keys_rewrap(args: KeysArgs) -> Result<u8> {
     let settings = service_settings(&args.dns, &args.store)?;
     let store = settings.connect_store().await?;
     let keys = settings.key_maker()?;
-    let report = senderauth_server::keys::rewrap(&store, &keys.master).await?;
+    let report = senderauth_service::keys::rewrap(&store, &keys.master).await?;
     println!(
         "senderauth: {} DKIM private keys sealed again under master key {}; {} already were",
         report.resealed,
@@ -141,7 +139,7 @@ async fn serve(args: ServeArgs) -> Result<u8> {
         Ok("text") | Err(_) => logs.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).init(),
         Ok(other) => anyhow::bail!("SENDERAUTH_LOG_FORMAT is {other:?}: use text (the default) or json"),
     }
-    senderauth_server::serve::run(settings, resolver, shutdown_signal(), |address, dns, smtp| {
+    crate::serve::run(settings, resolver, shutdown_signal(), |address, dns, smtp| {
         let mut lines = format!("senderauth: listening on http://{address}\n");
         for address in dns {
             lines.push_str(&format!("senderauth: serving the platform's zone on {address} (UDP and TCP)\n"));
@@ -177,51 +175,6 @@ async fn shutdown_signal() {
         _ = interrupt => {}
         _ = terminate.recv() => {}
     }
-}
-
-/// The provider configuration and DNS settings, from the config file overridden by flags.
-pub struct Setup {
-    pub config: ProviderConfig,
-    pub resolver: ResolverSettings,
-    pub concurrency: usize,
-}
-
-pub fn setup(args: &DnsArgs, concurrency: Option<usize>) -> Result<Setup> {
-    let config = match &args.config {
-        Some(path) => ProviderConfig::load(path)?,
-        None => ProviderConfig::default(),
-    };
-    let resolver = resolver_settings(args, &config)?;
-    let concurrency = concurrency.unwrap_or(config.resolver.concurrency);
-    if concurrency == 0 || concurrency > 10_000 {
-        bail!("--concurrency {concurrency}: give a number from 1 to 10000");
-    }
-    Ok(Setup { config, resolver, concurrency })
-}
-
-/// DNS settings from the config file's `[resolver]` table, overridden by flags.
-fn resolver_settings(args: &DnsArgs, config: &ProviderConfig) -> Result<ResolverSettings> {
-    let nameserver = match args.nameserver {
-        Some(address) => Some(address),
-        None => {
-            config.resolver.nameserver.as_deref().map(str::parse).transpose().context("reading resolver.nameserver")?
-        }
-    };
-    let timeout = match args.timeout {
-        Some(seconds) if seconds.is_finite() && seconds > 0.0 && seconds <= 600.0 => Duration::from_secs_f64(seconds),
-        Some(seconds) => bail!("--timeout {seconds}: give a number of seconds greater than 0 and at most 600"),
-        None => Duration::from_millis(config.resolver.timeout_ms),
-    };
-    let attempts = args.attempts.unwrap_or(config.resolver.attempts);
-    if attempts == 0 {
-        bail!("--attempts must be at least 1");
-    }
-    Ok(ResolverSettings { nameserver, timeout, attempts, cache: true })
-}
-
-/// A domain from a command-line argument: a domain name or a From address.
-pub fn parse_domain(text: &str) -> Result<DomainName, senderauth_core::name::NameError> {
-    if text.contains('@') { DomainName::from_email(text) } else { DomainName::parse(text) }
 }
 
 async fn records(args: RecordsArgs) -> Result<u8> {
@@ -279,15 +232,6 @@ async fn verify(args: VerifyArgs) -> Result<u8> {
         }
     }
     Ok(worst)
-}
-
-/// The exit code one domain's status calls for.
-pub fn exit_code(status: DomainStatus) -> u8 {
-    match status {
-        DomainStatus::Verified => EXIT_OK,
-        DomainStatus::PartiallyVerified | DomainStatus::NotVerified => EXIT_NOT_VERIFIED,
-        DomainStatus::Unknown => EXIT_UNKNOWN,
-    }
 }
 
 async fn check(args: CheckArgs) -> Result<u8> {

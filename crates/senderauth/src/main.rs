@@ -4,6 +4,8 @@ mod bulk;
 mod cli;
 mod commands;
 mod render;
+mod serve;
+mod setup;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;

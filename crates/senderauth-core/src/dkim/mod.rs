@@ -1,4 +1,5 @@
-//! DKIM (RFC 6376): key records and the selector checks.
+//! DKIM (RFC 6376): key records and the selector checks, and the keys the platform publishes.
 
+pub mod key;
 pub mod parse;
 pub mod verify;

@@ -1,5 +1,7 @@
-//! SPF (RFC 7208): parsing, evaluation, the include tree, and merging a customer's record.
+//! SPF (RFC 7208): parsing, evaluation, the include tree, merging a customer's record, and the
+//! platform's own records.
 
+pub mod build;
 pub mod eval;
 pub mod merge;
 pub mod parse;

@@ -638,7 +638,7 @@ async fn starttls_protects_the_client_side_and_is_used_towards_an_upstream_that_
     }
     let data_dir = tempdir();
     let (certificate, key, authority) = certificate(&data_dir.join("tls"));
-    let tls = senderauth_server::smtp::tls_config(&certificate, &key).expect("a TLS setup from the files");
+    let tls = senderauth_mail::smtp::tls_config(&certificate, &key).expect("a TLS setup from the files");
     let mode = std::sync::Arc::new(std::sync::Mutex::new(Upstream::Accept));
     let (upstream_address, received, _) = upstream(mode, Some(tls)).await;
     let server = zones().await;

@@ -274,7 +274,7 @@ async fn open_keys(data_dir: &Path, master: &str, domain: &str) -> Vec<(String, 
     let store = senderauth_store::Store::connect(&format!("sqlite://{}", data_dir.join("senderauth.db").display()))
         .await
         .expect("the service's database");
-    let master = senderauth_server::keys::MasterKeys::parse(master, "the test's master keys").expect("master keys");
+    let master = senderauth_service::keys::MasterKeys::parse(master, "the test's master keys").expect("master keys");
     let dashed = domain.replace('.', "-");
     let mut opened = Vec::new();
     for key in store.zone_contents().await.expect("zone").keys {
@@ -282,7 +282,7 @@ async fn open_keys(data_dir: &Path, master: &str, domain: &str) -> Vec<(String, 
             continue;
         }
         let stored = store.sealed_key(key.id).await.expect("read").expect("sealed key");
-        let sealed = senderauth_server::keys::Sealed { key_id: stored.master_key_id, bytes: stored.sealed };
+        let sealed = senderauth_service::keys::Sealed { key_id: stored.master_key_id, bytes: stored.sealed };
         let private = master.open(&key.name, &sealed).expect("the key opens with the master key");
         assert!(
             !private.windows(16).any(|window| sealed.bytes.windows(16).any(|stored| stored == window)),

@@ -1,0 +1,8 @@
+//! The sending gateway: what happens to a message (checks, sign as its domain or rewrite to the
+//! variable domain) in `message`, and the SMTP listener that takes mail from accounts and
+//! relays it to the platform's MTA in `smtp`.
+
+pub mod message;
+pub mod smtp;
+
+pub use message::{Arrival, Gateway, MailError, Prepared, prepare};

@@ -1,0 +1,792 @@
+//! The sending gateway's SMTP side (issue 6): a listener that takes mail from an account
+//! (authenticated with its token), prepares each message ([`crate::mail::prepare`]) and relays it
+//! to the upstream MTA before answering, so the client's 250 means the upstream has it.
+//!
+//! Extensions: SIZE, PIPELINING, 8BITMIME, ENHANCEDSTATUSCODES, STARTTLS (with a configured
+//! certificate), AUTH PLAIN and LOGIN (offered only over TLS or to clients on loopback). Every
+//! command line is at most 1,000 octets and every read has a deadline, so a stalled or hostile
+//! client ties up only its own connection. Towards the upstream, STARTTLS is used whenever it is
+//! offered (opportunistic, like Postfix's `smtp_tls_security_level = may`: encrypted, the
+//! certificate not checked).
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader, ReadHalf, WriteHalf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+use senderauth_store::Principal;
+
+use crate::message::{Arrival, Gateway, MailError, prepare};
+
+/// The longest command line taken (RFC 5321 section 4.5.3.1.4), CRLF included.
+const MAX_LINE: usize = 1000;
+/// Recipients per message.
+const MAX_RECIPIENTS: usize = 100;
+
+/// How the listener behaves.
+#[derive(Clone, Debug)]
+pub struct SmtpSettings {
+    /// The name in the greeting and EHLO reply.
+    pub hostname: String,
+    /// Where prepared mail is relayed (a smarthost); `None`: messages are refused with a 451.
+    pub upstream: Option<SocketAddr>,
+    /// How long a client may take to send a command or its message's next line.
+    pub idle: Duration,
+    /// The certificate STARTTLS presents; `None`: STARTTLS is not offered.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// Connections to the upstream kept for the next messages.
+    pub pool: UpstreamPool,
+}
+
+/// The TLS setup of the listener from a PEM certificate chain and its PEM private key.
+pub fn tls_config(certificate: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig>, String> {
+    let read = |path: &Path| std::fs::read(path).map_err(|error| format!("reading {}: {error}", path.display()));
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&read(certificate)?)
+        .collect::<Result<_, _>>()
+        .map_err(|error| format!("{}: not a PEM certificate chain: {error}", certificate.display()))?;
+    if chain.is_empty() {
+        return Err(format!("{} holds no certificate", certificate.display()));
+    }
+    let key = PrivateKeyDer::from_pem_slice(&read(key)?)
+        .map_err(|error| format!("{}: not a PEM private key: {error}", key.display()))?;
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .map_err(|error| error.to_string())?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .map_err(|error| format!("the certificate and key do not make a TLS setup: {error}"))?;
+    Ok(Arc::new(config))
+}
+
+/// Accepts connections until `stopped` turns true.
+pub async fn serve(
+    listener: TcpListener,
+    gateway: Gateway,
+    settings: SmtpSettings,
+    mut stopped: watch::Receiver<bool>,
+) {
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = stopped.changed() => return,
+        };
+        let Ok((stream, peer)) = accepted else { continue };
+        // Replies are whole lines written at once: no reason to hold them back.
+        let _ = stream.set_nodelay(true);
+        tokio::spawn(connection(stream, peer, gateway.clone(), settings.clone()));
+    }
+}
+
+/// One client's connection: in plain text, then after STARTTLS over TLS.
+async fn connection(stream: TcpStream, peer: SocketAddr, gateway: Gateway, settings: SmtpSettings) {
+    let tls = settings.tls.clone();
+    let plain = Session::new(stream, peer, gateway.clone(), settings.clone(), false);
+    let stream = match plain.run(tls.is_some()).await {
+        Ok(Some(stream)) => stream,
+        Ok(None) => return,
+        Err(error) => {
+            tracing::debug!(%peer, %error, "SMTP session ended");
+            return;
+        }
+    };
+    let Some(tls) = tls else { return };
+    let accepted = tokio::time::timeout(settings.idle, tokio_rustls::TlsAcceptor::from(tls).accept(stream)).await;
+    match accepted {
+        Ok(Ok(stream)) => {
+            if let Err(error) = Session::new(stream, peer, gateway, settings, true).run(false).await {
+                tracing::debug!(%peer, %error, "SMTP session over TLS ended");
+            }
+        }
+        Ok(Err(error)) => tracing::debug!(%peer, %error, "TLS handshake failed"),
+        Err(_) => tracing::debug!(%peer, "TLS handshake stalled"),
+    }
+}
+
+/// One message being received.
+#[derive(Default)]
+struct Envelope {
+    recipients: Vec<String>,
+    eight_bit: bool,
+}
+
+struct Session<S> {
+    reader: BufReader<ReadHalf<S>>,
+    writer: WriteHalf<S>,
+    peer: SocketAddr,
+    gateway: Gateway,
+    settings: SmtpSettings,
+    /// Over TLS (after STARTTLS).
+    secure: bool,
+    account: Option<i64>,
+    envelope: Option<Envelope>,
+    /// Replies not sent yet: while pipelined commands wait in the input, their replies are
+    /// gathered and sent together (RFC 2920 section 3.2).
+    out: Vec<u8>,
+}
+
+/// A line read from the client.
+enum Line {
+    Text(String),
+    TooLong,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
+    fn new(stream: S, peer: SocketAddr, gateway: Gateway, settings: SmtpSettings, secure: bool) -> Session<S> {
+        let (reader, writer) = tokio::io::split(stream);
+        let reader = BufReader::new(reader);
+        Session { reader, writer, peer, gateway, settings, secure, account: None, envelope: None, out: Vec::new() }
+    }
+
+    /// One reply, in one write (two small writes would wait on Nagle's algorithm).
+    async fn reply(&mut self, text: &str) -> std::io::Result<()> {
+        self.out.extend_from_slice(text.as_bytes());
+        self.out.extend_from_slice(b"\r\n");
+        if self.reader.buffer().is_empty() {
+            self.send_replies().await?;
+        }
+        Ok(())
+    }
+
+    /// Sends the gathered replies, in one write (small writes one after another would wait on
+    /// Nagle's algorithm).
+    async fn send_replies(&mut self) -> std::io::Result<()> {
+        if self.out.is_empty() {
+            return Ok(());
+        }
+        self.writer.write_all(&self.out).await?;
+        self.out.clear();
+        self.writer.flush().await
+    }
+
+    /// One CRLF-terminated line (CRLF removed), within the idle deadline; `None` at end of input.
+    async fn line(&mut self) -> std::io::Result<Option<Line>> {
+        let mut bytes = Vec::new();
+        let read = tokio::time::timeout(
+            self.settings.idle,
+            (&mut self.reader).take(MAX_LINE as u64 + 1).read_until(b'\n', &mut bytes),
+        )
+        .await
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "the client stalled"))??;
+        if read == 0 {
+            return Ok(None);
+        }
+        if !bytes.ends_with(b"\n") {
+            // Over the limit: skip the rest of the line.
+            let mut rest = Vec::new();
+            let _ = tokio::time::timeout(self.settings.idle, self.reader.read_until(b'\n', &mut rest)).await;
+            return Ok(Some(Line::TooLong));
+        }
+        bytes.pop();
+        if bytes.last() == Some(&b'\r') {
+            bytes.pop();
+        }
+        Ok(Some(Line::Text(String::from_utf8_lossy(&bytes).into_owned())))
+    }
+
+    fn may_authenticate(&self) -> bool {
+        self.secure || self.peer.ip().is_loopback()
+    }
+
+    /// Serves commands until QUIT or the end of input; the stream back after a STARTTLS (any
+    /// command pipelined behind it is dropped unread, as RFC 3207 requires).
+    async fn run(mut self, offer_tls: bool) -> std::io::Result<Option<S>> {
+        if !self.secure {
+            // After STARTTLS the client speaks first (EHLO again), without a new greeting.
+            let greeting = format!("220 {} ESMTP senderauth", self.settings.hostname);
+            self.reply(&greeting).await?;
+        }
+        loop {
+            let line = match self.line().await {
+                Ok(Some(Line::Text(line))) => line,
+                Ok(Some(Line::TooLong)) => {
+                    self.reply("500 5.5.6 Line too long").await?;
+                    continue;
+                }
+                Ok(None) => return Ok(None),
+                Err(error) if error.kind() == std::io::ErrorKind::TimedOut => {
+                    let _ = self.reply("421 4.4.2 Idle too long, closing").await;
+                    return Ok(None);
+                }
+                Err(error) => return Err(error),
+            };
+            let (verb, rest) = line.split_once(' ').unwrap_or((line.as_str(), ""));
+            match verb.to_ascii_uppercase().as_str() {
+                "EHLO" => {
+                    self.envelope = None;
+                    let mut lines = vec![
+                        format!("250-{} greets {}", self.settings.hostname, rest.trim()),
+                        format!("250-SIZE {}", self.gateway.size_limit),
+                        "250-PIPELINING".to_string(),
+                        "250-8BITMIME".to_string(),
+                    ];
+                    if offer_tls {
+                        lines.push("250-STARTTLS".to_string());
+                    }
+                    if self.may_authenticate() {
+                        lines.push("250-AUTH PLAIN LOGIN".to_string());
+                    }
+                    lines.push("250 ENHANCEDSTATUSCODES".to_string());
+                    self.reply(&lines.join("\r\n")).await?;
+                }
+                "HELO" => {
+                    self.envelope = None;
+                    let text = format!("250 {}", self.settings.hostname);
+                    self.reply(&text).await?;
+                }
+                "AUTH" => self.authenticate(rest).await?,
+                "MAIL" => self.mail(rest).await?,
+                "RCPT" => self.recipient(rest).await?,
+                "DATA" => self.data().await?,
+                "RSET" => {
+                    self.envelope = None;
+                    self.reply("250 2.0.0 OK").await?;
+                }
+                "NOOP" => self.reply("250 2.0.0 OK").await?,
+                "QUIT" => {
+                    self.reply("221 2.0.0 Bye").await?;
+                    self.send_replies().await?;
+                    return Ok(None);
+                }
+                "STARTTLS" if offer_tls => {
+                    self.reply("220 2.0.0 Ready to start TLS").await?;
+                    self.send_replies().await?;
+                    return Ok(Some(self.reader.into_inner().unsplit(self.writer)));
+                }
+                "STARTTLS" if self.secure => self.reply("503 5.5.1 TLS is already active").await?,
+                "STARTTLS" => self.reply("502 5.5.1 STARTTLS is not offered: no certificate is configured").await?,
+                _ => self.reply("500 5.5.2 Unknown command").await?,
+            }
+        }
+    }
+
+    async fn authenticate(&mut self, rest: &str) -> std::io::Result<()> {
+        if !self.may_authenticate() {
+            return self.reply("538 5.7.11 Encryption required for authentication: STARTTLS first").await;
+        }
+        if self.account.is_some() {
+            return self.reply("503 5.5.1 Already authenticated").await;
+        }
+        let mut words = rest.split_whitespace();
+        let mechanism = words.next().unwrap_or_default().to_ascii_uppercase();
+        let initial = words.next().map(str::to_string);
+        let token = match mechanism.as_str() {
+            "PLAIN" => {
+                let response = match initial {
+                    Some(response) => response,
+                    None => {
+                        self.reply("334 ").await?;
+                        self.text_line().await?
+                    }
+                };
+                // authzid NUL authcid NUL password: the password is the account token.
+                decode(&response).and_then(|plain| plain.rsplit('\0').next().map(str::to_string))
+            }
+            "LOGIN" => {
+                self.reply("334 VXNlcm5hbWU6").await?; // "Username:"
+                let _user = self.text_line().await?;
+                self.reply("334 UGFzc3dvcmQ6").await?; // "Password:"
+                let password = self.text_line().await?;
+                decode(&password)
+            }
+            _ => return self.reply("504 5.5.4 Use AUTH PLAIN or AUTH LOGIN").await,
+        };
+        let Some(token) = token else { return self.reply("501 5.5.2 Cannot decode the response").await };
+        match self.gateway.service.authenticate(&token).await {
+            Ok(Some(Principal::Account(id))) => {
+                self.account = Some(id);
+                self.reply("235 2.7.0 Authentication successful").await
+            }
+            Ok(_) => self.reply("535 5.7.8 Authentication credentials invalid: use an account token").await,
+            Err(error) => {
+                tracing::error!(%error, "SMTP authentication");
+                self.reply("454 4.7.0 Temporary authentication failure").await
+            }
+        }
+    }
+
+    /// A line of an AUTH exchange ("" when the client went away or sent too much).
+    async fn text_line(&mut self) -> std::io::Result<String> {
+        Ok(match self.line().await? {
+            Some(Line::Text(text)) => text,
+            _ => String::new(),
+        })
+    }
+
+    async fn mail(&mut self, rest: &str) -> std::io::Result<()> {
+        if self.account.is_none() {
+            return self.reply("530 5.7.0 Authentication required: AUTH with an account token").await;
+        }
+        if self.envelope.is_some() {
+            return self.reply("503 5.5.1 Nested MAIL command").await;
+        }
+        let Some(arguments) = rest.get(..5).filter(|from| from.eq_ignore_ascii_case("FROM:")).map(|_| &rest[5..])
+        else {
+            return self.reply("501 5.5.4 Syntax: MAIL FROM:<address>").await;
+        };
+        let mut parts = arguments.split_whitespace();
+        let _reverse_path = parts.next();
+        let mut envelope = Envelope::default();
+        for parameter in parts {
+            let (key, value) = parameter.split_once('=').unwrap_or((parameter, ""));
+            match key.to_ascii_uppercase().as_str() {
+                "SIZE" => match value.parse::<usize>() {
+                    Ok(size) if size > self.gateway.size_limit => {
+                        let text = format!("552 5.3.4 Message size exceeds the limit of {}", self.gateway.size_limit);
+                        return self.reply(&text).await;
+                    }
+                    Ok(_) => {}
+                    Err(_) => return self.reply("501 5.5.4 SIZE takes a number").await,
+                },
+                "BODY" => match value.to_ascii_uppercase().as_str() {
+                    "8BITMIME" => envelope.eight_bit = true,
+                    "7BIT" => {}
+                    _ => return self.reply("501 5.5.4 BODY is 7BIT or 8BITMIME").await,
+                },
+                _ => return self.reply("555 5.5.4 Unsupported MAIL parameter").await,
+            }
+        }
+        self.envelope = Some(envelope);
+        self.reply("250 2.1.0 OK").await
+    }
+
+    async fn recipient(&mut self, rest: &str) -> std::io::Result<()> {
+        let Some(envelope) = self.envelope.as_mut() else { return self.reply("503 5.5.1 MAIL first").await };
+        let Some(address) = rest
+            .get(..3)
+            .filter(|to| to.eq_ignore_ascii_case("TO:"))
+            .and_then(|_| rest[3..].trim().strip_prefix('<'))
+            .and_then(|address| address.split_once('>'))
+            .map(|(address, _)| address.to_string())
+            .filter(|address| address.contains('@') && !address.chars().any(|c| c.is_control() || c == ' '))
+        else {
+            return self.reply("501 5.1.3 Syntax: RCPT TO:<address>").await;
+        };
+        if envelope.recipients.len() >= MAX_RECIPIENTS {
+            return self.reply("452 4.5.3 Too many recipients").await;
+        }
+        envelope.recipients.push(address);
+        self.reply("250 2.1.5 OK").await
+    }
+
+    async fn data(&mut self) -> std::io::Result<()> {
+        let Some(envelope) = self.envelope.take() else { return self.reply("503 5.5.1 MAIL first").await };
+        if envelope.recipients.is_empty() {
+            self.envelope = Some(envelope);
+            return self.reply("554 5.5.1 No valid recipients").await;
+        }
+        self.reply("354 End data with <CR><LF>.<CR><LF>").await?;
+        let limit = self.gateway.size_limit;
+        let mut message = Vec::new();
+        let mut bare_line_feed = false;
+        let mut too_big = false;
+        loop {
+            let mut line = Vec::new();
+            // A line is read at most to the size limit: a client sending no line ends cannot
+            // make the gateway hold more than that.
+            let mut capped = (&mut self.reader).take(limit as u64 + 3);
+            let read = tokio::time::timeout(self.settings.idle, capped.read_until(b'\n', &mut line))
+                .await
+                .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "the client stalled in DATA"));
+            let read = match read {
+                Ok(read) => read?,
+                Err(error) => {
+                    let _ = self.reply("421 4.4.2 Idle too long in DATA, closing").await;
+                    return Err(error);
+                }
+            };
+            if read == 0 {
+                return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "gone mid-message: nothing taken"));
+            }
+            if line == b".\r\n" {
+                break;
+            }
+            if line == b".\n" {
+                bare_line_feed = true;
+                break;
+            }
+            if !line.ends_with(b"\n") {
+                too_big = true; // a line longer than the limit
+                continue;
+            }
+            if !line.ends_with(b"\r\n") {
+                bare_line_feed = true;
+            }
+            let unstuffed = if line.starts_with(b".") { &line[1..] } else { &line[..] };
+            if message.len() + unstuffed.len() > limit {
+                too_big = true;
+            } else {
+                message.extend_from_slice(unstuffed);
+            }
+        }
+        if too_big {
+            let text = format!("552 5.3.4 Message size exceeds the limit of {limit}");
+            return self.reply(&text).await;
+        }
+        if bare_line_feed {
+            return self.reply("554 5.6.0 Bare LF line endings are not taken; end lines with CRLF").await;
+        }
+        let account = self.account.unwrap_or_default();
+        let arrival = Arrival { eight_bit: envelope.eight_bit, size_limit: limit };
+        let prepared = match prepare(&self.gateway, account, &message, arrival, self.gateway.service.now()).await {
+            Ok(prepared) => prepared,
+            Err(error) => return self.refuse(&error).await,
+        };
+        let reply = match self.settings.upstream {
+            Some(upstream) => {
+                let pool = &self.settings.pool;
+                relay(pool, upstream, &self.settings.hostname, &prepared.envelope_from, &envelope, &prepared.message)
+                    .await
+                    .unwrap_or_else(|error| {
+                        format!("451 4.4.1 The upstream mail server is unavailable ({error}); try again later")
+                    })
+            }
+            None => "451 4.3.5 No upstream mail server is configured; try again later".to_string(),
+        };
+        tracing::info!(
+            account,
+            from = %prepared.from,
+            signed_as = %prepared.signed_as,
+            rewritten = prepared.rewritten_from.is_some(),
+            bounce_token = %prepared.bounce_token,
+            recipients = envelope.recipients.len(),
+            reply = %reply,
+            "message"
+        );
+        self.reply(&reply).await
+    }
+
+    async fn refuse(&mut self, error: &MailError) -> std::io::Result<()> {
+        let (code, enhanced) = error.smtp();
+        let text = format!("{code} {enhanced} {error}");
+        self.reply(&text).await
+    }
+}
+
+fn decode(text: &str) -> Option<String> {
+    BASE64.decode(text.trim()).ok().and_then(|bytes| String::from_utf8(bytes).ok())
+}
+
+/// A stream to the upstream, plain or TLS.
+trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
+
+/// An SMTP connection to the upstream, greeted and ready for a transaction.
+struct Upstream {
+    reader: BufReader<ReadHalf<Box<dyn Stream>>>,
+    writer: WriteHalf<Box<dyn Stream>>,
+    /// The upstream takes pipelined commands (RFC 2920).
+    pipelining: bool,
+    /// Since when it has been idle in the pool.
+    idle_since: std::time::Instant,
+}
+
+/// Connections kept for the next messages: at most this many, idle at most this long (below
+/// the 300 s an MTA waits for a command, RFC 5321 section 4.5.3.2.7).
+const POOL_SIZE: usize = 64;
+const POOL_IDLE: Duration = Duration::from_secs(60);
+
+/// Idle connections to the upstream, reused for the next message (no connection, greeting and
+/// EHLO per message).
+#[derive(Clone, Default)]
+pub struct UpstreamPool {
+    idle: Arc<std::sync::Mutex<Vec<Upstream>>>,
+}
+
+impl std::fmt::Debug for UpstreamPool {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let idle = self.idle.lock().map_or(0, |idle| idle.len());
+        write!(formatter, "UpstreamPool {{ {idle} idle }}")
+    }
+}
+
+impl UpstreamPool {
+    fn take(&self) -> Option<Upstream> {
+        let mut idle = self.idle.lock().ok()?;
+        while let Some(connection) = idle.pop() {
+            if connection.idle_since.elapsed() < POOL_IDLE {
+                return Some(connection);
+            }
+        }
+        None
+    }
+
+    fn put(&self, mut connection: Upstream) {
+        connection.idle_since = std::time::Instant::now();
+        if let Ok(mut idle) = self.idle.lock()
+            && idle.len() < POOL_SIZE
+        {
+            idle.push(connection);
+        }
+    }
+}
+
+/// How a transaction ended.
+enum Ended {
+    /// The reply for the client; whether the connection can carry another message.
+    Reply(String, bool),
+    /// The connection failed before the message was handed over (a pooled connection the
+    /// upstream had closed): nothing was sent, try another.
+    Unused(std::io::Error),
+}
+
+impl Upstream {
+    fn new(stream: Box<dyn Stream>) -> Upstream {
+        let (reader, writer) = tokio::io::split(stream);
+        Upstream { reader: BufReader::new(reader), writer, pipelining: false, idle_since: std::time::Instant::now() }
+    }
+
+    /// A reply: its code and its lines' text joined.
+    async fn reply(&mut self) -> std::io::Result<(u16, String)> {
+        let mut text = Vec::new();
+        loop {
+            let mut line = String::new();
+            let read = tokio::time::timeout(Duration::from_secs(300), self.reader.read_line(&mut line))
+                .await
+                .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "no reply"))??;
+            if read == 0 || line.len() < 4 {
+                return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "the connection closed"));
+            }
+            let code = line[..3].parse::<u16>().map_err(|_| std::io::Error::other("not an SMTP reply"))?;
+            text.push(line[4..].trim_end().to_string());
+            if line.as_bytes()[3] != b'-' {
+                return Ok((code, text.join(" ")));
+            }
+        }
+    }
+
+    async fn write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.writer.write_all(bytes).await?;
+        self.writer.flush().await
+    }
+
+    async fn command(&mut self, line: &str) -> std::io::Result<(u16, String)> {
+        self.write(format!("{line}\r\n").as_bytes()).await?;
+        self.reply().await
+    }
+
+    /// EHLO; `Ok(Err(reply))` when refused. Notes whether it pipelines; says whether it offers
+    /// STARTTLS.
+    async fn hello(&mut self, hostname: &str) -> std::io::Result<Result<bool, String>> {
+        let (code, text) = self.command(&format!("EHLO {hostname}")).await?;
+        let offers = |name: &str| text.split(' ').any(|word| word.eq_ignore_ascii_case(name));
+        self.pipelining = offers("PIPELINING");
+        let tls = offers("STARTTLS");
+        Ok(expect((code, text), 250).map(|()| tls))
+    }
+
+    /// One mail transaction (MAIL, RCPT, DATA pipelined when the upstream takes it).
+    async fn transaction(&mut self, envelope_from: &str, envelope: &Envelope, message: &[u8]) -> Ended {
+        match self.exchange(envelope_from, envelope, message).await {
+            Ok(ended) => ended,
+            Err((error, false)) => Ended::Unused(error),
+            Err((error, true)) => Ended::Reply(
+                format!("451 4.4.0 The upstream mail server failed mid-message ({error}); try again later"),
+                false,
+            ),
+        }
+    }
+
+    /// The transaction; an error says whether the message's data had been sent.
+    async fn exchange(
+        &mut self,
+        envelope_from: &str,
+        envelope: &Envelope,
+        message: &[u8],
+    ) -> Result<Ended, (std::io::Error, bool)> {
+        let unsent = |error| (error, false);
+        let body = if envelope.eight_bit { " BODY=8BITMIME" } else { "" };
+        let mut commands = vec![(format!("MAIL FROM:<{envelope_from}>{body}"), 250)];
+        commands.extend(envelope.recipients.iter().map(|recipient| (format!("RCPT TO:<{recipient}>"), 250)));
+        commands.push(("DATA".to_string(), 354));
+        let mut refusal = None;
+        let mut data_accepted = false;
+        if self.pipelining {
+            let batch: String = commands.iter().map(|(command, _)| format!("{command}\r\n")).collect();
+            self.write(batch.as_bytes()).await.map_err(unsent)?;
+            for (_, wanted) in &commands {
+                let reply = self.reply().await.map_err(unsent)?;
+                data_accepted = reply.0 == 354;
+                if let Err(reply) = expect(reply, *wanted)
+                    && refusal.is_none()
+                {
+                    refusal = Some(reply);
+                }
+            }
+        } else {
+            for (command, wanted) in &commands {
+                let reply = self.command(command).await.map_err(unsent)?;
+                data_accepted = reply.0 == 354;
+                if let Err(reply) = expect(reply, *wanted) {
+                    refusal = Some(reply);
+                    break;
+                }
+            }
+        }
+        if let Some(reply) = refusal {
+            if data_accepted {
+                // DATA was taken although a command before it failed: only closing the
+                // connection ends that transaction without delivering an empty message.
+                return Ok(Ended::Reply(reply, false));
+            }
+            let reusable = self.command("RSET").await.is_ok_and(|(code, _)| code == 250);
+            return Ok(Ended::Reply(reply, reusable));
+        }
+        // The message, dot-stuffed, then the end mark.
+        let mut stuffed = Vec::with_capacity(message.len() + 64);
+        for line in message.split_inclusive(|byte| *byte == b'\n') {
+            if line.starts_with(b".") {
+                stuffed.push(b'.');
+            }
+            stuffed.extend_from_slice(line);
+        }
+        if !stuffed.ends_with(b"\r\n") {
+            stuffed.extend_from_slice(b"\r\n");
+        }
+        stuffed.extend_from_slice(b".\r\n");
+        self.write(&stuffed).await.map_err(|error| (error, true))?;
+        let reply = self.reply().await.map_err(|error| (error, true))?;
+        Ok(match expect(reply.clone(), 250) {
+            Ok(()) => Ended::Reply(format!("250 2.0.0 Relayed: {}", reply.1), true),
+            Err(reply) => Ended::Reply(reply, true),
+        })
+    }
+}
+
+/// `Ok` when the upstream answered `wanted`; else the reply for the client: the upstream's own
+/// for a permanent failure, a 451 for anything else.
+fn expect((code, text): (u16, String), wanted: u16) -> Result<(), String> {
+    if code == wanted {
+        Ok(())
+    } else if code >= 500 {
+        Err(format!("{code} {text}"))
+    } else {
+        Err(format!("451 4.4.0 The upstream mail server answered {code} {text}; try again later"))
+    }
+}
+
+/// A new connection to the upstream, greeted, over TLS when it offers STARTTLS; `Ok(Err(reply))`
+/// when it refuses, with the reply for the client.
+async fn open(upstream: SocketAddr, hostname: &str) -> std::io::Result<Result<Upstream, String>> {
+    let stream = tokio::time::timeout(Duration::from_secs(30), TcpStream::connect(upstream))
+        .await
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "connecting timed out"))??;
+    let _ = stream.set_nodelay(true);
+    let mut plain = Upstream::new(Box::new(stream));
+    if let Err(reply) = expect(plain.reply().await?, 220) {
+        return Ok(Err(reply));
+    }
+    let offers_tls = match plain.hello(hostname).await? {
+        Ok(offers_tls) => offers_tls,
+        Err(reply) => return Ok(Err(reply)),
+    };
+    if !offers_tls {
+        return Ok(Ok(plain));
+    }
+    if let Err(reply) = expect(plain.command("STARTTLS").await?, 220) {
+        return Ok(Err(reply));
+    }
+    let stream = plain.reader.into_inner().unsplit(plain.writer);
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .map_err(std::io::Error::other)?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(Opportunistic(rustls::crypto::ring::default_provider())))
+        .with_no_client_auth();
+    let name = ServerName::IpAddress(upstream.ip().into());
+    let stream = tokio_rustls::TlsConnector::from(Arc::new(config)).connect(name, stream).await?;
+    let mut secure = Upstream::new(Box::new(stream));
+    Ok(secure.hello(hostname).await?.map(|_| secure))
+}
+
+/// Relays one prepared message on a pooled connection (or a new one); the reply for the client:
+/// the upstream's when it accepted (250) or refused for good (5xx), a 451 when it could not take
+/// it now.
+async fn relay(
+    pool: &UpstreamPool,
+    upstream: SocketAddr,
+    hostname: &str,
+    envelope_from: &str,
+    envelope: &Envelope,
+    message: &[u8],
+) -> std::io::Result<String> {
+    loop {
+        let (mut connection, pooled) = match pool.take() {
+            Some(connection) => (connection, true),
+            None => match open(upstream, hostname).await? {
+                Ok(connection) => (connection, false),
+                Err(reply) => return Ok(reply),
+            },
+        };
+        match connection.transaction(envelope_from, envelope, message).await {
+            Ended::Reply(reply, reusable) => {
+                if reusable {
+                    pool.put(connection);
+                }
+                return Ok(reply);
+            }
+            // A pooled connection the upstream had closed meanwhile: nothing was sent; again on
+            // another (the pool empties, so this ends with a new connection at the latest).
+            Ended::Unused(_) if pooled => continue,
+            Ended::Unused(error) => return Err(error),
+        }
+    }
+}
+
+/// Opportunistic TLS towards the upstream: any certificate is taken (the connection is
+/// encrypted against eavesdropping, not authenticated), but the handshake's signatures are
+/// still checked, so the session keys belong to whoever holds the certificate's key.
+#[derive(Debug)]
+struct Opportunistic(rustls::crypto::CryptoProvider);
+
+impl rustls::client::danger::ServerCertVerifier for Opportunistic {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        certificate: &CertificateDer<'_>,
+        signature: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            certificate,
+            signature,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        certificate: &CertificateDer<'_>,
+        signature: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            certificate,
+            signature,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}

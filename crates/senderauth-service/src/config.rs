@@ -1,0 +1,457 @@
+//! The service's configuration: the `[service]` table and the provider's keys in one TOML file,
+//! with `SENDERAUTH_*` environment variables over it. Every key has a default that works on a
+//! fresh machine (`config/service.example.toml` documents them, a test keeps it true).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use senderauth_core::config::{ConfigError, ProviderConfig};
+use senderauth_core::dkim::key::KeyAlgorithm;
+use senderauth_core::lifecycle::LifecycleConfig;
+use senderauth_store::{Store, StoreError};
+use serde::Deserialize;
+
+use crate::keys::{KeyError, KeyMaker, MasterKeys};
+use crate::rotation::RotationPolicy;
+use crate::webhooks::delivery::Targets;
+
+/// The largest message the gateway takes by default, in bytes (Postfix's default
+/// `message_size_limit`).
+pub const DEFAULT_MESSAGE_SIZE_LIMIT: usize = 10_240_000;
+
+/// The `[service]` table of the configuration file. Every key has a default that works on a
+/// fresh machine.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServiceConfig {
+    /// Where the HTTP API listens.
+    pub listen: SocketAddr,
+    /// Where the SQLite database and the generated admin token live.
+    pub data_dir: PathBuf,
+    /// `sqlite://PATH` or `postgres://...`; unset: `sqlite://<data_dir>/senderauth.db`.
+    pub database_url: Option<String>,
+    /// Database connections for requests (and as many again for the background work); unset:
+    /// twice the cores, at least 4.
+    pub database_connections: Option<u32>,
+    /// An admin token to accept (also `SENDERAUTH_ADMIN_TOKEN`); unset: one is generated on the
+    /// first start and written to `<data_dir>/admin-token`.
+    pub admin_token: Option<String>,
+    /// This node's name in check leases; unset: host name and process id.
+    pub node: Option<String>,
+    /// Domains a worker claims per round, and checks running at once.
+    pub worker_batch: i64,
+    pub worker_concurrency: usize,
+    /// How long a node holds a claimed domain; after a crash, its domains are checked again by
+    /// any node once this has passed.
+    pub lease_seconds: u64,
+    /// The domain limit of accounts created without one; unset: no limit.
+    pub default_domain_limit: Option<i64>,
+    /// How long a new domain is checked before it is `failed`, in hours.
+    pub setup_window_hours: u64,
+    /// How often verified and partially verified domains are rechecked, in hours.
+    pub recheck_interval_hours: u64,
+    /// Consecutive failed checks before a verified domain drops to `temporary_failure`.
+    pub failures_before_degraded: u32,
+    /// How long a domain may stay in `temporary_failure` before it is `failed`, in hours.
+    pub degraded_window_hours: u64,
+    /// Whether webhook URLs may reach private, loopback and other non-public addresses.
+    pub webhook_private_targets: bool,
+    /// Where the embedded DNS server answers for the platform's zone (UDP and TCP); empty: no
+    /// server (the zone is then served by an external primary, see `senderauth zone export`).
+    pub dns_listen: Vec<SocketAddr>,
+    /// The zone's NS host names; empty: `ns1.<zone>`.
+    pub dns_nameservers: Vec<String>,
+    /// The zone's SOA mailbox as a name; unset: `hostmaster.<zone>`.
+    pub dns_hostmaster: Option<String>,
+    /// TTL of the zone's records, in seconds (a rotated key signs only after this has passed).
+    pub dns_ttl: u32,
+    /// The DMARC record published for the variable domain.
+    pub variable_domain_dmarc: String,
+    /// The DKIM selectors of the variable domain's own keys (made on the first start, rotated
+    /// like a domain's).
+    pub variable_domain_selectors: [String; 2],
+    /// An external primary to push the zone's changes to (RFC 2136 dynamic updates, TCP);
+    /// unset: none. Set it on one node.
+    pub dns_update_primary: Option<SocketAddr>,
+    /// The TSIG key (HMAC-SHA256) the updates are signed with: its name and its secret in base64.
+    pub dns_update_key_name: Option<String>,
+    pub dns_update_key_secret: Option<String>,
+    /// The algorithm of new DKIM keys: rsa-2048, rsa-3072, rsa-4096 or ed25519.
+    pub dkim_algorithm: String,
+    /// How long a DKIM key signs before its domain is rotated, in days.
+    pub dkim_rotation_days: u64,
+    /// How long a new key is published beyond the TTL before it signs, in seconds.
+    pub dkim_publish_margin_seconds: u64,
+    /// How long a rotated-out key stays published for mail in transit, in days.
+    pub dkim_grace_days: u64,
+    /// A file of master keys (`ID:BASE64` lines, the first one current) sealing the DKIM private
+    /// keys; `SENDERAUTH_MASTER_KEY` (the same text) wins over it. Unset: `<data_dir>/master-key`,
+    /// created on the first start.
+    pub master_key_file: Option<PathBuf>,
+    /// Demo mode: the embedded DNS server also hosts sandbox customer zones (edited at
+    /// /ui/sandbox) and the verifier asks only it; a demo account's token is written to
+    /// `<data_dir>/demo-token`.
+    pub demo: bool,
+    /// The domain of relayed mail's envelope senders (where bounces go); unset:
+    /// `bounces.<zone>`, whose SPF record the embedded DNS server publishes.
+    pub bounce_domain: Option<String>,
+    /// The largest message the sending gateway takes, in bytes.
+    pub message_size_limit: usize,
+    /// Where the SMTP gateway listens; unset: no SMTP listener.
+    pub smtp_listen: Option<SocketAddr>,
+    /// The upstream MTA (smarthost) relayed mail goes to; unset: messages get a 451.
+    pub smtp_upstream: Option<SocketAddr>,
+    /// The gateway's name in its greeting; unset: `mail.<zone>`.
+    pub smtp_hostname: Option<String>,
+    /// How long an SMTP client may stay silent, in seconds.
+    pub smtp_idle_seconds: u64,
+    /// The PEM certificate chain and private key STARTTLS presents; unset: no STARTTLS (and
+    /// AUTH only for clients on loopback).
+    pub smtp_tls_certificate: Option<PathBuf>,
+    pub smtp_tls_key: Option<PathBuf>,
+}
+
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        ServiceConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("senderauth-data"),
+            database_url: None,
+            database_connections: None,
+            admin_token: None,
+            node: None,
+            worker_batch: 200,
+            worker_concurrency: 64,
+            lease_seconds: 120,
+            default_domain_limit: None,
+            setup_window_hours: 72,
+            recheck_interval_hours: 24,
+            failures_before_degraded: 3,
+            degraded_window_hours: 72,
+            webhook_private_targets: false,
+            dns_listen: vec![SocketAddr::from(([127, 0, 0, 1], 5353))],
+            dns_nameservers: Vec::new(),
+            dns_hostmaster: None,
+            dns_ttl: 3600,
+            variable_domain_dmarc: "v=DMARC1; p=reject;".to_string(),
+            variable_domain_selectors: ["sa1".to_string(), "sa2".to_string()],
+            dns_update_primary: None,
+            dns_update_key_name: None,
+            dns_update_key_secret: None,
+            dkim_algorithm: "rsa-2048".to_string(),
+            dkim_rotation_days: 180,
+            dkim_publish_margin_seconds: 3600,
+            dkim_grace_days: 7,
+            master_key_file: None,
+            demo: false,
+            bounce_domain: None,
+            message_size_limit: DEFAULT_MESSAGE_SIZE_LIMIT,
+            smtp_listen: Some(SocketAddr::from(([127, 0, 0, 1], 2525))),
+            smtp_upstream: None,
+            smtp_hostname: None,
+            smtp_idle_seconds: 300,
+            smtp_tls_certificate: None,
+            smtp_tls_key: None,
+        }
+    }
+}
+
+/// Everything `serve` is configured with.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub service: ServiceConfig,
+    pub provider: ProviderConfig,
+}
+
+impl ServiceConfig {
+    /// When rotated DKIM keys move on.
+    pub fn rotation(&self) -> RotationPolicy {
+        let days = |value: u64| (value.max(1) * 86_400) as i64;
+        RotationPolicy {
+            interval: days(self.dkim_rotation_days),
+            activation_delay: i64::from(self.dns_ttl) + self.dkim_publish_margin_seconds as i64,
+            grace: days(self.dkim_grace_days),
+        }
+    }
+
+    /// Where webhooks may be sent.
+    pub fn webhook_targets(&self) -> Targets {
+        if self.webhook_private_targets { Targets::Any } else { Targets::PublicOnly }
+    }
+
+    /// The lifecycle's timing from these settings (the rest keeps its defaults).
+    pub fn lifecycle(&self) -> LifecycleConfig {
+        let hours = |value: u64| Duration::from_secs(value.max(1) * 3600);
+        LifecycleConfig {
+            setup_window: hours(self.setup_window_hours),
+            monitor_interval: hours(self.recheck_interval_hours),
+            failures_before_degraded: self.failures_before_degraded.max(1),
+            degraded_window: hours(self.degraded_window_hours),
+            ..LifecycleConfig::default()
+        }
+    }
+}
+
+/// Every key of the configuration file: its table (`""` for the top level), its name, and
+/// whether its value is text. `SENDERAUTH_<KEY>` overrides a key at the top level or in
+/// `[service]`, `SENDERAUTH_<TABLE>_<KEY>` one in another table: text as it is, anything else
+/// written as in TOML (`SENDERAUTH_WORKER_BATCH=100`, `SENDERAUTH_SENDING_IPS='["192.0.2.1"]'`).
+pub const SETTING_KEYS: &[(&str, &str, bool)] = &[
+    ("service", "listen", true),
+    ("service", "data_dir", true),
+    ("service", "database_url", true),
+    ("service", "database_connections", false),
+    ("service", "admin_token", true),
+    ("service", "node", true),
+    ("service", "worker_batch", false),
+    ("service", "worker_concurrency", false),
+    ("service", "lease_seconds", false),
+    ("service", "default_domain_limit", false),
+    ("service", "setup_window_hours", false),
+    ("service", "recheck_interval_hours", false),
+    ("service", "failures_before_degraded", false),
+    ("service", "degraded_window_hours", false),
+    ("service", "webhook_private_targets", false),
+    ("service", "dns_listen", false),
+    ("service", "dns_nameservers", false),
+    ("service", "dns_hostmaster", true),
+    ("service", "dns_ttl", false),
+    ("service", "variable_domain_dmarc", true),
+    ("service", "variable_domain_selectors", false),
+    ("service", "dns_update_primary", true),
+    ("service", "dns_update_key_name", true),
+    ("service", "dns_update_key_secret", true),
+    ("service", "dkim_algorithm", true),
+    ("service", "dkim_rotation_days", false),
+    ("service", "dkim_publish_margin_seconds", false),
+    ("service", "dkim_grace_days", false),
+    ("service", "master_key_file", true),
+    ("service", "demo", false),
+    ("service", "bounce_domain", true),
+    ("service", "message_size_limit", false),
+    ("service", "smtp_listen", true),
+    ("service", "smtp_upstream", true),
+    ("service", "smtp_hostname", true),
+    ("service", "smtp_idle_seconds", false),
+    ("service", "smtp_tls_certificate", true),
+    ("service", "smtp_tls_key", true),
+    ("", "zone", true),
+    ("", "variable_domain", true),
+    ("", "sending_ips", false),
+    ("", "reserved_domains", false),
+    ("dkim", "selectors", false),
+    ("dkim", "target", true),
+    ("spf", "include", true),
+    ("spf", "all", true),
+    ("dmarc", "record", true),
+    ("resolver", "nameserver", true),
+    ("resolver", "timeout_ms", false),
+    ("resolver", "attempts", false),
+    ("resolver", "concurrency", false),
+];
+
+/// The environment variable that overrides a key of [`SETTING_KEYS`].
+pub fn setting_variable(table: &str, key: &str) -> String {
+    match table {
+        "" | "service" => format!("SENDERAUTH_{}", key.to_uppercase()),
+        _ => format!("SENDERAUTH_{}_{}", table.to_uppercase(), key.to_uppercase()),
+    }
+}
+
+/// Puts the values of the `SENDERAUTH_*` variables `lookup` finds into `table` (a whole
+/// configuration file's); returns the names of those it found.
+fn apply_environment(
+    table: &mut toml::Table,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<Vec<String>, ConfigError> {
+    let mut applied = Vec::new();
+    for &(section, key, text) in SETTING_KEYS {
+        let variable = setting_variable(section, key);
+        // An empty variable counts as unset; surrounding whitespace (a token read from a file
+        // with its newline) is not part of the value.
+        let Some(raw) = lookup(&variable).map(|raw| raw.trim().to_string()).filter(|raw| !raw.is_empty()) else {
+            continue;
+        };
+        let value = if text {
+            toml::Value::String(raw)
+        } else {
+            let parsed: toml::Table =
+                toml::from_str(&format!("value = {raw}")).map_err(|error| ConfigError::Parse {
+                    path: "the environment".to_string(),
+                    message: format!("{variable}={raw:?} is not a TOML value ({})", error.message()),
+                })?;
+            parsed.get("value").cloned().unwrap_or(toml::Value::String(raw))
+        };
+        let target = if section.is_empty() {
+            &mut *table
+        } else {
+            match table.entry(section).or_insert_with(|| toml::Value::Table(toml::Table::new())) {
+                toml::Value::Table(inner) => inner,
+                _ => {
+                    return Err(ConfigError::Parse {
+                        path: "the configuration".to_string(),
+                        message: format!("`{section}` must be a table"),
+                    });
+                }
+            }
+        };
+        target.insert(key.to_string(), value);
+        applied.push(variable);
+    }
+    Ok(applied)
+}
+
+impl Settings {
+    /// Reads a configuration file (none: the defaults), the provider's keys at the top level
+    /// (as in `config/provider.example.toml`) and the service's in a `[service]` table, with
+    /// the `SENDERAUTH_*` environment variables of [`SETTING_KEYS`] over it.
+    pub fn load(path: Option<&Path>) -> Result<Settings, ConfigError> {
+        Settings::load_with(path, |variable| std::env::var(variable).ok())
+    }
+
+    /// As [`Settings::load`], with the environment read through `lookup`.
+    pub fn load_with(path: Option<&Path>, lookup: impl Fn(&str) -> Option<String>) -> Result<Settings, ConfigError> {
+        let (text, mut origin) = match path {
+            Some(path) => {
+                let origin = path.display().to_string();
+                let text = std::fs::read_to_string(path)
+                    .map_err(|source| ConfigError::Read { path: origin.clone(), source })?;
+                (text, origin)
+            }
+            None => (String::new(), "the defaults".to_string()),
+        };
+        let mut table: toml::Table = toml::from_str(&text)
+            .map_err(|error| ConfigError::Parse { path: origin.clone(), message: error.to_string() })?;
+        let applied = apply_environment(&mut table, lookup)?;
+        if !applied.is_empty() {
+            origin = format!("{origin} with {}", applied.join(", "));
+        }
+        let parse_error = |message: String| ConfigError::Parse { path: origin.clone(), message };
+        let service = match table.remove("service") {
+            Some(section) => {
+                section.try_into().map_err(|error: toml::de::Error| parse_error(format!("[service]: {error}")))?
+            }
+            None => ServiceConfig::default(),
+        };
+        let rest = toml::to_string(&table).map_err(|error| parse_error(error.to_string()))?;
+        let provider = ProviderConfig::from_toml(&rest, &origin)?;
+        Ok(Settings { service, provider })
+    }
+
+    /// The domain of relayed mail's envelope senders.
+    pub fn bounce_domain(&self) -> String {
+        match &self.service.bounce_domain {
+            Some(domain) => domain.trim_end_matches('.').to_ascii_lowercase(),
+            None => format!("bounces.{}", self.provider.zone.trim_end_matches('.').to_ascii_lowercase()),
+        }
+    }
+
+    /// The master keys (created on the first start when none are configured) and the maker
+    /// of new domains' keys.
+    pub fn key_maker(&self) -> Result<KeyMaker, KeyError> {
+        let algorithm: KeyAlgorithm = self.service.dkim_algorithm.parse()?;
+        let environment = std::env::var("SENDERAUTH_MASTER_KEY").ok();
+        let (master, created) =
+            MasterKeys::load(environment.as_deref(), self.service.master_key_file.as_deref(), &self.service.data_dir)?;
+        if let Some(path) = created {
+            tracing::warn!(
+                path = %path.display(),
+                "generated a master key for the DKIM private keys; back it up apart from the database"
+            );
+        }
+        Ok(KeyMaker { master: Arc::new(master), algorithm })
+    }
+
+    /// Opens the store with the configured number of connections.
+    pub async fn connect_store(&self) -> Result<Store, StoreError> {
+        let connections = self.service.database_connections.unwrap_or_else(senderauth_store::default_connections);
+        Store::connect_with(&self.database_url(), connections).await
+    }
+
+    fn database_url(&self) -> String {
+        self.service
+            .database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", self.service.data_dir.join("senderauth.db").display()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_file_documents_the_service_defaults() {
+        let text = include_str!("../../../config/service.example.toml");
+        let path = std::env::temp_dir().join(format!("senderauth-service-example-{}.toml", std::process::id()));
+        std::fs::write(&path, text).expect("write");
+        let settings = Settings::load(Some(&path)).expect("the example parses");
+        let _ = std::fs::remove_file(&path);
+        assert_eq!(format!("{:?}", settings.service), format!("{:?}", ServiceConfig::default()));
+        for (_, key, _) in SETTING_KEYS.iter().filter(|(table, _, _)| *table == "service") {
+            assert!(text.contains(&format!("{key} =")), "{key} is not documented in the example");
+        }
+    }
+
+    #[test]
+    fn service_and_provider_keys_share_one_file_and_typos_are_caught() {
+        let path = std::env::temp_dir().join(format!("senderauth-service-{}.toml", std::process::id()));
+        std::fs::write(&path, "zone = \"mail.example.net\"\n\n[service]\nrecheck_interval_hours = 6\n").expect("write");
+        let settings = Settings::load(Some(&path)).expect("parses");
+        assert_eq!(settings.provider.zone, "mail.example.net");
+        assert_eq!(settings.service.lifecycle().monitor_interval, Duration::from_secs(6 * 3600));
+        std::fs::write(&path, "[service]\nrecheck_interval_hour = 6\n").expect("write");
+        let error = Settings::load(Some(&path)).expect_err("unknown key").to_string();
+        let _ = std::fs::remove_file(&path);
+        assert!(error.contains("recheck_interval_hour") && error.contains("recheck_interval_hours"), "{error}");
+    }
+
+    #[test]
+    fn every_setting_can_come_from_the_environment() {
+        let environment = |variable: &str| {
+            match variable {
+                "SENDERAUTH_WORKER_BATCH" => Some("25"),
+                "SENDERAUTH_NODE" => Some("123"),
+                "SENDERAUTH_DATABASE_CONNECTIONS" => Some("3"),
+                "SENDERAUTH_ZONE" => Some("mail.example.net"),
+                "SENDERAUTH_SENDING_IPS" => Some(r#"["198.51.100.7"]"#),
+                "SENDERAUTH_DKIM_TARGET" => Some("{selector}.{domain_dashed}.keys.{zone}"),
+                "SENDERAUTH_RESOLVER_TIMEOUT_MS" => Some("900"),
+                _ => None,
+            }
+            .map(str::to_string)
+        };
+        let path = std::env::temp_dir().join(format!("senderauth-environment-{}.toml", std::process::id()));
+        std::fs::write(&path, "zone = \"esp.example\"\n[service]\nworker_batch = 7\nlease_seconds = 30\n")
+            .expect("write");
+        let settings = Settings::load_with(Some(&path), environment).expect("loads");
+        let _ = std::fs::remove_file(&path);
+        // The environment wins over the file; what it does not set keeps the file's value.
+        assert_eq!(settings.service.worker_batch, 25);
+        assert_eq!(settings.service.lease_seconds, 30);
+        assert_eq!(settings.service.node.as_deref(), Some("123"));
+        assert_eq!(settings.service.database_connections, Some(3));
+        assert_eq!(settings.provider.zone, "mail.example.net");
+        assert_eq!(settings.provider.sending_ips, ["198.51.100.7"]);
+        assert_eq!(settings.provider.dkim.target, "{selector}.{domain_dashed}.keys.{zone}");
+        assert_eq!(settings.provider.resolver.timeout_ms, 900);
+        // Without a file, too.
+        assert_eq!(Settings::load_with(None, environment).expect("loads").service.worker_batch, 25);
+
+        // A bad value names the variable it came from.
+        let error = Settings::load_with(None, |variable: &str| {
+            (variable == "SENDERAUTH_WORKER_BATCH").then(|| "lots".to_string())
+        })
+        .expect_err("not a number")
+        .to_string();
+        assert!(error.contains("SENDERAUTH_WORKER_BATCH"), "{error}");
+        let error = Settings::load_with(None, |variable: &str| {
+            (variable == "SENDERAUTH_LEASE_SECONDS").then(|| "\"soon\"".to_string())
+        })
+        .expect_err("a string where a number belongs")
+        .to_string();
+        assert!(error.contains("SENDERAUTH_LEASE_SECONDS") && error.contains("lease_seconds"), "{error}");
+    }
+}

@@ -1,0 +1,589 @@
+//! The domain use cases: connect, list, show, the records to add, verify now, the hosted keys
+//! and their rotation, remove. Each returns a typed view or a [`ServiceError`].
+
+use serde::{Deserialize, Serialize};
+
+use senderauth_core::dkim::key::KeyAlgorithm;
+use senderauth_core::name::{AccountId, DomainName};
+use senderauth_core::plan::{PlanError, RecordPlan, RequiredRecord, plan_records};
+use senderauth_core::problem::{Method, Severity};
+use senderauth_core::status::MethodStatus;
+use senderauth_core::verify::Verification;
+use senderauth_store::{CheckRun, DomainPage, DomainRecord, KeyGroup, KeyInfo, KeyState, StatusEvent, StoreError};
+
+use crate::error::ServiceError;
+use crate::keys::{KeyError, has_ed25519};
+use crate::rotation::{self, RotateError};
+use crate::service::Service;
+
+/// The most domains one page of the list may hold.
+pub const MAX_PAGE: i64 = 500;
+
+/// A connected domain as lists show it.
+#[derive(Clone, Debug, Serialize)]
+pub struct DomainSummary {
+    pub domain: String,
+    /// The lifecycle status: `pending`, `partially_verified`, `verified`, `temporary_failure`
+    /// or `failed`.
+    pub status: String,
+    pub connected_at: i64,
+    pub last_checked_at: Option<i64>,
+    pub next_check_at: Option<i64>,
+}
+
+impl From<&DomainRecord> for DomainSummary {
+    fn from(record: &DomainRecord) -> DomainSummary {
+        DomainSummary {
+            domain: record.domain.clone(),
+            status: record.status.clone(),
+            connected_at: record.created_at,
+            last_checked_at: record.last_checked_at,
+            next_check_at: record.next_check_at,
+        }
+    }
+}
+
+/// A domain just connected, with the records to add.
+#[derive(Clone, Debug, Serialize)]
+pub struct ConnectedDomain {
+    #[serde(flatten)]
+    pub domain: DomainSummary,
+    /// `None` only when no plan can be made (the domain became reserved meanwhile).
+    pub records: Option<Vec<RequiredRecord>>,
+}
+
+/// One page of an account's domains.
+#[derive(Clone, Debug, Serialize)]
+pub struct DomainList {
+    pub domains: Vec<DomainSummary>,
+    /// The `after` of the next page; `None` on the last.
+    pub next: Option<String>,
+}
+
+/// A row of the UI's domain list: the domain and each method's status at the latest check.
+#[derive(Clone, Debug)]
+pub struct DomainRow {
+    pub domain: DomainSummary,
+    /// DKIM, SPF and DMARC as of the latest check; `None` before the first.
+    pub methods: Option<[String; 3]>,
+}
+
+/// One record to add, next to what DNS held at the latest check.
+#[derive(Clone, Debug, Serialize)]
+pub struct RecordView {
+    #[serde(flatten)]
+    pub required: RequiredRecord,
+    /// What DNS held at the latest check (absent before the first check).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub found: Option<String>,
+    /// This record's status at the latest check (absent before the first check).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<MethodStatus>,
+}
+
+/// A status change of a domain.
+#[derive(Clone, Debug, Serialize)]
+pub struct HistoryEntry {
+    pub at: i64,
+    pub from: Option<String>,
+    pub to: String,
+    pub event: Option<String>,
+}
+
+impl From<&StatusEvent> for HistoryEntry {
+    fn from(event: &StatusEvent) -> HistoryEntry {
+        HistoryEntry {
+            at: event.at,
+            from: event.from_status.clone(),
+            to: event.to_status.clone(),
+            event: event.event.clone(),
+        }
+    }
+}
+
+/// What the front ends show of the latest check: each method's status and findings, and the
+/// problems. Read from the stored result (which keeps the whole verification).
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct LatestCheck {
+    pub dkim: DkimFindings,
+    pub spf: SpfFindings,
+    pub dmarc: DmarcFindings,
+    #[serde(default)]
+    pub problems: Vec<ProblemView>,
+}
+
+/// The DKIM findings of a check.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct DkimFindings {
+    pub status: Option<MethodStatus>,
+    #[serde(default)]
+    pub selectors: Vec<SelectorFindings>,
+}
+
+/// What one selector's host held.
+#[derive(Clone, Debug, Deserialize)]
+pub struct SelectorFindings {
+    pub host: String,
+    pub found_target: Option<String>,
+    #[serde(default)]
+    pub flattened: bool,
+    pub status: MethodStatus,
+}
+
+/// The SPF findings of a check.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct SpfFindings {
+    pub status: Option<MethodStatus>,
+    pub record: Option<String>,
+    #[serde(default)]
+    pub records_found: Vec<String>,
+}
+
+/// The DMARC findings of a check: the record that applies and where it is.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct DmarcFindings {
+    pub status: Option<MethodStatus>,
+    pub record: Option<String>,
+    pub location: Option<String>,
+    #[serde(default)]
+    pub inherited: bool,
+    pub policy: Option<String>,
+}
+
+/// One problem of a check, as shown.
+#[derive(Clone, Debug, Deserialize)]
+pub struct ProblemView {
+    pub code: String,
+    pub severity: Severity,
+    pub method: Method,
+    pub message: String,
+    pub fix: String,
+}
+
+/// One of an account's domains with everything the setup page and `GET /domains/{domain}` show.
+#[derive(Clone, Debug, Serialize)]
+pub struct DomainView {
+    #[serde(flatten)]
+    pub domain: DomainSummary,
+    /// The records to add, with what DNS held at the latest check; `None` when no plan can be
+    /// made.
+    pub records: Option<Vec<RecordView>>,
+    /// The latest check's whole result, as the verifier wrote it.
+    pub result: Option<serde_json::Value>,
+    /// Status changes, oldest first.
+    pub history: Vec<HistoryEntry>,
+    /// The zone the customer manages, which record hosts are relative to.
+    #[serde(skip)]
+    pub zone: String,
+    /// The latest check, typed for the pages.
+    #[serde(skip)]
+    pub latest: Option<LatestCheck>,
+}
+
+/// A domain after a check on request: its state and the whole result.
+#[derive(Clone, Debug, Serialize)]
+pub struct VerifiedNow {
+    #[serde(flatten)]
+    pub domain: DomainSummary,
+    pub result: Verification,
+}
+
+/// One DKIM key the platform holds for a domain. Never the private key.
+#[derive(Clone, Debug, Serialize)]
+pub struct KeyView {
+    pub selector: String,
+    pub published_at: String,
+    pub algorithm: String,
+    pub state: &'static str,
+    pub signing: bool,
+    pub public_key: String,
+    pub record: Option<String>,
+    pub created_at: i64,
+    pub active_at: Option<i64>,
+    pub retired_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+    pub activates_at: Option<i64>,
+    pub rotates_at: Option<i64>,
+    pub revokes_at: Option<i64>,
+    pub safe_to_remove: bool,
+}
+
+/// A domain's hosted keys.
+#[derive(Clone, Debug, Serialize)]
+pub struct DomainKeys {
+    pub domain: String,
+    pub keys: Vec<KeyView>,
+}
+
+/// A domain's history page: its record, its status changes, and a page of its check runs.
+#[derive(Clone, Debug)]
+pub struct DomainHistory {
+    pub page: DomainPage,
+    pub runs: Vec<CheckRun>,
+}
+
+/// A DNS host told from a zone's nameservers, with what to know when adding the records there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DnsHost {
+    pub name: &'static str,
+    pub advice: &'static str,
+}
+
+/// DNS hosts that can be told from a zone's nameservers: a part of their nameservers' names,
+/// and the host.
+const DNS_HOSTS: [(&str, DnsHost); 4] = [
+    (
+        ".ns.cloudflare.com",
+        DnsHost {
+            name: "Cloudflare",
+            advice: "Add both DKIM records as CNAME with the proxy off (DNS only, grey cloud), and keep CNAME flattening off for them: a flattened or proxied CNAME hides the key's rotation and DKIM breaks at the next one.",
+        },
+    ),
+    (
+        ".domaincontrol.com",
+        DnsHost {
+            name: "GoDaddy",
+            advice: "GoDaddy adds your domain to what you type as the Host: type the Host exactly as shown here (not the full name), or it ends up doubled.",
+        },
+    ),
+    (
+        ".registrar-servers.com",
+        DnsHost {
+            name: "Namecheap",
+            advice: "Namecheap adds your domain to what you type as the Host: type the Host exactly as shown here (not the full name), or it ends up doubled.",
+        },
+    ),
+    (
+        ".awsdns-",
+        DnsHost {
+            name: "Amazon Route 53",
+            advice: "Route 53 adds your domain to the record name: enter the Host as shown here.",
+        },
+    ),
+];
+
+fn account_id(account: i64) -> Result<AccountId, ServiceError> {
+    AccountId::parse(&account.to_string()).map_err(|error| ServiceError::Internal(error.to_string()))
+}
+
+fn not_found(name: &str) -> ServiceError {
+    ServiceError::DomainNotFound(name.to_string())
+}
+
+fn algorithm(text: &str) -> Result<KeyAlgorithm, ServiceError> {
+    text.parse::<KeyAlgorithm>().map_err(|error| ServiceError::InvalidDkimAlgorithm(error.to_string()))
+}
+
+impl Service {
+    /// The records a domain needs (with `ed25519`, its Ed25519 CNAMEs too). With `live`,
+    /// planned against what DNS holds now (the SPF record merged with the existing one, an
+    /// inherited DMARC record recognized); when DNS cannot be read now, the records are still
+    /// given, without the merge.
+    pub async fn plan(
+        &self,
+        account: i64,
+        domain: &DomainName,
+        ed25519: bool,
+        live: bool,
+    ) -> Result<RecordPlan, ServiceError> {
+        let account = account_id(account)?;
+        let provider = &self.worker.provider;
+        let planned = match plan_records(live.then_some(&self.worker.dns), provider, &account, domain, ed25519).await {
+            Err(PlanError::Dns(_)) if live => plan_records(None, provider, &account, domain, ed25519).await,
+            other => other,
+        };
+        planned.map_err(|error| ServiceError::DomainReserved(error.to_string()))
+    }
+
+    /// Connects the domain of a From address to an account, with its hosted keys, and returns
+    /// the records to add. `dkim_algorithm` unset: the service's default.
+    pub async fn connect(
+        &self,
+        account: i64,
+        email: &str,
+        dkim_algorithm: Option<&str>,
+    ) -> Result<ConnectedDomain, ServiceError> {
+        let record = self.connect_domain(account, email, dkim_algorithm).await?;
+        let domain = DomainName::parse(&record.domain).map_err(|error| ServiceError::Internal(error.to_string()))?;
+        let ed25519 = has_ed25519(&self.worker.store.domain_keys(record.id).await?);
+        let records = self.plan(account, &domain, ed25519, true).await.ok().map(|plan| plan.records);
+        Ok(ConnectedDomain { domain: DomainSummary::from(&record), records })
+    }
+
+    async fn connect_domain(
+        &self,
+        account: i64,
+        email: &str,
+        dkim_algorithm: Option<&str>,
+    ) -> Result<DomainRecord, ServiceError> {
+        let domain = DomainName::from_email(email).map_err(|error| ServiceError::InvalidEmail(error.to_string()))?;
+        let store = &self.worker.store;
+        let reserved_by_config = senderauth_core::plan::is_reserved(&self.worker.provider, &domain);
+        if reserved_by_config || store.is_reserved(domain.as_str()).await? {
+            return Err(ServiceError::DomainReserved(format!(
+                "{domain} is used by the platform for another purpose; connect a subdomain instead, like mail.{domain}"
+            )));
+        }
+        let account_name = account_id(account)?;
+        let algorithm = match dkim_algorithm {
+            Some(text) => algorithm(text)?,
+            None => self.keys.algorithm,
+        };
+        let zone =
+            self.keys.domain_zone(&self.worker.provider, &account_name, &domain, algorithm).await.map_err(|error| {
+                tracing::error!(%error, "making DKIM keys");
+                ServiceError::KeyGeneration
+            })?;
+        let record =
+            store.add_domain_with(account, domain.as_str(), self.now(), &zone).await.map_err(|error| match error {
+                error @ StoreError::DomainExists { .. } => ServiceError::DomainExists(error.to_string()),
+                error @ StoreError::DomainLimitReached { .. } => ServiceError::DomainLimitReached(error.to_string()),
+                other => other.into(),
+            })?;
+        if self.demo {
+            self.host_connected_domain(account, &domain).await;
+        }
+        Ok(record)
+    }
+
+    /// A page of the account's domains, by name after `after`, optionally of one status.
+    pub async fn domains(
+        &self,
+        account: i64,
+        status: Option<&str>,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<DomainList, ServiceError> {
+        if !(1..=MAX_PAGE).contains(&limit) {
+            return Err(ServiceError::InvalidPageLimit { max: MAX_PAGE });
+        }
+        let domains = self.worker.store.domains(account, status, after, limit).await?;
+        let next =
+            (domains.len() as i64 == limit).then(|| domains.last().map(|record| record.domain.clone())).flatten();
+        Ok(DomainList { domains: domains.iter().map(DomainSummary::from).collect(), next })
+    }
+
+    /// Up to `limit` of the account's domains whose names contain `search` (all when `None`),
+    /// after `after`, optionally of one status, each with its methods' latest statuses.
+    pub async fn domain_rows(
+        &self,
+        account: i64,
+        status: Option<&str>,
+        search: Option<&str>,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<DomainRow>, ServiceError> {
+        let store = &self.worker.store;
+        let domains = match search {
+            Some(search) => store.domains_matching(account, status, search, after, limit).await?,
+            None => store.domains(account, status, after, limit).await?,
+        };
+        let ids: Vec<i64> = domains.iter().map(|domain| domain.id).collect();
+        let mut methods = match store.method_statuses(&ids).await {
+            Ok(methods) => methods,
+            // The list is still worth showing without the badges.
+            Err(error) => {
+                tracing::error!(%error, "reading the methods' statuses");
+                std::collections::HashMap::new()
+            }
+        };
+        Ok(domains
+            .iter()
+            .map(|record| DomainRow { domain: DomainSummary::from(record), methods: methods.remove(&record.id) })
+            .collect())
+    }
+
+    /// One of the account's domains (404 whether it is missing or another account's).
+    async fn owned_domain(&self, account: i64, name: &str) -> Result<(DomainName, DomainRecord), ServiceError> {
+        let domain = DomainName::parse(name).map_err(|_| not_found(name))?;
+        let record = self.worker.store.domain(account, domain.as_str()).await?.ok_or_else(|| not_found(name))?;
+        Ok((domain, record))
+    }
+
+    /// One of the account's domains with the records to add (each next to what DNS held at the
+    /// latest check), the latest result and the status history. With `live`, the records are
+    /// planned against what DNS holds now; without, from the configuration alone.
+    pub async fn domain(&self, account: i64, name: &str, live: bool) -> Result<DomainView, ServiceError> {
+        let domain = DomainName::parse(name).map_err(|_| not_found(name))?;
+        let page = self.worker.store.domain_page(account, domain.as_str()).await?.ok_or_else(|| not_found(name))?;
+        let plan = self.plan(account, &domain, page.ed25519, live).await.ok();
+        let result: Option<serde_json::Value> =
+            page.result.as_ref().and_then(|result| serde_json::from_str(&result.result_json).ok());
+        let latest: Option<LatestCheck> =
+            result.as_ref().and_then(|result| serde_json::from_value(result.clone()).ok());
+        let zone = plan.as_ref().map_or_else(|| domain.to_string(), |plan| plan.zone.to_string());
+        let records = plan.map(|plan| {
+            plan.records
+                .into_iter()
+                .map(|required| {
+                    let (found, status) = latest.as_ref().and_then(|latest| found(&required, latest)).unzip();
+                    RecordView { required, found: found.flatten(), status }
+                })
+                .collect()
+        });
+        Ok(DomainView {
+            domain: DomainSummary::from(&page.record),
+            records,
+            result,
+            history: page.history.iter().map(HistoryEntry::from).collect(),
+            zone,
+            latest,
+        })
+    }
+
+    /// The DNS host of a customer's zone, told from its NS records; `None` when it is not one
+    /// we know or DNS does not answer now.
+    pub async fn dns_host(&self, zone: &str) -> Option<DnsHost> {
+        let nameservers = self.worker.dns.ns(zone).await.ok()?.records();
+        DNS_HOSTS.iter().find(|(pattern, _)| nameservers.iter().any(|ns| ns.contains(pattern))).map(|(_, host)| *host)
+    }
+
+    /// The records one of the account's domains needs, planned against DNS now.
+    pub async fn records(&self, account: i64, name: &str) -> Result<RecordPlan, ServiceError> {
+        let (domain, record) = self.owned_domain(account, name).await?;
+        let keys = self.worker.store.domain_keys(record.id).await?;
+        self.plan(account, &domain, has_ed25519(&keys), true).await
+    }
+
+    /// A domain's history: its status changes and up to `limit` check runs before `before`.
+    pub async fn history(
+        &self,
+        account: i64,
+        name: &str,
+        before: Option<i64>,
+        limit: i64,
+    ) -> Result<DomainHistory, ServiceError> {
+        let store = &self.worker.store;
+        let page = store.domain_page(account, name).await?.ok_or_else(|| not_found(name))?;
+        let runs = store.check_runs(account, name, before, limit).await?;
+        Ok(DomainHistory { page, runs })
+    }
+
+    /// Checks one of the account's domains now (at most once every `verify_now_seconds` per
+    /// domain).
+    pub async fn verify_now(&self, account: i64, name: &str) -> Result<VerifiedNow, ServiceError> {
+        let (_, record) = self.owned_domain(account, name).await?;
+        let now = self.now();
+        {
+            let mut requests = self
+                .verify_requests
+                .lock()
+                .map_err(|_| ServiceError::Internal("the rate limiter's lock is poisoned".to_string()))?;
+            if let Some(last) = requests.get(&record.id)
+                && now - last < self.verify_now_seconds
+            {
+                return Err(ServiceError::RateLimited {
+                    domain: name.to_string(),
+                    ago: now - last,
+                    every: self.verify_now_seconds,
+                });
+            }
+            requests.insert(record.id, now);
+        }
+        let (verification, _) = self.worker.check_domain(record, now, true).await?;
+        let updated =
+            self.worker.store.domain(account, verification.domain.as_str()).await?.ok_or_else(|| not_found(name))?;
+        Ok(VerifiedNow { domain: DomainSummary::from(&updated), result: verification })
+    }
+
+    /// Removes one of the account's domains.
+    pub async fn remove(&self, account: i64, name: &str) -> Result<(), ServiceError> {
+        let (domain, _) = self.owned_domain(account, name).await?;
+        self.worker.store.delete_domain(account, domain.as_str(), self.now()).await?;
+        Ok(())
+    }
+
+    /// The DKIM keys the platform holds for one of the account's domains.
+    pub async fn keys(&self, account: i64, name: &str) -> Result<DomainKeys, ServiceError> {
+        let (_, record) = self.owned_domain(account, name).await?;
+        self.keys_of(&record).await
+    }
+
+    async fn keys_of(&self, record: &DomainRecord) -> Result<DomainKeys, ServiceError> {
+        let keys = self.worker.store.domain_keys(record.id).await?;
+        let keys = keys.iter().filter(|key| key.state != KeyState::Removed).map(|key| self.key_view(key)).collect();
+        Ok(DomainKeys { domain: record.domain.clone(), keys })
+    }
+
+    fn key_view(&self, key: &KeyInfo) -> KeyView {
+        let policy = &self.rotation;
+        KeyView {
+            selector: key.selector.clone(),
+            published_at: key.name.clone(),
+            algorithm: key.algorithm.clone(),
+            state: key.state.as_str(),
+            signing: key.state == KeyState::Active,
+            public_key: key.public_key.clone(),
+            record: key.published_record(),
+            created_at: key.created_at,
+            active_at: key.active_at,
+            retired_at: key.retired_at,
+            revoked_at: key.revoked_at,
+            activates_at: policy.activates_at(key),
+            rotates_at: policy.rotates_at(key),
+            revokes_at: policy.revokes_at(key),
+            safe_to_remove: key.state == KeyState::Revoked,
+        }
+    }
+
+    /// Rotates a domain's DKIM keys now: the idle selector gets a new key, which signs once it
+    /// has been published long enough. `dkim_algorithm` picks the pair (Ed25519 or RSA).
+    pub async fn rotate(
+        &self,
+        account: i64,
+        name: &str,
+        dkim_algorithm: Option<&str>,
+    ) -> Result<DomainKeys, ServiceError> {
+        let (_, record) = self.owned_domain(account, name).await?;
+        let algorithm = dkim_algorithm.map(algorithm).transpose()?;
+        let store = &self.worker.store;
+        let group = KeyGroup::Domain(record.id);
+        match rotation::start(store, &self.keys, &self.rotation, group, algorithm, self.now()).await {
+            Ok(_) => self.keys_of(&record).await,
+            Err(RotateError::InProgress(message)) => Err(ServiceError::RotationInProgress(message)),
+            Err(RotateError::NoKeys) => Err(ServiceError::NoHostedKeys),
+            Err(error @ RotateError::NoEd25519) => Err(ServiceError::NoEd25519Keys(error.to_string())),
+            Err(RotateError::Key(KeyError::Algorithm(message))) => Err(ServiceError::InvalidDkimAlgorithm(message)),
+            Err(RotateError::Store(error)) => Err(error.into()),
+            Err(RotateError::Key(error)) => {
+                tracing::error!(%error, "rotating a key");
+                Err(ServiceError::KeyGeneration)
+            }
+        }
+    }
+}
+
+/// What DNS held for a required record at the latest check, and the record's status; `None`
+/// when the check says nothing of it.
+fn found(record: &RequiredRecord, latest: &LatestCheck) -> Option<(Option<String>, MethodStatus)> {
+    match record.method {
+        Method::Dkim => {
+            let selector = latest.dkim.selectors.iter().find(|selector| selector.host == record.fqdn)?;
+            let found = if selector.flattened {
+                Some("a copy of the key (the CNAME was flattened)".to_string())
+            } else {
+                selector.found_target.clone()
+            };
+            Some((found, selector.status))
+        }
+        Method::Spf => {
+            let found = match latest.spf.records_found.as_slice() {
+                found if found.len() > 1 => Some(found.join(" | ")),
+                _ => latest.spf.record.clone(),
+            };
+            Some((found, latest.spf.status?))
+        }
+        Method::Dmarc => {
+            let dmarc = &latest.dmarc;
+            let found = match (&dmarc.record, &dmarc.location) {
+                (Some(text), Some(location)) if dmarc.inherited => {
+                    Some(format!("{text} (inherited from _dmarc.{location})"))
+                }
+                (Some(text), _) => Some(text.clone()),
+                _ => None,
+            };
+            Some((found, dmarc.status?))
+        }
+        Method::Domain => None,
+    }
+}

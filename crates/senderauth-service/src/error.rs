@@ -1,0 +1,160 @@
+//! What a use case can refuse or fail with. Each front end maps it once: the API to an HTTP
+//! status and `{"code", "message"}`, the UI to a page or a message beside the form, the SMTP
+//! gateway to a reply code.
+
+use senderauth_store::StoreError;
+
+/// How a front end should treat an error: which HTTP status class it stands for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The request itself is malformed (400).
+    BadRequest,
+    /// The request is well formed but cannot be done as asked (422).
+    Unprocessable,
+    /// The thing is not there, or belongs to another account (404).
+    NotFound,
+    /// It clashes with what exists (409).
+    Conflict,
+    /// Asked too often (429).
+    RateLimited,
+    /// A failure inside the service; the details are logged, never shown (500).
+    Internal,
+}
+
+/// Why a use case did not do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("give the account a name of 1 to 200 characters")]
+    InvalidAccountName,
+    #[error("domain_limit must be 0 or more")]
+    InvalidDomainLimit,
+    #[error("limit must be 1 to {max}")]
+    InvalidPageLimit { max: i64 },
+    #[error("give the token a label of 1 to 200 characters")]
+    InvalidTokenLabel,
+    #[error("{0}")]
+    InvalidEmail(String),
+    #[error("{0}")]
+    InvalidDomain(String),
+    #[error("{0}")]
+    InvalidDkimAlgorithm(String),
+    #[error("{url:?} is not an http:// or https:// URL")]
+    InvalidUrl { url: String },
+    #[error("{0}")]
+    WebhookTargetNotAllowed(String),
+    #[error("{0}")]
+    DomainReserved(String),
+    #[error("{0}")]
+    DomainExists(String),
+    #[error("{0}")]
+    DomainLimitReached(String),
+    #[error("no domain {0} in this account")]
+    DomainNotFound(String),
+    #[error("no active token {0} here")]
+    TokenNotFound(i64),
+    #[error("{0} is not reserved")]
+    NotReserved(String),
+    #[error("no webhook {0} in this account")]
+    WebhookNotFound(i64),
+    #[error("{domain} was verified {ago}s ago; wait {every}s between requests")]
+    RateLimited { domain: String, ago: i64, every: i64 },
+    #[error("{0}")]
+    RotationInProgress(String),
+    #[error(
+        "this domain has no hosted keys to rotate (it was connected before senderauth hosted keys); connect it again"
+    )]
+    NoHostedKeys,
+    #[error("{0}")]
+    NoEd25519Keys(String),
+    /// Generating DKIM keys failed; the cause is logged.
+    #[error("the DKIM keys could not be made; try again")]
+    KeyGeneration,
+    /// The sandbox DNS host exists only in demo mode.
+    #[error("The sandbox DNS host is part of demo mode: start the service with `senderauth serve --demo`.")]
+    SandboxOff,
+    #[error("You host no zone {0} in the sandbox.")]
+    ZoneNotFound(String),
+    /// A zone the sandbox will not host, or a record it will not take; the message says why.
+    #[error("{0}")]
+    SandboxRefused(String),
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    /// A failure inside the service, with its detail for the log.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl ServiceError {
+    /// The stable code the API sends.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ServiceError::InvalidAccountName => "invalid_name",
+            ServiceError::InvalidDomainLimit | ServiceError::InvalidPageLimit { .. } => "invalid_limit",
+            ServiceError::InvalidTokenLabel => "invalid_label",
+            ServiceError::InvalidEmail(_) => "invalid_email",
+            ServiceError::InvalidDomain(_) => "invalid_domain",
+            ServiceError::InvalidDkimAlgorithm(_) => "invalid_dkim_algorithm",
+            ServiceError::InvalidUrl { .. } => "invalid_url",
+            ServiceError::WebhookTargetNotAllowed(_) => "webhook_target_not_allowed",
+            ServiceError::DomainReserved(_) => "domain_reserved",
+            ServiceError::DomainExists(_) => "domain_exists",
+            ServiceError::DomainLimitReached(_) => "domain_limit_reached",
+            ServiceError::DomainNotFound(_) => "domain_not_found",
+            ServiceError::TokenNotFound(_) => "token_not_found",
+            ServiceError::NotReserved(_) => "not_reserved",
+            ServiceError::WebhookNotFound(_) => "webhook_not_found",
+            ServiceError::RateLimited { .. } => "rate_limited",
+            ServiceError::RotationInProgress(_) => "rotation_in_progress",
+            ServiceError::NoHostedKeys => "no_hosted_keys",
+            ServiceError::NoEd25519Keys(_) => "no_ed25519_keys",
+            ServiceError::KeyGeneration => "key_generation_failed",
+            ServiceError::SandboxOff | ServiceError::ZoneNotFound(_) => "not_found",
+            ServiceError::SandboxRefused(_) => "refused",
+            ServiceError::Store(StoreError::ZoneTaken { .. }) => "conflict",
+            ServiceError::Store(_) | ServiceError::Internal(_) => "internal_error",
+        }
+    }
+
+    /// Which status class the error stands for.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            ServiceError::InvalidAccountName
+            | ServiceError::InvalidDomainLimit
+            | ServiceError::InvalidPageLimit { .. }
+            | ServiceError::InvalidTokenLabel => ErrorKind::BadRequest,
+            ServiceError::InvalidEmail(_)
+            | ServiceError::InvalidDomain(_)
+            | ServiceError::InvalidDkimAlgorithm(_)
+            | ServiceError::InvalidUrl { .. }
+            | ServiceError::WebhookTargetNotAllowed(_)
+            | ServiceError::DomainReserved(_)
+            | ServiceError::NoEd25519Keys(_)
+            | ServiceError::SandboxRefused(_) => ErrorKind::Unprocessable,
+            ServiceError::DomainNotFound(_)
+            | ServiceError::TokenNotFound(_)
+            | ServiceError::NotReserved(_)
+            | ServiceError::WebhookNotFound(_)
+            | ServiceError::SandboxOff
+            | ServiceError::ZoneNotFound(_) => ErrorKind::NotFound,
+            ServiceError::DomainExists(_)
+            | ServiceError::DomainLimitReached(_)
+            | ServiceError::RotationInProgress(_)
+            | ServiceError::NoHostedKeys
+            | ServiceError::Store(StoreError::ZoneTaken { .. }) => ErrorKind::Conflict,
+            ServiceError::RateLimited { .. } => ErrorKind::RateLimited,
+            ServiceError::KeyGeneration | ServiceError::Store(_) | ServiceError::Internal(_) => ErrorKind::Internal,
+        }
+    }
+
+    /// What a person may be shown: the message, except for failures inside the service, whose
+    /// details stay in the log.
+    pub fn public_message(&self) -> String {
+        match self {
+            ServiceError::Store(StoreError::ZoneTaken { .. }) | ServiceError::KeyGeneration => self.to_string(),
+            ServiceError::Store(_) | ServiceError::Internal(_) => {
+                "the request could not be completed; try again".to_string()
+            }
+            other => other.to_string(),
+        }
+    }
+}

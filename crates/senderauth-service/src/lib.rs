@@ -1,0 +1,20 @@
+//! senderauth's service layer: [`Service`] and its use cases (connect, show, verify, remove,
+//! tokens, webhooks, the sandbox), each returning a typed view or a [`ServiceError`]; and the
+//! work behind them: the platform's DKIM keys and their rotation, the background verifier, webhook
+//! deliveries, metrics and the configuration. It knows no HTTP, HTML, SMTP or DNS wire format:
+//! the front ends (`senderauth-web`, `senderauth-mail`, the CLI) call it.
+
+pub mod accounts;
+pub mod config;
+pub mod domains;
+pub mod error;
+pub mod keys;
+pub mod metrics;
+pub mod rotation;
+pub mod sandbox;
+mod service;
+pub mod webhooks;
+pub mod worker;
+
+pub use error::{ErrorKind, ServiceError};
+pub use service::{Clock, Service};

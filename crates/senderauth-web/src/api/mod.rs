@@ -1,0 +1,200 @@
+//! The REST API: JSON under `/api/v1`, every route but the health checks, the metrics and the
+//! document authenticated with `Authorization: Bearer`. Errors are `{"code", "message"}` with a
+//! fitting status, mapped once from the service's errors here; internal details are not sent.
+
+mod accounts;
+mod domains;
+mod messages;
+mod webhooks;
+
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Query, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use senderauth_service::accounts::Caller as Principal;
+use senderauth_service::{ErrorKind, ServiceError};
+use serde::Serialize;
+
+use crate::WebState;
+
+/// The API's OpenAPI document; a test checks that every operation in it exists.
+pub const OPENAPI_DOCUMENT: &str = include_str!("../../openapi.json");
+
+/// Request bodies are small JSON documents.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// The API's routes.
+pub fn routes(state: &WebState) -> Router<WebState> {
+    // Bodies past the gateway's limit are told so by the gateway, up to twice the limit.
+    let message_limit = DefaultBodyLimit::max(state.gateway.size_limit.saturating_mul(2).max(MAX_BODY_BYTES));
+    Router::new()
+        .route("/api/v1/messages/prepare", post(messages::prepare).layer(message_limit))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(ready))
+        .route("/metrics", get(metrics))
+        .route("/api/v1/openapi.json", get(|| async { ([("content-type", "application/json")], OPENAPI_DOCUMENT) }))
+        .route("/api/v1/accounts", post(accounts::create_account))
+        .route("/api/v1/domains", post(domains::connect).get(domains::list))
+        .route("/api/v1/domains/{domain}", get(domains::detail).delete(domains::remove))
+        .route("/api/v1/domains/{domain}/verify", post(domains::verify_now))
+        .route("/api/v1/domains/{domain}/records", get(domains::records))
+        .route("/api/v1/domains/{domain}/dkim", get(domains::keys))
+        .route("/api/v1/domains/{domain}/dkim/rotate", post(domains::rotate))
+        .route("/api/v1/webhooks", get(webhooks::list).post(webhooks::create))
+        .route("/api/v1/webhooks/{id}", delete(webhooks::remove))
+        .route("/api/v1/webhooks/{id}/deliveries", get(webhooks::deliveries))
+        .route("/api/v1/tokens", get(accounts::list_tokens).post(accounts::create_token))
+        .route("/api/v1/tokens/{id}", delete(accounts::revoke_token))
+        .route("/api/v1/reserved-domains", get(accounts::list_reserved).post(accounts::reserve_domain))
+        .route("/api/v1/reserved-domains/{domain}", delete(accounts::unreserve_domain))
+}
+
+/// An error as the client sees it.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    code: &'a str,
+    message: &'a str,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError { status, code, message: message.into() }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, Json(ErrorBody { code: self.code, message: &self.message })).into_response()
+    }
+}
+
+/// The status code a kind of service error answers with.
+pub fn status_of(kind: ErrorKind) -> StatusCode {
+    match kind {
+        ErrorKind::BadRequest => StatusCode::BAD_REQUEST,
+        ErrorKind::Unprocessable => StatusCode::UNPROCESSABLE_ENTITY,
+        ErrorKind::NotFound => StatusCode::NOT_FOUND,
+        ErrorKind::Conflict => StatusCode::CONFLICT,
+        ErrorKind::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+        ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(error: ServiceError) -> ApiError {
+        let kind = error.kind();
+        if kind == ErrorKind::Internal {
+            // The details go to the log; the client learns only that it failed.
+            tracing::error!(%error, "request failed");
+        }
+        ApiError::new(status_of(kind), error.code(), error.public_message())
+    }
+}
+
+/// A JSON body, or the error that says what is wrong with it.
+fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
+    body.map(|Json(value)| value).map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                format!("request bodies may be at most {MAX_BODY_BYTES} bytes"),
+            )
+        } else if rejection.status() == StatusCode::UNSUPPORTED_MEDIA_TYPE {
+            ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "invalid_body",
+                "send the body as JSON with Content-Type: application/json",
+            )
+        } else {
+            ApiError::new(StatusCode::BAD_REQUEST, "invalid_body", rejection.body_text())
+        }
+    })
+}
+
+/// A query string, or the error that says what is wrong with it.
+fn query<T>(query: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
+    query
+        .map(|Query(value)| value)
+        .map_err(|rejection| ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", rejection.body_text()))
+}
+
+/// The caller, from its bearer token.
+pub struct Caller(Principal);
+
+impl FromRequestParts<WebState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &WebState) -> Result<Caller, ApiError> {
+        let unauthorized = || {
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "send a valid token as Authorization: Bearer <token>",
+            )
+        };
+        let token = bearer(&parts.headers).ok_or_else(unauthorized)?;
+        match state.service.authenticate(token).await? {
+            Some(principal) => Ok(Caller(principal)),
+            None => Err(unauthorized()),
+        }
+    }
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get("authorization")?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|token| !token.is_empty())
+}
+
+impl Caller {
+    fn admin(&self) -> Result<(), ApiError> {
+        match self.0 {
+            Principal::Admin => Ok(()),
+            Principal::Account(_) => {
+                Err(ApiError::new(StatusCode::FORBIDDEN, "forbidden", "this route needs an admin token"))
+            }
+        }
+    }
+
+    /// The account whose tokens this caller manages: its own, or the admin tokens.
+    fn token_owner(&self) -> Option<i64> {
+        match self.0 {
+            Principal::Account(id) => Some(id),
+            Principal::Admin => None,
+        }
+    }
+
+    fn account(&self) -> Result<i64, ApiError> {
+        match self.0 {
+            Principal::Account(id) => Ok(id),
+            Principal::Admin => {
+                Err(ApiError::new(StatusCode::FORBIDDEN, "forbidden", "this route needs an account token"))
+            }
+        }
+    }
+}
+
+async fn ready(State(state): State<WebState>) -> Result<&'static str, ApiError> {
+    if state.service.ready().await {
+        Ok("ready")
+    } else {
+        Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", "the database is not reachable"))
+    }
+}
+
+/// Prometheus metrics. Like `/healthz` it needs no token: it holds only totals, no account's data.
+async fn metrics(State(state): State<WebState>) -> Result<Response, ApiError> {
+    let text = state.service.metrics_text().await?;
+    Ok(([("content-type", "text/plain; version=0.0.4; charset=utf-8")], text).into_response())
+}

@@ -1,0 +1,396 @@
+//! `senderauth serve`: startup (store, admin token, DNS), the HTTP server, the SMTP gateway,
+//! the DNS server and the background verifier side by side, and a graceful shutdown.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use senderauth_core::config::ConfigError;
+use senderauth_core::dns::{Dns, ResolverSettings};
+use senderauth_core::spf::build::sending_addresses_record;
+use senderauth_dns::server::SharedZone;
+use senderauth_dns::updates::UpdateTarget;
+use senderauth_dns::zone::{Zone, ZoneSettings};
+use senderauth_service::Service;
+use senderauth_service::config::{ServiceConfig, Settings};
+use senderauth_service::keys::{KeyError, KeyMaker};
+use senderauth_service::metrics::Metrics;
+use senderauth_service::webhooks::Deliverer;
+use senderauth_service::worker::{Worker, unix_now};
+use senderauth_store::{Store, StoreError};
+use senderauth_web::{WebState, router};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+/// A service that could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{action}: {source}")]
+    Io { action: String, source: std::io::Error },
+    #[error("cannot set up {0}")]
+    Setup(String),
+    #[error(transparent)]
+    Keys(#[from] KeyError),
+}
+
+/// What the platform's zone publishes besides the store's keys.
+pub fn zone_settings(settings: &Settings) -> ZoneSettings {
+    let provider = &settings.provider;
+    let zone = provider.zone.trim_end_matches('.').to_ascii_lowercase();
+    let variable = provider.variable_domain.trim_end_matches('.').to_ascii_lowercase();
+    let mut apexes = vec![zone.clone()];
+    if variable != zone && !variable.ends_with(&format!(".{zone}")) {
+        apexes.push(variable.clone());
+    }
+    let nameservers = if settings.service.dns_nameservers.is_empty() {
+        vec![format!("ns1.{zone}")]
+    } else {
+        settings.service.dns_nameservers.clone()
+    };
+    let spf = sending_addresses_record(&provider.sending_ips);
+    ZoneSettings {
+        apexes,
+        nameservers,
+        hostmaster: settings.service.dns_hostmaster.clone().unwrap_or_else(|| format!("hostmaster.{zone}")),
+        ttl: settings.service.dns_ttl.max(1),
+        negative_ttl: settings.service.dns_ttl.clamp(1, 300),
+        spf_include_record: spf.clone(),
+        variable_domain: variable,
+        variable_spf: spf,
+        variable_dmarc: settings.service.variable_domain_dmarc.clone(),
+        bounce_domain: settings.bounce_domain(),
+        sandbox: settings.service.demo,
+    }
+}
+
+/// The external primary the zone's changes are pushed to, if one is configured.
+fn update_target(settings: &Settings) -> Result<Option<UpdateTarget>, ServeError> {
+    let Some(primary) = settings.service.dns_update_primary else { return Ok(None) };
+    let (Some(name), Some(secret)) = (&settings.service.dns_update_key_name, &settings.service.dns_update_key_secret)
+    else {
+        return Err(ServeError::Setup(
+            "updates to the primary: dns_update_primary is set, so dns_update_key_name and \
+             dns_update_key_secret (a TSIG key, HMAC-SHA256, secret in base64) are needed too"
+                .to_string(),
+        ));
+    };
+    UpdateTarget::new(primary, name, secret).map(Some).map_err(|error| ServeError::Setup(format!("updates: {error}")))
+}
+
+/// Runs the service until `shutdown` completes: the API on `service.listen` and the worker.
+/// `on_listening` is told the bound addresses, HTTP and DNS (useful with port 0).
+pub async fn run(
+    settings: Settings,
+    resolver: ResolverSettings,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    on_listening: impl FnOnce(SocketAddr, &[SocketAddr], Option<SocketAddr>),
+) -> Result<(), ServeError> {
+    let data_dir = &settings.service.data_dir;
+    std::fs::create_dir_all(data_dir).map_err(|source| ServeError::Io {
+        action: format!("creating the data directory {}", data_dir.display()),
+        source,
+    })?;
+    let node = settings.service.node.clone().unwrap_or_else(default_node_name);
+    // The DNS sockets first: in demo mode the verifier asks the server on them.
+    let dns_sockets = if settings.service.dns_listen.is_empty() {
+        None
+    } else {
+        Some(senderauth_dns::server::bind(&settings.service.dns_listen).await.map_err(|source| ServeError::Io {
+            action: format!(
+                "serving DNS on {:?} (is another process using it? set dns_listen)",
+                settings.service.dns_listen
+            ),
+            source,
+        })?)
+    };
+    let mut resolver = resolver;
+    if settings.service.demo {
+        let Some(address) = dns_sockets.as_ref().and_then(|bound| bound.addresses().first().copied()) else {
+            return Err(ServeError::Setup(
+                "demo mode needs the embedded DNS server, which hosts the sandbox zones: set dns_listen".to_string(),
+            ));
+        };
+        // Everything is local: no cache, so a record typed at the sandbox counts at once.
+        resolver.nameserver = Some(address);
+        resolver.cache = false;
+    }
+    let worker = connect_worker(&settings, &resolver, node, Arc::default()).await?;
+    bootstrap_admin_token(&worker.store, &settings.service).await?;
+    if settings.service.demo {
+        bootstrap_demo_account(&worker.store, &settings.service).await?;
+    }
+    let listener = TcpListener::bind(settings.service.listen).await.map_err(|source| ServeError::Io {
+        action: format!("listening on {} (is another process using it?)", settings.service.listen),
+        source,
+    })?;
+    let address = listener
+        .local_addr()
+        .map_err(|source| ServeError::Io { action: "reading the listening address".to_string(), source })?;
+
+    let keys = settings.key_maker()?;
+    let update_target = update_target(&settings)?;
+    senderauth_service::keys::ensure_variable_domain_keys(
+        &worker.store,
+        &keys,
+        &settings.provider.variable_domain,
+        &settings.service.variable_domain_selectors,
+        unix_now(),
+    )
+    .await
+    .map_err(|error| ServeError::Setup(format!("the variable domain's DKIM key: {error}")))?;
+
+    let (stop, stopped) = watch::channel(false);
+    let zone: SharedZone = Arc::new(std::sync::RwLock::new(Zone::load(zone_settings(&settings), &worker.store).await?));
+    let nameserver = if let Some(bound) = dns_sockets {
+        let listeners = senderauth_dns::server::serve(bound, zone.clone(), stopped.clone())
+            .map_err(|source| ServeError::Io { action: "starting the DNS server's threads".to_string(), source })?;
+        tracing::info!(addresses = ?listeners.addresses, "serving the platform's zone");
+        tokio::spawn(senderauth_dns::server::follow_changes(worker.store.clone(), zone.clone(), stopped.clone()));
+        Some(listeners)
+    } else {
+        None
+    };
+    if let Some(target) = update_target {
+        tracing::info!(primary = %target.primary, "pushing the zone's changes to the primary");
+        tokio::spawn(senderauth_dns::updates::push_changes(
+            worker.store.clone(),
+            zone_settings(&settings),
+            target,
+            stopped.clone(),
+        ));
+    }
+    let background = start_background(&settings, &resolver, &worker, &keys, stopped).await?;
+    tracing::info!(%address, node = %worker.node, "listening");
+    let mut service = Service::new(worker, Arc::new(unix_now), keys);
+    service.default_domain_limit = settings.service.default_domain_limit;
+    service.webhook_targets = settings.service.webhook_targets();
+    service.rotation = settings.service.rotation();
+    service.demo = settings.service.demo;
+    if service.demo {
+        // The sandbox is local: no limit on Verify, which follows each record added.
+        service.verify_now_seconds = 0;
+    }
+    let state = WebState::new(service, settings.bounce_domain(), settings.service.message_size_limit.max(1024));
+    let smtp = match settings.service.smtp_listen {
+        Some(smtp_address) => {
+            let smtp_listener = TcpListener::bind(smtp_address).await.map_err(|source| ServeError::Io {
+                action: format!("listening for SMTP on {smtp_address} (is another process using it? set smtp_listen)"),
+                source,
+            })?;
+            let bound = smtp_listener
+                .local_addr()
+                .map_err(|source| ServeError::Io { action: "reading the SMTP address".to_string(), source })?;
+            let smtp_settings = senderauth_mail::smtp::SmtpSettings {
+                hostname: settings
+                    .service
+                    .smtp_hostname
+                    .clone()
+                    .unwrap_or_else(|| format!("mail.{}", settings.provider.zone.trim_end_matches('.'))),
+                upstream: settings.service.smtp_upstream,
+                idle: Duration::from_secs(settings.service.smtp_idle_seconds.max(1)),
+                pool: senderauth_mail::smtp::UpstreamPool::default(),
+                tls: match (&settings.service.smtp_tls_certificate, &settings.service.smtp_tls_key) {
+                    (Some(certificate), Some(key)) => Some(
+                        senderauth_mail::smtp::tls_config(certificate, key)
+                            .map_err(|error| ServeError::Setup(format!("the SMTP gateway's TLS: {error}")))?,
+                    ),
+                    (None, None) => None,
+                    _ => {
+                        return Err(ServeError::Setup(
+                            "set both smtp_tls_certificate and smtp_tls_key, or neither".to_string(),
+                        ));
+                    }
+                },
+            };
+            tracing::info!(address = %bound, upstream = ?smtp_settings.upstream, "SMTP gateway listening");
+            tokio::spawn(senderauth_mail::smtp::serve(
+                smtp_listener,
+                state.gateway.clone(),
+                smtp_settings,
+                stop.subscribe(),
+            ));
+            Some(bound)
+        }
+        None => None,
+    };
+    on_listening(address, nameserver.as_ref().map_or(&[][..], |listeners| &listeners.addresses), smtp);
+    let served = axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await;
+    // The API has stopped taking requests; let the checks in flight finish and be written.
+    let _ = stop.send(true);
+    let _ = tokio::task::spawn_blocking(move || background.join()).await;
+    if let Some(listeners) = nameserver {
+        let _ = tokio::task::spawn_blocking(move || listeners.stop()).await;
+    }
+    tracing::info!("stopped");
+    served.map_err(|source| ServeError::Io { action: "serving HTTP".to_string(), source })
+}
+
+/// A worker with its own database connections and resolver, configured from `settings`.
+async fn connect_worker(
+    settings: &Settings,
+    resolver: &ResolverSettings,
+    node: String,
+    metrics: Arc<Metrics>,
+) -> Result<Worker, ServeError> {
+    let store = settings.connect_store().await?;
+    let dns = Dns::new(resolver).map_err(|error| ServeError::Setup(format!("DNS: {error}")))?;
+    let mut worker = Worker::new(store, dns, settings.provider.clone(), node);
+    worker.lifecycle = settings.service.lifecycle();
+    worker.batch = settings.service.worker_batch.max(1);
+    worker.concurrency = settings.service.worker_concurrency.max(1);
+    worker.lease = Duration::from_secs(settings.service.lease_seconds.max(1));
+    worker.metrics = metrics;
+    Ok(worker)
+}
+
+/// How much lower the background work's CPU priority is than the API's, as a nice increment:
+/// when both want the CPU, requests are served first and checks take what is left; when the
+/// API is idle, checks have every core.
+const BACKGROUND_NICE: i32 = 10;
+
+/// Sets the calling thread's CPU priority `BACKGROUND_NICE` below the main thread's (Linux: a
+/// thread's nice value is its own). Where that is refused, the thread keeps its priority.
+fn lower_priority() {
+    if let Ok(main) = rustix::process::getpriority_process(Some(rustix::process::getpid())) {
+        let thread = rustix::thread::gettid();
+        let _ = rustix::process::setpriority_process(Some(thread), (main + BACKGROUND_NICE).min(19));
+    }
+}
+
+/// Starts the background work, the verifier and the webhook deliveries, on a runtime of its
+/// own whose threads run at a lower CPU priority, with its own database connections and
+/// resolver (so nothing a request waits for is driven by those threads). Returns once they
+/// are connected; the thread ends when `stopped` turns true and the checks in flight are
+/// written.
+async fn start_background(
+    settings: &Settings,
+    resolver: &ResolverSettings,
+    api_worker: &Worker,
+    keys: &KeyMaker,
+    stopped: watch::Receiver<bool>,
+) -> Result<std::thread::JoinHandle<()>, ServeError> {
+    let keys = keys.clone();
+    let (ready, started) = tokio::sync::oneshot::channel::<Result<(), ServeError>>();
+    let (settings, resolver) = (settings.clone(), resolver.clone());
+    let (node, metrics) = (api_worker.node.clone(), api_worker.metrics.clone());
+    let spawn_error = |source| ServeError::Io { action: "starting the background verifier".to_string(), source };
+    let thread = std::thread::Builder::new()
+        .name("senderauth-background".to_string())
+        .spawn(move || {
+            lower_priority();
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .thread_name("senderauth-check")
+                .on_thread_start(lower_priority)
+                .enable_all()
+                .build()
+            {
+                Ok(runtime) => runtime,
+                Err(source) => {
+                    let _ = ready.send(Err(spawn_error(source)));
+                    return;
+                }
+            };
+            runtime.block_on(async move {
+                let worker = match connect_worker(&settings, &resolver, node, metrics).await {
+                    Ok(worker) => worker,
+                    Err(error) => {
+                        let _ = ready.send(Err(error));
+                        return;
+                    }
+                };
+                let targets = settings.service.webhook_targets();
+                let deliverer = match Deliverer::new(
+                    worker.store.clone(),
+                    worker.node.clone(),
+                    worker.metrics.clone(),
+                    targets,
+                    keys.master.clone(),
+                ) {
+                    Ok(deliverer) => deliverer,
+                    Err(error) => {
+                        let _ = ready.send(Err(ServeError::Setup(error)));
+                        return;
+                    }
+                };
+                let _ = ready.send(Ok(()));
+                let pause = Duration::from_secs(1);
+                let rotation = senderauth_service::rotation::run_until_stopped(
+                    worker.store.clone(),
+                    keys,
+                    settings.service.rotation(),
+                    unix_now,
+                    Duration::from_secs(60),
+                    stopped.clone(),
+                );
+                tokio::join!(
+                    worker.run_until_stopped(stopped.clone(), pause),
+                    deliverer.run_until_stopped(stopped, pause),
+                    rotation
+                );
+            });
+        })
+        .map_err(spawn_error)?;
+    match started.await {
+        Ok(Ok(())) => Ok(thread),
+        Ok(Err(error)) => Err(error),
+        Err(_) => Err(ServeError::Setup("the background verifier (its thread ended while starting)".to_string())),
+    }
+}
+
+/// Accepts the configured admin token, or generates one on the first start and writes it to
+/// `<data_dir>/admin-token` (readable by the owner only). The token itself is never logged.
+async fn bootstrap_admin_token(store: &Store, service: &ServiceConfig) -> Result<(), ServeError> {
+    let now = unix_now();
+    if let Some(token) = &service.admin_token {
+        store.ensure_token(None, "from configuration", token, now).await?;
+        return Ok(());
+    }
+    if store.has_admin_token().await? {
+        return Ok(());
+    }
+    let (_, token) = store.create_token(None, "generated on first start", now).await?;
+    let path = service.data_dir.join("admin-token");
+    write_token(&path, &token, "the admin token")?;
+    tracing::info!(path = %path.display(), "generated an admin token; read it with: cat {}", path.display());
+    Ok(())
+}
+
+/// Demo mode: an account to try the UI with, its token written to `<data_dir>/demo-token` on
+/// the first start (tokens are stored hashed, so the file is the only copy).
+async fn bootstrap_demo_account(store: &Store, service: &ServiceConfig) -> Result<(), ServeError> {
+    let path = service.data_dir.join("demo-token");
+    if path.exists() {
+        tracing::info!(path = %path.display(), "demo mode: sign in at /ui with the token in {}", path.display());
+        return Ok(());
+    }
+    let now = unix_now();
+    let account = store.create_account("Demo customer", None, now).await?;
+    let (_, token) = store.create_token(Some(account.id), "demo", now).await?;
+    write_token(&path, &token, "the demo account's token")?;
+    tracing::info!(path = %path.display(), "demo mode: made a demo account; sign in at /ui with the token in {}", path.display());
+    Ok(())
+}
+
+/// Writes a token generated on the first start to a file only its owner can read.
+fn write_token(path: &Path, token: &str, what: &str) -> Result<(), ServeError> {
+    write_private(path, &format!("{token}\n"))
+        .map_err(|source| ServeError::Io { action: format!("writing {what} to {}", path.display()), source })
+}
+
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
+    file.write_all(contents.as_bytes())
+}
+
+fn default_node_name() -> String {
+    let host = std::fs::read_to_string("/etc/hostname").map(|name| name.trim().to_string()).unwrap_or_default();
+    format!("{}-{}", if host.is_empty() { "node" } else { &host }, std::process::id())
+}
