@@ -14,4 +14,5 @@ pub mod problem;
 pub mod sandbox;
 pub mod spf;
 pub mod status;
+pub mod token;
 pub mod verify;

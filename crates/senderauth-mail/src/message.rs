@@ -10,7 +10,6 @@
 //! than it occurs, so no From can be added without breaking the signature.
 
 use std::collections::HashMap;
-use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
 
 use base64::Engine as _;
@@ -20,6 +19,7 @@ use ring::signature::{Ed25519KeyPair, RSA_PKCS1_SHA256, RsaKeyPair};
 use sha2::{Digest, Sha256};
 
 use senderauth_core::name::DomainName;
+use senderauth_core::token::random_hex;
 use senderauth_store::{KeyGroup, Store, StoreError};
 
 use senderauth_service::Service;
@@ -693,7 +693,8 @@ pub async fn prepare(
     }
     relayed.extend_from_slice(b"\r\n");
     relayed.extend_from_slice(body);
-    let bounce_token = bounce_token();
+    // 64 bits: unique enough to find a bounce's message in the logs.
+    let bounce_token = random_hex("", 8).map_err(|error| MailError::Temporary(error.to_string()))?;
     Ok(Prepared {
         envelope_from: format!("b+{account_id}.{bounce_token}@{}", gateway.bounce_domain),
         message: relayed,
@@ -703,18 +704,6 @@ pub async fn prepare(
         rewritten_from,
         bounce_token,
     })
-}
-
-/// A short random token naming one message (64 bits: unique enough to find a bounce's message
-/// in the logs).
-fn bounce_token() -> String {
-    let mut random = [0u8; 8];
-    let _ = ring::rand::SecureRandom::fill(&SystemRandom::new(), &mut random);
-    let mut token = String::with_capacity(16);
-    for byte in random {
-        let _ = write!(token, "{byte:02x}");
-    }
-    token
 }
 
 #[cfg(test)]

@@ -106,9 +106,7 @@ pub struct UiSession {
 
 /// `prefix` and `bytes` random bytes in hex.
 fn random_hex(prefix: &str, bytes: usize) -> Result<String, StoreError> {
-    let mut random = vec![0_u8; bytes];
-    getrandom::getrandom(&mut random).map_err(|error| StoreError::Random(error.to_string()))?;
-    Ok(format!("{prefix}{}", random.iter().map(|byte| format!("{byte:02x}")).collect::<String>()))
+    senderauth_core::token::random_hex(prefix, bytes).map_err(|error| StoreError::Random(error.to_string()))
 }
 
 /// A token as listed: never the secret itself.

@@ -99,4 +99,3 @@ impl Service {
             .collect())
     }
 }
-

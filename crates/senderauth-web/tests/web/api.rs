@@ -14,9 +14,9 @@ use senderauth_service::config::{DEFAULT_MESSAGE_SIZE_LIMIT, ServiceConfig};
 use senderauth_service::keys::{KeyAlgorithm, KeyMaker, ensure_variable_domain_keys};
 use senderauth_service::rotation::{self, RotationPolicy};
 use senderauth_service::worker::Worker;
-use senderauth_web::{WebState, router};
 use senderauth_store::{KeyInfo, KeyState, Store};
 use senderauth_testkit::{TestDns, database, http};
+use senderauth_web::{WebState, router};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 

@@ -15,10 +15,10 @@ use senderauth_service::config::DEFAULT_MESSAGE_SIZE_LIMIT;
 use senderauth_service::keys::{KeyAlgorithm, KeyMaker};
 use senderauth_service::webhooks::{Deliverer, Targets, signature};
 use senderauth_service::worker::Worker;
-use senderauth_web::{WebState, router};
 use senderauth_store::{SealedKind, Store};
 use senderauth_testkit::http::{call, publish_hosted_keys};
 use senderauth_testkit::{TestDns, database};
+use senderauth_web::{WebState, router};
 use serde_json::Value;
 use tokio::net::TcpListener;
 

@@ -1,0 +1,567 @@
+//! The domain pages: the list with the connect form, a domain's setup page (the records to add
+//! per method next to what DNS holds, what to fix, Verify, removal) and its history.
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+use time::OffsetDateTime;
+use time::macros::format_description;
+
+use senderauth_core::name::DomainName;
+use senderauth_core::problem::{Method, Severity};
+use senderauth_core::status::MethodStatus;
+use senderauth_service::ErrorKind;
+use senderauth_service::domains::{DmarcFindings, DnsHost, DomainRow, DomainView};
+
+use super::{CsrfForm, Nav, Signed, error_page, refusal_text, render, url_part, went_wrong};
+use crate::WebState;
+
+/// Domains per page of the list.
+const PAGE: i64 = 50;
+/// Check runs per page of a domain's history (runs of alike checks count once).
+const HISTORY_PAGE: i64 = 50;
+
+/// The statuses the pages name, with what they call them.
+const STATUSES: [(&str, &str); 7] = [
+    ("pending", "Not verified"),
+    ("partially_verified", "Partially verified"),
+    ("verified", "Verified"),
+    ("temporary_failure", "Temporary failure"),
+    ("failed", "Failed"),
+    ("not_verified", "Not verified"),
+    ("unknown", "Unknown: DNS did not answer"),
+];
+
+fn status_label(status: &str) -> String {
+    STATUSES.iter().find(|(key, _)| *key == status).map_or(status, |(_, label)| label).to_string()
+}
+
+/// A status as a badge: its class and its words.
+pub(crate) struct Badge {
+    class: String,
+    label: String,
+}
+
+impl Badge {
+    fn new(status: &str) -> Badge {
+        Badge { class: status.to_string(), label: status_label(status) }
+    }
+
+    fn method(status: MethodStatus) -> Badge {
+        Badge::new(method_status(status))
+    }
+}
+
+/// A method's badge: its name, with a mark and words for its status (not colour alone).
+pub(crate) struct MethodBadge {
+    method: &'static str,
+    class: String,
+    label: String,
+    mark: &'static str,
+}
+
+impl MethodBadge {
+    fn new(method: &'static str, status: &str) -> MethodBadge {
+        let mark = match status {
+            "verified" => "✓",
+            "unknown" => "?",
+            _ => "✗",
+        };
+        MethodBadge { method, class: status.to_string(), label: status_label(status), mark }
+    }
+}
+
+/// A method status as the badges and the statuses table name it.
+fn method_status(status: MethodStatus) -> &'static str {
+    match status {
+        MethodStatus::Verified => "verified",
+        MethodStatus::NotVerified => "not_verified",
+        MethodStatus::Unknown => "unknown",
+    }
+}
+
+/// A time as the pages show it: `2026-11-27 09:21 UTC`, or a dash for none.
+fn time(at: Option<i64>) -> String {
+    let format = format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
+    at.and_then(|seconds| OffsetDateTime::from_unix_timestamp(seconds).ok())
+        .and_then(|at| at.format(&format).ok())
+        .unwrap_or_else(|| "—".to_string())
+}
+
+#[derive(Deserialize, Default)]
+pub(super) struct ListQuery {
+    status: Option<String>,
+    q: Option<String>,
+    after: Option<String>,
+    notice: Option<String>,
+}
+
+struct StatusOption {
+    value: &'static str,
+    label: &'static str,
+    selected: bool,
+}
+
+struct RowView {
+    name: String,
+    badge: Badge,
+    methods: Option<Vec<MethodBadge>>,
+    last: String,
+    next: String,
+}
+
+#[derive(Template)]
+#[template(path = "domains.html")]
+struct DomainsPage<'a> {
+    title: &'a str,
+    nav: Option<Nav>,
+    csrf: &'a str,
+    notice: Option<&'a str>,
+    error: Option<&'a str>,
+    email: &'a str,
+    search: &'a str,
+    statuses: Vec<StatusOption>,
+    rows: Vec<RowView>,
+    next: Option<String>,
+}
+
+pub(super) async fn domains_page(
+    State(state): State<WebState>,
+    signed: Signed,
+    Query(query): Query<ListQuery>,
+) -> Response {
+    render_domains(&state, &signed, &query, None, "").await
+}
+
+async fn render_domains(
+    state: &WebState,
+    signed: &Signed,
+    query: &ListQuery,
+    error: Option<&str>,
+    email: &str,
+) -> Response {
+    let account = signed.session.account_id;
+    let status = query.status.as_deref().filter(|status| STATUSES.iter().any(|(key, _)| key == status));
+    let search = query.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
+    let mut domains: Vec<DomainRow> =
+        match state.service.domain_rows(account, status, search, query.after.as_deref(), PAGE + 1).await {
+            Ok(domains) => domains,
+            Err(error) => return went_wrong(Some(signed), "listing domains", &error),
+        };
+    let more = domains.len() as i64 > PAGE;
+    domains.truncate(PAGE as usize);
+    let next = domains.last().filter(|_| more).map(|last| {
+        let mut next = format!("/ui/domains?after={}", url_part(&last.domain.domain));
+        if let Some(status) = status {
+            next.push_str(&format!("&status={status}"));
+        }
+        if let Some(search) = search {
+            next.push_str(&format!("&q={}", url_part(search)));
+        }
+        next
+    });
+    let rows = domains
+        .iter()
+        .map(|row| RowView {
+            name: row.domain.domain.clone(),
+            badge: Badge::new(&row.domain.status),
+            methods: row.methods.as_ref().map(|statuses| {
+                ["DKIM", "SPF", "DMARC"]
+                    .into_iter()
+                    .zip(statuses)
+                    .map(|(method, status)| MethodBadge::new(method, status))
+                    .collect()
+            }),
+            last: time(row.domain.last_checked_at),
+            next: time(row.domain.next_check_at),
+        })
+        .collect();
+    let statuses = STATUSES
+        .iter()
+        .take(5)
+        .map(|&(value, label)| StatusOption { value, label, selected: status == Some(value) })
+        .collect();
+    let page = DomainsPage {
+        title: "Domains",
+        nav: Some(signed.nav()),
+        csrf: signed.csrf(),
+        notice: query.notice.as_deref().filter(|notice| *notice == "deleted").map(|_| "The domain was removed."),
+        error,
+        email,
+        search: search.unwrap_or(""),
+        statuses,
+        rows,
+        next,
+    };
+    let code = if error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
+    render(code, &page)
+}
+
+#[derive(Deserialize)]
+pub(super) struct ConnectForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    email: String,
+    /// The checkbox: present ("on") when ticked.
+    #[serde(default)]
+    ed25519: Option<String>,
+}
+
+pub(super) async fn connect(State(state): State<WebState>, signed: Signed, Form(form): Form<ConnectForm>) -> Response {
+    if let Some(refused) = signed.refusal(&form.csrf) {
+        return refused;
+    }
+    let algorithm = form.ed25519.is_some().then_some("ed25519");
+    match state.service.connect(signed.session.account_id, form.email.trim(), algorithm).await {
+        Ok(connected) => Redirect::to(&format!("/ui/domains/{}", url_part(&connected.domain.domain))).into_response(),
+        Err(error) => {
+            let message = refusal_text(&error);
+            render_domains(&state, &signed, &ListQuery::default(), Some(&message), &form.email).await
+        }
+    }
+}
+
+#[derive(Deserialize, Default)]
+pub(super) struct DomainQuery {
+    notice: Option<String>,
+}
+
+/// Demo mode: whether the domain's zone is at this account's sandbox DNS host.
+struct SandboxNotice {
+    apex: String,
+    hosted: bool,
+}
+
+/// Which DMARC record applies to the domain and where it is, as of the last check: its own, or
+/// inherited from the root domain (RFC 7489 section 6.6.3).
+enum DmarcSummary {
+    Inherited { location: String, domain: String, policy: Option<String>, record: String },
+    Own { domain: String, policy: Option<String>, record: String },
+    NoneForSubdomain { domain: String, root: String },
+    NoneForRoot { domain: String },
+}
+
+impl DmarcSummary {
+    fn new(domain: &str, dmarc: &DmarcFindings) -> DmarcSummary {
+        let domain_owned = domain.to_string();
+        let policy = dmarc.policy.clone();
+        match (&dmarc.record, dmarc.inherited) {
+            (Some(record), true) => DmarcSummary::Inherited {
+                location: dmarc.location.clone().unwrap_or_else(|| domain_owned.clone()),
+                domain: domain_owned,
+                policy,
+                record: record.clone(),
+            },
+            (Some(record), false) => DmarcSummary::Own { domain: domain_owned, policy, record: record.clone() },
+            (None, _) => {
+                let root = DomainName::parse(domain).ok().map(|name| name.organizational_domain().to_string());
+                match root.filter(|root| root != domain) {
+                    Some(root) => DmarcSummary::NoneForSubdomain { domain: domain_owned, root },
+                    None => DmarcSummary::NoneForRoot { domain: domain_owned },
+                }
+            }
+        }
+    }
+}
+
+struct RecordRow {
+    kind: &'static str,
+    host: String,
+    value: String,
+    found: String,
+    status: Option<Badge>,
+    notes: Vec<String>,
+}
+
+struct Section {
+    id: &'static str,
+    title: &'static str,
+    badge: Badge,
+    dmarc: Option<DmarcSummary>,
+    records: Vec<RecordRow>,
+}
+
+struct ProblemRow {
+    severity: &'static str,
+    message: String,
+    fix: String,
+}
+
+struct Change {
+    at: String,
+    from: Option<Badge>,
+    to: Badge,
+    event: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "domain.html")]
+struct DomainPage<'a> {
+    title: &'a str,
+    nav: Option<Nav>,
+    csrf: &'a str,
+    domain: &'a str,
+    badge: Badge,
+    notice: Option<String>,
+    sandbox: Option<SandboxNotice>,
+    dns_host: Option<DnsHost>,
+    last_checked: String,
+    next_check: String,
+    sections: Vec<Section>,
+    problems: Vec<ProblemRow>,
+    history: Vec<Change>,
+}
+
+fn severity_class(severity: Severity) -> &'static str {
+    match severity {
+        Severity::Info => "info",
+        Severity::Warning => "warning",
+        Severity::Error => "error",
+    }
+}
+
+/// The setup page's sections, one per method: its status, (for DMARC) which record applies,
+/// and its records.
+fn sections(view: &DomainView) -> Vec<Section> {
+    let latest = view.latest.as_ref();
+    let methods = [
+        (Method::Dkim, "dkim", "DKIM", latest.and_then(|latest| latest.dkim.status)),
+        (Method::Spf, "spf", "SPF", latest.and_then(|latest| latest.spf.status)),
+        (Method::Dmarc, "dmarc", "DMARC", latest.and_then(|latest| latest.dmarc.status)),
+    ];
+    methods
+        .into_iter()
+        .map(|(method, id, title, status)| Section {
+            id,
+            title,
+            badge: status.map_or_else(|| Badge::new("not checked yet"), Badge::method),
+            dmarc: latest
+                .filter(|_| method == Method::Dmarc)
+                .map(|latest| DmarcSummary::new(&view.domain.domain, &latest.dmarc)),
+            records: view
+                .records
+                .iter()
+                .flatten()
+                .filter(|record| record.required.method == method)
+                .map(|record| RecordRow {
+                    kind: record.required.record_type,
+                    host: record.required.host.clone(),
+                    value: record.required.value.clone(),
+                    found: record.found.clone().unwrap_or_else(|| "—".to_string()),
+                    status: record.status.map(Badge::method),
+                    notes: record.required.notes.clone(),
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+pub(super) async fn domain_page(
+    State(state): State<WebState>,
+    signed: Signed,
+    Path(name): Path<String>,
+    Query(query): Query<DomainQuery>,
+) -> Response {
+    // Planned against DNS now: the customer sees their existing SPF record merged.
+    let view = match state.service.domain(signed.session.account_id, &name, true).await {
+        Ok(view) => view,
+        Err(error) => return error_page(&signed, &error),
+    };
+    let domain = view.domain.domain.as_str();
+    let notice = query.notice.as_deref().map(|notice| match notice {
+        "verified" => "Checked just now.".to_string(),
+        "confirm" => "Tick the box to confirm the removal.".to_string(),
+        other => other.chars().take(200).collect(),
+    });
+    let sandbox = match signed.demo.then(|| DomainName::parse(domain).ok()).flatten() {
+        Some(name) => {
+            let apex = name.organizational_domain().to_string();
+            let hosted = state.service.hosts_sandbox_zone(signed.session.account_id, &apex).await;
+            Some(SandboxNotice { apex, hosted })
+        }
+        None => None,
+    };
+    let problems = view.latest.as_ref().map(|latest| latest.problems.as_slice()).unwrap_or_default();
+    let page = DomainPage {
+        title: domain,
+        nav: Some(signed.nav()),
+        csrf: signed.csrf(),
+        domain,
+        badge: Badge::new(&view.domain.status),
+        notice,
+        sandbox,
+        dns_host: state.service.dns_host(&view.zone).await,
+        last_checked: time(view.domain.last_checked_at),
+        next_check: time(view.domain.next_check_at),
+        sections: sections(&view),
+        problems: problems
+            .iter()
+            .map(|problem| ProblemRow {
+                severity: severity_class(problem.severity),
+                message: problem.message.clone(),
+                fix: problem.fix.clone(),
+            })
+            .collect(),
+        history: view
+            .history
+            .iter()
+            .rev()
+            .map(|change| Change {
+                at: time(Some(change.at)),
+                from: change.from.as_deref().map(Badge::new),
+                to: Badge::new(&change.to),
+                event: change.event.clone(),
+            })
+            .collect(),
+    };
+    render(StatusCode::OK, &page)
+}
+
+#[derive(Deserialize, Default)]
+pub(super) struct HistoryQuery {
+    before: Option<i64>,
+}
+
+struct RunRow {
+    when: String,
+    checks: i64,
+    status: Badge,
+    dkim: Badge,
+    spf: Badge,
+    dmarc: Badge,
+    problems: Vec<String>,
+}
+
+#[derive(Template)]
+#[template(path = "history.html")]
+struct HistoryPage<'a> {
+    title: &'a str,
+    nav: Option<Nav>,
+    domain: &'a str,
+    badge: Badge,
+    runs: Vec<RunRow>,
+    /// The `before` of the next page of older checks.
+    older: Option<i64>,
+    changes: Vec<Change>,
+}
+
+/// A domain's history: every check, consecutive alike checks as one line, and every change of
+/// its status.
+pub(super) async fn history_page(
+    State(state): State<WebState>,
+    signed: Signed,
+    Path(name): Path<String>,
+    Query(query): Query<HistoryQuery>,
+) -> Response {
+    let account = signed.session.account_id;
+    let history = match state.service.history(account, &name, query.before, HISTORY_PAGE + 1).await {
+        Ok(history) => history,
+        Err(error) => return error_page(&signed, &error),
+    };
+    let record = &history.page.record;
+    let older = (history.runs.len() as i64 > HISTORY_PAGE)
+        .then(|| history.runs.get(HISTORY_PAGE as usize - 1).map(|run| run.id))
+        .flatten();
+    let runs = history
+        .runs
+        .iter()
+        .take(HISTORY_PAGE as usize)
+        .map(|run| RunRow {
+            when: if run.first_at == run.last_at {
+                time(Some(run.first_at))
+            } else {
+                format!("{} to {}", time(Some(run.first_at)), time(Some(run.last_at)))
+            },
+            checks: run.checks,
+            status: Badge::new(&run.status),
+            dkim: Badge::new(&run.dkim_status),
+            spf: Badge::new(&run.spf_status),
+            dmarc: Badge::new(&run.dmarc_status),
+            problems: run.problem_codes.split(' ').filter(|code| !code.is_empty()).map(str::to_string).collect(),
+        })
+        .collect();
+    let changes = history
+        .page
+        .history
+        .iter()
+        .rev()
+        .map(|event| Change {
+            at: time(Some(event.at)),
+            from: event.from_status.as_deref().map(Badge::new),
+            to: Badge::new(&event.to_status),
+            event: event.event.clone(),
+        })
+        .collect();
+    let title = format!("History of {}", record.domain);
+    let page = HistoryPage {
+        title: &title,
+        nav: Some(signed.nav()),
+        domain: &record.domain,
+        badge: Badge::new(&record.status),
+        runs,
+        older,
+        changes,
+    };
+    render(StatusCode::OK, &page)
+}
+
+pub(super) async fn verify(
+    State(state): State<WebState>,
+    signed: Signed,
+    Path(name): Path<String>,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    if let Some(refused) = signed.refusal(&form.csrf) {
+        return refused;
+    }
+    let notice = match state.service.verify_now(signed.session.account_id, &name).await {
+        Ok(_) => "verified".to_string(),
+        Err(error) if error.kind() == ErrorKind::NotFound => return Redirect::to("/ui/domains").into_response(),
+        Err(error) => refusal_text(&error),
+    };
+    Redirect::to(&format!("/ui/domains/{}?notice={}", url_part(&name), url_part(&notice))).into_response()
+}
+
+#[derive(Deserialize)]
+pub(super) struct DeleteForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    confirm: String,
+}
+
+pub(super) async fn delete(
+    State(state): State<WebState>,
+    signed: Signed,
+    Path(name): Path<String>,
+    Form(form): Form<DeleteForm>,
+) -> Response {
+    if let Some(refused) = signed.refusal(&form.csrf) {
+        return refused;
+    }
+    if form.confirm != "yes" {
+        return Redirect::to(&format!("/ui/domains/{}?notice=confirm", url_part(&name))).into_response();
+    }
+    match state.service.remove(signed.session.account_id, &name).await {
+        Ok(()) => Redirect::to("/ui/domains?notice=deleted").into_response(),
+        Err(error) if error.kind() == ErrorKind::NotFound => Redirect::to("/ui/domains").into_response(),
+        Err(error) => error_page(&signed, &error),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_are_shown_in_utc() {
+        // Checked against `date -u -d @SECONDS`, a leap day included.
+        assert_eq!(time(Some(1_795_771_282)), "2026-11-27 09:21 UTC");
+        assert_eq!(time(Some(951_782_400)), "2000-02-29 00:00 UTC");
+        assert_eq!(time(None), "—");
+    }
+}
