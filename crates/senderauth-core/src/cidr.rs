@@ -1,59 +1,32 @@
-//! IP networks (`192.0.2.0/24`), as SPF's ip4/ip6 mechanisms and the sending ranges use them.
+//! IP networks (`192.0.2.0/24`), as SPF's ip4/ip6 mechanisms and the sending ranges use them:
+//! `ipnet`'s `IpNet`, read with this project's error messages, a bare address taken as a
+//! network of one.
 
 use std::fmt;
 use std::net::IpAddr;
 use std::str::FromStr;
 
+use ipnet::IpNet;
+
 /// An address with a prefix length.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct IpNetwork {
-    pub address: IpAddr,
-    pub prefix: u8,
-}
+pub struct IpNetwork(IpNet);
 
 impl IpNetwork {
     /// A network of `address` with `prefix` bits; `None` when the prefix is too long.
     pub fn new(address: IpAddr, prefix: u8) -> Option<IpNetwork> {
-        let max = if address.is_ipv4() { 32 } else { 128 };
-        (prefix <= max).then_some(IpNetwork { address, prefix })
+        IpNet::new(address, prefix).ok().map(IpNetwork)
     }
 
     /// The first and the last address of the network (the same for a single address).
     pub fn ends(&self) -> (IpAddr, IpAddr) {
-        match self.address {
-            IpAddr::V4(address) => {
-                let host_mask = u32::MAX.checked_shr(u32::from(self.prefix)).unwrap_or(0);
-                let address = u32::from(address);
-                (IpAddr::V4((address & !host_mask).into()), IpAddr::V4((address | host_mask).into()))
-            }
-            IpAddr::V6(address) => {
-                let host_mask = u128::MAX.checked_shr(u32::from(self.prefix)).unwrap_or(0);
-                let address = u128::from(address);
-                (IpAddr::V6((address & !host_mask).into()), IpAddr::V6((address | host_mask).into()))
-            }
-        }
+        (self.0.network(), self.0.broadcast())
     }
 
     /// Whether `candidate` lies in this network. Addresses of the other family never match.
     pub fn contains(&self, candidate: IpAddr) -> bool {
-        match (self.address, candidate) {
-            (IpAddr::V4(network), IpAddr::V4(candidate)) => {
-                prefix_matches(u32::from(network).into(), u32::from(candidate).into(), self.prefix, 32)
-            }
-            (IpAddr::V6(network), IpAddr::V6(candidate)) => {
-                prefix_matches(u128::from(network), u128::from(candidate), self.prefix, 128)
-            }
-            _ => false,
-        }
+        self.0.contains(&candidate)
     }
-}
-
-fn prefix_matches(network: u128, candidate: u128, prefix: u8, width: u32) -> bool {
-    if prefix == 0 {
-        return true;
-    }
-    let shift = width - u32::from(prefix);
-    (network >> shift) == (candidate >> shift)
 }
 
 impl FromStr for IpNetwork {
@@ -69,20 +42,18 @@ impl FromStr for IpNetwork {
             .map_err(|_| format!("{text:?} is not an IP address or network (like 192.0.2.0/24 or 2001:db8::/32)"))?;
         let max = if address.is_ipv4() { 32 } else { 128 };
         let prefix = match prefix {
-            Some(prefix) => prefix
-                .parse::<u8>()
-                .ok()
-                .filter(|prefix| *prefix <= max)
-                .ok_or_else(|| format!("{text:?}: the prefix length must be a number from 0 to {max}"))?,
-            None => max,
+            Some(prefix) => prefix.parse::<u8>().ok().filter(|prefix| *prefix <= max),
+            None => Some(max),
         };
-        Ok(IpNetwork { address, prefix })
+        prefix
+            .and_then(|prefix| IpNetwork::new(address, prefix))
+            .ok_or_else(|| format!("{text:?}: the prefix length must be a number from 0 to {max}"))
     }
 }
 
 impl fmt::Display for IpNetwork {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(formatter, "{}/{}", self.address, self.prefix)
+        self.0.fmt(formatter)
     }
 }
 

@@ -14,6 +14,7 @@ use crate::spf::tree::walk_record;
 
 /// What the customer should do with a record.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Action {
     /// Add this record.
@@ -30,6 +31,7 @@ pub enum Action {
 
 /// One DNS record to add.
 #[derive(Clone, Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RequiredRecord {
     pub method: Method,
     pub record_type: &'static str,
@@ -48,10 +50,14 @@ pub struct RequiredRecord {
 
 /// The records for one domain and account.
 #[derive(Clone, Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RecordPlan {
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub domain: DomainName,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub account: AccountId,
     /// The zone the customer most likely manages, which hosts are written relative to.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub zone: DomainName,
     pub records: Vec<RequiredRecord>,
     /// DNS lookups the proposed SPF record needs (RFC 7208 allows 10), when it was measured.

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 /// The outcome of checking one method (DKIM, SPF or DMARC).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum MethodStatus {
     Verified,

@@ -10,7 +10,7 @@ use crate::error::ServiceError;
 use crate::service::Service;
 
 /// An account just made, with its first token (shown this once).
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct NewAccount {
     pub id: i64,
     pub name: String,
@@ -19,7 +19,7 @@ pub struct NewAccount {
 }
 
 /// An API token; its secret is never shown again after it is made.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct TokenView {
     pub id: i64,
     pub label: String,
@@ -39,7 +39,7 @@ impl From<&TokenInfo> for TokenView {
 }
 
 /// A token just made, with its secret (shown this once; only its hash is kept).
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct NewToken {
     #[serde(flatten)]
     pub token: TokenView,
@@ -48,7 +48,7 @@ pub struct NewToken {
 }
 
 /// A domain the platform keeps for itself.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct Reservation {
     pub domain: String,
     pub reason: String,

@@ -20,7 +20,7 @@ use crate::service::Service;
 pub const MAX_PAGE: i64 = 500;
 
 /// A connected domain as lists show it.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct DomainSummary {
     pub domain: String,
     /// The lifecycle status: `pending`, `partially_verified`, `verified`, `temporary_failure`
@@ -44,19 +44,20 @@ impl From<&DomainRecord> for DomainSummary {
 }
 
 /// A domain just connected, with the records to add.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct ConnectedDomain {
     #[serde(flatten)]
     pub domain: DomainSummary,
-    /// `None` only when no plan can be made (the domain became reserved meanwhile).
+    /// The records to add; null only when no plan can be made (the domain became reserved
+    /// meanwhile).
     pub records: Option<Vec<RequiredRecord>>,
 }
 
 /// One page of an account's domains.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct DomainList {
     pub domains: Vec<DomainSummary>,
-    /// The `after` of the next page; `None` on the last.
+    /// The `after` of the next page; null on the last.
     pub next: Option<String>,
 }
 
@@ -69,7 +70,7 @@ pub struct DomainRow {
 }
 
 /// One record to add, next to what DNS held at the latest check.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct RecordView {
     #[serde(flatten)]
     pub required: RequiredRecord,
@@ -82,7 +83,7 @@ pub struct RecordView {
 }
 
 /// A status change of a domain.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct HistoryEntry {
     pub at: i64,
     pub from: Option<String>,
@@ -161,14 +162,14 @@ pub struct ProblemView {
 }
 
 /// One of an account's domains with everything the setup page and `GET /domains/{domain}` show.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct DomainView {
     #[serde(flatten)]
     pub domain: DomainSummary,
-    /// The records to add, with what DNS held at the latest check; `None` when no plan can be
-    /// made.
+    /// The records to add, with what DNS held at the latest check; null when no plan can be made.
     pub records: Option<Vec<RecordView>>,
     /// The latest check's whole result, as the verifier wrote it.
+    #[schema(value_type = Option<Object>)]
     pub result: Option<serde_json::Value>,
     /// Status changes, oldest first.
     pub history: Vec<HistoryEntry>,
@@ -181,15 +182,16 @@ pub struct DomainView {
 }
 
 /// A domain after a check on request: its state and the whole result.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct VerifiedNow {
     #[serde(flatten)]
     pub domain: DomainSummary,
+    #[schema(value_type = Object)]
     pub result: Verification,
 }
 
 /// One DKIM key the platform holds for a domain. Never the private key.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct KeyView {
     pub selector: String,
     pub published_at: String,
@@ -209,7 +211,7 @@ pub struct KeyView {
 }
 
 /// A domain's hosted keys.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct DomainKeys {
     pub domain: String,
     pub keys: Vec<KeyView>,

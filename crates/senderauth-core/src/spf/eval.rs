@@ -513,14 +513,11 @@ fn dotted_address(ip: IpAddr) -> String {
     }
 }
 
+/// RFC 7208 section 7.3: an uppercase macro letter's value is URL-escaped, every character but
+/// RFC 3986's unreserved ones percent-encoded.
+const UNRESERVED: &percent_encoding::AsciiSet =
+    &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+
 fn url_escape(text: &str) -> String {
-    let mut escaped = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
-            escaped.push(byte as char);
-        } else {
-            escaped.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    escaped
+    percent_encoding::utf8_percent_encode(text, UNRESERVED).to_string()
 }

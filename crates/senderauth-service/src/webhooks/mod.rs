@@ -9,7 +9,7 @@ use crate::error::ServiceError;
 use crate::service::Service;
 
 /// A webhook endpoint of an account.
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct WebhookView {
     pub id: i64,
     pub url: String,
@@ -17,7 +17,7 @@ pub struct WebhookView {
 }
 
 /// An endpoint just added, with its signing secret (shown this once).
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct NewWebhook {
     #[serde(flatten)]
     pub webhook: WebhookView,
@@ -25,7 +25,7 @@ pub struct NewWebhook {
 }
 
 /// One delivery of an event to an endpoint, as its log shows it.
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct DeliveryView {
     pub id: i64,
     pub event_id: i64,

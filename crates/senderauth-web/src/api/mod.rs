@@ -3,12 +3,16 @@
 //! fitting status, mapped once from the service's errors here; internal details are not sent.
 
 mod accounts;
+mod doc;
 mod domains;
 mod messages;
+mod ops;
 mod webhooks;
 
+pub use doc::document as openapi_document;
+
 use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::extract::{DefaultBodyLimit, FromRequestParts, Query, State};
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Query};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -20,9 +24,6 @@ use serde::Serialize;
 
 use crate::WebState;
 
-/// The API's OpenAPI document; a test checks that every operation in it exists.
-pub const OPENAPI_DOCUMENT: &str = include_str!("../../openapi.json");
-
 /// Request bodies are small JSON documents.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
@@ -32,10 +33,10 @@ pub fn routes(state: &WebState) -> Router<WebState> {
     let message_limit = DefaultBodyLimit::max(state.gateway.size_limit.saturating_mul(2).max(MAX_BODY_BYTES));
     Router::new()
         .route("/api/v1/messages/prepare", post(messages::prepare).layer(message_limit))
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(ready))
-        .route("/metrics", get(metrics))
-        .route("/api/v1/openapi.json", get(|| async { ([("content-type", "application/json")], OPENAPI_DOCUMENT) }))
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
+        .route("/api/v1/openapi.json", get(ops::openapi))
         .route("/api/v1/accounts", post(accounts::create_account))
         .route("/api/v1/domains", post(domains::connect).get(domains::list))
         .route("/api/v1/domains/{domain}", get(domains::detail).delete(domains::remove))
@@ -60,9 +61,12 @@ pub struct ApiError {
     message: String,
 }
 
-#[derive(Serialize)]
-struct ErrorBody<'a> {
+/// What every error answers: a stable code and a message for a person.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct ErrorBody<'a> {
+    /// Stable, for programs: `domain_not_found`, `rate_limited`, ...
     code: &'a str,
+    /// What went wrong and what to do, for a person.
     message: &'a str,
 }
 
@@ -101,9 +105,13 @@ impl From<ServiceError> for ApiError {
     }
 }
 
-/// A JSON body, or the error that says what is wrong with it.
-fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
-    body.map(|Json(value)| value).map_err(|rejection| {
+/// A JSON body; what is wrong with one that does not read is said as an `ApiError`.
+#[derive(FromRequest)]
+#[from_request(via(Json), rejection(ApiError))]
+pub(crate) struct Body<T>(pub(crate) T);
+
+impl From<JsonRejection> for ApiError {
+    fn from(rejection: JsonRejection) -> ApiError {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
@@ -119,14 +127,18 @@ fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
         } else {
             ApiError::new(StatusCode::BAD_REQUEST, "invalid_body", rejection.body_text())
         }
-    })
+    }
 }
 
-/// A query string, or the error that says what is wrong with it.
-fn query<T>(query: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
-    query
-        .map(|Query(value)| value)
-        .map_err(|rejection| ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", rejection.body_text()))
+/// A query string; one that does not read is a 400 `invalid_query`.
+#[derive(FromRequestParts)]
+#[from_request(via(Query), rejection(ApiError))]
+pub(crate) struct QueryString<T>(pub(crate) T);
+
+impl From<QueryRejection> for ApiError {
+    fn from(rejection: QueryRejection) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", rejection.body_text())
+    }
 }
 
 /// The caller, from its bearer token.
@@ -183,18 +195,4 @@ impl Caller {
             }
         }
     }
-}
-
-async fn ready(State(state): State<WebState>) -> Result<&'static str, ApiError> {
-    if state.service.ready().await {
-        Ok("ready")
-    } else {
-        Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", "the database is not reachable"))
-    }
-}
-
-/// Prometheus metrics. Like `/healthz` it needs no token: it holds only totals, no account's data.
-async fn metrics(State(state): State<WebState>) -> Result<Response, ApiError> {
-    let text = state.service.metrics_text().await?;
-    Ok(([("content-type", "text/plain; version=0.0.4; charset=utf-8")], text).into_response())
 }

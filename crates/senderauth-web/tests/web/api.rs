@@ -22,6 +22,8 @@ use tokio::net::TcpListener;
 
 struct App {
     address: SocketAddr,
+    /// The router's paths, as axum lists them in its `Debug` output.
+    routes: Vec<String>,
     dns: TestDns,
     admin: String,
     clock: Arc<AtomicI64>,
@@ -69,8 +71,9 @@ async fn spawn_app_with(database_url: &str, default_domain_limit: Option<i64>) -
     let state = WebState::new(service, "bounces.esp.example".to_string(), DEFAULT_MESSAGE_SIZE_LIMIT);
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let address = listener.local_addr().expect("address");
+    let routes = router_paths(&format!("{:?}", router(state.clone())));
     tokio::spawn(async move { axum::serve(listener, router(state)).await });
-    App { address, dns, admin, clock, store, keys }
+    App { address, routes, dns, admin, clock, store, keys }
 }
 
 impl App {
@@ -785,4 +788,42 @@ async fn the_address_serve_prints_leads_to_the_ui() {
     }
     assert_eq!(redirect_of(app.address, "/ui/domains").await, (303, Some("/ui/sign-in".to_string())));
     assert_eq!(redirect_of(app.address, "/no-such-page").await.0, 404);
+}
+
+/// The paths in a router's `Debug` output (axum lists each route's path there).
+fn router_paths(debug: &str) -> Vec<String> {
+    let mut paths: Vec<String> = debug
+        .split("RouteId(")
+        .skip(1)
+        .filter_map(|rest| rest.split_once("): \"").and_then(|(_, rest)| rest.split_once('"')))
+        .map(|(path, _)| path.to_string())
+        .collect();
+    paths.sort();
+    paths.dedup();
+    paths
+}
+
+#[tokio::test]
+async fn every_route_of_the_router_is_in_the_openapi_document_with_its_methods() {
+    let app = spawn_app(&database::sqlite().url).await;
+    let (_, document) = app.call("GET", "/api/v1/openapi.json", None, None).await;
+    let documented = document["paths"].as_object().expect("paths");
+    // The web UI's pages are HTML for people, not the API; axum adds a fallback of its own.
+    let api: Vec<&String> = app
+        .routes
+        .iter()
+        .filter(|path| *path != "/" && *path != "/ui" && !path.starts_with("/ui/") && !path.contains("__private__"))
+        .collect();
+    assert!(api.len() >= 19, "the router's Debug output lists its paths: {:?}", app.routes);
+    for path in api {
+        let operations = documented.get(path.as_str()).unwrap_or_else(|| panic!("{path} is not in the document"));
+        // A method the document does not name is one the server does not route.
+        let concrete = path.replace("{domain}", "example.com").replace("{id}", "1");
+        for method in ["get", "post", "put", "patch", "delete"] {
+            if operations.get(method).is_none() {
+                let (status, _) = app.call(&method.to_uppercase(), &concrete, None, Some("{}")).await;
+                assert_eq!(status, 405, "{method} {path} answers {status} but is not documented");
+            }
+        }
+    }
 }
