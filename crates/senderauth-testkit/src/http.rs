@@ -1,10 +1,34 @@
-//! A minimal HTTP/1.1 client for tests: one request per connection, JSON bodies.
+//! HTTP for tests, over reqwest: JSON calls to the API, raw bodies, and `FormClient`, which keeps
+//! cookies and posts forms like a browser (redirects left to the test).
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
+use reqwest::cookie::{CookieStore, Jar};
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, LOCATION};
+use reqwest::redirect::Policy;
+use reqwest::{Client, Method, Url};
 use serde_json::Value;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+
+/// A client that follows no redirect (the tests check them) and asks no proxy.
+fn client(jar: Option<Arc<Jar>>) -> Client {
+    // reqwest's TLS is rustls with the ring provider (as the service's), installed once per
+    // process; the tests speak plain HTTP, but a client is not built without one.
+    static PROVIDER: std::sync::Once = std::sync::Once::new();
+    PROVIDER.call_once(|| {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+    let builder = Client::builder().redirect(Policy::none()).no_proxy();
+    let builder = match jar {
+        Some(jar) => builder.cookie_provider(jar),
+        None => builder,
+    };
+    builder.build().expect("an HTTP client")
+}
+
+fn url(address: SocketAddr, path: &str) -> Url {
+    Url::parse(&format!("http://{address}{path}")).expect("a URL")
+}
 
 /// Sends one request and returns the status and the body parsed as JSON (`Null` when empty or
 /// not JSON).
@@ -19,7 +43,8 @@ pub async fn call(
     (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
-/// Sends one request and returns the status and the body as text.
+/// Sends one request (a JSON body, `Authorization: Bearer` with `token`) and returns the status
+/// and the body as text.
 pub async fn call_text(
     address: SocketAddr,
     method: &str,
@@ -27,24 +52,21 @@ pub async fn call_text(
     token: Option<&str>,
     body: Option<&str>,
 ) -> (u16, String) {
-    let mut stream = TcpStream::connect(address).await.expect("connecting to the server");
-    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n");
+    let method = Method::from_bytes(method.as_bytes()).expect("an HTTP method");
+    let mut request = client(None)
+        .request(method, url(address, path))
+        .header(CONTENT_TYPE, "application/json")
+        .body(body.unwrap_or("").to_string());
     if let Some(token) = token {
-        request.push_str(&format!("Authorization: Bearer {token}\r\n"));
+        request = request.header(AUTHORIZATION, format!("Bearer {token}"));
     }
-    let body = body.unwrap_or("");
-    request.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}", body.len()));
-    stream.write_all(request.as_bytes()).await.expect("sending the request");
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).await.expect("reading the response");
-    let response = String::from_utf8_lossy(&response);
-    let status = response.split(' ').nth(1).and_then(|code| code.parse().ok()).expect("a status line");
-    let body = response.split_once("\r\n\r\n").map_or("", |(_, body)| body);
-    (status, body.to_string())
+    let response = request.send().await.expect("an answer from the server");
+    let status = response.status().as_u16();
+    (status, response.text().await.expect("the response's body"))
 }
 
-/// Sends `body` as is (`content_type`) and returns the status, the response's head (status line
-/// and header fields) and its body's bytes.
+/// POSTs `body` as it is (`content_type`) and returns the status, the response's head (status
+/// line and header fields) and its body's bytes.
 pub async fn call_raw(
     address: SocketAddr,
     path: &str,
@@ -52,19 +74,21 @@ pub async fn call_raw(
     content_type: &str,
     body: &[u8],
 ) -> (u16, String, Vec<u8>) {
-    let mut stream = TcpStream::connect(address).await.expect("connecting to the server");
-    let head = format!(
-        "POST {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\nAuthorization: Bearer {token}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(head.as_bytes()).await.expect("sending the request");
-    stream.write_all(body).await.expect("sending the body");
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).await.expect("reading the response");
-    let end = response.windows(4).position(|window| window == b"\r\n\r\n").expect("a response head");
-    let head = String::from_utf8_lossy(&response[..end]).into_owned();
-    let status = head.split(' ').nth(1).and_then(|code| code.parse().ok()).expect("a status line");
-    (status, head, response[end + 4..].to_vec())
+    let response = client(None)
+        .post(url(address, path))
+        .header(AUTHORIZATION, format!("Bearer {token}"))
+        .header(CONTENT_TYPE, content_type)
+        .body(body.to_vec())
+        .send()
+        .await
+        .expect("an answer from the server");
+    let status = response.status();
+    let mut head = format!("HTTP/1.1 {status}");
+    for (name, value) in response.headers() {
+        head.push_str(&format!("\r\n{name}: {}", String::from_utf8_lossy(value.as_bytes())));
+    }
+    let bytes = response.bytes().await.expect("the response's body").to_vec();
+    (status.as_u16(), head, bytes)
 }
 
 /// Publishes in `dns` the DKIM keys the service at `api` holds for one of the account's
@@ -80,11 +104,20 @@ pub async fn publish_hosted_keys(dns: &crate::TestDns, api: SocketAddr, token: &
     }
 }
 
-/// A minimal cookie-keeping client for the web UI's forms: what a browser does with cookies,
-/// redirects left to the test.
-#[derive(Default)]
+/// A cookie-keeping client for the web UI's forms: what a browser does with cookies (reqwest's
+/// cookie store), redirects left to the test.
 pub struct FormClient {
-    cookies: std::collections::BTreeMap<String, String>,
+    jar: Arc<Jar>,
+    client: Client,
+    /// The server last asked: where `cookie` and `set_cookie` apply.
+    server: Option<SocketAddr>,
+}
+
+impl Default for FormClient {
+    fn default() -> FormClient {
+        let jar = Arc::new(Jar::default());
+        FormClient { client: client(Some(jar.clone())), jar, server: None }
+    }
 }
 
 /// One response: status, the Location header if any, the body.
@@ -96,74 +129,40 @@ pub struct Page {
 
 impl FormClient {
     pub async fn get(&mut self, address: SocketAddr, path: &str) -> Page {
-        self.send(address, "GET", path, None).await
+        self.server = Some(address);
+        Page::from(self.client.get(url(address, path)).send().await.expect("an answer from the server")).await
     }
 
     /// POSTs `fields` as an HTML form would (application/x-www-form-urlencoded).
     pub async fn post(&mut self, address: SocketAddr, path: &str, fields: &[(&str, &str)]) -> Page {
-        let encode = |text: &str| {
-            text.bytes()
-                .map(|byte| match byte {
-                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (byte as char).to_string(),
-                    b' ' => "+".to_string(),
-                    other => format!("%{other:02X}"),
-                })
-                .collect::<String>()
-        };
-        let body = fields
-            .iter()
-            .map(|(key, value)| format!("{}={}", encode(key), encode(value)))
-            .collect::<Vec<_>>()
-            .join("&");
-        self.send(address, "POST", path, Some(&body)).await
+        self.server = Some(address);
+        let response = self.client.post(url(address, path)).form(fields).send().await;
+        Page::from(response.expect("an answer from the server")).await
     }
 
-    /// Sends this cookie from now on (as a browser holding an old one would).
+    /// Sends this cookie to the UI from now on (as a browser holding an old one would).
     pub fn set_cookie(&mut self, name: &str, value: &str) {
-        self.cookies.insert(name.to_string(), value.to_string());
+        let server = self.server.unwrap_or(SocketAddr::from(([127, 0, 0, 1], 80)));
+        self.jar.add_cookie_str(&format!("{name}={value}; Path=/ui"), &url(server, "/ui/"));
     }
 
-    pub fn cookie(&self, name: &str) -> Option<&str> {
-        self.cookies.get(name).map(String::as_str)
+    /// The value of a cookie the UI set and has not removed.
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        let header = self.jar.cookies(&url(self.server?, "/ui/"))?;
+        let header = header.to_str().ok()?;
+        header
+            .split(';')
+            .filter_map(|pair| pair.trim().split_once('='))
+            .find(|(key, _)| *key == name)
+            .map(|(_, value)| value.to_string())
     }
+}
 
-    async fn send(&mut self, address: SocketAddr, method: &str, path: &str, form: Option<&str>) -> Page {
-        let mut stream = TcpStream::connect(address).await.expect("connecting to the server");
-        let mut request = format!("{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n");
-        if !self.cookies.is_empty() {
-            let jar = self.cookies.iter().map(|(key, value)| format!("{key}={value}")).collect::<Vec<_>>().join("; ");
-            request.push_str(&format!("Cookie: {jar}\r\n"));
-        }
-        let body = form.unwrap_or("");
-        if form.is_some() {
-            request.push_str("Content-Type: application/x-www-form-urlencoded\r\n");
-        }
-        request.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
-        stream.write_all(request.as_bytes()).await.expect("sending the request");
-        let mut response = Vec::new();
-        stream.read_to_end(&mut response).await.expect("reading the response");
-        let response = String::from_utf8_lossy(&response).into_owned();
-        let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
-        let status = head.split(' ').nth(1).and_then(|code| code.parse().ok()).expect("a status line");
-        let mut location = None;
-        for line in head.lines().skip(1) {
-            let Some((name, value)) = line.split_once(':') else { continue };
-            let value = value.trim();
-            if name.eq_ignore_ascii_case("location") {
-                location = Some(value.to_string());
-            }
-            if name.eq_ignore_ascii_case("set-cookie")
-                && let Some((pair, attributes)) = value.split_once(';').or(Some((value, "")))
-                && let Some((key, content)) = pair.split_once('=')
-            {
-                if content.is_empty() || attributes.contains("Max-Age=0") {
-                    self.cookies.remove(key);
-                } else {
-                    self.cookies.insert(key.to_string(), content.to_string());
-                }
-            }
-        }
-        Page { status, location, body: body.to_string() }
+impl Page {
+    async fn from(response: reqwest::Response) -> Page {
+        let status = response.status().as_u16();
+        let location = response.headers().get(LOCATION).and_then(|value| value.to_str().ok()).map(str::to_string);
+        Page { status, location, body: response.text().await.expect("the response's body") }
     }
 }
 

@@ -1,17 +1,16 @@
-//! A headless Chromium driven through chromedriver's W3C WebDriver protocol (Debian's
-//! `chromium` and `chromium-driver`): just the commands the UI tests need, over a plain
-//! HTTP/1.1 connection per command.
+//! A headless Chromium driven through chromedriver (Debian's `chromium` and `chromium-driver`)
+//! with fantoccini's W3C WebDriver client, over plain HTTP on loopback: the commands the UI
+//! tests need, each panicking with the driver's error when it fails.
 
-use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use fantoccini::actions::{InputSource, KeyAction, KeyActions};
+use fantoccini::elements::Element;
+use fantoccini::wd::{Capabilities, WebDriverCompatibleCommand};
+use fantoccini::{Client, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
-
-/// The W3C name of an element reference in WebDriver answers.
-const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
 /// The Tab key, for [`Browser::press`].
 pub const TAB: &str = "\u{E004}";
@@ -27,20 +26,20 @@ pub fn available() -> bool {
             .is_ok_and(|output| output.status.success())
 }
 
-/// A browser session; the driver (and its browser) is killed when this is dropped.
+/// A browser session; the session is ended and the driver stopped when this is dropped.
 pub struct Browser {
     driver: std::process::Child,
-    address: SocketAddr,
+    address: std::net::SocketAddr,
     session: String,
+    client: Client,
 }
 
 impl Drop for Browser {
     /// Ends the session (chromedriver then quits Chromium and its helper processes, which
-    /// killing chromedriver alone would leave running), then stops chromedriver.
+    /// killing chromedriver alone would leave running), then stops chromedriver. Synchronous:
+    /// a drop cannot wait on the async client.
     fn drop(&mut self) {
-        if !self.session.is_empty()
-            && let Ok(mut stream) = std::net::TcpStream::connect(self.address)
-        {
+        if let Ok(mut stream) = std::net::TcpStream::connect(self.address) {
             use std::io::{Read, Write};
             let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
             let request = format!(
@@ -57,6 +56,29 @@ impl Drop for Browser {
     }
 }
 
+/// A command fantoccini has no method for: chromedriver's own (`goog/cdp/execute`) or one of
+/// WebDriver's extensions (permissions), sent to the session as JSON.
+#[derive(Debug)]
+struct SessionCommand {
+    path: &'static str,
+    body: Value,
+}
+
+impl WebDriverCompatibleCommand for SessionCommand {
+    fn endpoint(&self, base_url: &url::Url, session_id: Option<&str>) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!("session/{}/{}", session_id.unwrap_or_default(), self.path))
+    }
+
+    fn method_and_body(&self, _request_url: &url::Url) -> (http::Method, Option<String>) {
+        (http::Method::POST, Some(self.body.to_string()))
+    }
+}
+
+/// What a command answered, or a panic naming what was asked.
+fn answered<T, E: std::fmt::Display>(result: Result<T, E>, what: &str) -> T {
+    result.unwrap_or_else(|error| panic!("{what}: {error}"))
+}
+
 impl Browser {
     /// Starts chromedriver on a free port and a headless Chromium `width` × `height` pixels.
     pub async fn start(width: u32, height: u32) -> Browser {
@@ -67,93 +89,47 @@ impl Browser {
             .stderr(std::process::Stdio::null())
             .spawn()
             .expect("starting chromedriver");
-        let address = SocketAddr::from(([127, 0, 0, 1], port));
+        let address = std::net::SocketAddr::from(([127, 0, 0, 1], port));
         let started = Instant::now();
-        while TcpStream::connect(address).await.is_err() {
+        while tokio::net::TcpStream::connect(address).await.is_err() {
             assert!(started.elapsed() < Duration::from_secs(10), "chromedriver did not start");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        let mut browser = Browser { driver, address, session: String::new() };
-        let capabilities = json!({ "capabilities": { "alwaysMatch": { "browserName": "chrome", "goog:chromeOptions": {
+        let options = json!({
             "binary": "/usr/bin/chromium",
             "args": ["--headless=new", "--no-sandbox", "--disable-gpu", format!("--window-size={width},{height}")],
-        } } } });
-        let created = browser.command("POST", "/session", Some(capabilities)).await;
-        browser.session = created["sessionId"].as_str().expect("a session id").to_string();
+        });
+        let mut capabilities = Capabilities::new();
+        capabilities.insert("browserName".to_string(), json!("chrome"));
+        capabilities.insert("goog:chromeOptions".to_string(), options);
+        let client = answered(
+            ClientBuilder::new(HttpConnector::new())
+                .capabilities(capabilities)
+                .connect(&format!("http://{address}"))
+                .await,
+            "starting a browser session",
+        );
+        let session = answered(client.session_id().await, "the session id").unwrap_or_default();
+        let browser = Browser { driver, address, session, client };
         browser.resize(width, height).await;
         browser
     }
 
-    /// Sends one command; its `value`, or a panic with the driver's error.
-    async fn command(&self, method: &str, path: &str, body: Option<Value>) -> Value {
-        let body = body.map(|body| body.to_string()).unwrap_or_default();
-        let mut stream = TcpStream::connect(self.address).await.expect("connecting to chromedriver");
-        let request = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-            self.address,
-            body.len()
-        );
-        stream.write_all(request.as_bytes()).await.expect("sending a command");
-        // chromedriver may keep the connection open: read the head, then Content-Length bytes.
-        let mut response = Vec::new();
-        let mut chunk = vec![0u8; 65536];
-        let (head_end, length) = loop {
-            let read = tokio::time::timeout(Duration::from_secs(60), stream.read(&mut chunk))
-                .await
-                .unwrap_or_else(|_| panic!("{method} {path}: no answer within 60 s"))
-                .expect("reading the answer");
-            assert!(read > 0 || !response.is_empty(), "{method} {path}: the connection closed");
-            response.extend_from_slice(&chunk[..read]);
-            if let Some(end) = response.windows(4).position(|window| window == b"\r\n\r\n") {
-                let head = String::from_utf8_lossy(&response[..end]).to_ascii_lowercase();
-                let length = head
-                    .lines()
-                    .find_map(|line| line.strip_prefix("content-length:"))
-                    .and_then(|value| value.trim().parse::<usize>().ok())
-                    .unwrap_or(0);
-                break (end + 4, length);
-            }
-            if read == 0 {
-                panic!("{method} {path}: the connection closed before the answer's head");
-            }
-        };
-        while response.len() < head_end + length {
-            let read = stream.read(&mut chunk).await.expect("reading the answer");
-            if read == 0 {
-                break;
-            }
-            response.extend_from_slice(&chunk[..read]);
-        }
-        let text = String::from_utf8_lossy(&response[head_end..]).into_owned();
-        let response = String::from_utf8_lossy(&response[..head_end]).into_owned();
-        let answer: Value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("{method} {path}: {response}{text}"));
-        if let Some(error) = answer["value"]["error"].as_str() {
-            panic!("{method} {path}: {error}: {}", answer["value"]["message"]);
-        }
-        answer["value"].clone()
-    }
-
-    fn path(&self, rest: &str) -> String {
-        format!("/session/{}{rest}", self.session)
-    }
-
     pub async fn goto(&self, url: &str) {
-        self.command("POST", &self.path("/url"), Some(json!({ "url": url }))).await;
+        answered(self.client.goto(url).await, url);
     }
 
     pub async fn url(&self) -> String {
-        self.command("GET", &self.path("/url"), None).await.as_str().unwrap_or_default().to_string()
+        answered(self.client.current_url().await, "the current URL").to_string()
     }
 
     /// The page's HTML as the browser holds it now.
     pub async fn source(&self) -> String {
-        self.command("GET", &self.path("/source"), None).await.as_str().unwrap_or_default().to_string()
+        answered(self.client.source().await, "the page source")
     }
 
-    async fn element(&self, css: &str) -> String {
-        let found =
-            self.command("POST", &self.path("/element"), Some(json!({ "using": "css selector", "value": css }))).await;
-        found[ELEMENT].as_str().unwrap_or_else(|| panic!("no element {css}: {found}")).to_string()
+    async fn element(&self, css: &str) -> Element {
+        answered(self.client.find(Locator::Css(css)).await, &format!("no element {css}"))
     }
 
     /// The visible text of the first element matching `css` now, if there is one (read in the
@@ -198,39 +174,32 @@ impl Browser {
     }
 
     pub async fn click(&self, css: &str) {
-        let element = self.element(css).await;
-        self.command("POST", &self.path(&format!("/element/{element}/click")), Some(json!({}))).await;
+        answered(self.element(css).await.click().await, &format!("clicking {css}"));
     }
 
     pub async fn type_into(&self, css: &str, text: &str) {
         let element = self.element(css).await;
-        self.command("POST", &self.path(&format!("/element/{element}/clear")), Some(json!({}))).await;
-        self.command("POST", &self.path(&format!("/element/{element}/value")), Some(json!({ "text": text }))).await;
+        answered(element.clear().await, &format!("clearing {css}"));
+        answered(element.send_keys(text).await, &format!("typing into {css}"));
     }
 
     pub async fn attribute(&self, css: &str, name: &str) -> Option<String> {
-        let element = self.element(css).await;
-        self.command("GET", &self.path(&format!("/element/{element}/attribute/{name}")), None)
-            .await
-            .as_str()
-            .map(str::to_string)
+        answered(self.element(css).await.attr(name).await, &format!("the {name} of {css}"))
     }
 
     /// Runs `script` (a function body) in the page; what it returns.
     pub async fn script(&self, script: &str) -> Value {
-        self.command("POST", &self.path("/execute/sync"), Some(json!({ "script": script, "args": [] }))).await
+        answered(self.client.execute(script, Vec::new()).await, "running a script")
     }
 
     /// Types `keys` on the keyboard, into whatever has the focus (WebDriver key codes such as
     /// [`TAB`] and [`ENTER`] included).
     pub async fn press(&self, keys: &str) {
-        let mut actions = Vec::new();
+        let mut actions = KeyActions::new("keyboard".to_string());
         for key in keys.chars() {
-            actions.push(json!({ "type": "keyDown", "value": key.to_string() }));
-            actions.push(json!({ "type": "keyUp", "value": key.to_string() }));
+            actions = actions.then(KeyAction::Down { value: key }).then(KeyAction::Up { value: key });
         }
-        let body = json!({ "actions": [{ "type": "key", "id": "keyboard", "actions": actions }] });
-        self.command("POST", &self.path("/actions"), Some(body)).await;
+        answered(self.client.perform_actions(actions).await, "pressing keys");
     }
 
     /// Presses Tab until the focused element matches `css` (at most `limit` times, else a
@@ -257,23 +226,20 @@ impl Browser {
     pub async fn grant_clipboard(&self) {
         for name in ["clipboard-read", "clipboard-write"] {
             let body = json!({ "descriptor": { "name": name }, "state": "granted" });
-            self.command("POST", &self.path("/permissions"), Some(body)).await;
+            answered(self.client.issue_cmd(SessionCommand { path: "permissions", body }).await, "permissions");
         }
     }
 
     /// What the clipboard holds, as the page reads it.
     pub async fn clipboard(&self) -> String {
         let script = "const done = arguments[arguments.length - 1]; navigator.clipboard.readText().then(done, (error) => done('ERROR ' + error));";
-        let read =
-            self.command("POST", &self.path("/execute/async"), Some(json!({ "script": script, "args": [] }))).await;
+        let read = answered(self.client.execute_async(script, Vec::new()).await, "reading the clipboard");
         read.as_str().unwrap_or_default().to_string()
     }
 
     /// Saves a PNG of the viewport.
     pub async fn screenshot(&self, path: &Path) {
-        use base64::Engine;
-        let shot = self.command("GET", &self.path("/screenshot"), None).await;
-        let png = base64::engine::general_purpose::STANDARD.decode(shot.as_str().unwrap_or_default()).expect("a PNG");
+        let png = answered(self.client.screenshot().await, "a screenshot");
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).expect("the screenshot directory");
         }
@@ -285,6 +251,6 @@ impl Browser {
     pub async fn resize(&self, width: u32, height: u32) {
         let params = json!({ "width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 600 });
         let body = json!({ "cmd": "Emulation.setDeviceMetricsOverride", "params": params });
-        self.command("POST", &self.path("/goog/cdp/execute"), Some(body)).await;
+        answered(self.client.issue_cmd(SessionCommand { path: "goog/cdp/execute", body }).await, "resizing");
     }
 }
