@@ -5,6 +5,12 @@
 //! (`example.esp.dkim.example-com.sa1-1`), so that "does anything exist below this name" (an
 //! empty non-terminal, answered NODATA rather than NXDOMAIN, RFC 8020) is one range lookup,
 //! and a zone file comes out in order.
+//!
+//! Our own rather than hickory-server's authority: the answer to a query is built here from the
+//! map in one pass, and `bench/dns.sh` measured this server at 74-88% of Knot's queries per
+//! second at 1,000,000 and 100,000 domains' keys (dnsperf, same queries, same machine) with
+//! 1.3 GiB for a million domains, while the zone stays a view of the store that every node
+//! reloads name by name from the change log (docs/benchmarks.md).
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write as _;

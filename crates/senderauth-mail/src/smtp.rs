@@ -1,5 +1,5 @@
 //! The sending gateway's SMTP side (issue 6): a listener that takes mail from an account
-//! (authenticated with its token), prepares each message ([`crate::mail::prepare`]) and relays it
+//! (authenticated with its token), prepares each message ([`crate::message::prepare`]) and relays it
 //! to the upstream MTA before answering, so the client's 250 means the upstream has it.
 //!
 //! Extensions: SIZE, PIPELINING, 8BITMIME, ENHANCEDSTATUSCODES, STARTTLS (with a configured
@@ -8,6 +8,14 @@
 //! client ties up only its own connection. Towards the upstream, STARTTLS is used whenever it is
 //! offered (opportunistic, like Postfix's `smtp_tls_security_level = may`: encrypted, the
 //! certificate not checked).
+//!
+//! The session loop, the batching of replies to pipelined commands (RFC 2920 section 3.2) and
+//! the upstream pool are ours and measured (docs/benchmarks.md, "The SMTP gateway"): one write
+//! per reply with TCP_NODELAY took the gateway from 170 to 1,050 messages per second, pooled
+//! and pipelined upstream connections (with the signer cache) to 1,540, and gathering the
+//! replies to pipelined commands into one write from 63% to 66% of the raw signing rate.
+//! Command parsing and DATA reading are still ours too; moving them to `smtp-proto` goes with
+//! the SMTP hardening work, whose smuggling cases they must then pass.
 
 use std::net::SocketAddr;
 use std::path::Path;

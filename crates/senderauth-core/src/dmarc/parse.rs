@@ -1,4 +1,8 @@
 //! DMARC record syntax (RFC 7489 section 6.3, with the `np`, `t` and `psd` tags of DMARCbis).
+//!
+//! Our own parser: it keeps what the checks report (which tag is wrong and why, the report URIs
+//! for the external-destination check, the DMARCbis tags) where the crates that parse DMARC
+//! return a record or an error; checkdmarc agrees with it on validity (README, Conformance).
 
 use serde::Serialize;
 
