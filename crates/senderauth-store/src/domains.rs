@@ -1,0 +1,398 @@
+//! Connected domains: adding one (with its hosted keys), reading one with its latest result and
+//! history, the lists, and removing one.
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::{Backend, DomainZone, Store, StoreError, database};
+
+/// A connected domain.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize)]
+pub struct DomainRecord {
+    pub id: i64,
+    pub account_id: i64,
+    pub domain: String,
+    pub status: String,
+    pub created_at: i64,
+    pub setup_started_at: i64,
+    pub last_checked_at: Option<i64>,
+    /// `None`: not scheduled.
+    pub next_check_at: Option<i64>,
+    pub consecutive_failures: i64,
+    pub degraded_since: Option<i64>,
+}
+
+/// The latest check of a domain, as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredResult {
+    pub checked_at: i64,
+    pub status: String,
+    pub dkim_status: String,
+    pub spf_status: String,
+    pub dmarc_status: String,
+    pub result_json: String,
+}
+
+/// A domain with its latest result and its status changes, oldest first.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DomainPage {
+    pub record: DomainRecord,
+    pub result: Option<StoredResult>,
+    pub history: Vec<StatusEvent>,
+    /// Whether the domain has Ed25519 keys (it signs with them alongside RSA).
+    pub ed25519: bool,
+}
+
+/// A change of a domain's status.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StatusEvent {
+    pub id: i64,
+    pub domain_id: i64,
+    pub at: i64,
+    pub from_status: Option<String>,
+    pub to_status: String,
+    pub event: Option<String>,
+}
+
+/// The status a newly connected domain starts in.
+pub const INITIAL_STATUS: &str = "pending";
+
+pub(crate) fn domain_record(row: &AnyRow) -> DomainRecord {
+    DomainRecord {
+        id: row.get(0),
+        account_id: row.get(1),
+        domain: row.get(2),
+        status: row.get(3),
+        created_at: row.get(4),
+        setup_started_at: row.get(5),
+        last_checked_at: row.get(6),
+        next_check_at: row.get(7),
+        consecutive_failures: row.get(8),
+        degraded_since: row.get(9),
+    }
+}
+
+/// A stored result from the six columns of `verification_results` starting at `first`.
+pub(crate) fn stored_result(row: &AnyRow, first: usize) -> StoredResult {
+    StoredResult {
+        checked_at: row.get(first),
+        status: row.get(first + 1),
+        dkim_status: row.get(first + 2),
+        spf_status: row.get(first + 3),
+        dmarc_status: row.get(first + 4),
+        result_json: row.get(first + 5),
+    }
+}
+
+impl Store {
+    /// Connects a domain to an account. The same domain twice in one account is a conflict;
+    /// two accounts may connect the same domain. The account's domain limit is enforced in the
+    /// same transaction.
+    pub async fn add_domain(&self, account_id: i64, domain: &str, now: i64) -> Result<DomainRecord, StoreError> {
+        self.add_domain_with(account_id, domain, now, &DomainZone::default()).await
+    }
+
+    /// Connects a domain as `add_domain` does, with what it publishes in the platform's zone
+    /// (its keys and SPF include host), all in one transaction.
+    pub async fn add_domain_with(
+        &self,
+        account_id: i64,
+        domain: &str,
+        now: i64,
+        zone: &DomainZone,
+    ) -> Result<DomainRecord, StoreError> {
+        let mut transaction = self.begin_write().await?;
+        let limit: Option<i64> = sqlx::query(self.sql("SELECT domain_limit FROM accounts WHERE id = ?"))
+            .bind(account_id)
+            .fetch_optional(&mut *transaction)
+            .await
+            .map_err(database("reading the account"))?
+            .ok_or(StoreError::AccountMissing { account_id })?
+            .get(0);
+        if let Some(limit) = limit {
+            let count: i64 = sqlx::query(self.sql("SELECT COUNT(*) FROM domains WHERE account_id = ?"))
+                .bind(account_id)
+                .fetch_one(&mut *transaction)
+                .await
+                .map_err(database("counting domains"))?
+                .get(0);
+            if count >= limit {
+                return Err(StoreError::DomainLimitReached { count });
+            }
+        }
+        let existing = sqlx::query(self.sql("SELECT 1 FROM domains WHERE account_id = ? AND domain = ?"))
+            .bind(account_id)
+            .bind(domain)
+            .fetch_optional(&mut *transaction)
+            .await
+            .map_err(database("checking for the domain"))?;
+        if existing.is_some() {
+            return Err(StoreError::DomainExists { domain: domain.to_string() });
+        }
+        let row = sqlx::query(self.sql(
+            "INSERT INTO domains (account_id, domain, status, created_at, setup_started_at, next_check_at) \
+             VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+        ))
+        .bind(account_id)
+        .bind(domain)
+        .bind(INITIAL_STATUS)
+        .bind(now)
+        .bind(now)
+        .bind(now)
+        .fetch_one(&mut *transaction)
+        .await
+        .map_err(database("connecting a domain"))?;
+        let id: i64 = row.get(0);
+        sqlx::query(
+            self.sql("INSERT INTO status_events (domain_id, at, from_status, to_status) VALUES (?, ?, NULL, ?)"),
+        )
+        .bind(id)
+        .bind(now)
+        .bind(INITIAL_STATUS)
+        .execute(&mut *transaction)
+        .await
+        .map_err(database("recording the domain's first status"))?;
+        self.publish_domain_zone(&mut transaction, id, zone, now).await?;
+        transaction.commit().await.map_err(database("committing"))?;
+        Ok(DomainRecord {
+            id,
+            account_id,
+            domain: domain.to_string(),
+            status: INITIAL_STATUS.to_string(),
+            created_at: now,
+            setup_started_at: now,
+            last_checked_at: None,
+            next_check_at: Some(now),
+            consecutive_failures: 0,
+            degraded_since: None,
+        })
+    }
+
+    /// One of an account's domains. Another account's domain is `None`, exactly as a missing one.
+    pub async fn domain(&self, account_id: i64, domain: &str) -> Result<Option<DomainRecord>, StoreError> {
+        let row = sqlx::query(self.sql(
+            "SELECT id, account_id, domain, status, created_at, setup_started_at, last_checked_at, next_check_at, \
+             consecutive_failures, degraded_since \
+             FROM domains WHERE account_id = ? AND domain = ?",
+        ))
+        .bind(account_id)
+        .bind(domain)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(database("reading a domain"))?;
+        Ok(row.as_ref().map(domain_record))
+    }
+
+    /// One of an account's domains with its latest result and status history, in one query
+    /// (the domain page).
+    pub async fn domain_page(&self, account_id: i64, domain: &str) -> Result<Option<DomainPage>, StoreError> {
+        // The history comes as a JSON array from a subquery; each backend spells it its own way.
+        let history = match self.backend {
+            Backend::Sqlite => {
+                "(SELECT json_group_array(json_object('id', id, 'at', at, 'from', from_status, 'to', to_status, \
+                 'event', event)) FROM status_events WHERE domain_id = d.id)"
+            }
+            Backend::Postgres => {
+                "(SELECT COALESCE(json_agg(json_build_object('id', id, 'at', at, 'from', from_status, 'to', to_status, \
+                 'event', event)), '[]')::text FROM status_events WHERE domain_id = d.id)"
+            }
+        };
+        let row = sqlx::query(self.sql(format!(
+            "SELECT d.id, d.account_id, d.domain, d.status, d.created_at, d.setup_started_at, d.last_checked_at, \
+             d.next_check_at, d.consecutive_failures, d.degraded_since, \
+             r.checked_at, r.status, r.dkim_status, r.spf_status, r.dmarc_status, r.result_json, {history}, \
+             (SELECT COUNT(*) FROM dkim_keys k WHERE k.domain_id = d.id AND k.algorithm = 'ed25519' \
+             AND k.state <> 'removed') \
+             FROM domains d LEFT JOIN verification_results r ON r.domain_id = d.id \
+             WHERE d.account_id = ? AND d.domain = ?"
+        )))
+        .bind(account_id)
+        .bind(domain)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(database("reading a domain"))?;
+        let Some(row) = row else { return Ok(None) };
+        let record = domain_record(&row);
+        // No result joined (never checked): its columns are NULL.
+        let result = row.get::<Option<i64>, _>(10).is_some().then(|| stored_result(&row, 10));
+        let events: Vec<serde_json::Value> = serde_json::from_str(&row.get::<String, _>(16)).map_err(|error| {
+            StoreError::Corrupt { what: format!("the status history of {domain}"), reason: error.to_string() }
+        })?;
+        let text = |value: &serde_json::Value| value.as_str().map(str::to_string);
+        let mut history: Vec<StatusEvent> = events
+            .iter()
+            .map(|event| StatusEvent {
+                id: event["id"].as_i64().unwrap_or_default(),
+                domain_id: record.id,
+                at: event["at"].as_i64().unwrap_or_default(),
+                from_status: text(&event["from"]),
+                to_status: text(&event["to"]).unwrap_or_default(),
+                event: text(&event["event"]),
+            })
+            .collect();
+        history.sort_by_key(|event| event.id);
+        let ed25519 = row.get::<i64, _>(17) > 0;
+        Ok(Some(DomainPage { record, result, history, ed25519 }))
+    }
+
+    /// An account's domains in name order, optionally of one status, after `after` (keyset
+    /// pagination), at most `limit`.
+    pub async fn domains(
+        &self,
+        account_id: i64,
+        status: Option<&str>,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<DomainRecord>, StoreError> {
+        self.domain_list(account_id, status, None, after, limit).await
+    }
+
+    /// As `domains`, only those whose name contains `search` (case-insensitive).
+    pub async fn domains_matching(
+        &self,
+        account_id: i64,
+        status: Option<&str>,
+        search: &str,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<DomainRecord>, StoreError> {
+        self.domain_list(account_id, status, Some(search), after, limit).await
+    }
+
+    /// A page of an account's domains, optionally of one status and matching a search.
+    async fn domain_list(
+        &self,
+        account_id: i64,
+        status: Option<&str>,
+        search: Option<&str>,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<DomainRecord>, StoreError> {
+        const COLUMNS: &str = "id, account_id, domain, status, created_at, setup_started_at, last_checked_at, \
+                               next_check_at, consecutive_failures, degraded_since";
+        // Clauses only when they filter, so that each variant gets its own plan (the status index
+        // for a status). The limit is written into the text: SQLite prepares a statement again
+        // at every run when its LIMIT is a bound parameter (it plans with the value).
+        let of_status = if status.is_some() { "AND status = ? " } else { "" };
+        let matching = if search.is_some() { "AND domain LIKE ? ESCAPE '\\' " } else { "" };
+        let page = format!(
+            "SELECT {COLUMNS} FROM domains WHERE account_id = ? {of_status}{matching}AND domain > ? \
+             ORDER BY domain LIMIT {limit}",
+            limit = limit.max(0)
+        );
+        // SQLite: the page as one row, aggregated into JSON. Row by row, its driver hands each
+        // row across threads, and that, not the query, was most of a page's cost under load.
+        // PostgreSQL's driver streams rows from the socket: plain rows.
+        let text = match self.backend {
+            Backend::Sqlite => {
+                format!(
+                    "SELECT COALESCE(json_group_array(json_array({COLUMNS}) ORDER BY domain), '[]') FROM ({page}) page"
+                )
+            }
+            Backend::Postgres => page,
+        };
+        let mut query = sqlx::query(self.sql(text)).bind(account_id);
+        if let Some(status) = status {
+            query = query.bind(status);
+        }
+        if let Some(search) = search {
+            let escaped: String = search
+                .to_ascii_lowercase()
+                .chars()
+                .flat_map(|c| if matches!(c, '%' | '_' | '\\') { vec!['\\', c] } else { vec![c] })
+                .collect();
+            query = query.bind(format!("%{escaped}%"));
+        }
+        let rows = query.bind(after.unwrap_or("")).fetch_all(&self.pool).await.map_err(database("listing domains"))?;
+        match self.backend {
+            Backend::Postgres => Ok(rows.iter().map(domain_record).collect()),
+            // Each domain comes as an array of the columns, in DomainRecord's field order.
+            Backend::Sqlite => serde_json::from_str(
+                &rows.first().map(|row| row.get::<String, _>(0)).unwrap_or_default(),
+            )
+            .map_err(|error| StoreError::Corrupt { what: "a page of domains".to_string(), reason: error.to_string() }),
+        }
+    }
+
+    /// The latest check's status per method (DKIM, SPF, DMARC) of each of `domain_ids` that has
+    /// been checked, for a page of the domains list.
+    pub async fn method_statuses(
+        &self,
+        domain_ids: &[i64],
+    ) -> Result<std::collections::HashMap<i64, [String; 3]>, StoreError> {
+        if domain_ids.is_empty() {
+            return Ok(std::collections::HashMap::new());
+        }
+        let placeholders = vec!["?"; domain_ids.len()].join(", ");
+        let text = format!(
+            "SELECT domain_id, dkim_status, spf_status, dmarc_status FROM verification_results WHERE domain_id IN ({placeholders})"
+        );
+        let mut query = sqlx::query(self.sql(text));
+        for id in domain_ids {
+            query = query.bind(*id);
+        }
+        let rows = query.fetch_all(&self.pool).await.map_err(database("reading the methods' statuses"))?;
+        Ok(rows.iter().map(|row| (row.get(0), [row.get(1), row.get(2), row.get(3)])).collect())
+    }
+
+    /// Removes one of an account's domains with its results and history; `false` when the
+    /// account has no such domain.
+    pub async fn delete_domain(&self, account_id: i64, domain: &str, now: i64) -> Result<bool, StoreError> {
+        let mut transaction = self.begin_write().await?;
+        // Its keys (and perhaps its account's include) leave the platform's zone with it.
+        let names = self.domain_zone_names(&mut transaction, account_id, domain).await?;
+        let result = sqlx::query(self.sql("DELETE FROM domains WHERE account_id = ? AND domain = ?"))
+            .bind(account_id)
+            .bind(domain)
+            .execute(&mut *transaction)
+            .await
+            .map_err(database("removing a domain"))?;
+        self.log_zone_changes(&mut transaction, &names, now).await?;
+        transaction.commit().await.map_err(database("committing"))?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    /// How many domains are in each status.
+    pub async fn status_counts(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        let rows = sqlx::query(self.sql("SELECT status, COUNT(*) FROM domains GROUP BY status ORDER BY status"))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(database("counting domains per status"))?;
+        Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
+    }
+
+    /// The latest stored result of a domain.
+    pub async fn latest_result(&self, domain_id: i64) -> Result<Option<StoredResult>, StoreError> {
+        let row = sqlx::query(self.sql(
+            "SELECT checked_at, status, dkim_status, spf_status, dmarc_status, result_json \
+             FROM verification_results WHERE domain_id = ?",
+        ))
+        .bind(domain_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(database("reading the latest result"))?;
+        Ok(row.map(|row| stored_result(&row, 0)))
+    }
+
+    /// A domain's status changes, oldest first.
+    pub async fn history(&self, domain_id: i64) -> Result<Vec<StatusEvent>, StoreError> {
+        let rows = sqlx::query(self.sql(
+            "SELECT id, domain_id, at, from_status, to_status, event FROM status_events WHERE domain_id = ? ORDER BY id",
+        ))
+        .bind(domain_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(database("reading the status history"))?;
+        Ok(rows
+            .iter()
+            .map(|row| StatusEvent {
+                id: row.get(0),
+                domain_id: row.get(1),
+                at: row.get(2),
+                from_status: row.get(3),
+                to_status: row.get(4),
+                event: row.get(5),
+            })
+            .collect())
+    }
+}
