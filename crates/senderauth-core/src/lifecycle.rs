@@ -4,12 +4,13 @@
 
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::status::DomainStatus;
 
 /// A connected domain's status in the service.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum LifecycleStatus {
     /// Connected, not verified yet; checked at growing intervals during the setup window.
@@ -43,6 +44,12 @@ impl LifecycleStatus {
             "failed" => LifecycleStatus::Failed,
             _ => return None,
         })
+    }
+}
+
+impl std::fmt::Display for LifecycleStatus {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str(self.as_str())
     }
 }
 

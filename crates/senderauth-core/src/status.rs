@@ -13,6 +13,24 @@ pub enum MethodStatus {
     Unknown,
 }
 
+impl MethodStatus {
+    /// The name stored and shown: `verified`, `not_verified`, `unknown`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MethodStatus::Verified => "verified",
+            MethodStatus::NotVerified => "not_verified",
+            MethodStatus::Unknown => "unknown",
+        }
+    }
+
+    /// The status named `text` ([`MethodStatus::as_str`]); `None` for any other text.
+    pub fn parse(text: &str) -> Option<MethodStatus> {
+        [MethodStatus::Verified, MethodStatus::NotVerified, MethodStatus::Unknown]
+            .into_iter()
+            .find(|status| status.as_str() == text)
+    }
+}
+
 /// The domain's status, as the reference product shows it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -18,6 +18,7 @@ use ring::rand::SystemRandom;
 use ring::signature::{Ed25519KeyPair, RSA_PKCS1_SHA256, RsaKeyPair};
 use sha2::{Digest, Sha256};
 
+use senderauth_core::lifecycle::LifecycleStatus;
 use senderauth_core::name::DomainName;
 use senderauth_core::token::random_hex;
 use senderauth_store::{KeyGroup, Store, StoreError};
@@ -553,7 +554,7 @@ impl KeyCache {
         let mut candidate = Some(domain.as_str().to_string());
         while let Some(name) = candidate {
             if let Some(record) = gateway.store().domain(account_id, &name).await?
-                && SIGNING_STATUSES.contains(&record.status.as_str())
+                && SIGNING_STATUSES.contains(&record.status)
             {
                 let keys = self.signing_keys(gateway.store(), gateway.master(), KeyGroup::Domain(record.id)).await?;
                 if !keys.is_empty() {
@@ -630,7 +631,7 @@ impl Gateway {
 }
 
 /// Statuses in which a domain's DKIM records are in place: its mail is signed as itself.
-const SIGNING_STATUSES: [&str; 2] = ["partially_verified", "verified"];
+const SIGNING_STATUSES: [LifecycleStatus; 2] = [LifecycleStatus::PartiallyVerified, LifecycleStatus::Verified];
 
 /// Prepares one message of `account_id` for relay (see the module's description).
 pub async fn prepare(

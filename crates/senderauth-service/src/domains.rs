@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use senderauth_core::dkim::key::KeyAlgorithm;
+use senderauth_core::lifecycle::LifecycleStatus;
 use senderauth_core::name::{AccountId, DomainName};
 use senderauth_core::plan::{PlanError, RecordPlan, RequiredRecord, plan_records};
 use senderauth_core::problem::{Method, Severity};
@@ -23,9 +24,8 @@ pub const MAX_PAGE: i64 = 500;
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct DomainSummary {
     pub domain: String,
-    /// The lifecycle status: `pending`, `partially_verified`, `verified`, `temporary_failure`
-    /// or `failed`.
-    pub status: String,
+    /// The lifecycle status.
+    pub status: LifecycleStatus,
     pub connected_at: i64,
     pub last_checked_at: Option<i64>,
     pub next_check_at: Option<i64>,
@@ -35,7 +35,7 @@ impl From<&DomainRecord> for DomainSummary {
     fn from(record: &DomainRecord) -> DomainSummary {
         DomainSummary {
             domain: record.domain.clone(),
-            status: record.status.clone(),
+            status: record.status,
             connected_at: record.created_at,
             last_checked_at: record.last_checked_at,
             next_check_at: record.next_check_at,
@@ -86,19 +86,14 @@ pub struct RecordView {
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct HistoryEntry {
     pub at: i64,
-    pub from: Option<String>,
-    pub to: String,
+    pub from: Option<LifecycleStatus>,
+    pub to: LifecycleStatus,
     pub event: Option<String>,
 }
 
 impl From<&StatusEvent> for HistoryEntry {
     fn from(event: &StatusEvent) -> HistoryEntry {
-        HistoryEntry {
-            at: event.at,
-            from: event.from_status.clone(),
-            to: event.to_status.clone(),
-            event: event.event.clone(),
-        }
+        HistoryEntry { at: event.at, from: event.from_status, to: event.to_status, event: event.event.clone() }
     }
 }
 

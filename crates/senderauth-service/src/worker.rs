@@ -9,7 +9,6 @@ use senderauth_core::dkim::verify::HostedKey;
 use senderauth_core::dns::Dns;
 use senderauth_core::lifecycle::{DomainState, LifecycleConfig, LifecycleStatus, after_check, verify_requested};
 use senderauth_core::name::{AccountId, DomainName};
-use senderauth_core::status::MethodStatus;
 use senderauth_core::verify::{Verification, verify_domain_with_keys};
 use senderauth_store::{Backend, CheckRecord, DomainRecord, KeyState, StatusEvent, Store, StoreError};
 use tokio::sync::{Semaphore, watch};
@@ -64,14 +63,6 @@ fn problem_codes(verification: &Verification) -> String {
     let codes: std::collections::BTreeSet<&str> =
         verification.problems.iter().map(|problem| problem.code.as_str()).collect();
     codes.into_iter().collect::<Vec<_>>().join(" ")
-}
-
-fn method_status(status: MethodStatus) -> &'static str {
-    match status {
-        MethodStatus::Verified => "verified",
-        MethodStatus::NotVerified => "not_verified",
-        MethodStatus::Unknown => "unknown",
-    }
 }
 
 impl Worker {
@@ -181,7 +172,7 @@ impl Worker {
                     if let Some(event) = &event {
                         tracing::info!(
                             domain_id = event.domain_id,
-                            from = event.from_status.as_deref().unwrap_or(""),
+                            from = event.from_status.map_or("", LifecycleStatus::as_str),
                             to = %event.to_status,
                             event = event.event.as_deref().unwrap_or(""),
                             "status changed"
@@ -226,12 +217,7 @@ impl Worker {
                 reason: "it is not a domain name this version can check".to_string(),
             });
         };
-        let Some(status) = LifecycleStatus::parse(&record.status) else {
-            return Err(StoreError::Corrupt {
-                what: format!("the status of {}", record.domain),
-                reason: format!("{:?} is not a status this version knows", record.status),
-            });
-        };
+        let status = record.status;
         // The keys the platform publishes for the domain's selectors: the CNAMEs must lead to them.
         let hosted: Vec<HostedKey> = self
             .store
@@ -261,13 +247,13 @@ impl Worker {
         let transition = after_check(&self.lifecycle, &state, verification.status, now);
         let check = CheckRecord {
             checked_at: now,
-            status: transition.state.status.as_str().to_string(),
+            status: transition.state.status,
             event: transition.event.map(|event| event.as_str().to_string()),
             setup_started_at: transition.state.setup_started_at,
             degraded_since: transition.state.degraded_since,
-            dkim_status: method_status(verification.dkim.status).to_string(),
-            spf_status: method_status(verification.spf.status).to_string(),
-            dmarc_status: method_status(verification.dmarc.status).to_string(),
+            dkim_status: verification.dkim.status.as_str().to_string(),
+            spf_status: verification.spf.status.as_str().to_string(),
+            dmarc_status: verification.dmarc.status.as_str().to_string(),
             result_json: serde_json::to_string(&verification).unwrap_or_default(),
             problem_codes: problem_codes(&verification),
             requested,

@@ -3,14 +3,16 @@
 
 use sqlx::Row;
 
-use crate::{Backend, DomainRecord, StatusEvent, Store, StoreError, database, domain_record};
+use senderauth_core::lifecycle::LifecycleStatus;
+
+use crate::{Backend, DomainRecord, StatusEvent, Store, StoreError, database, domain_record, lifecycle_status};
 
 /// The outcome of one check and the lifecycle's decision, to be recorded.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CheckRecord {
     pub checked_at: i64,
     /// The domain's status after this check (the lifecycle may keep the previous one).
-    pub status: String,
+    pub status: LifecycleStatus,
     /// The lifecycle event to announce with a status change (`domain.verified`, ...).
     pub event: Option<String>,
     pub setup_started_at: i64,
@@ -66,7 +68,7 @@ impl Store {
             sqlx::query(self.sql(text))
                 .bind(check.checked_at)
                 .bind(domain_id)
-                .bind(check.status.clone())
+                .bind(check.status.as_str())
                 .bind(check.dkim_status.clone())
                 .bind(check.spf_status.clone())
                 .bind(check.dmarc_status.clone())
@@ -77,7 +79,7 @@ impl Store {
                 .bind(domain_id)
                 .bind(check.checked_at)
                 .bind(check.checked_at)
-                .bind(check.status.clone())
+                .bind(check.status.as_str())
                 .bind(check.dkim_status.clone())
                 .bind(check.spf_status.clone())
                 .bind(check.dmarc_status.clone())
@@ -180,7 +182,7 @@ impl Store {
                 "UPDATE domains SET status = ?, last_checked_at = ?, next_check_at = ?, consecutive_failures = ?, \
                  setup_started_at = ?, degraded_since = ?, lease_until = NULL, leased_by = NULL WHERE id = ?",
             ))
-            .bind(&check.status)
+            .bind(check.status.as_str())
             .bind(check.checked_at)
             .bind(check.next_check_at)
             .bind(check.consecutive_failures)
@@ -198,7 +200,7 @@ impl Store {
             ))
             .bind(domain_id)
             .bind(check.checked_at)
-            .bind(&check.status)
+            .bind(check.status.as_str())
             .bind(&check.dkim_status)
             .bind(&check.spf_status)
             .bind(&check.dmarc_status)
@@ -207,7 +209,7 @@ impl Store {
             .await
             .map_err(database("saving the result"))?;
             self.log_check(&mut transaction, domain_id, check).await?;
-            let event = if previous == check.status {
+            let event = if previous == check.status.as_str() {
                 None
             } else {
                 let row = sqlx::query(self.sql(
@@ -216,7 +218,7 @@ impl Store {
                 .bind(domain_id)
                 .bind(check.checked_at)
                 .bind(&previous)
-                .bind(&check.status)
+                .bind(check.status.as_str())
                 .bind(&check.event)
                 .fetch_one(&mut *transaction)
                 .await
@@ -241,8 +243,8 @@ impl Store {
                     id: event_id,
                     domain_id,
                     at: check.checked_at,
-                    from_status: Some(previous),
-                    to_status: check.status.clone(),
+                    from_status: Some(lifecycle_status(&previous)?),
+                    to_status: check.status,
                     event: check.event.clone(),
                 })
             };
@@ -279,7 +281,7 @@ impl Store {
             .fetch_all(&self.writer)
             .await
             .map_err(database("claiming due domains"))?;
-        let mut claimed: Vec<DomainRecord> = rows.iter().map(domain_record).collect();
+        let mut claimed: Vec<DomainRecord> = rows.iter().map(domain_record).collect::<Result<_, _>>()?;
         claimed.sort_by_key(|domain| (domain.next_check_at, domain.id));
         Ok(claimed)
     }

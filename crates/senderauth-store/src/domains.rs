@@ -1,6 +1,7 @@
 //! Connected domains: adding one (with its hosted keys), reading one with its latest result and
 //! history, the lists, and removing one.
 
+use senderauth_core::lifecycle::LifecycleStatus;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -12,7 +13,7 @@ pub struct DomainRecord {
     pub id: i64,
     pub account_id: i64,
     pub domain: String,
-    pub status: String,
+    pub status: LifecycleStatus,
     pub created_at: i64,
     pub setup_started_at: i64,
     pub last_checked_at: Option<i64>,
@@ -49,27 +50,35 @@ pub struct StatusEvent {
     pub id: i64,
     pub domain_id: i64,
     pub at: i64,
-    pub from_status: Option<String>,
-    pub to_status: String,
+    pub from_status: Option<LifecycleStatus>,
+    pub to_status: LifecycleStatus,
     pub event: Option<String>,
 }
 
 /// The status a newly connected domain starts in.
-pub const INITIAL_STATUS: &str = "pending";
+pub const INITIAL_STATUS: LifecycleStatus = LifecycleStatus::Pending;
 
-pub(crate) fn domain_record(row: &AnyRow) -> DomainRecord {
-    DomainRecord {
+/// A stored status, or `Corrupt` for a name this version does not know.
+pub(crate) fn lifecycle_status(text: &str) -> Result<LifecycleStatus, StoreError> {
+    LifecycleStatus::parse(text).ok_or_else(|| StoreError::Corrupt {
+        what: "a domain's status".to_string(),
+        reason: format!("{text:?} is not a status this version knows"),
+    })
+}
+
+pub(crate) fn domain_record(row: &AnyRow) -> Result<DomainRecord, StoreError> {
+    Ok(DomainRecord {
         id: row.get(0),
         account_id: row.get(1),
         domain: row.get(2),
-        status: row.get(3),
+        status: lifecycle_status(&row.get::<String, _>(3))?,
         created_at: row.get(4),
         setup_started_at: row.get(5),
         last_checked_at: row.get(6),
         next_check_at: row.get(7),
         consecutive_failures: row.get(8),
         degraded_since: row.get(9),
-    }
+    })
 }
 
 /// A stored result from the six columns of `verification_results` starting at `first`.
@@ -135,7 +144,7 @@ impl Store {
         ))
         .bind(account_id)
         .bind(domain)
-        .bind(INITIAL_STATUS)
+        .bind(INITIAL_STATUS.as_str())
         .bind(now)
         .bind(now)
         .bind(now)
@@ -148,7 +157,7 @@ impl Store {
         )
         .bind(id)
         .bind(now)
-        .bind(INITIAL_STATUS)
+        .bind(INITIAL_STATUS.as_str())
         .execute(&mut *transaction)
         .await
         .map_err(database("recording the domain's first status"))?;
@@ -158,7 +167,7 @@ impl Store {
             id,
             account_id,
             domain: domain.to_string(),
-            status: INITIAL_STATUS.to_string(),
+            status: INITIAL_STATUS,
             created_at: now,
             setup_started_at: now,
             last_checked_at: None,
@@ -180,7 +189,7 @@ impl Store {
         .fetch_optional(&self.pool)
         .await
         .map_err(database("reading a domain"))?;
-        Ok(row.as_ref().map(domain_record))
+        row.as_ref().map(domain_record).transpose()
     }
 
     /// One of an account's domains with its latest result and status history, in one query
@@ -212,7 +221,7 @@ impl Store {
         .await
         .map_err(database("reading a domain"))?;
         let Some(row) = row else { return Ok(None) };
-        let record = domain_record(&row);
+        let record = domain_record(&row)?;
         // No result joined (never checked): its columns are NULL.
         let result = row.get::<Option<i64>, _>(10).is_some().then(|| stored_result(&row, 10));
         let events: Vec<serde_json::Value> = serde_json::from_str(&row.get::<String, _>(16)).map_err(|error| {
@@ -221,15 +230,17 @@ impl Store {
         let text = |value: &serde_json::Value| value.as_str().map(str::to_string);
         let mut history: Vec<StatusEvent> = events
             .iter()
-            .map(|event| StatusEvent {
-                id: event["id"].as_i64().unwrap_or_default(),
-                domain_id: record.id,
-                at: event["at"].as_i64().unwrap_or_default(),
-                from_status: text(&event["from"]),
-                to_status: text(&event["to"]).unwrap_or_default(),
-                event: text(&event["event"]),
+            .map(|event| {
+                Ok(StatusEvent {
+                    id: event["id"].as_i64().unwrap_or_default(),
+                    domain_id: record.id,
+                    at: event["at"].as_i64().unwrap_or_default(),
+                    from_status: event["from"].as_str().map(lifecycle_status).transpose()?,
+                    to_status: lifecycle_status(event["to"].as_str().unwrap_or_default())?,
+                    event: text(&event["event"]),
+                })
             })
-            .collect();
+            .collect::<Result<_, StoreError>>()?;
         history.sort_by_key(|event| event.id);
         let ed25519 = row.get::<i64, _>(17) > 0;
         Ok(Some(DomainPage { record, result, history, ed25519 }))
@@ -305,7 +316,7 @@ impl Store {
         }
         let rows = query.bind(after.unwrap_or("")).fetch_all(&self.pool).await.map_err(database("listing domains"))?;
         match self.backend {
-            Backend::Postgres => Ok(rows.iter().map(domain_record).collect()),
+            Backend::Postgres => rows.iter().map(domain_record).collect(),
             // Each domain comes as an array of the columns, in DomainRecord's field order.
             Backend::Sqlite => serde_json::from_str(
                 &rows.first().map(|row| row.get::<String, _>(0)).unwrap_or_default(),
@@ -383,16 +394,17 @@ impl Store {
         .fetch_all(&self.pool)
         .await
         .map_err(database("reading the status history"))?;
-        Ok(rows
-            .iter()
-            .map(|row| StatusEvent {
-                id: row.get(0),
-                domain_id: row.get(1),
-                at: row.get(2),
-                from_status: row.get(3),
-                to_status: row.get(4),
-                event: row.get(5),
+        rows.iter()
+            .map(|row| {
+                Ok(StatusEvent {
+                    id: row.get(0),
+                    domain_id: row.get(1),
+                    at: row.get(2),
+                    from_status: row.get::<Option<String>, _>(3).as_deref().map(lifecycle_status).transpose()?,
+                    to_status: lifecycle_status(&row.get::<String, _>(4))?,
+                    event: row.get(5),
+                })
             })
-            .collect())
+            .collect()
     }
 }

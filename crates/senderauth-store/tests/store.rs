@@ -2,6 +2,7 @@
 
 use std::future::Future;
 
+use senderauth_core::lifecycle::LifecycleStatus;
 use senderauth_store::{CheckRecord, DomainZone, KeyState, NewKey, Principal, Store, StoreError};
 use senderauth_testkit::database;
 use sqlx::Connection;
@@ -57,7 +58,7 @@ async fn domains_are_per_account_and_conflicts_are_refused() {
         let first = store.create_account("First", None, 1).await.expect("account");
         let second = store.create_account("Second", Some(2), 1).await.expect("account");
         let added = store.add_domain(first.id, "news.example.com", 10).await.expect("add");
-        assert_eq!(added.status, "pending");
+        assert_eq!(added.status.as_str(), "pending");
         assert_eq!(added.next_check_at, Some(10), "a new domain is due at once");
         let duplicate = store.add_domain(first.id, "news.example.com", 11).await;
         assert!(matches!(duplicate, Err(StoreError::DomainExists { ref domain }) if domain == "news.example.com"));
@@ -140,7 +141,7 @@ async fn listing_filters_by_status_and_pages_in_name_order() {
 fn check(status: &str, at: i64, next: i64) -> CheckRecord {
     CheckRecord {
         checked_at: at,
-        status: status.to_string(),
+        status: LifecycleStatus::parse(status).expect("a status"),
         event: Some(format!("domain.{status}")),
         setup_started_at: 1,
         degraded_since: None,
@@ -163,7 +164,7 @@ async fn checks_keep_the_latest_result_and_a_history_of_status_changes() {
         let event = store.record_check(domain.id, &check("partially_verified", 160, 400)).await.expect("record");
         assert_eq!(
             event.map(|e| (e.from_status, e.to_status)),
-            Some((Some("pending".into()), "partially_verified".into()))
+            Some((Some(LifecycleStatus::Pending), LifecycleStatus::PartiallyVerified))
         );
         assert_eq!(store.record_check(domain.id, &check("partially_verified", 400, 1000)).await.expect("record"), None);
         store.record_check(domain.id, &check("verified", 1000, 90_000)).await.expect("record");
@@ -177,8 +178,13 @@ async fn checks_keep_the_latest_result_and_a_history_of_status_changes() {
         let events: Vec<Option<String>> =
             store.history(domain.id).await.expect("history").into_iter().map(|e| e.event).collect();
         assert_eq!(events, [None, Some("domain.partially_verified".into()), Some("domain.verified".into())]);
-        let history: Vec<(i64, String)> =
-            store.history(domain.id).await.expect("history").into_iter().map(|e| (e.at, e.to_status)).collect();
+        let history: Vec<(i64, String)> = store
+            .history(domain.id)
+            .await
+            .expect("history")
+            .into_iter()
+            .map(|e| (e.at, e.to_status.as_str().to_string()))
+            .collect();
         assert_eq!(history, [(100, "pending".into()), (160, "partially_verified".into()), (1000, "verified".into())]);
         // The check log: the two alike checks are one run, newest first; pages go back in time.
         store.record_check(domain.id, &check("verified", 2000, 90_000)).await.expect("record");
@@ -209,7 +215,7 @@ async fn checks_keep_the_latest_result_and_a_history_of_status_changes() {
         );
         let asked = CheckRecord { requested: true, ..check("partially_verified", 2000, 2100) };
         let event = store.record_check(domain.id, &asked).await.expect("record").expect("a status change");
-        assert_eq!(event.to_status, "partially_verified");
+        assert_eq!(event.to_status, LifecycleStatus::PartiallyVerified);
         // Deleting the domain takes its results and history with it.
         assert!(store.delete_domain(account.id, "h.example.com", 100).await.expect("delete"));
         assert!(store.latest_result(domain.id).await.expect("latest").is_none());
@@ -231,7 +237,10 @@ async fn a_batch_of_checks_is_recorded_together_and_a_removed_domain_does_not_st
             .record_checks(&[(kept.id, &verified), (removed.id, &verified), (unchanged.id, &pending)])
             .await
             .expect("the batch is written");
-        assert!(matches!(&outcomes[0], Ok(Some(event)) if event.to_status == "verified"), "{outcomes:?}");
+        assert!(
+            matches!(&outcomes[0], Ok(Some(event)) if event.to_status == LifecycleStatus::Verified),
+            "{outcomes:?}"
+        );
         assert!(matches!(&outcomes[1], Err(StoreError::Gone { .. })), "{outcomes:?}");
         assert!(matches!(&outcomes[2], Ok(None)), "{outcomes:?}");
 
@@ -244,7 +253,9 @@ async fn a_batch_of_checks_is_recorded_together_and_a_removed_domain_does_not_st
         let changes: Vec<(Option<&str>, &str, Option<&str>)> = page
             .history
             .iter()
-            .map(|event| (event.from_status.as_deref(), event.to_status.as_str(), event.event.as_deref()))
+            .map(|event| {
+                (event.from_status.map(LifecycleStatus::as_str), event.to_status.as_str(), event.event.as_deref())
+            })
             .collect();
         assert_eq!(changes, [(None, "pending", None), (Some("pending"), "verified", Some("domain.verified"))]);
         let fresh = store.add_domain(account.id, "fresh.example.com", 300).await.expect("add");

@@ -52,7 +52,7 @@ async fn follow(worker: &Worker, account: i64, domain: &str, mut now: i64, until
     while now <= until {
         worker.run_once(now).await.expect("round");
         let record = worker.store.domain(account, domain).await.expect("read").expect("domain");
-        seen.push((now, record.status.clone()));
+        seen.push((now, record.status.as_str().to_string()));
         match record.next_check_at {
             Some(next) => now = next,
             None => break,
@@ -76,7 +76,7 @@ async fn a_domain_with_its_records_is_verified_in_the_first_round() {
             assert_eq!(round.checked, 1);
             assert_eq!(round.events.iter().map(|e| e.event.as_deref()).collect::<Vec<_>>(), [Some("domain.verified")]);
             let record = store.domain(account.id, &domain).await.expect("read").expect("domain");
-            assert_eq!(record.status, "verified");
+            assert_eq!(record.status.as_str(), "verified");
             let next = record.next_check_at.expect("scheduled");
             assert!((21 * HOUR..=27 * HOUR).contains(&next), "rechecked about a day later: {next}");
             let result = store.latest_result(record.id).await.expect("result").expect("stored");

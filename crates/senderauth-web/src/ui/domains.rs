@@ -10,6 +10,7 @@ use serde::Deserialize;
 use time::OffsetDateTime;
 use time::macros::format_description;
 
+use senderauth_core::lifecycle::LifecycleStatus;
 use senderauth_core::name::DomainName;
 use senderauth_core::problem::{Method, Severity};
 use senderauth_core::status::MethodStatus;
@@ -51,7 +52,11 @@ impl Badge {
     }
 
     fn method(status: MethodStatus) -> Badge {
-        Badge::new(method_status(status))
+        Badge::new(status.as_str())
+    }
+
+    fn lifecycle(status: LifecycleStatus) -> Badge {
+        Badge::new(status.as_str())
     }
 }
 
@@ -71,15 +76,6 @@ impl MethodBadge {
             _ => "✗",
         };
         MethodBadge { method, class: status.to_string(), label: status_label(status), mark }
-    }
-}
-
-/// A method status as the badges and the statuses table name it.
-fn method_status(status: MethodStatus) -> &'static str {
-    match status {
-        MethodStatus::Verified => "verified",
-        MethodStatus::NotVerified => "not_verified",
-        MethodStatus::Unknown => "unknown",
     }
 }
 
@@ -167,7 +163,7 @@ async fn render_domains(
         .iter()
         .map(|row| RowView {
             name: row.domain.domain.clone(),
-            badge: Badge::new(&row.domain.status),
+            badge: Badge::lifecycle(row.domain.status),
             methods: row.methods.as_ref().map(|statuses| {
                 ["DKIM", "SPF", "DMARC"]
                     .into_iter()
@@ -391,7 +387,7 @@ pub(super) async fn domain_page(
         nav: Some(signed.nav()),
         csrf: signed.csrf(),
         domain,
-        badge: Badge::new(&view.domain.status),
+        badge: Badge::lifecycle(view.domain.status),
         notice,
         sandbox,
         dns_host: state.service.dns_host(&view.zone).await,
@@ -412,8 +408,8 @@ pub(super) async fn domain_page(
             .rev()
             .map(|change| Change {
                 at: time(Some(change.at)),
-                from: change.from.as_deref().map(Badge::new),
-                to: Badge::new(&change.to),
+                from: change.from.map(Badge::lifecycle),
+                to: Badge::lifecycle(change.to),
                 event: change.event.clone(),
             })
             .collect(),
@@ -491,8 +487,8 @@ pub(super) async fn history_page(
         .rev()
         .map(|event| Change {
             at: time(Some(event.at)),
-            from: event.from_status.as_deref().map(Badge::new),
-            to: Badge::new(&event.to_status),
+            from: event.from_status.map(Badge::lifecycle),
+            to: Badge::lifecycle(event.to_status),
             event: event.event.clone(),
         })
         .collect();
@@ -501,7 +497,7 @@ pub(super) async fn history_page(
         title: &title,
         nav: Some(signed.nav()),
         domain: &record.domain,
-        badge: Badge::new(&record.status),
+        badge: Badge::lifecycle(record.status),
         runs,
         older,
         changes,
