@@ -12,12 +12,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as BASE64;
-use ring::rand::SystemRandom;
-use ring::signature::{Ed25519KeyPair, RSA_PKCS1_SHA256, RsaKeyPair};
-use sha2::{Digest, Sha256};
-
+use senderauth_core::dkim::sign::{SigningKey, dkim_signature};
 use senderauth_core::lifecycle::LifecycleStatus;
 use senderauth_core::name::DomainName;
 use senderauth_core::token::random_hex;
@@ -333,146 +328,6 @@ pub fn variable_address(mailbox: &Mailbox, variable_domain: &str) -> String {
     format!("{local}@{variable_domain}")
 }
 
-/// Relaxed header canonicalization of one field (RFC 6376 section 3.4.2), CRLF included.
-fn relaxed_header(raw: &[u8]) -> Vec<u8> {
-    let text = String::from_utf8_lossy(raw);
-    let (name, value) = text.split_once(':').unwrap_or((&text, ""));
-    let unfolded = value.replace("\r\n", "");
-    let mut compact = String::with_capacity(unfolded.len());
-    let mut space = false;
-    for c in unfolded.chars() {
-        if c == ' ' || c == '\t' {
-            space = true;
-        } else {
-            if space && !compact.is_empty() {
-                compact.push(' ');
-            }
-            space = false;
-            compact.push(c);
-        }
-    }
-    format!("{}:{}\r\n", name.trim().to_ascii_lowercase(), compact).into_bytes()
-}
-
-/// Simple body canonicalization (RFC 6376 section 3.4.3): trailing empty lines removed, one CRLF
-/// at the end.
-fn simple_body(body: &[u8]) -> Vec<u8> {
-    let mut end = body.len();
-    while end >= 2 && &body[end - 2..end] == b"\r\n" {
-        end -= 2;
-    }
-    let mut canonical = body[..end].to_vec();
-    canonical.extend_from_slice(b"\r\n");
-    canonical
-}
-
-/// The header fields signed, when present; `From` is signed once more than it occurs.
-const SIGNED_HEADERS: [&str; 15] = [
-    "from",
-    "reply-to",
-    "to",
-    "cc",
-    "subject",
-    "date",
-    "message-id",
-    "in-reply-to",
-    "references",
-    "mime-version",
-    "content-type",
-    "content-transfer-encoding",
-    "list-unsubscribe",
-    "list-unsubscribe-post",
-    "list-id",
-];
-
-/// A private key ready to sign.
-pub enum SigningKey {
-    Rsa(RsaKeyPair),
-    Ed25519(Ed25519KeyPair),
-}
-
-impl SigningKey {
-    /// From the PKCS#8 document the key maker made.
-    pub fn from_pkcs8(algorithm: &str, pkcs8: &[u8]) -> Result<SigningKey, String> {
-        if algorithm == "ed25519" {
-            Ed25519KeyPair::from_pkcs8(pkcs8).map(SigningKey::Ed25519).map_err(|error| error.to_string())
-        } else {
-            RsaKeyPair::from_pkcs8(pkcs8).map(SigningKey::Rsa).map_err(|error| error.to_string())
-        }
-    }
-
-    fn tag(&self) -> &'static str {
-        match self {
-            SigningKey::Rsa(_) => "rsa-sha256",
-            SigningKey::Ed25519(_) => "ed25519-sha256",
-        }
-    }
-
-    fn sign(&self, data: &[u8]) -> Result<Vec<u8>, String> {
-        match self {
-            SigningKey::Rsa(pair) => {
-                let mut signature = vec![0; pair.public().modulus_len()];
-                pair.sign(&RSA_PKCS1_SHA256, &SystemRandom::new(), data, &mut signature)
-                    .map_err(|_| "RSA signing failed".to_string())?;
-                Ok(signature)
-            }
-            // RFC 8463: Ed25519 signs the SHA-256 hash of the data.
-            SigningKey::Ed25519(pair) => Ok(pair.sign(&Sha256::digest(data)).as_ref().to_vec()),
-        }
-    }
-}
-
-/// Signs `fields` + `body` as `domain` with `selector`'s key at time `now`: the DKIM-Signature
-/// header field (folded, CRLF included) to put first.
-pub fn dkim_signature(
-    fields: &[Vec<u8>],
-    body: &[u8],
-    domain: &str,
-    selector: &str,
-    key: &SigningKey,
-    now: i64,
-) -> Result<Vec<u8>, String> {
-    let body_hash = BASE64.encode(Sha256::digest(simple_body(body)));
-    // The fields to sign, each instance from the bottom up (RFC 6376 section 5.4.2).
-    let names: Vec<String> = fields
-        .iter()
-        .map(|raw| {
-            String::from_utf8_lossy(raw)
-                .split_once(':')
-                .map_or(String::new(), |(name, _)| name.trim().to_ascii_lowercase())
-        })
-        .collect();
-    let mut signed_names = Vec::new();
-    let mut data = Vec::new();
-    for wanted in SIGNED_HEADERS {
-        for (index, name) in names.iter().enumerate().rev() {
-            if name == wanted {
-                signed_names.push(wanted);
-                data.extend(relaxed_header(&fields[index]));
-            }
-        }
-    }
-    // Once more than From occurs: an empty instance, so an added From breaks the signature.
-    signed_names.push("from");
-    let mut header = format!(
-        "DKIM-Signature: v=1; a={}; c=relaxed/simple; d={domain}; s={selector};\r\n\tt={now}; h={};\r\n\tbh={body_hash};\r\n\tb=",
-        key.tag(),
-        signed_names.join(":"),
-    );
-    let mut canonical = relaxed_header(header.as_bytes());
-    canonical.truncate(canonical.len() - 2); // the signature's own field is signed without its CRLF
-    data.extend(canonical);
-    let signature = BASE64.encode(key.sign(&data)?);
-    for (index, chunk) in signature.as_bytes().chunks(72).enumerate() {
-        if index > 0 {
-            header.push_str("\r\n\t ");
-        }
-        header.push_str(std::str::from_utf8(chunk).unwrap_or_default());
-    }
-    header.push_str("\r\n");
-    Ok(header.into_bytes())
-}
-
 /// Who signs a message: the domain (`d=`), and each selector with its key (RSA, then Ed25519
 /// for a domain that has it).
 pub type Signer = (String, Vec<(String, Arc<SigningKey>)>);
@@ -769,14 +624,5 @@ mod tests {
         assert_eq!(fields.len(), 2);
         assert_eq!(fields[0].value(), "one two");
         assert_eq!(body, b"Body\r\n");
-    }
-
-    #[test]
-    fn canonicalization_follows_rfc_6376() {
-        // RFC 6376 section 3.4.5's example.
-        assert_eq!(relaxed_header(b"A: X\r\n"), b"a:X\r\n");
-        assert_eq!(relaxed_header(b"B : Y\t\r\n\tZ  \r\n"), b"b:Y Z\r\n");
-        assert_eq!(simple_body(b" C \r\nD \t E\r\n\r\n\r\n"), b" C \r\nD \t E\r\n");
-        assert_eq!(simple_body(b""), b"\r\n");
     }
 }

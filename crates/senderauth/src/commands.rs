@@ -56,7 +56,7 @@ async fn zone_export(args: ZoneExportArgs) -> Result<u8> {
 }
 
 fn keys_speed(args: SpeedArgs) -> Result<u8> {
-    use senderauth_mail::message::{SigningKey, dkim_signature};
+    use senderauth_core::dkim::sign::{SigningKey, dkim_signature};
     use senderauth_service::keys::{KeyAlgorithm, generate};
     let threads = std::thread::available_parallelism().map_or(1, |cores| cores.get());
     let fields: Vec<Vec<u8>> = [
