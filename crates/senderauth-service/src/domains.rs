@@ -66,7 +66,7 @@ pub struct DomainList {
 pub struct DomainRow {
     pub domain: DomainSummary,
     /// DKIM, SPF and DMARC as of the latest check; `None` before the first.
-    pub methods: Option<[String; 3]>,
+    pub methods: Option<[MethodStatus; 3]>,
 }
 
 /// One record to add, next to what DNS held at the latest check.

@@ -4,8 +4,11 @@
 use sqlx::Row;
 
 use senderauth_core::lifecycle::LifecycleStatus;
+use senderauth_core::status::MethodStatus;
 
-use crate::{Backend, DomainRecord, StatusEvent, Store, StoreError, database, domain_record, lifecycle_status};
+use crate::{
+    Backend, DomainRecord, StatusEvent, Store, StoreError, database, domain_record, lifecycle_status, method_status,
+};
 
 /// The outcome of one check and the lifecycle's decision, to be recorded.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -17,9 +20,9 @@ pub struct CheckRecord {
     pub event: Option<String>,
     pub setup_started_at: i64,
     pub degraded_since: Option<i64>,
-    pub dkim_status: String,
-    pub spf_status: String,
-    pub dmarc_status: String,
+    pub dkim_status: MethodStatus,
+    pub spf_status: MethodStatus,
+    pub dmarc_status: MethodStatus,
     pub result_json: String,
     /// The problem codes found, sorted, separated by spaces (the check log's summary).
     pub problem_codes: String,
@@ -37,10 +40,10 @@ pub struct CheckRun {
     pub first_at: i64,
     pub last_at: i64,
     pub checks: i64,
-    pub status: String,
-    pub dkim_status: String,
-    pub spf_status: String,
-    pub dmarc_status: String,
+    pub status: LifecycleStatus,
+    pub dkim_status: MethodStatus,
+    pub spf_status: MethodStatus,
+    pub dmarc_status: MethodStatus,
     pub problem_codes: String,
 }
 
@@ -69,9 +72,9 @@ impl Store {
                 .bind(check.checked_at)
                 .bind(domain_id)
                 .bind(check.status.as_str())
-                .bind(check.dkim_status.clone())
-                .bind(check.spf_status.clone())
-                .bind(check.dmarc_status.clone())
+                .bind(check.dkim_status.as_str())
+                .bind(check.spf_status.as_str())
+                .bind(check.dmarc_status.as_str())
                 .bind(check.problem_codes.clone())
         };
         let new_run = |query: sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments>| {
@@ -80,9 +83,9 @@ impl Store {
                 .bind(check.checked_at)
                 .bind(check.checked_at)
                 .bind(check.status.as_str())
-                .bind(check.dkim_status.clone())
-                .bind(check.spf_status.clone())
-                .bind(check.dmarc_status.clone())
+                .bind(check.dkim_status.as_str())
+                .bind(check.spf_status.as_str())
+                .bind(check.dmarc_status.as_str())
                 .bind(check.problem_codes.clone())
         };
         if self.backend == Backend::Postgres {
@@ -126,20 +129,21 @@ impl Store {
         .fetch_all(&self.pool)
         .await
         .map_err(database("reading the check log"))?;
-        Ok(rows
-            .iter()
-            .map(|row| CheckRun {
-                id: row.get(0),
-                first_at: row.get(1),
-                last_at: row.get(2),
-                checks: row.get(3),
-                status: row.get(4),
-                dkim_status: row.get(5),
-                spf_status: row.get(6),
-                dmarc_status: row.get(7),
-                problem_codes: row.get(8),
+        rows.iter()
+            .map(|row| {
+                Ok(CheckRun {
+                    id: row.get(0),
+                    first_at: row.get(1),
+                    last_at: row.get(2),
+                    checks: row.get(3),
+                    status: lifecycle_status(&row.get::<String, _>(4))?,
+                    dkim_status: method_status(&row.get::<String, _>(5))?,
+                    spf_status: method_status(&row.get::<String, _>(6))?,
+                    dmarc_status: method_status(&row.get::<String, _>(7))?,
+                    problem_codes: row.get(8),
+                })
             })
-            .collect())
+            .collect()
     }
 
     /// Records several checks in one transaction, each as `record_check` does; the background
@@ -201,9 +205,9 @@ impl Store {
             .bind(domain_id)
             .bind(check.checked_at)
             .bind(check.status.as_str())
-            .bind(&check.dkim_status)
-            .bind(&check.spf_status)
-            .bind(&check.dmarc_status)
+            .bind(check.dkim_status.as_str())
+            .bind(check.spf_status.as_str())
+            .bind(check.dmarc_status.as_str())
             .bind(&check.result_json)
             .execute(&mut *transaction)
             .await

@@ -2,6 +2,7 @@
 //! history, the lists, and removing one.
 
 use senderauth_core::lifecycle::LifecycleStatus;
+use senderauth_core::status::MethodStatus;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -27,10 +28,10 @@ pub struct DomainRecord {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoredResult {
     pub checked_at: i64,
-    pub status: String,
-    pub dkim_status: String,
-    pub spf_status: String,
-    pub dmarc_status: String,
+    pub status: LifecycleStatus,
+    pub dkim_status: MethodStatus,
+    pub spf_status: MethodStatus,
+    pub dmarc_status: MethodStatus,
     pub result_json: String,
 }
 
@@ -82,15 +83,23 @@ pub(crate) fn domain_record(row: &AnyRow) -> Result<DomainRecord, StoreError> {
 }
 
 /// A stored result from the six columns of `verification_results` starting at `first`.
-pub(crate) fn stored_result(row: &AnyRow, first: usize) -> StoredResult {
-    StoredResult {
+pub(crate) fn stored_result(row: &AnyRow, first: usize) -> Result<StoredResult, StoreError> {
+    Ok(StoredResult {
         checked_at: row.get(first),
-        status: row.get(first + 1),
-        dkim_status: row.get(first + 2),
-        spf_status: row.get(first + 3),
-        dmarc_status: row.get(first + 4),
+        status: lifecycle_status(&row.get::<String, _>(first + 1))?,
+        dkim_status: method_status(&row.get::<String, _>(first + 2))?,
+        spf_status: method_status(&row.get::<String, _>(first + 3))?,
+        dmarc_status: method_status(&row.get::<String, _>(first + 4))?,
         result_json: row.get(first + 5),
-    }
+    })
+}
+
+/// A stored method status, or `Corrupt` for a name this version does not know.
+pub(crate) fn method_status(text: &str) -> Result<MethodStatus, StoreError> {
+    MethodStatus::parse(text).ok_or_else(|| StoreError::Corrupt {
+        what: "a check's method status".to_string(),
+        reason: format!("{text:?} is not a status this version knows"),
+    })
 }
 
 impl Store {
@@ -223,7 +232,7 @@ impl Store {
         let Some(row) = row else { return Ok(None) };
         let record = domain_record(&row)?;
         // No result joined (never checked): its columns are NULL.
-        let result = row.get::<Option<i64>, _>(10).is_some().then(|| stored_result(&row, 10));
+        let result = row.get::<Option<i64>, _>(10).is_some().then(|| stored_result(&row, 10)).transpose()?;
         let events: Vec<serde_json::Value> = serde_json::from_str(&row.get::<String, _>(16)).map_err(|error| {
             StoreError::Corrupt { what: format!("the status history of {domain}"), reason: error.to_string() }
         })?;
@@ -330,7 +339,7 @@ impl Store {
     pub async fn method_statuses(
         &self,
         domain_ids: &[i64],
-    ) -> Result<std::collections::HashMap<i64, [String; 3]>, StoreError> {
+    ) -> Result<std::collections::HashMap<i64, [MethodStatus; 3]>, StoreError> {
         if domain_ids.is_empty() {
             return Ok(std::collections::HashMap::new());
         }
@@ -343,7 +352,12 @@ impl Store {
             query = query.bind(*id);
         }
         let rows = query.fetch_all(&self.pool).await.map_err(database("reading the methods' statuses"))?;
-        Ok(rows.iter().map(|row| (row.get(0), [row.get(1), row.get(2), row.get(3)])).collect())
+        rows.iter()
+            .map(|row| {
+                let method = |index: usize| method_status(&row.get::<String, _>(index));
+                Ok((row.get(0), [method(1)?, method(2)?, method(3)?]))
+            })
+            .collect()
     }
 
     /// Removes one of an account's domains with its results and history; `false` when the
@@ -382,7 +396,7 @@ impl Store {
         .fetch_optional(&self.pool)
         .await
         .map_err(database("reading the latest result"))?;
-        Ok(row.map(|row| stored_result(&row, 0)))
+        row.map(|row| stored_result(&row, 0)).transpose()
     }
 
     /// A domain's status changes, oldest first.

@@ -28,7 +28,7 @@ pub(crate) use accounts::random_hex;
 pub use accounts::{Account, Principal, TokenInfo, UiSession};
 pub use checks::{CheckRecord, CheckRun};
 pub use domains::{DomainPage, DomainRecord, INITIAL_STATUS, StatusEvent, StoredResult};
-pub(crate) use domains::{domain_record, lifecycle_status};
+pub(crate) use domains::{domain_record, lifecycle_status, method_status};
 pub use error::StoreError;
 pub(crate) use error::database;
 pub use keys::{DomainZone, KeyGroup, KeyInfo, KeyState, NameContents, NewKey, SealedKey, SealedKind, ZoneContents};

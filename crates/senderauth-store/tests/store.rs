@@ -3,6 +3,7 @@
 use std::future::Future;
 
 use senderauth_core::lifecycle::LifecycleStatus;
+use senderauth_core::status::MethodStatus;
 use senderauth_store::{CheckRecord, DomainZone, KeyState, NewKey, Principal, Store, StoreError};
 use senderauth_testkit::database;
 use sqlx::Connection;
@@ -145,9 +146,9 @@ fn check(status: &str, at: i64, next: i64) -> CheckRecord {
         event: Some(format!("domain.{status}")),
         setup_started_at: 1,
         degraded_since: None,
-        dkim_status: "verified".to_string(),
-        spf_status: if status == "verified" { "verified" } else { "not_verified" }.to_string(),
-        dmarc_status: "verified".to_string(),
+        dkim_status: MethodStatus::Verified,
+        spf_status: if status == "verified" { MethodStatus::Verified } else { MethodStatus::NotVerified },
+        dmarc_status: MethodStatus::Verified,
         result_json: format!("{{\"status\":\"{status}\"}}"),
         problem_codes: if status == "verified" { "" } else { "spf_missing" }.to_string(),
         requested: false,
@@ -248,7 +249,10 @@ async fn a_batch_of_checks_is_recorded_together_and_a_removed_domain_does_not_st
         // without a result before its first check.
         let page = store.domain_page(account.id, "kept.example.com").await.expect("read").expect("domain");
         assert_eq!((page.record.status.as_str(), page.record.next_check_at), ("verified", Some(90_000)));
-        assert_eq!(page.result.map(|result| (result.checked_at, result.status)), Some((200, "verified".to_string())));
+        assert_eq!(
+            page.result.map(|result| (result.checked_at, result.status)),
+            Some((200, LifecycleStatus::Verified))
+        );
         assert_eq!(page.history, store.history(kept.id).await.expect("history"));
         let changes: Vec<(Option<&str>, &str, Option<&str>)> = page
             .history

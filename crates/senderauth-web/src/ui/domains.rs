@@ -69,13 +69,13 @@ pub(crate) struct MethodBadge {
 }
 
 impl MethodBadge {
-    fn new(method: &'static str, status: &str) -> MethodBadge {
+    fn new(method: &'static str, status: MethodStatus) -> MethodBadge {
         let mark = match status {
-            "verified" => "✓",
-            "unknown" => "?",
-            _ => "✗",
+            MethodStatus::Verified => "✓",
+            MethodStatus::Unknown => "?",
+            MethodStatus::NotVerified => "✗",
         };
-        MethodBadge { method, class: status.to_string(), label: status_label(status), mark }
+        MethodBadge { method, class: status.as_str().to_string(), label: status_label(status.as_str()), mark }
     }
 }
 
@@ -168,7 +168,7 @@ async fn render_domains(
                 ["DKIM", "SPF", "DMARC"]
                     .into_iter()
                     .zip(statuses)
-                    .map(|(method, status)| MethodBadge::new(method, status))
+                    .map(|(method, status)| MethodBadge::new(method, *status))
                     .collect()
             }),
             last: time(row.domain.last_checked_at),
@@ -473,10 +473,10 @@ pub(super) async fn history_page(
                 format!("{} to {}", time(Some(run.first_at)), time(Some(run.last_at)))
             },
             checks: run.checks,
-            status: Badge::new(&run.status),
-            dkim: Badge::new(&run.dkim_status),
-            spf: Badge::new(&run.spf_status),
-            dmarc: Badge::new(&run.dmarc_status),
+            status: Badge::lifecycle(run.status),
+            dkim: Badge::method(run.dkim_status),
+            spf: Badge::method(run.spf_status),
+            dmarc: Badge::method(run.dmarc_status),
             problems: run.problem_codes.split(' ').filter(|code| !code.is_empty()).map(str::to_string).collect(),
         })
         .collect();
