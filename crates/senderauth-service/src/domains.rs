@@ -10,7 +10,7 @@ use senderauth_core::plan::{PlanError, RecordPlan, RequiredRecord, plan_records}
 use senderauth_core::problem::{Method, Severity};
 use senderauth_core::status::MethodStatus;
 use senderauth_core::verify::Verification;
-use senderauth_store::{CheckRun, DomainPage, DomainRecord, KeyGroup, KeyInfo, KeyState, StatusEvent, StoreError};
+use senderauth_store::{CheckRun, DomainRecord, KeyGroup, KeyInfo, KeyState, StatusEvent, StoreError};
 
 use crate::error::ServiceError;
 use crate::keys::{KeyError, has_ed25519};
@@ -212,10 +212,12 @@ pub struct DomainKeys {
     pub keys: Vec<KeyView>,
 }
 
-/// A domain's history page: its record, its status changes, and a page of its check runs.
+/// A domain's history page: the domain, its status changes (oldest first), and a page of its
+/// check runs (newest first).
 #[derive(Clone, Debug)]
 pub struct DomainHistory {
-    pub page: DomainPage,
+    pub domain: DomainSummary,
+    pub history: Vec<HistoryEntry>,
     pub runs: Vec<CheckRun>,
 }
 
@@ -404,10 +406,9 @@ impl Service {
         let domain = DomainName::parse(name).map_err(|_| not_found(name))?;
         let page = self.worker.store.domain_page(account, domain.as_str()).await?.ok_or_else(|| not_found(name))?;
         let plan = self.plan(account, &domain, page.ed25519, live).await.ok();
-        let result: Option<serde_json::Value> =
-            page.result.as_ref().and_then(|result| serde_json::from_str(&result.result_json).ok());
-        let latest: Option<LatestCheck> =
-            result.as_ref().and_then(|result| serde_json::from_value(result.clone()).ok());
+        let stored = page.result.as_ref().map(|result| result.result_json.as_str());
+        let result: Option<serde_json::Value> = stored.and_then(|text| serde_json::from_str(text).ok());
+        let latest: Option<LatestCheck> = stored.and_then(|text| serde_json::from_str(text).ok());
         let zone = plan.as_ref().map_or_else(|| domain.to_string(), |plan| plan.zone.to_string());
         let records = plan.map(|plan| {
             plan.records
@@ -453,7 +454,11 @@ impl Service {
         let store = &self.worker.store;
         let page = store.domain_page(account, name).await?.ok_or_else(|| not_found(name))?;
         let runs = store.check_runs(account, name, before, limit).await?;
-        Ok(DomainHistory { page, runs })
+        Ok(DomainHistory {
+            domain: DomainSummary::from(&page.record),
+            history: page.history.iter().map(HistoryEntry::from).collect(),
+            runs,
+        })
     }
 
     /// Checks one of the account's domains now (at most once every `verify_now_seconds` per

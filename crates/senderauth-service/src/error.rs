@@ -74,6 +74,9 @@ pub enum ServiceError {
     SandboxOff,
     #[error("You host no zone {0} in the sandbox.")]
     ZoneNotFound(String),
+    /// The sandbox zone belongs to another account.
+    #[error("{0}")]
+    ZoneTaken(String),
     /// A zone the sandbox will not host, or a record it will not take; the message says why.
     #[error("{0}")]
     SandboxRefused(String),
@@ -110,7 +113,7 @@ impl ServiceError {
             ServiceError::KeyGeneration => "key_generation_failed",
             ServiceError::SandboxOff | ServiceError::ZoneNotFound(_) => "not_found",
             ServiceError::SandboxRefused(_) => "refused",
-            ServiceError::Store(StoreError::ZoneTaken { .. }) => "conflict",
+            ServiceError::ZoneTaken(_) => "zone_taken",
             ServiceError::Store(_) | ServiceError::Internal(_) => "internal_error",
         }
     }
@@ -140,7 +143,7 @@ impl ServiceError {
             | ServiceError::DomainLimitReached(_)
             | ServiceError::RotationInProgress(_)
             | ServiceError::NoHostedKeys
-            | ServiceError::Store(StoreError::ZoneTaken { .. }) => ErrorKind::Conflict,
+            | ServiceError::ZoneTaken(_) => ErrorKind::Conflict,
             ServiceError::RateLimited { .. } => ErrorKind::RateLimited,
             ServiceError::KeyGeneration | ServiceError::Store(_) | ServiceError::Internal(_) => ErrorKind::Internal,
         }
@@ -150,7 +153,6 @@ impl ServiceError {
     /// details stay in the log.
     pub fn public_message(&self) -> String {
         match self {
-            ServiceError::Store(StoreError::ZoneTaken { .. }) | ServiceError::KeyGeneration => self.to_string(),
             ServiceError::Store(_) | ServiceError::Internal(_) => {
                 "the request could not be completed; try again".to_string()
             }

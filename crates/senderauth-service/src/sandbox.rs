@@ -87,7 +87,10 @@ impl Service {
         if let Some(refusal) = zone_refusal(self, &apex) {
             return Err(ServiceError::SandboxRefused(refusal));
         }
-        Ok(self.worker.store.create_sandbox_zone(account, apex.as_str(), self.now()).await?)
+        self.worker.store.create_sandbox_zone(account, apex.as_str(), self.now()).await.map_err(|error| match error {
+            error @ StoreError::ZoneTaken { .. } => ServiceError::ZoneTaken(error.to_string()),
+            other => other.into(),
+        })
     }
 
     /// The account's sandbox zone `apex`.

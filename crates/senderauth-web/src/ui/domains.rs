@@ -15,7 +15,7 @@ use senderauth_core::name::DomainName;
 use senderauth_core::problem::{Method, Severity};
 use senderauth_core::status::MethodStatus;
 use senderauth_service::ErrorKind;
-use senderauth_service::domains::{DmarcFindings, DnsHost, DomainRow, DomainView};
+use senderauth_service::domains::{DmarcFindings, DnsHost, DomainRow, DomainView, HistoryEntry};
 
 use super::{CsrfForm, Nav, Signed, error_page, refusal_text, render, url_part, went_wrong};
 use crate::WebState;
@@ -294,6 +294,17 @@ struct Change {
     event: Option<String>,
 }
 
+impl From<&HistoryEntry> for Change {
+    fn from(change: &HistoryEntry) -> Change {
+        Change {
+            at: time(Some(change.at)),
+            from: change.from.map(Badge::lifecycle),
+            to: Badge::lifecycle(change.to),
+            event: change.event.clone(),
+        }
+    }
+}
+
 #[derive(Template)]
 #[template(path = "domain.html")]
 struct DomainPage<'a> {
@@ -402,17 +413,7 @@ pub(super) async fn domain_page(
                 fix: problem.fix.clone(),
             })
             .collect(),
-        history: view
-            .history
-            .iter()
-            .rev()
-            .map(|change| Change {
-                at: time(Some(change.at)),
-                from: change.from.map(Badge::lifecycle),
-                to: Badge::lifecycle(change.to),
-                event: change.event.clone(),
-            })
-            .collect(),
+        history: view.history.iter().rev().map(Change::from).collect(),
     };
     render(StatusCode::OK, &page)
 }
@@ -458,7 +459,7 @@ pub(super) async fn history_page(
         Ok(history) => history,
         Err(error) => return error_page(&signed, &error),
     };
-    let record = &history.page.record;
+    let record = &history.domain;
     let older = (history.runs.len() as i64 > HISTORY_PAGE)
         .then(|| history.runs.get(HISTORY_PAGE as usize - 1).map(|run| run.id))
         .flatten();
@@ -480,18 +481,7 @@ pub(super) async fn history_page(
             problems: run.problem_codes.split(' ').filter(|code| !code.is_empty()).map(str::to_string).collect(),
         })
         .collect();
-    let changes = history
-        .page
-        .history
-        .iter()
-        .rev()
-        .map(|event| Change {
-            at: time(Some(event.at)),
-            from: event.from_status.map(Badge::lifecycle),
-            to: Badge::lifecycle(event.to_status),
-            event: event.event.clone(),
-        })
-        .collect();
+    let changes = history.history.iter().rev().map(Change::from).collect();
     let title = format!("History of {}", record.domain);
     let page = HistoryPage {
         title: &title,
