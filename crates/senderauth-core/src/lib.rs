@@ -8,6 +8,7 @@ pub mod dkim;
 pub mod dmarc;
 pub mod dns;
 pub mod lifecycle;
+pub mod mailbox;
 pub mod name;
 pub mod plan;
 pub mod problem;

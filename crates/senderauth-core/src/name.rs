@@ -62,19 +62,14 @@ impl DomainName {
         Ok(DomainName(ascii))
     }
 
-    /// Parses the domain of a From address (`news@example.com` or `Name <news@example.com>`).
+    /// Parses the domain of a From address (`news@example.com` or `Name <news@example.com>`,
+    /// read as [`crate::mailbox::Mailbox`] reads a From header).
     pub fn from_email(input: &str) -> Result<DomainName, NameError> {
-        let address = mailbox_address(input).ok_or_else(|| NameError::NotAnEmail { input: input.to_string() })?;
-        let Some((local, domain)) = address.rsplit_once('@') else {
-            return Err(NameError::NotAnEmail { input: input.to_string() });
-        };
-        if local.is_empty() || domain.is_empty() || local.chars().any(char::is_whitespace) {
-            return Err(NameError::NotAnEmail { input: input.to_string() });
+        match crate::mailbox::Mailbox::parse(input) {
+            Ok(mailbox) => Ok(mailbox.domain),
+            Err(crate::mailbox::MailboxError::Domain(error)) => Err(error),
+            Err(_) => Err(NameError::NotAnEmail { input: input.to_string() }),
         }
-        if domain.starts_with('[') {
-            return Err(NameError::IpLiteral { input: input.to_string() });
-        }
-        DomainName::parse(domain)
     }
 
     pub fn as_str(&self) -> &str {
@@ -143,15 +138,6 @@ impl fmt::Display for AccountId {
 pub fn normalize(name: &str) -> String {
     let name = name.trim();
     name.strip_suffix('.').unwrap_or(name).to_ascii_lowercase()
-}
-
-fn mailbox_address(input: &str) -> Option<&str> {
-    let input = input.trim();
-    match (input.rfind('<'), input.rfind('>')) {
-        (Some(open), Some(close)) if open < close => Some(input[open + 1..close].trim()),
-        (None, None) => Some(input),
-        _ => None,
-    }
 }
 
 fn to_ascii(domain: &str) -> Result<String, NameError> {

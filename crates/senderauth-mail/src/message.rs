@@ -5,15 +5,17 @@
 //! as the variable domain. The envelope sender goes on the platform's bounce domain with a token
 //! per message (VERP), so a bounce can be traced to the message.
 //!
-//! DKIM signing (RFC 6376) is done here with ring: relaxed header and simple body
-//! canonicalization, SHA-256, RSA (PKCS#1 v1.5) or Ed25519 (RFC 8463); `From` is signed once more
-//! than it occurs, so no From can be added without breaking the signature.
+//! The signatures are made by `senderauth_core::dkim::sign` (relaxed header and simple body
+//! canonicalization, `From` signed once more than it occurs); the From header is read by
+//! `senderauth_core::mailbox`. The byte checks here (NUL, bare LF or CR, lines over 1,000
+//! octets, undeclared 8-bit data) are policy, ours on purpose.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use senderauth_core::dkim::sign::{SigningKey, dkim_signature};
 use senderauth_core::lifecycle::LifecycleStatus;
+use senderauth_core::mailbox::{Mailbox, MailboxError, variable_address};
 use senderauth_core::name::DomainName;
 use senderauth_core::token::random_hex;
 use senderauth_store::{KeyGroup, Store, StoreError};
@@ -28,6 +30,12 @@ pub enum MailError {
     NulByte,
     #[error("line {line} ends in a bare LF; lines of a message end in CRLF")]
     BareLineFeed { line: usize },
+    #[error("line {line} holds a bare CR; CR appears only in the CRLF that ends a line")]
+    BareCarriageReturn { line: usize },
+    #[error(
+        "line {line} is {length} octets long; at most 1,000 with its CRLF (wrap it, or encode the body as quoted-printable or base64)"
+    )]
+    LineTooLong { line: usize, length: usize },
     #[error("line {line} holds 8-bit data in a header; encode it (RFC 2047) or send with SMTPUTF8")]
     EightBitHeader { line: usize },
     #[error("the body holds 8-bit data but the message was not sent with BODY=8BITMIME")]
@@ -56,6 +64,7 @@ impl MailError {
             MailError::BadFrom { .. } | MailError::NoFrom | MailError::SeveralFromAddresses { .. } => (550, "5.1.7"),
             MailError::UndeclaredEightBit | MailError::EightBitHeader { .. } => (554, "5.6.1"),
             MailError::Temporary(_) => (451, "4.3.0"),
+            MailError::LineTooLong { .. } => (500, "5.5.2"),
             _ => (554, "5.6.0"),
         }
     }
@@ -65,6 +74,8 @@ impl MailError {
         match self {
             MailError::NulByte => "nul_byte",
             MailError::BareLineFeed { .. } => "bare_line_feed",
+            MailError::BareCarriageReturn { .. } => "bare_carriage_return",
+            MailError::LineTooLong { .. } => "line_too_long",
             MailError::EightBitHeader { .. } => "eight_bit_header",
             MailError::UndeclaredEightBit => "undeclared_eight_bit",
             MailError::TooBig { .. } => "message_too_big",
@@ -127,6 +138,24 @@ impl Field<'_> {
     }
 }
 
+/// The longest line of a message, CRLF included (RFC 5321 section 4.5.3.1.6): a longer one
+/// may be wrapped on its way, which breaks the signature.
+const MAX_LINE: usize = 1000;
+
+/// The first line that does not end in CRLF (a bare LF), or holds a CR not followed by LF.
+pub fn line_ending_fault(message: &[u8]) -> Option<MailError> {
+    let mut line = 1;
+    for (index, &byte) in message.iter().enumerate() {
+        match byte {
+            b'\n' if index == 0 || message[index - 1] != b'\r' => return Some(MailError::BareLineFeed { line }),
+            b'\n' => line += 1,
+            b'\r' if message.get(index + 1) != Some(&b'\n') => return Some(MailError::BareCarriageReturn { line }),
+            _ => {}
+        }
+    }
+    None
+}
+
 /// Checks the bytes of a message and splits it into header fields and body.
 fn split(message: &[u8], arrival: Arrival) -> Result<(Vec<Field<'_>>, &[u8]), MailError> {
     if message.len() > arrival.size_limit {
@@ -135,14 +164,13 @@ fn split(message: &[u8], arrival: Arrival) -> Result<(Vec<Field<'_>>, &[u8]), Ma
     if message.contains(&0) {
         return Err(MailError::NulByte);
     }
-    let mut line = 1;
-    for (index, &byte) in message.iter().enumerate() {
-        if byte == b'\n' {
-            if index == 0 || message[index - 1] != b'\r' {
-                return Err(MailError::BareLineFeed { line });
-            }
-            line += 1;
-        }
+    if let Some(fault) = line_ending_fault(message) {
+        return Err(fault);
+    }
+    if let Some((line, length)) =
+        message.split(|byte| *byte == b'\n').map(<[u8]>::len).enumerate().find(|(_, length)| *length + 1 > MAX_LINE)
+    {
+        return Err(MailError::LineTooLong { line: line + 1, length: length + 1 });
     }
     let mut fields: Vec<Field<'_>> = Vec::new();
     let mut at = 0;
@@ -184,148 +212,17 @@ fn split(message: &[u8], arrival: Arrival) -> Result<(Vec<Field<'_>>, &[u8]), Ma
     Ok((fields, body))
 }
 
-/// A From mailbox: the display name as written (if any) and the address's two halves.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Mailbox {
-    pub display: Option<String>,
-    /// The local part as written (quoted or not).
-    pub local: String,
-    pub domain: DomainName,
-}
-
-impl Mailbox {
-    pub fn address(&self) -> String {
-        format!("{}@{}", self.local, self.domain)
-    }
-}
-
-/// Removes comments (RFC 5322 `CFWS`), keeping quoted strings whole.
-fn without_comments(text: &str) -> Result<String, &'static str> {
-    let mut out = String::new();
-    let (mut depth, mut quoted, mut escaped) = (0usize, false, false);
-    for c in text.chars() {
-        if escaped {
-            if depth == 0 {
-                out.push(c);
-            }
-            escaped = false;
-            continue;
-        }
-        match c {
-            '\\' if quoted || depth > 0 => {
-                escaped = true;
-                if depth == 0 {
-                    out.push(c);
-                }
-            }
-            '"' if depth == 0 => {
-                quoted = !quoted;
-                out.push(c);
-            }
-            '(' if !quoted => depth += 1,
-            ')' if !quoted && depth > 0 => depth -= 1,
-            ')' if !quoted => return Err("an unbalanced parenthesis"),
-            c if depth == 0 => out.push(c),
-            _ => {}
-        }
-    }
-    if quoted || depth > 0 {
-        return Err("an unclosed quote or comment");
-    }
-    Ok(out)
-}
-
-/// The top-level pieces of `text` split at `separator` (outside quotes and angle brackets).
-fn split_top_level(text: &str, separator: char) -> Vec<String> {
-    let mut parts = vec![String::new()];
-    let (mut quoted, mut angle, mut escaped) = (false, false, false);
-    for c in text.chars() {
-        if escaped {
-            escaped = false;
-        } else if c == '\\' && quoted {
-            escaped = true;
-        } else if c == '"' && !angle {
-            quoted = !quoted;
-        } else if c == '<' && !quoted {
-            angle = true;
-        } else if c == '>' && !quoted {
-            angle = false;
-        } else if c == separator && !quoted && !angle {
-            parts.push(String::new());
-            continue;
-        }
-        if let Some(last) = parts.last_mut() {
-            last.push(c);
-        }
-    }
-    parts
-}
-
-/// Whether `text` is a dot-atom (RFC 5322 section 3.2.3).
-fn is_dot_atom(text: &str) -> bool {
-    const SPECIALS: &str = "!#$%&'*+-/=?^_`{|}~";
-    !text.is_empty()
-        && text
-            .split('.')
-            .all(|atom| !atom.is_empty() && atom.chars().all(|c| c.is_ascii_alphanumeric() || SPECIALS.contains(c)))
-}
-
 /// Parses a From header's value: exactly one mailbox, `Name <local@domain>` or `local@domain`.
 pub fn parse_from(value: &str) -> Result<Mailbox, MailError> {
-    let bad = |reason| MailError::BadFrom { value: value.chars().take(200).collect(), reason };
-    if value.chars().any(|c| c.is_control()) {
-        return Err(bad("it holds control characters"));
-    }
-    let clean = without_comments(value).map_err(bad)?;
-    let mailboxes: Vec<String> =
-        split_top_level(&clean, ',').into_iter().filter(|part| !part.trim().is_empty()).collect();
-    if mailboxes.len() > 1 {
-        return Err(MailError::SeveralFromAddresses { count: mailboxes.len() });
-    }
-    let Some(mailbox) = mailboxes.first() else { return Err(MailError::NoFrom) };
-    if split_top_level(mailbox, ':').len() > 1 {
-        return Err(bad("a group is not a sender"));
-    }
-    let (display, address) = match (mailbox.find('<'), mailbox.rfind('>')) {
-        (Some(open), Some(close)) if open < close && mailbox[close + 1..].trim().is_empty() => {
-            // The display name exactly as written (from the raw value, comments and all, up to
-            // the angle bracket).
-            let raw_display = value[..value.find('<').unwrap_or(0)].trim();
-            let display = (!raw_display.is_empty()).then(|| raw_display.to_string());
-            (display, mailbox[open + 1..close].trim().to_string())
-        }
-        (None, None) => (None, mailbox.trim().to_string()),
-        _ => return Err(bad("its angle brackets do not pair")),
-    };
-    let Some((local, domain)) = address.rsplit_once('@') else { return Err(bad("it has no @domain")) };
-    let local_ok = is_dot_atom(local)
-        || (local.len() >= 2
-            && local.starts_with('"')
-            && local.ends_with('"')
-            && !local[1..local.len() - 1].replace("\\\"", "").contains('"'));
-    if !local_ok {
-        return Err(bad("its local part is neither an atom nor a quoted string"));
-    }
-    let domain = DomainName::parse(domain).map_err(|_| bad("its domain is not a valid domain name"))?;
-    Ok(Mailbox { display, local: local.to_string(), domain })
-}
-
-/// The variable-domain address for `mailbox`: `local=domain@variable`, quoted when the local
-/// part needs it.
-pub fn variable_address(mailbox: &Mailbox, variable_domain: &str) -> String {
-    let local = if mailbox.local.starts_with('"') {
-        let inner = &mailbox.local[1..mailbox.local.len() - 1];
-        inner.replace("\\\"", "\"").replace("\\\\", "\\")
-    } else {
-        mailbox.local.clone()
-    };
-    let rewritten = format!("{local}={}", mailbox.domain);
-    let local = if is_dot_atom(&rewritten) {
-        rewritten
-    } else {
-        format!("\"{}\"", rewritten.replace('\\', "\\\\").replace('"', "\\\""))
-    };
-    format!("{local}@{variable_domain}")
+    Mailbox::parse(value).map_err(|error| match error {
+        MailboxError::Empty => MailError::NoFrom,
+        MailboxError::Several { count } => MailError::SeveralFromAddresses { count },
+        MailboxError::Invalid(reason) => MailError::BadFrom { value: value.chars().take(200).collect(), reason },
+        MailboxError::Domain(_) => MailError::BadFrom {
+            value: value.chars().take(200).collect(),
+            reason: "its domain is not a valid domain name",
+        },
+    })
 }
 
 /// Who signs a message: the domain (`d=`), and each selector with its key (RSA, then Ed25519
@@ -569,35 +466,31 @@ mod tests {
     const ARRIVAL: Arrival = Arrival { eight_bit: false, size_limit: 1 << 20 };
 
     #[test]
-    fn from_mailboxes_parse_and_refuse_what_is_not_one_mailbox() {
-        let plain = parse_from("news@Shop.Example.com").expect("plain");
-        assert_eq!((plain.display, plain.local.as_str(), plain.domain.as_str()), (None, "news", "shop.example.com"));
-        let named = parse_from(r#""Shop, Inc." <news@shop.example.com> (our shop)"#).expect("named");
-        assert_eq!(named.display.as_deref(), Some(r#""Shop, Inc.""#));
-        let encoded = parse_from("=?utf-8?q?Caf=C3=A9?= <hi@cafe.example>").expect("encoded word");
-        assert_eq!(encoded.display.as_deref(), Some("=?utf-8?q?Caf=C3=A9?="));
+    fn from_headers_map_to_the_reply_a_sender_can_act_on() {
         assert!(matches!(parse_from("a@x.example, b@y.example"), Err(MailError::SeveralFromAddresses { count: 2 })));
-        assert!(matches!(parse_from("Team: a@x.example;"), Err(MailError::BadFrom { .. })));
-        assert!(matches!(parse_from("no-at-sign"), Err(MailError::BadFrom { .. })));
-        assert!(matches!(parse_from("a b@x.example"), Err(MailError::BadFrom { .. })));
-        assert!(matches!(parse_from("<a@x.example"), Err(MailError::BadFrom { .. })));
-        assert!(matches!(parse_from("a@x.example\rBcc: c@d.example"), Err(MailError::BadFrom { .. })));
-        assert!(matches!(parse_from("a@[192.0.2.1]"), Err(MailError::BadFrom { .. })));
         assert!(matches!(parse_from(""), Err(MailError::NoFrom)));
-    }
-
-    #[test]
-    fn the_variable_address_keeps_the_original_readable() {
-        let mailbox = parse_from("user@yourcompany.com").expect("mailbox");
-        assert_eq!(variable_address(&mailbox, "send.esp.example"), "user=yourcompany.com@send.esp.example");
-        let quoted = parse_from(r#""john doe"@example.com"#).expect("quoted");
-        assert_eq!(variable_address(&quoted, "v.example"), r#""john doe=example.com"@v.example"#);
+        assert!(matches!(parse_from("a b@x.example"), Err(MailError::BadFrom { .. })));
+        assert!(matches!(parse_from("a@localhost"), Err(MailError::BadFrom { .. })));
+        assert_eq!(
+            parse_from("Shop\r\n\t<news@shop.example>").map(|mailbox| mailbox.address()),
+            Ok("news@shop.example".into())
+        );
     }
 
     #[test]
     fn bad_bytes_and_broken_headers_are_refused_with_their_reason() {
         let check = |message: &[u8], eight_bit: bool| split(message, Arrival { eight_bit, ..ARRIVAL }).map(|_| ());
         assert_eq!(check(b"From: a@x.example\r\n\r\nhi\0\r\n", false), Err(MailError::NulByte));
+        assert_eq!(
+            check(b"From: a@x.example\r\n\r\nhello\r.\r\n", false),
+            Err(MailError::BareCarriageReturn { line: 3 })
+        );
+        assert_eq!(
+            check(b"From: a@x.example\r\n\r\nhello\r\n.\r", false),
+            Err(MailError::BareCarriageReturn { line: 4 })
+        );
+        let long = format!("From: a@x.example\r\n\r\n{}\r\n{}\r\n", "a".repeat(998), "b".repeat(999));
+        assert_eq!(check(long.as_bytes(), false), Err(MailError::LineTooLong { line: 4, length: 1001 }));
         assert_eq!(
             check(b"From: a@x.example\r\nTo: b@y.example\n\r\nhi\r\n", false),
             Err(MailError::BareLineFeed { line: 2 })

@@ -5,18 +5,25 @@
 //! Extensions: SIZE, PIPELINING, 8BITMIME, ENHANCEDSTATUSCODES, STARTTLS (with a configured
 //! certificate), AUTH PLAIN and LOGIN (offered only over TLS or to clients on loopback). Every
 //! command line is at most 1,000 octets and every read has a deadline, so a stalled or hostile
-//! client ties up only its own connection. Towards the upstream, STARTTLS is used whenever it is
-//! offered (opportunistic, like Postfix's `smtp_tls_security_level = may`: encrypted, the
+//! client ties up only its own connection. Failed AUTH attempts are answered after a delay and
+//! end the session after a configured number. Towards the upstream, STARTTLS is used whenever it
+//! is offered (opportunistic, like Postfix's `smtp_tls_security_level = may`: encrypted, the
 //! certificate not checked).
+//!
+//! Commands are parsed and DATA is read with `smtp-proto` (Stalwart's parser): its data reader
+//! ends a message only at CRLF `.` CRLF, so a dot after a bare LF or CR is message content, never
+//! the end of data. On top of it, the policy is ours: a message holding a bare LF or CR anywhere
+//! is refused with 521 and the connection closed (Postfix's `smtpd_forbid_bare_newline`), so no
+//! byte sent after such a dot can run as a command (SMTP smuggling, CVE-2023-51764) and no bare
+//! CR reaches an upstream that might end data at it.
 //!
 //! The session loop, the batching of replies to pipelined commands (RFC 2920 section 3.2) and
 //! the upstream pool are ours and measured (docs/benchmarks.md, "The SMTP gateway"): one write
 //! per reply with TCP_NODELAY took the gateway from 170 to 1,050 messages per second, pooled
 //! and pipelined upstream connections (with the signer cache) to 1,540, and gathering the
 //! replies to pipelined commands into one write from 63% to 66% of the raw signing rate.
-//! Command parsing and DATA reading are still ours too; moving them to `smtp-proto` goes with
-//! the SMTP hardening work, whose smuggling cases they must then pass.
 
+use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
@@ -26,18 +33,23 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use smtp_proto::request::receiver::{DataReceiver, DummyDataReceiver};
+use smtp_proto::{MailFrom, RcptTo, Request};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader, ReadHalf, WriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
+use senderauth_core::mailbox::smtp_path;
 use senderauth_store::Principal;
 
-use crate::message::{Arrival, Gateway, MailError, prepare};
+use crate::message::{Arrival, Gateway, MailError, line_ending_fault, prepare};
 
 /// The longest command line taken (RFC 5321 section 4.5.3.1.4), CRLF included.
 const MAX_LINE: usize = 1000;
 /// Recipients per message.
 const MAX_RECIPIENTS: usize = 100;
+/// The MAIL parameters taken: SIZE and BODY=7BIT or 8BITMIME (no DSN, SMTPUTF8, BINARYMIME...).
+const MAIL_BODY_FLAGS: u64 = smtp_proto::MAIL_BODY_7BIT | smtp_proto::MAIL_BODY_8BITMIME;
 
 /// How the listener behaves.
 #[derive(Clone, Debug)]
@@ -50,6 +62,10 @@ pub struct SmtpSettings {
     pub idle: Duration,
     /// The certificate STARTTLS presents; `None`: STARTTLS is not offered.
     pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// Failed AUTH attempts after which the session is closed (at least 1).
+    pub auth_failures: u32,
+    /// How long each failed AUTH attempt waits before its reply.
+    pub auth_failure_delay: Duration,
     /// Connections to the upstream kept for the next messages.
     pub pool: UpstreamPool,
 }
@@ -135,6 +151,10 @@ struct Session<S> {
     secure: bool,
     account: Option<i64>,
     envelope: Option<Envelope>,
+    /// Failed AUTH attempts so far.
+    auth_failures: u32,
+    /// The session ends once the replies gathered so far are sent.
+    closing: bool,
     /// Replies not sent yet: while pipelined commands wait in the input, their replies are
     /// gathered and sent together (RFC 2920 section 3.2).
     out: Vec<u8>,
@@ -142,7 +162,8 @@ struct Session<S> {
 
 /// A line read from the client.
 enum Line {
-    Text(String),
+    /// The line as sent, its line end included.
+    Text(Vec<u8>),
     TooLong,
 }
 
@@ -150,7 +171,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     fn new(stream: S, peer: SocketAddr, gateway: Gateway, settings: SmtpSettings, secure: bool) -> Session<S> {
         let (reader, writer) = tokio::io::split(stream);
         let reader = BufReader::new(reader);
-        Session { reader, writer, peer, gateway, settings, secure, account: None, envelope: None, out: Vec::new() }
+        Session {
+            reader,
+            writer,
+            peer,
+            gateway,
+            settings,
+            secure,
+            account: None,
+            envelope: None,
+            auth_failures: 0,
+            closing: false,
+            out: Vec::new(),
+        }
     }
 
     /// One reply, in one write (two small writes would wait on Nagle's algorithm).
@@ -161,6 +194,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             self.send_replies().await?;
         }
         Ok(())
+    }
+
+    /// The last reply of the session: sent, and the session ends.
+    async fn last_reply(&mut self, text: &str) -> std::io::Result<()> {
+        self.closing = true;
+        self.reply(text).await?;
+        self.send_replies().await
     }
 
     /// Sends the gathered replies, in one write (small writes one after another would wait on
@@ -174,7 +214,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         self.writer.flush().await
     }
 
-    /// One CRLF-terminated line (CRLF removed), within the idle deadline; `None` at end of input.
+    /// One line as sent (its line end kept), within the idle deadline; `None` at end of input.
     async fn line(&mut self) -> std::io::Result<Option<Line>> {
         let mut bytes = Vec::new();
         let read = tokio::time::timeout(
@@ -187,16 +227,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             return Ok(None);
         }
         if !bytes.ends_with(b"\n") {
+            if read <= MAX_LINE {
+                return Ok(None); // the input ended mid-line
+            }
             // Over the limit: skip the rest of the line.
             let mut rest = Vec::new();
             let _ = tokio::time::timeout(self.settings.idle, self.reader.read_until(b'\n', &mut rest)).await;
             return Ok(Some(Line::TooLong));
         }
-        bytes.pop();
-        if bytes.last() == Some(&b'\r') {
-            bytes.pop();
-        }
-        Ok(Some(Line::Text(String::from_utf8_lossy(&bytes).into_owned())))
+        Ok(Some(Line::Text(bytes)))
     }
 
     fn may_authenticate(&self) -> bool {
@@ -211,26 +250,26 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             let greeting = format!("220 {} ESMTP senderauth", self.settings.hostname);
             self.reply(&greeting).await?;
         }
-        loop {
+        while !self.closing {
             let line = match self.line().await {
                 Ok(Some(Line::Text(line))) => line,
                 Ok(Some(Line::TooLong)) => {
-                    self.reply("500 5.5.6 Line too long").await?;
+                    self.reply("500 5.5.6 Line too long: commands are at most 1,000 octets").await?;
                     continue;
                 }
                 Ok(None) => return Ok(None),
                 Err(error) if error.kind() == std::io::ErrorKind::TimedOut => {
-                    let _ = self.reply("421 4.4.2 Idle too long, closing").await;
+                    let _ = self.last_reply("421 4.4.2 Idle too long, closing").await;
                     return Ok(None);
                 }
                 Err(error) => return Err(error),
             };
-            let (verb, rest) = line.split_once(' ').unwrap_or((line.as_str(), ""));
-            match verb.to_ascii_uppercase().as_str() {
-                "EHLO" => {
+            let request = Request::parse(&mut line.iter());
+            match request {
+                Ok(Request::Ehlo { host }) => {
                     self.envelope = None;
                     let mut lines = vec![
-                        format!("250-{} greets {}", self.settings.hostname, rest.trim()),
+                        format!("250-{} greets {}", self.settings.hostname, printable(&host)),
                         format!("250-SIZE {}", self.gateway.size_limit),
                         "250-PIPELINING".to_string(),
                         "250-8BITMIME".to_string(),
@@ -244,49 +283,63 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                     lines.push("250 ENHANCEDSTATUSCODES".to_string());
                     self.reply(&lines.join("\r\n")).await?;
                 }
-                "HELO" => {
+                Ok(Request::Helo { .. }) => {
                     self.envelope = None;
                     let text = format!("250 {}", self.settings.hostname);
                     self.reply(&text).await?;
                 }
-                "AUTH" => self.authenticate(rest).await?,
-                "MAIL" => self.mail(rest).await?,
-                "RCPT" => self.recipient(rest).await?,
-                "DATA" => self.data().await?,
-                "RSET" => {
+                Ok(Request::Auth { mechanism, initial_response }) => {
+                    let initial = (!initial_response.is_empty()).then(|| initial_response.into_owned());
+                    self.authenticate(mechanism, initial).await?;
+                }
+                Ok(Request::Mail { from }) => self.mail(from).await?,
+                Ok(Request::Rcpt { to }) => self.recipient(to, &line).await?,
+                Ok(Request::Data) => self.data().await?,
+                Ok(Request::Rset) => {
                     self.envelope = None;
                     self.reply("250 2.0.0 OK").await?;
                 }
-                "NOOP" => self.reply("250 2.0.0 OK").await?,
-                "QUIT" => {
-                    self.reply("221 2.0.0 Bye").await?;
-                    self.send_replies().await?;
+                Ok(Request::Noop { .. }) => self.reply("250 2.0.0 OK").await?,
+                Ok(Request::Vrfy { .. }) => {
+                    self.reply("252 2.5.0 Cannot verify the address; send the message and the upstream will try")
+                        .await?
+                }
+                Ok(Request::Quit) => {
+                    self.last_reply("221 2.0.0 Bye").await?;
                     return Ok(None);
                 }
-                "STARTTLS" if offer_tls => {
+                Ok(Request::StartTls) if offer_tls => {
                     self.reply("220 2.0.0 Ready to start TLS").await?;
                     self.send_replies().await?;
                     return Ok(Some(self.reader.into_inner().unsplit(self.writer)));
                 }
-                "STARTTLS" if self.secure => self.reply("503 5.5.1 TLS is already active").await?,
-                "STARTTLS" => self.reply("502 5.5.1 STARTTLS is not offered: no certificate is configured").await?,
-                _ => self.reply("500 5.5.2 Unknown command").await?,
+                Ok(Request::StartTls) if self.secure => self.reply("503 5.5.1 TLS is already active").await?,
+                Ok(Request::StartTls) => {
+                    self.reply("502 5.5.1 STARTTLS is not offered: no certificate is configured").await?
+                }
+                Ok(request) => {
+                    let text = format!("502 5.5.1 {} is not offered here", request.name());
+                    self.reply(&text).await?;
+                }
+                Err(error) => {
+                    let text = syntax_reply(&error);
+                    self.reply(&text).await?;
+                }
             }
         }
+        self.send_replies().await?;
+        Ok(None)
     }
 
-    async fn authenticate(&mut self, rest: &str) -> std::io::Result<()> {
+    async fn authenticate(&mut self, mechanism: u64, initial: Option<String>) -> std::io::Result<()> {
         if !self.may_authenticate() {
             return self.reply("538 5.7.11 Encryption required for authentication: STARTTLS first").await;
         }
         if self.account.is_some() {
             return self.reply("503 5.5.1 Already authenticated").await;
         }
-        let mut words = rest.split_whitespace();
-        let mechanism = words.next().unwrap_or_default().to_ascii_uppercase();
-        let initial = words.next().map(str::to_string);
-        let token = match mechanism.as_str() {
-            "PLAIN" => {
+        let token = match mechanism {
+            smtp_proto::AUTH_PLAIN => {
                 let response = match initial {
                     Some(response) => response,
                     None => {
@@ -297,7 +350,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                 // authzid NUL authcid NUL password: the password is the account token.
                 decode(&response).and_then(|plain| plain.rsplit('\0').next().map(str::to_string))
             }
-            "LOGIN" => {
+            smtp_proto::AUTH_LOGIN => {
                 self.reply("334 VXNlcm5hbWU6").await?; // "Username:"
                 let _user = self.text_line().await?;
                 self.reply("334 UGFzc3dvcmQ6").await?; // "Password:"
@@ -306,13 +359,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             }
             _ => return self.reply("504 5.5.4 Use AUTH PLAIN or AUTH LOGIN").await,
         };
-        let Some(token) = token else { return self.reply("501 5.5.2 Cannot decode the response").await };
+        let Some(token) = token else {
+            return self.auth_failed("501 5.5.2 Cannot decode the response").await;
+        };
         match self.gateway.service.authenticate(&token).await {
             Ok(Some(Principal::Account(id))) => {
                 self.account = Some(id);
                 self.reply("235 2.7.0 Authentication successful").await
             }
-            Ok(_) => self.reply("535 5.7.8 Authentication credentials invalid: use an account token").await,
+            Ok(_) => self.auth_failed("535 5.7.8 Authentication credentials invalid: use an account token").await,
             Err(error) => {
                 tracing::error!(%error, "SMTP authentication");
                 self.reply("454 4.7.0 Temporary authentication failure").await
@@ -320,68 +375,127 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         }
     }
 
-    /// A line of an AUTH exchange ("" when the client went away or sent too much).
+    /// A failed AUTH attempt: answered after the configured delay; the last one allowed ends
+    /// the session.
+    async fn auth_failed(&mut self, text: &str) -> std::io::Result<()> {
+        self.auth_failures += 1;
+        tracing::info!(peer = %self.peer, failures = self.auth_failures, "SMTP authentication failed");
+        self.send_replies().await?;
+        tokio::time::sleep(self.settings.auth_failure_delay).await;
+        if self.auth_failures >= self.settings.auth_failures.max(1) {
+            let last = format!("{text}\r\n421 4.7.0 Too many failed authentications, closing");
+            return self.last_reply(&last).await;
+        }
+        self.reply(text).await
+    }
+
+    /// A line of an AUTH exchange, without its line end ("" when the client went away or sent
+    /// too much).
     async fn text_line(&mut self) -> std::io::Result<String> {
         Ok(match self.line().await? {
-            Some(Line::Text(text)) => text,
+            Some(Line::Text(text)) => String::from_utf8_lossy(&text).trim_end_matches(['\r', '\n']).to_string(),
             _ => String::new(),
         })
     }
 
-    async fn mail(&mut self, rest: &str) -> std::io::Result<()> {
+    async fn mail(&mut self, from: MailFrom<Cow<'_, str>>) -> std::io::Result<()> {
         if self.account.is_none() {
             return self.reply("530 5.7.0 Authentication required: AUTH with an account token").await;
         }
         if self.envelope.is_some() {
             return self.reply("503 5.5.1 Nested MAIL command").await;
         }
-        let Some(arguments) = rest.get(..5).filter(|from| from.eq_ignore_ascii_case("FROM:")).map(|_| &rest[5..])
-        else {
-            return self.reply("501 5.5.4 Syntax: MAIL FROM:<address>").await;
-        };
-        let mut parts = arguments.split_whitespace();
-        let _reverse_path = parts.next();
-        let mut envelope = Envelope::default();
-        for parameter in parts {
-            let (key, value) = parameter.split_once('=').unwrap_or((parameter, ""));
-            match key.to_ascii_uppercase().as_str() {
-                "SIZE" => match value.parse::<usize>() {
-                    Ok(size) if size > self.gateway.size_limit => {
-                        let text = format!("552 5.3.4 Message size exceeds the limit of {}", self.gateway.size_limit);
-                        return self.reply(&text).await;
-                    }
-                    Ok(_) => {}
-                    Err(_) => return self.reply("501 5.5.4 SIZE takes a number").await,
-                },
-                "BODY" => match value.to_ascii_uppercase().as_str() {
-                    "8BITMIME" => envelope.eight_bit = true,
-                    "7BIT" => {}
-                    _ => return self.reply("501 5.5.4 BODY is 7BIT or 8BITMIME").await,
-                },
-                _ => return self.reply("555 5.5.4 Unsupported MAIL parameter").await,
-            }
+        let unsupported = from.flags & !MAIL_BODY_FLAGS != 0
+            || from.env_id.is_some()
+            || from.trans_id.is_some()
+            || from.solicit.is_some()
+            || from.mtrk.is_some()
+            || from.auth.is_some()
+            || from.by != 0
+            || from.hold_for != 0
+            || from.hold_until != 0
+            || from.mt_priority != 0;
+        if unsupported {
+            return self.reply("555 5.5.4 Unsupported MAIL parameter: only SIZE and BODY are taken").await;
         }
+        if from.size > self.gateway.size_limit {
+            let text = format!("552 5.3.4 Message size exceeds the limit of {}", self.gateway.size_limit);
+            return self.reply(&text).await;
+        }
+        let envelope = Envelope { recipients: Vec::new(), eight_bit: from.flags & smtp_proto::MAIL_BODY_8BITMIME != 0 };
         self.envelope = Some(envelope);
         self.reply("250 2.1.0 OK").await
     }
 
-    async fn recipient(&mut self, rest: &str) -> std::io::Result<()> {
+    /// RCPT TO; `line` is the command as sent (`<postmaster>`, which RFC 5321 section 4.5.1
+    /// requires to be taken, has no domain for the parser).
+    async fn recipient(&mut self, to: RcptTo<Cow<'_, str>>, line: &[u8]) -> std::io::Result<()> {
         let Some(envelope) = self.envelope.as_mut() else { return self.reply("503 5.5.1 MAIL first").await };
-        let Some(address) = rest
-            .get(..3)
-            .filter(|to| to.eq_ignore_ascii_case("TO:"))
-            .and_then(|_| rest[3..].trim().strip_prefix('<'))
-            .and_then(|address| address.split_once('>'))
-            .map(|(address, _)| address.to_string())
-            .filter(|address| address.contains('@') && !address.chars().any(|c| c.is_control() || c == ' '))
-        else {
-            return self.reply("501 5.1.3 Syntax: RCPT TO:<address>").await;
+        if to.flags != 0 || to.orcpt.is_some() || to.rrvs != 0 {
+            return self.reply("555 5.5.4 Unsupported RCPT parameter: none are taken").await;
+        }
+        let address = if to.address.is_empty() {
+            let command = String::from_utf8_lossy(line);
+            let postmaster = command
+                .trim_end()
+                .split_once(':')
+                .is_some_and(|(_, path)| path.trim().eq_ignore_ascii_case("<postmaster>"));
+            if !postmaster {
+                return self.reply("501 5.1.3 Syntax: RCPT TO:<address>").await;
+            }
+            "postmaster".to_string()
+        } else {
+            match smtp_path(&to.address) {
+                Some(path) => path,
+                None => return self.reply("501 5.1.3 Syntax: RCPT TO:<address>").await,
+            }
         };
         if envelope.recipients.len() >= MAX_RECIPIENTS {
             return self.reply("452 4.5.3 Too many recipients").await;
         }
         envelope.recipients.push(address);
         self.reply("250 2.1.5 OK").await
+    }
+
+    /// The message after DATA, read to CRLF `.` CRLF (dot-stuffing removed) and at most to the
+    /// size limit (the rest is read and dropped); `None` when the client went away.
+    async fn read_message(&mut self) -> std::io::Result<Result<Vec<u8>, usize>> {
+        let limit = self.gateway.size_limit;
+        let mut receiver = DataReceiver::new();
+        // The DATA command's CRLF comes before the first line: a first line "." ends the data.
+        receiver.ingest(&mut b"\r\n".iter(), &mut Vec::new());
+        let mut message = Vec::new();
+        let mut dropping: Option<(DummyDataReceiver, usize)> = None;
+        loop {
+            let chunk = tokio::time::timeout(self.settings.idle, self.reader.fill_buf())
+                .await
+                .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "the client stalled in DATA"))??;
+            if chunk.is_empty() {
+                return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "gone mid-message: nothing taken"));
+            }
+            let mut bytes = chunk.iter();
+            let ended = match &mut dropping {
+                Some((dropper, size)) => {
+                    let ended = dropper.ingest(&mut bytes);
+                    *size += chunk.len() - bytes.as_slice().len();
+                    ended
+                }
+                None => receiver.ingest(&mut bytes, &mut message),
+            };
+            let used = chunk.len() - bytes.as_slice().len();
+            self.reader.consume(used);
+            if dropping.is_none() && message.len() > limit {
+                // Over the limit: the rest is read to its end and dropped.
+                dropping = Some((DummyDataReceiver::new_data(&receiver), message.len()));
+                message = Vec::new();
+            }
+            if ended {
+                return Ok(match dropping {
+                    Some((_, size)) => Err(size),
+                    None => Ok(message),
+                });
+            }
+        }
     }
 
     async fn data(&mut self) -> std::io::Result<()> {
@@ -391,55 +505,26 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             return self.reply("554 5.5.1 No valid recipients").await;
         }
         self.reply("354 End data with <CR><LF>.<CR><LF>").await?;
+        self.send_replies().await?;
         let limit = self.gateway.size_limit;
-        let mut message = Vec::new();
-        let mut bare_line_feed = false;
-        let mut too_big = false;
-        loop {
-            let mut line = Vec::new();
-            // A line is read at most to the size limit: a client sending no line ends cannot
-            // make the gateway hold more than that.
-            let mut capped = (&mut self.reader).take(limit as u64 + 3);
-            let read = tokio::time::timeout(self.settings.idle, capped.read_until(b'\n', &mut line))
-                .await
-                .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "the client stalled in DATA"));
-            let read = match read {
-                Ok(read) => read?,
-                Err(error) => {
-                    let _ = self.reply("421 4.4.2 Idle too long in DATA, closing").await;
-                    return Err(error);
-                }
-            };
-            if read == 0 {
-                return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "gone mid-message: nothing taken"));
+        let message = match self.read_message().await {
+            Ok(Ok(message)) => message,
+            Ok(Err(size)) => {
+                let text = format!("552 5.3.4 Message size exceeds the limit of {limit} (at least {size} bytes sent)");
+                return self.reply(&text).await;
             }
-            if line == b".\r\n" {
-                break;
+            Err(error) if error.kind() == std::io::ErrorKind::TimedOut => {
+                let _ = self.last_reply("421 4.4.2 Idle too long in DATA, closing").await;
+                return Err(error);
             }
-            if line == b".\n" {
-                bare_line_feed = true;
-                break;
-            }
-            if !line.ends_with(b"\n") {
-                too_big = true; // a line longer than the limit
-                continue;
-            }
-            if !line.ends_with(b"\r\n") {
-                bare_line_feed = true;
-            }
-            let unstuffed = if line.starts_with(b".") { &line[1..] } else { &line[..] };
-            if message.len() + unstuffed.len() > limit {
-                too_big = true;
-            } else {
-                message.extend_from_slice(unstuffed);
-            }
-        }
-        if too_big {
-            let text = format!("552 5.3.4 Message size exceeds the limit of {limit}");
-            return self.reply(&text).await;
-        }
-        if bare_line_feed {
-            return self.reply("554 5.6.0 Bare LF line endings are not taken; end lines with CRLF").await;
+            Err(error) => return Err(error),
+        };
+        if let Some(fault) = line_ending_fault(&message) {
+            // The client and this server disagree on where lines end: nothing it sends after
+            // this can be trusted to be a command (SMTP smuggling).
+            let text = format!("521 5.5.2 {fault}; closing the connection");
+            tracing::info!(peer = %self.peer, %fault, "SMTP message with a bare line end refused");
+            return self.last_reply(&text).await;
         }
         let account = self.account.unwrap_or_default();
         let arrival = Arrival { eight_bit: envelope.eight_bit, size_limit: limit };
@@ -476,6 +561,26 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         let text = format!("{code} {enhanced} {error}");
         self.reply(&text).await
     }
+}
+
+/// The reply to a command the parser did not take.
+fn syntax_reply(error: &smtp_proto::Error) -> String {
+    match error {
+        smtp_proto::Error::UnknownCommand => "500 5.5.2 Unknown command".to_string(),
+        smtp_proto::Error::SyntaxError { syntax } => format!("501 5.5.4 Syntax: {syntax}"),
+        smtp_proto::Error::InvalidSenderAddress => "501 5.1.7 The sender address is not valid".to_string(),
+        smtp_proto::Error::InvalidRecipientAddress => "501 5.1.3 The recipient address is not valid".to_string(),
+        smtp_proto::Error::InvalidParameter { param } => format!("501 5.5.4 Invalid value for {param}"),
+        smtp_proto::Error::UnsupportedParameter { param } => {
+            format!("555 5.5.4 Unsupported parameter {}", printable(param))
+        }
+        _ => "500 5.5.2 Syntax error".to_string(),
+    }
+}
+
+/// Client text fit to echo in a reply: printable ASCII, at most 64 characters.
+fn printable(text: &str) -> String {
+    text.chars().filter(|c| c.is_ascii_graphic()).take(64).collect()
 }
 
 fn decode(text: &str) -> Option<String> {

@@ -107,6 +107,10 @@ pub struct ServiceConfig {
     pub smtp_hostname: Option<String>,
     /// How long an SMTP client may stay silent, in seconds.
     pub smtp_idle_seconds: u64,
+    /// Failed AUTH attempts after which an SMTP session is closed.
+    pub smtp_auth_failures: u32,
+    /// How long each failed AUTH attempt waits before its reply, in milliseconds.
+    pub smtp_auth_failure_delay_ms: u64,
     /// The PEM certificate chain and private key STARTTLS presents; unset: no STARTTLS (and
     /// AUTH only for clients on loopback).
     pub smtp_tls_certificate: Option<PathBuf>,
@@ -152,6 +156,8 @@ impl Default for ServiceConfig {
             smtp_upstream: None,
             smtp_hostname: None,
             smtp_idle_seconds: 300,
+            smtp_auth_failures: 10,
+            smtp_auth_failure_delay_ms: 1000,
             smtp_tls_certificate: None,
             smtp_tls_key: None,
         }
@@ -235,6 +241,8 @@ pub const SETTING_KEYS: &[(&str, &str, bool)] = &[
     ("service", "smtp_upstream", true),
     ("service", "smtp_hostname", true),
     ("service", "smtp_idle_seconds", false),
+    ("service", "smtp_auth_failures", false),
+    ("service", "smtp_auth_failure_delay_ms", false),
     ("service", "smtp_tls_certificate", true),
     ("service", "smtp_tls_key", true),
     ("", "zone", true),

@@ -194,6 +194,8 @@ pub async fn run(
                     .unwrap_or_else(|| format!("mail.{}", settings.provider.zone.trim_end_matches('.'))),
                 upstream: settings.service.smtp_upstream,
                 idle: Duration::from_secs(settings.service.smtp_idle_seconds.max(1)),
+                auth_failures: settings.service.smtp_auth_failures.max(1),
+                auth_failure_delay: Duration::from_millis(settings.service.smtp_auth_failure_delay_ms),
                 pool: senderauth_mail::smtp::UpstreamPool::default(),
                 tls: match (&settings.service.smtp_tls_certificate, &settings.service.smtp_tls_key) {
                     (Some(certificate), Some(key)) => Some(

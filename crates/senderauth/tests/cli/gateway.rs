@@ -227,6 +227,7 @@ async fn upstream_session<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpi
                 }
                 data.extend_from_slice(if bytes.starts_with(b"..") { &bytes[1..] } else { &bytes });
             }
+            let to = std::mem::take(&mut to);
             match mode {
                 Upstream::Defer => "451 4.3.0 try later".to_string(),
                 Upstream::Reject => "550 5.7.1 refused by policy".to_string(),
@@ -235,6 +236,9 @@ async fn upstream_session<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpi
                     "250 2.0.0 queued as 42".to_string()
                 }
             }
+        } else if command == "RSET" {
+            to.clear();
+            "250 2.0.0 OK".to_string()
         } else if command == "QUIT" {
             let _ = writer.write_all(b"221 bye\r\n").await;
             return None;
@@ -382,7 +386,12 @@ async fn the_smtp_gateway_relays_signed_mail_and_answers_every_fault_with_a_clea
     let smtp = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("address");
     let (smtp_listen, upstream_text) = (smtp.to_string(), upstream_address.to_string());
     let extra = ["--smtp-listen", smtp_listen.as_str(), "--smtp-upstream", upstream_text.as_str()];
-    let envs = [("SENDERAUTH_SMTP_IDLE_SECONDS", "2"), ("SENDERAUTH_MESSAGE_SIZE_LIMIT", "20000")];
+    let envs = [
+        ("SENDERAUTH_SMTP_IDLE_SECONDS", "2"),
+        ("SENDERAUTH_MESSAGE_SIZE_LIMIT", "20000"),
+        ("SENDERAUTH_SMTP_AUTH_FAILURES", "3"),
+        ("SENDERAUTH_SMTP_AUTH_FAILURE_DELAY_MS", "300"),
+    ];
     let (child, http, dns) = start_service_full(&data_dir, &server, &extra, &envs).await;
     let (admin, token) = admin_and_account(&data_dir, http, "Mailer").await;
     let (status, connected) =
@@ -404,11 +413,22 @@ async fn the_smtp_gateway_relays_signed_mail_and_answers_every_fault_with_a_clea
     for extension in ["SIZE 20000", "PIPELINING", "8BITMIME", "AUTH PLAIN LOGIN", "ENHANCEDSTATUSCODES"] {
         assert!(ehlo.contains(extension), "{extension} in {ehlo}");
     }
-    // Not signed in: no mail. A wrong token, or the admin's: refused.
+    // Not signed in: no mail. A wrong token, or the admin's: refused, each after the delay.
     assert!(client.command("MAIL FROM:<a@b.example>").await.starts_with("530 5.7.0"));
+    let started = std::time::Instant::now();
     assert!(client.command(&format!("AUTH PLAIN {}", plain("sa_wrong"))).await.starts_with("535 5.7.8"));
     assert!(client.command(&format!("AUTH PLAIN {}", plain(&admin))).await.starts_with("535 5.7.8"));
+    assert!(started.elapsed() >= std::time::Duration::from_millis(600), "two failures wait 300 ms each");
     assert!(client.command(&format!("AUTH PLAIN {}", plain(&token))).await.starts_with("235"));
+    // A guesser is cut off at the third failure.
+    let (mut guesser, _) = Client::connect(smtp).await;
+    for attempt in 1..=3 {
+        let reply = guesser.command(&format!("AUTH PLAIN {}", plain(&format!("sa_guess{attempt}")))).await;
+        assert!(reply.starts_with("535 5.7.8"), "{reply}");
+    }
+    let last = guesser.reply().await;
+    assert!(last.starts_with("421 4.7.0"), "the session ends after the third failure: {last}");
+    assert_eq!(guesser.reply().await, "", "the connection is closed");
 
     // Signed as the domain, relayed with the envelope on the bounce domain, after the upstream took it.
     let message =
@@ -436,12 +456,27 @@ async fn the_smtp_gateway_relays_signed_mail_and_answers_every_fault_with_a_clea
         (&b"To: a@example.net\r\n\r\nno From\r\n"[..], "550 5.1.7"),
         (&b"From: a@x.example, b@y.example\r\n\r\ntwo\r\n"[..], "550 5.1.7"),
         (&b"From: a@x.example\r\nbroken header\r\n\r\n"[..], "554 5.6.0"),
-        (&b"From: a@x.example\r\n\r\nbare\nLF\r\n"[..], "554 5.6.0"),
         (&b"From: a@x.example\r\n\r\nNUL \0\r\n"[..], "554 5.6.0"),
+        (format!("From: a@x.example\r\n\r\n{}\r\n", "x".repeat(1000)).as_bytes(), "500 5.5.2"),
     ] {
         let reply = client.mail(message).await;
         assert!(reply.starts_with(expected), "{expected}: {reply}");
     }
+    // Valid forms: a From folded with a tab, a quoted display name holding `<`, the postmaster.
+    for from in ["Shop\r\n\t<news@rsa.example.com>", "\"a<b\" <news@rsa.example.com>"] {
+        let reply = client.mail(format!("From: {from}\r\nSubject: Hi\r\n\r\nBody\r\n").as_bytes()).await;
+        assert!(reply.starts_with("250"), "{from}: {reply}");
+        let (_, _, data, _) = received.lock().expect("received").pop().expect("the upstream has it");
+        let (ok, said) = dkimpy(&data, server.address(), dns).await;
+        assert!(ok && said.contains("pass d=rsa.example.com "), "{from}: {said}");
+    }
+    assert!(client.command("MAIL FROM:<a@b.example>").await.starts_with("250"));
+    assert!(client.command("RCPT TO:<Postmaster>").await.starts_with("250"), "RFC 5321 section 4.5.1");
+    assert!(client.command("RCPT TO:<\"john doe\"@example.net>").await.starts_with("250"));
+    assert!(client.command("DATA").await.starts_with("354"));
+    assert!(client.send(b"From: news@rsa.example.com\r\n\r\nHi\r\n.\r\n").await.starts_with("250"));
+    let (_, to, _, _) = received.lock().expect("received").pop().expect("the upstream has it");
+    assert_eq!(to, ["postmaster", "\"john doe\"@example.net"], "relayed as SMTP paths");
     // 8-bit data without BODY=8BITMIME.
     assert!(client.command("MAIL FROM:<a@b.example>").await.starts_with("250"));
     assert!(client.command("RCPT TO:<someone@example.net>").await.starts_with("250"));
@@ -451,7 +486,7 @@ async fn the_smtp_gateway_relays_signed_mail_and_answers_every_fault_with_a_clea
     assert!(client.command("MAIL FROM:<a@b.example> SIZE=999999").await.starts_with("552 5.3.4"));
     let big = format!("From: news@rsa.example.com\r\n\r\n{}\r\n", "x".repeat(30_000));
     assert!(client.mail(big.as_bytes()).await.starts_with("552 5.3.4"));
-    assert!(client.command(&format!("RCPT TO:<{}>", "x")).await.starts_with("503"), "RCPT before MAIL");
+    assert!(client.command("RCPT TO:<x@y.example>").await.starts_with("503"), "RCPT before MAIL");
 
     // The upstream: deferring, refusing, down.
     for (state, expected) in
@@ -473,6 +508,83 @@ async fn the_smtp_gateway_relays_signed_mail_and_answers_every_fault_with_a_clea
     let (status, stderr) = stop_service(child).await;
     assert!(status.success(), "{stderr}");
     assert!(!stderr.contains(&token), "no token in the logs");
+}
+
+/// Every reply until the server closes the connection (or 20 s pass), one per line.
+async fn replies_until_closed<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
+    client: &mut Client<S>,
+) -> Vec<String> {
+    let mut replies = Vec::new();
+    loop {
+        let reply = client.reply().await;
+        if reply.is_empty() {
+            return replies;
+        }
+        replies.push(reply);
+    }
+}
+
+/// The SMTP smuggling streams published in December 2023 (CVE-2023-51764 and its kin): a dot
+/// after a bare LF or CR, then a second message's commands. The gateway must never end the data
+/// there, must refuse the message and close the session, and no second message may reach the
+/// upstream; sent command by command and all in one pipelined write alike.
+#[tokio::test]
+async fn no_smuggled_message_gets_through_and_the_session_ends() {
+    use base64::Engine;
+    use tokio::io::AsyncWriteExt;
+    let mode = std::sync::Arc::new(std::sync::Mutex::new(Upstream::Accept));
+    let (upstream_address, received, _) = upstream(mode, None).await;
+    let server = zones().await;
+    let data_dir = tempdir();
+    let smtp = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("address");
+    let (smtp_listen, upstream_text) = (smtp.to_string(), upstream_address.to_string());
+    let extra = ["--smtp-listen", smtp_listen.as_str(), "--smtp-upstream", upstream_text.as_str()];
+    let (child, http, _) = start_service_full(&data_dir, &server, &extra, &[]).await;
+    let (_, token) = admin_and_account(&data_dir, http, "Smuggler").await;
+    let auth = format!("AUTH PLAIN {}\r\n", base64::engine::general_purpose::STANDARD.encode(format!("\0u\0{token}")));
+
+    let smuggled = "MAIL FROM:<a@b.example>\r\nRCPT TO:<victim@example.net>\r\nDATA\r\n\
+                    From: ceo@yourcompany.com\r\nSubject: smuggled\r\n\r\nsmuggled\r\n.\r\nQUIT\r\n";
+    let ends = ["\n.\r\n", "\n.\n", "\r\n.\n", "\r.\r\n", "\r\n.\r", "\r.\r"];
+    for end in ends {
+        for pipelined in [false, true] {
+            let first = format!("From: ann@yourcompany.com\r\nSubject: first\r\n\r\nhello{end}");
+            let (mut client, _) = Client::connect(smtp).await;
+            assert!(client.command("EHLO client.example").await.starts_with("250"));
+            assert!(client.send(auth.as_bytes()).await.starts_with("235"));
+            let envelope = "MAIL FROM:<a@b.example>\r\nRCPT TO:<someone@example.net>\r\nDATA\r\n";
+            let replies = if pipelined {
+                let stream = format!("{envelope}{first}{smuggled}");
+                client.writer.write_all(stream.as_bytes()).await.expect("sending");
+                replies_until_closed(&mut client).await
+            } else {
+                for command in envelope.lines() {
+                    let reply = client.command(command).await;
+                    assert!(reply.starts_with('2') || reply.starts_with("354"), "{command}: {reply}");
+                }
+                client.writer.write_all(format!("{first}{smuggled}").as_bytes()).await.expect("sending");
+                replies_until_closed(&mut client).await
+            };
+            let case = format!("{end:?}, pipelined: {pipelined}");
+            let last = replies.last().cloned().unwrap_or_default();
+            assert!(last.starts_with("521 5.5.2"), "{case}: the message is refused: {replies:?}");
+            assert!(
+                !replies.iter().any(|reply| reply.starts_with("250 2.0.0")),
+                "{case}: nothing relayed: {replies:?}"
+            );
+            assert!(received.lock().expect("received").is_empty(), "{case}: no message reached the upstream");
+        }
+    }
+    // The same client, lines ending in CRLF: served as usual.
+    let (mut client, _) = Client::connect(smtp).await;
+    assert!(client.command("EHLO client.example").await.starts_with("250"));
+    assert!(client.send(auth.as_bytes()).await.starts_with("235"));
+    let reply = client.mail(b"From: ann@yourcompany.com\r\nSubject: fine\r\n\r\nhello\r\n").await;
+    assert!(reply.starts_with("250 2.0.0"), "{reply}");
+    assert_eq!(received.lock().expect("received").len(), 1);
+
+    let (status, stderr) = stop_service(child).await;
+    assert!(status.success(), "{stderr}");
 }
 
 /// Where the next test's DNS server answers on port 53, for verifiers that read
