@@ -21,8 +21,9 @@ use crate::webhooks::delivery::Targets;
 /// `message_size_limit`).
 pub const DEFAULT_MESSAGE_SIZE_LIMIT: usize = 10_240_000;
 
-/// The `[service]` table of the configuration file. Every key has a default that works on a
-/// fresh machine.
+/// The `[service]` table of the configuration file, with its subtables `[service.worker]`,
+/// `[service.dns]`, `[service.keys]` and `[service.smtp]`. Every key has a default that works
+/// on a fresh machine.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServiceConfig {
@@ -40,52 +41,10 @@ pub struct ServiceConfig {
     pub admin_token: Option<String>,
     /// This node's name in check leases; unset: host name and process id.
     pub node: Option<String>,
-    /// Domains a worker claims per round, and checks running at once.
-    pub worker_batch: i64,
-    pub worker_concurrency: usize,
-    /// How long a node holds a claimed domain; after a crash, its domains are checked again by
-    /// any node once this has passed.
-    pub lease_seconds: u64,
     /// The domain limit of accounts created without one; unset: no limit.
     pub default_domain_limit: Option<i64>,
-    /// How long a new domain is checked before it is `failed`, in hours.
-    pub setup_window_hours: u64,
-    /// How often verified and partially verified domains are rechecked, in hours.
-    pub recheck_interval_hours: u64,
-    /// Consecutive failed checks before a verified domain drops to `temporary_failure`.
-    pub failures_before_degraded: u32,
-    /// How long a domain may stay in `temporary_failure` before it is `failed`, in hours.
-    pub degraded_window_hours: u64,
     /// Whether webhook URLs may reach private, loopback and other non-public addresses.
     pub webhook_private_targets: bool,
-    /// Where the embedded DNS server answers for the platform's zone (UDP and TCP); empty: no
-    /// server (the zone is then served by an external primary, see `senderauth zone export`).
-    pub dns_listen: Vec<SocketAddr>,
-    /// The zone's NS host names; empty: `ns1.<zone>`.
-    pub dns_nameservers: Vec<String>,
-    /// The zone's SOA mailbox as a name; unset: `hostmaster.<zone>`.
-    pub dns_hostmaster: Option<String>,
-    /// TTL of the zone's records, in seconds (a rotated key signs only after this has passed).
-    pub dns_ttl: u32,
-    /// The DMARC record published for the variable domain.
-    pub variable_domain_dmarc: String,
-    /// The DKIM selectors of the variable domain's own keys (made on the first start, rotated
-    /// like a domain's).
-    pub variable_domain_selectors: [String; 2],
-    /// An external primary to push the zone's changes to (RFC 2136 dynamic updates, TCP);
-    /// unset: none. Set it on one node.
-    pub dns_update_primary: Option<SocketAddr>,
-    /// The TSIG key (HMAC-SHA256) the updates are signed with: its name and its secret in base64.
-    pub dns_update_key_name: Option<String>,
-    pub dns_update_key_secret: Option<String>,
-    /// The algorithm of new DKIM keys: rsa-2048, rsa-3072, rsa-4096 or ed25519.
-    pub dkim_algorithm: String,
-    /// How long a DKIM key signs before its domain is rotated, in days.
-    pub dkim_rotation_days: u64,
-    /// How long a new key is published beyond the TTL before it signs, in seconds.
-    pub dkim_publish_margin_seconds: u64,
-    /// How long a rotated-out key stays published for mail in transit, in days.
-    pub dkim_grace_days: u64,
     /// A file of master keys (`ID:BASE64` lines, the first one current) sealing the DKIM private
     /// keys; `SENDERAUTH_MASTER_KEY` (the same text) wins over it. Unset: `<data_dir>/master-key`,
     /// created on the first start.
@@ -94,27 +53,98 @@ pub struct ServiceConfig {
     /// /ui/sandbox) and the verifier asks only it; a demo account's token is written to
     /// `<data_dir>/demo-token`.
     pub demo: bool,
+    pub worker: WorkerConfig,
+    pub dns: DnsConfig,
+    pub keys: KeysConfig,
+    pub smtp: SmtpConfig,
+}
+
+/// `[service.worker]`: the background verifier.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WorkerConfig {
+    /// Domains a worker claims per round, and checks running at once.
+    pub batch: i64,
+    pub concurrency: usize,
+    /// How long a node holds a claimed domain; after a crash, its domains are checked again by
+    /// any node once this has passed.
+    pub lease_seconds: u64,
+    /// How long a new domain is checked before it is `failed`, in hours.
+    pub setup_window_hours: u64,
+    /// How often verified and partially verified domains are rechecked, in hours.
+    pub recheck_interval_hours: u64,
+    /// Consecutive failed checks before a verified domain drops to `temporary_failure`.
+    pub failures_before_degraded: u32,
+    /// How long a domain may stay in `temporary_failure` before it is `failed`, in hours.
+    pub degraded_window_hours: u64,
+}
+
+/// `[service.dns]`: the platform's zone as the embedded server serves it, and pushes to an
+/// external primary.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DnsConfig {
+    /// Where the embedded DNS server answers for the platform's zone (UDP and TCP); empty: no
+    /// server (the zone is then served by an external primary, see `senderauth zone export`).
+    pub listen: Vec<SocketAddr>,
+    /// The zone's NS host names; empty: `ns1.<zone>`.
+    pub nameservers: Vec<String>,
+    /// The zone's SOA mailbox as a name; unset: `hostmaster.<zone>`.
+    pub hostmaster: Option<String>,
+    /// TTL of the zone's records, in seconds (a rotated key signs only after this has passed).
+    pub ttl: u32,
+    /// The DMARC record published for the variable domain.
+    pub variable_domain_dmarc: String,
+    /// An external primary to push the zone's changes to (RFC 2136 dynamic updates, TCP);
+    /// unset: none. Set it on one node.
+    pub update_primary: Option<SocketAddr>,
+    /// The TSIG key (HMAC-SHA256) the updates are signed with: its name and its secret in base64.
+    pub update_key_name: Option<String>,
+    pub update_key_secret: Option<String>,
+}
+
+/// `[service.keys]`: the DKIM keys the platform makes, hosts and rotates.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KeysConfig {
+    /// The algorithm of new DKIM keys: rsa-2048, rsa-3072, rsa-4096 or ed25519.
+    pub algorithm: String,
+    /// How long a DKIM key signs before its domain is rotated, in days.
+    pub rotation_days: u64,
+    /// How long a new key is published beyond the TTL before it signs, in seconds.
+    pub publish_margin_seconds: u64,
+    /// How long a rotated-out key stays published for mail in transit, in days.
+    pub grace_days: u64,
+    /// The DKIM selectors of the variable domain's own keys (made on the first start, rotated
+    /// like a domain's).
+    pub variable_domain_selectors: [String; 2],
+}
+
+/// `[service.smtp]`: the sending gateway.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SmtpConfig {
+    /// Where the SMTP gateway listens; unset: no SMTP listener.
+    pub listen: Option<SocketAddr>,
+    /// The upstream MTA (smarthost) relayed mail goes to; unset: messages get a 451.
+    pub upstream: Option<SocketAddr>,
+    /// The gateway's name in its greeting; unset: `mail.<zone>`.
+    pub hostname: Option<String>,
+    /// The largest message the sending gateway takes, in bytes.
+    pub message_size_limit: usize,
     /// The domain of relayed mail's envelope senders (where bounces go); unset:
     /// `bounces.<zone>`, whose SPF record the embedded DNS server publishes.
     pub bounce_domain: Option<String>,
-    /// The largest message the sending gateway takes, in bytes.
-    pub message_size_limit: usize,
-    /// Where the SMTP gateway listens; unset: no SMTP listener.
-    pub smtp_listen: Option<SocketAddr>,
-    /// The upstream MTA (smarthost) relayed mail goes to; unset: messages get a 451.
-    pub smtp_upstream: Option<SocketAddr>,
-    /// The gateway's name in its greeting; unset: `mail.<zone>`.
-    pub smtp_hostname: Option<String>,
     /// How long an SMTP client may stay silent, in seconds.
-    pub smtp_idle_seconds: u64,
+    pub idle_seconds: u64,
     /// Failed AUTH attempts after which an SMTP session is closed.
-    pub smtp_auth_failures: u32,
+    pub auth_failures: u32,
     /// How long each failed AUTH attempt waits before its reply, in milliseconds.
-    pub smtp_auth_failure_delay_ms: u64,
+    pub auth_failure_delay_ms: u64,
     /// The PEM certificate chain and private key STARTTLS presents; unset: no STARTTLS (and
     /// AUTH only for clients on loopback).
-    pub smtp_tls_certificate: Option<PathBuf>,
-    pub smtp_tls_key: Option<PathBuf>,
+    pub tls_certificate: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
 }
 
 impl Default for ServiceConfig {
@@ -126,40 +156,72 @@ impl Default for ServiceConfig {
             database_connections: None,
             admin_token: None,
             node: None,
-            worker_batch: 200,
-            worker_concurrency: 64,
-            lease_seconds: 120,
             default_domain_limit: None,
+            webhook_private_targets: false,
+            master_key_file: None,
+            demo: false,
+            worker: WorkerConfig::default(),
+            dns: DnsConfig::default(),
+            keys: KeysConfig::default(),
+            smtp: SmtpConfig::default(),
+        }
+    }
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        WorkerConfig {
+            batch: 200,
+            concurrency: 64,
+            lease_seconds: 120,
             setup_window_hours: 72,
             recheck_interval_hours: 24,
             failures_before_degraded: 3,
             degraded_window_hours: 72,
-            webhook_private_targets: false,
-            dns_listen: vec![SocketAddr::from(([127, 0, 0, 1], 5353))],
-            dns_nameservers: Vec::new(),
-            dns_hostmaster: None,
-            dns_ttl: 3600,
+        }
+    }
+}
+
+impl Default for DnsConfig {
+    fn default() -> Self {
+        DnsConfig {
+            listen: vec![SocketAddr::from(([127, 0, 0, 1], 5353))],
+            nameservers: Vec::new(),
+            hostmaster: None,
+            ttl: 3600,
             variable_domain_dmarc: "v=DMARC1; p=reject;".to_string(),
+            update_primary: None,
+            update_key_name: None,
+            update_key_secret: None,
+        }
+    }
+}
+
+impl Default for KeysConfig {
+    fn default() -> Self {
+        KeysConfig {
+            algorithm: "rsa-2048".to_string(),
+            rotation_days: 180,
+            publish_margin_seconds: 3600,
+            grace_days: 7,
             variable_domain_selectors: ["sa1".to_string(), "sa2".to_string()],
-            dns_update_primary: None,
-            dns_update_key_name: None,
-            dns_update_key_secret: None,
-            dkim_algorithm: "rsa-2048".to_string(),
-            dkim_rotation_days: 180,
-            dkim_publish_margin_seconds: 3600,
-            dkim_grace_days: 7,
-            master_key_file: None,
-            demo: false,
-            bounce_domain: None,
+        }
+    }
+}
+
+impl Default for SmtpConfig {
+    fn default() -> Self {
+        SmtpConfig {
+            listen: Some(SocketAddr::from(([127, 0, 0, 1], 2525))),
+            upstream: None,
+            hostname: None,
             message_size_limit: DEFAULT_MESSAGE_SIZE_LIMIT,
-            smtp_listen: Some(SocketAddr::from(([127, 0, 0, 1], 2525))),
-            smtp_upstream: None,
-            smtp_hostname: None,
-            smtp_idle_seconds: 300,
-            smtp_auth_failures: 10,
-            smtp_auth_failure_delay_ms: 1000,
-            smtp_tls_certificate: None,
-            smtp_tls_key: None,
+            bounce_domain: None,
+            idle_seconds: 300,
+            auth_failures: 10,
+            auth_failure_delay_ms: 1000,
+            tls_certificate: None,
+            tls_key: None,
         }
     }
 }
@@ -176,9 +238,9 @@ impl ServiceConfig {
     pub fn rotation(&self) -> RotationPolicy {
         let days = |value: u64| (value.max(1) * 86_400) as i64;
         RotationPolicy {
-            interval: days(self.dkim_rotation_days),
-            activation_delay: i64::from(self.dns_ttl) + self.dkim_publish_margin_seconds as i64,
-            grace: days(self.dkim_grace_days),
+            interval: days(self.keys.rotation_days),
+            activation_delay: i64::from(self.dns.ttl) + self.keys.publish_margin_seconds as i64,
+            grace: days(self.keys.grace_days),
         }
     }
 
@@ -191,10 +253,10 @@ impl ServiceConfig {
     pub fn lifecycle(&self) -> LifecycleConfig {
         let hours = |value: u64| Duration::from_secs(value.max(1) * 3600);
         LifecycleConfig {
-            setup_window: hours(self.setup_window_hours),
-            monitor_interval: hours(self.recheck_interval_hours),
-            failures_before_degraded: self.failures_before_degraded.max(1),
-            degraded_window: hours(self.degraded_window_hours),
+            setup_window: hours(self.worker.setup_window_hours),
+            monitor_interval: hours(self.worker.recheck_interval_hours),
+            failures_before_degraded: self.worker.failures_before_degraded.max(1),
+            degraded_window: hours(self.worker.degraded_window_hours),
             ..LifecycleConfig::default()
         }
     }
@@ -211,40 +273,40 @@ pub const SETTING_KEYS: &[(&str, &str, bool)] = &[
     ("service", "database_connections", false),
     ("service", "admin_token", true),
     ("service", "node", true),
-    ("service", "worker_batch", false),
-    ("service", "worker_concurrency", false),
-    ("service", "lease_seconds", false),
     ("service", "default_domain_limit", false),
-    ("service", "setup_window_hours", false),
-    ("service", "recheck_interval_hours", false),
-    ("service", "failures_before_degraded", false),
-    ("service", "degraded_window_hours", false),
     ("service", "webhook_private_targets", false),
-    ("service", "dns_listen", false),
-    ("service", "dns_nameservers", false),
-    ("service", "dns_hostmaster", true),
-    ("service", "dns_ttl", false),
-    ("service", "variable_domain_dmarc", true),
-    ("service", "variable_domain_selectors", false),
-    ("service", "dns_update_primary", true),
-    ("service", "dns_update_key_name", true),
-    ("service", "dns_update_key_secret", true),
-    ("service", "dkim_algorithm", true),
-    ("service", "dkim_rotation_days", false),
-    ("service", "dkim_publish_margin_seconds", false),
-    ("service", "dkim_grace_days", false),
     ("service", "master_key_file", true),
     ("service", "demo", false),
-    ("service", "bounce_domain", true),
-    ("service", "message_size_limit", false),
-    ("service", "smtp_listen", true),
-    ("service", "smtp_upstream", true),
-    ("service", "smtp_hostname", true),
-    ("service", "smtp_idle_seconds", false),
-    ("service", "smtp_auth_failures", false),
-    ("service", "smtp_auth_failure_delay_ms", false),
-    ("service", "smtp_tls_certificate", true),
-    ("service", "smtp_tls_key", true),
+    ("service.worker", "batch", false),
+    ("service.worker", "concurrency", false),
+    ("service.worker", "lease_seconds", false),
+    ("service.worker", "setup_window_hours", false),
+    ("service.worker", "recheck_interval_hours", false),
+    ("service.worker", "failures_before_degraded", false),
+    ("service.worker", "degraded_window_hours", false),
+    ("service.dns", "listen", false),
+    ("service.dns", "nameservers", false),
+    ("service.dns", "hostmaster", true),
+    ("service.dns", "ttl", false),
+    ("service.dns", "variable_domain_dmarc", true),
+    ("service.dns", "update_primary", true),
+    ("service.dns", "update_key_name", true),
+    ("service.dns", "update_key_secret", true),
+    ("service.keys", "algorithm", true),
+    ("service.keys", "rotation_days", false),
+    ("service.keys", "publish_margin_seconds", false),
+    ("service.keys", "grace_days", false),
+    ("service.keys", "variable_domain_selectors", false),
+    ("service.smtp", "listen", true),
+    ("service.smtp", "upstream", true),
+    ("service.smtp", "hostname", true),
+    ("service.smtp", "message_size_limit", false),
+    ("service.smtp", "bounce_domain", true),
+    ("service.smtp", "idle_seconds", false),
+    ("service.smtp", "auth_failures", false),
+    ("service.smtp", "auth_failure_delay_ms", false),
+    ("service.smtp", "tls_certificate", true),
+    ("service.smtp", "tls_key", true),
     ("", "zone", true),
     ("", "variable_domain", true),
     ("", "sending_ips", false),
@@ -260,10 +322,44 @@ pub const SETTING_KEYS: &[(&str, &str, bool)] = &[
     ("resolver", "concurrency", false),
 ];
 
+/// Keys of the flat `[service]` table of earlier versions and where each lives now, so an old
+/// file gets a message saying where to move a key rather than only "unknown field".
+const MOVED_KEYS: &[(&str, &str)] = &[
+    ("worker_batch", "[service.worker] batch"),
+    ("worker_concurrency", "[service.worker] concurrency"),
+    ("lease_seconds", "[service.worker] lease_seconds"),
+    ("setup_window_hours", "[service.worker] setup_window_hours"),
+    ("recheck_interval_hours", "[service.worker] recheck_interval_hours"),
+    ("failures_before_degraded", "[service.worker] failures_before_degraded"),
+    ("degraded_window_hours", "[service.worker] degraded_window_hours"),
+    ("dns_listen", "[service.dns] listen"),
+    ("dns_nameservers", "[service.dns] nameservers"),
+    ("dns_hostmaster", "[service.dns] hostmaster"),
+    ("dns_ttl", "[service.dns] ttl"),
+    ("variable_domain_dmarc", "[service.dns] variable_domain_dmarc"),
+    ("dns_update_primary", "[service.dns] update_primary"),
+    ("dns_update_key_name", "[service.dns] update_key_name"),
+    ("dns_update_key_secret", "[service.dns] update_key_secret"),
+    ("dkim_algorithm", "[service.keys] algorithm"),
+    ("dkim_rotation_days", "[service.keys] rotation_days"),
+    ("dkim_publish_margin_seconds", "[service.keys] publish_margin_seconds"),
+    ("dkim_grace_days", "[service.keys] grace_days"),
+    ("variable_domain_selectors", "[service.keys] variable_domain_selectors"),
+    ("smtp_listen", "[service.smtp] listen"),
+    ("smtp_upstream", "[service.smtp] upstream"),
+    ("smtp_hostname", "[service.smtp] hostname"),
+    ("message_size_limit", "[service.smtp] message_size_limit"),
+    ("bounce_domain", "[service.smtp] bounce_domain"),
+    ("smtp_idle_seconds", "[service.smtp] idle_seconds"),
+    ("smtp_tls_certificate", "[service.smtp] tls_certificate"),
+    ("smtp_tls_key", "[service.smtp] tls_key"),
+];
+
 /// The environment variable that overrides a key of [`SETTING_KEYS`].
 pub fn setting_variable(table: &str, key: &str) -> String {
+    let table = table.strip_prefix("service").map_or(table, |rest| rest.trim_start_matches('.'));
     match table {
-        "" | "service" => format!("SENDERAUTH_{}", key.to_uppercase()),
+        "" => format!("SENDERAUTH_{}", key.to_uppercase()),
         _ => format!("SENDERAUTH_{}_{}", table.to_uppercase(), key.to_uppercase()),
     }
 }
@@ -292,10 +388,9 @@ fn apply_environment(
                 })?;
             parsed.get("value").cloned().unwrap_or(toml::Value::String(raw))
         };
-        let target = if section.is_empty() {
-            &mut *table
-        } else {
-            match table.entry(section).or_insert_with(|| toml::Value::Table(toml::Table::new())) {
+        let mut target = &mut *table;
+        for name in section.split('.').filter(|name| !name.is_empty()) {
+            target = match target.entry(name).or_insert_with(|| toml::Value::Table(toml::Table::new())) {
                 toml::Value::Table(inner) => inner,
                 _ => {
                     return Err(ConfigError::Parse {
@@ -303,8 +398,8 @@ fn apply_environment(
                         message: format!("`{section}` must be a table"),
                     });
                 }
-            }
-        };
+            };
+        }
         target.insert(key.to_string(), value);
         applied.push(variable);
     }
@@ -339,6 +434,12 @@ impl Settings {
         let parse_error = |message: String| ConfigError::Parse { path: origin.clone(), message };
         let service = match table.remove("service") {
             Some(section) => {
+                if let Some((old, new)) = MOVED_KEYS.iter().find(|(old, _)| section.get(old).is_some()) {
+                    return Err(parse_error(format!(
+                        "[service]: `{old}` has moved: write it as {new} (the [service] table has subtables now, \
+                         see config/service.example.toml)"
+                    )));
+                }
                 section.try_into().map_err(|error: toml::de::Error| parse_error(format!("[service]: {error}")))?
             }
             None => ServiceConfig::default(),
@@ -350,7 +451,7 @@ impl Settings {
 
     /// The domain of relayed mail's envelope senders.
     pub fn bounce_domain(&self) -> String {
-        match &self.service.bounce_domain {
+        match &self.service.smtp.bounce_domain {
             Some(domain) => domain.trim_end_matches('.').to_ascii_lowercase(),
             None => format!("bounces.{}", self.provider.zone.trim_end_matches('.').to_ascii_lowercase()),
         }
@@ -359,7 +460,7 @@ impl Settings {
     /// The master keys (created on the first start when none are configured) and the maker
     /// of new domains' keys.
     pub fn key_maker(&self) -> Result<KeyMaker, KeyError> {
-        let algorithm: KeyAlgorithm = self.service.dkim_algorithm.parse()?;
+        let algorithm: KeyAlgorithm = self.service.keys.algorithm.parse()?;
         let environment = std::env::var("SENDERAUTH_MASTER_KEY").ok();
         let (master, created) =
             MasterKeys::load(environment.as_deref(), self.service.master_key_file.as_deref(), &self.service.data_dir)?;
@@ -398,22 +499,36 @@ mod tests {
         let settings = Settings::load(Some(&path)).expect("the example parses");
         let _ = std::fs::remove_file(&path);
         assert_eq!(format!("{:?}", settings.service), format!("{:?}", ServiceConfig::default()));
-        for (_, key, _) in SETTING_KEYS.iter().filter(|(table, _, _)| *table == "service") {
-            assert!(text.contains(&format!("{key} =")), "{key} is not documented in the example");
+        for (table, key, _) in SETTING_KEYS.iter().filter(|(table, _, _)| table.starts_with("service")) {
+            let section =
+                &text[text.find(&format!("[{table}]\n")).unwrap_or_else(|| panic!("[{table}] in the example"))..];
+            let section = &section[..section[1..].find("\n[").map_or(section.len(), |end| end + 1)];
+            assert!(section.contains(&format!("{key} =")), "{key} is not documented in [{table}] of the example");
         }
+        let mut variables: Vec<String> =
+            SETTING_KEYS.iter().map(|(table, key, _)| setting_variable(table, key)).collect();
+        variables.sort();
+        let count = variables.len();
+        variables.dedup();
+        assert_eq!(variables.len(), count, "every key has its own environment variable");
     }
 
     #[test]
     fn service_and_provider_keys_share_one_file_and_typos_are_caught() {
         let path = std::env::temp_dir().join(format!("senderauth-service-{}.toml", std::process::id()));
-        std::fs::write(&path, "zone = \"mail.example.net\"\n\n[service]\nrecheck_interval_hours = 6\n").expect("write");
+        std::fs::write(&path, "zone = \"mail.example.net\"\n\n[service.worker]\nrecheck_interval_hours = 6\n")
+            .expect("write");
         let settings = Settings::load(Some(&path)).expect("parses");
         assert_eq!(settings.provider.zone, "mail.example.net");
         assert_eq!(settings.service.lifecycle().monitor_interval, Duration::from_secs(6 * 3600));
-        std::fs::write(&path, "[service]\nrecheck_interval_hour = 6\n").expect("write");
+        std::fs::write(&path, "[service.worker]\nrecheck_interval_hour = 6\n").expect("write");
         let error = Settings::load(Some(&path)).expect_err("unknown key").to_string();
-        let _ = std::fs::remove_file(&path);
         assert!(error.contains("recheck_interval_hour") && error.contains("recheck_interval_hours"), "{error}");
+        // A key of the earlier flat [service] table says where it lives now.
+        std::fs::write(&path, "[service]\nsmtp_listen = \"127.0.0.1:25\"\n").expect("write");
+        let error = Settings::load(Some(&path)).expect_err("moved key").to_string();
+        let _ = std::fs::remove_file(&path);
+        assert!(error.contains("smtp_listen") && error.contains("[service.smtp] listen"), "{error}");
     }
 
     #[test]
@@ -432,13 +547,13 @@ mod tests {
             .map(str::to_string)
         };
         let path = std::env::temp_dir().join(format!("senderauth-environment-{}.toml", std::process::id()));
-        std::fs::write(&path, "zone = \"esp.example\"\n[service]\nworker_batch = 7\nlease_seconds = 30\n")
+        std::fs::write(&path, "zone = \"esp.example\"\n[service.worker]\nbatch = 7\nlease_seconds = 30\n")
             .expect("write");
         let settings = Settings::load_with(Some(&path), environment).expect("loads");
         let _ = std::fs::remove_file(&path);
         // The environment wins over the file; what it does not set keeps the file's value.
-        assert_eq!(settings.service.worker_batch, 25);
-        assert_eq!(settings.service.lease_seconds, 30);
+        assert_eq!(settings.service.worker.batch, 25);
+        assert_eq!(settings.service.worker.lease_seconds, 30);
         assert_eq!(settings.service.node.as_deref(), Some("123"));
         assert_eq!(settings.service.database_connections, Some(3));
         assert_eq!(settings.provider.zone, "mail.example.net");
@@ -446,7 +561,7 @@ mod tests {
         assert_eq!(settings.provider.dkim.target, "{selector}.{domain_dashed}.keys.{zone}");
         assert_eq!(settings.provider.resolver.timeout_ms, 900);
         // Without a file, too.
-        assert_eq!(Settings::load_with(None, environment).expect("loads").service.worker_batch, 25);
+        assert_eq!(Settings::load_with(None, environment).expect("loads").service.worker.batch, 25);
 
         // A bad value names the variable it came from.
         let error = Settings::load_with(None, |variable: &str| {
@@ -456,10 +571,10 @@ mod tests {
         .to_string();
         assert!(error.contains("SENDERAUTH_WORKER_BATCH"), "{error}");
         let error = Settings::load_with(None, |variable: &str| {
-            (variable == "SENDERAUTH_LEASE_SECONDS").then(|| "\"soon\"".to_string())
+            (variable == "SENDERAUTH_WORKER_LEASE_SECONDS").then(|| "\"soon\"".to_string())
         })
         .expect_err("a string where a number belongs")
         .to_string();
-        assert!(error.contains("SENDERAUTH_LEASE_SECONDS") && error.contains("lease_seconds"), "{error}");
+        assert!(error.contains("SENDERAUTH_WORKER_LEASE_SECONDS") && error.contains("lease_seconds"), "{error}");
     }
 }

@@ -118,14 +118,14 @@ async fn serve(args: ServeArgs) -> Result<u8> {
         settings.service.listen = listen;
     }
     if !args.dns_listen.is_empty() {
-        settings.service.dns_listen = args.dns_listen.clone();
+        settings.service.dns.listen = args.dns_listen.clone();
     }
     settings.service.demo |= args.demo;
     if args.smtp_listen.is_some() {
-        settings.service.smtp_listen = args.smtp_listen;
+        settings.service.smtp.listen = args.smtp_listen;
     }
     if args.smtp_upstream.is_some() {
-        settings.service.smtp_upstream = args.smtp_upstream;
+        settings.service.smtp.upstream = args.smtp_upstream;
     }
     let demo_token = settings.service.demo.then(|| settings.service.data_dir.join("demo-token"));
     let resolver = resolver_settings(&args.dns, &settings.provider)?;

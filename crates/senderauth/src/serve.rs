@@ -48,22 +48,22 @@ pub fn zone_settings(settings: &Settings) -> ZoneSettings {
     if variable != zone && !variable.ends_with(&format!(".{zone}")) {
         apexes.push(variable.clone());
     }
-    let nameservers = if settings.service.dns_nameservers.is_empty() {
+    let nameservers = if settings.service.dns.nameservers.is_empty() {
         vec![format!("ns1.{zone}")]
     } else {
-        settings.service.dns_nameservers.clone()
+        settings.service.dns.nameservers.clone()
     };
     let spf = sending_addresses_record(&provider.sending_ips);
     ZoneSettings {
         apexes,
         nameservers,
-        hostmaster: settings.service.dns_hostmaster.clone().unwrap_or_else(|| format!("hostmaster.{zone}")),
-        ttl: settings.service.dns_ttl.max(1),
-        negative_ttl: settings.service.dns_ttl.clamp(1, 300),
+        hostmaster: settings.service.dns.hostmaster.clone().unwrap_or_else(|| format!("hostmaster.{zone}")),
+        ttl: settings.service.dns.ttl.max(1),
+        negative_ttl: settings.service.dns.ttl.clamp(1, 300),
         spf_include_record: spf.clone(),
         variable_domain: variable,
         variable_spf: spf,
-        variable_dmarc: settings.service.variable_domain_dmarc.clone(),
+        variable_dmarc: settings.service.dns.variable_domain_dmarc.clone(),
         bounce_domain: settings.bounce_domain(),
         sandbox: settings.service.demo,
     }
@@ -71,12 +71,12 @@ pub fn zone_settings(settings: &Settings) -> ZoneSettings {
 
 /// The external primary the zone's changes are pushed to, if one is configured.
 fn update_target(settings: &Settings) -> Result<Option<UpdateTarget>, ServeError> {
-    let Some(primary) = settings.service.dns_update_primary else { return Ok(None) };
-    let (Some(name), Some(secret)) = (&settings.service.dns_update_key_name, &settings.service.dns_update_key_secret)
+    let Some(primary) = settings.service.dns.update_primary else { return Ok(None) };
+    let (Some(name), Some(secret)) = (&settings.service.dns.update_key_name, &settings.service.dns.update_key_secret)
     else {
         return Err(ServeError::Setup(
-            "updates to the primary: dns_update_primary is set, so dns_update_key_name and \
-             dns_update_key_secret (a TSIG key, HMAC-SHA256, secret in base64) are needed too"
+            "updates to the primary: [service.dns] update_primary is set, so update_key_name and \
+             update_key_secret (a TSIG key, HMAC-SHA256, secret in base64) are needed too"
                 .to_string(),
         ));
     };
@@ -98,13 +98,13 @@ pub async fn run(
     })?;
     let node = settings.service.node.clone().unwrap_or_else(default_node_name);
     // The DNS sockets first: in demo mode the verifier asks the server on them.
-    let dns_sockets = if settings.service.dns_listen.is_empty() {
+    let dns_sockets = if settings.service.dns.listen.is_empty() {
         None
     } else {
-        Some(senderauth_dns::server::bind(&settings.service.dns_listen).await.map_err(|source| ServeError::Io {
+        Some(senderauth_dns::server::bind(&settings.service.dns.listen).await.map_err(|source| ServeError::Io {
             action: format!(
-                "serving DNS on {:?} (is another process using it? set dns_listen)",
-                settings.service.dns_listen
+                "serving DNS on {:?} (is another process using it? set [service.dns] listen or --dns-listen)",
+                settings.service.dns.listen
             ),
             source,
         })?)
@@ -113,7 +113,8 @@ pub async fn run(
     if settings.service.demo {
         let Some(address) = dns_sockets.as_ref().and_then(|bound| bound.addresses().first().copied()) else {
             return Err(ServeError::Setup(
-                "demo mode needs the embedded DNS server, which hosts the sandbox zones: set dns_listen".to_string(),
+                "demo mode needs the embedded DNS server, which hosts the sandbox zones: set [service.dns] listen"
+                    .to_string(),
             ));
         };
         // Everything is local: no cache, so a record typed at the sandbox counts at once.
@@ -139,7 +140,7 @@ pub async fn run(
         &worker.store,
         &keys,
         &settings.provider.variable_domain,
-        &settings.service.variable_domain_selectors,
+        &settings.service.keys.variable_domain_selectors,
         unix_now(),
     )
     .await
@@ -176,11 +177,11 @@ pub async fn run(
         // The sandbox is local: no limit on Verify, which follows each record added.
         service.verify_now_seconds = 0;
     }
-    let state = WebState::new(service, settings.bounce_domain(), settings.service.message_size_limit.max(1024));
-    let smtp = match settings.service.smtp_listen {
+    let state = WebState::new(service, settings.bounce_domain(), settings.service.smtp.message_size_limit.max(1024));
+    let smtp = match settings.service.smtp.listen {
         Some(smtp_address) => {
             let smtp_listener = TcpListener::bind(smtp_address).await.map_err(|source| ServeError::Io {
-                action: format!("listening for SMTP on {smtp_address} (is another process using it? set smtp_listen)"),
+                action: format!("listening for SMTP on {smtp_address} (is another process using it? set [service.smtp] listen or --smtp-listen)"),
                 source,
             })?;
             let bound = smtp_listener
@@ -189,15 +190,16 @@ pub async fn run(
             let smtp_settings = senderauth_mail::smtp::SmtpSettings {
                 hostname: settings
                     .service
-                    .smtp_hostname
+                    .smtp
+                    .hostname
                     .clone()
                     .unwrap_or_else(|| format!("mail.{}", settings.provider.zone.trim_end_matches('.'))),
-                upstream: settings.service.smtp_upstream,
-                idle: Duration::from_secs(settings.service.smtp_idle_seconds.max(1)),
-                auth_failures: settings.service.smtp_auth_failures.max(1),
-                auth_failure_delay: Duration::from_millis(settings.service.smtp_auth_failure_delay_ms),
+                upstream: settings.service.smtp.upstream,
+                idle: Duration::from_secs(settings.service.smtp.idle_seconds.max(1)),
+                auth_failures: settings.service.smtp.auth_failures.max(1),
+                auth_failure_delay: Duration::from_millis(settings.service.smtp.auth_failure_delay_ms),
                 pool: senderauth_mail::smtp::UpstreamPool::default(),
-                tls: match (&settings.service.smtp_tls_certificate, &settings.service.smtp_tls_key) {
+                tls: match (&settings.service.smtp.tls_certificate, &settings.service.smtp.tls_key) {
                     (Some(certificate), Some(key)) => Some(
                         senderauth_mail::smtp::tls_config(certificate, key)
                             .map_err(|error| ServeError::Setup(format!("the SMTP gateway's TLS: {error}")))?,
@@ -244,9 +246,9 @@ async fn connect_worker(
     let dns = Dns::new(resolver).map_err(|error| ServeError::Setup(format!("DNS: {error}")))?;
     let mut worker = Worker::new(store, dns, settings.provider.clone(), node);
     worker.lifecycle = settings.service.lifecycle();
-    worker.batch = settings.service.worker_batch.max(1);
-    worker.concurrency = settings.service.worker_concurrency.max(1);
-    worker.lease = Duration::from_secs(settings.service.lease_seconds.max(1));
+    worker.batch = settings.service.worker.batch.max(1);
+    worker.concurrency = settings.service.worker.concurrency.max(1);
+    worker.lease = Duration::from_secs(settings.service.worker.lease_seconds.max(1));
     worker.metrics = metrics;
     Ok(worker)
 }

@@ -388,7 +388,7 @@ async fn the_smtp_gateway_relays_signed_mail_and_answers_every_fault_with_a_clea
     let extra = ["--smtp-listen", smtp_listen.as_str(), "--smtp-upstream", upstream_text.as_str()];
     let envs = [
         ("SENDERAUTH_SMTP_IDLE_SECONDS", "2"),
-        ("SENDERAUTH_MESSAGE_SIZE_LIMIT", "20000"),
+        ("SENDERAUTH_SMTP_MESSAGE_SIZE_LIMIT", "20000"),
         ("SENDERAUTH_SMTP_AUTH_FAILURES", "3"),
         ("SENDERAUTH_SMTP_AUTH_FAILURE_DELAY_MS", "300"),
     ];

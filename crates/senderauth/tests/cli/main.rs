@@ -416,7 +416,7 @@ async fn a_service_killed_mid_round_loses_nothing_and_finishes_the_work_after_re
     server.fault_subtree("crash.example.com", Fault::Timeout);
     let data_dir = tempdir();
     let config = data_dir.join("service.toml");
-    std::fs::write(&config, "[service]\nlease_seconds = 2\nworker_concurrency = 16\n").expect("write config");
+    std::fs::write(&config, "[service.worker]\nlease_seconds = 2\nconcurrency = 16\n").expect("write config");
     let extra = ["--config", path(&config)];
     let (mut child, address) = start_service_with(&data_dir, &server, &extra, &[]).await;
     let (_, token) = admin_and_account(&data_dir, address, "Crash").await;
