@@ -12,11 +12,27 @@ pub const TTL: u32 = 5;
 /// The record types the sandbox takes.
 pub const KINDS: [&str; 5] = ["CNAME", "TXT", "MX", "A", "AAAA"];
 
+/// Why the sandbox does not take a typed Host or value: the message tells the user what to type
+/// instead.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct RecordRefused(pub String);
+
+impl RecordRefused {
+    pub fn contains(&self, text: &str) -> bool {
+        self.0.contains(text)
+    }
+}
+
 /// The longest TXT value taken (a DKIM RSA-4096 key is about 800 characters).
 const TXT_LIMIT: usize = 4000;
 
 /// A record's data as served, from its type and stored value.
-pub fn record_data(kind: &str, value: &str) -> Result<RData, String> {
+pub fn record_data(kind: &str, value: &str) -> Result<RData, RecordRefused> {
+    record_rdata(kind, value).map_err(RecordRefused)
+}
+
+fn record_rdata(kind: &str, value: &str) -> Result<RData, String> {
     let name = |text: &str| {
         let text = text.trim().trim_end_matches('.');
         if text.is_empty() || text.len() > 253 || !text.contains('.') {
@@ -60,10 +76,11 @@ pub fn record_data(kind: &str, value: &str) -> Result<RData, String> {
 
 /// A typed value as stored: TXT values lose the quotes DNS hosts often show around them
 /// (`"v=spf1 -all"`, or several quoted strings, which are joined); names lose the final dot.
-pub fn typed_value(kind: &str, value: &str) -> Result<String, String> {
+pub fn typed_value(kind: &str, value: &str) -> Result<String, RecordRefused> {
+    let refused = |text: String| RecordRefused(text);
     let value = value.trim();
     if value.is_empty() {
-        return Err("the value is empty: paste the Required data from the setup page".to_string());
+        return Err(refused("the value is empty: paste the Required data from the setup page".to_string()));
     }
     let stored = match kind {
         "TXT" if value.starts_with('"') && value.ends_with('"') && value.len() > 1 => {
@@ -73,7 +90,9 @@ pub fn typed_value(kind: &str, value: &str) -> Result<String, String> {
                 if index % 2 == 1 {
                     joined.push_str(part);
                 } else if !part.trim().is_empty() {
-                    return Err(format!("{value:?} mixes quoted and unquoted text; paste the value without quotes"));
+                    return Err(refused(format!(
+                        "{value:?} mixes quoted and unquoted text; paste the value without quotes"
+                    )));
                 }
             }
             joined
@@ -88,7 +107,7 @@ pub fn typed_value(kind: &str, value: &str) -> Result<String, String> {
 /// The full name a Host typed at the sandbox stands for in `apex`: `@` or nothing for the zone
 /// itself, a name ending in the zone as it is, anything else with the zone added (as most DNS
 /// hosts do).
-pub fn owner_name(apex: &str, host: &str) -> Result<String, String> {
+pub fn owner_name(apex: &str, host: &str) -> Result<String, RecordRefused> {
     let host = host.trim().trim_end_matches('.').to_ascii_lowercase();
     let full = if host.is_empty() || host == "@" {
         apex.to_string()
@@ -103,9 +122,9 @@ pub fn owner_name(apex: &str, host: &str) -> Result<String, String> {
             && label.bytes().all(|byte| byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_')
     };
     if full.len() > 253 || !full.split('.').all(valid_label) {
-        return Err(format!(
+        return Err(RecordRefused(format!(
             "{full:?} is not a valid host name: use letters, digits, hyphens and underscores, labels of at most 63 characters"
-        ));
+        )));
     }
     Ok(full)
 }

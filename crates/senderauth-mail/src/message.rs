@@ -339,7 +339,10 @@ impl KeyCache {
                     let opened = master
                         .open(&info.name, &Sealed { key_id: sealed.master_key_id, bytes: sealed.sealed })
                         .map_err(|error| MailError::Temporary(error.to_string()))?;
-                    let key = Arc::new(SigningKey::from_pkcs8(&info.algorithm, &opened).map_err(MailError::Temporary)?);
+                    let key = Arc::new(
+                        SigningKey::from_pkcs8(&info.algorithm, &opened)
+                            .map_err(|error| MailError::Temporary(error.to_string()))?,
+                    );
                     let mut keys = self.keys.lock().map_err(|_| MailError::Temporary("key cache".into()))?;
                     if keys.len() >= KEY_CACHE_LIMIT {
                         keys.clear();

@@ -70,23 +70,39 @@ pub struct SmtpSettings {
     pub pool: UpstreamPool,
 }
 
+/// Why the listener's TLS setup could not be made from the configured files.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsSetupError {
+    #[error("reading {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("{path}: not a PEM certificate chain: {reason}")]
+    NotCertificates { path: String, reason: String },
+    #[error("{path} holds no certificate")]
+    NoCertificate { path: String },
+    #[error("{path}: not a PEM private key: {reason}")]
+    NotKey { path: String, reason: String },
+    #[error("the certificate and key do not make a TLS setup: {0}")]
+    Mismatch(rustls::Error),
+}
+
 /// The TLS setup of the listener from a PEM certificate chain and its PEM private key.
-pub fn tls_config(certificate: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig>, String> {
-    let read = |path: &Path| std::fs::read(path).map_err(|error| format!("reading {}: {error}", path.display()));
+pub fn tls_config(certificate: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig>, TlsSetupError> {
+    let shown = |path: &Path| path.display().to_string();
+    let read = |path: &Path| std::fs::read(path).map_err(|source| TlsSetupError::Read { path: shown(path), source });
     let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&read(certificate)?)
         .collect::<Result<_, _>>()
-        .map_err(|error| format!("{}: not a PEM certificate chain: {error}", certificate.display()))?;
+        .map_err(|error| TlsSetupError::NotCertificates { path: shown(certificate), reason: error.to_string() })?;
     if chain.is_empty() {
-        return Err(format!("{} holds no certificate", certificate.display()));
+        return Err(TlsSetupError::NoCertificate { path: shown(certificate) });
     }
     let key = PrivateKeyDer::from_pem_slice(&read(key)?)
-        .map_err(|error| format!("{}: not a PEM private key: {error}", key.display()))?;
+        .map_err(|error| TlsSetupError::NotKey { path: shown(key), reason: error.to_string() })?;
     let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
         .with_safe_default_protocol_versions()
-        .map_err(|error| error.to_string())?
+        .map_err(TlsSetupError::Mismatch)?
         .with_no_client_auth()
         .with_single_cert(chain, key)
-        .map_err(|error| format!("the certificate and key do not make a TLS setup: {error}"))?;
+        .map_err(TlsSetupError::Mismatch)?;
     Ok(Arc::new(config))
 }
 

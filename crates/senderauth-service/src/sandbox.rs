@@ -123,11 +123,11 @@ impl Service {
         host: &str,
         value: &str,
     ) -> Result<(), ServiceError> {
-        let name = owner_name(&zone.apex, host).map_err(ServiceError::SandboxRefused)?;
+        let name = owner_name(&zone.apex, host).map_err(|refused| ServiceError::SandboxRefused(refused.0))?;
         if !KINDS.contains(&kind) {
             return Err(ServiceError::SandboxRefused(format!("pick one of the types {}", KINDS.join(", "))));
         }
-        let value = typed_value(kind, value).map_err(ServiceError::SandboxRefused)?;
+        let value = typed_value(kind, value).map_err(|refused| ServiceError::SandboxRefused(refused.0))?;
         let store = &self.worker.store;
         let existing = store.sandbox_records(zone.id).await?;
         if let Some(refusal) = conflict(&existing, &name, kind, &value) {

@@ -75,7 +75,7 @@ fn keys_speed(args: SpeedArgs) -> Result<u8> {
     println!("senderauth: DKIM signatures per second, {threads} threads, {}-byte messages", args.size);
     for algorithm in [KeyAlgorithm::Rsa2048, KeyAlgorithm::Ed25519] {
         let generated = generate(algorithm)?;
-        let key = SigningKey::from_pkcs8(algorithm.as_str(), &generated.private_pkcs8).map_err(anyhow::Error::msg)?;
+        let key = SigningKey::from_pkcs8(algorithm.as_str(), &generated.private_pkcs8)?;
         let signed = std::sync::atomic::AtomicU64::new(0);
         let started = std::time::Instant::now();
         std::thread::scope(|scope| {

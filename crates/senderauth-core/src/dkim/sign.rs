@@ -72,6 +72,14 @@ const SIGNED_HEADERS: [&str; 15] = [
     "list-id",
 ];
 
+/// A stored private key that does not open as a signing key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the {algorithm} private key is not a usable PKCS#8 key: {reason}")]
+pub struct KeyRejected {
+    pub algorithm: String,
+    pub reason: String,
+}
+
 /// A private key ready to sign.
 pub enum SigningKey {
     Rsa(RsaKeyPair),
@@ -80,11 +88,12 @@ pub enum SigningKey {
 
 impl SigningKey {
     /// From the PKCS#8 document the key maker made.
-    pub fn from_pkcs8(algorithm: &str, pkcs8: &[u8]) -> Result<SigningKey, String> {
+    pub fn from_pkcs8(algorithm: &str, pkcs8: &[u8]) -> Result<SigningKey, KeyRejected> {
+        let rejected = |reason: String| KeyRejected { algorithm: algorithm.to_string(), reason };
         if algorithm == "ed25519" {
-            Ed25519KeyPair::from_pkcs8(pkcs8).map(SigningKey::Ed25519).map_err(|error| error.to_string())
+            Ed25519KeyPair::from_pkcs8(pkcs8).map(SigningKey::Ed25519).map_err(|error| rejected(error.to_string()))
         } else {
-            RsaKeyPair::from_pkcs8(pkcs8).map(SigningKey::Rsa).map_err(|error| error.to_string())
+            RsaKeyPair::from_pkcs8(pkcs8).map(SigningKey::Rsa).map_err(|error| rejected(error.to_string()))
         }
     }
 
