@@ -29,6 +29,9 @@ pub const DEFAULT_MESSAGE_SIZE_LIMIT: usize = 10_240_000;
 pub struct ServiceConfig {
     /// Where the HTTP API listens.
     pub listen: SocketAddr,
+    /// The API and UI are reached over HTTPS, TLS terminated in front of the service (the
+    /// service itself speaks plain HTTP): the UI's cookies are marked Secure.
+    pub https: bool,
     /// Where the SQLite database and the generated admin token live.
     pub data_dir: PathBuf,
     /// `sqlite://PATH` or `postgres://...`; unset: `sqlite://<data_dir>/senderauth.db`.
@@ -151,6 +154,7 @@ impl Default for ServiceConfig {
     fn default() -> Self {
         ServiceConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            https: false,
             data_dir: PathBuf::from("senderauth-data"),
             database_url: None,
             database_connections: None,
@@ -268,6 +272,7 @@ impl ServiceConfig {
 /// written as in TOML (`SENDERAUTH_WORKER_BATCH=100`, `SENDERAUTH_SENDING_IPS='["192.0.2.1"]'`).
 pub const SETTING_KEYS: &[(&str, &str, bool)] = &[
     ("service", "listen", true),
+    ("service", "https", false),
     ("service", "data_dir", true),
     ("service", "database_url", true),
     ("service", "database_connections", false),

@@ -65,6 +65,23 @@ pub async fn call_text(
     (status, response.text().await.expect("the response's body"))
 }
 
+/// Sends one request without a body, with `headers`, and returns the status and the response's
+/// header fields.
+pub async fn response_headers(
+    address: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> (u16, reqwest::header::HeaderMap) {
+    let method = Method::from_bytes(method.as_bytes()).expect("an HTTP method");
+    let mut request = client(None).request(method, url(address, path));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = request.send().await.expect("an answer from the server");
+    (response.status().as_u16(), response.headers().clone())
+}
+
 /// POSTs `body` as it is (`content_type`) and returns the status, the response's head (status
 /// line and header fields) and its body's bytes.
 pub async fn call_raw(

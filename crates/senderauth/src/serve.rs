@@ -83,6 +83,34 @@ fn update_target(settings: &Settings) -> Result<Option<UpdateTarget>, ServeError
     UpdateTarget::new(primary, name, secret).map(Some).map_err(|error| ServeError::Setup(format!("updates: {error}")))
 }
 
+/// Makes the data directory the service's own: everything it creates from now on is readable
+/// by its user only (umask 077: the directory 0700, the database, tokens and keys 0600), and a
+/// directory or file there that others could read is tightened, with a warning.
+fn private_data_dir(data_dir: &Path) -> Result<(), ServeError> {
+    use std::os::unix::fs::PermissionsExt;
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
+    let io = |action: String| move |source| ServeError::Io { action, source };
+    std::fs::create_dir_all(data_dir).map_err(io(format!("creating the data directory {}", data_dir.display())))?;
+    let entries =
+        std::fs::read_dir(data_dir).map_err(io(format!("reading the data directory {}", data_dir.display())))?;
+    let files = entries.filter_map(Result::ok).map(|entry| entry.path()).filter(|path| path.is_file());
+    for path in std::iter::once(data_dir.to_path_buf()).chain(files) {
+        let mode = std::fs::metadata(&path).map_err(io(format!("reading {}", path.display())))?.permissions().mode();
+        if mode & 0o077 != 0 {
+            let tightened = mode & 0o700;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(tightened))
+                .map_err(io(format!("making {} private", path.display())))?;
+            tracing::warn!(
+                path = %path.display(),
+                was = format!("{:o}", mode & 0o777),
+                now = format!("{tightened:o}"),
+                "the data directory holds keys and tokens: made private to the service's user"
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Runs the service until `shutdown` completes: the API on `service.listen` and the worker.
 /// `on_listening` is told the bound addresses, HTTP and DNS (useful with port 0).
 pub async fn run(
@@ -92,10 +120,7 @@ pub async fn run(
     on_listening: impl FnOnce(SocketAddr, &[SocketAddr], Option<SocketAddr>),
 ) -> Result<(), ServeError> {
     let data_dir = &settings.service.data_dir;
-    std::fs::create_dir_all(data_dir).map_err(|source| ServeError::Io {
-        action: format!("creating the data directory {}", data_dir.display()),
-        source,
-    })?;
+    private_data_dir(data_dir)?;
     let node = settings.service.node.clone().unwrap_or_else(default_node_name);
     // The DNS sockets first: in demo mode the verifier asks the server on them.
     let dns_sockets = if settings.service.dns.listen.is_empty() {
@@ -177,7 +202,9 @@ pub async fn run(
         // The sandbox is local: no limit on Verify, which follows each record added.
         service.verify_now_seconds = 0;
     }
-    let state = WebState::new(service, settings.bounce_domain(), settings.service.smtp.message_size_limit.max(1024));
+    let mut state =
+        WebState::new(service, settings.bounce_domain(), settings.service.smtp.message_size_limit.max(1024));
+    state.https = settings.service.https;
     let smtp = match settings.service.smtp.listen {
         Some(smtp_address) => {
             let smtp_listener = TcpListener::bind(smtp_address).await.map_err(|source| ServeError::Io {

@@ -40,9 +40,10 @@ pub enum Targets {
     Any,
 }
 
-/// Special-purpose ranges (RFC 6890 and its registries) that are not the public internet.
+/// Special-purpose ranges (RFC 6890 and its registries) that are not the public internet,
+/// the deprecated IPv4-compatible `::/96` and Teredo `2001::/32` (both lead to IPv4 hosts) among them.
 /// IPv4-mapped IPv6 addresses are judged by their IPv4 address.
-const NON_PUBLIC: [&str; 25] = [
+const NON_PUBLIC: [&str; 30] = [
     "0.0.0.0/8",
     "10.0.0.0/8",
     "100.64.0.0/10",
@@ -58,11 +59,16 @@ const NON_PUBLIC: [&str; 25] = [
     "203.0.113.0/24",
     "224.0.0.0/4",
     "240.0.0.0/4",
+    "::/96",
     "::/128",
     "::1/128",
     "64:ff9b::/96",
     "64:ff9b:1::/48",
     "100::/64",
+    "2001::/32",
+    "2001:2::/48",
+    "2001:10::/28",
+    "2001:20::/28",
     "2001:db8::/32",
     "2002::/16",
     "fc00::/7",
@@ -276,10 +282,15 @@ mod tests {
             "::ffff:10.0.0.1",
             "64:ff9b::a00:1",
             "2001:db8::1",
+            "::7f00:1",
+            "::a00:1",
+            "2001:0:4136:e378:8000:63bf:3fff:fdd2",
         ] {
             assert!(!is_public(private.parse().expect("address")), "{private} is not public");
         }
-        for public in ["93.184.216.34", "8.8.8.8", "172.32.0.1", "2606:4700::1111", "::ffff:93.184.216.34"] {
+        for public in
+            ["93.184.216.34", "8.8.8.8", "172.32.0.1", "2606:4700::1111", "::ffff:93.184.216.34", "2001:4860::8888"]
+        {
             assert!(is_public(public.parse().expect("address")), "{public} is public");
         }
     }

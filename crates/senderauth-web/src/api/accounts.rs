@@ -1,12 +1,12 @@
 //! Accounts (admin), tokens (either kind of caller, each its own) and reserved domains (admin).
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use senderauth_service::accounts::{NewAccount as CreatedAccount, NewToken as CreatedToken, Reservation, TokenView};
 use serde::{Deserialize, Serialize};
 
-use super::{ApiError, Body, Caller};
+use super::{ApiError, Body, Caller, PathParam};
 use crate::WebState;
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -84,7 +84,7 @@ pub(super) async fn create_token(
 pub(super) async fn revoke_token(
     State(state): State<WebState>,
     caller: Caller,
-    Path(id): Path<i64>,
+    PathParam(id): PathParam<i64>,
 ) -> Result<StatusCode, ApiError> {
     state.service.revoke_token(caller.token_owner(), id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -144,7 +144,7 @@ pub(super) async fn reserve_domain(
 pub(super) async fn unreserve_domain(
     State(state): State<WebState>,
     caller: Caller,
-    Path(name): Path<String>,
+    PathParam(name): PathParam<String>,
 ) -> Result<StatusCode, ApiError> {
     caller.admin()?;
     state.service.unreserve_domain(&name).await?;

@@ -3,7 +3,7 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use senderauth_core::plan::RecordPlan;
@@ -11,7 +11,7 @@ use senderauth_core::plan::to_zone_file;
 use senderauth_service::domains::{ConnectedDomain, DomainKeys, DomainList, DomainView, VerifiedNow};
 use serde::Deserialize;
 
-use super::{ApiError, Body, Caller, QueryString};
+use super::{ApiError, Body, Caller, PathParam, QueryString};
 use crate::WebState;
 
 /// Domains per page when the caller does not say.
@@ -86,7 +86,7 @@ pub(super) async fn list(
 pub(super) async fn detail(
     State(state): State<WebState>,
     caller: Caller,
-    Path(name): Path<String>,
+    PathParam(name): PathParam<String>,
 ) -> Result<Json<DomainView>, ApiError> {
     Ok(Json(state.service.domain(caller.account()?, &name, false).await?))
 }
@@ -103,7 +103,7 @@ pub(super) async fn detail(
 pub(super) async fn verify_now(
     State(state): State<WebState>,
     caller: Caller,
-    Path(name): Path<String>,
+    PathParam(name): PathParam<String>,
 ) -> Result<Json<VerifiedNow>, ApiError> {
     Ok(Json(state.service.verify_now(caller.account()?, &name).await?))
 }
@@ -115,7 +115,7 @@ pub(super) async fn verify_now(
 pub(super) async fn remove(
     State(state): State<WebState>,
     caller: Caller,
-    Path(name): Path<String>,
+    PathParam(name): PathParam<String>,
 ) -> Result<StatusCode, ApiError> {
     state.service.remove(caller.account()?, &name).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -140,7 +140,7 @@ pub(super) struct RecordsQuery {
 pub(super) async fn records(
     State(state): State<WebState>,
     caller: Caller,
-    Path(name): Path<String>,
+    PathParam(name): PathParam<String>,
     QueryString(records_query): QueryString<RecordsQuery>,
 ) -> Result<Response, ApiError> {
     let account = caller.account()?;
@@ -164,7 +164,7 @@ pub(super) async fn records(
 pub(super) async fn keys(
     State(state): State<WebState>,
     caller: Caller,
-    Path(name): Path<String>,
+    PathParam(name): PathParam<String>,
 ) -> Result<Json<DomainKeys>, ApiError> {
     Ok(Json(state.service.keys(caller.account()?, &name).await?))
 }
@@ -192,7 +192,7 @@ pub(super) struct RotateRequest {
 pub(super) async fn rotate(
     State(state): State<WebState>,
     caller: Caller,
-    Path(name): Path<String>,
+    PathParam(name): PathParam<String>,
     body: Bytes,
 ) -> Result<(StatusCode, Json<DomainKeys>), ApiError> {
     let account = caller.account()?;

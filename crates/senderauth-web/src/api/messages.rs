@@ -1,13 +1,12 @@
 //! `POST /api/v1/messages/prepare`: the gateway's treatment of one message, without relaying
 //! it.
 
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderName, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use senderauth_mail::{Arrival, MailError, prepare as prepare_message};
 
-use super::{ApiError, Caller};
+use super::{ApiError, Caller, RawBody};
 use crate::WebState;
 
 /// The message as it would be relayed (signed as its domain, or rewritten to the variable
@@ -26,12 +25,16 @@ use crate::WebState;
                 ("senderauth-from-rewritten" = String, description = "the new From address, or no"),
             )),
         (status = 413, description = "over the size limit (message_too_big)", body = super::ErrorBody),
-        (status = 422, description = "not a message the gateway takes: no_from, several_from_headers, several_from_addresses, bad_from, bare_line_feed, nul_byte, eight_bit_header, malformed_header", body = super::ErrorBody),
+        (status = 422, description = "not a message the gateway takes: no_from, several_from_headers, several_from_addresses, bad_from, bare_line_feed, bare_carriage_return, line_too_long, nul_byte, eight_bit_header, malformed_header, undeclared_eight_bit", body = super::ErrorBody),
         (status = 503, description = "the signing key could not be read now; try again", body = super::ErrorBody),
         (status = 403, description = "an admin token: only an account sends", body = super::ErrorBody),
         (status = 401, description = "no valid token", body = super::ErrorBody),
     ))]
-pub(super) async fn prepare(State(state): State<WebState>, caller: Caller, body: Bytes) -> Result<Response, ApiError> {
+pub(super) async fn prepare(
+    State(state): State<WebState>,
+    caller: Caller,
+    RawBody(body): RawBody,
+) -> Result<Response, ApiError> {
     let account = caller.account()?;
     let gateway = &state.gateway;
     let arrival = Arrival { eight_bit: true, size_limit: gateway.size_limit };

@@ -11,7 +11,7 @@ mod webhooks;
 
 pub use doc::document as openapi_document;
 
-use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::rejection::{BytesRejection, JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Query};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
@@ -127,6 +127,60 @@ impl From<JsonRejection> for ApiError {
         } else {
             ApiError::new(StatusCode::BAD_REQUEST, "invalid_body", rejection.body_text())
         }
+    }
+}
+
+/// A path parameter; one that does not parse (an id that is not a number) is a 400
+/// `invalid_path`.
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(ApiError))]
+pub(crate) struct PathParam<T>(pub(crate) T);
+
+impl From<PathRejection> for ApiError {
+    fn from(rejection: PathRejection) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, "invalid_path", rejection.body_text())
+    }
+}
+
+/// A body taken as bytes (a message); one over the route's limit is a 413 `body_too_large`.
+pub(crate) struct RawBody(pub(crate) axum::body::Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for RawBody {
+    type Rejection = ApiError;
+
+    async fn from_request(request: axum::extract::Request, state: &S) -> Result<RawBody, ApiError> {
+        Ok(RawBody(axum::body::Bytes::from_request(request, state).await?))
+    }
+}
+
+impl From<BytesRejection> for ApiError {
+    fn from(rejection: BytesRejection) -> ApiError {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", "the body is over this route's size limit")
+        } else {
+            ApiError::new(StatusCode::BAD_REQUEST, "invalid_body", rejection.body_text())
+        }
+    }
+}
+
+/// What an address that is no route answers: JSON under `/api/`, a page elsewhere.
+pub async fn no_route(uri: axum::http::Uri) -> Response {
+    if uri.path().starts_with("/api/") {
+        let message = format!("there is no {} in the API; the routes are listed in /api/v1/openapi.json", uri.path());
+        ApiError::new(StatusCode::NOT_FOUND, "no_such_route", message).into_response()
+    } else {
+        crate::ui::no_such_page(StatusCode::NOT_FOUND, "There is no page at this address.")
+    }
+}
+
+/// What a route answers to a method it does not take: JSON under `/api/`, a page elsewhere.
+pub async fn wrong_method(method: axum::http::Method, uri: axum::http::Uri) -> Response {
+    if uri.path().starts_with("/api/") {
+        let message =
+            format!("{} does not take {method}; the methods it takes are in /api/v1/openapi.json", uri.path());
+        ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", message).into_response()
+    } else {
+        crate::ui::no_such_page(StatusCode::METHOD_NOT_ALLOWED, "This page does not take that kind of request.")
     }
 }
 

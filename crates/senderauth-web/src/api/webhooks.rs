@@ -1,12 +1,12 @@
 //! An account's webhook endpoints and their delivery logs.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use senderauth_service::webhooks::{DeliveryView, NewWebhook as CreatedWebhook, WebhookView};
 use serde::{Deserialize, Serialize};
 
-use super::{ApiError, Body, Caller};
+use super::{ApiError, Body, Caller, PathParam};
 use crate::WebState;
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -58,7 +58,7 @@ pub(super) async fn list(State(state): State<WebState>, caller: Caller) -> Resul
 pub(super) async fn remove(
     State(state): State<WebState>,
     caller: Caller,
-    Path(id): Path<i64>,
+    PathParam(id): PathParam<i64>,
 ) -> Result<StatusCode, ApiError> {
     state.service.remove_webhook(caller.account()?, id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -80,7 +80,7 @@ pub(super) struct Deliveries {
 pub(super) async fn deliveries(
     State(state): State<WebState>,
     caller: Caller,
-    Path(id): Path<i64>,
+    PathParam(id): PathParam<i64>,
 ) -> Result<Json<Deliveries>, ApiError> {
     Ok(Json(Deliveries { deliveries: state.service.deliveries(caller.account()?, id).await? }))
 }

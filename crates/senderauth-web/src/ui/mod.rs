@@ -27,12 +27,17 @@ const STYLESHEET: &str = include_str!("app.css");
 const SCRIPT: &str = include_str!("app.js");
 
 /// The UI's routes.
+/// A stylesheet or script: the same for everyone, so it may be cached for a few minutes.
+fn asset(content_type: &'static str, text: &'static str) -> Response {
+    ([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "public, max-age=300")], text).into_response()
+}
+
 pub fn routes() -> Router<WebState> {
     Router::new()
         .route("/ui", get(|| async { Redirect::to("/ui/domains") }))
         .route("/ui/", get(|| async { Redirect::to("/ui/domains") }))
-        .route("/ui/app.css", get(|| async { ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], STYLESHEET) }))
-        .route("/ui/app.js", get(|| async { ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], SCRIPT) }))
+        .route("/ui/app.css", get(|| async { asset("text/css; charset=utf-8", STYLESHEET) }))
+        .route("/ui/app.js", get(|| async { asset("text/javascript; charset=utf-8", SCRIPT) }))
         .route("/ui/sign-in", get(session::sign_in_page).post(session::sign_in))
         .route("/ui/sign-out", post(session::sign_out))
         .route("/ui/domains", get(domains::domains_page).post(domains::connect))
@@ -83,6 +88,12 @@ pub(crate) struct MessagePage<'a> {
     text: &'a str,
     /// Whether to offer the way back to the domains.
     back: bool,
+}
+
+/// The page for an address that is no page, signed in or not.
+pub(crate) fn no_such_page(status: StatusCode, text: &str) -> Response {
+    let heading = status.canonical_reason().unwrap_or("Error");
+    render(status, &MessagePage { title: heading, nav: None, heading, text, back: true })
 }
 
 /// The 404 page: what was not found, and the way back to the domains.

@@ -27,14 +27,35 @@ const SESSION_SECONDS: i64 = 12 * 3600;
 /// How long a sign-in form stays valid.
 const SIGN_IN_SECONDS: i64 = 3600;
 
-/// A cookie of the UI's: only for `/ui`, never readable by scripts, never sent cross-site.
-fn ui_cookie(name: &'static str, value: String, seconds: i64) -> Cookie<'static> {
+/// A cookie of the UI's: only for `/ui`, never readable by scripts, never sent cross-site, and
+/// over HTTPS only when the page came over HTTPS.
+fn ui_cookie(name: &'static str, value: String, seconds: i64, https: Https) -> Cookie<'static> {
     Cookie::build((name, value))
         .path("/ui")
         .http_only(true)
         .same_site(SameSite::Strict)
+        .secure(https.0)
         .max_age(time::Duration::seconds(seconds))
         .build()
+}
+
+/// Whether the request came over HTTPS: the operator says the service is reached only so
+/// (`https = true`, TLS terminated in front of it), or the proxy says `X-Forwarded-Proto: https`.
+/// (Trusting the header costs nothing: it can only make a cookie stricter.)
+#[derive(Clone, Copy)]
+pub(crate) struct Https(bool);
+
+impl FromRequestParts<WebState> for Https {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &WebState) -> Result<Https, Self::Rejection> {
+        let forwarded = parts
+            .headers
+            .get("x-forwarded-proto")
+            .and_then(|value| value.to_str().ok())
+            .is_some_and(|proto| proto.trim().eq_ignore_ascii_case("https"));
+        Ok(Https(state.https || forwarded))
+    }
 }
 
 /// Whether `given` is `expected`, without telling by its timing how much of it was.
@@ -112,13 +133,13 @@ fn sign_in_form(status: StatusCode, csrf: &str, error: Option<&str>) -> Response
 }
 
 /// The sign-in page, with a fresh double-submit CSRF cookie.
-pub(super) async fn sign_in_page(jar: CookieJar) -> Response {
+pub(super) async fn sign_in_page(https: Https, jar: CookieJar) -> Response {
     let csrf = match random_hex("", 16) {
         Ok(csrf) => csrf,
         Err(error) => return went_wrong(None, "making a sign-in form", &error),
     };
     let page = sign_in_form(StatusCode::OK, &csrf, None);
-    (jar.add(ui_cookie(SIGN_IN_COOKIE, csrf, SIGN_IN_SECONDS)), page).into_response()
+    (jar.add(ui_cookie(SIGN_IN_COOKIE, csrf, SIGN_IN_SECONDS, https)), page).into_response()
 }
 
 #[derive(Deserialize)]
@@ -129,7 +150,12 @@ pub(super) struct SignInForm {
     token: String,
 }
 
-pub(super) async fn sign_in(State(state): State<WebState>, jar: CookieJar, Form(form): Form<SignInForm>) -> Response {
+pub(super) async fn sign_in(
+    State(state): State<WebState>,
+    https: Https,
+    jar: CookieJar,
+    Form(form): Form<SignInForm>,
+) -> Response {
     let expected = jar.get(SIGN_IN_COOKIE).map(|cookie| cookie.value().to_string()).unwrap_or_default();
     if expected.is_empty() || !same(&form.csrf, &expected) {
         let expired = "This form has expired. Reload the page and sign in again.";
@@ -137,10 +163,11 @@ pub(super) async fn sign_in(State(state): State<WebState>, jar: CookieJar, Form(
     }
     match state.service.sign_in(&form.token, SESSION_SECONDS).await {
         Ok(Some((secret, _))) => {
-            let jar = jar.add(ui_cookie(SESSION_COOKIE, secret, SESSION_SECONDS)).add(ui_cookie(
+            let jar = jar.add(ui_cookie(SESSION_COOKIE, secret, SESSION_SECONDS, https)).add(ui_cookie(
                 SIGN_IN_COOKIE,
                 String::new(),
                 0,
+                https,
             ));
             (jar, Redirect::to("/ui/domains")).into_response()
         }
@@ -158,6 +185,7 @@ pub(super) async fn sign_in(State(state): State<WebState>, jar: CookieJar, Form(
 
 pub(super) async fn sign_out(
     State(state): State<WebState>,
+    https: Https,
     signed: Signed,
     jar: CookieJar,
     Form(form): Form<CsrfForm>,
@@ -170,5 +198,5 @@ pub(super) async fn sign_out(
     {
         tracing::error!(%error, "signing out");
     }
-    (jar.add(ui_cookie(SESSION_COOKIE, String::new(), 0)), Redirect::to("/ui/sign-in")).into_response()
+    (jar.add(ui_cookie(SESSION_COOKIE, String::new(), 0, https)), Redirect::to("/ui/sign-in")).into_response()
 }

@@ -90,6 +90,84 @@ impl App {
 }
 
 #[tokio::test]
+async fn every_api_error_is_json_with_a_code_and_a_message() {
+    let app = spawn_app(&database::sqlite().url).await;
+    let token = app.account("Errors").await;
+    let big = format!(r#"{{"email": "a@example.com", "pad": "{}"}}"#, "x".repeat(70 * 1024));
+    let cases: [(&str, &str, Option<&str>, u16, &str); 5] = [
+        ("GET", "/api/v1/no-such-thing", Some(&token), 404, "no_such_route"),
+        ("PATCH", "/api/v1/domains", Some(&token), 405, "method_not_allowed"),
+        ("DELETE", "/api/v1/tokens/not-a-number", Some(&token), 400, "invalid_path"),
+        ("DELETE", "/api/v1/webhooks/1x", Some(&token), 400, "invalid_path"),
+        ("POST", "/api/v1/domains", Some(&token), 413, "body_too_large"),
+    ];
+    for (method, path, token, status, code) in cases {
+        let body = if status == 413 { Some(big.as_str()) } else { None };
+        let (got, text) = http::call_text(app.address, method, path, token, body).await;
+        let json: Value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("{method} {path}: not JSON: {text}"));
+        assert_eq!((got, json["code"].as_str()), (status, Some(code)), "{method} {path}: {text}");
+        assert!(json["message"].as_str().is_some_and(|message| !message.is_empty()), "{method} {path}: {text}");
+    }
+    // A message over the gateway's route limit (twice the size limit) is told so in JSON too.
+    let huge = vec![b'a'; 2 * senderauth_service::config::DEFAULT_MESSAGE_SIZE_LIMIT + 1];
+    let (status, _, body) =
+        http::call_raw(app.address, "/api/v1/messages/prepare", &token, "message/rfc822", &huge).await;
+    let json: Value = serde_json::from_slice(&body).expect("JSON");
+    assert_eq!((status, json["code"].as_str()), (413, Some("body_too_large")), "{json}");
+    // Outside the API, an unknown address is a page, not JSON.
+    let (status, text) = http::call_text(app.address, "GET", "/ui/no-such-page", None, None).await;
+    assert_eq!(status, 404);
+    assert!(text.contains("<html") && text.contains("There is no page at this address."), "{text}");
+}
+
+#[tokio::test]
+async fn every_response_carries_the_security_headers_and_cookies_follow_https() {
+    let app = spawn_app(&database::sqlite().url).await;
+    let token = app.account("Headers").await;
+    let bearer = format!("Bearer {token}");
+    let requests = [
+        ("GET", "/healthz", None),
+        ("GET", "/api/v1/domains", Some(bearer.as_str())),
+        ("GET", "/api/v1/domains", None),
+        ("GET", "/api/v1/no-such-thing", None),
+        ("GET", "/ui/sign-in", None),
+        ("GET", "/ui/domains", None),
+        ("GET", "/no-such-page", None),
+        ("GET", "/ui/app.js", None),
+    ];
+    for (method, path, authorization) in requests {
+        let headers: Vec<(&str, &str)> = authorization.map(|value| ("authorization", value)).into_iter().collect();
+        let (status, got) = http::response_headers(app.address, method, path, &headers).await;
+        let header = |name: &str| got.get(name).and_then(|value| value.to_str().ok()).unwrap_or_default().to_string();
+        let policy = header("content-security-policy");
+        assert!(
+            policy.contains("default-src 'self'")
+                && policy.contains("frame-ancestors 'none'")
+                && !policy.contains("unsafe"),
+            "{path} ({status}): {policy:?}"
+        );
+        assert_eq!(header("x-frame-options"), "DENY", "{path}");
+        assert_eq!(header("x-content-type-options"), "nosniff", "{path}");
+        assert_eq!(header("referrer-policy"), "no-referrer", "{path}");
+        let cache = header("cache-control");
+        if path == "/ui/app.js" {
+            assert!(cache.starts_with("public"), "{path}: {cache}");
+        } else {
+            assert_eq!(cache, "no-store", "{path} ({status})");
+        }
+    }
+    // The sign-in cookie is Secure only when the page came over HTTPS (here: a proxy says so).
+    let cookie = |headers: &axum::http::HeaderMap| {
+        headers.get("set-cookie").and_then(|value| value.to_str().ok()).unwrap_or_default().to_string()
+    };
+    let (_, plain) = http::response_headers(app.address, "GET", "/ui/sign-in", &[]).await;
+    assert!(cookie(&plain).contains("HttpOnly") && !cookie(&plain).contains("Secure"), "{}", cookie(&plain));
+    let (_, proxied) =
+        http::response_headers(app.address, "GET", "/ui/sign-in", &[("x-forwarded-proto", "https")]).await;
+    assert!(cookie(&proxied).contains("Secure"), "{}", cookie(&proxied));
+}
+
+#[tokio::test]
 async fn every_route_needs_a_valid_token_of_the_right_kind() {
     for app in apps().await {
         assert_eq!(app.call("GET", "/healthz", None, None).await.0, 200);

@@ -362,10 +362,22 @@ async fn stop_service(mut child: tokio::process::Child) -> (std::process::ExitSt
 #[tokio::test]
 async fn serve_starts_on_defaults_generates_an_admin_token_and_stops_gracefully() {
     use senderauth_testkit::http::call;
+    use std::os::unix::fs::PermissionsExt;
     let server = zones().await;
     let data_dir = tempdir();
+    // Made by someone with a loose umask: the service makes it its own.
+    std::fs::set_permissions(&data_dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    std::fs::write(data_dir.join("notes.txt"), "left here").expect("a file");
+    std::fs::set_permissions(data_dir.join("notes.txt"), std::fs::Permissions::from_mode(0o644)).expect("chmod");
     let (child, address) = start_service(&data_dir, &server).await;
     assert_eq!(call(address, "GET", "/healthz", None, None).await.0, 200);
+    let mode = |path: &std::path::Path| std::fs::metadata(path).expect("metadata").permissions().mode() & 0o777;
+    assert_eq!(mode(&data_dir), 0o700, "the data directory is the service's alone");
+    let files: Vec<_> = std::fs::read_dir(&data_dir).expect("list").map(|entry| entry.expect("entry").path()).collect();
+    assert!(files.iter().any(|path| path.ends_with("senderauth.db")), "{files:?}");
+    for file in &files {
+        assert_eq!(mode(file) & 0o077, 0, "{} is readable by others", file.display());
+    }
     assert_eq!(call(address, "GET", "/readyz", None, None).await.0, 200);
     // Checks run in threads of their own at a lower CPU priority than the API's.
     let threads = thread_priorities(child.id().expect("running"));
@@ -377,9 +389,7 @@ async fn serve_starts_on_defaults_generates_an_admin_token_and_stops_gracefully(
     assert!(!api.is_empty() && api.iter().all(|&nice| nice == main), "{threads:?}");
     let token_file = data_dir.join("admin-token");
     let admin = std::fs::read_to_string(&token_file).expect("the admin token file").trim().to_string();
-    use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(&token_file).expect("metadata").permissions().mode() & 0o777;
-    assert_eq!(mode, 0o600, "only the owner may read the admin token");
+    assert_eq!(mode(&token_file), 0o600, "only the owner may read the admin token");
     let (status, account) =
         call(address, "POST", "/api/v1/accounts", Some(&admin), Some(r#"{"name": "First customer"}"#)).await;
     assert_eq!(status, 201, "{account}");
