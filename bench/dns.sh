@@ -116,7 +116,7 @@ domains = [json.loads(line) for line in open(sys.argv[1], encoding="utf-8")]
 with open(sys.argv[2], "w", encoding="utf-8") as out:
     for _ in range(200_000):
         entry = rng.choice(domains)
-        name = f"sa{rng.choice((1, 2))}-{entry['account']}.{entry['domain'].replace('.', '-')}.dkim.esp.example"
+        name = f"sa{rng.choice((1, 2))}-{entry['account']}.{entry['domain'].replace('-', '--').replace('.', '-')}.dkim.esp.example"
         if rng.random() < 0.1:
             name = "missing-" + name
         out.write(f"{name} TXT\n")

@@ -74,7 +74,7 @@ def main():
             accounts.add(account)
             org = f"customer{index}.example"
             domain = f"mail.{org}" if kind == "inherits_dmarc" or index % 5 == 0 else org
-            dashed = domain.replace(".", "-")
+            dashed = domain.replace("-", "--").replace(".", "-")
             add(org, "A", "198.51.100.10")
             add(org, "MX", f"10 mx.{org}.")
             add(f"mx.{org}", "A", "198.51.100.25")

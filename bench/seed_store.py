@@ -74,7 +74,7 @@ def rows(domains_path, accounts, now):
             "domain_id", "selector", "name", "algorithm", "public_key", "private_key", "master_key_id", "state",
             "created_at", "active_at",
         ), (
-            (i, f"sa{n}-{a}", f"sa{n}-{a}.{d.replace('.', '-')}.dkim.esp.example", "rsa-2048", pool[(2 * i + n) % 64],
+            (i, f"sa{n}-{a}", f"sa{n}-{a}.{d.replace('-', '--').replace('.', '-')}.dkim.esp.example", "rsa-2048", pool[(2 * i + n) % 64],
              placeholder, "bench", "active" if n == 1 else "standby", connected, connected if n == 1 else None)
             for i, a, d, _ in domains() for n in (1, 2)
         )

@@ -86,9 +86,31 @@ impl DomainName {
         organizational_domain(&self.0) == self.0
     }
 
-    /// The name with dots replaced by dashes, for the `{domain_dashed}` placeholder.
+    /// The name as one DNS label, for the `{domain_dashed}` placeholder: each dash doubled and
+    /// each dot a dash (`mail-shop.example.com` is `mail--shop-example-com`), so no two domains
+    /// share one (a label never starts or ends with a dash, so a lone dash can only be a dot);
+    /// when that is over 63 octets, `h---` and 26 base32 characters of the name's SHA-256
+    /// (three dashes in a row never come out of the first form).
     pub fn dashed(&self) -> String {
-        self.0.replace('.', "-")
+        let dashed = self.0.replace('-', "--").replace('.', "-");
+        if dashed.len() <= 63 {
+            return dashed;
+        }
+        use sha2::Digest as _;
+        let digest = sha2::Sha256::digest(self.0.as_bytes());
+        // Base32 (RFC 4648, lowercase, unpadded) of the first 130 bits.
+        const ALPHABET: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
+        let mut label = String::from("h---");
+        let (mut buffer, mut bits) = (0u32, 0u32);
+        for byte in digest.iter() {
+            buffer = (buffer << 8) | u32::from(*byte);
+            bits += 8;
+            while bits >= 5 && label.len() < 30 {
+                bits -= 5;
+                label.push(char::from(ALPHABET[((buffer >> bits) & 31) as usize]));
+            }
+        }
+        label
     }
 }
 
@@ -140,6 +162,28 @@ pub fn normalize(name: &str) -> String {
     name.strip_suffix('.').unwrap_or(name).to_ascii_lowercase()
 }
 
+/// Whether `name` can be published in DNS as it is: at most 253 octets, labels of 1 to 63
+/// (any octets: `_` is fine, as in `_domainkey`).
+pub fn check_name_fits(name: &str) -> Result<(), NameError> {
+    let name = name.trim_end_matches('.');
+    if name.len() > 253 {
+        return Err(NameError::NameTooLong { domain: name.to_string(), length: name.len() });
+    }
+    for label in name.split('.') {
+        if label.is_empty() {
+            return Err(NameError::EmptyLabel { domain: name.to_string() });
+        }
+        if label.len() > 63 {
+            return Err(NameError::LabelTooLong {
+                domain: name.to_string(),
+                label: label.to_string(),
+                length: label.len(),
+            });
+        }
+    }
+    Ok(())
+}
+
 fn to_ascii(domain: &str) -> Result<String, NameError> {
     if domain.is_ascii() {
         return Ok(domain.to_ascii_lowercase());
@@ -148,20 +192,8 @@ fn to_ascii(domain: &str) -> Result<String, NameError> {
 }
 
 fn check_host_syntax(domain: &str) -> Result<(), NameError> {
-    if domain.len() > 253 {
-        return Err(NameError::NameTooLong { domain: domain.to_string(), length: domain.len() });
-    }
+    check_name_fits(domain)?;
     for label in domain.split('.') {
-        if label.is_empty() {
-            return Err(NameError::EmptyLabel { domain: domain.to_string() });
-        }
-        if label.len() > 63 {
-            return Err(NameError::LabelTooLong {
-                domain: domain.to_string(),
-                label: label.to_string(),
-                length: label.len(),
-            });
-        }
         if let Some(character) = label.chars().find(|c| !(c.is_ascii_alphanumeric() || *c == '-')) {
             return Err(NameError::InvalidCharacter { domain: domain.to_string(), character });
         }
@@ -280,6 +312,26 @@ mod tests {
             let error = DomainName::from_email(input).expect_err(input);
             assert!(check(&error), "{input}: {error}");
         }
+    }
+
+    #[test]
+    fn dashed_names_are_one_label_and_never_shared() {
+        let dashed = |name: &str| DomainName::parse(name).expect("a name").dashed();
+        assert_eq!(dashed("mail.example.com"), "mail-example-com");
+        assert_eq!(dashed("mail-shop.example.test"), "mail--shop-example-test");
+        assert_eq!(dashed("mail.shop-example.test"), "mail-shop--example-test");
+        assert_eq!(dashed("xn--bcher-kva.example"), "xn----bcher--kva-example");
+        let long = "news@ffffffffff.ffffffffff.ffffffffff.ffffffffff.ffffffffff.ffffffffff.test";
+        let hashed = DomainName::from_email(long).expect("a name").dashed();
+        assert!(hashed.starts_with("h---") && hashed.len() == 30, "{hashed}");
+        assert!(hashed[4..].bytes().all(|byte| byte.is_ascii_lowercase() || (b'2'..=b'7').contains(&byte)));
+        assert_ne!(hashed, dashed("ffffffffff.ffffffffff.ffffffffff.ffffffffff.ffffffffff.ffffffffff.tes"));
+        // Injective over names that collided before (dots and dashes swapped around).
+        let names = ["a-b.c-d.example", "a.b-c-d.example", "a-b-c.d.example", "a.b.c.d.example", "a--b.cd.example"];
+        let mut labels: Vec<String> = names.iter().map(|name| dashed(name)).collect();
+        labels.sort();
+        labels.dedup();
+        assert_eq!(labels.len(), names.len(), "{labels:?}");
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 use crate::config::{ProviderConfig, TemplateValues, expand_template};
-use crate::dkim::verify::ExpectedSelector;
+use crate::dkim::verify::{ExpectedSelector, HostedKey};
 use crate::dmarc::discover::discover;
 use crate::dns::{Dns, TemporaryFailure};
 use crate::name::{AccountId, DomainName};
@@ -97,10 +97,19 @@ pub fn domain_selectors(
     account: &AccountId,
     domain: &DomainName,
     ed25519: bool,
+    hosted: &[HostedKey],
 ) -> Vec<ExpectedSelector> {
     let mut selectors = expected_selectors(config, account, domain);
     if ed25519 {
         selectors.extend(ed25519_selectors(config, account, domain));
+    }
+    // A selector the platform already publishes a key for keeps that key's name: the
+    // customer's CNAME points there, whatever the target template says now.
+    for selector in &mut selectors {
+        selector.key = hosted.iter().find(|key| key.selector == selector.selector).cloned();
+        if let Some(key) = &selector.key {
+            selector.target.clone_from(&key.target);
+        }
     }
     selectors
 }
@@ -146,13 +155,15 @@ pub fn relative_host(fqdn: &str, zone: &DomainName) -> String {
 /// Makes the plan. With `dns`, the domain's current SPF and DMARC records are read so that the
 /// SPF record is merged with the existing one and an inherited DMARC policy is recognized;
 /// without it, the plan assumes the domain has neither. With `ed25519`, the domain signs with
-/// Ed25519 alongside RSA: two more DKIM CNAMEs.
+/// Ed25519 alongside RSA: two more DKIM CNAMEs. `hosted`: the keys the platform publishes for
+/// a connected domain, whose names the CNAMEs point to.
 pub async fn plan_records(
     dns: Option<&Dns>,
     config: &ProviderConfig,
     account: &AccountId,
     domain: &DomainName,
     ed25519: bool,
+    hosted: &[HostedKey],
 ) -> Result<RecordPlan, PlanError> {
     if is_reserved(config, domain) {
         return Err(PlanError::Reserved { domain: domain.to_string() });
@@ -162,7 +173,7 @@ pub async fn plan_records(
     let zone = domain.organizational_domain();
     let mut records = Vec::new();
     let rsa = expected_selectors(config, account, domain).len();
-    for (number, expected) in domain_selectors(config, account, domain, ed25519).into_iter().enumerate() {
+    for (number, expected) in domain_selectors(config, account, domain, ed25519, hosted).into_iter().enumerate() {
         let fqdn = format!("{}._domainkey.{domain}", expected.selector);
         let purpose = if number < rsa {
             "Points to a DKIM key the platform hosts and rotates, so mail can be signed as your domain."

@@ -49,10 +49,7 @@ pub async fn verify_domain_with_keys(
     // A domain with Ed25519 keys signs with them too: their two CNAMEs are expected as well.
     let ed25519 = ed25519_selectors(config, account, domain);
     let has_ed25519 = hosted.iter().any(|key| ed25519.iter().any(|expected| expected.selector == key.selector));
-    let mut selectors = domain_selectors(config, account, domain, has_ed25519);
-    for selector in &mut selectors {
-        selector.key = hosted.iter().find(|key| key.selector == selector.selector).cloned();
-    }
+    let selectors = domain_selectors(config, account, domain, has_ed25519, hosted);
     let include = expected_include(config, account, domain);
     let networks = config.sending_networks();
     let expectation =

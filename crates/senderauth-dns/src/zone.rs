@@ -303,8 +303,11 @@ impl Zone {
             .collect()
     }
 
-    /// The zone as a standard zone file (RFC 1035 section 5), one zone per apex.
-    pub fn zone_file(&self) -> String {
+    /// The zone as a standard zone file (RFC 1035 section 5), one zone per apex, and the names
+    /// in the store that are no DNS names (a label over 63 octets, a name over 253: keys of
+    /// domains connected before such names were refused), which the file cannot hold.
+    pub fn zone_file(&self) -> (String, Vec<String>) {
+        let mut unwritable = Vec::new();
         let mut out = String::new();
         for apex in &self.settings.apexes {
             let origin = Name::from_ascii(format!("{apex}.")).unwrap_or_else(|_| Name::root());
@@ -321,13 +324,16 @@ impl Zone {
                 if !inside || self.apex_of(&unreversed(key)) != Some(apex.as_str()) {
                     continue;
                 }
-                let Ok(owner) = Name::from_ascii(format!("{}.", unreversed(key))) else { continue };
+                let Ok(owner) = Name::from_ascii(format!("{}.", unreversed(key))) else {
+                    unwritable.push(unreversed(key));
+                    continue;
+                };
                 for record in self.txt_records(&owner, node) {
                     let _ = writeln!(out, "{}", zone_file_line(&record));
                 }
             }
         }
-        out
+        (out, unwritable)
     }
 
     /// Answers one DNS message. `udp_limit` is `Some(512)` over UDP (raised by the client's

@@ -5,15 +5,15 @@ use serde::{Deserialize, Serialize};
 
 use senderauth_core::dkim::key::KeyAlgorithm;
 use senderauth_core::lifecycle::LifecycleStatus;
-use senderauth_core::name::{AccountId, DomainName};
-use senderauth_core::plan::{PlanError, RecordPlan, RequiredRecord, plan_records};
+use senderauth_core::name::{AccountId, DomainName, check_name_fits, normalize};
+use senderauth_core::plan::{PlanError, RecordPlan, RequiredRecord, domain_selectors, plan_records};
 use senderauth_core::problem::{Method, Severity};
 use senderauth_core::status::MethodStatus;
 use senderauth_core::verify::Verification;
 use senderauth_store::{CheckRun, DomainRecord, KeyGroup, KeyInfo, KeyState, StatusEvent, StoreError};
 
 use crate::error::ServiceError;
-use crate::keys::{KeyError, has_ed25519};
+use crate::keys::{KeyError, has_ed25519, hosted_keys};
 use crate::rotation::{self, RotateError};
 use crate::service::Service;
 
@@ -282,13 +282,15 @@ impl Service {
         &self,
         account: i64,
         domain: &DomainName,
-        ed25519: bool,
+        keys: &[KeyInfo],
         live: bool,
     ) -> Result<RecordPlan, ServiceError> {
         let account = account_id(account)?;
         let provider = &self.worker.provider;
-        let planned = match plan_records(live.then_some(&self.worker.dns), provider, &account, domain, ed25519).await {
-            Err(PlanError::Dns(_)) if live => plan_records(None, provider, &account, domain, ed25519).await,
+        let (ed25519, hosted) = (has_ed25519(keys), hosted_keys(keys));
+        let dns = live.then_some(&self.worker.dns);
+        let planned = match plan_records(dns, provider, &account, domain, ed25519, &hosted).await {
+            Err(PlanError::Dns(_)) if live => plan_records(None, provider, &account, domain, ed25519, &hosted).await,
             other => other,
         };
         planned.map_err(|error| ServiceError::DomainReserved(error.to_string()))
@@ -304,8 +306,8 @@ impl Service {
     ) -> Result<ConnectedDomain, ServiceError> {
         let record = self.connect_domain(account, email, dkim_algorithm).await?;
         let domain = DomainName::parse(&record.domain).map_err(|error| ServiceError::Internal(error.to_string()))?;
-        let ed25519 = has_ed25519(&self.worker.store.domain_keys(record.id).await?);
-        let records = self.plan(account, &domain, ed25519, true).await.ok().map(|plan| plan.records);
+        let keys = self.worker.store.domain_keys(record.id).await?;
+        let records = self.plan(account, &domain, &keys, true).await.ok().map(|plan| plan.records);
         Ok(ConnectedDomain { domain: DomainSummary::from(&record), records })
     }
 
@@ -317,6 +319,12 @@ impl Service {
     ) -> Result<DomainRecord, ServiceError> {
         let domain = DomainName::from_email(email).map_err(|error| ServiceError::InvalidEmail(error.to_string()))?;
         let store = &self.worker.store;
+        if let Some(own) = self.platform_domain_of(domain.as_str()) {
+            return Err(ServiceError::PlatformDomain(format!(
+                "{domain} is the platform's own domain{}; use an address at a domain you own",
+                if own == domain.as_str() { String::new() } else { format!(" (under {own})") }
+            )));
+        }
         let reserved_by_config = senderauth_core::plan::is_reserved(&self.worker.provider, &domain);
         if reserved_by_config || store.is_reserved(domain.as_str()).await? {
             return Err(ServiceError::DomainReserved(format!(
@@ -328,6 +336,7 @@ impl Service {
             Some(text) => algorithm(text)?,
             None => self.keys.algorithm,
         };
+        self.check_key_names(account, &account_name, &domain, algorithm).await?;
         let zone =
             self.keys.domain_zone(&self.worker.provider, &account_name, &domain, algorithm).await.map_err(|error| {
                 tracing::error!(%error, "making DKIM keys");
@@ -399,13 +408,55 @@ impl Service {
         Ok((domain, record))
     }
 
+    /// Refuses a domain whose DKIM names cannot be published (a CNAME host or target too long
+    /// for DNS) or are another connected domain's (a target template that maps two domains to
+    /// one name), before any key is made.
+    async fn check_key_names(
+        &self,
+        account: i64,
+        account_name: &AccountId,
+        domain: &DomainName,
+        algorithm: KeyAlgorithm,
+    ) -> Result<(), ServiceError> {
+        let ed25519 = algorithm == KeyAlgorithm::Ed25519;
+        let selectors = domain_selectors(&self.worker.provider, account_name, domain, ed25519, &[]);
+        for selector in &selectors {
+            let host = format!("{}._domainkey.{domain}", selector.selector);
+            for name in [&host, &selector.target] {
+                if let Err(error) = check_name_fits(name) {
+                    return Err(ServiceError::KeyNameUnpublishable(format!(
+                        "{domain} is too long for its DKIM records: {error}; connect a shorter domain, or send from \
+                         a shorter subdomain"
+                    )));
+                }
+            }
+        }
+        let targets: Vec<String> = selectors.iter().map(|selector| normalize(&selector.target)).collect();
+        let taken = self.worker.store.names_with_keys(&targets).await?;
+        if !taken.is_empty() {
+            if self.worker.store.domain(account, domain.as_str()).await?.is_some() {
+                return Err(ServiceError::DomainExists(
+                    StoreError::DomainExists { domain: domain.to_string() }.to_string(),
+                ));
+            }
+            return Err(ServiceError::KeyNamesTaken(format!(
+                "the DKIM keys of {domain} would be published at {}, where another connected domain's keys are: \
+                 the platform's DKIM target template gives both domains the same names; the platform has to \
+                 change it (with {{domain}} or {{domain_dashed}} in it) before this domain can be connected",
+                taken.join(", ")
+            )));
+        }
+        Ok(())
+    }
+
     /// One of the account's domains with the records to add (each next to what DNS held at the
     /// latest check), the latest result and the status history. With `live`, the records are
     /// planned against what DNS holds now; without, from the configuration alone.
     pub async fn domain(&self, account: i64, name: &str, live: bool) -> Result<DomainView, ServiceError> {
         let domain = DomainName::parse(name).map_err(|_| not_found(name))?;
         let page = self.worker.store.domain_page(account, domain.as_str()).await?.ok_or_else(|| not_found(name))?;
-        let plan = self.plan(account, &domain, page.ed25519, live).await.ok();
+        let keys = self.worker.store.domain_keys(page.record.id).await?;
+        let plan = self.plan(account, &domain, &keys, live).await.ok();
         let stored = page.result.as_ref().map(|result| result.result_json.as_str());
         let result: Option<serde_json::Value> = stored.and_then(|text| serde_json::from_str(text).ok());
         let latest: Option<LatestCheck> = stored.and_then(|text| serde_json::from_str(text).ok());
@@ -440,7 +491,7 @@ impl Service {
     pub async fn records(&self, account: i64, name: &str) -> Result<RecordPlan, ServiceError> {
         let (domain, record) = self.owned_domain(account, name).await?;
         let keys = self.worker.store.domain_keys(record.id).await?;
-        self.plan(account, &domain, has_ed25519(&keys), true).await
+        self.plan(account, &domain, &keys, true).await
     }
 
     /// A domain's history: its status changes and up to `limit` check runs before `before`.

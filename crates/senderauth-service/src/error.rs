@@ -46,6 +46,15 @@ pub enum ServiceError {
     DomainReserved(String),
     #[error("{0}")]
     DomainExists(String),
+    /// The platform's own domain (its zone, variable domain, bounce domain) or one under it.
+    #[error("{0}")]
+    PlatformDomain(String),
+    /// A name the domain's keys would be published at is another connected domain's.
+    #[error("{0}")]
+    KeyNamesTaken(String),
+    /// A name the domain's keys would be published at is not a DNS name (too long).
+    #[error("{0}")]
+    KeyNameUnpublishable(String),
     #[error("{0}")]
     DomainLimitReached(String),
     #[error("no domain {0} in this account")]
@@ -101,6 +110,9 @@ impl ServiceError {
             ServiceError::WebhookTargetNotAllowed(_) => "webhook_target_not_allowed",
             ServiceError::DomainReserved(_) => "domain_reserved",
             ServiceError::DomainExists(_) => "domain_exists",
+            ServiceError::PlatformDomain(_) => "platform_domain",
+            ServiceError::KeyNamesTaken(_) => "key_names_taken",
+            ServiceError::KeyNameUnpublishable(_) => "key_name_unpublishable",
             ServiceError::DomainLimitReached(_) => "domain_limit_reached",
             ServiceError::DomainNotFound(_) => "domain_not_found",
             ServiceError::TokenNotFound(_) => "token_not_found",
@@ -131,6 +143,8 @@ impl ServiceError {
             | ServiceError::InvalidUrl { .. }
             | ServiceError::WebhookTargetNotAllowed(_)
             | ServiceError::DomainReserved(_)
+            | ServiceError::PlatformDomain(_)
+            | ServiceError::KeyNameUnpublishable(_)
             | ServiceError::NoEd25519Keys(_)
             | ServiceError::SandboxRefused(_) => ErrorKind::Unprocessable,
             ServiceError::DomainNotFound(_)
@@ -140,6 +154,7 @@ impl ServiceError {
             | ServiceError::SandboxOff
             | ServiceError::ZoneNotFound(_) => ErrorKind::NotFound,
             ServiceError::DomainExists(_)
+            | ServiceError::KeyNamesTaken(_)
             | ServiceError::DomainLimitReached(_)
             | ServiceError::RotationInProgress(_)
             | ServiceError::NoHostedKeys

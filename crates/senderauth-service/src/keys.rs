@@ -21,6 +21,7 @@ use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey};
 use senderauth_core::config::ProviderConfig;
 pub use senderauth_core::dkim::key::KeyAlgorithm;
 use senderauth_core::dkim::key::UnknownAlgorithm;
+use senderauth_core::dkim::verify::HostedKey;
 use senderauth_core::name::{AccountId, DomainName, normalize};
 use senderauth_core::plan::{ed25519_selectors, expected_include, expected_selectors};
 use senderauth_store::{DomainZone, KeyInfo, KeyState, NewKey, SealedKind, Sealer, Store};
@@ -326,6 +327,20 @@ impl KeyMaker {
         }
         Ok(DomainZone { spf_include: Some(normalize(&expected_include(provider, account, domain))), keys })
     }
+}
+
+/// The keys a domain's CNAMEs must lead to: each published key (not removed), at its stored
+/// name, with its `p=` (empty once revoked) and whether it signs now.
+pub fn hosted_keys(keys: &[KeyInfo]) -> Vec<HostedKey> {
+    keys.iter()
+        .filter(|key| key.state != KeyState::Removed)
+        .map(|key| HostedKey {
+            selector: key.selector.clone(),
+            target: key.name.clone(),
+            public_key: if key.state == KeyState::Revoked { String::new() } else { key.public_key.clone() },
+            signing: key.state == KeyState::Active,
+        })
+        .collect()
 }
 
 /// Whether a domain's keys include Ed25519 ones: it signs with them alongside RSA.

@@ -1,6 +1,7 @@
 //! `Service`: what every front end (the REST API, the web UI, the SMTP gateway, the CLI) calls.
 //! It holds the store, the verifier, the key maker and the clock; it knows no HTTP, HTML or SMTP.
 
+use senderauth_core::name::normalize;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -34,11 +35,17 @@ pub struct Service {
     pub demo: bool,
     /// A domain is checked on request at most once in this many seconds.
     pub verify_now_seconds: i64,
+    /// The platform's own domains (its zone and variable domain; `serve` adds the bounce
+    /// domain), lowercase without the final dot: no account connects one of them or a name
+    /// under one.
+    pub platform_domains: Vec<String>,
 }
 
 impl Service {
     /// A service with the default limits; set the fields to change them.
     pub fn new(worker: Worker, clock: Clock, keys: KeyMaker) -> Service {
+        let platform_domains =
+            [&worker.provider.zone, &worker.provider.variable_domain].iter().map(|name| normalize(name)).collect();
         Service {
             worker,
             clock,
@@ -49,12 +56,21 @@ impl Service {
             rotation: RotationPolicy::default(),
             demo: false,
             verify_now_seconds: VERIFY_NOW_SECONDS,
+            platform_domains,
         }
     }
 
     /// The current time in Unix seconds.
     pub fn now(&self) -> i64 {
         (self.clock)()
+    }
+
+    /// The platform's own domain `domain` is, or is under, if any.
+    pub fn platform_domain_of(&self, domain: &str) -> Option<&str> {
+        self.platform_domains
+            .iter()
+            .find(|own| domain == own.as_str() || domain.ends_with(&format!(".{own}")))
+            .map(String::as_str)
     }
 
     /// The platform's variable domain, without the final dot.

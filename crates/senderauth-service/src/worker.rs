@@ -5,14 +5,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use senderauth_core::config::ProviderConfig;
-use senderauth_core::dkim::verify::HostedKey;
 use senderauth_core::dns::Dns;
 use senderauth_core::lifecycle::{DomainState, LifecycleConfig, LifecycleStatus, after_check, verify_requested};
 use senderauth_core::name::{AccountId, DomainName};
 use senderauth_core::verify::{Verification, verify_domain_with_keys};
-use senderauth_store::{Backend, CheckRecord, DomainRecord, KeyState, StatusEvent, Store, StoreError};
+use senderauth_store::{Backend, CheckRecord, DomainRecord, StatusEvent, Store, StoreError};
 use tokio::sync::{Semaphore, watch};
 
+use crate::keys::hosted_keys;
 use crate::metrics::Metrics;
 use tokio::task::JoinSet;
 
@@ -219,18 +219,7 @@ impl Worker {
         };
         let status = record.status;
         // The keys the platform publishes for the domain's selectors: the CNAMEs must lead to them.
-        let hosted: Vec<HostedKey> = self
-            .store
-            .domain_keys(record.id)
-            .await?
-            .into_iter()
-            .filter(|key| key.state != KeyState::Removed)
-            .map(|key| HostedKey {
-                public_key: if key.state == KeyState::Revoked { String::new() } else { key.public_key },
-                signing: key.state == KeyState::Active,
-                selector: key.selector,
-            })
-            .collect();
+        let hosted = hosted_keys(&self.store.domain_keys(record.id).await?);
         let started = std::time::Instant::now();
         let verification = verify_domain_with_keys(&self.dns, &self.provider, &account, &domain, &hosted).await;
         self.metrics.record_check(verification.status, started.elapsed());

@@ -41,8 +41,6 @@ pub struct DomainPage {
     pub record: DomainRecord,
     pub result: Option<StoredResult>,
     pub history: Vec<StatusEvent>,
-    /// Whether the domain has Ed25519 keys (it signs with them alongside RSA).
-    pub ed25519: bool,
 }
 
 /// A change of a domain's status.
@@ -218,9 +216,7 @@ impl Store {
         let row = sqlx::query(self.sql(format!(
             "SELECT d.id, d.account_id, d.domain, d.status, d.created_at, d.setup_started_at, d.last_checked_at, \
              d.next_check_at, d.consecutive_failures, d.degraded_since, \
-             r.checked_at, r.status, r.dkim_status, r.spf_status, r.dmarc_status, r.result_json, {history}, \
-             (SELECT COUNT(*) FROM dkim_keys k WHERE k.domain_id = d.id AND k.algorithm = 'ed25519' \
-             AND k.state <> 'removed') \
+             r.checked_at, r.status, r.dkim_status, r.spf_status, r.dmarc_status, r.result_json, {history} \
              FROM domains d LEFT JOIN verification_results r ON r.domain_id = d.id \
              WHERE d.account_id = ? AND d.domain = ?"
         )))
@@ -251,8 +247,7 @@ impl Store {
             })
             .collect::<Result<_, StoreError>>()?;
         history.sort_by_key(|event| event.id);
-        let ed25519 = row.get::<i64, _>(17) > 0;
-        Ok(Some(DomainPage { record, result, history, ed25519 }))
+        Ok(Some(DomainPage { record, result, history }))
     }
 
     /// An account's domains in name order, optionally of one status, after `after` (keyset

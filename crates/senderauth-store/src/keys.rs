@@ -390,6 +390,26 @@ impl crate::Store {
         Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
     }
 
+    /// Which of `names` a published key (a domain's or the platform's) is at now.
+    pub async fn names_with_keys(&self, names: &[String]) -> Result<Vec<String>, StoreError> {
+        let mut taken = Vec::new();
+        for name in names {
+            let found = sqlx::query(self.sql(
+                "SELECT 1 FROM dkim_keys WHERE name = ? AND state <> 'removed' \
+                 UNION ALL SELECT 1 FROM platform_keys WHERE name = ? AND state <> 'removed' LIMIT 1",
+            ))
+            .bind(name)
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(database("reading where keys are published"))?;
+            if found.is_some() {
+                taken.push(name.clone());
+            }
+        }
+        Ok(taken)
+    }
+
     /// What `name` holds now.
     pub async fn name_contents(&self, name: &str) -> Result<NameContents, StoreError> {
         let keys = sqlx::query(self.sql(format!(

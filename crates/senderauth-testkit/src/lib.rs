@@ -128,7 +128,7 @@ impl TestDns {
     /// `esp.example` and the CNAMEs to them, the account's SPF include and the customer's SPF
     /// record using it, and a DMARC record.
     pub fn publish_customer(&self, account: impl std::fmt::Display, domain: &str) -> &Self {
-        let dashed = domain.replace('.', "-");
+        let dashed = domain.replace('-', "--").replace('.', "-");
         for selector in [format!("sa1-{account}"), format!("sa2-{account}")] {
             let target = format!("{selector}.{dashed}.dkim.esp.example");
             self.add(&target, "TXT", &format!("v=DKIM1; k=rsa; p={EXAMPLE_DKIM_KEY}"));

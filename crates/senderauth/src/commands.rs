@@ -13,8 +13,8 @@ use senderauth_service::config::Settings;
 use tokio::sync::Semaphore;
 
 use crate::cli::{
-    CheckArgs, Cli, Command, DnsArgs, EXIT_OK, KeysArgs, KeysCommand, OutputFormat, RecordsArgs, RecordsFormat,
-    ServeArgs, SpeedArgs, StoreArgs, VerifyArgs, ZoneCommand, ZoneExportArgs,
+    CheckArgs, Cli, Command, DnsArgs, EXIT_INVALID_INPUT, EXIT_OK, KeysArgs, KeysCommand, OutputFormat, RecordsArgs,
+    RecordsFormat, ServeArgs, SpeedArgs, StoreArgs, VerifyArgs, ZoneCommand, ZoneExportArgs,
 };
 use crate::render;
 use crate::setup::{exit_code, parse_domain, resolver_settings, setup};
@@ -47,12 +47,24 @@ async fn zone_export(args: ZoneExportArgs) -> Result<u8> {
     let settings = service_settings(&args.dns, &args.store)?;
     let store = settings.connect_store().await?;
     let zone = senderauth_dns::zone::Zone::load(crate::serve::zone_settings(&settings), &store).await?;
-    let text = zone.zone_file();
+    let (text, unwritable) = zone.zone_file();
     match &args.output {
         Some(path) => std::fs::write(path, &text).with_context(|| format!("writing {}", path.display()))?,
         None => std::io::stdout().write_all(text.as_bytes())?,
     }
-    Ok(EXIT_OK)
+    if unwritable.is_empty() {
+        return Ok(EXIT_OK);
+    }
+    eprintln!(
+        "senderauth: {} names in the store are not DNS names (a label over 63 octets or a name over 253) and are \
+         not in the zone file; their domains can never verify: remove each and connect it again, which gives it \
+         names that fit:",
+        unwritable.len()
+    );
+    for name in &unwritable {
+        eprintln!("  {name}");
+    }
+    Ok(EXIT_INVALID_INPUT)
 }
 
 fn keys_speed(args: SpeedArgs) -> Result<u8> {
@@ -182,7 +194,7 @@ async fn records(args: RecordsArgs) -> Result<u8> {
     let domain = DomainName::from_email(&args.email)?;
     let account = AccountId::parse(&args.account)?;
     let dns = if args.offline { None } else { Some(Dns::new(&setup.resolver)?) };
-    let plan = plan_records(dns.as_ref(), &setup.config, &account, &domain, args.ed25519).await.map_err(|error| match error {
+    let plan = plan_records(dns.as_ref(), &setup.config, &account, &domain, args.ed25519, &[]).await.map_err(|error| match error {
         senderauth_core::plan::PlanError::Dns(failure) => anyhow::anyhow!(
             "{failure}; the current records could not be read. Try again, or use --offline to show the records without merging"
         ),

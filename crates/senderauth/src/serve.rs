@@ -198,6 +198,7 @@ pub async fn run(
     service.webhook_targets = settings.service.webhook_targets();
     service.rotation = settings.service.rotation();
     service.demo = settings.service.demo;
+    service.platform_domains.push(settings.bounce_domain());
     if service.demo {
         // The sandbox is local: no limit on Verify, which follows each record added.
         service.verify_now_seconds = 0;

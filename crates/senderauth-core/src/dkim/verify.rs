@@ -22,6 +22,9 @@ pub struct ExpectedSelector {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HostedKey {
     pub selector: String,
+    /// Where the key is published (the selector's CNAME target), fixed when the domain was
+    /// connected: a later change of the configured target template does not move it.
+    pub target: String,
     /// The `p=` value; empty when the key is revoked (between rotations).
     pub public_key: String,
     /// Whether mail is signed with it now.

@@ -481,12 +481,11 @@ async fn the_key_behind_each_cname_must_be_the_one_the_platform_holds() {
     let setup = Setup::new().await;
     setup.good_customer("hosted.example.com");
     let domain = DomainName::parse("hosted.example.com").expect("domain");
-    let selectors: Vec<String> = expected_selectors(&setup.config, &setup.account, &domain)
-        .into_iter()
-        .map(|selector| selector.selector)
-        .collect();
+    let expected = expected_selectors(&setup.config, &setup.account, &domain);
+    let selectors: Vec<String> = expected.iter().map(|selector| selector.selector.clone()).collect();
     let hosted = |key: &str, signing: bool, selector: &str| HostedKey {
         selector: selector.to_string(),
+        target: expected.iter().find(|expected| expected.selector == selector).expect("a selector").target.clone(),
         public_key: key.to_string(),
         signing,
     };
@@ -529,6 +528,37 @@ async fn the_key_behind_each_cname_must_be_the_one_the_platform_holds() {
 }
 
 #[tokio::test]
+async fn a_connected_domain_keeps_its_key_names_when_the_target_template_changes() {
+    let setup = Setup::new().await;
+    setup.good_customer("kept.example.com");
+    let domain = DomainName::parse("kept.example.com").expect("domain");
+    let published: Vec<HostedKey> = expected_selectors(&setup.config, &setup.account, &domain)
+        .into_iter()
+        .enumerate()
+        .map(|(number, selector)| HostedKey {
+            selector: selector.selector,
+            target: selector.target,
+            public_key: EXAMPLE_DKIM_KEY.to_string(),
+            signing: number == 0,
+        })
+        .collect();
+    // The operator moves the keys of new domains elsewhere.
+    let mut moved = setup.config.clone();
+    moved.dkim.target = "{selector}.{domain}.keys.{zone}".to_string();
+    let dns = client(&setup.server);
+    let kept = verify_domain_with_keys(&dns, &moved, &setup.account, &domain, &published).await;
+    assert_eq!(kept.dkim.status, MethodStatus::Verified, "the customer's CNAMEs still lead to the stored names");
+    let planned = senderauth_core::plan::plan_records(None, &moved, &setup.account, &domain, false, &published)
+        .await
+        .expect("a plan");
+    assert_eq!(planned.records[0].value, published[0].target, "the setup page shows the stored name");
+    // A domain with no keys yet follows the template.
+    let fresh = verify_domain_with_keys(&dns, &moved, &setup.account, &domain, &[]).await;
+    assert_eq!(fresh.dkim.status, MethodStatus::NotVerified);
+    assert_has(&fresh, ProblemCode::DkimWrongTarget);
+}
+
+#[tokio::test]
 async fn a_domain_with_ed25519_keys_needs_their_two_cnames_as_well() {
     // RFC 8463's example Ed25519 public key.
     const ED25519_KEY: &str = "11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=";
@@ -543,6 +573,13 @@ async fn a_domain_with_ed25519_keys_needs_their_two_cnames_as_well() {
     }
     let hosted = |selector: &str, key: &str, signing: bool| HostedKey {
         selector: selector.to_string(),
+        target: rsa
+            .iter()
+            .chain(&ed)
+            .find(|expected| expected.selector == selector)
+            .expect("a selector")
+            .target
+            .clone(),
         public_key: key.to_string(),
         signing,
     };

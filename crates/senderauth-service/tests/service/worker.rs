@@ -128,7 +128,7 @@ async fn a_verified_domain_degrades_after_three_failures_and_is_restored() {
             let statuses: Vec<&str> = seen.iter().map(|(_, status)| status.as_str()).take(4).collect();
             assert_eq!(statuses, ["verified", "verified", "temporary_failure", "temporary_failure"]);
             // The record comes back: the next check restores the domain.
-            let target = format!("sa1-{}.{}.dkim.esp.example", account.id, domain.replace('.', "-"));
+            let target = format!("sa1-{}.{}.dkim.esp.example", account.id, domain.replace('-', "--").replace('.', "-"));
             server.add(&format!("sa1-{}._domainkey.{domain}", account.id), "CNAME", &target);
             let record = store.domain(account.id, &domain).await.expect("read").expect("domain");
             let round = worker.run_once(record.next_check_at.expect("scheduled")).await.expect("round");

@@ -45,6 +45,11 @@ async fn spawn_app(database_url: &str) -> App {
 }
 
 async fn spawn_app_with(database_url: &str, default_domain_limit: Option<i64>) -> App {
+    spawn_app_configured(database_url, default_domain_limit, ProviderConfig::default()).await
+}
+
+/// An app on `provider` (the reserved domain esp-corp.example.com added).
+async fn spawn_app_configured(database_url: &str, default_domain_limit: Option<i64>, provider: ProviderConfig) -> App {
     let dns = TestDns::start().await;
     for zone in ["com", "example.com", "esp.example"] {
         dns.add_zone(zone);
@@ -58,8 +63,7 @@ async fn spawn_app_with(database_url: &str, default_domain_limit: Option<i64>) -
         cache: false,
     })
     .expect("resolver");
-    let provider =
-        ProviderConfig { reserved_domains: vec!["esp-corp.example.com".to_string()], ..ProviderConfig::default() };
+    let provider = ProviderConfig { reserved_domains: vec!["esp-corp.example.com".to_string()], ..provider };
     let mut worker = Worker::new(store.clone(), resolver, provider, "test");
     worker.concurrency = 8;
     worker.lease = Duration::from_secs(60);
@@ -225,6 +229,37 @@ async fn connecting_a_domain_returns_its_records_and_refusals_say_why() {
             assert_eq!((status, response["code"].as_str()), (expected_status, Some(code)), "{body}: {response}");
             assert!(!response["message"].as_str().unwrap_or("").is_empty(), "every refusal explains itself");
         }
+        // The platform's own names, and what is under them.
+        for email in ["news@esp.example", "news@mail.esp.example", "news@send.esp.example", "a@x.send.esp.example"] {
+            let body = json!({ "email": email }).to_string();
+            let (status, response) = app.call("POST", "/api/v1/domains", Some(&token), Some(&body)).await;
+            assert_eq!((status, response["code"].as_str()), (422, Some("platform_domain")), "{email}: {response}");
+        }
+        // Names DNS cannot carry: the CNAME host sa1-1._domainkey.<domain> would be over 253 octets.
+        let label = "a".repeat(63);
+        let long = format!("news@{label}.{label}.{label}.{}.example.com", "b".repeat(40));
+        let (status, response) =
+            app.call("POST", "/api/v1/domains", Some(&token), Some(&json!({ "email": long }).to_string())).await;
+        assert_eq!((status, response["code"].as_str()), (422, Some("key_name_unpublishable")), "{response}");
+        // A domain whose dashed form would be over 63 octets gets a hashed label that fits.
+        let hashed = "news@ffffffffff.ffffffffff.ffffffffff.ffffffffff.ffffffffff.ffffffffff.example.com";
+        let (status, response) =
+            app.call("POST", "/api/v1/domains", Some(&token), Some(&json!({ "email": hashed }).to_string())).await;
+        assert_eq!(status, 201, "{response}");
+        let target = response["records"][0]["value"].as_str().expect("a CNAME target");
+        assert!(target.starts_with("sa1-1.h---") && target.ends_with(".dkim.esp.example"), "{target}");
+        // Two domains that one dashed form would have mixed up get names of their own.
+        let mut targets = Vec::new();
+        for email in ["news@mail-shop.example.com", "news@mail.shop-example.com"] {
+            let body = json!({ "email": email }).to_string();
+            let (status, response) = app.call("POST", "/api/v1/domains", Some(&token), Some(&body)).await;
+            assert_eq!(status, 201, "{email}: {response}");
+            targets.push(response["records"][0]["value"].as_str().expect("target").to_string());
+        }
+        assert_eq!(
+            targets,
+            ["sa1-1.mail--shop-example-com.dkim.esp.example", "sa1-1.mail-shop--example-com.dkim.esp.example"]
+        );
         let reserved =
             app.call("POST", "/api/v1/domains", Some(&token), Some(r#"{"email": "a@esp-corp.example.com"}"#)).await.1;
         assert!(reserved["message"].as_str().expect("message").contains("mail.esp-corp.example.com"));
@@ -232,6 +267,30 @@ async fn connecting_a_domain_returns_its_records_and_refusals_say_why() {
         let (status, body) = app.call("POST", "/api/v1/domains", Some(&token), Some(&huge)).await;
         assert_eq!((status, body["code"].as_str()), (413, Some("body_too_large")), "bodies are size-limited");
     }
+}
+
+#[tokio::test]
+async fn a_target_template_that_gives_two_domains_one_name_refuses_the_second() {
+    // An operator's template without the domain in it: every domain of an account would share
+    // the account's two names.
+    let mut provider = ProviderConfig::default();
+    provider.dkim.target = "{selector}.keys.{zone}".to_string();
+    let app = spawn_app_configured(&database::sqlite().url, None, provider).await;
+    let token = app.account("Shared").await;
+    let (status, first) =
+        app.call("POST", "/api/v1/domains", Some(&token), Some(r#"{"email": "a@one.example.com"}"#)).await;
+    assert_eq!(status, 201, "{first}");
+    let (status, second) =
+        app.call("POST", "/api/v1/domains", Some(&token), Some(r#"{"email": "a@two.example.com"}"#)).await;
+    assert_eq!((status, second["code"].as_str()), (409, Some("key_names_taken")), "{second}");
+    assert!(second["message"].as_str().expect("message").contains("sa1-1.keys.esp.example"), "{second}");
+    // The first domain is untouched: its keys are still the only ones at those names.
+    let (_, keys) = app.call("GET", "/api/v1/domains/one.example.com/dkim", Some(&token), None).await;
+    assert_eq!(keys["keys"].as_array().map(Vec::len), Some(2), "{keys}");
+    // Connecting the first one again is still "already connected".
+    let (status, again) =
+        app.call("POST", "/api/v1/domains", Some(&token), Some(r#"{"email": "b@one.example.com"}"#)).await;
+    assert_eq!((status, again["code"].as_str()), (409, Some("domain_exists")), "{again}");
 }
 
 #[tokio::test]

@@ -226,16 +226,42 @@ async fn the_platform_zone_is_served_with_correct_dns_behaviour() {
     assert_eq!(found, [record.as_str()]);
 
     // The zone as a file, for operators who serve it themselves.
-    let export = tokio::process::Command::new(env!("CARGO_BIN_EXE_senderauth"))
-        .args(["zone", "export", "--data-dir", path(&data_dir)])
-        .env_remove("SENDERAUTH_CONFIG")
-        .output()
-        .await
-        .expect("zone export");
+    let zone_export = async || {
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_senderauth"))
+            .args(["zone", "export", "--data-dir", path(&data_dir)])
+            .env_remove("SENDERAUTH_CONFIG")
+            .output()
+            .await
+            .expect("zone export")
+    };
+    let export = zone_export().await;
     assert!(export.status.success(), "{}", String::from_utf8_lossy(&export.stderr));
     let zone_file = String::from_utf8_lossy(&export.stdout).into_owned();
     assert!(zone_file.contains("$ORIGIN esp.example.") && zone_file.contains(" IN SOA "), "{zone_file}");
     assert!(zone_file.contains(&format!("{name}. 3600 IN TXT \"v=DKIM1; k=rsa; p=MII")), "{zone_file}");
+    // A key stored at a name that is no DNS name (connected by an earlier version, before such
+    // names were refused): the export says so and which, instead of leaving it out silently.
+    let store = senderauth_store::Store::connect(&format!("sqlite://{}", data_dir.join("senderauth.db").display()))
+        .await
+        .expect("the service's store");
+    let account = store.create_account("Earlier", None, 1).await.expect("account");
+    let bad_name = format!("sa1-{}.{}.dkim.esp.example", account.id, "f".repeat(70));
+    let key = senderauth_store::NewKey {
+        selector: format!("sa1-{}", account.id),
+        name: bad_name.clone(),
+        algorithm: "rsa-2048".to_string(),
+        public_key: "MIIB".to_string(),
+        sealed_private_key: vec![0; 16],
+        master_key_id: "k1".to_string(),
+        state: senderauth_store::KeyState::Active,
+    };
+    let zone = senderauth_store::DomainZone { spf_include: None, keys: vec![key] };
+    store.add_domain_with(account.id, "earlier.example.com", 1, &zone).await.expect("a domain of an earlier version");
+    let export = zone_export().await;
+    let stderr = String::from_utf8_lossy(&export.stderr);
+    assert_eq!(export.status.code(), Some(4), "{stderr}");
+    assert!(stderr.contains(&bad_name) && stderr.contains("connect it again"), "{stderr}");
+    assert!(String::from_utf8_lossy(&export.stdout).contains(&format!("{name}. 3600 IN TXT")), "the rest is written");
 
     // Removed: gone from the zone within a second, the include with the account's last domain.
     let (status, _) = call(http, "DELETE", "/api/v1/domains/shop.example.com", Some(&token), None).await;
