@@ -40,6 +40,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
 use senderauth_core::mailbox::smtp_path;
+use senderauth_service::connections::{Slot, Slots};
 use senderauth_store::Principal;
 
 use crate::message::{Arrival, Gateway, MailError, line_ending_fault, prepare};
@@ -68,6 +69,8 @@ pub struct SmtpSettings {
     pub auth_failure_delay: Duration,
     /// Connections to the upstream kept for the next messages.
     pub pool: UpstreamPool,
+    /// The open sessions: at the cap, the one silent longest makes room for a new one.
+    pub slots: Slots,
 }
 
 /// Why the listener's TLS setup could not be made from the configured files.
@@ -113,22 +116,49 @@ pub async fn serve(
     settings: SmtpSettings,
     mut stopped: watch::Receiver<bool>,
 ) {
+    let mut failures = 0u32;
     loop {
+        let slot = tokio::select! {
+            slot = settings.slots.take() => slot,
+            _ = stopped.changed() => return,
+        };
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
             _ = stopped.changed() => return,
         };
-        let Ok((stream, peer)) = accepted else { continue };
+        let (stream, peer) = match accepted {
+            Ok(accepted) => {
+                failures = 0;
+                accepted
+            }
+            Err(error) => {
+                // Out of file descriptors, say: wait a little instead of spinning on the error.
+                failures += 1;
+                if failures == 1 || failures.is_multiple_of(100) {
+                    tracing::warn!(%error, failures, "accepting an SMTP connection failed; pausing");
+                }
+                tokio::time::sleep(Duration::from_millis(10 << failures.min(7))).await;
+                continue;
+            }
+        };
         // Replies are whole lines written at once: no reason to hold them back.
         let _ = stream.set_nodelay(true);
-        tokio::spawn(connection(stream, peer, gateway.clone(), settings.clone()));
+        let (gateway, settings) = (gateway.clone(), settings.clone());
+        tokio::spawn(async move {
+            let slot = Arc::new(slot);
+            tokio::select! {
+                () = connection(stream, peer, gateway, settings, slot.clone()) => {}
+                // Silent longest when a new client came at the cap: closed.
+                () = slot.evicted() => tracing::debug!(%peer, "SMTP session closed to make room"),
+            }
+        });
     }
 }
 
 /// One client's connection: in plain text, then after STARTTLS over TLS.
-async fn connection(stream: TcpStream, peer: SocketAddr, gateway: Gateway, settings: SmtpSettings) {
+async fn connection(stream: TcpStream, peer: SocketAddr, gateway: Gateway, settings: SmtpSettings, slot: Arc<Slot>) {
     let tls = settings.tls.clone();
-    let plain = Session::new(stream, peer, gateway.clone(), settings.clone(), false);
+    let plain = Session::new(stream, peer, gateway.clone(), settings.clone(), false, slot.clone());
     let stream = match plain.run(tls.is_some()).await {
         Ok(Some(stream)) => stream,
         Ok(None) => return,
@@ -141,7 +171,7 @@ async fn connection(stream: TcpStream, peer: SocketAddr, gateway: Gateway, setti
     let accepted = tokio::time::timeout(settings.idle, tokio_rustls::TlsAcceptor::from(tls).accept(stream)).await;
     match accepted {
         Ok(Ok(stream)) => {
-            if let Err(error) = Session::new(stream, peer, gateway, settings, true).run(false).await {
+            if let Err(error) = Session::new(stream, peer, gateway, settings, true, slot).run(false).await {
                 tracing::debug!(%peer, %error, "SMTP session over TLS ended");
             }
         }
@@ -171,6 +201,8 @@ struct Session<S> {
     auth_failures: u32,
     /// The session ends once the replies gathered so far are sent.
     closing: bool,
+    /// Its place among the listener's connections, told of each line the client sends.
+    slot: Arc<Slot>,
     /// Replies not sent yet: while pipelined commands wait in the input, their replies are
     /// gathered and sent together (RFC 2920 section 3.2).
     out: Vec<u8>,
@@ -184,7 +216,14 @@ enum Line {
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
-    fn new(stream: S, peer: SocketAddr, gateway: Gateway, settings: SmtpSettings, secure: bool) -> Session<S> {
+    fn new(
+        stream: S,
+        peer: SocketAddr,
+        gateway: Gateway,
+        settings: SmtpSettings,
+        secure: bool,
+        slot: Arc<Slot>,
+    ) -> Session<S> {
         let (reader, writer) = tokio::io::split(stream);
         let reader = BufReader::new(reader);
         Session {
@@ -198,6 +237,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             envelope: None,
             auth_failures: 0,
             closing: false,
+            slot,
             out: Vec::new(),
         }
     }
@@ -242,6 +282,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         if read == 0 {
             return Ok(None);
         }
+        self.slot.touch();
         if !bytes.ends_with(b"\n") {
             if read <= MAX_LINE {
                 return Ok(None); // the input ended mid-line
@@ -500,6 +541,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             };
             let used = chunk.len() - bytes.as_slice().len();
             self.reader.consume(used);
+            self.slot.touch();
             if dropping.is_none() && message.len() > limit {
                 // Over the limit: the rest is read to its end and dropped.
                 dropping = Some((DummyDataReceiver::new_data(&receiver), message.len()));

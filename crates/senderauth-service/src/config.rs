@@ -29,6 +29,11 @@ pub const DEFAULT_MESSAGE_SIZE_LIMIT: usize = 10_240_000;
 pub struct ServiceConfig {
     /// Where the HTTP API listens.
     pub listen: SocketAddr,
+    /// Open HTTP connections at most; at the cap, the one silent longest makes room.
+    pub max_connections: usize,
+    /// How long a client may take to send a request's header, and how long an HTTP connection
+    /// may stay open between requests, in seconds.
+    pub header_timeout_seconds: u64,
     /// The API and UI are reached over HTTPS, TLS terminated in front of the service (the
     /// service itself speaks plain HTTP): the UI's cookies are marked Secure.
     pub https: bool,
@@ -140,6 +145,8 @@ pub struct SmtpConfig {
     pub bounce_domain: Option<String>,
     /// How long an SMTP client may stay silent, in seconds.
     pub idle_seconds: u64,
+    /// Open SMTP sessions at most; at the cap, the one silent longest makes room.
+    pub max_connections: usize,
     /// Failed AUTH attempts after which an SMTP session is closed.
     pub auth_failures: u32,
     /// How long each failed AUTH attempt waits before its reply, in milliseconds.
@@ -154,6 +161,8 @@ impl Default for ServiceConfig {
     fn default() -> Self {
         ServiceConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            max_connections: 1024,
+            header_timeout_seconds: 30,
             https: false,
             data_dir: PathBuf::from("senderauth-data"),
             database_url: None,
@@ -222,6 +231,7 @@ impl Default for SmtpConfig {
             message_size_limit: DEFAULT_MESSAGE_SIZE_LIMIT,
             bounce_domain: None,
             idle_seconds: 300,
+            max_connections: 1024,
             auth_failures: 10,
             auth_failure_delay_ms: 1000,
             tls_certificate: None,
@@ -272,6 +282,8 @@ impl ServiceConfig {
 /// written as in TOML (`SENDERAUTH_WORKER_BATCH=100`, `SENDERAUTH_SENDING_IPS='["192.0.2.1"]'`).
 pub const SETTING_KEYS: &[(&str, &str, bool)] = &[
     ("service", "listen", true),
+    ("service", "max_connections", false),
+    ("service", "header_timeout_seconds", false),
     ("service", "https", false),
     ("service", "data_dir", true),
     ("service", "database_url", true),
@@ -308,6 +320,7 @@ pub const SETTING_KEYS: &[(&str, &str, bool)] = &[
     ("service.smtp", "message_size_limit", false),
     ("service.smtp", "bounce_domain", true),
     ("service.smtp", "idle_seconds", false),
+    ("service.smtp", "max_connections", false),
     ("service.smtp", "auth_failures", false),
     ("service.smtp", "auth_failure_delay_ms", false),
     ("service.smtp", "tls_certificate", true),

@@ -6,6 +6,7 @@
 
 pub mod accounts;
 pub mod config;
+pub mod connections;
 pub mod domains;
 pub mod error;
 pub mod keys;

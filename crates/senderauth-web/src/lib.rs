@@ -2,6 +2,7 @@
 //! the web UI (`ui`, pages under `/ui`). Both call the service's use cases; neither knows SQL.
 
 pub mod api;
+pub mod server;
 pub mod ui;
 
 use axum::Router;

@@ -15,11 +15,13 @@ use senderauth_dns::updates::UpdateTarget;
 use senderauth_dns::zone::{Zone, ZoneSettings};
 use senderauth_service::Service;
 use senderauth_service::config::{ServiceConfig, Settings};
+use senderauth_service::connections::{Slots, fit_caps, raise_open_file_limit};
 use senderauth_service::keys::{KeyError, KeyMaker};
 use senderauth_service::metrics::Metrics;
 use senderauth_service::webhooks::Deliverer;
 use senderauth_service::worker::{Worker, unix_now};
 use senderauth_store::{Store, StoreError};
+use senderauth_web::server::HttpLimits;
 use senderauth_web::{WebState, router};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -121,6 +123,9 @@ pub async fn run(
 ) -> Result<(), ServeError> {
     let data_dir = &settings.service.data_dir;
     private_data_dir(data_dir)?;
+    let open_files = raise_open_file_limit();
+    let (http_cap, smtp_cap) =
+        fit_caps(settings.service.max_connections, settings.service.smtp.max_connections, open_files);
     let node = settings.service.node.clone().unwrap_or_else(default_node_name);
     // The DNS sockets first: in demo mode the verifier asks the server on them.
     let dns_sockets = if settings.service.dns.listen.is_empty() {
@@ -227,6 +232,7 @@ pub async fn run(
                 auth_failures: settings.service.smtp.auth_failures.max(1),
                 auth_failure_delay: Duration::from_millis(settings.service.smtp.auth_failure_delay_ms),
                 pool: senderauth_mail::smtp::UpstreamPool::default(),
+                slots: Slots::new("smtp", smtp_cap),
                 tls: match (&settings.service.smtp.tls_certificate, &settings.service.smtp.tls_key) {
                     (Some(certificate), Some(key)) => Some(
                         senderauth_mail::smtp::tls_config(certificate, key)
@@ -252,7 +258,11 @@ pub async fn run(
         None => None,
     };
     on_listening(address, nameserver.as_ref().map_or(&[][..], |listeners| &listeners.addresses), smtp);
-    let served = axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await;
+    let limits = HttpLimits {
+        header_read: Duration::from_secs(settings.service.header_timeout_seconds.max(1)),
+        slots: Slots::new("http", http_cap),
+    };
+    let served = senderauth_web::server::serve(listener, router(state), limits, shutdown).await;
     // The API has stopped taking requests; let the checks in flight finish and be written.
     let _ = stop.send(true);
     let _ = tokio::task::spawn_blocking(move || background.join()).await;

@@ -284,8 +284,29 @@ async fn start_service_full(
     extra: &[&str],
     envs: &[(&str, &str)],
 ) -> (tokio::process::Child, std::net::SocketAddr, std::net::SocketAddr) {
+    start_service_wrapped(&[], data_dir, server, extra, envs).await
+}
+
+/// As [`start_service_full`], the binary run by the command `wrapper` (`prlimit ...`) when it
+/// is not empty.
+async fn start_service_wrapped(
+    wrapper: &[&str],
+    data_dir: &Path,
+    server: &TestDns,
+    extra: &[&str],
+    envs: &[(&str, &str)],
+) -> (tokio::process::Child, std::net::SocketAddr, std::net::SocketAddr) {
     use tokio::io::AsyncBufReadExt;
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_senderauth"))
+    let binary = env!("CARGO_BIN_EXE_senderauth");
+    let mut command = match wrapper.split_first() {
+        Some((program, arguments)) => {
+            let mut command = tokio::process::Command::new(program);
+            command.args(arguments).arg(binary);
+            command
+        }
+        None => tokio::process::Command::new(binary),
+    };
+    let mut child = command
         .args(["serve", "--listen", "127.0.0.1:0", "--dns-listen", "127.0.0.1:0", "--data-dir", path(data_dir)])
         // Tests run side by side: the SMTP gateway on a port of its own unless a test picks one.
         .args(if extra.contains(&"--smtp-listen") { &[][..] } else { &["--smtp-listen", "127.0.0.1:0"][..] })
@@ -357,6 +378,91 @@ async fn stop_service(mut child: tokio::process::Child) -> (std::process::ExitSt
         let _ = pipe.read_to_string(&mut stderr).await;
     }
     (status, stderr)
+}
+
+/// With the common limit of 1,024 open files (set with util-linux's prlimit), over a thousand
+/// idle connections to each listener: a health check and a new SMTP client are still served,
+/// because at the cap the connection silent longest makes room.
+#[tokio::test]
+async fn a_flood_of_idle_connections_keeps_no_new_client_out() {
+    use senderauth_testkit::http::call;
+    use std::time::Duration;
+    use tokio::io::AsyncBufReadExt;
+    let server = zones().await;
+    let data_dir = tempdir();
+    let smtp = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("address");
+    let smtp_text = smtp.to_string();
+    let wrapper = ["prlimit", "--nofile=1024:1024", "--"];
+    let extra = ["--smtp-listen", smtp_text.as_str()];
+    let (child, http, _) = start_service_wrapped(&wrapper, &data_dir, &server, &extra, &[]).await;
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", child.id().expect("running"))).expect("limits");
+    let open_files = limits.lines().find(|line| line.starts_with("Max open files")).expect("the open-file limit");
+    assert_eq!(open_files.split_whitespace().nth(3), Some("1024"), "{open_files}");
+
+    let mut flood = tokio::task::JoinSet::new();
+    for address in [http, smtp] {
+        for _ in 0..1_100 {
+            flood.spawn(tokio::time::timeout(Duration::from_secs(3), tokio::net::TcpStream::connect(address)));
+        }
+    }
+    let idle: Vec<tokio::net::TcpStream> =
+        flood.join_all().await.into_iter().filter_map(|connected| connected.ok()?.ok()).collect();
+    assert!(idle.len() > 1_100, "the flood is on: {} connections", idle.len());
+    // Idle long enough to make room.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+
+    let started = std::time::Instant::now();
+    let (status, _) = tokio::time::timeout(Duration::from_secs(20), call(http, "GET", "/healthz", None, None))
+        .await
+        .expect("the health check is answered during the flood");
+    assert_eq!(status, 200);
+    let client = tokio::time::timeout(Duration::from_secs(20), tokio::net::TcpStream::connect(smtp))
+        .await
+        .expect("connected")
+        .expect("connected");
+    let mut greeting = String::new();
+    tokio::time::timeout(Duration::from_secs(20), tokio::io::BufReader::new(client).read_line(&mut greeting))
+        .await
+        .expect("a new SMTP client is greeted during the flood")
+        .expect("reading the greeting");
+    assert!(greeting.starts_with("220 "), "{greeting}");
+    let waited = started.elapsed();
+    drop(idle);
+    let (status, stderr) = stop_service(child).await;
+    assert!(status.success(), "{stderr}");
+    assert!(stderr.contains("connection cap reached"), "a clear log line: {stderr}");
+    assert!(stderr.contains("cut to fit"), "the caps were cut to the open-file limit: {stderr}");
+    eprintln!("served after {waited:?} of flood");
+}
+
+/// A request whose header never ends, and a kept-alive connection left idle, are closed after
+/// the header timeout instead of being held open.
+#[tokio::test]
+async fn half_sent_requests_and_idle_connections_are_closed_after_the_header_timeout() {
+    use std::time::{Duration, Instant};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = zones().await;
+    let data_dir = tempdir();
+    let (child, http, _) =
+        start_service_full(&data_dir, &server, &[], &[("SENDERAUTH_HEADER_TIMEOUT_SECONDS", "2")]).await;
+    let closed_after = async |sent: &[u8]| {
+        let mut stream = tokio::net::TcpStream::connect(http).await.expect("connect");
+        stream.write_all(sent).await.expect("send");
+        let started = Instant::now();
+        let mut buffer = Vec::new();
+        tokio::time::timeout(Duration::from_secs(20), stream.read_to_end(&mut buffer))
+            .await
+            .expect("closed by the server")
+            .expect("read");
+        (started.elapsed(), String::from_utf8_lossy(&buffer).into_owned())
+    };
+    let (waited, _) = closed_after(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ").await;
+    assert!(waited >= Duration::from_secs(1) && waited < Duration::from_secs(6), "{waited:?}");
+    let (waited, answered) = closed_after(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    assert!(answered.starts_with("HTTP/1.1 200"), "{answered}");
+    assert!(waited >= Duration::from_secs(1) && waited < Duration::from_secs(6), "idle after the answer: {waited:?}");
+    let (status, stderr) = stop_service(child).await;
+    assert!(status.success(), "{stderr}");
 }
 
 #[tokio::test]
