@@ -25,6 +25,28 @@ use senderauth_store::{KeyInfo, NameContents, SandboxRecord, Store, StoreError, 
 /// DNS flag day 2020 settled on, which avoids IP fragmentation.
 pub const MAX_UDP_PAYLOAD: u16 = 1232;
 
+/// The largest DNS message over TCP: its length prefix is 16 bits (RFC 1035 section 4.2.2).
+pub const MAX_TCP_MESSAGE: usize = 65_535;
+
+/// The longest prefix of `response`'s answers that encodes within [`MAX_TCP_MESSAGE`], with
+/// TC set and the other sections dropped (found by bisection: each try is one encoding).
+fn fit_whole_records(mut response: Message) -> Option<Vec<u8>> {
+    let all = std::mem::take(&mut response.answers);
+    response.authorities.clear();
+    response.additionals.clear();
+    response.metadata.truncation = true;
+    let encoded = |response: &mut Message, count: usize| {
+        response.answers = all[..count].to_vec();
+        response.to_vec().ok().filter(|bytes| bytes.len() <= MAX_TCP_MESSAGE)
+    };
+    let (mut fits, mut too_many) = (0, all.len());
+    while too_many - fits > 1 {
+        let middle = fits + (too_many - fits) / 2;
+        if encoded(&mut response, middle).is_some() { fits = middle } else { too_many = middle }
+    }
+    encoded(&mut response, fits)
+}
+
 /// What the zone publishes besides the store's keys, from the configuration.
 #[derive(Clone, Debug)]
 pub struct ZoneSettings {
@@ -392,6 +414,11 @@ impl Zone {
             response.metadata.truncation = true;
             return response.to_vec().ok();
         }
+        if !udp && bytes.len() > MAX_TCP_MESSAGE {
+            // Over what a TCP message can carry (its length is 16 bits): as many whole records
+            // as fit, with TC set (only a sandbox name holding tens of big records gets here).
+            return fit_whole_records(response);
+        }
         Some(bytes)
     }
 
@@ -708,6 +735,25 @@ mod tests {
         assert_eq!(between.authorities[0].ttl, senderauth_core::sandbox::TTL);
         assert_eq!(answer("nothing.example.com.", RecordType::TXT).metadata.response_code, ResponseCode::NXDomain);
         assert_eq!(answer("_dmarc.com.", RecordType::TXT).metadata.response_code, ResponseCode::NXDomain);
+        // Over 64 KiB at one name: over TCP, as many whole records as fit, TC set; over UDP,
+        // the question alone with TC.
+        let big = "txt.example.com";
+        let records: Vec<SandboxRecord> = (0..40)
+            .map(|number| record(100 + number, big, "TXT", &format!("{number:02}{}", "x".repeat(2_998))))
+            .collect();
+        zone.replace(big, &NameContents { sandbox_records: records, ..NameContents::default() });
+        let bytes = zone.answer(&query("txt.example.com.", RecordType::TXT), false).expect("an answer");
+        assert!(bytes.len() <= MAX_TCP_MESSAGE, "{} octets", bytes.len());
+        let cut = Message::from_vec(&bytes).expect("a well-formed message");
+        assert!(cut.metadata.truncation && (20..40).contains(&cut.answers.len()), "{} records", cut.answers.len());
+        for record in &cut.answers {
+            let RData::TXT(text) = &record.data else { panic!("TXT") };
+            assert_eq!(text.txt_data.iter().map(|part| part.len()).sum::<usize>(), 3_000, "whole records only");
+        }
+        let over_udp =
+            Message::from_vec(&zone.answer(&query("txt.example.com.", RecordType::TXT), true).expect("an answer"))
+                .expect("parses");
+        assert!(over_udp.metadata.truncation && over_udp.answers.is_empty());
         // The record removed: gone.
         zone.replace(cname, &NameContents::default());
         let gone = ask(&zone, &format!("{cname}."), RecordType::TXT);
