@@ -2,6 +2,7 @@
 //! variable domain) in `message`, and the SMTP listener that takes mail from accounts and
 //! relays it to the platform's MTA in `smtp`.
 
+pub mod dsn;
 pub mod message;
 pub mod smtp;
 

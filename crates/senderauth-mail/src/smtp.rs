@@ -183,6 +183,8 @@ async fn connection(stream: TcpStream, peer: SocketAddr, gateway: Gateway, setti
 /// One message being received.
 #[derive(Default)]
 struct Envelope {
+    /// The client's reverse-path (empty for `<>`): where a delivery status notification goes.
+    sender: String,
     recipients: Vec<String>,
     eight_bit: bool,
 }
@@ -479,7 +481,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             let text = format!("552 5.3.4 Message size exceeds the limit of {}", self.gateway.size_limit);
             return self.reply(&text).await;
         }
-        let envelope = Envelope { recipients: Vec::new(), eight_bit: from.flags & smtp_proto::MAIL_BODY_8BITMIME != 0 };
+        let sender = if from.address.is_empty() {
+            String::new()
+        } else {
+            match smtp_path(&from.address) {
+                Some(path) => path,
+                None => return self.reply("501 5.1.7 The sender address is not valid").await,
+            }
+        };
+        let eight_bit = from.flags & smtp_proto::MAIL_BODY_8BITMIME != 0;
+        let envelope = Envelope { sender, recipients: Vec::new(), eight_bit };
         self.envelope = Some(envelope);
         self.reply("250 2.1.0 OK").await
     }
@@ -590,17 +601,45 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             Ok(prepared) => prepared,
             Err(error) => return self.refuse(&error).await,
         };
-        let reply = match self.settings.upstream {
+        let relayed = match self.settings.upstream {
             Some(upstream) => {
                 let pool = &self.settings.pool;
                 relay(pool, upstream, &self.settings.hostname, &prepared.envelope_from, &envelope, &prepared.message)
                     .await
                     .unwrap_or_else(|error| {
-                        format!("451 4.4.1 The upstream mail server is unavailable ({error}); try again later")
+                        Relayed::refusal(format!(
+                            "451 4.4.1 The upstream mail server is unavailable ({error}); try again later"
+                        ))
                     })
             }
-            None => "451 4.3.5 No upstream mail server is configured; try again later".to_string(),
+            None => Relayed::refusal("451 4.3.5 No upstream mail server is configured; try again later".to_string()),
         };
+        let mut reply = relayed.reply;
+        if !relayed.refused.is_empty() {
+            // Taken for some recipients only: the client's 250 stands for those, and the others
+            // are reported as an MTA reports them, in a delivery status notification (RFC 3464)
+            // to the sender.
+            let refused: Vec<String> =
+                relayed.refused.iter().map(|(recipient, said)| format!("<{recipient}> {said}")).collect();
+            reply.push_str(&format!("; refused: {}", refused.join(", ")));
+            match (self.settings.upstream, envelope.sender.is_empty()) {
+                (Some(upstream), false) => {
+                    reply.push_str(&format!("; a delivery status notification goes to <{}>", envelope.sender));
+                    let now = self.gateway.service.now();
+                    let report =
+                        crate::dsn::report(&self.settings.hostname, &envelope.sender, &message, &relayed.refused, now);
+                    let notice =
+                        Envelope { sender: String::new(), recipients: vec![envelope.sender.clone()], eight_bit: false };
+                    let (pool, hostname) = (self.settings.pool.clone(), self.settings.hostname.clone());
+                    tokio::spawn(async move {
+                        let sent = relay(&pool, upstream, &hostname, "", &notice, &report).await;
+                        let reply = sent.map_or_else(|error| error.to_string(), |relayed| relayed.reply);
+                        tracing::info!(to = %notice.recipients[0], %reply, "delivery status notification");
+                    });
+                }
+                _ => reply.push_str("; the sender is <>, so no notification is sent"),
+            }
+        }
         tracing::info!(
             account,
             from = %prepared.from,
@@ -701,11 +740,27 @@ impl UpstreamPool {
 
 /// How a transaction ended.
 enum Ended {
-    /// The reply for the client; whether the connection can carry another message.
-    Reply(String, bool),
+    /// The outcome for the client; whether the connection can carry another message.
+    Reply(Relayed, bool),
     /// The connection failed before the message was handed over (a pooled connection the
     /// upstream had closed): nothing was sent, try another.
     Unused(std::io::Error),
+}
+
+/// What became of a message at the upstream.
+#[derive(Debug, Default)]
+struct Relayed {
+    /// The reply for the client.
+    reply: String,
+    /// Recipients the upstream refused while it took the message for the others, each with
+    /// its reply.
+    refused: Vec<(String, String)>,
+}
+
+impl Relayed {
+    fn refusal(reply: String) -> Relayed {
+        Relayed { reply, refused: Vec::new() }
+    }
 }
 
 impl Upstream {
@@ -759,13 +814,16 @@ impl Upstream {
             Ok(ended) => ended,
             Err((error, false)) => Ended::Unused(error),
             Err((error, true)) => Ended::Reply(
-                format!("451 4.4.0 The upstream mail server failed mid-message ({error}); try again later"),
+                Relayed::refusal(format!(
+                    "451 4.4.0 The upstream mail server failed mid-message ({error}); try again later"
+                )),
                 false,
             ),
         }
     }
 
-    /// The transaction; an error says whether the message's data had been sent.
+    /// The transaction; an error says whether the message's data had been sent. Recipients
+    /// the upstream refuses are left out and listed; the message goes to the others.
     async fn exchange(
         &mut self,
         envelope_from: &str,
@@ -774,41 +832,61 @@ impl Upstream {
     ) -> Result<Ended, (std::io::Error, bool)> {
         let unsent = |error| (error, false);
         let body = if envelope.eight_bit { " BODY=8BITMIME" } else { "" };
-        let mut commands = vec![(format!("MAIL FROM:<{envelope_from}>{body}"), 250)];
-        commands.extend(envelope.recipients.iter().map(|recipient| (format!("RCPT TO:<{recipient}>"), 250)));
-        commands.push(("DATA".to_string(), 354));
-        let mut refusal = None;
-        let mut data_accepted = false;
-        if self.pipelining {
-            let batch: String = commands.iter().map(|(command, _)| format!("{command}\r\n")).collect();
+        let mail = format!("MAIL FROM:<{envelope_from}>{body}");
+        let recipients: Vec<String> =
+            envelope.recipients.iter().map(|recipient| format!("RCPT TO:<{recipient}>")).collect();
+        let (mail_reply, recipient_replies, data_reply) = if self.pipelining {
+            let mut batch = format!("{mail}\r\n");
+            for command in &recipients {
+                batch.push_str(command);
+                batch.push_str("\r\n");
+            }
+            batch.push_str("DATA\r\n");
             self.write(batch.as_bytes()).await.map_err(unsent)?;
-            for (_, wanted) in &commands {
-                let reply = self.reply().await.map_err(unsent)?;
-                data_accepted = reply.0 == 354;
-                if let Err(reply) = expect(reply, *wanted)
-                    && refusal.is_none()
-                {
-                    refusal = Some(reply);
+            let mail_reply = self.reply().await.map_err(unsent)?;
+            let mut replies = Vec::with_capacity(recipients.len());
+            for _ in &recipients {
+                replies.push(self.reply().await.map_err(unsent)?);
+            }
+            (mail_reply, replies, Some(self.reply().await.map_err(unsent)?))
+        } else {
+            let mail_reply = self.command(&mail).await.map_err(unsent)?;
+            let mut replies = Vec::with_capacity(recipients.len());
+            if mail_reply.0 == 250 {
+                for command in &recipients {
+                    replies.push(self.command(command).await.map_err(unsent)?);
                 }
             }
-        } else {
-            for (command, wanted) in &commands {
-                let reply = self.command(command).await.map_err(unsent)?;
-                data_accepted = reply.0 == 354;
-                if let Err(reply) = expect(reply, *wanted) {
-                    refusal = Some(reply);
-                    break;
+            let any = replies.iter().any(|(code, _)| (200..300).contains(code));
+            let data_reply = if any { Some(self.command("DATA").await.map_err(unsent)?) } else { None };
+            (mail_reply, replies, data_reply)
+        };
+        let data_accepted = data_reply.as_ref().is_some_and(|(code, _)| *code == 354);
+        let mut refused = Vec::new();
+        let mut first_refusal = None;
+        for (recipient, (code, text)) in envelope.recipients.iter().zip(&recipient_replies) {
+            if !(200..300).contains(code) {
+                // For the client, a temporary refusal wins: it sends again, and the permanent
+                // ones are refused again then.
+                if first_refusal.as_ref().is_none_or(|(first, _)| *first >= 500 && *code < 500) {
+                    first_refusal = Some((*code, text.clone()));
                 }
+                refused.push((recipient.clone(), format!("{code} {text}")));
             }
         }
+        let refusal = match (expect(mail_reply, 250), first_refusal) {
+            (Err(reply), _) => Some(reply),
+            (Ok(()), Some(reply)) if refused.len() == envelope.recipients.len() => expect(reply, 250).err(),
+            (Ok(()), _) => data_reply.and_then(|reply| expect(reply, 354).err()),
+        };
         if let Some(reply) = refusal {
             if data_accepted {
                 // DATA was taken although a command before it failed: only closing the
                 // connection ends that transaction without delivering an empty message.
-                return Ok(Ended::Reply(reply, false));
+                return Ok(Ended::Reply(Relayed::refusal(reply), false));
             }
             let reusable = self.command("RSET").await.is_ok_and(|(code, _)| code == 250);
-            return Ok(Ended::Reply(reply, reusable));
+            return Ok(Ended::Reply(Relayed::refusal(reply), reusable));
         }
         // The message, dot-stuffed, then the end mark.
         let mut stuffed = Vec::with_capacity(message.len() + 64);
@@ -825,8 +903,16 @@ impl Upstream {
         self.write(&stuffed).await.map_err(|error| (error, true))?;
         let reply = self.reply().await.map_err(|error| (error, true))?;
         Ok(match expect(reply.clone(), 250) {
-            Ok(()) => Ended::Reply(format!("250 2.0.0 Relayed: {}", reply.1), true),
-            Err(reply) => Ended::Reply(reply, true),
+            Ok(()) if refused.is_empty() => {
+                Ended::Reply(Relayed::refusal(format!("250 2.0.0 Relayed: {}", reply.1)), true)
+            }
+            Ok(()) => {
+                let taken = envelope.recipients.len() - refused.len();
+                let reply =
+                    format!("250 2.0.0 Relayed to {taken} of {} recipients: {}", envelope.recipients.len(), reply.1);
+                Ended::Reply(Relayed { reply, refused }, true)
+            }
+            Err(reply) => Ended::Reply(Relayed::refusal(reply), true),
         })
     }
 }
@@ -887,21 +973,21 @@ async fn relay(
     envelope_from: &str,
     envelope: &Envelope,
     message: &[u8],
-) -> std::io::Result<String> {
+) -> std::io::Result<Relayed> {
     loop {
         let (mut connection, pooled) = match pool.take() {
             Some(connection) => (connection, true),
             None => match open(upstream, hostname).await? {
                 Ok(connection) => (connection, false),
-                Err(reply) => return Ok(reply),
+                Err(reply) => return Ok(Relayed::refusal(reply)),
             },
         };
         match connection.transaction(envelope_from, envelope, message).await {
-            Ended::Reply(reply, reusable) => {
+            Ended::Reply(relayed, reusable) => {
                 if reusable {
                     pool.put(connection);
                 }
-                return Ok(reply);
+                return Ok(relayed);
             }
             // A pooled connection the upstream had closed meanwhile: nothing was sent; again on
             // another (the pool empties, so this ends with a new connection at the latest).

@@ -215,8 +215,13 @@ async fn upstream_session<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpi
             from = address.split('>').next().unwrap_or_default().to_string();
             "250 2.1.0 OK".to_string()
         } else if let Some(address) = command.strip_prefix("RCPT TO:<") {
-            to.push(address.trim_end_matches('>').to_string());
-            "250 2.1.5 OK".to_string()
+            let address = address.trim_end_matches('>');
+            if address.starts_with("unknown") {
+                format!("550 5.1.1 <{address}>: unknown user")
+            } else {
+                to.push(address.to_string());
+                "250 2.1.5 OK".to_string()
+            }
         } else if command == "DATA" {
             let _ = writer.write_all(b"354 go ahead\r\n").await;
             let mut data = Vec::new();
@@ -477,6 +482,41 @@ async fn the_smtp_gateway_relays_signed_mail_and_answers_every_fault_with_a_clea
     assert!(client.send(b"From: news@rsa.example.com\r\n\r\nHi\r\n.\r\n").await.starts_with("250"));
     let (_, to, _, _) = received.lock().expect("received").pop().expect("the upstream has it");
     assert_eq!(to, ["postmaster", "\"john doe\"@example.net"], "relayed as SMTP paths");
+    // The upstream refuses one of two recipients: the other gets the message, the client's 250
+    // says which were refused, and the sender gets a delivery status notification.
+    assert!(client.command("MAIL FROM:<app@platform.example>").await.starts_with("250"));
+    assert!(client.command("RCPT TO:<someone@example.net>").await.starts_with("250"));
+    assert!(client.command("RCPT TO:<unknown@example.net>").await.starts_with("250"));
+    assert!(client.command("DATA").await.starts_with("354"));
+    let reply = client.send(b"From: news@rsa.example.com\r\nSubject: Partly\r\n\r\nHi\r\n.\r\n").await;
+    assert!(reply.starts_with("250 2.0.0 Relayed to 1 of 2 recipients"), "{reply}");
+    assert!(reply.contains("<unknown@example.net> 550 5.1.1") && reply.contains("<app@platform.example>"), "{reply}");
+    let notification = async {
+        loop {
+            let found = received.lock().expect("received").iter().position(|(from, _, _, _)| from.is_empty());
+            if let Some(index) = found {
+                return received.lock().expect("received").remove(index);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    };
+    let (_, to, data, _) =
+        tokio::time::timeout(std::time::Duration::from_secs(10), notification).await.expect("a notification");
+    assert_eq!(to, ["app@platform.example"], "to the sender, from the null sender");
+    let report = String::from_utf8_lossy(&data);
+    assert!(report.contains("report-type=delivery-status"), "{report}");
+    assert!(report.contains("Final-Recipient: rfc822; unknown@example.net") && report.contains("Status: 5.1.1"));
+    assert!(report.contains("Subject: Partly"), "the original header comes back");
+    let (_, to, _, _) = received.lock().expect("received").pop().expect("the message itself");
+    assert_eq!(to, ["someone@example.net"]);
+    // Every recipient refused: the upstream's refusal, nothing relayed.
+    assert!(client.command("MAIL FROM:<app@platform.example>").await.starts_with("250"));
+    assert!(client.command("RCPT TO:<unknown1@example.net>").await.starts_with("250"));
+    assert!(client.command("RCPT TO:<unknown2@example.net>").await.starts_with("250"));
+    assert!(client.command("DATA").await.starts_with("354"));
+    let reply = client.send(b"From: news@rsa.example.com\r\n\r\nHi\r\n.\r\n").await;
+    assert!(reply.starts_with("550 5.1.1"), "{reply}");
+    assert!(received.lock().expect("received").is_empty(), "nothing relayed");
     // 8-bit data without BODY=8BITMIME.
     assert!(client.command("MAIL FROM:<a@b.example>").await.starts_with("250"));
     assert!(client.command("RCPT TO:<someone@example.net>").await.starts_with("250"));
@@ -801,7 +841,8 @@ impl Postfix {
             "compatibility_level = 3.6\nqueue_directory = {spool}\ndata_directory = {data}\n\
              myhostname = upstream.test\nmydestination =\nrelay_domains = example.net\n\
              inet_interfaces = 127.0.0.1\ninet_protocols = ipv4\nmynetworks = 127.0.0.0/8\n\
-             smtpd_relay_restrictions = permit_mynetworks, reject\ndefault_transport = capture\n\
+             smtpd_relay_restrictions = check_recipient_access inline:{{ refused@example.net=REJECT }}, \
+             permit_mynetworks, reject\ndefault_transport = capture\n\
              relay_transport = capture\nalias_maps =\nalias_database =\n\
              maillog_file = {log}\nmaillog_file_prefixes = {dir}\n\
              smtpd_tls_cert_file = {certificate}\nsmtpd_tls_key_file = {key}\n\
@@ -871,7 +912,9 @@ async fn postfix_as_the_upstream_receives_the_signed_mail_over_tls() {
     let data_dir = tempdir();
     let (certificate, key, _) = certificate(&data_dir.join("tls"));
     let port = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("address").port();
-    let postfix = Postfix::start(&data_dir.join("postfix"), port, &certificate, &key);
+    // Beside the service's data directory, not in it: the service keeps that to itself (0700),
+    // and Postfix's daemons run as the postfix user.
+    let postfix = Postfix::start(&tempdir().join("postfix"), port, &certificate, &key);
     let server = zones().await;
     let smtp = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("address");
     let (smtp_listen, upstream) = (smtp.to_string(), format!("127.0.0.1:{port}"));
@@ -902,6 +945,34 @@ async fn postfix_as_the_upstream_receives_the_signed_mail_over_tls() {
     let log = postfix.log();
     assert!(log.contains("TLS connection established from localhost"), "the relay used STARTTLS: {log}");
     assert!(log.contains("from=<b+"), "the envelope sender is on the bounce domain: {log}");
+
+    // Postfix refuses one of two recipients (pipelined: the gateway learns it from the batch's
+    // replies): the other gets the message, and the sender a delivery status notification.
+    for command in
+        ["MAIL FROM:<app@platform.example>", "RCPT TO:<someone@example.net>", "RCPT TO:<refused@example.net>"]
+    {
+        assert!(client.command(command).await.starts_with("250"), "{command}");
+    }
+    assert!(client.command("DATA").await.starts_with("354"));
+    let reply = client.send(b"From: ann@yourcompany.com\r\nSubject: two\r\n\r\nHello.\r\n.\r\n").await;
+    assert!(
+        reply.starts_with("250 2.0.0 Relayed to 1 of 2 recipients") && reply.contains("<refused@example.net> 554"),
+        "{reply}"
+    );
+    let started = std::time::Instant::now();
+    let report = loop {
+        let all = postfix.delivered();
+        if let Some(report) = all.iter().find(|message| String::from_utf8_lossy(message).contains("delivery-status")) {
+            break String::from_utf8_lossy(report).into_owned();
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(20), "no notification: {}", postfix.log());
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert!(
+        report.contains("Final-Recipient: rfc822; refused@example.net") && report.contains("Status: 5.7.1"),
+        "{report}"
+    );
+    assert!(postfix.log().contains("from=<>"), "the notification comes from the null sender");
 
     let (status, stderr) = stop_service(child).await;
     assert!(status.success(), "{stderr}");
