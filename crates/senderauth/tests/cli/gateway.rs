@@ -131,6 +131,66 @@ async fn prepared_messages_are_signed_as_their_domain_or_rewritten_to_the_variab
     let (status, _, _) = call_raw(http, "/api/v1/messages/prepare", &admin, "message/rfc822", message).await;
     assert_eq!(status, 403);
 
+    // Another account's domain, DKIM in place: no From trick gets a message signed as it.
+    let (status, victim) = call(http, "POST", "/api/v1/accounts", Some(&admin), Some(r#"{"name": "Victim"}"#)).await;
+    assert_eq!(status, 201, "{victim}");
+    let victim_token = victim["token"].as_str().expect("token").to_string();
+    let body = r#"{"email": "news@victim.example.com"}"#;
+    let (status, connected) = call(http, "POST", "/api/v1/domains", Some(&victim_token), Some(body)).await;
+    assert_eq!(status, 201, "{connected}");
+    for record in connected["records"].as_array().expect("records") {
+        if record["record_type"] == "CNAME" {
+            server.add(record["fqdn"].as_str().expect("fqdn"), "CNAME", record["value"].as_str().expect("value"));
+        }
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    publish_hosted_keys(&server, http, &victim_token, "victim.example.com").await;
+    let path = "/api/v1/domains/victim.example.com/verify";
+    let (_, verified) = call(http, "POST", path, Some(&victim_token), None).await;
+    assert_eq!(verified["status"], "partially_verified", "{verified}");
+    let tricks = [
+        "From: news@victim.example.com",
+        "From: Victim <news@victim.example.com>",
+        "From: <news@victim.example.com>",
+        "From:news@victim.example.com",
+        "FROM: news@victim.example.com",
+        "From: news@VICTIM.Example.COM.",
+        "From: news@sub.victim.example.com",
+        "From: \"news@rsa.example.com\" <news@victim.example.com>",
+        "From: news@victim.example.com (news@rsa.example.com)",
+        "From: news@rsa.example.com <news@victim.example.com>",
+        "From: news@victim.example.com\r\n\t(folded)",
+        "From: news@rsa.example.com, news@victim.example.com",
+        "From: \"a\" <news@victim.example.com>, \"b\" <news@rsa.example.com>",
+        "From: news@rsa.example.com\r\nFrom: news@victim.example.com",
+        "Sender: news@rsa.example.com\r\nFrom: news@victim.example.com",
+        "From: news@victim.example.com;",
+        "From: news@victim.example.com>",
+        "From: news@[victim.example.com]",
+        "From: \"news@victim.example.com\"@rsa.example.com",
+        "From: =?utf-8?q?news=40victim.example.com?= <news@rsa.example.com>",
+        "From: Group: news@victim.example.com;",
+    ];
+    for trick in tricks {
+        let message = format!("{trick}\r\nSubject: trick\r\n\r\nBody\r\n");
+        let (status, head, prepared) =
+            call_raw(http, "/api/v1/messages/prepare", &token, "message/rfc822", message.as_bytes()).await;
+        if status != 200 {
+            assert_eq!(status, 422, "{trick}: {head}");
+            continue;
+        }
+        let signed_as = header(&head, "senderauth-signed-as");
+        assert!(!signed_as.to_ascii_lowercase().contains("victim"), "{trick}: signed as {signed_as}");
+        let own = ["d=rsa.example.com;", "d=ed.example.com;", "d=send.esp.example;"];
+        assert!(own.iter().any(|domain| signed_as.starts_with(domain)), "{trick}: {signed_as}");
+        if signed_as.starts_with("d=send.esp.example;") {
+            let text = String::from_utf8_lossy(&prepared);
+            assert_ne!(header(&head, "senderauth-from-rewritten"), "no", "{trick}: {text}");
+            let from = text.lines().find(|line| line.to_ascii_lowercase().starts_with("from:")).unwrap_or_default();
+            assert!(from.contains("@send.esp.example"), "{trick}: the From shown is the rewritten one: {text}");
+        }
+    }
+
     let (status, stderr) = stop_service(child).await;
     assert!(status.success(), "{stderr}");
 }
