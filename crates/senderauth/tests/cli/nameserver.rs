@@ -276,6 +276,36 @@ async fn the_platform_zone_is_served_with_correct_dns_behaviour() {
     assert!(!stderr.contains("PRIVATE KEY") && !stderr.contains(&token), "{stderr}");
 }
 
+/// Over 64 KiB at one sandbox name (demo mode): kdig reads the TCP answer as a well-formed
+/// message with as many whole records as fit and TC set, and the UDP one as TC with none.
+#[tokio::test]
+async fn an_answer_too_big_for_tcp_is_cut_at_a_whole_record() {
+    let server = zones().await;
+    let data_dir = tempdir();
+    let (child, _, dns) = start_service_full(&data_dir, &server, &["--demo"], &[]).await;
+    let store = senderauth_store::Store::connect(&format!("sqlite://{}", data_dir.join("senderauth.db").display()))
+        .await
+        .expect("the service's store");
+    let account = store.create_account("Big", None, 1).await.expect("account");
+    let zone = store.create_sandbox_zone(account.id, "big.example.com", 1).await.expect("a sandbox zone");
+    for number in 0..40 {
+        let value = format!("{number:02}{}", "x".repeat(2_998));
+        store.add_sandbox_record(zone.id, "txt.big.example.com", "TXT", &value, 1).await.expect("a record");
+    }
+    let (answer, _) = kdig_until(dns, &["txt.big.example.com", "TXT", "+tcp"], Duration::from_secs(5), |answer| {
+        answer["ANCOUNT"].as_u64().is_some_and(|count| count > 0)
+    })
+    .await;
+    let count = answer["ANCOUNT"].as_u64().expect("a count");
+    assert!((20..40).contains(&count) && answer["TC"].as_u64() == Some(1), "{answer}");
+    let records = answer["answerRRs"].as_array().expect("the records kdig read");
+    assert_eq!(records.len() as u64, count, "every record counted is there, whole: {answer}");
+    let over_udp = kdig(dns, &["txt.big.example.com", "TXT", "+bufsize=1232", "+ignore"]).await;
+    assert_eq!((over_udp["TC"].as_u64(), over_udp["ANCOUNT"].as_u64()), (Some(1), Some(0)), "{over_udp}");
+    let (status, stderr) = stop_service(child).await;
+    assert!(status.success(), "{stderr}");
+}
+
 /// The Python with dkimpy installed: `SENDERAUTH_PYTHON`, or the venv the test script makes.
 /// Whether the test venv has dkimpy and what it needs (a skip, or a failure under CI, if not).
 pub(crate) fn dkimpy_ready() -> bool {
