@@ -5,6 +5,7 @@ use serde::Serialize;
 use crate::config::{ProviderConfig, TemplateValues, expand_template};
 use crate::dkim::verify::{ExpectedSelector, HostedKey};
 use crate::dmarc::discover::discover;
+use crate::dmarc::parse::parse_record as parse_dmarc;
 use crate::dns::{Dns, TemporaryFailure};
 use crate::name::{AccountId, DomainName};
 use crate::problem::Method;
@@ -256,18 +257,48 @@ pub async fn plan_records(
         let discovery = discover(dns, domain).await?;
         if let Some(found) = discovery.applicable {
             let text = found.records.join(" | ");
-            if discovery.inherited {
-                dmarc.action = Action::NotNeeded;
-                dmarc.notes.push(format!(
-                    "No record is needed: the record of {} at _dmarc.{} applies to this subdomain: {text}",
-                    found.domain, found.domain
-                ));
-            } else if found.records.len() == 1 {
-                dmarc.action = Action::AlreadyPresent;
-                dmarc.value = text;
-            } else {
-                dmarc.action = Action::Replace;
-                dmarc.notes.push(format!("There are {} DMARC records; keep exactly one.", found.records.len()));
+            // Only one valid record takes effect: an invalid or doubled one is ignored by
+            // receivers, so it is never proposed as the record to keep.
+            let invalid = match found.records.as_slice() {
+                [one] => parse_dmarc(one).err(),
+                _ => None,
+            };
+            match (discovery.inherited, found.records.len(), invalid) {
+                (true, 1, None) => {
+                    dmarc.action = Action::NotNeeded;
+                    dmarc.notes.push(format!(
+                        "No record is needed: the record of {} at _dmarc.{} applies to this subdomain: {text}",
+                        found.domain, found.domain
+                    ));
+                }
+                (true, _, invalid) => {
+                    let why = invalid.map_or_else(
+                        || format!("{} DMARC records are published there", found.records.len()),
+                        |error| format!("it is not valid ({error})"),
+                    );
+                    dmarc.notes.push(format!(
+                        "The record of {} at _dmarc.{} would apply to this subdomain, but {why}, so receivers \
+                         ignore it: add this record (and fix the one at _dmarc.{}).",
+                        found.domain, found.domain, found.domain
+                    ));
+                }
+                (false, 1, None) => {
+                    dmarc.action = Action::AlreadyPresent;
+                    dmarc.value = text;
+                }
+                (false, 1, Some(error)) => {
+                    dmarc.action = Action::Replace;
+                    dmarc.notes.push(format!(
+                        "The record at _dmarc.{domain} is not valid ({error}), so receivers ignore it: {text}. \
+                         Replace it with this one."
+                    ));
+                }
+                (false, count, _) => {
+                    dmarc.action = Action::Replace;
+                    dmarc.notes.push(format!(
+                        "There are {count} DMARC records, so receivers ignore them all: replace them with this one."
+                    ));
+                }
             }
         }
     }

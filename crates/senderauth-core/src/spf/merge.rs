@@ -47,12 +47,13 @@ fn mechanism_key(token: &str) -> String {
     lower.strip_suffix('.').unwrap_or(lower).to_string()
 }
 
-fn strictness(qualifier: char) -> u8 {
+/// How much an `all` lets through: `+all` and `?all` (unsafe, reported) over `~all` over `-all`.
+fn leniency(qualifier: char) -> u8 {
     match qualifier {
-        '-' => 3,
-        '~' => 2,
-        '?' => 1,
-        _ => 0,
+        '-' => 0,
+        '~' => 1,
+        '?' => 2,
+        _ => 3,
     }
 }
 
@@ -72,17 +73,34 @@ pub fn merge_spf(existing: &[String], include: Option<&str>, default_all: &str) 
         };
         return MergedSpf { record, notes, changed: true };
     }
+    // With several records, the customer's own ones are those without the platform's include
+    // (a second record is usually the proposal pasted beside the old one): their `all` is kept.
+    let ours = |record: &String| {
+        include_term.as_ref().is_some_and(|term| {
+            record.split_whitespace().skip(1).any(|token| mechanism_key(token).trim_end_matches('.') == term.as_str())
+        })
+    };
+    let own: Vec<&String> = existing.iter().filter(|record| !ours(record)).collect();
+    let own = if own.is_empty() { existing.iter().collect() } else { own };
     if existing.len() > 1 {
+        let keep = own[0];
+        let delete: Vec<String> =
+            existing.iter().filter(|record| *record != keep).map(|record| format!("\"{record}\"")).collect();
         notes.push(format!(
-            "Your domain has {} SPF records; receivers treat that as an error. They are merged into one: delete the others.",
-            existing.len()
+            "Your domain has {} SPF records; receivers treat that as an error. Both are merged into the one \
+             proposed here: put it in place of \"{keep}\" and delete {}.",
+            existing.len(),
+            delete.join(" and ")
         ));
     }
     let mut mechanisms: Vec<String> = Vec::new();
     let mut modifiers: Vec<String> = Vec::new();
     let mut redirects: Vec<String> = Vec::new();
-    let mut strictest_all: Option<char> = None;
+    // The `all` kept: the customer's own; of several, an unsafe one (+all, ?all) is reported
+    // and replaced, else the most lenient, so that the merge never tightens their policy.
+    let mut kept_all: Option<char> = None;
     for record in existing {
+        let record_is_own = own.contains(&record);
         for token in record.split_whitespace().skip(1) {
             if let Err(reason) = parse_term(token) {
                 notes.push(format!("The term {token:?} is invalid ({reason}) and is left out."));
@@ -90,8 +108,8 @@ pub fn merge_spf(existing: &[String], include: Option<&str>, default_all: &str) 
             }
             match classify(token) {
                 Token::All(qualifier) => {
-                    if strictest_all.is_none_or(|current| strictness(qualifier) > strictness(current)) {
-                        strictest_all = Some(qualifier);
+                    if record_is_own && kept_all.is_none_or(|current| leniency(qualifier) > leniency(current)) {
+                        kept_all = Some(qualifier);
                     }
                 }
                 Token::Redirect(target) => {
@@ -122,7 +140,7 @@ pub fn merge_spf(existing: &[String], include: Option<&str>, default_all: &str) 
         mechanisms.insert(position, include_term);
     }
     let mut tail: Vec<String> = Vec::new();
-    match (strictest_all, redirects.as_slice()) {
+    match (kept_all, redirects.as_slice()) {
         (Some(qualifier @ ('-' | '~')), _) => {
             tail.push(format!("{qualifier}all"));
             if !redirects.is_empty() {
@@ -176,6 +194,15 @@ mod tests {
     }
 
     #[test]
+    fn two_records_are_merged_and_the_note_says_which_to_delete() {
+        let merged = merge(&["v=spf1 ip4:192.0.2.10 ~all", "v=spf1 include:123.spf.esp.example -all"]);
+        let note = merged.notes.join(" ");
+        assert!(note.contains("in place of \"v=spf1 ip4:192.0.2.10 ~all\""), "{note}");
+        assert!(note.contains("delete \"v=spf1 include:123.spf.esp.example -all\""), "{note}");
+        assert!(merged.changed);
+    }
+
+    #[test]
     fn merges_as_the_reference_describes() {
         let cases: &[(&[&str], &str)] = &[
             (&[], "v=spf1 include:123.spf.esp.example -all"),
@@ -188,7 +215,12 @@ mod tests {
             (&["v=spf1 mx"], "v=spf1 mx include:123.spf.esp.example -all"),
             (
                 &["v=spf1 include:a.example ~all", "v=spf1 include:b.example include:A.example -all"],
-                "v=spf1 include:a.example include:b.example include:123.spf.esp.example -all",
+                "v=spf1 include:a.example include:b.example include:123.spf.esp.example ~all",
+            ),
+            // The proposal pasted as a second record beside the customer's own: their ~all stays.
+            (
+                &["v=spf1 ip4:192.0.2.10 ~all", "v=spf1 include:123.spf.esp.example -all"],
+                "v=spf1 ip4:192.0.2.10 include:123.spf.esp.example ~all",
             ),
             (
                 &["v=spf1 mx redirect=_spf.example.com"],

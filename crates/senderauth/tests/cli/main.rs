@@ -92,6 +92,52 @@ async fn records_say_an_inherited_dmarc_record_is_not_needed() {
 }
 
 #[tokio::test]
+async fn two_spf_records_are_merged_without_tightening_the_customers_policy() {
+    let server = zones().await;
+    // The customer's record, and the proposal pasted as a second record beside it.
+    server.add("pasted.example.com", "TXT", "v=spf1 ip4:192.0.2.10 ~all");
+    server.add("pasted.example.com", "TXT", "v=spf1 include:42.spf.esp.example -all");
+    let output =
+        senderauth(&server, &["records", "hi@pasted.example.com", "--account", "42", "--format", "json"]).await;
+    let plan: Value = serde_json::from_str(&stdout(&output)).expect("JSON plan");
+    let spf = plan["records"].as_array().expect("records").iter().find(|r| r["method"] == "spf").expect("spf");
+    assert_eq!(spf["value"], "v=spf1 ip4:192.0.2.10 include:42.spf.esp.example ~all", "{spf}");
+    assert_eq!(spf["action"], "replace");
+    let notes = spf["notes"].to_string();
+    assert!(notes.contains("delete") && notes.contains("v=spf1 include:42.spf.esp.example -all"), "{notes}");
+}
+
+#[tokio::test]
+async fn an_invalid_dmarc_record_is_never_proposed_as_present() {
+    let server = zones().await;
+    // No ';' between the tags: receivers ignore the record.
+    server.add("_dmarc.broken.example.com", "TXT", "v=DMARC1 p=none");
+    server.add("broken.example.com", "A", "198.51.100.1");
+    let output =
+        senderauth(&server, &["records", "hi@broken.example.com", "--account", "42", "--format", "json"]).await;
+    let plan: Value = serde_json::from_str(&stdout(&output)).expect("JSON plan");
+    let dmarc = &plan["records"][3];
+    assert_eq!(
+        (dmarc["action"].as_str(), dmarc["value"].as_str()),
+        (Some("replace"), Some("v=DMARC1; p=none;")),
+        "{dmarc}"
+    );
+    assert!(dmarc["notes"][0].as_str().expect("note").contains("not valid"), "{dmarc}");
+    let zone = senderauth(&server, &["records", "hi@broken.example.com", "--account", "42", "--format", "zone"]).await;
+    assert!(
+        stdout(&zone).contains("\"v=DMARC1; p=none;\"") && !stdout(&zone).contains("v=DMARC1 p=none\""),
+        "{}",
+        stdout(&zone)
+    );
+    // An invalid record at the root does not apply to a subdomain: it needs its own.
+    server.add("_dmarc.example.com", "TXT", "v=DMARC1; p=sometimes");
+    server.add("news.example.com", "A", "198.51.100.1");
+    let output = senderauth(&server, &["records", "hi@news.example.com", "--account", "42", "--format", "json"]).await;
+    let plan: Value = serde_json::from_str(&stdout(&output)).expect("JSON plan");
+    assert_eq!(plan["records"][3]["action"], "add", "{}", plan["records"][3]);
+}
+
+#[tokio::test]
 async fn verify_reports_status_and_exit_code() {
     let server = zones().await;
     server.publish_customer(42, "good.example.com");
