@@ -20,6 +20,8 @@ pub struct ProviderConfig {
     pub sending_ips: Vec<String>,
     /// Domains the platform uses for other purposes; customers cannot connect them.
     pub reserved_domains: Vec<String>,
+    /// Mailbox providers' domains refused besides the built-in list (`data/mailbox_providers.txt`).
+    pub mailbox_providers: Vec<String>,
     pub dkim: DkimConfig,
     pub spf: SpfConfig,
     pub dmarc: DmarcConfig,
@@ -81,6 +83,7 @@ impl Default for ProviderConfig {
             variable_domain: "send.esp.example".to_string(),
             sending_ips: vec!["192.0.2.0/24".to_string(), "2001:db8:5::/48".to_string()],
             reserved_domains: Vec::new(),
+            mailbox_providers: Vec::new(),
             dkim: DkimConfig::default(),
             spf: SpfConfig::default(),
             dmarc: DmarcConfig::default(),
@@ -181,6 +184,9 @@ impl ProviderConfig {
         }
         for domain in &self.reserved_domains {
             DomainName::parse(domain).map_err(|error| invalid("reserved_domains", error.to_string()))?;
+        }
+        for domain in &self.mailbox_providers {
+            DomainName::parse(domain).map_err(|error| invalid("mailbox_providers", error.to_string()))?;
         }
         if self.sending_ips.is_empty() {
             return Err(invalid(
@@ -306,6 +312,7 @@ mod tests {
             "variable_domain",
             "sending_ips",
             "reserved_domains",
+            "mailbox_providers",
             "selectors",
             "ed25519_selectors",
             "target",

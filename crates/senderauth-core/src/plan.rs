@@ -72,8 +72,29 @@ pub enum PlanError {
         "{domain} is reserved by the platform for another purpose; connect a subdomain instead, like mail.{domain}"
     )]
     Reserved { domain: String },
+    #[error(
+        "{domain} is a mailbox provider's domain ({provider}): nobody who sends through the platform can add DNS \
+         records there; use an address at a domain you own"
+    )]
+    MailboxProvider { domain: String, provider: String },
     #[error(transparent)]
     Dns(#[from] TemporaryFailure),
+}
+
+/// The built-in list of mailbox providers' domains.
+const MAILBOX_PROVIDERS: &str = include_str!("../data/mailbox_providers.txt");
+
+/// The mailbox provider `domain` belongs to (it, or a domain it is under, is on the built-in
+/// list or the configuration's), if any.
+pub fn mailbox_provider(config: &ProviderConfig, domain: &DomainName) -> Option<String> {
+    let listed = MAILBOX_PROVIDERS
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .map(str::to_string)
+        .chain(config.mailbox_providers.iter().map(|name| crate::name::normalize(name)));
+    let name = domain.as_str();
+    listed.into_iter().find(|provider| name == provider || name.ends_with(&format!(".{provider}")))
 }
 
 fn values<'a>(config: &'a ProviderConfig, account: &'a AccountId, domain: &'a DomainName) -> TemplateValues<'a> {
@@ -168,6 +189,9 @@ pub async fn plan_records(
 ) -> Result<RecordPlan, PlanError> {
     if is_reserved(config, domain) {
         return Err(PlanError::Reserved { domain: domain.to_string() });
+    }
+    if let Some(provider) = mailbox_provider(config, domain) {
+        return Err(PlanError::MailboxProvider { domain: domain.to_string(), provider });
     }
     let scoped = dns.map(Dns::scoped);
     let dns = scoped.as_ref();

@@ -329,6 +329,7 @@ pub const SETTING_KEYS: &[(&str, &str, bool)] = &[
     ("", "variable_domain", true),
     ("", "sending_ips", false),
     ("", "reserved_domains", false),
+    ("", "mailbox_providers", false),
     ("dkim", "selectors", false),
     ("dkim", "target", true),
     ("spf", "include", true),

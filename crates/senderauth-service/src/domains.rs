@@ -293,7 +293,10 @@ impl Service {
             Err(PlanError::Dns(_)) if live => plan_records(None, provider, &account, domain, ed25519, &hosted).await,
             other => other,
         };
-        planned.map_err(|error| ServiceError::DomainReserved(error.to_string()))
+        planned.map_err(|error| match error {
+            PlanError::MailboxProvider { .. } => ServiceError::MailboxProvider(error.to_string()),
+            other => ServiceError::DomainReserved(other.to_string()),
+        })
     }
 
     /// Connects the domain of a From address to an account, with its hosted keys, and returns
@@ -324,6 +327,10 @@ impl Service {
                 "{domain} is the platform's own domain{}; use an address at a domain you own",
                 if own == domain.as_str() { String::new() } else { format!(" (under {own})") }
             )));
+        }
+        if let Some(provider) = senderauth_core::plan::mailbox_provider(&self.worker.provider, &domain) {
+            let error = PlanError::MailboxProvider { domain: domain.to_string(), provider };
+            return Err(ServiceError::MailboxProvider(error.to_string()));
         }
         let reserved_by_config = senderauth_core::plan::is_reserved(&self.worker.provider, &domain);
         if reserved_by_config || store.is_reserved(domain.as_str()).await? {

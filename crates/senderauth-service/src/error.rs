@@ -49,6 +49,9 @@ pub enum ServiceError {
     /// The platform's own domain (its zone, variable domain, bounce domain) or one under it.
     #[error("{0}")]
     PlatformDomain(String),
+    /// A mailbox provider's domain (gmail.com, ...): nobody connecting it owns it.
+    #[error("{0}")]
+    MailboxProvider(String),
     /// A name the domain's keys would be published at is another connected domain's.
     #[error("{0}")]
     KeyNamesTaken(String),
@@ -111,6 +114,7 @@ impl ServiceError {
             ServiceError::DomainReserved(_) => "domain_reserved",
             ServiceError::DomainExists(_) => "domain_exists",
             ServiceError::PlatformDomain(_) => "platform_domain",
+            ServiceError::MailboxProvider(_) => "mailbox_provider",
             ServiceError::KeyNamesTaken(_) => "key_names_taken",
             ServiceError::KeyNameUnpublishable(_) => "key_name_unpublishable",
             ServiceError::DomainLimitReached(_) => "domain_limit_reached",
@@ -144,6 +148,7 @@ impl ServiceError {
             | ServiceError::WebhookTargetNotAllowed(_)
             | ServiceError::DomainReserved(_)
             | ServiceError::PlatformDomain(_)
+            | ServiceError::MailboxProvider(_)
             | ServiceError::KeyNameUnpublishable(_)
             | ServiceError::NoEd25519Keys(_)
             | ServiceError::SandboxRefused(_) => ErrorKind::Unprocessable,

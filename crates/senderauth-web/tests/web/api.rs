@@ -229,6 +229,13 @@ async fn connecting_a_domain_returns_its_records_and_refusals_say_why() {
             assert_eq!((status, response["code"].as_str()), (expected_status, Some(code)), "{body}: {response}");
             assert!(!response["message"].as_str().unwrap_or("").is_empty(), "every refusal explains itself");
         }
+        // Mailbox providers' domains: nobody connecting them owns them.
+        for email in ["me@gmail.com", "Me@GMail.com.", "me@mail.yahoo.co.uk", "me@hotmail.com"] {
+            let body = json!({ "email": email }).to_string();
+            let (status, response) = app.call("POST", "/api/v1/domains", Some(&token), Some(&body)).await;
+            assert_eq!((status, response["code"].as_str()), (422, Some("mailbox_provider")), "{email}: {response}");
+            assert!(response["message"].as_str().expect("message").contains("a domain you own"), "{response}");
+        }
         // The platform's own names, and what is under them.
         for email in ["news@esp.example", "news@mail.esp.example", "news@send.esp.example", "a@x.send.esp.example"] {
             let body = json!({ "email": email }).to_string();

@@ -108,6 +108,28 @@ async fn two_spf_records_are_merged_without_tightening_the_customers_policy() {
 }
 
 #[tokio::test]
+async fn mailbox_providers_domains_are_refused_and_the_list_can_be_extended() {
+    let server = zones().await;
+    let output = senderauth(&server, &["records", "me@gmail.com", "--account", "42", "--offline"]).await;
+    assert_eq!(output.status.code(), Some(2), "{}", stdout(&output));
+    assert!(stderr(&output).contains("use an address at a domain you own"), "{}", stderr(&output));
+    let config = tempdir().join("provider.toml");
+    std::fs::write(&config, "mailbox_providers = [\"webmail.example.com\"]\n").expect("config");
+    let refused = senderauth(
+        &server,
+        &["records", "me@webmail.example.com", "--account", "42", "--offline", "--config", path(&config)],
+    )
+    .await;
+    assert_eq!(refused.status.code(), Some(2), "{}", stdout(&refused));
+    let fine = senderauth(
+        &server,
+        &["records", "me@shop.example.com", "--account", "42", "--offline", "--config", path(&config)],
+    )
+    .await;
+    assert!(fine.status.success(), "{}", stderr(&fine));
+}
+
+#[tokio::test]
 async fn an_invalid_dmarc_record_is_never_proposed_as_present() {
     let server = zones().await;
     // No ';' between the tags: receivers ignore the record.
