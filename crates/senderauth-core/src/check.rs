@@ -31,7 +31,7 @@ pub async fn check_domain(
     dmarc: &str,
 ) -> DomainReport {
     let dns = &dns.scoped();
-    let expectation = SpfExpectation { include: None, sending_networks: &[], default_all };
+    let expectation = SpfExpectation { include: None, sending_networks: &[], default_all, account_includes: None };
     let (spf, dmarc, dkim) =
         tokio::join!(verify_spf(dns, domain, &expectation), verify_dmarc(dns, domain, dmarc), async {
             if selectors.is_empty() { None } else { Some(check_selectors(dns, domain, selectors).await) }

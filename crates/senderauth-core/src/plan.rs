@@ -155,6 +155,21 @@ fn selectors_of(
         .collect()
 }
 
+/// What every account's SPF include host looks like for `domain`: the text before and after
+/// the account in the include template; `None` when the template does not name the account.
+pub fn include_pattern(config: &ProviderConfig, domain: &DomainName) -> Option<(String, String)> {
+    const MARK: &str = "\u{1}";
+    let values = TemplateValues { account: MARK, domain, selector: None, zone: &config.zone };
+    let expanded = crate::name::normalize(&expand_template(&config.spf.include, &values));
+    expanded.split_once(MARK).map(|(prefix, suffix)| (prefix.to_string(), suffix.to_string()))
+}
+
+/// Whether `host` is some account's include host, by the `(prefix, suffix)` of
+/// [`include_pattern`].
+pub fn is_account_include((prefix, suffix): (&str, &str), host: &str) -> bool {
+    host.len() > prefix.len() + suffix.len() && host.starts_with(prefix) && host.ends_with(suffix)
+}
+
 /// The SPF include host of an account.
 pub fn expected_include(config: &ProviderConfig, account: &AccountId, domain: &DomainName) -> String {
     expand_template(&config.spf.include, &values(config, account, domain))
@@ -231,8 +246,26 @@ pub async fn plan_records(
             .collect(),
         None => Vec::new(),
     };
-    let merged = merge_spf(&existing_spf, Some(&include), &config.spf.all);
+    let mut merged = merge_spf(&existing_spf, Some(&include), &config.spf.all);
     let mut spf_notes = merged.notes.clone();
+    // Another account's include is never kept: this account's takes its place.
+    if let Some((prefix, suffix)) = include_pattern(config, domain) {
+        let own = format!("include:{}", crate::name::normalize(&include));
+        let mut kept = Vec::new();
+        for term in merged.record.split_whitespace() {
+            let host = term.to_ascii_lowercase().strip_prefix("include:").map(crate::name::normalize);
+            let foreign = host
+                .as_ref()
+                .is_some_and(|host| format!("include:{host}") != own && is_account_include((&prefix, &suffix), host));
+            if foreign {
+                spf_notes.push(format!("{term} is another account's include; yours takes its place."));
+                merged.changed = true;
+            } else {
+                kept.push(term);
+            }
+        }
+        merged.record = kept.join(" ");
+    }
     let mut spf_action = match (existing_spf.is_empty(), merged.changed) {
         (true, _) => Action::Add,
         (false, true) => Action::Replace,

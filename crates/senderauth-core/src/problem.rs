@@ -56,6 +56,7 @@ problem_codes! {
     SpfMultipleRecords => "spf_multiple_records",
     SpfSyntaxError => "spf_syntax_error",
     SpfIncludeMissing => "spf_include_missing",
+    SpfIncludeOfAnotherAccount => "spf_include_of_another_account",
     SpfIncludeTargetMissing => "spf_include_target_missing",
     SpfSendingIpNotAuthorized => "spf_sending_ip_not_authorized",
     SpfTooManyLookups => "spf_too_many_lookups",

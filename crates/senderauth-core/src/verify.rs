@@ -7,7 +7,7 @@ use crate::dkim::verify::{DkimCheck, HostedKey, verify_dkim};
 use crate::dmarc::verify::{DmarcCheck, verify_dmarc};
 use crate::dns::Dns;
 use crate::name::{AccountId, DomainName};
-use crate::plan::{domain_selectors, ed25519_selectors, expected_include};
+use crate::plan::{domain_selectors, ed25519_selectors, expected_include, include_pattern};
 use crate::problem::{Method, Problem, ProblemCode};
 use crate::spf::verify::{SpfCheck, SpfExpectation, verify_spf};
 use crate::status::DomainStatus;
@@ -52,8 +52,13 @@ pub async fn verify_domain_with_keys(
     let selectors = domain_selectors(config, account, domain, has_ed25519, hosted);
     let include = expected_include(config, account, domain);
     let networks = config.sending_networks();
-    let expectation =
-        SpfExpectation { include: Some(&include), sending_networks: &networks, default_all: &config.spf.all };
+    let pattern = include_pattern(config, domain);
+    let expectation = SpfExpectation {
+        include: Some(&include),
+        sending_networks: &networks,
+        default_all: &config.spf.all,
+        account_includes: pattern.as_ref().map(|(prefix, suffix)| (prefix.as_str(), suffix.as_str())),
+    };
     let (dkim, spf, dmarc) = tokio::join!(
         verify_dkim(dns, domain, &selectors),
         verify_spf(dns, domain, &expectation),

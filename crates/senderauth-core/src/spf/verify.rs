@@ -55,6 +55,9 @@ pub struct SpfExpectation<'a> {
     pub sending_networks: &'a [IpNetwork],
     /// The `all` term to suggest: `-all` or `~all`.
     pub default_all: &'a str,
+    /// What any account's include host looks like (the text before and after the account), to
+    /// recognize another account's include; `None` for a provider-independent check.
+    pub account_includes: Option<(&'a str, &'a str)>,
 }
 
 /// Checks a domain's SPF against what the platform expects.
@@ -202,8 +205,45 @@ async fn verify_inner(
         }
     }
     let all_pass = check.sending_ips.iter().all(|result| result.result == SpfResult::Pass);
+    // Another account's include in place of this one's: its addresses pass today, but the
+    // per-account include is the contract (an account with dedicated addresses publishes them
+    // there), so this would authorize another customer's servers to send as this domain.
+    let mut another_accounts = false;
+    if let (Some(include), Some(pattern)) = (&check.expected_include, expected.account_includes) {
+        let others: Vec<String> = check
+            .tree
+            .as_ref()
+            .map(|tree| {
+                tree.targets
+                    .iter()
+                    .filter(|target| *target != include && crate::plan::is_account_include(pattern, target))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        if let Some(other) = others.first() {
+            another_accounts = true;
+            let record = check.record.clone().unwrap_or_default();
+            let fixed = record.replace(&format!("include:{other}"), &format!("include:{include}"));
+            let fix = if fixed != record {
+                format!("Publish this record, with your own include in place of {other}: {fixed}")
+            } else {
+                format!("Replace include:{other} with include:{include} where it appears")
+            };
+            check.problems.push(Problem::error(
+                ProblemCode::SpfIncludeOfAnotherAccount,
+                Method::Spf,
+                format!(
+                    "the SPF record of {domain} includes {other}, another account's include, not {include}: \
+                     servers the platform gives that account would be authorized to send as {domain}"
+                ),
+                fix,
+            ));
+        }
+    }
     if let Some(include) = &check.expected_include
         && !check.include_found
+        && !another_accounts
     {
         let (severity, consequence) = if all_pass {
             (Severity::Warning, "the sending addresses pass today, but will fail when the platform adds servers")

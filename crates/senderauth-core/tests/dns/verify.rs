@@ -290,6 +290,23 @@ async fn spf_include_missing_but_addresses_listed_is_a_warning() {
 }
 
 #[tokio::test]
+async fn another_accounts_include_is_not_this_accounts_spf() {
+    let setup = Setup::new().await;
+    setup.good_customer("borrowed.example.com");
+    // The record names account 7's include; this is account 42's domain. Both includes list
+    // the same addresses today.
+    setup.server.add("7.spf.esp.example", "TXT", "v=spf1 ip4:192.0.2.0/24 ip6:2001:db8:5::/48 -all");
+    setup.server.remove("borrowed.example.com", "TXT");
+    setup.spf("borrowed.example.com", "v=spf1 mx include:7.spf.esp.example -all");
+    let result = setup.verify("borrowed.example.com").await;
+    assert_eq!(result.spf.status, MethodStatus::NotVerified, "{:?}", result.problems);
+    let problem = result.problems.iter().find(|p| p.code == ProblemCode::SpfIncludeOfAnotherAccount).expect("reported");
+    assert!(problem.message.contains("7.spf.esp.example"), "{}", problem.message);
+    assert!(problem.fix.contains("v=spf1 mx include:42.spf.esp.example -all"), "{}", problem.fix);
+    assert!(!result.problems.iter().any(|p| p.code == ProblemCode::SpfIncludeMissing), "one message for one cause");
+}
+
+#[tokio::test]
 async fn a_record_covering_part_of_a_sending_range_is_caught() {
     let setup = Setup::new().await;
     setup.good_customer("half.example.com");
@@ -418,6 +435,7 @@ async fn the_required_problem_codes_keep_their_names() {
         "spf_multiple_records",
         "spf_syntax_error",
         "spf_include_missing",
+        "spf_include_of_another_account",
         "spf_sending_ip_not_authorized",
         "spf_too_many_lookups",
         "spf_too_many_void_lookups",

@@ -130,6 +130,20 @@ async fn mailbox_providers_domains_are_refused_and_the_list_can_be_extended() {
 }
 
 #[tokio::test]
+async fn another_accounts_include_is_replaced_by_this_accounts_in_the_proposal() {
+    let server = zones().await;
+    server.add("borrowed.example.com", "TXT", "v=spf1 mx include:7.spf.esp.example -all");
+    server.add("7.spf.esp.example", "TXT", "v=spf1 ip4:192.0.2.0/24 -all");
+    let output =
+        senderauth(&server, &["records", "hi@borrowed.example.com", "--account", "42", "--format", "json"]).await;
+    let plan: Value = serde_json::from_str(&stdout(&output)).expect("JSON plan");
+    let spf = plan["records"].as_array().expect("records").iter().find(|r| r["method"] == "spf").expect("spf");
+    assert_eq!(spf["value"], "v=spf1 mx include:42.spf.esp.example -all", "{spf}");
+    assert_eq!(spf["action"], "replace");
+    assert!(spf["notes"].to_string().contains("another account's include"), "{spf}");
+}
+
+#[tokio::test]
 async fn an_invalid_dmarc_record_is_never_proposed_as_present() {
     let server = zones().await;
     // No ';' between the tags: receivers ignore the record.
