@@ -189,6 +189,54 @@ pub fn relative_host(fqdn: &str, zone: &DomainName) -> String {
     fqdn.strip_suffix(&format!(".{zone}")).unwrap_or(fqdn).to_string()
 }
 
+/// A DNS host told from a zone's nameservers, with what to know when adding the records there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DnsHost {
+    pub name: &'static str,
+    pub advice: &'static str,
+}
+
+/// DNS hosts that can be told from a zone's nameservers: a part of their nameservers' names,
+/// and the host.
+pub const DNS_HOSTS: [(&str, DnsHost); 4] = [
+    (
+        ".ns.cloudflare.com",
+        DnsHost {
+            name: "Cloudflare",
+            advice: "Add both DKIM records as CNAME with the proxy off (DNS only, grey cloud), and keep CNAME flattening off for them: a flattened or proxied CNAME hides the key's rotation and DKIM breaks at the next one.",
+        },
+    ),
+    (
+        ".domaincontrol.com",
+        DnsHost {
+            name: "GoDaddy",
+            advice: "GoDaddy adds your domain to what you type as the Host: type the Host exactly as shown here (not the full name), or it ends up doubled.",
+        },
+    ),
+    (
+        ".registrar-servers.com",
+        DnsHost {
+            name: "Namecheap",
+            advice: "Namecheap adds your domain to what you type as the Host: type the Host exactly as shown here (not the full name), or it ends up doubled.",
+        },
+    ),
+    (
+        ".awsdns-",
+        DnsHost {
+            name: "Amazon Route 53",
+            advice: "Route 53 adds your domain to the record name: enter the Host as shown here.",
+        },
+    ),
+];
+
+/// The DNS host whose nameservers these are, if it is one we know.
+pub fn dns_host_of(nameservers: &[String]) -> Option<DnsHost> {
+    DNS_HOSTS.iter().find(|(pattern, _)| nameservers.iter().any(|ns| ns.contains(pattern))).map(|(_, host)| *host)
+}
+
+/// What a customer at Cloudflare must know about the DKIM CNAMEs.
+const CLOUDFLARE_NOTE: &str = "Cloudflare: set this record to DNS only (grey cloud); CNAME flattening must be off.";
+
 /// Makes the plan. With `dns`, the domain's current SPF and DMARC records are read so that the
 /// SPF record is merged with the existing one and an inherited DMARC policy is recognized;
 /// without it, the plan assumes the domain has neither. With `ed25519`, the domain signs with
@@ -211,6 +259,17 @@ pub async fn plan_records(
     let scoped = dns.map(Dns::scoped);
     let dns = scoped.as_ref();
     let zone = domain.organizational_domain();
+    // A DNS host's advice only where its nameservers say it hosts the zone (an unreadable
+    // answer: no advice).
+    let at_cloudflare = match dns {
+        Some(dns) => dns
+            .ns(zone.as_str())
+            .await
+            .ok()
+            .and_then(|answer| dns_host_of(&answer.records()))
+            .is_some_and(|host| host.name == "Cloudflare"),
+        None => false,
+    };
     let mut records = Vec::new();
     let rsa = expected_selectors(config, account, domain).len();
     for (number, expected) in domain_selectors(config, account, domain, ed25519, hosted).into_iter().enumerate() {
@@ -229,9 +288,7 @@ pub async fn plan_records(
             value: expected.target,
             action: Action::Add,
             purpose: purpose.to_string(),
-            notes: vec![
-                "Cloudflare: set this record to DNS only (grey cloud); CNAME flattening must be off.".to_string(),
-            ],
+            notes: if at_cloudflare { vec![CLOUDFLARE_NOTE.to_string()] } else { Vec::new() },
         });
     }
     let include = expected_include(config, account, domain);

@@ -6,7 +6,8 @@ use serde::{Deserialize, Serialize};
 use senderauth_core::dkim::key::KeyAlgorithm;
 use senderauth_core::lifecycle::LifecycleStatus;
 use senderauth_core::name::{AccountId, DomainName, check_name_fits, normalize};
-use senderauth_core::plan::{PlanError, RecordPlan, RequiredRecord, domain_selectors, plan_records};
+pub use senderauth_core::plan::DnsHost;
+use senderauth_core::plan::{PlanError, RecordPlan, RequiredRecord, dns_host_of, domain_selectors, plan_records};
 use senderauth_core::problem::{Method, Severity};
 use senderauth_core::status::MethodStatus;
 use senderauth_core::verify::Verification;
@@ -220,46 +221,6 @@ pub struct DomainHistory {
     pub history: Vec<HistoryEntry>,
     pub runs: Vec<CheckRun>,
 }
-
-/// A DNS host told from a zone's nameservers, with what to know when adding the records there.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct DnsHost {
-    pub name: &'static str,
-    pub advice: &'static str,
-}
-
-/// DNS hosts that can be told from a zone's nameservers: a part of their nameservers' names,
-/// and the host.
-const DNS_HOSTS: [(&str, DnsHost); 4] = [
-    (
-        ".ns.cloudflare.com",
-        DnsHost {
-            name: "Cloudflare",
-            advice: "Add both DKIM records as CNAME with the proxy off (DNS only, grey cloud), and keep CNAME flattening off for them: a flattened or proxied CNAME hides the key's rotation and DKIM breaks at the next one.",
-        },
-    ),
-    (
-        ".domaincontrol.com",
-        DnsHost {
-            name: "GoDaddy",
-            advice: "GoDaddy adds your domain to what you type as the Host: type the Host exactly as shown here (not the full name), or it ends up doubled.",
-        },
-    ),
-    (
-        ".registrar-servers.com",
-        DnsHost {
-            name: "Namecheap",
-            advice: "Namecheap adds your domain to what you type as the Host: type the Host exactly as shown here (not the full name), or it ends up doubled.",
-        },
-    ),
-    (
-        ".awsdns-",
-        DnsHost {
-            name: "Amazon Route 53",
-            advice: "Route 53 adds your domain to the record name: enter the Host as shown here.",
-        },
-    ),
-];
 
 fn account_id(account: i64) -> Result<AccountId, ServiceError> {
     AccountId::parse(&account.to_string()).map_err(|error| ServiceError::Internal(error.to_string()))
@@ -491,7 +452,7 @@ impl Service {
     /// we know or DNS does not answer now.
     pub async fn dns_host(&self, zone: &str) -> Option<DnsHost> {
         let nameservers = self.worker.dns.ns(zone).await.ok()?.records();
-        DNS_HOSTS.iter().find(|(pattern, _)| nameservers.iter().any(|ns| ns.contains(pattern))).map(|(_, host)| *host)
+        dns_host_of(&nameservers)
     }
 
     /// The records one of the account's domains needs, planned against DNS now.

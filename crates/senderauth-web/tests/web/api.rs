@@ -867,6 +867,14 @@ async fn the_web_ui_signs_in_connects_verifies_and_refuses_forms_without_their_t
             setup.body
         );
         assert!(!setup.body.contains("Your DNS is at"), "no hint without a known DNS host");
+        let notes = |records: &Value| {
+            records["records"].as_array().expect("records").iter().map(|r| r["notes"].to_string()).collect::<Vec<_>>()
+        };
+        let (_, records) = app.call("GET", "/api/v1/domains/ui.example.com/records", Some(&token), None).await;
+        assert!(
+            notes(&records).iter().all(|note| !note.contains("Cloudflare")),
+            "no Cloudflare note elsewhere: {records}"
+        );
         // A domain whose zone is served by Cloudflare gets Cloudflare's advice.
         app.dns.add("example.com", "NS", "ada.ns.cloudflare.com");
         let setup = browser.get(app.address, "/ui/domains/ui.example.com").await;
@@ -875,6 +883,9 @@ async fn the_web_ui_signs_in_connects_verifies_and_refuses_forms_without_their_t
             "{}",
             setup.body
         );
+        let (_, records) = app.call("GET", "/api/v1/domains/ui.example.com/records", Some(&token), None).await;
+        let with_note = notes(&records).iter().filter(|note| note.contains("Cloudflare")).count();
+        assert_eq!(with_note, 2, "the two DKIM rows: {records}");
         app.dns.remove("ui.example.com", "TXT");
         app.dns.publish_customer(1, "ui.example.com");
         http::publish_hosted_keys(&app.dns, app.address, &token, "ui.example.com").await;
