@@ -8,13 +8,15 @@ use senderauth_core::check::check_domain;
 use senderauth_core::dns::Dns;
 use senderauth_core::name::{AccountId, DomainName};
 use senderauth_core::plan::{plan_records, to_zone_file};
+use senderauth_core::problem::{ProblemCode, Severity};
 use senderauth_core::verify::verify_domain;
 use senderauth_service::config::Settings;
 use tokio::sync::Semaphore;
 
 use crate::cli::{
-    CheckArgs, Cli, Command, DnsArgs, EXIT_INVALID_INPUT, EXIT_OK, KeysArgs, KeysCommand, OutputFormat, RecordsArgs,
-    RecordsFormat, ServeArgs, SpeedArgs, StoreArgs, VerifyArgs, ZoneCommand, ZoneExportArgs,
+    CheckArgs, Cli, Command, DnsArgs, EXIT_INVALID_INPUT, EXIT_NOT_VERIFIED, EXIT_OK, EXIT_UNKNOWN, KeysArgs,
+    KeysCommand, OutputFormat, RecordsArgs, RecordsFormat, ServeArgs, SpeedArgs, StoreArgs, VerifyArgs, ZoneCommand,
+    ZoneExportArgs,
 };
 use crate::render;
 use crate::setup::{exit_code, parse_domain, resolver_settings, setup};
@@ -191,7 +193,7 @@ async fn shutdown_signal() {
 
 async fn records(args: RecordsArgs) -> Result<u8> {
     let setup = setup(&args.dns, None)?;
-    let domain = DomainName::from_email(&args.email)?;
+    let domain = parse_domain(&args.email)?;
     let account = AccountId::parse(&args.account)?;
     let dns = if args.offline { None } else { Some(Dns::new(&setup.resolver)?) };
     let plan = plan_records(dns.as_ref(), &setup.config, &account, &domain, args.ed25519, &[]).await.map_err(|error| match error {
@@ -251,6 +253,7 @@ async fn check(args: CheckArgs) -> Result<u8> {
     let domains: Vec<DomainName> = args.domains.iter().map(|text| parse_domain(text)).collect::<Result<_, _>>()?;
     let dns = Dns::new(&setup.resolver)?;
     let mut stdout = std::io::stdout().lock();
+    let mut exit = EXIT_OK;
     for domain in &domains {
         let report =
             check_domain(&dns, domain, &args.dkim_selectors, &setup.config.spf.all, &setup.config.dmarc.record).await;
@@ -259,6 +262,16 @@ async fn check(args: CheckArgs) -> Result<u8> {
         } else {
             stdout.write_all(render::report(&report).as_bytes())?;
         }
+        // Errors found: 1; a temporary DNS failure (nothing known for sure): 3, which wins.
+        let temporary = report.problems.iter().any(|problem| problem.code == ProblemCode::DnsTemporaryFailure);
+        let errors = report.problems.iter().any(|problem| problem.severity == Severity::Error);
+        exit = exit.max(if temporary {
+            EXIT_UNKNOWN
+        } else if errors {
+            EXIT_NOT_VERIFIED
+        } else {
+            EXIT_OK
+        });
     }
-    Ok(EXIT_OK)
+    Ok(exit)
 }

@@ -99,8 +99,21 @@ pub fn verification(result: &Verification) -> String {
         _ => "(no single SPF record)".to_string(),
     };
     let _ = writeln!(output, "  SPF    {}  {spf_detail}", method_status(result.spf.status));
+    // Each range is evaluated at both ends: one line per range, both results when they differ.
+    let mut networks: Vec<(&str, Vec<(&str, &str)>)> = Vec::new();
     for ip in &result.spf.sending_ips {
-        let _ = writeln!(output, "         {} -> {}", ip.network, ip.result.as_str());
+        match networks.iter_mut().find(|(network, _)| *network == ip.network) {
+            Some((_, results)) => results.push((&ip.ip, ip.result.as_str())),
+            None => networks.push((&ip.network, vec![(&ip.ip, ip.result.as_str())])),
+        }
+    }
+    for (network, results) in networks {
+        let shown = if results.iter().all(|(_, result)| *result == results[0].1) {
+            results[0].1.to_string()
+        } else {
+            results.iter().map(|(ip, result)| format!("{ip} {result}")).collect::<Vec<_>>().join(", ")
+        };
+        let _ = writeln!(output, "         {network} -> {shown}");
     }
     let dmarc_detail = match (&result.dmarc.record, &result.dmarc.location) {
         (Some(record), Some(location)) => {
@@ -114,18 +127,39 @@ pub fn verification(result: &Verification) -> String {
     output
 }
 
+/// One record of an SPF include tree and what is below it, indented by depth.
+fn spf_tree(output: &mut String, node: &senderauth_core::spf::tree::SpfNode, depth: usize) {
+    let indent = "  ".repeat(depth);
+    let cost = if node.lookups == 1 { "1 lookup".to_string() } else { format!("{} lookups", node.lookups) };
+    let what = match (&node.record, &node.error) {
+        (_, Some(error)) => format!("({error})"),
+        (Some(record), None) => record.clone(),
+        (None, None) => "(no SPF record)".to_string(),
+    };
+    let _ = writeln!(output, "         {indent}{} {}: {what}  [{cost}]", node.via, node.domain);
+    for child in &node.children {
+        spf_tree(output, child, depth + 1);
+    }
+}
+
 /// One provider-independent report, for a person.
 pub fn report(report: &DomainReport) -> String {
     let mut output = String::new();
     let _ = writeln!(output, "{}", report.domain);
     match &report.spf.record {
         Some(record) => {
+            let lookups = report.spf.lookups.unwrap_or(0);
             let _ = writeln!(
                 output,
-                "  SPF    {record}\n         {} DNS lookups of 10, {} void of 2",
-                report.spf.lookups.unwrap_or(0),
+                "  SPF    {record}\n         {lookups} DNS {} of 10, {} void of 2",
+                if lookups == 1 { "lookup" } else { "lookups" },
                 report.spf.void_lookups.unwrap_or(0)
             );
+            if let Some(tree) = &report.spf.tree {
+                for child in &tree.root.children {
+                    spf_tree(&mut output, child, 1);
+                }
+            }
         }
         None => {
             let _ = writeln!(output, "  SPF    (no single valid record)");

@@ -33,8 +33,9 @@ pub enum ServeError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("{action}: {source}")]
-    Io { action: String, source: std::io::Error },
+    /// The cause is part of the message (not a `source`), so it is not printed twice.
+    #[error("{action}: {cause}")]
+    Io { action: String, cause: std::io::Error },
     #[error("cannot set up {0}")]
     Setup(String),
     #[error(transparent)]
@@ -91,7 +92,7 @@ fn update_target(settings: &Settings) -> Result<Option<UpdateTarget>, ServeError
 fn private_data_dir(data_dir: &Path) -> Result<(), ServeError> {
     use std::os::unix::fs::PermissionsExt;
     rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
-    let io = |action: String| move |source| ServeError::Io { action, source };
+    let io = |action: String| move |source| ServeError::Io { action, cause: source };
     std::fs::create_dir_all(data_dir).map_err(io(format!("creating the data directory {}", data_dir.display())))?;
     let entries =
         std::fs::read_dir(data_dir).map_err(io(format!("reading the data directory {}", data_dir.display())))?;
@@ -136,7 +137,7 @@ pub async fn run(
                 "serving DNS on {:?} (is another process using it? set [service.dns] listen or --dns-listen)",
                 settings.service.dns.listen
             ),
-            source,
+            cause: source,
         })?)
     };
     let mut resolver = resolver;
@@ -158,11 +159,11 @@ pub async fn run(
     }
     let listener = TcpListener::bind(settings.service.listen).await.map_err(|source| ServeError::Io {
         action: format!("listening on {} (is another process using it?)", settings.service.listen),
-        source,
+        cause: source,
     })?;
     let address = listener
         .local_addr()
-        .map_err(|source| ServeError::Io { action: "reading the listening address".to_string(), source })?;
+        .map_err(|source| ServeError::Io { action: "reading the listening address".to_string(), cause: source })?;
 
     let keys = settings.key_maker()?;
     let update_target = update_target(&settings)?;
@@ -179,8 +180,9 @@ pub async fn run(
     let (stop, stopped) = watch::channel(false);
     let zone: SharedZone = Arc::new(std::sync::RwLock::new(Zone::load(zone_settings(&settings), &worker.store).await?));
     let nameserver = if let Some(bound) = dns_sockets {
-        let listeners = senderauth_dns::server::serve(bound, zone.clone(), stopped.clone())
-            .map_err(|source| ServeError::Io { action: "starting the DNS server's threads".to_string(), source })?;
+        let listeners = senderauth_dns::server::serve(bound, zone.clone(), stopped.clone()).map_err(|source| {
+            ServeError::Io { action: "starting the DNS server's threads".to_string(), cause: source }
+        })?;
         tracing::info!(addresses = ?listeners.addresses, "serving the platform's zone");
         tokio::spawn(senderauth_dns::server::follow_changes(worker.store.clone(), zone.clone(), stopped.clone()));
         Some(listeners)
@@ -215,11 +217,11 @@ pub async fn run(
         Some(smtp_address) => {
             let smtp_listener = TcpListener::bind(smtp_address).await.map_err(|source| ServeError::Io {
                 action: format!("listening for SMTP on {smtp_address} (is another process using it? set [service.smtp] listen or --smtp-listen)"),
-                source,
+                cause: source,
             })?;
             let bound = smtp_listener
                 .local_addr()
-                .map_err(|source| ServeError::Io { action: "reading the SMTP address".to_string(), source })?;
+                .map_err(|source| ServeError::Io { action: "reading the SMTP address".to_string(), cause: source })?;
             let smtp_settings = senderauth_mail::smtp::SmtpSettings {
                 hostname: settings
                     .service
@@ -270,7 +272,7 @@ pub async fn run(
         let _ = tokio::task::spawn_blocking(move || listeners.stop()).await;
     }
     tracing::info!("stopped");
-    served.map_err(|source| ServeError::Io { action: "serving HTTP".to_string(), source })
+    served.map_err(|source| ServeError::Io { action: "serving HTTP".to_string(), cause: source })
 }
 
 /// A worker with its own database connections and resolver, configured from `settings`.
@@ -321,7 +323,7 @@ async fn start_background(
     let (ready, started) = tokio::sync::oneshot::channel::<Result<(), ServeError>>();
     let (settings, resolver) = (settings.clone(), resolver.clone());
     let (node, metrics) = (api_worker.node.clone(), api_worker.metrics.clone());
-    let spawn_error = |source| ServeError::Io { action: "starting the background verifier".to_string(), source };
+    let spawn_error = |source| ServeError::Io { action: "starting the background verifier".to_string(), cause: source };
     let thread = std::thread::Builder::new()
         .name("senderauth-background".to_string())
         .spawn(move || {
@@ -422,7 +424,7 @@ async fn bootstrap_demo_account(store: &Store, service: &ServiceConfig) -> Resul
 /// Writes a token generated on the first start to a file only its owner can read.
 fn write_token(path: &Path, token: &str, what: &str) -> Result<(), ServeError> {
     write_private(path, &format!("{token}\n"))
-        .map_err(|source| ServeError::Io { action: format!("writing {what} to {}", path.display()), source })
+        .map_err(|source| ServeError::Io { action: format!("writing {what} to {}", path.display()), cause: source })
 }
 
 fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {

@@ -180,6 +180,11 @@ async fn verify_reports_status_and_exit_code() {
     let good = senderauth(&server, &["verify", "--account", "42", "good.example.com"]).await;
     assert_eq!(good.status.code(), Some(0), "{}{}", stdout(&good), stderr(&good));
     assert!(stdout(&good).contains("good.example.com (account 42): Verified"));
+    // Each sending range once (it is evaluated at both ends).
+    assert_eq!(stdout(&good).matches("192.0.2.0/24 -> pass").count(), 1, "{}", stdout(&good));
+    // `records` takes a bare domain as `verify` does.
+    let records = senderauth(&server, &["records", "good.example.com", "--account", "42", "--offline"]).await;
+    assert!(records.status.success(), "{}", stderr(&records));
 
     server.add("bare.example.com", "A", "198.51.100.1");
     let bare = senderauth(&server, &["verify", "--account", "42", "--format", "json", "bare.example.com"]).await;
@@ -274,7 +279,8 @@ async fn check_analyses_any_domain() {
         &["check", "other.example.com", "--dkim-selector", "s1", "--dkim-selector", "s2", "--json"],
     )
     .await;
-    assert!(output.status.success(), "{}", stderr(&output));
+    // Errors reported (+all, a selector missing): exit 1, as `verify` does for a domain not verified.
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
     let report: Value = serde_json::from_str(stdout(&output).trim()).expect("JSON");
     assert_eq!(report["spf"]["lookups"], 1);
     assert_eq!(report["dmarc"]["policy"], "reject");
@@ -284,7 +290,37 @@ async fn check_analyses_any_domain() {
         report["problems"].as_array().expect("problems").iter().filter_map(|p| p["code"].as_str()).collect();
     assert!(codes.contains(&"spf_pass_all") && codes.contains(&"dkim_selector_missing"), "{codes:?}");
     let text = senderauth(&server, &["check", "other.example.com"]).await;
-    assert!(stdout(&text).contains("1 DNS lookups of 10"), "{}", stdout(&text));
+    assert!(stdout(&text).contains("1 DNS lookup of 10"), "{}", stdout(&text));
+    assert!(
+        stdout(&text).contains("include _spf.example.net: v=spf1 ip4:203.0.113.0/24 -all  [0 lookups]"),
+        "the include tree, in text too: {}",
+        stdout(&text)
+    );
+    // Nothing wrong: 0.
+    server.add("fine.example.com", "TXT", "v=spf1 ip4:203.0.113.0/24 -all");
+    server.add("_dmarc.fine.example.com", "TXT", "v=DMARC1; p=reject");
+    let fine = senderauth(&server, &["check", "fine.example.com"]).await;
+    assert_eq!(fine.status.code(), Some(0), "{}", stdout(&fine));
+}
+
+#[tokio::test]
+async fn a_taken_port_is_said_once_with_the_flag_that_moves_it() {
+    let taken = std::net::UdpSocket::bind("127.0.0.1:0").expect("a port");
+    let port = taken.local_addr().expect("address").port();
+    let _tcp = std::net::TcpListener::bind(("127.0.0.1", port)).expect("the same port over TCP");
+    let data_dir = tempdir();
+    let dns = format!("127.0.0.1:{port}");
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_senderauth"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--smtp-listen", "127.0.0.1:0", "--dns-listen", &dns])
+        .args(["--data-dir", path(&data_dir)])
+        .env_remove("SENDERAUTH_CONFIG")
+        .output()
+        .await
+        .expect("serve");
+    let message = stderr(&output);
+    assert_eq!(output.status.code(), Some(2), "{message}");
+    assert!(message.contains("--dns-listen") && !message.contains("dns_listen"), "{message}");
+    assert_eq!(message.matches("Address already in use").count(), 1, "said once: {message}");
 }
 
 #[tokio::test]
