@@ -122,6 +122,14 @@ return [...document.querySelectorAll('input:not([type=hidden]), select, textarea
   .filter((field) => field.labels.length === 0 && !field.getAttribute('aria-label'))
   .map((field) => field.outerHTML.slice(0, 80));"#;
 
+/// The innermost elements reaching past 375 px, for the message when a page is too wide.
+const WIDER_THAN_SCREEN: &str = r#"
+return [...document.querySelectorAll('body *')]
+  .filter((element) => element.scrollWidth > 375 || element.getBoundingClientRect().right > 376)
+  .filter((element) => ![...element.children].some((child) => child.scrollWidth > 375 || child.getBoundingClientRect().right > 376))
+  .slice(0, 5)
+  .map((element) => element.tagName + '.' + element.className + ': ' + (element.textContent || '').slice(0, 60));"#;
+
 /// Checks the page as it stands: every field labelled, readable contrast everywhere, and at
 /// 375 px wide nothing wider than the screen (tables scroll inside themselves, or turn into
 /// cards). Saves its screenshot as `name`.
@@ -131,9 +139,11 @@ async fn check_page(browser: &Browser, name: &str) {
     assert_eq!(low, serde_json::json!([]), "{name}: text under 4.5:1 contrast");
     let widths = browser.script("return [document.documentElement.scrollWidth, window.innerWidth];").await;
     let (page, window) = (widths[0].as_i64().unwrap_or(0), widths[1].as_i64().unwrap_or(0));
-    assert_eq!(window, 375, "{name}: checked at 375 px wide");
-    assert!(page <= window, "{name}: the page is {page} px wide in a {window} px window");
+    let wide = browser.script(WIDER_THAN_SCREEN).await;
+    // The screenshot first: it shows what a failure below is about.
     browser.screenshot(&screenshots().join(format!("{name}.png"))).await;
+    assert_eq!(window, 375, "{name}: checked at 375 px wide; wider than the screen: {wide}");
+    assert!(page <= window, "{name}: the page is {page} px wide in a {window} px window; wider: {wide}");
 }
 
 /// Waits until the page's heading shows `status` (a badge), reloading as the page does not.
@@ -282,6 +292,35 @@ async fn in_demo_mode_a_customer_walks_from_connecting_to_verified_with_the_sand
     assert!(lines.iter().any(|line| line.contains("Partially verified") && line.contains("dmarc_missing")), "{checks}");
     let changes = browser.text("section[aria-labelledby=changes-title] tbody").await;
     assert!(changes.contains("domain.verified") && changes.contains("domain.partially_verified"), "{changes}");
+
+    // A domain with long names: its problems name long hosts, and the page still fits 375 px.
+    browser.goto(&format!("{base}/ui/domains")).await;
+    browser
+        .type_into("#email", "news@campaigns.newsletter-department.marketing-team.shop-with-a-long-name.example.com")
+        .await;
+    browser.submit("form[action='/ui/domains'] button[type=submit]").await;
+    wait_for_url(
+        &browser,
+        "/ui/domains/campaigns.newsletter-department.marketing-team.shop-with-a-long-name.example.com",
+    )
+    .await;
+    wait_for_status(&browser, "Not verified").await;
+    check_page(&browser, "demo-setup-long-names").await;
+    // Checked: its problems name the long hosts.
+    browser.submit("form[action$='/verify'] button").await;
+    let started = Instant::now();
+    while browser.find_text("ul.problems").await.is_none() {
+        assert!(started.elapsed() < Duration::from_secs(10), "the check's problems are listed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        browser.goto(&browser.url().await).await;
+    }
+    let problems = browser.text("ul.problems").await;
+    assert!(problems.contains("shop-with-a-long-name.example.com"), "{problems}");
+    check_page(&browser, "demo-setup-long-names-checked").await;
+    browser.submit("a[href$='/history']").await;
+    check_page(&browser, "demo-history-long-names").await;
+    browser.goto(&format!("{base}/ui/domains")).await;
+    check_page(&browser, "demo-domains-long-names").await;
 
     // A form without its CSRF token (a forged one) is refused, and changes nothing.
     browser.goto(&format!("{base}/ui/sandbox/example.com")).await;
