@@ -82,7 +82,7 @@ def rows(domains_path, accounts, now):
         yield "domains", columns, ((i, a, d, s, connected, connected, now - DAY, now - i % 3600 + due_offset)
                                    for i, a, d, s in domains())
     yield "status_events", ("domain_id", "at", "from_status", "to_status", "event"), (
-        (i, connected + 600, "pending", s, "domain." + s) for i, _, _, s in domains()
+        (i, connected + 600, "not_verified", s, "domain." + s) for i, _, _, s in domains()
     )
 
 

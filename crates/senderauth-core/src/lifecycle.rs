@@ -14,7 +14,8 @@ use crate::status::DomainStatus;
 #[serde(rename_all = "snake_case")]
 pub enum LifecycleStatus {
     /// Connected, not verified yet; checked at growing intervals during the setup window.
-    Pending,
+    /// (Named `pending` before; stored rows of that name read as this.)
+    NotVerified,
     PartiallyVerified,
     Verified,
     /// Was verified or partially verified, then failed several checks in a row.
@@ -27,7 +28,7 @@ pub enum LifecycleStatus {
 impl LifecycleStatus {
     pub fn as_str(self) -> &'static str {
         match self {
-            LifecycleStatus::Pending => "pending",
+            LifecycleStatus::NotVerified => "not_verified",
             LifecycleStatus::PartiallyVerified => "partially_verified",
             LifecycleStatus::Verified => "verified",
             LifecycleStatus::TemporaryFailure => "temporary_failure",
@@ -37,7 +38,7 @@ impl LifecycleStatus {
 
     pub fn parse(text: &str) -> Option<LifecycleStatus> {
         Some(match text {
-            "pending" => LifecycleStatus::Pending,
+            "not_verified" | "pending" => LifecycleStatus::NotVerified,
             "partially_verified" => LifecycleStatus::PartiallyVerified,
             "verified" => LifecycleStatus::Verified,
             "temporary_failure" => LifecycleStatus::TemporaryFailure,
@@ -176,7 +177,7 @@ pub fn after_check(config: &LifecycleConfig, state: &DomainState, outcome: Domai
     };
     let in_setup = now - state.setup_started_at < seconds(config.setup_window);
     match state.status {
-        LifecycleStatus::Pending | LifecycleStatus::Failed => match reached {
+        LifecycleStatus::NotVerified | LifecycleStatus::Failed => match reached {
             Some(status) => {
                 next.status = status;
                 next.consecutive_failures = 0;
@@ -190,7 +191,7 @@ pub fn after_check(config: &LifecycleConfig, state: &DomainState, outcome: Domai
                 Transition { state: next, next_check_at: Some(now + interval), event: Some(event) }
             }
             None if in_setup => {
-                next.status = LifecycleStatus::Pending;
+                next.status = LifecycleStatus::NotVerified;
                 stay(now + setup_interval(config, now - state.setup_started_at), next)
             }
             None => {
@@ -258,7 +259,7 @@ pub fn after_check(config: &LifecycleConfig, state: &DomainState, outcome: Domai
 pub fn verify_requested(state: &DomainState, now: i64) -> DomainState {
     let mut next = state.clone();
     if state.status == LifecycleStatus::Failed {
-        next.status = LifecycleStatus::Pending;
+        next.status = LifecycleStatus::NotVerified;
         next.setup_started_at = now;
         next.consecutive_failures = 0;
         next.degraded_since = None;
@@ -276,7 +277,7 @@ mod tests {
     fn new_domain() -> DomainState {
         DomainState {
             id: 7,
-            status: LifecycleStatus::Pending,
+            status: LifecycleStatus::NotVerified,
             setup_started_at: 0,
             consecutive_failures: 0,
             degraded_since: None,
@@ -332,7 +333,7 @@ mod tests {
         assert!(*at >= 72 * HOUR && *at <= 74 * HOUR, "{at}");
         assert!(transitions.len() < 80, "at most every 2 hours late in setup: {}", transitions.len());
         let again = verify_requested(&last.state, 200 * HOUR);
-        assert_eq!((again.status, again.setup_started_at), (LifecycleStatus::Pending, 200 * HOUR));
+        assert_eq!((again.status, again.setup_started_at), (LifecycleStatus::NotVerified, 200 * HOUR));
         let next = after_check(&LifecycleConfig::default(), &again, NotVerified, 200 * HOUR);
         assert_eq!(next.next_check_at, Some(200 * HOUR + 60), "a new setup window starts with frequent checks");
     }
@@ -383,7 +384,7 @@ mod tests {
     fn unknown_results_change_nothing() {
         let config = LifecycleConfig::default();
         for status in [
-            LifecycleStatus::Pending,
+            LifecycleStatus::NotVerified,
             LifecycleStatus::Verified,
             LifecycleStatus::PartiallyVerified,
             LifecycleStatus::TemporaryFailure,

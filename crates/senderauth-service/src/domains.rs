@@ -222,6 +222,17 @@ pub struct DomainHistory {
     pub runs: Vec<CheckRun>,
 }
 
+/// A status to filter a list by, as stored (`pending`, the earlier name, read as `not_verified`).
+fn status_filter(status: Option<&str>) -> Result<Option<&'static str>, ServiceError> {
+    status
+        .map(|text| {
+            LifecycleStatus::parse(text)
+                .map(LifecycleStatus::as_str)
+                .ok_or_else(|| ServiceError::InvalidStatus(text.to_string()))
+        })
+        .transpose()
+}
+
 fn account_id(account: i64) -> Result<AccountId, ServiceError> {
     AccountId::parse(&account.to_string()).map_err(|error| ServiceError::Internal(error.to_string()))
 }
@@ -333,6 +344,7 @@ impl Service {
         if !(1..=MAX_PAGE).contains(&limit) {
             return Err(ServiceError::InvalidPageLimit { max: MAX_PAGE });
         }
+        let status = status_filter(status)?;
         let domains = self.worker.store.domains(account, status, after, limit).await?;
         let next =
             (domains.len() as i64 == limit).then(|| domains.last().map(|record| record.domain.clone())).flatten();
@@ -350,6 +362,7 @@ impl Service {
         limit: i64,
     ) -> Result<Vec<DomainRow>, ServiceError> {
         let store = &self.worker.store;
+        let status = status_filter(status)?;
         let domains = match search {
             Some(search) => store.domains_matching(account, status, search, after, limit).await?,
             None => store.domains(account, status, after, limit).await?,

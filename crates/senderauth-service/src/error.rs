@@ -32,6 +32,8 @@ pub enum ServiceError {
     InvalidPageLimit { max: i64 },
     #[error("give the token a label of 1 to 200 characters")]
     InvalidTokenLabel,
+    #[error("{0:?} is not a status: use not_verified, partially_verified, verified, temporary_failure or failed")]
+    InvalidStatus(String),
     #[error("{0}")]
     InvalidEmail(String),
     #[error("{0}")]
@@ -106,6 +108,7 @@ impl ServiceError {
             ServiceError::InvalidAccountName => "invalid_name",
             ServiceError::InvalidDomainLimit | ServiceError::InvalidPageLimit { .. } => "invalid_limit",
             ServiceError::InvalidTokenLabel => "invalid_label",
+            ServiceError::InvalidStatus(_) => "invalid_status",
             ServiceError::InvalidEmail(_) => "invalid_email",
             ServiceError::InvalidDomain(_) => "invalid_domain",
             ServiceError::InvalidDkimAlgorithm(_) => "invalid_dkim_algorithm",
@@ -140,7 +143,8 @@ impl ServiceError {
             ServiceError::InvalidAccountName
             | ServiceError::InvalidDomainLimit
             | ServiceError::InvalidPageLimit { .. }
-            | ServiceError::InvalidTokenLabel => ErrorKind::BadRequest,
+            | ServiceError::InvalidTokenLabel
+            | ServiceError::InvalidStatus(_) => ErrorKind::BadRequest,
             ServiceError::InvalidEmail(_)
             | ServiceError::InvalidDomain(_)
             | ServiceError::InvalidDkimAlgorithm(_)

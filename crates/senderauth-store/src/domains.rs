@@ -55,7 +55,7 @@ pub struct StatusEvent {
 }
 
 /// The status a newly connected domain starts in.
-pub const INITIAL_STATUS: LifecycleStatus = LifecycleStatus::Pending;
+pub const INITIAL_STATUS: LifecycleStatus = LifecycleStatus::NotVerified;
 
 /// A stored status, or `Corrupt` for a name this version does not know.
 pub(crate) fn lifecycle_status(text: &str) -> Result<LifecycleStatus, StoreError> {

@@ -73,6 +73,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
     (7, "ui sessions", include_str!("../migrations/sqlite/0007_ui_sessions.sql")),
     (8, "sandbox", include_str!("../migrations/sqlite/0008_sandbox.sql")),
     (9, "check runs", include_str!("../migrations/sqlite/0009_check_runs.sql")),
+    (10, "not verified", include_str!("../migrations/sqlite/0010_not_verified.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "initial", include_str!("../migrations/postgres/0001_initial.sql")),
@@ -85,6 +86,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (8, "ui sessions", include_str!("../migrations/postgres/0008_ui_sessions.sql")),
     (9, "sandbox", include_str!("../migrations/postgres/0009_sandbox.sql")),
     (10, "check runs", include_str!("../migrations/postgres/0010_check_runs.sql")),
+    (11, "not verified", include_str!("../migrations/postgres/0011_not_verified.sql")),
 ];
 
 impl Store {

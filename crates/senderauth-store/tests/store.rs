@@ -59,7 +59,7 @@ async fn domains_are_per_account_and_conflicts_are_refused() {
         let first = store.create_account("First", None, 1).await.expect("account");
         let second = store.create_account("Second", Some(2), 1).await.expect("account");
         let added = store.add_domain(first.id, "news.example.com", 10).await.expect("add");
-        assert_eq!(added.status.as_str(), "pending");
+        assert_eq!(added.status.as_str(), "not_verified");
         assert_eq!(added.next_check_at, Some(10), "a new domain is due at once");
         let duplicate = store.add_domain(first.id, "news.example.com", 11).await;
         assert!(matches!(duplicate, Err(StoreError::DomainExists { ref domain }) if domain == "news.example.com"));
@@ -165,7 +165,7 @@ async fn checks_keep_the_latest_result_and_a_history_of_status_changes() {
         let event = store.record_check(domain.id, &check("partially_verified", 160, 400)).await.expect("record");
         assert_eq!(
             event.map(|e| (e.from_status, e.to_status)),
-            Some((Some(LifecycleStatus::Pending), LifecycleStatus::PartiallyVerified))
+            Some((Some(LifecycleStatus::NotVerified), LifecycleStatus::PartiallyVerified))
         );
         assert_eq!(store.record_check(domain.id, &check("partially_verified", 400, 1000)).await.expect("record"), None);
         store.record_check(domain.id, &check("verified", 1000, 90_000)).await.expect("record");
@@ -186,7 +186,10 @@ async fn checks_keep_the_latest_result_and_a_history_of_status_changes() {
             .into_iter()
             .map(|e| (e.at, e.to_status.as_str().to_string()))
             .collect();
-        assert_eq!(history, [(100, "pending".into()), (160, "partially_verified".into()), (1000, "verified".into())]);
+        assert_eq!(
+            history,
+            [(100, "not_verified".into()), (160, "partially_verified".into()), (1000, "verified".into())]
+        );
         // The check log: the two alike checks are one run, newest first; pages go back in time.
         store.record_check(domain.id, &check("verified", 2000, 90_000)).await.expect("record");
         // A check that started before the one recorded last (a background check finishing after
@@ -261,7 +264,10 @@ async fn a_batch_of_checks_is_recorded_together_and_a_removed_domain_does_not_st
                 (event.from_status.map(LifecycleStatus::as_str), event.to_status.as_str(), event.event.as_deref())
             })
             .collect();
-        assert_eq!(changes, [(None, "pending", None), (Some("pending"), "verified", Some("domain.verified"))]);
+        assert_eq!(
+            changes,
+            [(None, "not_verified", None), (Some("not_verified"), "verified", Some("domain.verified"))]
+        );
         let fresh = store.add_domain(account.id, "fresh.example.com", 300).await.expect("add");
         let page = store.domain_page(account.id, "fresh.example.com").await.expect("read").expect("domain");
         assert_eq!((page.record.id, page.result, page.history.len()), (fresh.id, None, 1));

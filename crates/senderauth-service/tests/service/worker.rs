@@ -102,7 +102,7 @@ async fn records_that_appear_late_are_noticed_and_records_that_never_do_fail_at_
             let (failed_at, status) = seen.last().expect("rounds").clone();
             assert_eq!(status, "failed");
             assert!((72 * HOUR..74 * HOUR).contains(&failed_at), "{failed_at}");
-            assert!(seen[..seen.len() - 1].iter().all(|(_, status)| status == "pending"));
+            assert!(seen[..seen.len() - 1].iter().all(|(_, status)| status == "not_verified"));
             assert_eq!(worker.run_once(200 * HOUR).await.expect("round").checked, 0, "failed domains wait");
         }
     })

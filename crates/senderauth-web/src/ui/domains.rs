@@ -25,14 +25,15 @@ const PAGE: i64 = 50;
 /// Check runs per page of a domain's history (runs of alike checks count once).
 const HISTORY_PAGE: i64 = 50;
 
-/// The statuses the pages name, with what they call them.
-const STATUSES: [(&str, &str); 7] = [
-    ("pending", "Not verified"),
+/// The statuses the pages name, with what they call them: a domain's five (the first five, the
+/// list's filter), then a method's own. One word per state: the API, the CLI and the pages
+/// share them.
+const STATUSES: [(&str, &str); 6] = [
+    ("not_verified", "Not verified"),
     ("partially_verified", "Partially verified"),
     ("verified", "Verified"),
     ("temporary_failure", "Temporary failure"),
     ("failed", "Failed"),
-    ("not_verified", "Not verified"),
     ("unknown", "Unknown: DNS did not answer"),
 ];
 

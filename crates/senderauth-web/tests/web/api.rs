@@ -209,7 +209,10 @@ async fn connecting_a_domain_returns_its_records_and_refusals_say_why() {
         let (status, body) =
             app.call("POST", "/api/v1/domains", Some(&token), Some(r#"{"email": "News@Info.Example.com"}"#)).await;
         assert_eq!(status, 201, "{body}");
-        assert_eq!((body["domain"].as_str(), body["status"].as_str()), (Some("info.example.com"), Some("pending")));
+        assert_eq!(
+            (body["domain"].as_str(), body["status"].as_str()),
+            (Some("info.example.com"), Some("not_verified"))
+        );
         let records = body["records"].as_array().expect("records");
         assert_eq!(records.len(), 4);
         assert_eq!(records[0]["host"], "sa1-1._domainkey.info");
@@ -389,6 +392,16 @@ async fn domains_are_listed_in_pages_and_filtered_by_status() {
         assert_eq!(verified["domains"].as_array().expect("list").len(), 1);
         let (status, body) = app.call("GET", "/api/v1/domains?limit=0", Some(&token), None).await;
         assert_eq!((status, body["code"].as_str()), (400, Some("invalid_limit")));
+        // One word per state: the others are not_verified, as the CLI and the UI say; the
+        // earlier name still filters the same, an unknown one is refused.
+        let (_, waiting) = app.call("GET", "/api/v1/domains?status=not_verified", Some(&token), None).await;
+        let waiting = waiting["domains"].as_array().expect("list").clone();
+        assert_eq!(waiting.len(), 6, "{waiting:?}");
+        assert!(waiting.iter().all(|domain| domain["status"] == "not_verified"), "{waiting:?}");
+        let (_, legacy) = app.call("GET", "/api/v1/domains?status=pending", Some(&token), None).await;
+        assert_eq!(legacy["domains"].as_array().map(Vec::len), Some(6));
+        let (status, body) = app.call("GET", "/api/v1/domains?status=waiting", Some(&token), None).await;
+        assert_eq!((status, body["code"].as_str()), (400, Some("invalid_status")), "{body}");
     }
 }
 
@@ -477,7 +490,7 @@ async fn metrics_count_checks_domains_per_status_and_queue_lag() {
             "senderauth_checks_total{outcome=\"verified\"} 1",
             "senderauth_check_duration_seconds_count 1",
             "senderauth_domains{status=\"verified\"} 1",
-            "senderauth_domains{status=\"pending\"} 1",
+            "senderauth_domains{status=\"not_verified\"} 1",
             "senderauth_queue_lag_seconds 90",
         ] {
             assert!(text.lines().any(|candidate| candidate == line), "missing {line:?} in:\n{text}");
@@ -538,7 +551,7 @@ async fn a_domain_shows_what_dns_holds_next_to_each_required_record() {
             (records[3]["status"].as_str(), records[3]["found"].as_str()),
             (Some("verified"), Some("v=DMARC1; p=none"))
         );
-        assert_eq!(detail["status"], "pending", "DKIM is not verified, so not even partially verified");
+        assert_eq!(detail["status"], "not_verified", "DKIM is not verified, so not even partially verified");
     }
 }
 

@@ -157,7 +157,10 @@ async fn status_changes_are_delivered_signed_retried_and_logged() {
             (event["type"].as_str(), event["data"]["domain"].as_str()),
             (Some("domain.verified"), Some("hooked.example.com"))
         );
-        assert_eq!((event["data"]["from"].as_str(), event["data"]["to"].as_str()), (Some("pending"), Some("verified")));
+        assert_eq!(
+            (event["data"]["from"].as_str(), event["data"]["to"].as_str()),
+            (Some("not_verified"), Some("verified"))
+        );
 
         let (_, log) = call(setup.api, "GET", &format!("/api/v1/webhooks/{id}/deliveries"), Some(&token), None).await;
         let delivery = &log["deliveries"][0];

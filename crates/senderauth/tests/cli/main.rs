@@ -349,8 +349,13 @@ fn tempdir() -> std::path::PathBuf {
     directory
 }
 
-fn rand_suffix() -> u128 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos())
+/// Unique within this process (tests run side by side, and two may ask in the same tick of the
+/// clock) and across runs.
+fn rand_suffix() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let count = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    format!("{nanos}-{count}")
 }
 
 fn path(path: &Path) -> &str {
