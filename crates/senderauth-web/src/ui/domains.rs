@@ -266,6 +266,8 @@ impl DmarcSummary {
 }
 
 struct RecordRow {
+    /// Why the record exists, in plain words.
+    purpose: String,
     kind: &'static str,
     host: String,
     value: String,
@@ -319,6 +321,8 @@ struct DomainPage<'a> {
     dns_host: Option<DnsHost>,
     last_checked: String,
     next_check: String,
+    /// Where the setup stands and what to do next, in a sentence or two.
+    progress: String,
     sections: Vec<Section>,
     problems: Vec<ProblemRow>,
     history: Vec<Change>,
@@ -334,6 +338,57 @@ fn severity_class(severity: Severity) -> &'static str {
 
 /// The setup page's sections, one per method: its status, (for DMARC) which record applies,
 /// and its records.
+/// How long DNS changes take, and how long the platform keeps checking.
+const TIMING: &str = "DNS changes usually show within minutes, sometimes hours (up to 48). We keep checking for \
+                      72 hours, so the status updates without you: reload to see it, or click Verify.";
+
+/// Where the setup stands: how many records are found, and the next step.
+fn progress(view: &DomainView) -> String {
+    let domain = view.domain.domain.as_str();
+    let records: Vec<_> = view.records.iter().flatten().collect();
+    let total = records.len();
+    let found = records.iter().filter(|record| record.status == Some(MethodStatus::Verified)).count();
+    let method_done = |method: Method| {
+        view.latest.as_ref().and_then(|latest| match method {
+            Method::Dkim => latest.dkim.status,
+            Method::Spf => latest.spf.status,
+            _ => latest.dmarc.status,
+        }) == Some(MethodStatus::Verified)
+    };
+    let missing: Vec<&str> = [(Method::Dkim, "DKIM"), (Method::Spf, "SPF"), (Method::Dmarc, "DMARC")]
+        .into_iter()
+        .filter(|(method, _)| !method_done(*method))
+        .map(|(_, name)| name)
+        .collect();
+    match view.domain.status {
+        LifecycleStatus::Verified => format!(
+            "You're all set: mail from {domain} is signed as {domain} and passes SPF and DMARC checks. Next: send a \
+             test message, and once reports show all your mail passes, tighten DMARC (p=quarantine, then p=reject)."
+        ),
+        LifecycleStatus::PartiallyVerified => format!(
+            "{found} of {total} records found. DKIM is done: your mail is already signed as {domain}. Add {} to \
+             finish. {TIMING}",
+            missing.join(" and ")
+        ),
+        LifecycleStatus::TemporaryFailure => format!(
+            "Records that worked are missing now: {} {}. We keep checking and restore the status when they are \
+             back; check them at your DNS host.",
+            missing.join(" and "),
+            if missing.len() == 1 { "is" } else { "are" }
+        ),
+        LifecycleStatus::Failed => format!(
+            "{found} of {total} records found, and we have stopped checking. Add the records below, then click \
+             Verify."
+        ),
+        LifecycleStatus::NotVerified if view.domain.last_checked_at.is_none() || found == 0 => format!(
+            "Waiting for your records: add the {total} records below at your DNS host, then click Verify. {TIMING}"
+        ),
+        LifecycleStatus::NotVerified => {
+            format!("{found} of {total} records found. Add {} to finish. {TIMING}", missing.join(" and "))
+        }
+    }
+}
+
 fn sections(view: &DomainView) -> Vec<Section> {
     let latest = view.latest.as_ref();
     let methods = [
@@ -356,6 +411,7 @@ fn sections(view: &DomainView) -> Vec<Section> {
                 .flatten()
                 .filter(|record| record.required.method == method)
                 .map(|record| RecordRow {
+                    purpose: record.required.purpose.clone(),
                     kind: record.required.record_type,
                     host: record.required.host.clone(),
                     value: record.required.value.clone(),
@@ -405,6 +461,7 @@ pub(super) async fn domain_page(
         dns_host: state.service.dns_host(&view.zone).await,
         last_checked: time(view.domain.last_checked_at),
         next_check: time(view.domain.next_check_at),
+        progress: progress(&view),
         sections: sections(&view),
         problems: problems
             .iter()

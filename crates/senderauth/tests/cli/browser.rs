@@ -198,6 +198,9 @@ async fn in_demo_mode_a_customer_walks_from_connecting_to_verified_with_the_sand
     browser.press(webdriver::ENTER).await;
     wait_for_url(&browser, "/ui/domains/shop.example.com").await;
     wait_for_status(&browser, "Not verified").await;
+    let progress = browser.text("#progress").await;
+    assert!(progress.contains("Waiting for your records") && progress.contains("72 hours"), "{progress}");
+    assert!(browser.text("tr.why").await.starts_with("Why: "), "each record says why it exists");
     check_page(&browser, "demo-setup-not-verified").await;
     assert!(browser.text("aside[aria-label=Demo]").await.contains("example.com is hosted by the sandbox DNS host"));
 
@@ -257,6 +260,13 @@ async fn in_demo_mode_a_customer_walks_from_connecting_to_verified_with_the_sand
     browser.script("window.__before_submit = true;").await;
     browser.press(webdriver::ENTER).await;
     wait_for_status(&browser, "Partially verified").await;
+    let progress = browser.text("#progress").await;
+    assert!(
+        progress.contains("3 of 4 records found")
+            && progress.contains("DKIM is done")
+            && progress.contains("Add DMARC"),
+        "{progress}"
+    );
     assert!(browser.text("#dmarc-applies").await.contains("No DMARC record applies"));
     // (The screenshot shows the DKIM records, as cards at this width.)
     browser.script("document.getElementById('dkim-title').scrollIntoView();").await;
@@ -268,6 +278,7 @@ async fn in_demo_mode_a_customer_walks_from_connecting_to_verified_with_the_sand
     browser.goto(&format!("{base}/ui/domains/shop.example.com")).await;
     browser.submit("form[action$='/verify'] button").await;
     wait_for_status(&browser, "Verified").await;
+    assert!(browser.text("#progress").await.contains("You're all set"));
     let applies = browser.text("#dmarc-applies").await;
     assert!(applies.contains("Inherited from example.com") && applies.contains("v=DMARC1; p=none;"), "{applies}");
     check_page(&browser, "demo-setup-verified").await;
