@@ -260,7 +260,7 @@ async fn check_selector_inner(
         return Ok(());
     }
     // No CNAME. A key published at the host itself means a DNS host flattened the CNAME.
-    let flattened_key = if name_exists { find_key(txt.records()) } else { None };
+    let flattened_key = if name_exists { find_key(txt.as_slice().to_vec()) } else { None };
     if let Some(flattened) = flattened_key {
         check.flattened = true;
         // The key it must equal: the one the platform holds, or else the one at the target.
@@ -308,6 +308,20 @@ async fn check_selector_inner(
                 "Your DNS host adds the domain to the Host field by itself. Edit the record and enter only \"{}\" as the Host.",
                 host.strip_suffix(&format!(".{}", domain.organizational_domain())).unwrap_or(&host)
             ),
+        ));
+        return Ok(());
+    }
+    // A record of another type at the right name (often the target pasted as a TXT record).
+    let other = if name_exists { txt.as_slice().first().cloned() } else { None };
+    if let Some(text) = other {
+        problems.push(Problem::error(
+            ProblemCode::DkimWrongType,
+            Method::Dkim,
+            format!(
+                "{host} holds a TXT record ({}); it must be a CNAME pointing to {expected_target}",
+                String::from_utf8_lossy(&text).chars().take(100).collect::<String>()
+            ),
+            format!("Delete the TXT record at {host} and add a CNAME record there pointing to {expected_target}"),
         ));
         return Ok(());
     }

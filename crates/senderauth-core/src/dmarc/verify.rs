@@ -60,6 +60,39 @@ pub async fn verify_dmarc(dns: &Dns, domain: &DomainName, recommended: &str) -> 
         ));
     }
     let Some(found) = discovery.applicable else {
+        // A DMARC record put where receivers never look (at the domain itself, or at `dmarc.`
+        // without the underscore): the customer tried, so say where it must go.
+        let zone = domain.organizational_domain();
+        for misplaced in [domain.to_string(), format!("dmarc.{domain}"), format!("_dmarc.{domain}.{zone}")] {
+            let Ok(answer) = dns.txt(&misplaced).await else { continue };
+            let records: Vec<String> = answer
+                .records()
+                .into_iter()
+                .filter(|text| super::parse::is_dmarc_record(text))
+                .map(|text| String::from_utf8_lossy(&text).into_owned())
+                .collect();
+            if let Some(record) = records.first() {
+                let host = crate::plan::relative_host(&format!("_dmarc.{domain}"), &zone);
+                let fix = if misplaced == format!("_dmarc.{domain}.{zone}") {
+                    format!("Change the record's Host to {host}: your DNS host added {zone} to the Host as typed")
+                } else {
+                    format!(
+                        "Move it: add it at _dmarc.{domain} (the Host {host}, with the underscore) and delete the \
+                         one at {misplaced}"
+                    )
+                };
+                check.problems.push(Problem::error(
+                    ProblemCode::DmarcWrongName,
+                    Method::Dmarc,
+                    format!(
+                        "a DMARC record is at {misplaced} ({record}), where receivers never look: it must be at \
+                         _dmarc.{domain}"
+                    ),
+                    fix,
+                ));
+                return check;
+            }
+        }
         let where_looked = if domain.is_organizational() {
             format!("_dmarc.{domain}")
         } else {

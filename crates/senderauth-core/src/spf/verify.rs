@@ -103,6 +103,25 @@ async fn verify_inner(
     }
     let text = match check.records_found.as_slice() {
         [] => {
+            // The record typed with the full name at a DNS host that adds the zone itself.
+            let zone = domain.organizational_domain();
+            let doubled = format!("{domain}.{zone}");
+            if let Ok(answer) = dns.txt(&doubled).await
+                && let Some(record) = answer.records().into_iter().find(|text| is_spf_record(text))
+            {
+                let host = crate::plan::relative_host(domain.as_str(), &zone);
+                check.problems.push(Problem::error(
+                    ProblemCode::SpfHostDoubled,
+                    Method::Spf,
+                    format!(
+                        "the SPF record is at {doubled} ({}), not at {domain}: your DNS host added {zone} to the Host \
+                         as typed",
+                        String::from_utf8_lossy(&record)
+                    ),
+                    format!("Change the record's Host to {host} (the DNS host adds {zone} itself)"),
+                ));
+                return Ok(());
+            }
             let wanted = match &check.expected_include {
                 Some(include) => format!("expected one with include:{include}"),
                 None => "mail from it cannot be authenticated with SPF".to_string(),

@@ -307,6 +307,63 @@ async fn another_accounts_include_is_not_this_accounts_spf() {
 }
 
 #[tokio::test]
+async fn a_dmarc_record_at_the_wrong_name_is_recognized_and_its_move_explained() {
+    let setup = Setup::new().await;
+    for (domain, misplaced) in
+        [("apex.example.com", "apex.example.com"), ("nodash.example.com", "dmarc.nodash.example.com")]
+    {
+        setup.good_customer(domain);
+        setup.server.remove(&format!("_dmarc.{domain}"), "TXT");
+        setup.server.add(misplaced, "TXT", "v=DMARC1; p=none");
+        let result = setup.verify(domain).await;
+        assert_eq!(result.dmarc.status, MethodStatus::NotVerified);
+        let problem = result.problems.iter().find(|p| p.code == ProblemCode::DmarcWrongName).expect("recognized");
+        assert!(problem.message.contains(&format!("at {misplaced} ")), "{}", problem.message);
+        assert!(problem.fix.contains(&format!("_dmarc.{domain}")), "{}", problem.fix);
+        assert!(!result.problems.iter().any(|p| p.code == ProblemCode::DmarcMissing), "one message for one cause");
+    }
+}
+
+#[tokio::test]
+async fn spf_and_dmarc_typed_with_the_full_name_at_a_host_that_adds_the_zone_are_recognized() {
+    let setup = Setup::new().await;
+    setup.good_customer("mail.doubled.example.com");
+    setup.server.remove("mail.doubled.example.com", "TXT");
+    setup.server.add("mail.doubled.example.com.example.com", "TXT", "v=spf1 include:42.spf.esp.example -all");
+    setup.server.remove("_dmarc.mail.doubled.example.com", "TXT");
+    setup.server.add("_dmarc.mail.doubled.example.com.example.com", "TXT", "v=DMARC1; p=none");
+    let result = setup.verify("mail.doubled.example.com").await;
+    let spf = result.problems.iter().find(|p| p.code == ProblemCode::SpfHostDoubled).expect("SPF recognized");
+    assert!(spf.fix.contains("Host to mail.doubled"), "{}", spf.fix);
+    assert!(!result.problems.iter().any(|p| p.code == ProblemCode::SpfMissing), "one message for one cause");
+    let dmarc = result.problems.iter().find(|p| p.code == ProblemCode::DmarcWrongName).expect("DMARC recognized");
+    assert!(
+        dmarc.fix.contains("Host to _dmarc.mail.doubled") && dmarc.fix.contains("added example.com"),
+        "{}",
+        dmarc.fix
+    );
+}
+
+#[tokio::test]
+async fn a_txt_record_where_the_dkim_cname_belongs_is_told_apart() {
+    let setup = Setup::new().await;
+    setup.good_customer("typed.example.com");
+    let domain = DomainName::parse("typed.example.com").expect("domain");
+    let first = expected_selectors(&setup.config, &setup.account, &domain).remove(0);
+    let host = format!("{}._domainkey.typed.example.com", first.selector);
+    setup.server.remove(&host, "CNAME");
+    setup.server.add(&host, "TXT", &first.target);
+    let result = setup.verify("typed.example.com").await;
+    let problem = result.problems.iter().find(|p| p.code == ProblemCode::DkimWrongType).expect("told apart");
+    assert!(
+        problem.message.contains("holds a TXT record") && problem.message.contains("must be a CNAME"),
+        "{}",
+        problem.message
+    );
+    assert!(!result.problems.iter().any(|p| p.code == ProblemCode::DkimSelectorMissing), "one message for one cause");
+}
+
+#[tokio::test]
 async fn a_record_covering_part_of_a_sending_range_is_caught() {
     let setup = Setup::new().await;
     setup.good_customer("half.example.com");
@@ -431,7 +488,9 @@ async fn the_required_problem_codes_keep_their_names() {
         "dkim_flattened_key_mismatch",
         "dkim_key_not_current",
         "dkim_host_doubled",
+        "dkim_wrong_type",
         "spf_missing",
+        "spf_host_doubled",
         "spf_multiple_records",
         "spf_syntax_error",
         "spf_include_missing",
@@ -443,6 +502,7 @@ async fn the_required_problem_codes_keep_their_names() {
         "spf_pass_all",
         "spf_no_all",
         "dmarc_missing",
+        "dmarc_wrong_name",
         "dmarc_multiple_records",
         "dmarc_syntax_error",
         "dmarc_inherited",
