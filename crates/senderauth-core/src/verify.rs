@@ -67,12 +67,23 @@ pub async fn verify_domain_with_keys(
     let status = DomainStatus::from_methods(dkim.status, spf.status, dmarc.status);
     let mut problems = Vec::new();
     if !spf.domain_exists {
-        problems.push(Problem::error(
-            ProblemCode::DomainNxdomain,
-            Method::Domain,
-            format!("{domain} does not exist in DNS (NXDOMAIN)"),
-            "Check the spelling of the domain, or create it at your DNS host before adding records.",
-        ));
+        // A subdomain has no name of its own until its first record: adding the records
+        // creates it, so that is no mistake. A root domain that does not exist is one.
+        problems.push(if domain.is_organizational() {
+            Problem::error(
+                ProblemCode::DomainNxdomain,
+                Method::Domain,
+                format!("{domain} does not exist in DNS (NXDOMAIN)"),
+                "Check the spelling of the domain, or register it before adding records.",
+            )
+        } else {
+            Problem::info(
+                ProblemCode::DomainNxdomain,
+                Method::Domain,
+                format!("{domain} has no DNS records yet"),
+                "That is expected for a new subdomain: adding the records below creates it.",
+            )
+        });
     }
     problems.extend(dkim.problems.iter().cloned());
     problems.extend(spf.problems.iter().cloned());

@@ -408,9 +408,17 @@ async fn dmarc_problems() {
 #[tokio::test]
 async fn a_domain_that_does_not_exist_is_reported_as_such() {
     let setup = Setup::new().await;
+    // A new subdomain: expected, said plainly (adding the records creates it), not an error.
     let result = setup.verify("missing.example.com").await;
     assert_has(&result, ProblemCode::DomainNxdomain);
+    let problem = result.problems.iter().find(|p| p.code == ProblemCode::DomainNxdomain).expect("said");
+    assert_eq!(problem.severity, senderauth_core::problem::Severity::Info);
+    assert!(problem.fix.contains("creates it") && !problem.fix.contains("spelling"), "{}", problem.fix);
     assert_eq!(result.status, DomainStatus::NotVerified);
+    // A root domain that does not exist: a mistake to fix.
+    let result = setup.verify("nowhere-at-all.com").await;
+    let problem = result.problems.iter().find(|p| p.code == ProblemCode::DomainNxdomain).expect("said");
+    assert_eq!(problem.severity, senderauth_core::problem::Severity::Error);
 }
 
 #[tokio::test]
