@@ -72,6 +72,16 @@ impl DomainName {
         }
     }
 
+    /// The name as people read it, when it has internationalized labels (`bücher.example` for
+    /// `xn--bcher-kva.example`); `None` when it is plain ASCII.
+    pub fn unicode(&self) -> Option<String> {
+        if !self.0.split('.').any(|label| label.starts_with("xn--")) {
+            return None;
+        }
+        let (unicode, result) = idna::domain_to_unicode(&self.0);
+        result.ok().filter(|()| unicode != self.0).map(|()| unicode)
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -312,6 +322,13 @@ mod tests {
             let error = DomainName::from_email(input).expect_err(input);
             assert!(check(&error), "{input}: {error}");
         }
+    }
+
+    #[test]
+    fn internationalized_names_read_as_unicode() {
+        let name = DomainName::from_email("kontakt@bücher.example").expect("a name");
+        assert_eq!((name.as_str(), name.unicode().as_deref()), ("xn--bcher-kva.example", Some("bücher.example")));
+        assert_eq!(DomainName::parse("shop.example.com").expect("a name").unicode(), None);
     }
 
     #[test]

@@ -104,6 +104,8 @@ struct StatusOption {
 
 struct RowView {
     name: String,
+    /// The name as people read it (Unicode for an internationalized one).
+    shown: String,
     badge: Badge,
     methods: Option<Vec<MethodBadge>>,
     last: String,
@@ -164,6 +166,7 @@ async fn render_domains(
         .iter()
         .map(|row| RowView {
             name: row.domain.domain.clone(),
+            shown: readable(&row.domain.domain).unwrap_or_else(|| row.domain.domain.clone()),
             badge: Badge::lifecycle(row.domain.status),
             methods: row.methods.as_ref().map(|statuses| {
                 ["DKIM", "SPF", "DMARC"]
@@ -315,6 +318,8 @@ struct DomainPage<'a> {
     nav: Option<Nav>,
     csrf: &'a str,
     domain: &'a str,
+    /// The name as people read it, when it differs (an internationalized domain in Unicode).
+    unicode: Option<String>,
     badge: Badge,
     notice: Option<String>,
     sandbox: Option<SandboxNotice>,
@@ -338,6 +343,11 @@ fn severity_class(severity: Severity) -> &'static str {
 
 /// The setup page's sections, one per method: its status, (for DMARC) which record applies,
 /// and its records.
+/// An internationalized domain's name in Unicode (`bücher.example`); `None` for a plain one.
+fn readable(domain: &str) -> Option<String> {
+    DomainName::parse(domain).ok().and_then(|name| name.unicode())
+}
+
 /// How long DNS changes take, and how long the platform keeps checking.
 const TIMING: &str = "DNS changes usually show within minutes, sometimes hours (up to 48). We keep checking for \
                       72 hours, so the status updates without you: reload to see it, or click Verify.";
@@ -455,6 +465,7 @@ pub(super) async fn domain_page(
         nav: Some(signed.nav()),
         csrf: signed.csrf(),
         domain,
+        unicode: readable(domain),
         badge: Badge::lifecycle(view.domain.status),
         notice,
         sandbox,

@@ -907,6 +907,25 @@ async fn the_web_ui_signs_in_connects_verifies_and_refuses_forms_without_their_t
         let setup = browser.get(app.address, verified.location.as_deref().expect("back to the page")).await;
         assert!(setup.body.contains("Checked just now") && setup.body.contains(">Verified<"), "{}", setup.body);
 
+        // An internationalized domain, typed either way: shown as people read it, with its name
+        // in DNS in small print.
+        let (status, _) =
+            app.call("POST", "/api/v1/domains", Some(&token), Some(r#"{"email": "news@bücher.example.com"}"#)).await;
+        assert_eq!(status, 201);
+        let page = browser.get(app.address, "/ui/domains/xn--bcher-kva.example.com").await;
+        assert!(page.body.contains("<h1>bücher.<wbr>example.<wbr>com<wbr> <small class=\"a-label\""), "{}", page.body);
+        assert!(page.body.contains("xn--bcher-kva.<wbr>"), "{}", page.body);
+        let list = browser.get(app.address, "/ui/domains").await;
+        assert!(
+            list.body.contains(">bücher.<wbr>example.<wbr>com<wbr></a> <small class=\"a-label\">"),
+            "{}",
+            list.body
+        );
+        let (status, _) = app
+            .call("POST", "/api/v1/domains", Some(&token), Some(r#"{"email": "a@xn--bcher-kva.example.com"}"#))
+            .await;
+        assert_eq!(status, 409, "the A-label is the same domain");
+
         // Another account's domain is not reachable by URL.
         let other = app.account("Someone else").await;
         app.call("POST", "/api/v1/domains", Some(&other), Some(r#"{"email": "a@theirs.example.com"}"#)).await;
