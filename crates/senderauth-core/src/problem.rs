@@ -24,7 +24,7 @@ pub enum Method {
 }
 
 macro_rules! problem_codes {
-    ($($variant:ident => $code:literal),* $(,)?) => {
+    ($($variant:ident => $code:literal, $summary:literal),* $(,)?) => {
         /// A stable identifier for a kind of problem; the string form never changes.
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
         #[serde(rename_all = "snake_case")]
@@ -37,45 +37,55 @@ macro_rules! problem_codes {
             pub fn as_str(self) -> &'static str {
                 match self { $(ProblemCode::$variant => $code),* }
             }
+
+            /// The problem in a few plain words, for a customer's page (the code is for programs).
+            pub fn summary(self) -> &'static str {
+                match self { $(ProblemCode::$variant => $summary),* }
+            }
+
+            /// The code of `text`, if it is one.
+            pub fn parse(text: &str) -> Option<ProblemCode> {
+                match text { $($code => Some(ProblemCode::$variant),)* _ => None }
+            }
         }
     };
 }
 
 problem_codes! {
-    DomainNxdomain => "domain_nxdomain",
-    DnsTemporaryFailure => "dns_temporary_failure",
-    DkimSelectorMissing => "dkim_selector_missing",
-    DkimWrongTarget => "dkim_wrong_target",
-    DkimKeyMissing => "dkim_key_missing",
-    DkimKeyInvalid => "dkim_key_invalid",
-    DkimFlattened => "dkim_flattened",
-    DkimFlattenedKeyMismatch => "dkim_flattened_key_mismatch",
-    DkimKeyNotCurrent => "dkim_key_not_current",
-    DkimHostDoubled => "dkim_host_doubled",
-    DkimWrongType => "dkim_wrong_type",
-    SpfMissing => "spf_missing",
-    SpfHostDoubled => "spf_host_doubled",
-    SpfMultipleRecords => "spf_multiple_records",
-    SpfSyntaxError => "spf_syntax_error",
-    SpfIncludeMissing => "spf_include_missing",
-    SpfIncludeOfAnotherAccount => "spf_include_of_another_account",
-    SpfIncludeTargetMissing => "spf_include_target_missing",
-    SpfSendingIpNotAuthorized => "spf_sending_ip_not_authorized",
-    SpfTooManyLookups => "spf_too_many_lookups",
-    SpfTooManyVoidLookups => "spf_too_many_void_lookups",
-    SpfLoop => "spf_loop",
-    SpfPassAll => "spf_pass_all",
-    SpfNeutralAll => "spf_neutral_all",
-    SpfNoAll => "spf_no_all",
-    SpfPtrMechanism => "spf_ptr_mechanism",
-    DmarcMissing => "dmarc_missing",
-    DmarcWrongName => "dmarc_wrong_name",
-    DmarcMultipleRecords => "dmarc_multiple_records",
-    DmarcSyntaxError => "dmarc_syntax_error",
-    DmarcInherited => "dmarc_inherited",
-    DmarcPolicyNone => "dmarc_policy_none",
-    DmarcReportDestinationUnauthorized => "dmarc_report_destination_unauthorized",
-    DmarcTreeWalkDiffers => "dmarc_tree_walk_differs",
+    DomainNxdomain => "domain_nxdomain", "the domain has no DNS records",
+    DnsTemporaryFailure => "dns_temporary_failure", "DNS did not answer in time",
+    DkimSelectorMissing => "dkim_selector_missing", "a DKIM record is missing",
+    DkimWrongTarget => "dkim_wrong_target", "a DKIM record points to the wrong place",
+    DkimKeyMissing => "dkim_key_missing", "no DKIM key behind a record",
+    DkimKeyInvalid => "dkim_key_invalid", "a DKIM key is broken",
+    DkimFlattened => "dkim_flattened", "a DKIM record is a copy, not a CNAME",
+    DkimFlattenedKeyMismatch => "dkim_flattened_key_mismatch", "a DKIM record holds an old key",
+    DkimKeyNotCurrent => "dkim_key_not_current", "a DKIM key is not the current one",
+    DkimHostDoubled => "dkim_host_doubled", "a DKIM record's Host has the domain twice",
+    DkimWrongType => "dkim_wrong_type", "a DKIM record has the wrong type",
+    SpfMissing => "spf_missing", "the SPF record is missing",
+    SpfHostDoubled => "spf_host_doubled", "the SPF record's Host has the domain twice",
+    SpfMultipleRecords => "spf_multiple_records", "there are two SPF records",
+    SpfSyntaxError => "spf_syntax_error", "the SPF record has an error",
+    SpfIncludeMissing => "spf_include_missing", "the SPF record does not include the platform",
+    SpfIncludeOfAnotherAccount => "spf_include_of_another_account", "the SPF record includes another account",
+    SpfIncludeTargetMissing => "spf_include_target_missing", "an SPF include leads nowhere",
+    SpfSendingIpNotAuthorized => "spf_sending_ip_not_authorized", "the platform's servers are not authorized",
+    SpfTooManyLookups => "spf_too_many_lookups", "the SPF record needs too many lookups",
+    SpfTooManyVoidLookups => "spf_too_many_void_lookups", "the SPF record has too many empty lookups",
+    SpfLoop => "spf_loop", "the SPF record includes itself",
+    SpfPassAll => "spf_pass_all", "the SPF record lets anyone send",
+    SpfNeutralAll => "spf_neutral_all", "the SPF record ends in ?all",
+    SpfNoAll => "spf_no_all", "the SPF record has no all",
+    SpfPtrMechanism => "spf_ptr_mechanism", "the SPF record uses ptr",
+    DmarcMissing => "dmarc_missing", "the DMARC record is missing",
+    DmarcWrongName => "dmarc_wrong_name", "the DMARC record is at the wrong name",
+    DmarcMultipleRecords => "dmarc_multiple_records", "there are two DMARC records",
+    DmarcSyntaxError => "dmarc_syntax_error", "the DMARC record has an error",
+    DmarcInherited => "dmarc_inherited", "DMARC comes from the root domain",
+    DmarcPolicyNone => "dmarc_policy_none", "DMARC only monitors (p=none)",
+    DmarcReportDestinationUnauthorized => "dmarc_report_destination_unauthorized", "a DMARC report address is not authorized",
+    DmarcTreeWalkDiffers => "dmarc_tree_walk_differs", "newer receivers find another DMARC record",
 }
 
 impl std::fmt::Display for ProblemCode {

@@ -12,7 +12,7 @@ use time::macros::format_description;
 
 use senderauth_core::lifecycle::LifecycleStatus;
 use senderauth_core::name::DomainName;
-use senderauth_core::problem::{Method, Severity};
+use senderauth_core::problem::{Method, ProblemCode, Severity};
 use senderauth_core::status::MethodStatus;
 use senderauth_service::ErrorKind;
 use senderauth_service::domains::{DmarcFindings, DnsHost, DomainRow, DomainView, HistoryEntry};
@@ -547,7 +547,15 @@ pub(super) async fn history_page(
             dkim: Badge::method(run.dkim_status),
             spf: Badge::method(run.spf_status),
             dmarc: Badge::method(run.dmarc_status),
-            problems: run.problem_codes.split(' ').filter(|code| !code.is_empty()).map(str::to_string).collect(),
+            // In plain words; a code this version does not know is shown as it is.
+            problems: run
+                .problem_codes
+                .split(' ')
+                .filter(|code| !code.is_empty())
+                .map(|code| {
+                    ProblemCode::parse(code).map_or_else(|| code.to_string(), |code| code.summary().to_string())
+                })
+                .collect(),
         })
         .collect();
     let changes = history.history.iter().rev().map(Change::from).collect();
