@@ -305,9 +305,10 @@ async fn check_analyses_any_domain() {
 
 #[tokio::test]
 async fn a_taken_port_is_said_once_with_the_flag_that_moves_it() {
-    let taken = std::net::UdpSocket::bind("127.0.0.1:0").expect("a port");
+    // The DNS server binds UDP and TCP: the port taken over TCP (a free one; taking the same
+    // number over UDP too could collide with another test's socket) is enough to stop it.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
     let port = taken.local_addr().expect("address").port();
-    let _tcp = std::net::TcpListener::bind(("127.0.0.1", port)).expect("the same port over TCP");
     let data_dir = tempdir();
     let dns = format!("127.0.0.1:{port}");
     let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_senderauth"))
