@@ -194,6 +194,8 @@ pub fn relative_host(fqdn: &str, zone: &DomainName) -> String {
 pub struct DnsHost {
     pub name: &'static str,
     pub advice: &'static str,
+    /// What a customer there must know about each DKIM CNAME, if anything: a note on its row.
+    pub dkim_note: Option<&'static str>,
 }
 
 /// DNS hosts that can be told from a zone's nameservers: a part of their nameservers' names,
@@ -204,6 +206,7 @@ pub const DNS_HOSTS: [(&str, DnsHost); 4] = [
         DnsHost {
             name: "Cloudflare",
             advice: "Add both DKIM records as CNAME with the proxy off (DNS only, grey cloud), and keep CNAME flattening off for them: a flattened or proxied CNAME hides the key's rotation and DKIM breaks at the next one.",
+            dkim_note: Some("Cloudflare: set this record to DNS only (grey cloud); CNAME flattening must be off."),
         },
     ),
     (
@@ -211,6 +214,7 @@ pub const DNS_HOSTS: [(&str, DnsHost); 4] = [
         DnsHost {
             name: "GoDaddy",
             advice: "GoDaddy adds your domain to what you type as the Host: type the Host exactly as shown here (not the full name), or it ends up doubled.",
+            dkim_note: None,
         },
     ),
     (
@@ -218,6 +222,7 @@ pub const DNS_HOSTS: [(&str, DnsHost); 4] = [
         DnsHost {
             name: "Namecheap",
             advice: "Namecheap adds your domain to what you type as the Host: type the Host exactly as shown here (not the full name), or it ends up doubled.",
+            dkim_note: None,
         },
     ),
     (
@@ -225,6 +230,7 @@ pub const DNS_HOSTS: [(&str, DnsHost); 4] = [
         DnsHost {
             name: "Amazon Route 53",
             advice: "Route 53 adds your domain to the record name: enter the Host as shown here.",
+            dkim_note: None,
         },
     ),
 ];
@@ -233,9 +239,6 @@ pub const DNS_HOSTS: [(&str, DnsHost); 4] = [
 pub fn dns_host_of(nameservers: &[String]) -> Option<DnsHost> {
     DNS_HOSTS.iter().find(|(pattern, _)| nameservers.iter().any(|ns| ns.contains(pattern))).map(|(_, host)| *host)
 }
-
-/// What a customer at Cloudflare must know about the DKIM CNAMEs.
-const CLOUDFLARE_NOTE: &str = "Cloudflare: set this record to DNS only (grey cloud); CNAME flattening must be off.";
 
 /// Makes the plan. With `dns`, the domain's current SPF and DMARC records are read so that the
 /// SPF record is merged with the existing one and an inherited DMARC policy is recognized;
@@ -261,14 +264,14 @@ pub async fn plan_records(
     let zone = domain.organizational_domain();
     // A DNS host's advice only where its nameservers say it hosts the zone (an unreadable
     // answer: no advice).
-    let at_cloudflare = match dns {
+    let dkim_note = match dns {
         Some(dns) => dns
             .ns(zone.as_str())
             .await
             .ok()
             .and_then(|answer| dns_host_of(&answer.records()))
-            .is_some_and(|host| host.name == "Cloudflare"),
-        None => false,
+            .and_then(|host| host.dkim_note),
+        None => None,
     };
     let mut records = Vec::new();
     let rsa = expected_selectors(config, account, domain).len();
@@ -288,7 +291,7 @@ pub async fn plan_records(
             value: expected.target,
             action: Action::Add,
             purpose: purpose.to_string(),
-            notes: if at_cloudflare { vec![CLOUDFLARE_NOTE.to_string()] } else { Vec::new() },
+            notes: dkim_note.map(str::to_string).into_iter().collect(),
         });
     }
     let include = expected_include(config, account, domain);

@@ -40,7 +40,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
 use senderauth_core::mailbox::smtp_path;
-use senderauth_service::connections::{Slot, Slots};
+use senderauth_service::connections::{AcceptPause, Slot, Slots};
 use senderauth_store::Principal;
 
 use crate::message::{Arrival, Gateway, MailError, line_ending_fault, prepare};
@@ -116,7 +116,7 @@ pub async fn serve(
     settings: SmtpSettings,
     mut stopped: watch::Receiver<bool>,
 ) {
-    let mut failures = 0u32;
+    let mut pause = AcceptPause::new("smtp");
     loop {
         let slot = tokio::select! {
             slot = settings.slots.take() => slot,
@@ -128,16 +128,11 @@ pub async fn serve(
         };
         let (stream, peer) = match accepted {
             Ok(accepted) => {
-                failures = 0;
+                pause.accepted();
                 accepted
             }
             Err(error) => {
-                // Out of file descriptors, say: wait a little instead of spinning on the error.
-                failures += 1;
-                if failures == 1 || failures.is_multiple_of(100) {
-                    tracing::warn!(%error, failures, "accepting an SMTP connection failed; pausing");
-                }
-                tokio::time::sleep(Duration::from_millis(10 << failures.min(7))).await;
+                pause.failed(&error).await;
                 continue;
             }
         };

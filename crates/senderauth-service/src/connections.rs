@@ -147,6 +147,35 @@ impl Drop for Slot {
     }
 }
 
+/// How a listener waits after `accept` fails (out of file descriptors, say): a pause growing
+/// from 20 ms to 1.3 s, instead of spinning on the error; logged at the first failure and every
+/// hundredth.
+#[derive(Debug)]
+pub struct AcceptPause {
+    listener: &'static str,
+    failures: u32,
+}
+
+impl AcceptPause {
+    pub fn new(listener: &'static str) -> AcceptPause {
+        AcceptPause { listener, failures: 0 }
+    }
+
+    /// A connection was accepted: the next failure pauses briefly again.
+    pub fn accepted(&mut self) {
+        self.failures = 0;
+    }
+
+    /// Accepting failed with `error`: waits before the next try.
+    pub async fn failed(&mut self, error: &std::io::Error) {
+        self.failures += 1;
+        if self.failures == 1 || self.failures.is_multiple_of(100) {
+            tracing::warn!(listener = self.listener, %error, failures = self.failures, "accepting a connection failed; pausing");
+        }
+        tokio::time::sleep(Duration::from_millis(10 << self.failures.min(7))).await;
+    }
+}
+
 /// Raises the soft limit on open files to the hard limit (at most 1,048,576) and returns the
 /// limit in force; `None` when it cannot be read.
 pub fn raise_open_file_limit() -> Option<u64> {

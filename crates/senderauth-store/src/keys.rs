@@ -392,21 +392,21 @@ impl crate::Store {
 
     /// Which of `names` a published key (a domain's or the platform's) is at now.
     pub async fn names_with_keys(&self, names: &[String]) -> Result<Vec<String>, StoreError> {
-        let mut taken = Vec::new();
-        for name in names {
-            let found = sqlx::query(self.sql(
-                "SELECT 1 FROM dkim_keys WHERE name = ? AND state <> 'removed' \
-                 UNION ALL SELECT 1 FROM platform_keys WHERE name = ? AND state <> 'removed' LIMIT 1",
-            ))
-            .bind(name)
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(database("reading where keys are published"))?;
-            if found.is_some() {
-                taken.push(name.clone());
-            }
+        if names.is_empty() {
+            return Ok(Vec::new());
         }
+        let marks = vec!["?"; names.len()].join(", ");
+        let sql = self.sql(format!(
+            "SELECT name FROM dkim_keys WHERE name IN ({marks}) AND state <> 'removed' \
+             UNION SELECT name FROM platform_keys WHERE name IN ({marks}) AND state <> 'removed'"
+        ));
+        let mut query = sqlx::query(sql);
+        for name in names.iter().chain(names) {
+            query = query.bind(name);
+        }
+        let rows = query.fetch_all(&self.pool).await.map_err(database("reading where keys are published"))?;
+        let mut taken: Vec<String> = rows.iter().map(|row| row.get(0)).collect();
+        taken.sort();
         Ok(taken)
     }
 

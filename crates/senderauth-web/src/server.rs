@@ -14,7 +14,7 @@ use std::time::Duration;
 use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
-use senderauth_service::connections::{Slot, Slots};
+use senderauth_service::connections::{AcceptPause, Slot, Slots};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
@@ -41,7 +41,7 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let (stopping, stop) = watch::channel(false);
     tokio::pin!(shutdown);
-    let mut failures = 0u32;
+    let mut pause = AcceptPause::new("http");
     loop {
         let slot = tokio::select! {
             slot = limits.slots.take() => slot,
@@ -53,17 +53,11 @@ pub async fn serve(
         };
         let stream = match accepted {
             Ok((stream, _)) => {
-                failures = 0;
+                pause.accepted();
                 stream
             }
             Err(error) => {
-                // Out of file descriptors, say: wait a little instead of spinning on the error.
-                failures += 1;
-                let pause = Duration::from_millis(10 << failures.min(7));
-                if failures == 1 || failures.is_multiple_of(100) {
-                    tracing::warn!(%error, failures, "accepting an HTTP connection failed; pausing");
-                }
-                tokio::time::sleep(pause).await;
+                pause.failed(&error).await;
                 continue;
             }
         };
