@@ -425,8 +425,15 @@ pub async fn plan_records(
 
 /// The plan as a BIND zone-file snippet.
 pub fn to_zone_file(plan: &RecordPlan) -> String {
-    let mut output = format!("; senderauth: records for {} (account {})\n", plan.domain, plan.account);
-    for record in &plan.records {
+    let header = format!("; senderauth: records for {} (account {})\n", plan.domain, plan.account);
+    header + &zone_records(&plan.records)
+}
+
+/// Records in zone-file form: one line each to add or replace, those already present marked,
+/// and the notes of those with nothing to add as comments.
+pub fn zone_records<'a>(records: impl IntoIterator<Item = &'a RequiredRecord>) -> String {
+    let mut output = String::new();
+    for record in records {
         match record.action {
             Action::NotNeeded | Action::CannotMerge => {
                 for note in &record.notes {

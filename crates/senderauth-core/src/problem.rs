@@ -104,6 +104,10 @@ pub struct Problem {
     pub message: String,
     /// What to do about it.
     pub fix: String,
+    /// The record's name (fully qualified) when the problem is about one of several records of
+    /// its method (a DKIM selector), so that a page can show it in that record's row.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
 }
 
 impl Problem {
@@ -114,7 +118,7 @@ impl Problem {
         message: impl Into<String>,
         fix: impl Into<String>,
     ) -> Problem {
-        Problem { code, severity, method, message: message.into(), fix: fix.into() }
+        Problem { code, severity, method, message: message.into(), fix: fix.into(), host: None }
     }
 
     pub fn error(code: ProblemCode, method: Method, message: impl Into<String>, fix: impl Into<String>) -> Problem {
@@ -127,6 +131,13 @@ impl Problem {
 
     pub fn info(code: ProblemCode, method: Method, message: impl Into<String>, fix: impl Into<String>) -> Problem {
         Problem::new(code, Severity::Info, method, message, fix)
+    }
+
+    /// The problems pushed onto `problems` from `from` on are about the record at `host`.
+    pub fn locate(problems: &mut [Problem], from: usize, host: &str) {
+        for problem in problems.iter_mut().skip(from) {
+            problem.host = Some(host.to_string());
+        }
     }
 
     /// A DNS answer that could not be had; the check is `unknown`, not failed.

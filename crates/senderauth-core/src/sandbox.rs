@@ -3,14 +3,14 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use hickory_proto::rr::rdata::{A, AAAA, CNAME, MX, TXT};
+use hickory_proto::rr::rdata::{A, AAAA, CNAME, MX, NS, TXT};
 use hickory_proto::rr::{Name, RData};
 
 /// The TTL of sandbox records and of their zones' negative answers, in seconds.
 pub const TTL: u32 = 5;
 
 /// The record types the sandbox takes.
-pub const KINDS: [&str; 5] = ["CNAME", "TXT", "MX", "A", "AAAA"];
+pub const KINDS: [&str; 6] = ["CNAME", "TXT", "MX", "A", "AAAA", "NS"];
 
 /// Why the sandbox does not take a typed Host or value: the message tells the user what to type
 /// instead.
@@ -42,6 +42,7 @@ fn record_rdata(kind: &str, value: &str) -> Result<RData, String> {
     };
     match kind {
         "CNAME" => Ok(RData::CNAME(CNAME(name(value)?))),
+        "NS" => Ok(RData::NS(NS(name(value)?))),
         "TXT" => {
             if value.len() > TXT_LIMIT {
                 return Err(format!(
@@ -97,7 +98,7 @@ pub fn typed_value(kind: &str, value: &str) -> Result<String, RecordRefused> {
             }
             joined
         }
-        "CNAME" | "MX" => value.trim_end_matches('.').to_ascii_lowercase(),
+        "CNAME" | "MX" | "NS" => value.trim_end_matches('.').to_ascii_lowercase(),
         _ => value.to_string(),
     };
     record_data(kind, &stored)?;
@@ -129,6 +130,106 @@ pub fn owner_name(apex: &str, host: &str) -> Result<String, RecordRefused> {
     Ok(full)
 }
 
+/// The mistakes customers make, each a sandbox scenario: its name and what it does.
+pub const SCENARIOS: [(&str, &str); 10] = [
+    ("correct", "Every record right"),
+    ("nothing", "No records yet"),
+    ("doubled_host", "Every Host typed with the domain (the DNS host adds it again)"),
+    ("txt_for_cname", "A TXT record where a DKIM CNAME belongs"),
+    ("typo", "A typo in a DKIM value"),
+    ("flattened", "A DKIM CNAME flattened into a copy of the key"),
+    ("two_spf", "A second SPF record beside the one the domain had"),
+    ("dmarc_at_domain", "The DMARC record at the domain itself"),
+    ("dmarc_no_underscore", "The DMARC record at dmarc. without the underscore"),
+    ("dmarc_invalid", "A DMARC record without its semicolons"),
+];
+
+/// A record a scenario puts in a zone.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScenarioRecord {
+    pub name: String,
+    pub kind: &'static str,
+    pub value: String,
+}
+
+/// The records of `scenario` for a domain whose planned records (made without reading DNS) are
+/// `records`, in the sandbox zone `apex`; `keys` gives each DKIM CNAME target (the record's
+/// value) the key text it serves (for the flattened copy). `None` for an unknown scenario.
+pub fn scenario_records(
+    scenario: &str,
+    apex: &str,
+    records: &[crate::plan::RequiredRecord],
+    keys: &[(String, String)],
+) -> Option<Vec<ScenarioRecord>> {
+    use crate::problem::Method;
+    if !SCENARIOS.iter().any(|(name, _)| *name == scenario) {
+        return None;
+    }
+    let correct = |record: &crate::plan::RequiredRecord| ScenarioRecord {
+        name: record.fqdn.clone(),
+        kind: record.record_type,
+        value: record.value.clone(),
+    };
+    let mut out = Vec::new();
+    let mut first_dkim = true;
+    for record in records {
+        let is_first_dkim = record.method == Method::Dkim && std::mem::take(&mut first_dkim);
+        let domain = record.fqdn.strip_prefix("_dmarc.").unwrap_or(&record.fqdn);
+        match (scenario, record.method) {
+            ("nothing", _) => {}
+            ("doubled_host", _) => {
+                out.push(ScenarioRecord { name: format!("{}.{apex}", record.fqdn), ..correct(record) })
+            }
+            ("txt_for_cname", Method::Dkim) if is_first_dkim => {
+                out.push(ScenarioRecord { kind: "TXT", ..correct(record) })
+            }
+            ("typo", Method::Dkim) if is_first_dkim => {
+                // One letter of the first label dropped, as a hurried copy does.
+                let value = record.value.replacen(|c: char| c.is_ascii_alphabetic(), "", 1);
+                out.push(ScenarioRecord { value, ..correct(record) })
+            }
+            ("flattened", Method::Dkim) if is_first_dkim => {
+                match keys.iter().find(|(target, _)| *target == record.value) {
+                    Some((_, key)) => out.push(ScenarioRecord { kind: "TXT", value: key.clone(), ..correct(record) }),
+                    None => out.push(correct(record)),
+                }
+            }
+            ("two_spf", Method::Spf) => {
+                out.push(ScenarioRecord { value: "v=spf1 ip4:192.0.2.10 ~all".to_string(), ..correct(record) });
+                out.push(correct(record));
+            }
+            ("dmarc_at_domain", Method::Dmarc) => {
+                out.push(ScenarioRecord { name: domain.to_string(), ..correct(record) })
+            }
+            ("dmarc_no_underscore", Method::Dmarc) => {
+                out.push(ScenarioRecord { name: format!("dmarc.{domain}"), ..correct(record) })
+            }
+            ("dmarc_invalid", Method::Dmarc) => {
+                out.push(ScenarioRecord { value: record.value.replace(';', ""), ..correct(record) })
+            }
+            _ => out.push(correct(record)),
+        }
+    }
+    Some(out)
+}
+
+/// The names a scenario may have put records at for `records`: each record's, doubled, and
+/// where a misplaced DMARC record goes. Loading a scenario clears them first.
+pub fn scenario_names(apex: &str, records: &[crate::plan::RequiredRecord]) -> Vec<String> {
+    let mut names = Vec::new();
+    for record in records {
+        names.push(record.fqdn.clone());
+        names.push(format!("{}.{apex}", record.fqdn));
+        if let Some(domain) = record.fqdn.strip_prefix("_dmarc.") {
+            names.push(domain.to_string());
+            names.push(format!("dmarc.{domain}"));
+        }
+    }
+    names.sort();
+    names.dedup();
+    names
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -158,5 +259,42 @@ mod tests {
         // A long TXT value is served as strings of at most 255 octets.
         let RData::TXT(txt) = record_data("TXT", &"k".repeat(600)).expect("taken") else { panic!("TXT") };
         assert_eq!(txt.txt_data.iter().map(|chunk| chunk.len()).collect::<Vec<_>>(), [255, 255, 90]);
+    }
+
+    #[test]
+    fn each_scenario_makes_its_one_mistake() {
+        use crate::plan::{Action, RequiredRecord};
+        use crate::problem::Method;
+        let record = |method, kind, fqdn: &str, value: &str| RequiredRecord {
+            method,
+            record_type: kind,
+            host: String::new(),
+            fqdn: fqdn.to_string(),
+            value: value.to_string(),
+            action: Action::Add,
+            purpose: String::new(),
+            notes: Vec::new(),
+        };
+        let records = [
+            record(Method::Dkim, "CNAME", "sa1._domainkey.shop.example.com", "sa1.shop.dkim.esp.example"),
+            record(Method::Dkim, "CNAME", "sa2._domainkey.shop.example.com", "sa2.shop.dkim.esp.example"),
+            record(Method::Spf, "TXT", "shop.example.com", "v=spf1 include:1.spf.esp.example ~all"),
+            record(Method::Dmarc, "TXT", "_dmarc.shop.example.com", "v=DMARC1; p=none;"),
+        ];
+        let of = |scenario| scenario_records(scenario, "example.com", &records, &[]).expect("a scenario");
+        assert_eq!(of("correct").len(), 4);
+        assert!(of("nothing").is_empty());
+        assert!(of("doubled_host").iter().all(|record| record.name.ends_with(".example.com.example.com")));
+        assert_eq!(of("txt_for_cname")[0].kind, "TXT");
+        assert_eq!(of("txt_for_cname")[1].kind, "CNAME", "one mistake, not two");
+        assert_eq!(of("typo")[0].value, "a1.shop.dkim.esp.example");
+        assert_eq!(of("two_spf").iter().filter(|record| record.name == "shop.example.com").count(), 2);
+        assert_eq!(of("dmarc_at_domain")[3].name, "shop.example.com");
+        assert_eq!(of("dmarc_no_underscore")[3].name, "dmarc.shop.example.com");
+        assert_eq!(of("dmarc_invalid")[3].value, "v=DMARC1 p=none");
+        assert!(scenario_records("unheard_of", "example.com", &records, &[]).is_none());
+        let names = scenario_names("example.com", &records);
+        assert!(names.contains(&"dmarc.shop.example.com".to_string()));
+        assert!(names.contains(&"shop.example.com.example.com".to_string()));
     }
 }

@@ -452,7 +452,14 @@ impl Zone {
             if wants(query.query_type(), RecordType::SOA) {
                 response.answers.push(self.soa(&apex_name, sandbox));
             }
-            if wants(query.query_type(), RecordType::NS) {
+            // A sandbox zone's own NS records (the customer's DNS host, for the setup page's
+            // hints) stand in for the platform's nameservers.
+            let own_ns = sandbox
+                && self
+                    .sandbox_nodes
+                    .get(key.as_str())
+                    .is_some_and(|records| records.iter().any(|data| data.record_type() == RecordType::NS));
+            if wants(query.query_type(), RecordType::NS) && !own_ns {
                 response.answers.extend(self.ns(&apex_name));
             }
         }

@@ -65,6 +65,7 @@ pub struct ServiceConfig {
     pub dns: DnsConfig,
     pub keys: KeysConfig,
     pub smtp: SmtpConfig,
+    pub ui: UiConfig,
 }
 
 /// `[service.worker]`: the background verifier.
@@ -157,6 +158,23 @@ pub struct SmtpConfig {
     pub tls_key: Option<PathBuf>,
 }
 
+/// `[service.ui]`: what customers see of the operator in the web UI (white label). Unset keys
+/// show senderauth's own name and colours.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UiConfig {
+    /// The product's name, in the header and every page title; unset: senderauth.
+    pub product_name: Option<String>,
+    /// An SVG, PNG, JPEG or WebP file shown in the header instead of the name (at most 256 KiB,
+    /// served from the service itself).
+    pub logo_file: Option<PathBuf>,
+    /// The accent colour of links and buttons, `#rrggbb`, dark enough for white text on it
+    /// (WCAG AA, 4.5:1).
+    pub accent: Option<String>,
+    /// Where customers get help: an `https://` or `mailto:` URL, linked on every page.
+    pub support_url: Option<String>,
+}
+
 impl Default for ServiceConfig {
     fn default() -> Self {
         ServiceConfig {
@@ -177,6 +195,7 @@ impl Default for ServiceConfig {
             dns: DnsConfig::default(),
             keys: KeysConfig::default(),
             smtp: SmtpConfig::default(),
+            ui: UiConfig::default(),
         }
     }
 }
@@ -325,6 +344,10 @@ pub const SETTING_KEYS: &[(&str, &str, bool)] = &[
     ("service.smtp", "auth_failure_delay_ms", false),
     ("service.smtp", "tls_certificate", true),
     ("service.smtp", "tls_key", true),
+    ("service.ui", "product_name", true),
+    ("service.ui", "logo_file", true),
+    ("service.ui", "accent", true),
+    ("service.ui", "support_url", true),
     ("", "zone", true),
     ("", "variable_domain", true),
     ("", "sending_ips", false),

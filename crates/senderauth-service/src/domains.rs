@@ -134,6 +134,41 @@ pub struct SpfFindings {
     pub record: Option<String>,
     #[serde(default)]
     pub records_found: Vec<String>,
+    /// The include tree under the record, with lookup counts.
+    pub tree: Option<SpfTreeFindings>,
+    /// Each sending address's check_host result.
+    #[serde(default)]
+    pub sending_ips: Vec<SendingIpFindings>,
+}
+
+/// The include tree of a check's SPF record.
+#[derive(Clone, Debug, Deserialize)]
+pub struct SpfTreeFindings {
+    pub root: SpfNodeFindings,
+    pub lookups: u32,
+    pub void_lookups: u32,
+}
+
+/// One record of an SPF include tree.
+#[derive(Clone, Debug, Deserialize)]
+pub struct SpfNodeFindings {
+    pub domain: String,
+    /// `record`, `include` or `redirect`.
+    pub via: String,
+    pub record: Option<String>,
+    pub lookups: u32,
+    pub error: Option<String>,
+    #[serde(default)]
+    pub children: Vec<SpfNodeFindings>,
+}
+
+/// What check_host gave for one of the platform's sending addresses.
+#[derive(Clone, Debug, Deserialize)]
+pub struct SendingIpFindings {
+    pub network: String,
+    pub ip: String,
+    pub result: String,
+    pub reason: String,
 }
 
 /// The DMARC findings of a check: the record that applies and where it is.
@@ -155,6 +190,9 @@ pub struct ProblemView {
     pub method: Method,
     pub message: String,
     pub fix: String,
+    /// The record it is about, when its method has several (a DKIM selector's name).
+    #[serde(default)]
+    pub host: Option<String>,
 }
 
 /// One of an account's domains with everything the setup page and `GET /domains/{domain}` show.
@@ -237,7 +275,7 @@ fn account_id(account: i64) -> Result<AccountId, ServiceError> {
     AccountId::parse(&account.to_string()).map_err(|error| ServiceError::Internal(error.to_string()))
 }
 
-fn not_found(name: &str) -> ServiceError {
+pub(crate) fn not_found(name: &str) -> ServiceError {
     ServiceError::DomainNotFound(name.to_string())
 }
 
@@ -383,7 +421,11 @@ impl Service {
     }
 
     /// One of the account's domains (404 whether it is missing or another account's).
-    async fn owned_domain(&self, account: i64, name: &str) -> Result<(DomainName, DomainRecord), ServiceError> {
+    pub(crate) async fn owned_domain(
+        &self,
+        account: i64,
+        name: &str,
+    ) -> Result<(DomainName, DomainRecord), ServiceError> {
         let domain = DomainName::parse(name).map_err(|_| not_found(name))?;
         let record = self.worker.store.domain(account, domain.as_str()).await?.ok_or_else(|| not_found(name))?;
         Ok((domain, record))
@@ -459,6 +501,19 @@ impl Service {
             zone,
             latest,
         })
+    }
+
+    /// A domain's status and its methods' as of the latest check: what an open page polls to
+    /// learn that a check finished (two indexed reads).
+    pub async fn domain_state(&self, account: i64, name: &str) -> Result<DomainRow, ServiceError> {
+        let (_, record) = self.owned_domain(account, name).await?;
+        let methods = self.worker.store.method_statuses(&[record.id]).await?.remove(&record.id);
+        Ok(DomainRow { domain: (&record).into(), methods })
+    }
+
+    /// How many of the account's domains are in each status.
+    pub async fn status_counts(&self, account: i64) -> Result<Vec<(String, i64)>, ServiceError> {
+        Ok(self.worker.store.account_status_counts(account).await?)
     }
 
     /// The DNS host of a customer's zone, told from its NS records; `None` when it is not one

@@ -32,6 +32,8 @@ pub enum ServiceError {
     InvalidPageLimit { max: i64 },
     #[error("give the token a label of 1 to 200 characters")]
     InvalidTokenLabel,
+    #[error("a share link lasts 1 to {max} days")]
+    InvalidShareDays { max: i64 },
     #[error("{0:?} is not a status: use not_verified, partially_verified, verified, temporary_failure or failed")]
     InvalidStatus(String),
     #[error("{0}")]
@@ -70,6 +72,9 @@ pub enum ServiceError {
     NotReserved(String),
     #[error("no webhook {0} in this account")]
     WebhookNotFound(i64),
+    /// An unknown, expired or revoked share link (one answer for all three).
+    #[error("This link has expired or was revoked. Ask whoever sent it for a new one.")]
+    ShareLinkNotFound,
     #[error("{domain} was verified {ago}s ago; wait {every}s between requests")]
     RateLimited { domain: String, ago: i64, every: i64 },
     #[error("{0}")]
@@ -108,6 +113,7 @@ impl ServiceError {
             ServiceError::InvalidAccountName => "invalid_name",
             ServiceError::InvalidDomainLimit | ServiceError::InvalidPageLimit { .. } => "invalid_limit",
             ServiceError::InvalidTokenLabel => "invalid_label",
+            ServiceError::InvalidShareDays { .. } => "invalid_days",
             ServiceError::InvalidStatus(_) => "invalid_status",
             ServiceError::InvalidEmail(_) => "invalid_email",
             ServiceError::InvalidDomain(_) => "invalid_domain",
@@ -125,6 +131,7 @@ impl ServiceError {
             ServiceError::TokenNotFound(_) => "token_not_found",
             ServiceError::NotReserved(_) => "not_reserved",
             ServiceError::WebhookNotFound(_) => "webhook_not_found",
+            ServiceError::ShareLinkNotFound => "share_link_not_found",
             ServiceError::RateLimited { .. } => "rate_limited",
             ServiceError::RotationInProgress(_) => "rotation_in_progress",
             ServiceError::NoHostedKeys => "no_hosted_keys",
@@ -144,6 +151,7 @@ impl ServiceError {
             | ServiceError::InvalidDomainLimit
             | ServiceError::InvalidPageLimit { .. }
             | ServiceError::InvalidTokenLabel
+            | ServiceError::InvalidShareDays { .. }
             | ServiceError::InvalidStatus(_) => ErrorKind::BadRequest,
             ServiceError::InvalidEmail(_)
             | ServiceError::InvalidDomain(_)
@@ -160,6 +168,7 @@ impl ServiceError {
             | ServiceError::TokenNotFound(_)
             | ServiceError::NotReserved(_)
             | ServiceError::WebhookNotFound(_)
+            | ServiceError::ShareLinkNotFound
             | ServiceError::SandboxOff
             | ServiceError::ZoneNotFound(_) => ErrorKind::NotFound,
             ServiceError::DomainExists(_)

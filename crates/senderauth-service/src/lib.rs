@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod rotation;
 pub mod sandbox;
 mod service;
+pub mod shares;
 pub mod webhooks;
 pub mod worker;
 

@@ -7,8 +7,8 @@
 //! demo mode makes its zone.
 
 use senderauth_core::name::DomainName;
-use senderauth_core::sandbox::{KINDS, owner_name, typed_value};
-use senderauth_store::StoreError;
+use senderauth_core::sandbox::{KINDS, owner_name, scenario_names, scenario_records, typed_value};
+use senderauth_store::{NewSandboxRecord, StoreError};
 pub use senderauth_store::{SandboxRecord, SandboxZone};
 
 use crate::error::ServiceError;
@@ -123,17 +123,98 @@ impl Service {
         host: &str,
         value: &str,
     ) -> Result<(), ServiceError> {
+        self.change_sandbox_record(zone, None, kind, host, value).await
+    }
+
+    /// Changes one of a zone's records (the Edit action): checked as a new record would be,
+    /// against the zone's other records, and swapped in one step.
+    pub async fn edit_sandbox_record(
+        &self,
+        zone: &SandboxZone,
+        id: i64,
+        kind: &str,
+        host: &str,
+        value: &str,
+    ) -> Result<(), ServiceError> {
+        self.change_sandbox_record(zone, Some(id), kind, host, value).await
+    }
+
+    async fn change_sandbox_record(
+        &self,
+        zone: &SandboxZone,
+        replacing: Option<i64>,
+        kind: &str,
+        host: &str,
+        value: &str,
+    ) -> Result<(), ServiceError> {
         let name = owner_name(&zone.apex, host).map_err(|refused| ServiceError::SandboxRefused(refused.0))?;
         if !KINDS.contains(&kind) {
             return Err(ServiceError::SandboxRefused(format!("pick one of the types {}", KINDS.join(", "))));
         }
+        if kind == "NS" && name != zone.apex {
+            return Err(ServiceError::SandboxRefused(format!(
+                "NS records go at the zone itself (Host @): they say which DNS host serves {}",
+                zone.apex
+            )));
+        }
         let value = typed_value(kind, value).map_err(|refused| ServiceError::SandboxRefused(refused.0))?;
         let store = &self.worker.store;
-        let existing = store.sandbox_records(zone.id).await?;
+        let mut existing = store.sandbox_records(zone.id).await?;
+        if let Some(id) = replacing {
+            let before = existing.len();
+            existing.retain(|record| record.id != id);
+            if existing.len() == before {
+                return Err(ServiceError::SandboxRefused("that record is gone: add it again".to_string()));
+            }
+        }
         if let Some(refusal) = conflict(&existing, &name, kind, &value) {
             return Err(ServiceError::SandboxRefused(refusal));
         }
-        store.add_sandbox_record(zone.id, &name, kind, &value, self.now()).await?;
+        let record = NewSandboxRecord { name, kind: kind.to_string(), value };
+        store.change_sandbox_records(zone.id, replacing.as_slice(), &[record], self.now()).await?;
+        Ok(())
+    }
+
+    /// Puts one of the mistakes customers make (`senderauth_core::sandbox::SCENARIOS`) into a
+    /// zone for one of the account's domains: the TXT and CNAME records at the domain's names
+    /// are replaced by the scenario's, in one step.
+    pub async fn load_sandbox_scenario(
+        &self,
+        account: i64,
+        zone: &SandboxZone,
+        domain: &str,
+        scenario: &str,
+    ) -> Result<(), ServiceError> {
+        let (name, record) = self.owned_domain(account, domain).await?;
+        if name.organizational_domain().as_str() != zone.apex {
+            return Err(ServiceError::SandboxRefused(format!("{domain} is not in the zone {}", zone.apex)));
+        }
+        let keys = self.worker.store.domain_keys(record.id).await?;
+        let plan = self.plan(account, &name, &keys, false).await?;
+        let key_texts: Vec<(String, String)> = self
+            .keys(account, domain)
+            .await?
+            .keys
+            .into_iter()
+            .filter_map(|key| key.record.map(|text| (key.published_at, text)))
+            .collect();
+        let records = scenario_records(scenario, &zone.apex, &plan.records, &key_texts)
+            .ok_or_else(|| ServiceError::SandboxRefused(format!("there is no scenario {scenario:?}")))?;
+        let names = scenario_names(&zone.apex, &plan.records);
+        let remove: Vec<i64> = self
+            .worker
+            .store
+            .sandbox_records(zone.id)
+            .await?
+            .into_iter()
+            .filter(|record| names.contains(&record.name) && matches!(record.kind.as_str(), "TXT" | "CNAME"))
+            .map(|record| record.id)
+            .collect();
+        let add: Vec<NewSandboxRecord> = records
+            .into_iter()
+            .map(|record| NewSandboxRecord { name: record.name, kind: record.kind.to_string(), value: record.value })
+            .collect();
+        self.worker.store.change_sandbox_records(zone.id, &remove, &add, self.now()).await?;
         Ok(())
     }
 

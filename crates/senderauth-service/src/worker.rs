@@ -221,7 +221,9 @@ impl Worker {
         // The keys the platform publishes for the domain's selectors: the CNAMEs must lead to them.
         let hosted = hosted_keys(&self.store.domain_keys(record.id).await?);
         let started = std::time::Instant::now();
-        let verification = verify_domain_with_keys(&self.dns, &self.provider, &account, &domain, &hosted).await;
+        // A check the customer asked for reads DNS as it is now, past the cache.
+        let dns = if requested { self.dns.fresh() } else { self.dns.clone() };
+        let verification = verify_domain_with_keys(&dns, &self.provider, &account, &domain, &hosted).await;
         self.metrics.record_check(verification.status, started.elapsed());
         let mut state = DomainState {
             id: record.id,

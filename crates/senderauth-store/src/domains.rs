@@ -372,6 +372,16 @@ impl Store {
         Ok(result.rows_affected() == 1)
     }
 
+    /// How many of an account's domains are in each status (statuses with none left out).
+    pub async fn account_status_counts(&self, account_id: i64) -> Result<Vec<(String, i64)>, StoreError> {
+        let rows = sqlx::query(self.sql("SELECT status, COUNT(*) FROM domains WHERE account_id = ? GROUP BY status"))
+            .bind(account_id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(database("counting an account's domains per status"))?;
+        Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
+    }
+
     /// How many domains are in each status.
     pub async fn status_counts(&self) -> Result<Vec<(String, i64)>, StoreError> {
         let rows = sqlx::query(self.sql("SELECT status, COUNT(*) FROM domains GROUP BY status ORDER BY status"))

@@ -7,8 +7,8 @@
 //!
 //! This file opens the store (pools, migrations, the SQL dialect); each concern has its module:
 //! `accounts` (accounts, tokens, sessions, reserved domains), `domains`, `checks` (claims, the
-//! recorded checks and the check log), `webhooks`, `keys` (the platform's zone), `sandbox`, and
-//! `error`.
+//! recorded checks and the check log), `webhooks`, `keys` (the platform's zone), `sandbox`, `shares`
+//! (read-only links to a setup page) and `error`.
 
 mod accounts;
 mod checks;
@@ -16,6 +16,7 @@ mod domains;
 mod error;
 mod keys;
 mod sandbox;
+mod shares;
 mod webhooks;
 
 use std::borrow::Cow;
@@ -32,7 +33,8 @@ pub(crate) use domains::{domain_record, lifecycle_status, method_status};
 pub use error::StoreError;
 pub(crate) use error::database;
 pub use keys::{DomainZone, KeyGroup, KeyInfo, KeyState, NameContents, NewKey, SealedKey, SealedKind, ZoneContents};
-pub use sandbox::{SandboxRecord, SandboxZone};
+pub use sandbox::{NewSandboxRecord, SandboxRecord, SandboxZone};
+pub use shares::{ShareLink, SharedDomain};
 pub use webhooks::{DeliveryRecord, DueDelivery, Sealer, WebhookEndpoint, webhook_secret_context};
 
 /// The database behind a store.
@@ -74,6 +76,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
     (8, "sandbox", include_str!("../migrations/sqlite/0008_sandbox.sql")),
     (9, "check runs", include_str!("../migrations/sqlite/0009_check_runs.sql")),
     (10, "not verified", include_str!("../migrations/sqlite/0010_not_verified.sql")),
+    (11, "share links", include_str!("../migrations/sqlite/0011_share_links.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "initial", include_str!("../migrations/postgres/0001_initial.sql")),
@@ -87,6 +90,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (9, "sandbox", include_str!("../migrations/postgres/0009_sandbox.sql")),
     (10, "check runs", include_str!("../migrations/postgres/0010_check_runs.sql")),
     (11, "not verified", include_str!("../migrations/postgres/0011_not_verified.sql")),
+    (12, "share links", include_str!("../migrations/postgres/0012_share_links.sql")),
 ];
 
 impl Store {

@@ -16,7 +16,15 @@ pub struct SandboxZone {
     pub records: i64,
 }
 
-/// One record of a sandbox zone, as typed: `kind` is TXT, CNAME, A, AAAA or MX.
+/// A record to add to a sandbox zone: its full owner name, type and stored value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewSandboxRecord {
+    pub name: String,
+    pub kind: String,
+    pub value: String,
+}
+
+/// One record of a sandbox zone, as typed: `kind` is TXT, CNAME, A, AAAA, MX or NS.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SandboxRecord {
     pub id: i64,
@@ -120,36 +128,60 @@ impl crate::Store {
         value: &str,
         now: i64,
     ) -> Result<i64, StoreError> {
-        let mut transaction = self.begin_write().await?;
-        let row = sqlx::query(self.sql(
-            "INSERT INTO sandbox_records (zone_id, name, kind, value, created_at) VALUES (?, ?, ?, ?, ?) RETURNING id",
-        ))
-        .bind(zone_id)
-        .bind(name)
-        .bind(kind)
-        .bind(value)
-        .bind(now)
-        .fetch_one(&mut *transaction)
-        .await
-        .map_err(database("adding a sandbox record"))?;
-        self.log_zone_changes(&mut transaction, &[name.to_string()], now).await?;
-        transaction.commit().await.map_err(database("committing"))?;
-        Ok(row.get(0))
+        let record = NewSandboxRecord { name: name.to_string(), kind: kind.to_string(), value: value.to_string() };
+        let (_, ids) = self.change_sandbox_records(zone_id, &[], &[record], now).await?;
+        Ok(ids.into_iter().next().unwrap_or_default())
     }
 
     /// Removes a record from a sandbox zone; `false` when the zone holds no such record.
     pub async fn remove_sandbox_record(&self, zone_id: i64, record_id: i64, now: i64) -> Result<bool, StoreError> {
+        let (removed, _) = self.change_sandbox_records(zone_id, &[record_id], &[], now).await?;
+        Ok(removed == 1)
+    }
+
+    /// Removes records (by id; ids the zone does not hold are passed over) and adds others to a
+    /// sandbox zone in one transaction, so the DNS server never serves the half-changed zone (an
+    /// edit, a scenario). Returns how many were removed and the added records' ids.
+    pub async fn change_sandbox_records(
+        &self,
+        zone_id: i64,
+        remove: &[i64],
+        add: &[NewSandboxRecord],
+        now: i64,
+    ) -> Result<(usize, Vec<i64>), StoreError> {
         let mut transaction = self.begin_write().await?;
-        let row = sqlx::query(self.sql("DELETE FROM sandbox_records WHERE zone_id = ? AND id = ? RETURNING name"))
+        let mut names = Vec::new();
+        for id in remove {
+            let row = sqlx::query(self.sql("DELETE FROM sandbox_records WHERE zone_id = ? AND id = ? RETURNING name"))
+                .bind(zone_id)
+                .bind(*id)
+                .fetch_optional(&mut *transaction)
+                .await
+                .map_err(database("removing a sandbox record"))?;
+            names.extend(row.map(|row| row.get::<String, _>(0)));
+        }
+        let removed = names.len();
+        let mut ids = Vec::new();
+        for record in add {
+            let row = sqlx::query(self.sql(
+                "INSERT INTO sandbox_records (zone_id, name, kind, value, created_at) VALUES (?, ?, ?, ?, ?) RETURNING id",
+            ))
             .bind(zone_id)
-            .bind(record_id)
-            .fetch_optional(&mut *transaction)
+            .bind(&record.name)
+            .bind(&record.kind)
+            .bind(&record.value)
+            .bind(now)
+            .fetch_one(&mut *transaction)
             .await
-            .map_err(database("removing a sandbox record"))?;
-        let Some(row) = row else { return Ok(false) };
-        self.log_zone_changes(&mut transaction, &[row.get::<String, _>(0)], now).await?;
+            .map_err(database("adding a sandbox record"))?;
+            ids.push(row.get(0));
+            names.push(record.name.clone());
+        }
+        names.sort();
+        names.dedup();
+        self.log_zone_changes(&mut transaction, &names, now).await?;
         transaction.commit().await.map_err(database("committing"))?;
-        Ok(true)
+        Ok((removed, ids))
     }
 
     /// Every sandbox zone's apex and every record, for loading a DNS server.

@@ -22,6 +22,10 @@ pub struct WebState {
     /// The service is reached over HTTPS (TLS terminated in front of it): the UI's cookies are
     /// marked Secure on every request, not only on those a proxy marks `X-Forwarded-Proto: https`.
     pub https: bool,
+    /// The operator's name, logo, colour and support link on every page.
+    pub brand: std::sync::Arc<ui::Brand>,
+    /// Demo mode: the file holding the demo account's token, named on the sign-in page.
+    pub demo_token_file: Option<std::path::PathBuf>,
 }
 
 impl WebState {
@@ -29,7 +33,7 @@ impl WebState {
     /// envelope senders on `bounce_domain`.
     pub fn new(service: Service, bounce_domain: String, size_limit: usize) -> WebState {
         let gateway = Gateway::new(service.clone(), bounce_domain, size_limit);
-        WebState { service, gateway, https: false }
+        WebState { service, gateway, https: false, brand: Default::default(), demo_token_file: None }
     }
 }
 

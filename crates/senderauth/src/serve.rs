@@ -22,6 +22,7 @@ use senderauth_service::webhooks::Deliverer;
 use senderauth_service::worker::{Worker, unix_now};
 use senderauth_store::{Store, StoreError};
 use senderauth_web::server::HttpLimits;
+use senderauth_web::ui::{Brand, BrandError};
 use senderauth_web::{WebState, router};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -40,6 +41,8 @@ pub enum ServeError {
     Setup(String),
     #[error(transparent)]
     Keys(#[from] KeyError),
+    #[error(transparent)]
+    Brand(#[from] BrandError),
 }
 
 /// What the platform's zone publishes besides the store's keys.
@@ -122,6 +125,8 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
     on_listening: impl FnOnce(SocketAddr, &[SocketAddr], Option<SocketAddr>),
 ) -> Result<(), ServeError> {
+    // What customers see of the operator, refused before anything starts when it is wrong.
+    let brand = Brand::from_config(&settings.service.ui)?;
     let data_dir = &settings.service.data_dir;
     private_data_dir(data_dir)?;
     let open_files = raise_open_file_limit();
@@ -213,6 +218,8 @@ pub async fn run(
     let mut state =
         WebState::new(service, settings.bounce_domain(), settings.service.smtp.message_size_limit.max(1024));
     state.https = settings.service.https;
+    state.brand = Arc::new(brand);
+    state.demo_token_file = settings.service.demo.then(|| settings.service.data_dir.join("demo-token"));
     let smtp = match settings.service.smtp.listen {
         Some(smtp_address) => {
             let smtp_listener = TcpListener::bind(smtp_address).await.map_err(|source| ServeError::Io {

@@ -62,7 +62,10 @@ pub async fn verify_dkim(dns: &Dns, domain: &DomainName, expected: &[ExpectedSel
     let mut problems = Vec::new();
     let mut selectors = Vec::new();
     for selector in expected {
-        selectors.push(check_selector(dns, domain, selector, &mut problems).await);
+        let from = problems.len();
+        let check = check_selector(dns, domain, selector, &mut problems).await;
+        Problem::locate(&mut problems, from, &check.host);
+        selectors.push(check);
     }
     DkimCheck { status: combined_status(&selectors), selectors, problems }
 }
@@ -73,6 +76,7 @@ pub async fn check_selectors(dns: &Dns, domain: &DomainName, selectors: &[String
     let mut problems = Vec::new();
     let mut checks = Vec::new();
     for selector in selectors {
+        let from = problems.len();
         let host = format!("{selector}._domainkey.{domain}");
         let mut check = SelectorCheck {
             selector: selector.clone(),
@@ -116,9 +120,34 @@ pub async fn check_selectors(dns: &Dns, domain: &DomainName, selectors: &[String
                 "Check the selector name (it is in the s= tag of your messages' DKIM-Signature header) and publish its key.",
             )),
         }
+        Problem::locate(&mut problems, from, &check.host);
         checks.push(check);
     }
     DkimCheck { status: combined_status(&checks), selectors: checks, problems }
+}
+
+/// Where a found value first differs from the expected one, for a value that is almost right
+/// (a character dropped, changed or added in copying); empty when they are far apart.
+pub fn difference(found: &str, expected: &str) -> String {
+    let (found_chars, expected_chars): (Vec<char>, Vec<char>) = (found.chars().collect(), expected.chars().collect());
+    let at = found_chars.iter().zip(&expected_chars).take_while(|(a, b)| a == b).count();
+    let same_end =
+        found_chars[at..].iter().rev().zip(expected_chars[at..].iter().rev()).take_while(|(a, b)| a == b).count();
+    let (found_middle, expected_middle) = (found_chars.len() - at - same_end, expected_chars.len() - at - same_end);
+    if found_middle.max(expected_middle) > 3 {
+        return String::new();
+    }
+    let piece = |chars: &[char], length: usize| chars[at..at + length].iter().collect::<String>();
+    let what = match (found_middle, expected_middle) {
+        (0, _) => format!("\"{}\" is missing", piece(&expected_chars, expected_middle)),
+        (_, 0) => format!("\"{}\" is extra", piece(&found_chars, found_middle)),
+        _ => format!(
+            "\"{}\" is there instead of \"{}\"",
+            piece(&found_chars, found_middle),
+            piece(&expected_chars, expected_middle)
+        ),
+    };
+    format!(" (a copying slip: {what} at character {})", at + 1)
 }
 
 fn combined_status(selectors: &[SelectorCheck]) -> MethodStatus {
@@ -202,7 +231,10 @@ async fn check_selector_inner(
             problems.push(Problem::error(
                 ProblemCode::DkimWrongTarget,
                 Method::Dkim,
-                format!("{host} is a CNAME to {target}; expected {expected_target}"),
+                format!(
+                    "{host} is a CNAME to {target}; expected {expected_target}{}",
+                    difference(&target, &expected_target)
+                ),
                 format!("Change the CNAME record at {host} to point to {expected_target}"),
             ));
             return Ok(());
@@ -332,4 +364,31 @@ async fn check_selector_inner(
         format!("Add a CNAME record at {host} pointing to {expected_target}"),
     ));
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::difference;
+
+    #[test]
+    fn a_copying_slip_is_pointed_at() {
+        let expected = "sa1-1.shop-example-com.dkim.esp.example";
+        assert_eq!(
+            difference("a1-1.shop-example-com.dkim.esp.example", expected),
+            " (a copying slip: \"s\" is missing at character 1)"
+        );
+        assert_eq!(
+            difference("sa1-1.shop-exmple-com.dkim.esp.example", expected),
+            " (a copying slip: \"a\" is missing at character 14)"
+        );
+        assert_eq!(
+            difference("sa1-1.shop-example-com.dkim.esp.exampel", expected),
+            " (a copying slip: \"el\" is there instead of \"le\" at character 38)"
+        );
+        assert_eq!(
+            difference("sa1-1.shop-example-com.dkim.esp.examplee", expected),
+            " (a copying slip: \"e\" is extra at character 40)"
+        );
+        assert_eq!(difference("other.example.net", expected), "", "far apart: no slip to point at");
+    }
 }

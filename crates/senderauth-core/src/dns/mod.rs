@@ -130,6 +130,8 @@ pub struct Dns {
     queries: Arc<AtomicU64>,
     /// Set on a client made by [`Dns::scoped`].
     memo: Option<Memo>,
+    /// Set on a client made by [`Dns::fresh`]: the cache is not read (answers still go in).
+    fresh: bool,
 }
 
 /// One response's records with the time they may be kept.
@@ -183,6 +185,7 @@ impl Dns {
             cache: settings.cache.then(Arc::default),
             queries: Arc::new(AtomicU64::new(0)),
             memo: None,
+            fresh: false,
         })
     }
 
@@ -190,6 +193,12 @@ impl Dns {
     /// the same answer (SPF asks for the same records in its tree walk and in each evaluation).
     pub fn scoped(&self) -> Dns {
         Dns { memo: Some(Arc::default()), ..self.clone() }
+    }
+
+    /// A client that asks the nameserver again instead of reading the cache: a check the
+    /// customer asked for (Verify, after changing a record) sees DNS as it is now.
+    pub fn fresh(&self) -> Dns {
+        Dns { fresh: true, ..self.clone() }
     }
 
     /// How many queries this client (and its clones) has sent; answers from the cache or from a
@@ -219,7 +228,8 @@ impl Dns {
             return self.resolve_uncached(name, record_type).await.map(|response| Arc::new(response.answer));
         };
         let key = (crate::name::normalize(name), record_type);
-        if let Ok(cache) = cache.lock()
+        if !self.fresh
+            && let Ok(cache) = cache.lock()
             && let Some((expires, answer)) = cache.entries.get(&key)
             && *expires > Instant::now()
         {

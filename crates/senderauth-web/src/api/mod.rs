@@ -12,7 +12,7 @@ mod webhooks;
 pub use doc::document as openapi_document;
 
 use axum::extract::rejection::{BytesRejection, JsonRejection, PathRejection, QueryRejection};
-use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Query};
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Query, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -164,23 +164,23 @@ impl From<BytesRejection> for ApiError {
 }
 
 /// What an address that is no route answers: JSON under `/api/`, a page elsewhere.
-pub async fn no_route(uri: axum::http::Uri) -> Response {
+pub async fn no_route(State(state): State<WebState>, uri: axum::http::Uri) -> Response {
     if uri.path().starts_with("/api/") {
         let message = format!("there is no {} in the API; the routes are listed in /api/v1/openapi.json", uri.path());
         ApiError::new(StatusCode::NOT_FOUND, "no_such_route", message).into_response()
     } else {
-        crate::ui::no_such_page(StatusCode::NOT_FOUND, "There is no page at this address.")
+        crate::ui::no_such_page(&state, StatusCode::NOT_FOUND, "There is no page at this address.")
     }
 }
 
 /// What a route answers to a method it does not take: JSON under `/api/`, a page elsewhere.
-pub async fn wrong_method(method: axum::http::Method, uri: axum::http::Uri) -> Response {
+pub async fn wrong_method(State(state): State<WebState>, method: axum::http::Method, uri: axum::http::Uri) -> Response {
     if uri.path().starts_with("/api/") {
         let message =
             format!("{} does not take {method}; the methods it takes are in /api/v1/openapi.json", uri.path());
         ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", message).into_response()
     } else {
-        crate::ui::no_such_page(StatusCode::METHOD_NOT_ALLOWED, "This page does not take that kind of request.")
+        crate::ui::no_such_page(&state, StatusCode::METHOD_NOT_ALLOWED, "This page does not take that kind of request.")
     }
 }
 

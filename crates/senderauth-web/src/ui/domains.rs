@@ -3,21 +3,23 @@
 
 use askama::Template;
 use axum::Form;
+use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use time::macros::format_description;
 
 use senderauth_core::lifecycle::LifecycleStatus;
 use senderauth_core::name::DomainName;
-use senderauth_core::problem::{Method, ProblemCode, Severity};
+use senderauth_core::problem::ProblemCode;
 use senderauth_core::status::MethodStatus;
 use senderauth_service::ErrorKind;
-use senderauth_service::domains::{DmarcFindings, DnsHost, DomainRow, DomainView, HistoryEntry};
+use senderauth_service::domains::{DnsHost, DomainRow, HistoryEntry};
 
-use super::{CsrfForm, Nav, Signed, error_page, refusal_text, render, url_part, went_wrong};
+use super::setup::{Setup, setup};
+use super::{Chrome, CsrfForm, Signed, error_page, refusal_text, render, url_part, went_wrong};
 use crate::WebState;
 
 /// Domains per page of the list.
@@ -28,13 +30,14 @@ const HISTORY_PAGE: i64 = 50;
 /// The statuses the pages name, with what they call them: a domain's five (the first five, the
 /// list's filter), then a method's own. One word per state: the API, the CLI and the pages
 /// share them.
-const STATUSES: [(&str, &str); 6] = [
+const STATUSES: [(&str, &str); 7] = [
     ("not_verified", "Not verified"),
     ("partially_verified", "Partially verified"),
     ("verified", "Verified"),
     ("temporary_failure", "Temporary failure"),
     ("failed", "Failed"),
     ("unknown", "Unknown: DNS did not answer"),
+    ("not_checked", "Not checked yet"),
 ];
 
 fn status_label(status: &str) -> String {
@@ -43,20 +46,20 @@ fn status_label(status: &str) -> String {
 
 /// A status as a badge: its class and its words.
 pub(crate) struct Badge {
-    class: String,
-    label: String,
+    pub(crate) class: String,
+    pub(crate) label: String,
 }
 
 impl Badge {
-    fn new(status: &str) -> Badge {
+    pub(crate) fn new(status: &str) -> Badge {
         Badge { class: status.to_string(), label: status_label(status) }
     }
 
-    fn method(status: MethodStatus) -> Badge {
+    pub(crate) fn method(status: MethodStatus) -> Badge {
         Badge::new(status.as_str())
     }
 
-    fn lifecycle(status: LifecycleStatus) -> Badge {
+    pub(crate) fn lifecycle(status: LifecycleStatus) -> Badge {
         Badge::new(status.as_str())
     }
 }
@@ -81,7 +84,7 @@ impl MethodBadge {
 }
 
 /// A time as the pages show it: `2026-11-27 09:21 UTC`, or a dash for none.
-fn time(at: Option<i64>) -> String {
+pub(crate) fn time(at: Option<i64>) -> String {
     let format = format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
     at.and_then(|seconds| OffsetDateTime::from_unix_timestamp(seconds).ok())
         .and_then(|at| at.format(&format).ok())
@@ -104,6 +107,8 @@ struct StatusOption {
 
 struct RowView {
     name: String,
+    /// Not verified yet (or not any more): the row offers "Continue setup".
+    unfinished: bool,
     /// The name as people read it (Unicode for an internationalized one).
     shown: String,
     badge: Badge,
@@ -116,15 +121,48 @@ struct RowView {
 #[template(path = "domains.html")]
 struct DomainsPage<'a> {
     title: &'a str,
-    nav: Option<Nav>,
+    chrome: Chrome,
     csrf: &'a str,
     notice: Option<&'a str>,
     error: Option<&'a str>,
     email: &'a str,
     search: &'a str,
     statuses: Vec<StatusOption>,
+    /// How many domains are in each status (those with any), each a link to its filter.
+    counts: Vec<StatusCount>,
+    /// The first page without a filter: unfinished domains first, worst first.
+    attention: Vec<RowView>,
     rows: Vec<RowView>,
     next: Option<String>,
+}
+
+struct StatusCount {
+    value: &'static str,
+    label: &'static str,
+    count: i64,
+}
+
+/// The statuses that need the customer, worst first: what the list shows above the rest.
+const ATTENTION: [&str; 4] = ["failed", "temporary_failure", "not_verified", "partially_verified"];
+/// How many domains that need attention the list shows above the rest.
+const ATTENTION_ROWS: usize = 5;
+
+fn row_view(row: &DomainRow) -> RowView {
+    RowView {
+        name: row.domain.domain.clone(),
+        unfinished: row.domain.status != LifecycleStatus::Verified,
+        shown: readable(&row.domain.domain).unwrap_or_else(|| row.domain.domain.clone()),
+        badge: Badge::lifecycle(row.domain.status),
+        methods: row.methods.as_ref().map(|statuses| {
+            ["DKIM", "SPF", "DMARC"]
+                .into_iter()
+                .zip(statuses)
+                .map(|(method, status)| MethodBadge::new(method, *status))
+                .collect()
+        }),
+        last: time(row.domain.last_checked_at),
+        next: time(row.domain.next_check_at),
+    }
 }
 
 pub(super) async fn domains_page(
@@ -148,7 +186,7 @@ async fn render_domains(
     let mut domains: Vec<DomainRow> =
         match state.service.domain_rows(account, status, search, query.after.as_deref(), PAGE + 1).await {
             Ok(domains) => domains,
-            Err(error) => return went_wrong(Some(signed), "listing domains", &error),
+            Err(error) => return went_wrong(signed.chrome(), "listing domains", &error),
         };
     let more = domains.len() as i64 > PAGE;
     domains.truncate(PAGE as usize);
@@ -162,23 +200,35 @@ async fn render_domains(
         }
         next
     });
-    let rows = domains
-        .iter()
-        .map(|row| RowView {
-            name: row.domain.domain.clone(),
-            shown: readable(&row.domain.domain).unwrap_or_else(|| row.domain.domain.clone()),
-            badge: Badge::lifecycle(row.domain.status),
-            methods: row.methods.as_ref().map(|statuses| {
-                ["DKIM", "SPF", "DMARC"]
-                    .into_iter()
-                    .zip(statuses)
-                    .map(|(method, status)| MethodBadge::new(method, *status))
-                    .collect()
-            }),
-            last: time(row.domain.last_checked_at),
-            next: time(row.domain.next_check_at),
-        })
-        .collect();
+    let rows = domains.iter().map(row_view).collect();
+    let counts: Vec<StatusCount> = match state.service.status_counts(account).await {
+        Ok(counts) => STATUSES
+            .iter()
+            .take(5)
+            .filter_map(|&(value, label)| {
+                counts.iter().find(|(status, _)| status == value).map(|(_, count)| StatusCount {
+                    value,
+                    label,
+                    count: *count,
+                })
+            })
+            .collect(),
+        Err(error) => return went_wrong(signed.chrome(), "counting domains", &error),
+    };
+    // Problems first: on the unfiltered first page, the domains that need the customer.
+    let mut attention = Vec::new();
+    if status.is_none() && search.is_none() && query.after.is_none() {
+        for wanted in ATTENTION {
+            if attention.len() >= ATTENTION_ROWS || !counts.iter().any(|count| count.value == wanted) {
+                continue;
+            }
+            let limit = (ATTENTION_ROWS - attention.len()) as i64;
+            match state.service.domain_rows(account, Some(wanted), None, None, limit).await {
+                Ok(rows) => attention.extend(rows.iter().map(row_view)),
+                Err(error) => return went_wrong(signed.chrome(), "listing domains", &error),
+            }
+        }
+    }
     let statuses = STATUSES
         .iter()
         .take(5)
@@ -186,13 +236,15 @@ async fn render_domains(
         .collect();
     let page = DomainsPage {
         title: "Domains",
-        nav: Some(signed.nav()),
+        chrome: signed.chrome(),
         csrf: signed.csrf(),
         notice: query.notice.as_deref().filter(|notice| *notice == "deleted").map(|_| "The domain was removed."),
         error,
         email,
         search: search.unwrap_or(""),
         statuses,
+        counts,
+        attention,
         rows,
         next,
     };
@@ -236,202 +288,45 @@ struct SandboxNotice {
     hosted: bool,
 }
 
-/// Which DMARC record applies to the domain and where it is, as of the last check: its own, or
-/// inherited from the root domain (RFC 7489 section 6.6.3).
-enum DmarcSummary {
-    Inherited { location: String, domain: String, policy: Option<String>, record: String },
-    Own { domain: String, policy: Option<String>, record: String },
-    NoneForSubdomain { domain: String, root: String },
-    NoneForRoot { domain: String },
-}
-
-impl DmarcSummary {
-    fn new(domain: &str, dmarc: &DmarcFindings) -> DmarcSummary {
-        let domain_owned = domain.to_string();
-        let policy = dmarc.policy.clone();
-        match (&dmarc.record, dmarc.inherited) {
-            (Some(record), true) => DmarcSummary::Inherited {
-                location: dmarc.location.clone().unwrap_or_else(|| domain_owned.clone()),
-                domain: domain_owned,
-                policy,
-                record: record.clone(),
-            },
-            (Some(record), false) => DmarcSummary::Own { domain: domain_owned, policy, record: record.clone() },
-            (None, _) => {
-                let root = DomainName::parse(domain).ok().map(|name| name.organizational_domain().to_string());
-                match root.filter(|root| root != domain) {
-                    Some(root) => DmarcSummary::NoneForSubdomain { domain: domain_owned, root },
-                    None => DmarcSummary::NoneForRoot { domain: domain_owned },
-                }
-            }
-        }
-    }
-}
-
-struct RecordRow {
-    /// Why the record exists, in plain words.
-    purpose: String,
-    kind: &'static str,
-    host: String,
-    value: String,
-    found: String,
-    status: Option<Badge>,
-    notes: Vec<String>,
-}
-
-struct Section {
-    id: &'static str,
-    title: &'static str,
-    badge: Badge,
-    dmarc: Option<DmarcSummary>,
-    records: Vec<RecordRow>,
-}
-
-struct ProblemRow {
-    severity: &'static str,
-    message: String,
-    fix: String,
-}
-
 struct Change {
     at: String,
     from: Option<Badge>,
     to: Badge,
-    event: Option<String>,
 }
 
 impl From<&HistoryEntry> for Change {
     fn from(change: &HistoryEntry) -> Change {
-        Change {
-            at: time(Some(change.at)),
-            from: change.from.map(Badge::lifecycle),
-            to: Badge::lifecycle(change.to),
-            event: change.event.clone(),
-        }
+        Change { at: time(Some(change.at)), from: change.from.map(Badge::lifecycle), to: Badge::lifecycle(change.to) }
     }
+}
+
+/// A share link as the setup page lists it.
+struct ShareRow {
+    id: i64,
+    created: String,
+    expires: String,
 }
 
 #[derive(Template)]
 #[template(path = "domain.html")]
 struct DomainPage<'a> {
     title: &'a str,
-    nav: Option<Nav>,
+    chrome: Chrome,
     csrf: &'a str,
     domain: &'a str,
     /// The name as people read it, when it differs (an internationalized domain in Unicode).
     unicode: Option<String>,
-    badge: Badge,
     notice: Option<String>,
     sandbox: Option<SandboxNotice>,
     dns_host: Option<DnsHost>,
-    last_checked: String,
-    next_check: String,
-    /// Where the setup stands and what to do next, in a sentence or two.
-    progress: String,
-    sections: Vec<Section>,
-    problems: Vec<ProblemRow>,
+    setup: Setup,
+    shares: Vec<ShareRow>,
     history: Vec<Change>,
 }
 
-fn severity_class(severity: Severity) -> &'static str {
-    match severity {
-        Severity::Info => "info",
-        Severity::Warning => "warning",
-        Severity::Error => "error",
-    }
-}
-
-/// The setup page's sections, one per method: its status, (for DMARC) which record applies,
-/// and its records.
 /// An internationalized domain's name in Unicode (`bücher.example`); `None` for a plain one.
 fn readable(domain: &str) -> Option<String> {
     DomainName::parse(domain).ok().and_then(|name| name.unicode())
-}
-
-/// How long DNS changes take, and how long the platform keeps checking.
-const TIMING: &str = "DNS changes usually show within minutes, sometimes hours (up to 48). We keep checking for \
-                      72 hours, so the status updates without you: reload to see it, or click Verify.";
-
-/// Where the setup stands: how many records are found, and the next step.
-fn progress(view: &DomainView) -> String {
-    let domain = view.domain.domain.as_str();
-    let records: Vec<_> = view.records.iter().flatten().collect();
-    let total = records.len();
-    let found = records.iter().filter(|record| record.status == Some(MethodStatus::Verified)).count();
-    let method_done = |method: Method| {
-        view.latest.as_ref().and_then(|latest| match method {
-            Method::Dkim => latest.dkim.status,
-            Method::Spf => latest.spf.status,
-            _ => latest.dmarc.status,
-        }) == Some(MethodStatus::Verified)
-    };
-    let missing: Vec<&str> = [(Method::Dkim, "DKIM"), (Method::Spf, "SPF"), (Method::Dmarc, "DMARC")]
-        .into_iter()
-        .filter(|(method, _)| !method_done(*method))
-        .map(|(_, name)| name)
-        .collect();
-    match view.domain.status {
-        LifecycleStatus::Verified => format!(
-            "You're all set: mail from {domain} is signed as {domain} and passes SPF and DMARC checks. Next: send a \
-             test message, and once reports show all your mail passes, tighten DMARC (p=quarantine, then p=reject)."
-        ),
-        LifecycleStatus::PartiallyVerified => format!(
-            "{found} of {total} records found. DKIM is done: your mail is already signed as {domain}. Add {} to \
-             finish. {TIMING}",
-            missing.join(" and ")
-        ),
-        LifecycleStatus::TemporaryFailure => format!(
-            "Records that worked are missing now: {} {}. We keep checking and restore the status when they are \
-             back; check them at your DNS host.",
-            missing.join(" and "),
-            if missing.len() == 1 { "is" } else { "are" }
-        ),
-        LifecycleStatus::Failed => format!(
-            "{found} of {total} records found, and we have stopped checking. Add the records below, then click \
-             Verify."
-        ),
-        LifecycleStatus::NotVerified if view.domain.last_checked_at.is_none() || found == 0 => format!(
-            "Waiting for your records: add the {total} records below at your DNS host, then click Verify. {TIMING}"
-        ),
-        LifecycleStatus::NotVerified => {
-            format!("{found} of {total} records found. Add {} to finish. {TIMING}", missing.join(" and "))
-        }
-    }
-}
-
-fn sections(view: &DomainView) -> Vec<Section> {
-    let latest = view.latest.as_ref();
-    let methods = [
-        (Method::Dkim, "dkim", "DKIM", latest.and_then(|latest| latest.dkim.status)),
-        (Method::Spf, "spf", "SPF", latest.and_then(|latest| latest.spf.status)),
-        (Method::Dmarc, "dmarc", "DMARC", latest.and_then(|latest| latest.dmarc.status)),
-    ];
-    methods
-        .into_iter()
-        .map(|(method, id, title, status)| Section {
-            id,
-            title,
-            badge: status.map_or_else(|| Badge::new("not checked yet"), Badge::method),
-            dmarc: latest
-                .filter(|_| method == Method::Dmarc)
-                .map(|latest| DmarcSummary::new(&view.domain.domain, &latest.dmarc)),
-            records: view
-                .records
-                .iter()
-                .flatten()
-                .filter(|record| record.required.method == method)
-                .map(|record| RecordRow {
-                    purpose: record.required.purpose.clone(),
-                    kind: record.required.record_type,
-                    host: record.required.host.clone(),
-                    value: record.required.value.clone(),
-                    found: record.found.clone().unwrap_or_else(|| "—".to_string()),
-                    status: record.status.map(Badge::method),
-                    notes: record.required.notes.clone(),
-                })
-                .collect(),
-        })
-        .collect()
 }
 
 pub(super) async fn domain_page(
@@ -440,8 +335,9 @@ pub(super) async fn domain_page(
     Path(name): Path<String>,
     Query(query): Query<DomainQuery>,
 ) -> Response {
+    let account = signed.session.account_id;
     // Planned against DNS now: the customer sees their existing SPF record merged.
-    let view = match state.service.domain(signed.session.account_id, &name, true).await {
+    let view = match state.service.domain(account, &name, true).await {
         Ok(view) => view,
         Err(error) => return error_page(&signed, &error),
     };
@@ -449,42 +345,78 @@ pub(super) async fn domain_page(
     let notice = query.notice.as_deref().map(|notice| match notice {
         "verified" => "Checked just now.".to_string(),
         "confirm" => "Tick the box to confirm the removal.".to_string(),
+        "revoked" => "The link was revoked: it no longer opens.".to_string(),
         other => other.chars().take(200).collect(),
     });
     let sandbox = match signed.demo.then(|| DomainName::parse(domain).ok()).flatten() {
         Some(name) => {
             let apex = name.organizational_domain().to_string();
-            let hosted = state.service.hosts_sandbox_zone(signed.session.account_id, &apex).await;
+            let hosted = state.service.hosts_sandbox_zone(account, &apex).await;
             Some(SandboxNotice { apex, hosted })
         }
         None => None,
     };
-    let problems = view.latest.as_ref().map(|latest| latest.problems.as_slice()).unwrap_or_default();
+    let shares = match state.service.share_links(account, domain).await {
+        Ok(links) => links
+            .iter()
+            .map(|link| ShareRow {
+                id: link.id,
+                created: time(Some(link.created_at)),
+                expires: time(Some(link.expires_at)),
+            })
+            .collect(),
+        Err(error) => return error_page(&signed, &error),
+    };
     let page = DomainPage {
         title: domain,
-        nav: Some(signed.nav()),
+        chrome: signed.chrome(),
         csrf: signed.csrf(),
         domain,
         unicode: readable(domain),
-        badge: Badge::lifecycle(view.domain.status),
         notice,
         sandbox,
         dns_host: state.service.dns_host(&view.zone).await,
-        last_checked: time(view.domain.last_checked_at),
-        next_check: time(view.domain.next_check_at),
-        progress: progress(&view),
-        sections: sections(&view),
-        problems: problems
-            .iter()
-            .map(|problem| ProblemRow {
-                severity: severity_class(problem.severity),
-                message: problem.message.clone(),
-                fix: problem.fix.clone(),
-            })
-            .collect(),
+        setup: setup(&view),
+        shares,
         history: view.history.iter().rev().map(Change::from).collect(),
     };
     render(StatusCode::OK, &page)
+}
+
+/// What an open setup page polls: the domain's status, its methods' and a stamp that changes
+/// when a check finishes.
+#[derive(Serialize)]
+pub(super) struct LiveState {
+    stamp: String,
+    status: &'static str,
+    methods: String,
+}
+
+impl LiveState {
+    pub(super) fn of(row: &DomainRow) -> LiveState {
+        let methods = ["dkim", "spf", "dmarc"]
+            .iter()
+            .enumerate()
+            .map(|(index, method)| {
+                let status = row.methods.map_or("not_checked", |methods| methods[index].as_str());
+                format!("{method}:{status}")
+            })
+            .collect::<Vec<_>>()
+            .join(" ");
+        LiveState {
+            stamp: format!("{}:{}", row.domain.last_checked_at.unwrap_or(0), row.domain.status.as_str()),
+            status: row.domain.status.as_str(),
+            methods,
+        }
+    }
+}
+
+/// `GET /ui/domains/{domain}/state`: the live state, for the page's script.
+pub(super) async fn domain_state(State(state): State<WebState>, signed: Signed, Path(name): Path<String>) -> Response {
+    match state.service.domain_state(signed.session.account_id, &name).await {
+        Ok(row) => Json(LiveState::of(&row)).into_response(),
+        Err(error) => error_page(&signed, &error),
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -506,7 +438,7 @@ struct RunRow {
 #[template(path = "history.html")]
 struct HistoryPage<'a> {
     title: &'a str,
-    nav: Option<Nav>,
+    chrome: Chrome,
     domain: &'a str,
     badge: Badge,
     runs: Vec<RunRow>,
@@ -562,7 +494,7 @@ pub(super) async fn history_page(
     let title = format!("History of {}", record.domain);
     let page = HistoryPage {
         title: &title,
-        nav: Some(signed.nav()),
+        chrome: signed.chrome(),
         domain: &record.domain,
         badge: Badge::lifecycle(record.status),
         runs,

@@ -11,11 +11,12 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use senderauth_core::sandbox::{KINDS, TTL};
+use senderauth_core::name::DomainName;
+use senderauth_core::sandbox::{KINDS, SCENARIOS, TTL};
 use senderauth_service::sandbox::SandboxZone;
 use senderauth_service::{ErrorKind, ServiceError};
 
-use super::{CsrfForm, Nav, Signed, error_page, render, url_part};
+use super::{Chrome, CsrfForm, Signed, error_page, render, url_part};
 use crate::WebState;
 
 #[derive(Deserialize, Default)]
@@ -30,7 +31,7 @@ pub(crate) struct ZoneForm {
 #[template(path = "sandbox_zones.html")]
 struct ZonesPage<'a> {
     title: &'a str,
-    nav: Option<Nav>,
+    chrome: Chrome,
     csrf: &'a str,
     typed: &'a str,
     error: Option<&'a str>,
@@ -47,7 +48,7 @@ async fn render_zones(state: &WebState, signed: &Signed, error: Option<&str>, ty
         Err(error) => return error_page(signed, &error),
     };
     let page =
-        ZonesPage { title: "Sandbox DNS host", nav: Some(signed.nav()), csrf: signed.csrf(), typed, error, zones };
+        ZonesPage { title: "Sandbox DNS host", chrome: signed.chrome(), csrf: signed.csrf(), typed, error, zones };
     let code = if error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
     render(code, &page)
 }
@@ -77,6 +78,8 @@ async fn owned_zone(state: &WebState, signed: &Signed, apex: &str) -> Result<San
 #[derive(Deserialize, Default)]
 pub(crate) struct ZoneQuery {
     notice: Option<String>,
+    /// The record whose Edit was clicked: the form holds it.
+    edit: Option<i64>,
 }
 
 pub(crate) async fn zone_page(
@@ -88,10 +91,28 @@ pub(crate) async fn zone_page(
     let zone = owned_zone(&state, &signed, &apex).await?;
     let notice = match query.notice.as_deref() {
         Some("added") => Some("Record added: served now."),
+        Some("edited") => Some("Record saved: served now."),
         Some("removed") => Some("Record removed."),
+        Some("scenario") => Some("Scenario loaded: served now. Verify the domain to see what the setup page says."),
         _ => None,
     };
-    Ok(render_zone(&state, &signed, &zone, notice, None, &RecordForm::default()).await)
+    let mut typed = RecordForm::default();
+    if let Some(id) = query.edit {
+        let records = state.service.sandbox_records(&zone).await.map_err(|error| error_page(&signed, &error))?;
+        if let Some(record) = records.into_iter().find(|record| record.id == id) {
+            typed = RecordForm {
+                csrf: String::new(),
+                host: relative(&record.name, &zone.apex),
+                kind: record.kind,
+                value: record.value,
+            };
+        }
+        // (A record removed meanwhile: the form is empty, for adding.)
+        if typed.kind.is_empty() {
+            return Ok(render_zone(&state, &signed, &zone, notice, None, &typed, None).await);
+        }
+    }
+    Ok(render_zone(&state, &signed, &zone, notice, None, &typed, query.edit).await)
 }
 
 #[derive(Deserialize, Default)]
@@ -112,6 +133,11 @@ struct KindOption {
     selected: bool,
 }
 
+/// A record's Host as typed at the sandbox: relative to the zone, `@` for the zone itself.
+fn relative(name: &str, apex: &str) -> String {
+    name.strip_suffix(&format!(".{apex}")).map_or_else(|| "@".to_string(), str::to_string)
+}
+
 struct RecordRow {
     id: i64,
     kind: String,
@@ -124,7 +150,7 @@ struct RecordRow {
 #[template(path = "sandbox_zone.html")]
 struct ZonePage<'a> {
     title: &'a str,
-    nav: Option<Nav>,
+    chrome: Chrome,
     csrf: &'a str,
     apex: &'a str,
     notice: Option<&'a str>,
@@ -134,6 +160,11 @@ struct ZonePage<'a> {
     typed_value: &'a str,
     records: Vec<RecordRow>,
     ttl: u32,
+    /// The record being edited; `None`: the form adds one.
+    editing: Option<i64>,
+    /// The account's domains in this zone, for the scenarios.
+    domains: Vec<String>,
+    scenarios: &'static [(&'static str, &'static str)],
 }
 
 async fn render_zone(
@@ -143,6 +174,7 @@ async fn render_zone(
     notice: Option<&str>,
     error: Option<&str>,
     typed: &RecordForm,
+    editing: Option<i64>,
 ) -> Response {
     let records = match state.service.sandbox_records(zone).await {
         Ok(records) => records,
@@ -151,16 +183,28 @@ async fn render_zone(
     let records = records
         .into_iter()
         .map(|record| RecordRow {
-            host: record.name.strip_suffix(&format!(".{}", zone.apex)).map_or_else(|| "@".to_string(), str::to_string),
+            host: relative(&record.name, &zone.apex),
             id: record.id,
             kind: record.kind,
             value: record.value,
         })
         .collect();
+    // The account's domains in this zone (by a search for its name, then exactly).
+    let account = signed.session.account_id;
+    let domains = match state.service.domain_rows(account, None, Some(&zone.apex), None, 100).await {
+        Ok(rows) => rows
+            .into_iter()
+            .map(|row| row.domain.domain)
+            .filter(|domain| {
+                DomainName::parse(domain).is_ok_and(|name| name.organizational_domain().as_str() == zone.apex)
+            })
+            .collect(),
+        Err(error) => return error_page(signed, &error),
+    };
     let title = format!("DNS records of {}", zone.apex);
     let page = ZonePage {
         title: &title,
-        nav: Some(signed.nav()),
+        chrome: signed.chrome(),
         csrf: signed.csrf(),
         apex: &zone.apex,
         notice,
@@ -170,6 +214,9 @@ async fn render_zone(
         typed_value: &typed.value,
         records,
         ttl: TTL,
+        editing,
+        domains,
+        scenarios: &SCENARIOS,
     };
     let code = if error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
     render(code, &page)
@@ -188,7 +235,7 @@ pub(crate) async fn add_record(
     match state.service.add_sandbox_record(&zone, &form.kind, &form.host, &form.value).await {
         Ok(()) => Ok(Redirect::to(&format!("/ui/sandbox/{}?notice=added", url_part(&zone.apex))).into_response()),
         Err(ServiceError::SandboxRefused(refusal)) => {
-            Err(render_zone(&state, &signed, &zone, None, Some(&refusal), &form).await)
+            Err(render_zone(&state, &signed, &zone, None, Some(&refusal), &form, None).await)
         }
         Err(error) => Err(error_page(&signed, &error)),
     }
@@ -206,4 +253,54 @@ pub(crate) async fn remove_record(
     }
     state.service.remove_sandbox_record(&zone, id).await.map_err(|error| error_page(&signed, &error))?;
     Ok(Redirect::to(&format!("/ui/sandbox/{}?notice=removed", url_part(&zone.apex))).into_response())
+}
+
+pub(crate) async fn edit_record(
+    State(state): State<WebState>,
+    signed: Signed,
+    Path((apex, id)): Path<(String, i64)>,
+    Form(form): Form<RecordForm>,
+) -> Result<Response, Response> {
+    let zone = owned_zone(&state, &signed, &apex).await?;
+    if let Some(refused) = signed.refusal(&form.csrf) {
+        return Err(refused);
+    }
+    match state.service.edit_sandbox_record(&zone, id, &form.kind, &form.host, &form.value).await {
+        Ok(()) => Ok(Redirect::to(&format!("/ui/sandbox/{}?notice=edited", url_part(&zone.apex))).into_response()),
+        Err(ServiceError::SandboxRefused(refusal)) => {
+            Err(render_zone(&state, &signed, &zone, None, Some(&refusal), &form, Some(id)).await)
+        }
+        Err(error) => Err(error_page(&signed, &error)),
+    }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct ScenarioForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    domain: String,
+    #[serde(default)]
+    scenario: String,
+}
+
+/// Loads one of the mistakes customers make into the zone, for one of its domains.
+pub(crate) async fn load_scenario(
+    State(state): State<WebState>,
+    signed: Signed,
+    Path(apex): Path<String>,
+    Form(form): Form<ScenarioForm>,
+) -> Result<Response, Response> {
+    let zone = owned_zone(&state, &signed, &apex).await?;
+    if let Some(refused) = signed.refusal(&form.csrf) {
+        return Err(refused);
+    }
+    let account = signed.session.account_id;
+    match state.service.load_sandbox_scenario(account, &zone, &form.domain, &form.scenario).await {
+        Ok(()) => Ok(Redirect::to(&format!("/ui/sandbox/{}?notice=scenario", url_part(&zone.apex))).into_response()),
+        Err(ServiceError::SandboxRefused(refusal)) => {
+            Err(render_zone(&state, &signed, &zone, None, Some(&refusal), &RecordForm::default(), None).await)
+        }
+        Err(error) => Err(error_page(&signed, &error)),
+    }
 }

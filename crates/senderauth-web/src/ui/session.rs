@@ -17,7 +17,7 @@ use senderauth_service::accounts::Session;
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
-use super::{MessagePage, Nav, render, went_wrong};
+use super::{Brand, Chrome, MessagePage, Nav, render, went_wrong};
 use crate::WebState;
 
 const SESSION_COOKIE: &str = "senderauth_session";
@@ -43,7 +43,7 @@ fn ui_cookie(name: &'static str, value: String, seconds: i64, https: Https) -> C
 /// (`https = true`, TLS terminated in front of it), or the proxy says `X-Forwarded-Proto: https`.
 /// (Trusting the header costs nothing: it can only make a cookie stricter.)
 #[derive(Clone, Copy)]
-pub(crate) struct Https(bool);
+pub(crate) struct Https(pub(crate) bool);
 
 impl FromRequestParts<WebState> for Https {
     type Rejection = std::convert::Infallible;
@@ -68,6 +68,7 @@ pub struct Signed {
     pub(crate) session: Session,
     /// Demo mode: the sandbox DNS host's pages are offered.
     pub(crate) demo: bool,
+    pub(crate) brand: std::sync::Arc<Brand>,
 }
 
 impl FromRequestParts<WebState> for Signed {
@@ -78,9 +79,9 @@ impl FromRequestParts<WebState> for Signed {
         let jar = CookieJar::from_headers(&parts.headers);
         let secret = jar.get(SESSION_COOKIE).map(|cookie| cookie.value().to_string()).ok_or_else(to_sign_in)?;
         match state.service.session(&secret).await {
-            Ok(Some(session)) => Ok(Signed { session, demo: state.service.demo }),
+            Ok(Some(session)) => Ok(Signed { session, demo: state.service.demo, brand: state.brand.clone() }),
             Ok(None) => Err(to_sign_in()),
-            Err(error) => Err(went_wrong(None, "reading a session", &error)),
+            Err(error) => Err(went_wrong(Chrome::public(state), "reading a session", &error)),
         }
     }
 }
@@ -93,7 +94,7 @@ impl Signed {
         }
         let page = MessagePage {
             title: "Form expired",
-            nav: Some(self.nav()),
+            chrome: self.chrome(),
             heading: "This form has expired",
             text: "It was not sent from this session's page. Go back, reload the page and send it again.",
             back: false,
@@ -106,9 +107,9 @@ impl Signed {
         &self.session.csrf_token
     }
 
-    /// The header's navigation for this session.
-    pub(crate) fn nav(&self) -> Nav {
-        Nav { csrf: self.session.csrf_token.clone(), demo: self.demo }
+    /// The brand and the header's navigation for this session.
+    pub(crate) fn chrome(&self) -> Chrome {
+        Chrome { brand: self.brand.clone(), nav: Some(Nav { csrf: self.session.csrf_token.clone(), demo: self.demo }) }
     }
 }
 
@@ -123,22 +124,25 @@ pub(crate) struct CsrfForm {
 #[template(path = "sign_in.html")]
 struct SignInPage<'a> {
     title: &'a str,
-    nav: Option<super::Nav>,
+    chrome: Chrome,
     csrf: &'a str,
     error: Option<&'a str>,
+    /// Demo mode: the file with the demo account's token.
+    demo_token_file: Option<String>,
 }
 
-fn sign_in_form(status: StatusCode, csrf: &str, error: Option<&str>) -> Response {
-    render(status, &SignInPage { title: "Sign in", nav: None, csrf, error })
+fn sign_in_form(state: &WebState, status: StatusCode, csrf: &str, error: Option<&str>) -> Response {
+    let demo_token_file = state.demo_token_file.as_ref().map(|path| path.display().to_string());
+    render(status, &SignInPage { title: "Sign in", chrome: Chrome::public(state), csrf, error, demo_token_file })
 }
 
 /// The sign-in page, with a fresh double-submit CSRF cookie.
-pub(super) async fn sign_in_page(https: Https, jar: CookieJar) -> Response {
+pub(super) async fn sign_in_page(State(state): State<WebState>, https: Https, jar: CookieJar) -> Response {
     let csrf = match random_hex("", 16) {
         Ok(csrf) => csrf,
-        Err(error) => return went_wrong(None, "making a sign-in form", &error),
+        Err(error) => return went_wrong(Chrome::public(&state), "making a sign-in form", &error),
     };
-    let page = sign_in_form(StatusCode::OK, &csrf, None);
+    let page = sign_in_form(&state, StatusCode::OK, &csrf, None);
     (jar.add(ui_cookie(SIGN_IN_COOKIE, csrf, SIGN_IN_SECONDS, https)), page).into_response()
 }
 
@@ -159,7 +163,7 @@ pub(super) async fn sign_in(
     let expected = jar.get(SIGN_IN_COOKIE).map(|cookie| cookie.value().to_string()).unwrap_or_default();
     if expected.is_empty() || !same(&form.csrf, &expected) {
         let expired = "This form has expired. Reload the page and sign in again.";
-        return sign_in_form(StatusCode::FORBIDDEN, &expected, Some(expired));
+        return sign_in_form(&state, StatusCode::FORBIDDEN, &expected, Some(expired));
     }
     match state.service.sign_in(&form.token, SESSION_SECONDS).await {
         Ok(Some((secret, _))) => {
@@ -172,13 +176,14 @@ pub(super) async fn sign_in(
             (jar, Redirect::to("/ui/domains")).into_response()
         }
         Ok(None) => sign_in_form(
+            &state,
             StatusCode::UNAUTHORIZED,
             &expected,
             Some("That token is not valid: it is unknown, revoked, or an admin token. Use an account token."),
         ),
         Err(error) => {
             tracing::error!(%error, "signing in");
-            sign_in_form(StatusCode::INTERNAL_SERVER_ERROR, &expected, Some("Something went wrong; try again."))
+            sign_in_form(&state, StatusCode::INTERNAL_SERVER_ERROR, &expected, Some("Something went wrong; try again."))
         }
     }
 }

@@ -16,23 +16,24 @@ use senderauth_service::rotation::{self, RotationPolicy};
 use senderauth_service::worker::Worker;
 use senderauth_store::{KeyInfo, KeyState, Store};
 use senderauth_testkit::{TestDns, database, http};
+use senderauth_web::ui::Brand;
 use senderauth_web::{WebState, router};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
-struct App {
-    address: SocketAddr,
+pub(crate) struct App {
+    pub(crate) address: SocketAddr,
     /// The router's paths, as axum lists them in its `Debug` output.
     routes: Vec<String>,
-    dns: TestDns,
-    admin: String,
-    clock: Arc<AtomicI64>,
+    pub(crate) dns: TestDns,
+    pub(crate) admin: String,
+    pub(crate) clock: Arc<AtomicI64>,
     store: Store,
     keys: KeyMaker,
 }
 
 /// The app on every backend: SQLite, and PostgreSQL when the test script started one.
-async fn apps() -> Vec<App> {
+pub(crate) async fn apps() -> Vec<App> {
     let mut apps = vec![spawn_app(&database::sqlite().url).await];
     if let Some(postgres) = database::postgres().await {
         apps.push(spawn_app(&postgres.url).await);
@@ -50,6 +51,16 @@ async fn spawn_app_with(database_url: &str, default_domain_limit: Option<i64>) -
 
 /// An app on `provider` (the reserved domain esp-corp.example.com added).
 async fn spawn_app_configured(database_url: &str, default_domain_limit: Option<i64>, provider: ProviderConfig) -> App {
+    spawn_app_branded(database_url, default_domain_limit, provider, Brand::default()).await
+}
+
+/// An app whose pages show `brand`.
+pub(crate) async fn spawn_app_branded(
+    database_url: &str,
+    default_domain_limit: Option<i64>,
+    provider: ProviderConfig,
+    brand: Brand,
+) -> App {
     let dns = TestDns::start().await;
     for zone in ["com", "example.com", "esp.example"] {
         dns.add_zone(zone);
@@ -72,7 +83,8 @@ async fn spawn_app_configured(database_url: &str, default_domain_limit: Option<i
     let keys = test_keys();
     let mut service = Service::new(worker, Arc::new(move || now.load(Ordering::Relaxed)), keys.clone());
     service.default_domain_limit = default_domain_limit;
-    let state = WebState::new(service, "bounces.esp.example".to_string(), DEFAULT_MESSAGE_SIZE_LIMIT);
+    let mut state = WebState::new(service, "bounces.esp.example".to_string(), DEFAULT_MESSAGE_SIZE_LIMIT);
+    state.brand = Arc::new(brand);
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let address = listener.local_addr().expect("address");
     let routes = router_paths(&format!("{:?}", router(state.clone())));
@@ -81,11 +93,11 @@ async fn spawn_app_configured(database_url: &str, default_domain_limit: Option<i
 }
 
 impl App {
-    async fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<&str>) -> (u16, Value) {
+    pub(crate) async fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<&str>) -> (u16, Value) {
         http::call(self.address, method, path, token, body).await
     }
 
-    async fn account(&self, name: &str) -> String {
+    pub(crate) async fn account(&self, name: &str) -> String {
         let (status, body) =
             self.call("POST", "/api/v1/accounts", Some(&self.admin), Some(&json!({ "name": name }).to_string())).await;
         assert_eq!(status, 201, "{body}");
@@ -995,11 +1007,18 @@ async fn every_route_of_the_router_is_in_the_openapi_document_with_its_methods()
     let app = spawn_app(&database::sqlite().url).await;
     let (_, document) = app.call("GET", "/api/v1/openapi.json", None, None).await;
     let documented = document["paths"].as_object().expect("paths");
-    // The web UI's pages are HTML for people, not the API; axum adds a fallback of its own.
+    // The web UI's pages (and the shared setup pages) are HTML for people, not the API; axum
+    // adds a fallback of its own.
     let api: Vec<&String> = app
         .routes
         .iter()
-        .filter(|path| *path != "/" && *path != "/ui" && !path.starts_with("/ui/") && !path.contains("__private__"))
+        .filter(|path| {
+            *path != "/"
+                && *path != "/ui"
+                && !path.starts_with("/ui/")
+                && !path.starts_with("/share/")
+                && !path.contains("__private__")
+        })
         .collect();
     assert!(api.len() >= 19, "the router's Debug output lists its paths: {:?}", app.routes);
     for path in api {
