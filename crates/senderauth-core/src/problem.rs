@@ -63,6 +63,7 @@ problem_codes! {
     DkimKeyNotCurrent => "dkim_key_not_current", "a DKIM key is not the current one",
     DkimHostDoubled => "dkim_host_doubled", "a DKIM record's Host has the domain twice",
     DkimWrongType => "dkim_wrong_type", "a DKIM record has the wrong type",
+    DkimProxied => "dkim_proxied", "a DKIM record is proxied",
     SpfMissing => "spf_missing", "the SPF record is missing",
     SpfHostDoubled => "spf_host_doubled", "the SPF record's Host has the domain twice",
     SpfMultipleRecords => "spf_multiple_records", "there are two SPF records",

@@ -131,13 +131,14 @@ pub fn owner_name(apex: &str, host: &str) -> Result<String, RecordRefused> {
 }
 
 /// The mistakes customers make, each a sandbox scenario: its name and what it does.
-pub const SCENARIOS: [(&str, &str); 10] = [
+pub const SCENARIOS: [(&str, &str); 11] = [
     ("correct", "Every record right"),
     ("nothing", "No records yet"),
     ("doubled_host", "Every Host typed with the domain (the DNS host adds it again)"),
     ("txt_for_cname", "A TXT record where a DKIM CNAME belongs"),
     ("typo", "A typo in a DKIM value"),
     ("flattened", "A DKIM CNAME flattened into a copy of the key"),
+    ("proxied", "A DKIM CNAME proxied (Cloudflare's orange cloud)"),
     ("two_spf", "A second SPF record beside the one the domain had"),
     ("dmarc_at_domain", "The DMARC record at the domain itself"),
     ("dmarc_no_underscore", "The DMARC record at dmarc. without the underscore"),
@@ -193,6 +194,10 @@ pub fn scenario_records(
                     Some((_, key)) => out.push(ScenarioRecord { kind: "TXT", value: key.clone(), ..correct(record) }),
                     None => out.push(correct(record)),
                 }
+            }
+            ("proxied", Method::Dkim) if is_first_dkim => {
+                // What a proxied CNAME answers: the proxy's address (a documentation one here).
+                out.push(ScenarioRecord { kind: "A", value: "192.0.2.80".to_string(), ..correct(record) })
             }
             ("two_spf", Method::Spf) => {
                 out.push(ScenarioRecord { value: "v=spf1 ip4:192.0.2.10 ~all".to_string(), ..correct(record) });
@@ -288,6 +293,7 @@ mod tests {
         assert_eq!(of("txt_for_cname")[0].kind, "TXT");
         assert_eq!(of("txt_for_cname")[1].kind, "CNAME", "one mistake, not two");
         assert_eq!(of("typo")[0].value, "a1.shop.dkim.esp.example");
+        assert_eq!((of("proxied")[0].kind, of("proxied")[1].kind), ("A", "CNAME"));
         assert_eq!(of("two_spf").iter().filter(|record| record.name == "shop.example.com").count(), 2);
         assert_eq!(of("dmarc_at_domain")[3].name, "shop.example.com");
         assert_eq!(of("dmarc_no_underscore")[3].name, "dmarc.shop.example.com");

@@ -177,7 +177,7 @@ impl Service {
 
     /// Puts one of the mistakes customers make (`senderauth_core::sandbox::SCENARIOS`) into a
     /// zone for one of the account's domains: the TXT and CNAME records at the domain's names
-    /// are replaced by the scenario's, in one step.
+    /// (and addresses at its DKIM names) are replaced by the scenario's, in one step.
     pub async fn load_sandbox_scenario(
         &self,
         account: i64,
@@ -207,7 +207,13 @@ impl Service {
             .sandbox_records(zone.id)
             .await?
             .into_iter()
-            .filter(|record| names.contains(&record.name) && matches!(record.kind.as_str(), "TXT" | "CNAME"))
+            .filter(|record| {
+                // TXT and CNAME records at the domain's names; addresses only at DKIM names (a
+                // proxied CNAME), never the website's.
+                names.contains(&record.name)
+                    && (matches!(record.kind.as_str(), "TXT" | "CNAME")
+                        || (record.kind == "A" && record.name.contains("._domainkey.")))
+            })
             .map(|record| record.id)
             .collect();
         let add: Vec<NewSandboxRecord> = records

@@ -357,6 +357,19 @@ async fn check_selector_inner(
         ));
         return Ok(());
     }
+    // A proxied CNAME (Cloudflare's orange cloud): the name answers with the proxy's addresses,
+    // and neither the CNAME nor the key behind it is visible to receivers.
+    if name_exists && !dns.a(&host).await?.records().is_empty() {
+        problems.push(Problem::error(
+            ProblemCode::DkimProxied,
+            Method::Dkim,
+            format!("{host} answers with IP addresses instead of a CNAME: the record is proxied, so receivers cannot find the key"),
+            format!(
+                "Turn the proxy off for the record at {host} (Cloudflare: DNS only, the grey cloud) so that it is served as a CNAME to {expected_target}"
+            ),
+        ));
+        return Ok(());
+    }
     problems.push(Problem::error(
         ProblemCode::DkimSelectorMissing,
         Method::Dkim,

@@ -483,6 +483,23 @@ async fn a_thousand_deep_include_chain_stops_at_the_limit() {
 }
 
 #[tokio::test]
+async fn a_proxied_dkim_cname_is_told_apart_from_a_missing_one() {
+    let setup = Setup::new().await;
+    setup.good_customer("proxied.example.com");
+    let domain = DomainName::parse("proxied.example.com").expect("domain");
+    let first = expected_selectors(&setup.config, &setup.account, &domain).remove(0);
+    let host = format!("{}._domainkey.proxied.example.com", first.selector);
+    // What Cloudflare serves for a proxied CNAME: its own addresses, no CNAME, no key.
+    setup.server.remove(&host, "CNAME");
+    setup.server.add(&host, "A", "192.0.2.80");
+    let result = setup.verify("proxied.example.com").await;
+    let problem = result.problems.iter().find(|p| p.code == ProblemCode::DkimProxied).expect("told apart");
+    assert_eq!(problem.host.as_deref(), Some(host.as_str()), "placed in its row");
+    assert!(problem.fix.contains("grey cloud") && problem.fix.contains(&first.target), "{}", problem.fix);
+    assert!(!result.problems.iter().any(|p| p.code == ProblemCode::DkimSelectorMissing), "one message for one cause");
+}
+
+#[tokio::test]
 async fn the_required_problem_codes_keep_their_names() {
     // Each of these codes is asserted in a scenario above; this guards the names themselves,
     // which are a stable interface: renaming or dropping one fails here.
@@ -497,6 +514,7 @@ async fn the_required_problem_codes_keep_their_names() {
         "dkim_key_not_current",
         "dkim_host_doubled",
         "dkim_wrong_type",
+        "dkim_proxied",
         "spf_missing",
         "spf_host_doubled",
         "spf_multiple_records",

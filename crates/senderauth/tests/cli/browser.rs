@@ -390,7 +390,7 @@ async fn in_demo_mode_a_customer_walks_from_connecting_to_verified_with_the_sand
     browser.type_into("#email", "hello@example.org").await;
     browser.submit("form[action='/ui/domains'] button[type=submit]").await;
     wait_for_url(&browser, "/ui/domains/example.org").await;
-    let mistakes: [(&str, &[(&str, &str)]); 8] = [
+    let mistakes: [(&str, &[(&str, &str)]); 9] = [
         (
             "doubled_host",
             &[
@@ -402,6 +402,7 @@ async fn in_demo_mode_a_customer_walks_from_connecting_to_verified_with_the_sand
         ("txt_for_cname", &[("dkim", "it must be a CNAME pointing to")]),
         ("typo", &[("dkim", "a copying slip: \"s\" is missing at character 1")]),
         ("flattened", &[("dkim", "holds a copy of the key instead of a CNAME")]),
+        ("proxied", &[("dkim", "the record is proxied"), ("dkim", "grey cloud")]),
         ("two_spf", &[("spf", "has 2 SPF records"), ("spf", "Edit your existing record")]),
         ("dmarc_at_domain", &[("dmarc", "a DMARC record is at example.org")]),
         ("dmarc_no_underscore", &[("dmarc", "a DMARC record is at dmarc.example.org")]),
