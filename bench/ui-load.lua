@@ -2,7 +2,9 @@
 --   wrk ... -s bench/ui-load.lua URL -- MODE TARGETS COOKIE
 -- MODE: list (the first page of 50), search (?q= a random domain's first label), status
 -- (?status=partially_verified), page (?after= a random domain: a page deep in the list), setup
--- (a random domain's setup page, planned against DNS), history (its history page).
+-- (a random domain's setup page, planned against DNS), history (its history page), state (its
+-- live state: what an open setup page asks every 3 s), poll (the same, each connection waiting
+-- 3 s between requests: a crowd of open pages, run beside the others).
 -- TARGETS holds "token<TAB>domain" lines (bench/seed_store.py writes it); COOKIE is the session
 -- cookie ("senderauth_session=...").
 
@@ -40,8 +42,18 @@ function request()
     path = "/ui/domains?after=" .. domain
   elseif mode == "setup" then
     path = "/ui/domains/" .. domain
+  elseif mode == "state" or mode == "poll" then
+    path = "/ui/domains/" .. domain .. "/state"
   else
     path = "/ui/domains/" .. domain .. "/history"
   end
   return wrk.format("GET", path, { ["Cookie"] = cookie })
+end
+
+-- An open page asks every 3 s.
+function delay()
+  if mode == "poll" then
+    return 3000
+  end
+  return 0
 end

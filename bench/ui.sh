@@ -8,16 +8,19 @@
 # and, with the verifier idle, each kind of page is requested one at a time (wrk, 1 connection:
 # the time is the server's, with no queueing) as the signed-in account: the domains list, a
 # search, a status filter, a page deep in the list, a domain's setup page (planned against DNS
-# now, through the service's resolver) and its history page.
+# now, through the service's resolver), its history page and its live state (what an open
+# setup page asks every 3 s). All the while, POLLERS open setup pages (default 100) ask for
+# their domains' live state every 3 s, as their script does.
 #
 # Usage: bench/ui.sh [N]
-#   BACKENDS="sqlite"  LOAD_SECONDS=15 (per page kind)  DNS_PORT=5399 API_PORT=8099 PG_PORT=5435
+#   BACKENDS="sqlite"  LOAD_SECONDS=15 (per page kind)  POLLERS=100  DNS_PORT=5399 API_PORT=8099 PG_PORT=5435
 # Prints Markdown table rows; results are recorded in docs/benchmarks.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 count=${1:-100000}
 backends=${BACKENDS:-sqlite}
 load_seconds=${LOAD_SECONDS:-15}
+pollers=${POLLERS:-100}
 dns_port=${DNS_PORT:-5399}
 api_port=${API_PORT:-8099}
 pg_port=${PG_PORT:-5435}
@@ -66,10 +69,14 @@ for backend in $backends; do
   domain=$(head -1 "$dir/targets.tsv" | cut -f2)
   # Each kind of page answers 200 with what it should show before it is timed.
   curl -sf -H "Cookie: $cookie" "$api/ui/domains" | grep -q 'rel="next"'
-  curl -sf -H "Cookie: $cookie" "$api/ui/domains/$domain" | grep -q 'id="dmarc-title"'
+  curl -sf -H "Cookie: $cookie" "$api/ui/domains/$domain" | grep -q 'id="records-title"'
   curl -sf -H "Cookie: $cookie" "$api/ui/domains/$domain/history" | grep -q 'id="checks-title"'
+  curl -sf -H "Cookie: $cookie" "$api/ui/domains/$domain/state" | grep -q '"stamp"'
+  # The open pages, polling all through the measurements.
+  wrk -t 1 -c "$pollers" -d 3600s -s bench/ui-load.lua "$api" -- poll "$dir/targets.tsv" "$cookie" >"$dir/wrk-poll.txt" &
+  poll_pid=$!
   row="| $backend | $count |"
-  for mode in list search status page setup history; do
+  for mode in list search status page setup history state; do
     file="$dir/wrk-$mode.txt"
     wrk -t 1 -c 1 -d "${load_seconds}s" --latency -s bench/ui-load.lua "$api" -- "$mode" "$dir/targets.tsv" "$cookie" >"$file"
     p50=$(milliseconds "$(awk '$1 == "50%" { print $2 }' "$file")")
@@ -78,13 +85,14 @@ for backend in $backends; do
     echo "$backend $mode: p50 $p50 ms, p99 $p99 ms, non-2xx ${errors:-0}"
     row="$row $p50 / $p99 |"
   done
+  kill "$poll_pid" 2>/dev/null; wait "$poll_pid" 2>/dev/null || true
   rows+=("$row")
   stop_serve
   close_store
 done
 
 echo
-echo "| backend | domains in the account | list | search | status filter | deep page | setup page | history page |"
-echo "|---|---|---|---|---|---|---|---|"
+echo "| backend | domains in the account | list | search | status filter | deep page | setup page | history page | live state |"
+echo "|---|---|---|---|---|---|---|---|---|"
 printf '%s\n' "${rows[@]}"
-echo "(p50 / p99 server time in ms, one request at a time)"
+echo "(p50 / p99 server time in ms, one request at a time, with $pollers open pages polling)"

@@ -26,6 +26,15 @@ pub enum LifecycleStatus {
 }
 
 impl LifecycleStatus {
+    /// Every status, in the order a customer meets them.
+    pub const ALL: [LifecycleStatus; 5] = [
+        LifecycleStatus::NotVerified,
+        LifecycleStatus::PartiallyVerified,
+        LifecycleStatus::Verified,
+        LifecycleStatus::TemporaryFailure,
+        LifecycleStatus::Failed,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             LifecycleStatus::NotVerified => "not_verified",

@@ -18,6 +18,9 @@ use crate::keys::{KeyError, has_ed25519, hosted_keys};
 use crate::rotation::{self, RotateError};
 use crate::service::Service;
 
+/// The list counts each status's domains up to this many.
+pub const STATUS_COUNT_CAP: i64 = 1000;
+
 /// The most domains one page of the list may hold.
 pub const MAX_PAGE: i64 = 500;
 
@@ -511,9 +514,17 @@ impl Service {
         Ok(DomainRow { domain: (&record).into(), methods })
     }
 
-    /// How many of the account's domains are in each status.
-    pub async fn status_counts(&self, account: i64) -> Result<Vec<(String, i64)>, ServiceError> {
-        Ok(self.worker.store.account_status_counts(account).await?)
+    /// How many of the account's domains are in each status, each counted up to
+    /// [`STATUS_COUNT_CAP`]: what the list shows as "1,000+".
+    pub async fn status_counts(&self, account: i64) -> Result<Vec<(LifecycleStatus, i64)>, ServiceError> {
+        let statuses: Vec<&str> = LifecycleStatus::ALL.iter().map(|status| status.as_str()).collect();
+        let counts = self.worker.store.account_status_counts(account, &statuses, STATUS_COUNT_CAP).await?;
+        Ok(LifecycleStatus::ALL
+            .iter()
+            .filter_map(|status| {
+                counts.iter().find(|(name, _)| name == status.as_str()).map(|(_, count)| (*status, *count))
+            })
+            .collect())
     }
 
     /// The DNS host of a customer's zone, told from its NS records; `None` when it is not one

@@ -372,14 +372,39 @@ impl Store {
         Ok(result.rows_affected() == 1)
     }
 
-    /// How many of an account's domains are in each status (statuses with none left out).
-    pub async fn account_status_counts(&self, account_id: i64) -> Result<Vec<(String, i64)>, StoreError> {
-        let rows = sqlx::query(self.sql("SELECT status, COUNT(*) FROM domains WHERE account_id = ? GROUP BY status"))
-            .bind(account_id)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(database("counting an account's domains per status"))?;
-        Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
+    /// How many of an account's domains are in each status, each counted up to `cap` (an
+    /// account's list shows "1,000+" rather than count 100,000 names on every view). Statuses
+    /// with none are left out.
+    pub async fn account_status_counts(
+        &self,
+        account_id: i64,
+        statuses: &[&str],
+        cap: i64,
+    ) -> Result<Vec<(String, i64)>, StoreError> {
+        // One round trip: a capped count per status, each an index range (account, status).
+        let counts: Vec<String> = statuses
+            .iter()
+            .map(|_| {
+                format!(
+                    "(SELECT COUNT(*) FROM (SELECT 1 FROM domains WHERE account_id = ? AND status = ? LIMIT {cap}) c)",
+                    cap = cap.max(0)
+                )
+            })
+            .collect();
+        if counts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut query = sqlx::query(self.sql(format!("SELECT {}", counts.join(", "))));
+        for status in statuses {
+            query = query.bind(account_id).bind(*status);
+        }
+        let row = query.fetch_one(&self.pool).await.map_err(database("counting an account's domains per status"))?;
+        Ok(statuses
+            .iter()
+            .enumerate()
+            .map(|(index, status)| (status.to_string(), row.get::<i64, _>(index)))
+            .filter(|(_, count)| *count > 0)
+            .collect())
     }
 
     /// How many domains are in each status.

@@ -91,6 +91,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (10, "check runs", include_str!("../migrations/postgres/0010_check_runs.sql")),
     (11, "not verified", include_str!("../migrations/postgres/0011_not_verified.sql")),
     (12, "share links", include_str!("../migrations/postgres/0012_share_links.sql")),
+    (13, "domain search", include_str!("../migrations/postgres/0013_domain_search.sql")),
 ];
 
 impl Store {

@@ -16,7 +16,7 @@ use senderauth_core::name::DomainName;
 use senderauth_core::problem::ProblemCode;
 use senderauth_core::status::MethodStatus;
 use senderauth_service::ErrorKind;
-use senderauth_service::domains::{DnsHost, DomainRow, HistoryEntry};
+use senderauth_service::domains::{DnsHost, DomainRow, HistoryEntry, STATUS_COUNT_CAP};
 
 use super::setup::{Setup, setup};
 use super::{Chrome, CsrfForm, Signed, error_page, refusal_text, render, url_part, went_wrong};
@@ -139,7 +139,21 @@ struct DomainsPage<'a> {
 struct StatusCount {
     value: &'static str,
     label: &'static str,
-    count: i64,
+    /// `25`, `1,000+`.
+    count: String,
+}
+
+/// A count as people read it: `1,000`.
+fn thousands(count: i64) -> String {
+    let digits = count.to_string();
+    let mut out = String::new();
+    for (index, digit) in digits.chars().enumerate() {
+        if index > 0 && (digits.len() - index) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
 }
 
 /// The statuses that need the customer, worst first: what the list shows above the rest.
@@ -201,19 +215,24 @@ async fn render_domains(
         next
     });
     let rows = domains.iter().map(row_view).collect();
-    let counts: Vec<StatusCount> = match state.service.status_counts(account).await {
-        Ok(counts) => STATUSES
-            .iter()
-            .take(5)
-            .filter_map(|&(value, label)| {
-                counts.iter().find(|(status, _)| status == value).map(|(_, count)| StatusCount {
-                    value,
-                    label,
-                    count: *count,
+    // The counts per status (not beside a search's results, which they would not describe).
+    let counts: Vec<StatusCount> = match search {
+        Some(_) => Vec::new(),
+        None => match state.service.status_counts(account).await {
+            Ok(counts) => counts
+                .into_iter()
+                .map(|(status, count)| StatusCount {
+                    value: status.as_str(),
+                    label: STATUSES.iter().find(|(key, _)| *key == status.as_str()).map_or("", |(_, label)| label),
+                    count: if count >= STATUS_COUNT_CAP {
+                        format!("{}+", thousands(STATUS_COUNT_CAP))
+                    } else {
+                        thousands(count)
+                    },
                 })
-            })
-            .collect(),
-        Err(error) => return went_wrong(signed.chrome(), "counting domains", &error),
+                .collect(),
+            Err(error) => return went_wrong(signed.chrome(), "counting domains", &error),
+        },
     };
     // Problems first: on the unfiltered first page, the domains that need the customer.
     let mut attention = Vec::new();
@@ -558,5 +577,9 @@ mod tests {
         assert_eq!(time(Some(1_795_771_282)), "2026-11-27 09:21 UTC");
         assert_eq!(time(Some(951_782_400)), "2000-02-29 00:00 UTC");
         assert_eq!(time(None), "—");
+        assert_eq!(
+            (thousands(7), thousands(1000), thousands(25_000), thousands(1_234_567)),
+            ("7".into(), "1,000".into(), "25,000".into(), "1,234,567".into())
+        );
     }
 }
