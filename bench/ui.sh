@@ -67,11 +67,12 @@ for backend in $backends; do
   cookie=$(sign_in "$token")
   [ -n "$cookie" ] || { echo "signing in failed" >&2; exit 1; }
   domain=$(head -1 "$dir/targets.tsv" | cut -f2)
-  # Each kind of page answers 200 with what it should show before it is timed.
-  curl -sf -H "Cookie: $cookie" "$api/ui/domains" | grep -q 'rel="next"'
-  curl -sf -H "Cookie: $cookie" "$api/ui/domains/$domain" | grep -q 'id="records-title"'
-  curl -sf -H "Cookie: $cookie" "$api/ui/domains/$domain/history" | grep -q 'id="checks-title"'
-  curl -sf -H "Cookie: $cookie" "$api/ui/domains/$domain/state" | grep -q '"stamp"'
+  # Each kind of page answers 200 with what it should show before it is timed (grep -c reads it
+  # all: grep -q would close the pipe early, and curl's failure to write would end the script).
+  curl -sf -H "Cookie: $cookie" "$api/ui/domains" | grep -c 'rel="next"' >/dev/null
+  curl -sf -H "Cookie: $cookie" "$api/ui/domains/$domain" | grep -c 'id="records-title"' >/dev/null
+  curl -sf -H "Cookie: $cookie" "$api/ui/domains/$domain/history" | grep -c 'id="checks-title"' >/dev/null
+  curl -sf -H "Cookie: $cookie" "$api/ui/domains/$domain/state" | grep -c '"stamp"' >/dev/null
   # The open pages, polling all through the measurements.
   wrk -t 1 -c "$pollers" -d 3600s -s bench/ui-load.lua "$api" -- poll "$dir/targets.tsv" "$cookie" >"$dir/wrk-poll.txt" &
   poll_pid=$!

@@ -10,6 +10,7 @@ pub mod dns;
 pub mod lifecycle;
 pub mod mailbox;
 pub mod name;
+pub mod paste;
 pub mod plan;
 pub mod problem;
 pub mod sandbox;

@@ -131,7 +131,7 @@ pub fn owner_name(apex: &str, host: &str) -> Result<String, RecordRefused> {
 }
 
 /// The mistakes customers make, each a sandbox scenario: its name and what it does.
-pub const SCENARIOS: [(&str, &str); 11] = [
+pub const SCENARIOS: [(&str, &str); 13] = [
     ("correct", "Every record right"),
     ("nothing", "No records yet"),
     ("doubled_host", "Every Host typed with the domain (the DNS host adds it again)"),
@@ -140,6 +140,8 @@ pub const SCENARIOS: [(&str, &str); 11] = [
     ("flattened", "A DKIM CNAME flattened into a copy of the key"),
     ("proxied", "A DKIM CNAME proxied (Cloudflare's orange cloud)"),
     ("two_spf", "A second SPF record beside the one the domain had"),
+    ("spf_typo", "A typo in the SPF include"),
+    ("quoted", "SPF and DMARC pasted with their quotation marks"),
     ("dmarc_at_domain", "The DMARC record at the domain itself"),
     ("dmarc_no_underscore", "The DMARC record at dmarc. without the underscore"),
     ("dmarc_invalid", "A DMARC record without its semicolons"),
@@ -198,6 +200,22 @@ pub fn scenario_records(
             ("proxied", Method::Dkim) if is_first_dkim => {
                 // What a proxied CNAME answers: the proxy's address (a documentation one here).
                 out.push(ScenarioRecord { kind: "A", value: "192.0.2.80".to_string(), ..correct(record) })
+            }
+            ("spf_typo", Method::Spf) => {
+                // The include's host one letter short, as a hurried copy leaves it.
+                let value = record
+                    .value
+                    .split(' ')
+                    .map(|term| match term.strip_prefix("include:") {
+                        Some(host) if host.len() > 1 => format!("include:{}", &host[..host.len() - 1]),
+                        _ => term.to_string(),
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                out.push(ScenarioRecord { value, ..correct(record) })
+            }
+            ("quoted", Method::Spf | Method::Dmarc) => {
+                out.push(ScenarioRecord { value: format!("\"{}\"", record.value), ..correct(record) })
             }
             ("two_spf", Method::Spf) => {
                 out.push(ScenarioRecord { value: "v=spf1 ip4:192.0.2.10 ~all".to_string(), ..correct(record) });
@@ -294,6 +312,11 @@ mod tests {
         assert_eq!(of("txt_for_cname")[1].kind, "CNAME", "one mistake, not two");
         assert_eq!(of("typo")[0].value, "a1.shop.dkim.esp.example");
         assert_eq!((of("proxied")[0].kind, of("proxied")[1].kind), ("A", "CNAME"));
+        assert_eq!(of("spf_typo")[2].value, "v=spf1 include:1.spf.esp.exampl ~all");
+        assert_eq!(
+            (of("quoted")[2].value.as_str(), of("quoted")[3].value.as_str()),
+            ("\"v=spf1 include:1.spf.esp.example ~all\"", "\"v=DMARC1; p=none;\"")
+        );
         assert_eq!(of("two_spf").iter().filter(|record| record.name == "shop.example.com").count(), 2);
         assert_eq!(of("dmarc_at_domain")[3].name, "shop.example.com");
         assert_eq!(of("dmarc_no_underscore")[3].name, "dmarc.shop.example.com");

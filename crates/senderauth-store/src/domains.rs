@@ -100,6 +100,10 @@ pub(crate) fn method_status(text: &str) -> Result<MethodStatus, StoreError> {
     })
 }
 
+/// A domain row's columns, in `DomainRecord`'s field order.
+const DOMAIN_COLUMNS: &str = "id, account_id, domain, status, created_at, setup_started_at, last_checked_at, \
+                              next_check_at, consecutive_failures, degraded_since";
+
 impl Store {
     /// Connects a domain to an account. The same domain twice in one account is a conflict;
     /// two accounts may connect the same domain. The account's domain limit is enforced in the
@@ -274,6 +278,80 @@ impl Store {
         self.domain_list(account_id, status, Some(search), after, limit).await
     }
 
+    /// A page of an account's domains whose names contain `search`, on SQLite: first by reading
+    /// the list in order for a while (a common text fills the page at once), then through the
+    /// trigram index `domain_names` (a rare one: a few index entries). Each way alone is slow
+    /// for the other kind of text: at 100,000 domains, the scan takes 25 ms to find a rare name,
+    /// the index up to 700 ms to list a common one.
+    async fn sqlite_search(
+        &self,
+        account_id: i64,
+        status: Option<&str>,
+        search: &str,
+        after: &str,
+        limit: i64,
+    ) -> Result<Vec<DomainRecord>, StoreError> {
+        const COLUMNS: &str = DOMAIN_COLUMNS;
+        /// How many names are read in order before the index is asked.
+        const SCAN: i64 = 5000;
+        let search = search.to_ascii_lowercase();
+        let of_status = if status.is_some() { "AND status = ? " } else { "" };
+        let escaped: String =
+            search.chars().flat_map(|c| if matches!(c, '%' | '_' | '\\') { vec!['\\', c] } else { vec![c] }).collect();
+        let scan = format!(
+            "SELECT {COLUMNS} FROM (SELECT {COLUMNS} FROM domains WHERE account_id = ? {of_status}AND domain > ? \
+             ORDER BY domain LIMIT {SCAN}) WHERE domain LIKE ? ESCAPE '\\' ORDER BY domain LIMIT {limit}",
+            limit = limit.max(0)
+        );
+        let mut query = sqlx::query(self.sql(scan)).bind(account_id);
+        if let Some(status) = status {
+            query = query.bind(status);
+        }
+        let rows = query
+            .bind(after)
+            .bind(format!("%{escaped}%"))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(database("searching domains"))?;
+        let found: Vec<DomainRecord> = rows.iter().map(domain_record).collect::<Result<_, _>>()?;
+        if found.len() as i64 >= limit {
+            return Ok(found);
+        }
+        // Not a page yet: was that the end of the list, or only of the scan?
+        let mut count = sqlx::query(self.sql(format!(
+            "SELECT COUNT(*) FROM (SELECT 1 FROM domains WHERE account_id = ? {of_status}AND domain > ? LIMIT {SCAN})"
+        )))
+        .bind(account_id);
+        if let Some(status) = status {
+            count = count.bind(status);
+        }
+        let scanned: i64 = count.bind(after).fetch_one(&self.pool).await.map_err(database("searching domains"))?.get(0);
+        // The trigram index takes texts of three characters or more.
+        if scanned < SCAN || search.chars().count() < 3 {
+            if scanned < SCAN {
+                return Ok(found);
+            }
+            return self.domain_list_scan(account_id, status, Some(&search), Some(after), limit).await;
+        }
+        let phrase = format!("\"{}\"", search.replace('"', "\"\""));
+        let indexed = format!(
+            "SELECT {COLUMNS} FROM domains WHERE id IN (SELECT rowid FROM domain_names WHERE domain_names MATCH ?) \
+             AND account_id = ? {of_status}AND domain > ? AND domain LIKE ? ESCAPE '\\' ORDER BY domain LIMIT {limit}",
+            limit = limit.max(0)
+        );
+        let mut query = sqlx::query(self.sql(indexed)).bind(phrase).bind(account_id);
+        if let Some(status) = status {
+            query = query.bind(status);
+        }
+        let rows = query
+            .bind(after)
+            .bind(format!("%{escaped}%"))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(database("searching domains"))?;
+        rows.iter().map(domain_record).collect()
+    }
+
     /// A page of an account's domains, optionally of one status and matching a search.
     async fn domain_list(
         &self,
@@ -283,8 +361,25 @@ impl Store {
         after: Option<&str>,
         limit: i64,
     ) -> Result<Vec<DomainRecord>, StoreError> {
-        const COLUMNS: &str = "id, account_id, domain, status, created_at, setup_started_at, last_checked_at, \
-                               next_check_at, consecutive_failures, degraded_since";
+        match (self.backend, search) {
+            (Backend::Sqlite, Some(search)) => {
+                self.sqlite_search(account_id, status, search, after.unwrap_or(""), limit).await
+            }
+            _ => self.domain_list_scan(account_id, status, search, after, limit).await,
+        }
+    }
+
+    /// A page of an account's domains in name order, optionally of one status and matching a
+    /// search, read in one query.
+    async fn domain_list_scan(
+        &self,
+        account_id: i64,
+        status: Option<&str>,
+        search: Option<&str>,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<DomainRecord>, StoreError> {
+        const COLUMNS: &str = DOMAIN_COLUMNS;
         // Clauses only when they filter, so that each variant gets its own plan (the status index
         // for a status). The limit is written into the text: SQLite prepares a statement again
         // at every run when its LIMIT is a bound parameter (it plans with the value).

@@ -77,6 +77,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
     (9, "check runs", include_str!("../migrations/sqlite/0009_check_runs.sql")),
     (10, "not verified", include_str!("../migrations/sqlite/0010_not_verified.sql")),
     (11, "share links", include_str!("../migrations/sqlite/0011_share_links.sql")),
+    (12, "domain search", include_str!("../migrations/sqlite/0012_domain_search.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "initial", include_str!("../migrations/postgres/0001_initial.sql")),

@@ -139,6 +139,52 @@ async fn listing_filters_by_status_and_pages_in_name_order() {
     .await;
 }
 
+#[tokio::test]
+async fn a_search_finds_rare_and_common_names_in_a_large_account() {
+    on_both(|store, _| async move {
+        let account = store.create_account("Large", None, 1).await.expect("account");
+        // More names than the search reads in order before it asks the index (5,000), and the
+        // rare ones at the end of the list.
+        for number in 0..5200 {
+            store.add_domain(account.id, &format!("n{number:05}.example.com"), 1).await.expect("add");
+        }
+        for name in ["zz-rare-1.example.com", "zz-rare-2.example.com", "zz-rare-3.example.com"] {
+            let added = store.add_domain(account.id, name, 1).await.expect("add");
+            if name.ends_with("2.example.com") {
+                store.record_check(added.id, &check("verified", 50, 1000)).await.expect("record");
+            }
+        }
+        let names =
+            |found: Vec<senderauth_store::DomainRecord>| found.into_iter().map(|d| d.domain).collect::<Vec<_>>();
+        let rare = names(store.domains_matching(account.id, None, "RARE", None, 50).await.expect("search"));
+        assert_eq!(rare, ["zz-rare-1.example.com", "zz-rare-2.example.com", "zz-rare-3.example.com"]);
+        let after = names(
+            store.domains_matching(account.id, None, "rare", Some("zz-rare-1.example.com"), 50).await.expect("search"),
+        );
+        assert_eq!(after, ["zz-rare-2.example.com", "zz-rare-3.example.com"], "pages go on after the cursor");
+        let verified =
+            names(store.domains_matching(account.id, Some("verified"), "rare", None, 50).await.expect("search"));
+        assert_eq!(verified, ["zz-rare-2.example.com"]);
+        let common = names(store.domains_matching(account.id, None, "example", None, 50).await.expect("search"));
+        assert_eq!(
+            (common.len(), common[0].as_str()),
+            (50, "n00000.example.com"),
+            "a common text fills the page in order"
+        );
+        let short = names(store.domains_matching(account.id, None, "z-", None, 50).await.expect("search"));
+        assert_eq!(short.len(), 3, "a text too short for the index is still found: {short:?}");
+        let deep = names(store.domains_matching(account.id, None, "n05199", None, 50).await.expect("search"));
+        assert_eq!(deep, ["n05199.example.com"], "past the part read in order");
+        // A removed domain is not found any more; another account's are never found.
+        assert!(store.delete_domain(account.id, "zz-rare-3.example.com", 2).await.expect("delete"));
+        let rare = names(store.domains_matching(account.id, None, "rare", None, 50).await.expect("search"));
+        assert_eq!(rare, ["zz-rare-1.example.com", "zz-rare-2.example.com"]);
+        let other = store.create_account("Other", None, 1).await.expect("account");
+        assert!(store.domains_matching(other.id, None, "rare", None, 50).await.expect("search").is_empty());
+    })
+    .await;
+}
+
 fn check(status: &str, at: i64, next: i64) -> CheckRecord {
     CheckRecord {
         checked_at: at,

@@ -126,30 +126,6 @@ pub async fn check_selectors(dns: &Dns, domain: &DomainName, selectors: &[String
     DkimCheck { status: combined_status(&checks), selectors: checks, problems }
 }
 
-/// Where a found value first differs from the expected one, for a value that is almost right
-/// (a character dropped, changed or added in copying); empty when they are far apart.
-pub fn difference(found: &str, expected: &str) -> String {
-    let (found_chars, expected_chars): (Vec<char>, Vec<char>) = (found.chars().collect(), expected.chars().collect());
-    let at = found_chars.iter().zip(&expected_chars).take_while(|(a, b)| a == b).count();
-    let same_end =
-        found_chars[at..].iter().rev().zip(expected_chars[at..].iter().rev()).take_while(|(a, b)| a == b).count();
-    let (found_middle, expected_middle) = (found_chars.len() - at - same_end, expected_chars.len() - at - same_end);
-    if found_middle.max(expected_middle) > 3 {
-        return String::new();
-    }
-    let piece = |chars: &[char], length: usize| chars[at..at + length].iter().collect::<String>();
-    let what = match (found_middle, expected_middle) {
-        (0, _) => format!("\"{}\" is missing", piece(&expected_chars, expected_middle)),
-        (_, 0) => format!("\"{}\" is extra", piece(&found_chars, found_middle)),
-        _ => format!(
-            "\"{}\" is there instead of \"{}\"",
-            piece(&found_chars, found_middle),
-            piece(&expected_chars, expected_middle)
-        ),
-    };
-    format!(" (a copying slip: {what} at character {})", at + 1)
-}
-
 fn combined_status(selectors: &[SelectorCheck]) -> MethodStatus {
     if selectors.iter().all(|check| check.status == MethodStatus::Verified) {
         MethodStatus::Verified
@@ -233,7 +209,7 @@ async fn check_selector_inner(
                 Method::Dkim,
                 format!(
                     "{host} is a CNAME to {target}; expected {expected_target}{}",
-                    difference(&target, &expected_target)
+                    crate::paste::copying_slip(&target, &expected_target)
                 ),
                 format!("Change the CNAME record at {host} to point to {expected_target}"),
             ));
@@ -377,31 +353,4 @@ async fn check_selector_inner(
         format!("Add a CNAME record at {host} pointing to {expected_target}"),
     ));
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::difference;
-
-    #[test]
-    fn a_copying_slip_is_pointed_at() {
-        let expected = "sa1-1.shop-example-com.dkim.esp.example";
-        assert_eq!(
-            difference("a1-1.shop-example-com.dkim.esp.example", expected),
-            " (a copying slip: \"s\" is missing at character 1)"
-        );
-        assert_eq!(
-            difference("sa1-1.shop-exmple-com.dkim.esp.example", expected),
-            " (a copying slip: \"a\" is missing at character 14)"
-        );
-        assert_eq!(
-            difference("sa1-1.shop-example-com.dkim.esp.exampel", expected),
-            " (a copying slip: \"el\" is there instead of \"le\" at character 38)"
-        );
-        assert_eq!(
-            difference("sa1-1.shop-example-com.dkim.esp.examplee", expected),
-            " (a copying slip: \"e\" is extra at character 40)"
-        );
-        assert_eq!(difference("other.example.net", expected), "", "far apart: no slip to point at");
-    }
 }

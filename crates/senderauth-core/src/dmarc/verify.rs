@@ -63,6 +63,25 @@ pub async fn verify_dmarc(dns: &Dns, domain: &DomainName, recommended: &str) -> 
         // A DMARC record put where receivers never look (at the domain itself, or at `dmarc.`
         // without the underscore): the customer tried, so say where it must go.
         let zone = domain.organizational_domain();
+        // The record pasted with its quotation marks, which the DNS host kept as text.
+        if let Ok(answer) = dns.txt(&format!("_dmarc.{domain}")).await
+            && let Some(inner) = answer.records().into_iter().find_map(|text| {
+                crate::paste::unquoted(&text)
+                    .filter(|inner| super::parse::is_dmarc_record(inner))
+                    .map(|inner| String::from_utf8_lossy(inner).into_owned())
+            })
+        {
+            check.problems.push(Problem::error(
+                ProblemCode::DmarcSyntaxError,
+                Method::Dmarc,
+                format!(
+                    "the TXT record at _dmarc.{domain} is \"{inner}\" with the quotation marks as part of its text, \
+                     so receivers do not see a DMARC record"
+                ),
+                format!("Edit the record and remove the quotation marks: its value is {inner}"),
+            ));
+            return check;
+        }
         for misplaced in [domain.to_string(), format!("dmarc.{domain}"), format!("_dmarc.{domain}.{zone}")] {
             let Ok(answer) = dns.txt(&misplaced).await else { continue };
             let records: Vec<String> = answer

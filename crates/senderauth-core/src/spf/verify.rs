@@ -91,11 +91,11 @@ async fn verify_inner(
 ) -> Result<(), TemporaryFailure> {
     let answer = dns.txt(domain.as_str()).await?;
     check.domain_exists = !matches!(answer, Answer::NxDomain);
-    check.records_found = answer
-        .records()
-        .into_iter()
+    let texts = answer.records();
+    check.records_found = texts
+        .iter()
         .filter(|text| is_spf_record(text))
-        .map(|text| String::from_utf8_lossy(&text).into_owned())
+        .map(|text| String::from_utf8_lossy(text).into_owned())
         .collect();
     let merged = merge_spf(&check.records_found, expected.include, expected.default_all);
     if merged.changed && expected.include.is_some() {
@@ -119,6 +119,24 @@ async fn verify_inner(
                         String::from_utf8_lossy(&record)
                     ),
                     format!("Change the record's Host to {host} (the DNS host adds {zone} itself)"),
+                ));
+                return Ok(());
+            }
+            // The record pasted with its quotation marks, which the DNS host kept as text.
+            let quoted = texts.iter().find_map(|text| {
+                crate::paste::unquoted(text)
+                    .filter(|inner| is_spf_record(inner))
+                    .map(|inner| String::from_utf8_lossy(inner).into_owned())
+            });
+            if let Some(inner) = quoted {
+                check.problems.push(Problem::error(
+                    ProblemCode::SpfSyntaxError,
+                    Method::Spf,
+                    format!(
+                        "the TXT record at {domain} is \"{inner}\" with the quotation marks as part of its text, so \
+                         receivers do not see an SPF record"
+                    ),
+                    format!("Edit the record and remove the quotation marks: its value is {}", merged.record),
                 ));
                 return Ok(());
             }
@@ -273,7 +291,10 @@ async fn verify_inner(
             ProblemCode::SpfIncludeMissing,
             severity,
             Method::Spf,
-            format!("the SPF record of {domain} does not include {include}: {consequence}"),
+            format!(
+                "the SPF record of {domain} does not include {include}{}: {consequence}",
+                near_miss(&text, include)
+            ),
             format!("Publish this record instead: {}", merged.record),
         ));
     }
@@ -361,4 +382,23 @@ fn tree_problems(domain: &DomainName, tree: &SpfTree, check: &mut SpfCheck) {
             "Remove that include, or ask its owner to fix their record.",
         ));
     }
+}
+
+/// What differs when one of the record's includes is the expected one with a copying slip
+/// (` (it includes 1.spf.esp.exmple: a copying slip: ...)`); empty when none is.
+fn near_miss(record: &str, include: &str) -> String {
+    let include = crate::name::normalize(include);
+    record
+        .split_whitespace()
+        .filter_map(|term| {
+            term.get(.."include:".len())
+                .filter(|prefix| prefix.eq_ignore_ascii_case("include:"))
+                .map(|_| &term["include:".len()..])
+        })
+        .map(crate::name::normalize)
+        .find_map(|host| {
+            let slip = crate::paste::copying_slip(&host, &include);
+            (!slip.is_empty()).then(|| format!(" (it includes {host}{slip})"))
+        })
+        .unwrap_or_default()
 }

@@ -500,6 +500,35 @@ async fn a_proxied_dkim_cname_is_told_apart_from_a_missing_one() {
 }
 
 #[tokio::test]
+async fn values_pasted_with_quotation_marks_or_a_slip_say_what_to_change() {
+    let setup = Setup::new().await;
+    setup.good_customer("pasted.example.com");
+    setup.server.remove("pasted.example.com", "TXT");
+    setup.spf("pasted.example.com", "\"v=spf1 mx include:42.spf.esp.example -all\"");
+    setup.server.remove("_dmarc.pasted.example.com", "TXT");
+    setup.server.add("_dmarc.pasted.example.com", "TXT", "\"v=DMARC1; p=none;\"");
+    let result = setup.verify("pasted.example.com").await;
+    let spf = result.problems.iter().find(|p| p.code == ProblemCode::SpfSyntaxError).expect("the quoted SPF record");
+    assert!(spf.fix.contains("remove the quotation marks"), "{}", spf.fix);
+    assert!(!result.problems.iter().any(|p| p.code == ProblemCode::SpfMissing), "one message for one cause");
+    let dmarc =
+        result.problems.iter().find(|p| p.code == ProblemCode::DmarcSyntaxError).expect("the quoted DMARC record");
+    assert!(dmarc.message.contains("quotation marks"), "{}", dmarc.message);
+    assert!(!result.problems.iter().any(|p| p.code == ProblemCode::DmarcMissing), "one message for one cause");
+
+    // An include one letter short: what differs is said.
+    setup.server.remove("pasted.example.com", "TXT");
+    setup.spf("pasted.example.com", "v=spf1 mx include:42.spf.esp.exampl -all");
+    let result = setup.verify("pasted.example.com").await;
+    let missing = result.problems.iter().find(|p| p.code == ProblemCode::SpfIncludeMissing).expect("the include");
+    assert!(
+        missing.message.contains("it includes 42.spf.esp.exampl (a copying slip: \"e\" is missing at character 18)"),
+        "{}",
+        missing.message
+    );
+}
+
+#[tokio::test]
 async fn the_required_problem_codes_keep_their_names() {
     // Each of these codes is asserted in a scenario above; this guards the names themselves,
     // which are a stable interface: renaming or dropping one fails here.

@@ -134,12 +134,28 @@ fn messages(problems: &[&ProblemView]) -> Vec<RowMessage> {
         .collect()
 }
 
+/// Problems that mean the customer's record is there, in the wrong form or place: the row's
+/// action is to edit it, not to add another.
+const EXISTING_RECORD_PROBLEMS: [ProblemCode; 9] = [
+    ProblemCode::DkimHostDoubled,
+    ProblemCode::DkimWrongType,
+    ProblemCode::DkimProxied,
+    ProblemCode::DkimWrongTarget,
+    ProblemCode::SpfHostDoubled,
+    ProblemCode::SpfSyntaxError,
+    ProblemCode::DmarcWrongName,
+    ProblemCode::DmarcSyntaxError,
+    ProblemCode::SpfIncludeMissing,
+];
+
 /// What the customer does with a record, in a word or two, and a sentence more when it helps.
+/// `misplaced`: a problem says the record is there in the wrong form or place.
 fn action(
     method: Method,
     planned: Action,
     status: Option<MethodStatus>,
     found: Option<&str>,
+    misplaced: bool,
 ) -> (&'static str, &'static str, Option<String>) {
     match planned {
         _ if status == Some(MethodStatus::Verified) => ("done", "Done", None),
@@ -164,10 +180,10 @@ fn action(
             "Replace the existing record",
             Some("Delete the record that is there now (below) and add this one.".to_string()),
         ),
-        Action::Add if found.is_some() && status == Some(MethodStatus::NotVerified) => (
+        Action::Add if (found.is_some() || misplaced) && status == Some(MethodStatus::NotVerified) => (
             "edit",
             "Edit the existing record",
-            Some("A record is there, but not the right one: change it to the value above.".to_string()),
+            Some("A record is there, but not right: change it as said below, to the value above.".to_string()),
         ),
         Action::Add => ("add", "Add new", None),
     }
@@ -232,8 +248,10 @@ pub(crate) fn setup(view: &DomainView) -> Setup {
                     None => required.method != Method::Dkim || dkim_rows == 1,
                 })
                 .collect();
+            let misplaced =
+                mine.iter().any(|problem| EXISTING_RECORD_PROBLEMS.iter().any(|code| code.as_str() == problem.code));
             let (action_class, action_label, advice) =
-                action(required.method, required.action, record.status, record.found.as_deref());
+                action(required.method, required.action, record.status, record.found.as_deref(), misplaced);
             let existing = match (action_class, &record.found) {
                 ("edit" | "replace", Some(found)) => Some(found.clone()),
                 _ => None,
@@ -448,9 +466,14 @@ mod tests {
             action(Method::Spf, Action::Replace, Some(MethodStatus::NotVerified), Some("v=spf1"));
         assert_eq!((class, label), ("edit", "Edit your existing record"));
         assert!(advice.expect("advice").contains("Do not add a second SPF record"));
-        let (class, label, _) = action(Method::Dmarc, Action::Replace, None, Some("v=DMARC1 p=none"));
+        let (class, label, _) = action(Method::Dmarc, Action::Replace, None, Some("v=DMARC1 p=none"), false);
         assert_eq!((class, label), ("replace", "Replace the existing record"));
-        assert_eq!(action(Method::Dkim, Action::Add, Some(MethodStatus::Verified), Some("x")).1, "Done");
-        assert_eq!(action(Method::Dkim, Action::Add, None, None).1, "Add new");
+        assert_eq!(action(Method::Dkim, Action::Add, Some(MethodStatus::Verified), Some("x"), false).1, "Done");
+        assert_eq!(action(Method::Dkim, Action::Add, None, None, false).1, "Add new");
+        // A record at the wrong name or in the wrong form is edited, not added again.
+        assert_eq!(
+            action(Method::Dmarc, Action::Add, Some(MethodStatus::NotVerified), None, true).1,
+            "Edit the existing record"
+        );
     }
 }

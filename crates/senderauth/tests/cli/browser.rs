@@ -390,7 +390,7 @@ async fn in_demo_mode_a_customer_walks_from_connecting_to_verified_with_the_sand
     browser.type_into("#email", "hello@example.org").await;
     browser.submit("form[action='/ui/domains'] button[type=submit]").await;
     wait_for_url(&browser, "/ui/domains/example.org").await;
-    let mistakes: [(&str, &[(&str, &str)]); 9] = [
+    let mistakes: [(&str, &[(&str, &str)]); 11] = [
         (
             "doubled_host",
             &[
@@ -404,6 +404,8 @@ async fn in_demo_mode_a_customer_walks_from_connecting_to_verified_with_the_sand
         ("flattened", &[("dkim", "holds a copy of the key instead of a CNAME")]),
         ("proxied", &[("dkim", "the record is proxied"), ("dkim", "grey cloud")]),
         ("two_spf", &[("spf", "has 2 SPF records"), ("spf", "Edit your existing record")]),
+        ("spf_typo", &[("spf", "a copying slip: \"e\" is missing")]),
+        ("quoted", &[("spf", "remove the quotation marks"), ("dmarc", "remove the quotation marks")]),
         ("dmarc_at_domain", &[("dmarc", "a DMARC record is at example.org")]),
         ("dmarc_no_underscore", &[("dmarc", "a DMARC record is at dmarc.example.org")]),
         ("dmarc_invalid", &[("dmarc", "Replace the existing record"), ("dmarc", "not valid")]),
