@@ -6,8 +6,8 @@
 #           chromium, chromium-driver (the web UI's tests, in a headless browser)
 #           opendkim-tools (opendkim-testmsg verifies the gateway's signatures), postfix (the
 #           gateway's upstream in an end-to-end test, a private instance)
-#   PyPI, in .venv: checkdmarc, dkimpy (with PyNaCl for Ed25519) and authheaders (DMARC), the
-#   independent second opinions
+#   PyPI, in .venv: checkdmarc, dkimpy (with PyNaCl for Ed25519), authheaders (DMARC) and
+#   parsedmarc (DMARC reports), the independent second opinions
 # With CI=true, a test whose external tool is missing fails instead of skipping.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,8 +25,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo_prefix apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-python_packages=(checkdmarc==6.0.4 dkimpy==1.1.8 pynacl==1.6.2 authheaders==0.16.3)
-if ! .venv/bin/python3 -c "import checkdmarc, dkim, nacl, authheaders" >/dev/null 2>&1; then
+python_packages=(checkdmarc==6.0.4 dkimpy==1.1.8 pynacl==1.6.2 authheaders==0.16.3 parsedmarc==11.1.0)
+if ! .venv/bin/python3 -c "import checkdmarc, dkim, nacl, authheaders, parsedmarc" >/dev/null 2>&1; then
   echo "== creating .venv with ${python_packages[*]}"
   python3 -m venv .venv
   .venv/bin/pip install --quiet --disable-pip-version-check "${python_packages[@]}"

@@ -278,12 +278,13 @@ impl Store {
         self.domain_list(account_id, status, Some(search), after, limit).await
     }
 
-    /// A page of an account's domains whose names contain `search`, on SQLite: first by reading
-    /// the list in order for a while (a common text fills the page at once), then through the
-    /// trigram index `domain_names` (a rare one: a few index entries). Each way alone is slow
-    /// for the other kind of text: at 100,000 domains, the scan takes 25 ms to find a rare name,
-    /// the index up to 700 ms to list a common one.
-    async fn sqlite_search(
+    /// A page of an account's domains whose names contain `search`: first by reading the list in
+    /// order for a while (a common text fills the page at once), then through a trigram index (a
+    /// rare one: a few index entries; SQLite's `domain_names`, PostgreSQL's `pg_trgm` index when
+    /// the database has it). Each way alone is slow for the other kind of text: at 100,000
+    /// domains in one account, the scan took 25 ms (SQLite) and 60 ms (PostgreSQL) to find a
+    /// rare name, the index up to 700 ms (SQLite) and 90 ms (PostgreSQL) to list a common one.
+    async fn search_domains(
         &self,
         account_id: i64,
         status: Option<&str>,
@@ -300,7 +301,7 @@ impl Store {
             search.chars().flat_map(|c| if matches!(c, '%' | '_' | '\\') { vec!['\\', c] } else { vec![c] }).collect();
         let scan = format!(
             "SELECT {COLUMNS} FROM (SELECT {COLUMNS} FROM domains WHERE account_id = ? {of_status}AND domain > ? \
-             ORDER BY domain LIMIT {SCAN}) WHERE domain LIKE ? ESCAPE '\\' ORDER BY domain LIMIT {limit}",
+             ORDER BY domain LIMIT {SCAN}) scanned WHERE domain LIKE ? ESCAPE '\\' ORDER BY domain LIMIT {limit}",
             limit = limit.max(0)
         );
         let mut query = sqlx::query(self.sql(scan)).bind(account_id);
@@ -319,18 +320,19 @@ impl Store {
         }
         // Not a page yet: was that the end of the list, or only of the scan?
         let mut count = sqlx::query(self.sql(format!(
-            "SELECT COUNT(*) FROM (SELECT 1 FROM domains WHERE account_id = ? {of_status}AND domain > ? LIMIT {SCAN})"
+            "SELECT COUNT(*) FROM (SELECT 1 FROM domains WHERE account_id = ? {of_status}AND domain > ? LIMIT {SCAN}) scanned"
         )))
         .bind(account_id);
         if let Some(status) = status {
             count = count.bind(status);
         }
         let scanned: i64 = count.bind(after).fetch_one(&self.pool).await.map_err(database("searching domains"))?.get(0);
-        // The trigram index takes texts of three characters or more.
-        if scanned < SCAN || search.chars().count() < 3 {
-            if scanned < SCAN {
-                return Ok(found);
-            }
+        if scanned < SCAN {
+            return Ok(found);
+        }
+        // PostgreSQL plans the query with its index; SQLite's trigram index takes texts of three
+        // characters or more.
+        if self.backend == Backend::Postgres || search.chars().count() < 3 {
             return self.domain_list_scan(account_id, status, Some(&search), Some(after), limit).await;
         }
         let phrase = format!("\"{}\"", search.replace('"', "\"\""));
@@ -361,11 +363,9 @@ impl Store {
         after: Option<&str>,
         limit: i64,
     ) -> Result<Vec<DomainRecord>, StoreError> {
-        match (self.backend, search) {
-            (Backend::Sqlite, Some(search)) => {
-                self.sqlite_search(account_id, status, search, after.unwrap_or(""), limit).await
-            }
-            _ => self.domain_list_scan(account_id, status, search, after, limit).await,
+        match search {
+            Some(search) => self.search_domains(account_id, status, search, after.unwrap_or(""), limit).await,
+            None => self.domain_list_scan(account_id, status, None, after, limit).await,
         }
     }
 

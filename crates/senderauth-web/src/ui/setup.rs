@@ -463,7 +463,7 @@ mod tests {
     #[test]
     fn an_spf_record_to_change_is_edited_never_added_twice() {
         let (class, label, advice) =
-            action(Method::Spf, Action::Replace, Some(MethodStatus::NotVerified), Some("v=spf1"));
+            action(Method::Spf, Action::Replace, Some(MethodStatus::NotVerified), Some("v=spf1"), false);
         assert_eq!((class, label), ("edit", "Edit your existing record"));
         assert!(advice.expect("advice").contains("Do not add a second SPF record"));
         let (class, label, _) = action(Method::Dmarc, Action::Replace, None, Some("v=DMARC1 p=none"), false);
