@@ -392,8 +392,9 @@ impl Service {
         Ok(DomainList { domains: domains.iter().map(DomainSummary::from).collect(), next })
     }
 
-    /// Up to `limit` of the account's domains whose names contain `search` (all when `None`),
-    /// after `after`, optionally of one status, each with its methods' latest statuses.
+    /// Up to `limit` of the account's domains with a word of the name beginning with `search`
+    /// (all when `None`), after `after`, optionally of one status, each with its methods' latest
+    /// statuses.
     pub async fn domain_rows(
         &self,
         account: i64,

@@ -78,6 +78,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
     (10, "not verified", include_str!("../migrations/sqlite/0010_not_verified.sql")),
     (11, "share links", include_str!("../migrations/sqlite/0011_share_links.sql")),
     (12, "domain search", include_str!("../migrations/sqlite/0012_domain_search.sql")),
+    (13, "domain words", include_str!("../migrations/sqlite/0013_domain_words.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "initial", include_str!("../migrations/postgres/0001_initial.sql")),
@@ -93,6 +94,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (11, "not verified", include_str!("../migrations/postgres/0011_not_verified.sql")),
     (12, "share links", include_str!("../migrations/postgres/0012_share_links.sql")),
     (13, "domain search", include_str!("../migrations/postgres/0013_domain_search.sql")),
+    (14, "domain words", include_str!("../migrations/postgres/0014_domain_words.sql")),
 ];
 
 impl Store {

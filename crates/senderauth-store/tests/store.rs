@@ -171,8 +171,12 @@ async fn a_search_finds_rare_and_common_names_in_a_large_account() {
             (50, "n00000.example.com"),
             "a common text fills the page in order"
         );
-        let short = names(store.domains_matching(account.id, None, "z-", None, 50).await.expect("search"));
-        assert_eq!(short.len(), 3, "a text too short for the index is still found: {short:?}");
+        let short = names(store.domains_matching(account.id, None, "zz", None, 50).await.expect("search"));
+        assert_eq!(short.len(), 3, "a short text is found too: {short:?}");
+        // A word's beginning, not any part of it; words are split at dots and dashes.
+        assert!(names(store.domains_matching(account.id, None, "are", None, 50).await.expect("search")).is_empty());
+        let dashed = names(store.domains_matching(account.id, None, "rare-2", None, 50).await.expect("search"));
+        assert_eq!(dashed, ["zz-rare-2.example.com"]);
         let deep = names(store.domains_matching(account.id, None, "n05199", None, 50).await.expect("search"));
         assert_eq!(deep, ["n05199.example.com"], "past the part read in order");
         // A removed domain is not found any more; another account's are never found.
