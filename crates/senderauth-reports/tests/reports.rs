@@ -24,8 +24,15 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
+/// The real receivers' reports, beside the project (`../shared/testdata`, read-only).
 fn samples() -> PathBuf {
-    root().join("../shared/testdata/dmarc-reports/parsedmarc/samples")
+    let folder = root().join("../shared/testdata/dmarc-reports/parsedmarc/samples");
+    assert!(
+        folder.is_dir(),
+        "{} is missing: the tests read the shared test data beside the project's folder",
+        folder.display()
+    );
+    folder
 }
 
 /// Every aggregate sample: the reports, the broken ones, the upper-case one, the containers.
