@@ -356,6 +356,7 @@ fn banner(
     let domain = view.domain.domain.as_str();
     let total = rows.len();
     let found = rows.iter().filter(|row| row.action_class == "done").count();
+    let to_change = rows.iter().filter(|row| matches!(row.action_class, "edit" | "replace" | "attention")).count();
     let missing: Vec<&str> = [Method::Dkim, Method::Spf, Method::Dmarc]
         .into_iter()
         .filter(|method| method_status(*method) != Some(MethodStatus::Verified))
@@ -414,6 +415,20 @@ fn banner(
             "waiting",
             "Waiting for your records.".to_string(),
             format!("Add the {total} records below at your DNS host, then click Verify. {TIMING}"),
+        ),
+        // Records are there, but at the wrong name or in the wrong form: not "waiting".
+        LifecycleStatus::NotVerified if to_change > 0 => (
+            "progress",
+            format!(
+                "{found} of {total} records found; {to_change} {} a change.",
+                if to_change == 1 { "needs" } else { "need" }
+            ),
+            format!(
+                "Your DNS host has {}, but not as {} must be: change {} as its row says below. {TIMING}",
+                if to_change == 1 { "one record" } else { "records" },
+                if to_change == 1 { "it" } else { "they" },
+                if to_change == 1 { "it" } else { "each" },
+            ),
         ),
         LifecycleStatus::NotVerified if found == 0 => (
             "waiting",

@@ -417,6 +417,11 @@ async fn in_demo_mode_a_customer_walks_from_connecting_to_verified_with_the_sand
             let said = found.to_lowercase().contains(&text.to_lowercase());
             assert!(said, "{scenario}: the {method} row says {text:?}: {found}");
         }
+        if scenario == "doubled_host" {
+            // Not verified yet, and every record at the wrong name: not "waiting for your records".
+            let banner = browser.text(".banner").await;
+            assert!(banner.contains("4 need a change"), "{banner}");
+        }
         check_page(&browser, &format!("demo-mistake-{scenario}")).await;
         load_scenario(&browser, &base, http, &token, "example.org", "correct").await;
         wait_for_status(&browser, "Verified").await;
