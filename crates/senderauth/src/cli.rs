@@ -44,6 +44,33 @@ pub enum Command {
     /// The DKIM private keys' master keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// DMARC aggregate reports.
+    #[command(subcommand)]
+    Dmarc(DmarcCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DmarcCommand {
+    /// Read DMARC aggregate reports from files (XML, .gz, .zip, or mail messages with a report
+    /// attached), offline, and print what they say: JSON Lines (a report per line) or CSV (a
+    /// record per line, with its report's fields).
+    Parse(DmarcParseArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct DmarcParseArgs {
+    /// The report files; `-` reads standard input.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    #[arg(long, value_enum, default_value_t = ReportFormat::Json)]
+    pub format: ReportFormat,
+}
+
+/// How `dmarc parse` prints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    Json,
+    Csv,
 }
 
 #[derive(Subcommand, Debug)]

@@ -14,9 +14,9 @@ use senderauth_service::config::Settings;
 use tokio::sync::Semaphore;
 
 use crate::cli::{
-    CheckArgs, Cli, Command, DnsArgs, EXIT_INVALID_INPUT, EXIT_NOT_VERIFIED, EXIT_OK, EXIT_UNKNOWN, KeysArgs,
-    KeysCommand, OutputFormat, RecordsArgs, RecordsFormat, ServeArgs, SpeedArgs, StoreArgs, VerifyArgs, ZoneCommand,
-    ZoneExportArgs,
+    CheckArgs, Cli, Command, DmarcCommand, DnsArgs, EXIT_INVALID_INPUT, EXIT_NOT_VERIFIED, EXIT_OK, EXIT_UNKNOWN,
+    KeysArgs, KeysCommand, OutputFormat, RecordsArgs, RecordsFormat, ServeArgs, SpeedArgs, StoreArgs, VerifyArgs,
+    ZoneCommand, ZoneExportArgs,
 };
 use crate::render;
 use crate::setup::{exit_code, parse_domain, resolver_settings, setup};
@@ -30,6 +30,7 @@ pub async fn run(cli: Cli) -> Result<u8> {
         Command::Zone(ZoneCommand::Export(args)) => zone_export(args).await,
         Command::Keys(KeysCommand::Rewrap(args)) => keys_rewrap(args).await,
         Command::Keys(KeysCommand::Speed(args)) => keys_speed(args),
+        Command::Dmarc(DmarcCommand::Parse(args)) => crate::reports::parse(args),
     }
 }
 

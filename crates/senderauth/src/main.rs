@@ -4,6 +4,7 @@ mod bulk;
 mod cli;
 mod commands;
 mod render;
+mod reports;
 mod serve;
 mod setup;
 

@@ -787,3 +787,43 @@ async fn two_services_on_one_postgresql_check_each_domain_once() {
     }
     database.drop().await;
 }
+
+#[tokio::test]
+async fn dmarc_parse_prints_each_report_and_says_which_files_it_could_not_read() {
+    let samples = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/testdata/dmarc-reports/parsedmarc/samples");
+    assert!(samples.is_dir(), "{} is missing: the shared test data sits beside the project", samples.display());
+    let report = samples.join("extract_report/nice-input.xml.gz");
+    let empty = samples.join("empty.xml");
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_senderauth"))
+        .args(["dmarc", "parse"])
+        .arg(&report)
+        .arg(&empty)
+        .output()
+        .await
+        .expect("runs");
+    assert_eq!(output.status.code(), Some(4), "a file that is no report: exit 4, the others printed");
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("a JSON line"))
+        .collect();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(
+        (lines[0]["report_id"].as_str(), lines[0]["packing"].as_str()),
+        (Some("11038226378739404135"), Some("gzip"))
+    );
+    assert_eq!(lines[0]["records"].as_array().map(Vec::len), Some(20));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("empty.xml: the input is empty"), "{stderr}");
+    // CSV: a row per record under a header, as parsedmarc's CSV.
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_senderauth"))
+        .args(["dmarc", "parse", "--format", "csv"])
+        .arg(&report)
+        .output()
+        .await
+        .expect("runs");
+    assert_eq!(output.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(text.starts_with("file,org_name,org_email,report_id,begin,end,domain,"), "{text}");
+    assert_eq!(text.lines().count(), 21, "{text}");
+}

@@ -1,0 +1,112 @@
+//! `senderauth dmarc parse`: DMARC aggregate reports read offline, printed as JSON Lines (a
+//! report per line, as parsedmarc's JSON holds them) or CSV (a record per line with its
+//! report's fields, as parsedmarc's CSV).
+
+use std::io::{Read, Write};
+
+use anyhow::{Context, Result};
+use senderauth_reports::{AggregateReport, read_reports};
+
+use crate::cli::{DmarcParseArgs, EXIT_INVALID_INPUT, EXIT_OK, ReportFormat};
+
+const CSV_HEADER: [&str; 24] = [
+    "file",
+    "org_name",
+    "org_email",
+    "report_id",
+    "begin",
+    "end",
+    "domain",
+    "adkim",
+    "aspf",
+    "p",
+    "sp",
+    "np",
+    "pct",
+    "source_ip",
+    "count",
+    "disposition",
+    "dkim_aligned",
+    "spf_aligned",
+    "header_from",
+    "envelope_from",
+    "dkim_domains",
+    "dkim_selectors",
+    "dkim_results",
+    "spf_results",
+];
+
+pub fn parse(args: DmarcParseArgs) -> Result<u8> {
+    let mut csv = (args.format == ReportFormat::Csv).then(|| csv::Writer::from_writer(std::io::stdout()));
+    if let Some(writer) = &mut csv {
+        writer.write_record(CSV_HEADER)?;
+    }
+    let mut refused = 0;
+    for path in &args.files {
+        let name = path.display().to_string();
+        let bytes = if name == "-" {
+            let mut bytes = Vec::new();
+            std::io::stdin().read_to_end(&mut bytes).context("reading standard input")?;
+            bytes
+        } else {
+            std::fs::read(path).with_context(|| format!("reading {name}"))?
+        };
+        match read_reports(&bytes) {
+            Ok(reports) => {
+                for (packing, report) in reports {
+                    match &mut csv {
+                        Some(writer) => write_rows(writer, &name, &report)?,
+                        None => {
+                            let mut line = serde_json::to_value(&report)?;
+                            line["file"] = serde_json::Value::String(name.clone());
+                            line["packing"] = serde_json::to_value(packing)?;
+                            writeln!(std::io::stdout(), "{line}")?;
+                        }
+                    }
+                }
+            }
+            Err(error) => {
+                refused += 1;
+                eprintln!("{name}: {error}");
+            }
+        }
+    }
+    Ok(if refused > 0 { EXIT_INVALID_INPUT } else { EXIT_OK })
+}
+
+fn write_rows(writer: &mut csv::Writer<std::io::Stdout>, file: &str, report: &AggregateReport) -> Result<()> {
+    let header = &report.header;
+    let policy = &header.policy;
+    let text = |value: &Option<String>| value.clone().unwrap_or_default();
+    for record in &report.records {
+        let join = |values: Vec<String>| values.join(",");
+        writer.write_record([
+            file.to_string(),
+            header.org_name.clone(),
+            text(&header.email),
+            header.report_id.clone(),
+            header.begin.to_string(),
+            header.end.to_string(),
+            policy.domain.clone(),
+            text(&policy.adkim),
+            text(&policy.aspf),
+            text(&policy.p),
+            text(&policy.sp),
+            text(&policy.np),
+            policy.pct.map(|pct| pct.to_string()).unwrap_or_default(),
+            record.source_ip.to_string(),
+            record.count.to_string(),
+            record.disposition.clone(),
+            record.dkim.clone(),
+            record.spf.clone(),
+            record.header_from.clone(),
+            text(&record.envelope_from),
+            join(record.dkim_results.iter().map(|result| result.domain.clone()).collect()),
+            join(record.dkim_results.iter().map(|result| text(&result.selector)).collect()),
+            join(record.dkim_results.iter().map(|result| result.result.clone()).collect()),
+            join(record.spf_results.iter().map(|result| result.result.clone()).collect()),
+        ])?;
+    }
+    writer.flush()?;
+    Ok(())
+}
