@@ -306,7 +306,7 @@ pub fn parse_stream(
                     if records > limits.max_records {
                         return Err(ReportError::TooManyRecords(limits.max_records));
                     }
-                    let complete = finish_record(partial, records, &header.policy.domain, &mut header.deviations)?;
+                    let complete = finish_record(partial, records, &mut header.deviations)?;
                     on_record(&header, complete).map_err(ReportError::Handler)?;
                 }
                 path.pop();
@@ -603,7 +603,6 @@ fn timestamp(value: &str, what: &'static str) -> Result<i64, ReportError> {
 fn finish_record(
     partial: PartialRecord,
     number: u64,
-    policy_domain: &str,
     deviations: &mut Vec<String>,
 ) -> Result<ReportRecord, ReportError> {
     let bad = |reason: String| ReportError::BadRecord { number, reason };
@@ -612,13 +611,12 @@ fn finish_record(
         ip_text.parse::<IpAddr>().map_err(|_| bad(format!("source_ip {ip_text:?} is not an IP address")))?;
     let count_text = partial.count.ok_or_else(|| bad("it has no count".to_string()))?;
     let count = count_text.parse::<u64>().map_err(|_| bad(format!("count {count_text:?} is not a number")))?;
-    let header_from = match partial.header_from {
-        Some(from) if !from.is_empty() => from,
-        _ => {
-            note(deviations, "a record without header_from was read as from the policy domain");
-            policy_domain.to_string()
-        }
-    };
+    // Kept empty when the receiver sent none (as parsedmarc does): whoever reads the record
+    // falls back to the policy domain.
+    let header_from = partial.header_from.unwrap_or_default();
+    if header_from.is_empty() {
+        note(deviations, "a record without a header_from");
+    }
     Ok(ReportRecord {
         source_ip,
         count,
