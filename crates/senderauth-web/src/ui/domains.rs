@@ -18,7 +18,7 @@ use senderauth_core::status::MethodStatus;
 use senderauth_service::ErrorKind;
 use senderauth_service::domains::{DnsHost, DomainRow, HistoryEntry, STATUS_COUNT_CAP};
 
-use super::setup::{Setup, setup};
+use super::setup::{Setup, methods_text, setup, stamp};
 use super::{Chrome, CsrfForm, Signed, error_page, refusal_text, render, url_part, went_wrong};
 use crate::WebState;
 
@@ -344,7 +344,7 @@ struct DomainPage<'a> {
 }
 
 /// An internationalized domain's name in Unicode (`bücher.example`); `None` for a plain one.
-fn readable(domain: &str) -> Option<String> {
+pub(super) fn readable(domain: &str) -> Option<String> {
     DomainName::parse(domain).ok().and_then(|name| name.unicode())
 }
 
@@ -413,19 +413,10 @@ pub(super) struct LiveState {
 
 impl LiveState {
     pub(super) fn of(row: &DomainRow) -> LiveState {
-        let methods = ["dkim", "spf", "dmarc"]
-            .iter()
-            .enumerate()
-            .map(|(index, method)| {
-                let status = row.methods.map_or("not_checked", |methods| methods[index].as_str());
-                format!("{method}:{status}")
-            })
-            .collect::<Vec<_>>()
-            .join(" ");
         LiveState {
-            stamp: format!("{}:{}", row.domain.last_checked_at.unwrap_or(0), row.domain.status.as_str()),
+            stamp: stamp(&row.domain),
             status: row.domain.status.as_str(),
-            methods,
+            methods: methods_text(row.methods.map_or([None; 3], |methods| methods.map(Some))),
         }
     }
 }

@@ -9,7 +9,7 @@ use senderauth_core::name::DomainName;
 use senderauth_core::plan::{Action, zone_records};
 use senderauth_core::problem::{Method, ProblemCode, Severity};
 use senderauth_core::status::MethodStatus;
-use senderauth_service::domains::{DmarcFindings, DomainView, ProblemView, SpfNodeFindings};
+use senderauth_service::domains::{DmarcFindings, DomainSummary, DomainView, ProblemView, SpfNodeFindings};
 
 use super::domains::{Badge, time};
 
@@ -228,6 +228,23 @@ fn tree_lines(node: &SpfNodeFindings, depth: usize, lines: &mut Vec<String>) {
     }
 }
 
+/// What changes when a check finishes: the page's script compares the page's with the state
+/// route's.
+pub(crate) fn stamp(domain: &DomainSummary) -> String {
+    format!("{}:{}", domain.last_checked_at.unwrap_or(0), domain.status.as_str())
+}
+
+/// DKIM's, SPF's and DMARC's statuses as the page's script reads them:
+/// `dkim:verified spf:not_verified dmarc:not_checked`.
+pub(crate) fn methods_text(statuses: [Option<MethodStatus>; 3]) -> String {
+    ["dkim", "spf", "dmarc"]
+        .iter()
+        .zip(statuses)
+        .map(|(method, status)| format!("{method}:{}", status.map_or("not_checked", MethodStatus::as_str)))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// The setup of a domain as of its latest check, the records planned by `view`.
 pub(crate) fn setup(view: &DomainView) -> Setup {
     let domain = view.domain.domain.as_str();
@@ -319,17 +336,7 @@ pub(crate) fn setup(view: &DomainView) -> Setup {
             _ => latest.dmarc.status,
         })
     };
-    let methods = [Method::Dkim, Method::Spf, Method::Dmarc]
-        .into_iter()
-        .map(|method| {
-            format!(
-                "{}:{}",
-                method_name(method).to_ascii_lowercase(),
-                method_status(method).map_or("not_checked", MethodStatus::as_str)
-            )
-        })
-        .collect::<Vec<_>>()
-        .join(" ");
+    let methods = methods_text([Method::Dkim, Method::Spf, Method::Dmarc].map(method_status));
     let (tone, headline, next_step) = banner(view, &rows, &method_status);
     Setup {
         badge: Badge::lifecycle(view.domain.status),
@@ -342,7 +349,7 @@ pub(crate) fn setup(view: &DomainView) -> Setup {
         recommendations,
         last_checked: time(view.domain.last_checked_at),
         next_check: time(view.domain.next_check_at),
-        stamp: format!("{}:{}", view.domain.last_checked_at.unwrap_or(0), view.domain.status.as_str()),
+        stamp: stamp(&view.domain),
         methods,
     }
 }

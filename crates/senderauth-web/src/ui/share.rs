@@ -10,10 +10,9 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Form, Json};
 use serde::Deserialize;
 
-use senderauth_core::name::DomainName;
 use senderauth_service::ErrorKind;
 
-use super::domains::{LiveState, time};
+use super::domains::{LiveState, readable, time};
 use super::setup::{Setup, setup};
 use super::{Chrome, CsrfForm, MessagePage, Signed, error_page, render, url_part, went_wrong};
 use crate::WebState;
@@ -132,7 +131,7 @@ pub(super) async fn page(State(state): State<WebState>, Path(secret): Path<Strin
         title: domain,
         chrome: Chrome::public(&state),
         domain,
-        unicode: DomainName::parse(domain).ok().and_then(|name| name.unicode()),
+        unicode: readable(domain),
         secret: &secret,
         expires: time(Some(shared.expires_at)),
         setup: setup(&view),
