@@ -79,6 +79,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
     (11, "share links", include_str!("../migrations/sqlite/0011_share_links.sql")),
     (12, "domain search", include_str!("../migrations/sqlite/0012_domain_search.sql")),
     (13, "domain words", include_str!("../migrations/sqlite/0013_domain_words.sql")),
+    (14, "domain word table", include_str!("../migrations/sqlite/0014_domain_word_table.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "initial", include_str!("../migrations/postgres/0001_initial.sql")),
@@ -95,6 +96,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (12, "share links", include_str!("../migrations/postgres/0012_share_links.sql")),
     (13, "domain search", include_str!("../migrations/postgres/0013_domain_search.sql")),
     (14, "domain words", include_str!("../migrations/postgres/0014_domain_words.sql")),
+    (15, "domain word table", include_str!("../migrations/postgres/0015_domain_word_table.sql")),
 ];
 
 impl Store {

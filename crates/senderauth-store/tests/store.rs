@@ -179,6 +179,44 @@ async fn a_search_finds_rare_and_common_names_in_a_large_account() {
         assert_eq!(dashed, ["zz-rare-2.example.com"]);
         let deep = names(store.domains_matching(account.id, None, "n05199", None, 50).await.expect("search"));
         assert_eq!(deep, ["n05199.example.com"], "past the part read in order");
+        // A word many names have, all of them late in the list: the first page in name order,
+        // and the next one after it.
+        for number in 0..300 {
+            store.add_domain(account.id, &format!("zz-mail-{number:03}.example.net"), 1).await.expect("add");
+            store.add_domain(account.id, &format!("zz-market-{number:03}.example.net"), 1).await.expect("add");
+        }
+        store.add_domain(account.id, "zz-mail.mailer.example.net", 1).await.expect("add");
+        let mail = names(store.domains_matching(account.id, None, "mail", None, 50).await.expect("search"));
+        let expected: Vec<String> = (0..50).map(|number| format!("zz-mail-{number:03}.example.net")).collect();
+        assert_eq!(mail, expected);
+        let last = mail.last().cloned();
+        let next = names(store.domains_matching(account.id, None, "mail", last.as_deref(), 300).await.expect("search"));
+        assert_eq!(next.len(), 251, "the rest, each once, the name with two such words too: {:?}", &next[245..]);
+        assert_eq!(next.last().map(String::as_str), Some("zz-mail.mailer.example.net"));
+        // A text that begins several words: their names merged in order, each once.
+        let ma = names(
+            store.domains_matching(account.id, None, "ma", Some("zz-mail-298.example.net"), 4).await.expect("search"),
+        );
+        assert_eq!(
+            ma,
+            [
+                "zz-mail-299.example.net",
+                "zz-mail.mailer.example.net",
+                "zz-market-000.example.net",
+                "zz-market-001.example.net"
+            ]
+        );
+        // A text that begins many words (n05100 to n05199 begin with n051): their names, sorted.
+        let many = names(
+            store.domains_matching(account.id, None, "n051", Some("n05150.example.com"), 60).await.expect("search"),
+        );
+        assert_eq!((many.len(), many[0].as_str(), many[48].as_str()), (49, "n05151.example.com", "n05199.example.com"));
+        // Several words: the first whole, the last begun.
+        let words = names(store.domains_matching(account.id, None, "mail.mailer.ex", None, 50).await.expect("search"));
+        assert_eq!(words, ["zz-mail.mailer.example.net"]);
+        assert!(
+            names(store.domains_matching(account.id, None, "mai.mailer", None, 50).await.expect("search")).is_empty()
+        );
         // A removed domain is not found any more; another account's are never found.
         assert!(store.delete_domain(account.id, "zz-rare-3.example.com", 2).await.expect("delete"));
         let rare = names(store.domains_matching(account.id, None, "rare", None, 50).await.expect("search"));
