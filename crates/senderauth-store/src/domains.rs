@@ -401,12 +401,28 @@ impl Store {
         .map_err(database("searching domains"))?
         .get(0);
         if entries >= SORTED {
-            // Many names: likely some among the first read in order.
+            // Many names: likely some among the next SCAN of the list, read in name order up
+            // to the last of them (a bound found first, so that the read is an index range).
+            let bound: Option<String> = sqlx::query(self.sql(format!(
+                "SELECT domain FROM domains WHERE account_id = ? AND domain > ? ORDER BY domain LIMIT 1 OFFSET {}",
+                SCAN - 1
+            )))
+            .bind(account_id)
+            .bind(after.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(database("searching domains"))?
+            .map(|row| row.get(0));
+            let up_to = if bound.is_some() { " AND d.domain <= ?" } else { "" };
             let scan = format!(
-                "SELECT {columns} FROM (SELECT {DOMAIN_COLUMNS} FROM domains WHERE account_id = ? AND domain > ? \
-                 ORDER BY domain LIMIT {SCAN}) d WHERE {WORDS} LIKE ? ESCAPE '\\'{of_status} ORDER BY d.domain LIMIT {limit}"
+                "SELECT {columns} FROM domains d WHERE d.account_id = ? AND d.domain > ?{up_to} \
+                 AND {WORDS} LIKE ? ESCAPE '\\'{of_status} ORDER BY d.domain LIMIT {limit}"
             );
-            let mut query = sqlx::query(self.sql(scan)).bind(account_id).bind(after.to_string()).bind(pattern.clone());
+            let mut query = sqlx::query(self.sql(scan)).bind(account_id).bind(after.to_string());
+            if let Some(bound) = bound {
+                query = query.bind(bound);
+            }
+            query = query.bind(pattern.clone());
             if let Some(status) = status {
                 query = query.bind(status.to_string());
             }

@@ -211,6 +211,16 @@ async fn a_search_finds_rare_and_common_names_in_a_large_account() {
             store.domains_matching(account.id, None, "n051", Some("n05150.example.com"), 60).await.expect("search"),
         );
         assert_eq!((many.len(), many[0].as_str(), many[48].as_str()), (49, "n05151.example.com", "n05199.example.com"));
+        // A text that begins more words than that have names (n00000 to n05199): the list in order.
+        let dense = names(
+            store.domains_matching(account.id, None, "n0", Some("n00049.example.com"), 50).await.expect("search"),
+        );
+        assert_eq!(
+            (dense.len(), dense[0].as_str(), dense[49].as_str()),
+            (50, "n00050.example.com", "n00099.example.com")
+        );
+        let dense = names(store.domains_matching(account.id, Some("verified"), "n", None, 50).await.expect("search"));
+        assert!(dense.is_empty(), "none of them verified: {dense:?}");
         // Several words: the first whole, the last begun.
         let words = names(store.domains_matching(account.id, None, "mail.mailer.ex", None, 50).await.expect("search"));
         assert_eq!(words, ["zz-mail.mailer.example.net"]);
