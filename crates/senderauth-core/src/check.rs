@@ -33,7 +33,7 @@ pub async fn check_domain(
     let dns = &dns.scoped();
     let expectation = SpfExpectation { include: None, sending_networks: &[], default_all, account_includes: None };
     let (spf, dmarc, dkim) =
-        tokio::join!(verify_spf(dns, domain, &expectation), verify_dmarc(dns, domain, dmarc), async {
+        tokio::join!(verify_spf(dns, domain, &expectation), verify_dmarc(dns, domain, dmarc, None), async {
             if selectors.is_empty() { None } else { Some(check_selectors(dns, domain, selectors).await) }
         });
     let mut problems: Vec<Problem> = spf.problems.iter().chain(&dmarc.problems).cloned().collect();

@@ -72,8 +72,12 @@ pub struct SpfConfig {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DmarcConfig {
-    /// The record to recommend when no DMARC policy applies.
+    /// The record to recommend when no DMARC policy applies (the report address is added to
+    /// its `rua`).
     pub record: String,
+    /// Where receivers send the domains' aggregate reports (`{zone}` allowed); empty: the
+    /// platform collects none and recommends no `rua`.
+    pub reports: String,
 }
 
 impl Default for ProviderConfig {
@@ -110,7 +114,7 @@ impl Default for SpfConfig {
 
 impl Default for DmarcConfig {
     fn default() -> Self {
-        DmarcConfig { record: "v=DMARC1; p=none;".to_string() }
+        DmarcConfig { record: "v=DMARC1; p=none;".to_string(), reports: "dmarc@reports.{zone}".to_string() }
     }
 }
 
@@ -246,7 +250,35 @@ impl ProviderConfig {
         }
         crate::dmarc::parse::parse_record(&self.dmarc.record)
             .map_err(|error| invalid("dmarc.record", error.to_string()))?;
+        if let Some(address) = self.report_address() {
+            let valid = address.rsplit_once('@').is_some_and(|(local, domain)| {
+                !local.is_empty()
+                    && local.chars().all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~.".contains(c))
+                    && DomainName::parse(domain).is_ok()
+            });
+            if !valid {
+                return Err(invalid(
+                    "dmarc.reports",
+                    format!("{address:?} is not an email address, like \"dmarc@reports.{{zone}}\""),
+                ));
+            }
+        }
         Ok(())
+    }
+
+    /// The address receivers send aggregate reports to, `{zone}` filled in; `None` when the
+    /// platform collects none.
+    pub fn report_address(&self) -> Option<String> {
+        let address = self.dmarc.reports.trim();
+        (!address.is_empty()).then(|| address.replace("{zone}", &self.zone).to_ascii_lowercase())
+    }
+
+    /// The DMARC record to recommend: the configured one with the report address in its `rua`.
+    pub fn dmarc_record(&self) -> String {
+        match self.report_address() {
+            Some(address) => crate::dmarc::merge::with_report_address(&self.dmarc.record, &address).record,
+            None => self.dmarc.record.clone(),
+        }
     }
 
     /// The sending networks, parsed (validated on load).
@@ -319,6 +351,7 @@ mod tests {
             "include",
             "all",
             "record",
+            "reports",
             "timeout_ms",
             "attempts",
             "concurrency",
@@ -347,6 +380,7 @@ mod tests {
             ("[dkim]\ntarget = \"{selektor}.x\"\n", "dkim.target"),
             ("zone = \"co.uk\"\n", "zone"),
             ("[dmarc]\nrecord = \"v=DMARC1; p=maybe\"\n", "dmarc.record"),
+            ("[dmarc]\nreports = \"reports.esp.example\"\n", "dmarc.reports"),
             ("[dkim]\ned25519_selectors = [\"sa1-{account}\", \"e-{account}\"]\n", "dkim.ed25519_selectors"),
         ];
         for (text, key) in cases {

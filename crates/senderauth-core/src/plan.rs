@@ -5,6 +5,7 @@ use serde::Serialize;
 use crate::config::{ProviderConfig, TemplateValues, expand_template};
 use crate::dkim::verify::{ExpectedSelector, HostedKey};
 use crate::dmarc::discover::discover;
+use crate::dmarc::merge::with_report_address;
 use crate::dmarc::parse::parse_record as parse_dmarc;
 use crate::dns::{Dns, TemporaryFailure};
 use crate::name::{AccountId, DomainName};
@@ -364,12 +365,13 @@ pub async fn plan_records(
         record_type: "TXT",
         host: relative_host(&dmarc_fqdn, &zone),
         fqdn: dmarc_fqdn,
-        value: config.dmarc.record.clone(),
+        value: config.dmarc_record(),
         action: Action::Add,
         purpose: "Tells receivers what to do with mail that fails authentication, and where to report (DMARC)."
             .to_string(),
         notes: Vec::new(),
     };
+    let report_address = config.report_address();
     if let Some(dns) = dns {
         let discovery = discover(dns, domain).await?;
         if let Some(found) = discovery.applicable {
@@ -387,6 +389,16 @@ pub async fn plan_records(
                         "No record is needed: the record of {} at _dmarc.{} applies to this subdomain: {text}",
                         found.domain, found.domain
                     ));
+                    if let Some(address) = &report_address {
+                        let merged = with_report_address(&text, address);
+                        if merged.changed {
+                            dmarc.notes.push(format!(
+                                "That record also decides where receivers send their reports, and the platform is \
+                                 not among them: to see the reports about your mail here, edit it at _dmarc.{} to: {}",
+                                found.domain, merged.record
+                            ));
+                        }
+                    }
                 }
                 (true, _, invalid) => {
                     let why = invalid.map_or_else(
@@ -400,8 +412,22 @@ pub async fn plan_records(
                     ));
                 }
                 (false, 1, None) => {
-                    dmarc.action = Action::AlreadyPresent;
-                    dmarc.value = text;
+                    match report_address.as_deref().map(|address| with_report_address(&text, address)) {
+                        Some(merged) if merged.changed => {
+                            dmarc.action = Action::Replace;
+                            dmarc.value = merged.record;
+                            dmarc.notes.push(
+                                "Your record stays as it is, with the platform's report address added to its rua \
+                                 list, so that the reports receivers send about your mail reach this page. Edit the \
+                                 record you have to this value; do not add a second one."
+                                    .to_string(),
+                            );
+                        }
+                        _ => {
+                            dmarc.action = Action::AlreadyPresent;
+                            dmarc.value = text;
+                        }
+                    }
                 }
                 (false, 1, Some(error)) => {
                     dmarc.action = Action::Replace;

@@ -86,6 +86,7 @@ problem_codes! {
     DmarcInherited => "dmarc_inherited", "DMARC comes from the root domain",
     DmarcPolicyNone => "dmarc_policy_none", "DMARC only monitors (p=none)",
     DmarcReportDestinationUnauthorized => "dmarc_report_destination_unauthorized", "a DMARC report address is not authorized",
+    DmarcReportsNotReceived => "dmarc_reports_not_received", "the platform does not receive the DMARC reports",
     DmarcTreeWalkDiffers => "dmarc_tree_walk_differs", "newer receivers find another DMARC record",
 }
 

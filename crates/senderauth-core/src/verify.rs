@@ -59,10 +59,12 @@ pub async fn verify_domain_with_keys(
         default_all: &config.spf.all,
         account_includes: pattern.as_ref().map(|(prefix, suffix)| (prefix.as_str(), suffix.as_str())),
     };
+    let dmarc_record = config.dmarc_record();
+    let report_address = config.report_address();
     let (dkim, spf, dmarc) = tokio::join!(
         verify_dkim(dns, domain, &selectors),
         verify_spf(dns, domain, &expectation),
-        verify_dmarc(dns, domain, &config.dmarc.record),
+        verify_dmarc(dns, domain, &dmarc_record, report_address.as_deref()),
     );
     let status = DomainStatus::from_methods(dkim.status, spf.status, dmarc.status);
     let mut problems = Vec::new();

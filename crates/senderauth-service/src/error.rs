@@ -99,6 +99,17 @@ pub enum ServiceError {
     /// A zone the sandbox will not host, or a record it will not take; the message says why.
     #[error("{0}")]
     SandboxRefused(String),
+    /// Bytes handed in as a DMARC report that hold none; the message says why.
+    #[error("{0}")]
+    InvalidReport(String),
+    #[error("no report {0} about this domain")]
+    ReportNotFound(i64),
+    #[error(
+        "{0:?} is not a source class; use platform_ok, platform_failing, forwarded_ours, authorized_other or unauthenticated"
+    )]
+    InvalidSourceClass(String),
+    #[error("days must be from 1 to {max}")]
+    InvalidReportDays { max: i64 },
     #[error("{0}")]
     Store(#[from] StoreError),
     /// A failure inside the service, with its detail for the log.
@@ -140,6 +151,10 @@ impl ServiceError {
             ServiceError::SandboxOff | ServiceError::ZoneNotFound(_) => "not_found",
             ServiceError::SandboxRefused(_) => "refused",
             ServiceError::ZoneTaken(_) => "zone_taken",
+            ServiceError::InvalidReport(_) => "invalid_report",
+            ServiceError::ReportNotFound(_) => "report_not_found",
+            ServiceError::InvalidSourceClass(_) => "invalid_class",
+            ServiceError::InvalidReportDays { .. } => "invalid_days",
             ServiceError::Store(_) | ServiceError::Internal(_) => "internal_error",
         }
     }
@@ -152,7 +167,9 @@ impl ServiceError {
             | ServiceError::InvalidPageLimit { .. }
             | ServiceError::InvalidTokenLabel
             | ServiceError::InvalidShareDays { .. }
-            | ServiceError::InvalidStatus(_) => ErrorKind::BadRequest,
+            | ServiceError::InvalidStatus(_)
+            | ServiceError::InvalidSourceClass(_)
+            | ServiceError::InvalidReportDays { .. } => ErrorKind::BadRequest,
             ServiceError::InvalidEmail(_)
             | ServiceError::InvalidDomain(_)
             | ServiceError::InvalidDkimAlgorithm(_)
@@ -163,14 +180,16 @@ impl ServiceError {
             | ServiceError::MailboxProvider(_)
             | ServiceError::KeyNameUnpublishable(_)
             | ServiceError::NoEd25519Keys(_)
-            | ServiceError::SandboxRefused(_) => ErrorKind::Unprocessable,
+            | ServiceError::SandboxRefused(_)
+            | ServiceError::InvalidReport(_) => ErrorKind::Unprocessable,
             ServiceError::DomainNotFound(_)
             | ServiceError::TokenNotFound(_)
             | ServiceError::NotReserved(_)
             | ServiceError::WebhookNotFound(_)
             | ServiceError::ShareLinkNotFound
             | ServiceError::SandboxOff
-            | ServiceError::ZoneNotFound(_) => ErrorKind::NotFound,
+            | ServiceError::ZoneNotFound(_)
+            | ServiceError::ReportNotFound(_) => ErrorKind::NotFound,
             ServiceError::DomainExists(_)
             | ServiceError::KeyNamesTaken(_)
             | ServiceError::DomainLimitReached(_)

@@ -11,6 +11,7 @@ pub mod domains;
 pub mod error;
 pub mod keys;
 pub mod metrics;
+pub mod reports;
 pub mod rotation;
 pub mod sandbox;
 mod service;

@@ -6,7 +6,7 @@ use senderauth_core::status::MethodStatus;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::{Backend, DomainZone, Store, StoreError, database};
+use crate::{Backend, DomainZone, Store, StoreError, database, qualified};
 
 /// A connected domain.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize)]
@@ -317,8 +317,7 @@ impl Store {
             return self.domain_page_list(account_id, status, Some(after), limit).await;
         }
         let limit = limit.max(0);
-        let columns: Vec<String> = DOMAIN_COLUMNS.split(',').map(|column| format!("d.{}", column.trim())).collect();
-        let columns = columns.join(", ");
+        let columns = qualified(DOMAIN_COLUMNS, "d");
         let of_status = if status.is_some() { " AND d.status = ?" } else { "" };
         // Several words: the name must have them in a row (the first whole, the last begun).
         let escaped: String =

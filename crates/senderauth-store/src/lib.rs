@@ -15,6 +15,7 @@ mod checks;
 mod domains;
 mod error;
 mod keys;
+mod reports;
 mod sandbox;
 mod shares;
 mod webhooks;
@@ -33,6 +34,10 @@ pub(crate) use domains::{domain_record, lifecycle_status, method_status};
 pub use error::StoreError;
 pub(crate) use error::database;
 pub use keys::{DomainZone, KeyGroup, KeyInfo, KeyState, NameContents, NewKey, SealedKey, SealedKind, ZoneContents};
+pub use reports::{
+    DailyTotal, ReportHeaderRecord, ReportIdentity, ReportRowRecord, ReportSummary, ReportTotals, ReportWriter,
+    SourceTotal, StoredReport,
+};
 pub use sandbox::{NewSandboxRecord, SandboxRecord, SandboxZone};
 pub use shares::{ShareLink, SharedDomain};
 pub use webhooks::{DeliveryRecord, DueDelivery, Sealer, WebhookEndpoint, webhook_secret_context};
@@ -58,6 +63,11 @@ pub fn default_connections() -> u32 {
     (cores * 2).max(4)
 }
 
+/// A list of columns (`id, name`) qualified by a table's alias (`d.id, d.name`).
+pub(crate) fn qualified(columns: &str, alias: &str) -> String {
+    columns.split(',').map(|column| format!("{alias}.{}", column.trim())).collect::<Vec<_>>().join(", ")
+}
+
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: AnyPool,
@@ -80,6 +90,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
     (12, "domain search", include_str!("../migrations/sqlite/0012_domain_search.sql")),
     (13, "domain words", include_str!("../migrations/sqlite/0013_domain_words.sql")),
     (14, "domain word table", include_str!("../migrations/sqlite/0014_domain_word_table.sql")),
+    (15, "dmarc reports", include_str!("../migrations/sqlite/0015_dmarc_reports.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "initial", include_str!("../migrations/postgres/0001_initial.sql")),
@@ -97,6 +108,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (13, "domain search", include_str!("../migrations/postgres/0013_domain_search.sql")),
     (14, "domain words", include_str!("../migrations/postgres/0014_domain_words.sql")),
     (15, "domain word table", include_str!("../migrations/postgres/0015_domain_word_table.sql")),
+    (16, "dmarc reports", include_str!("../migrations/postgres/0016_dmarc_reports.sql")),
 ];
 
 impl Store {

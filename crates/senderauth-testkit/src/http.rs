@@ -99,6 +99,22 @@ pub async fn call_raw(
         .send()
         .await
         .expect("an answer from the server");
+    raw_response(response).await
+}
+
+/// GETs `path` with a bearer token: the status, the head as text and the body's bytes.
+pub async fn get_raw(address: SocketAddr, path: &str, token: &str) -> (u16, String, Vec<u8>) {
+    let response = client(None)
+        .get(url(address, path))
+        .header(AUTHORIZATION, format!("Bearer {token}"))
+        .send()
+        .await
+        .expect("an answer from the server");
+    raw_response(response).await
+}
+
+/// A response as the status, the head as text and the body's bytes.
+async fn raw_response(response: reqwest::Response) -> (u16, String, Vec<u8>) {
     let status = response.status();
     let mut head = format!("HTTP/1.1 {status}");
     for (name, value) in response.headers() {

@@ -55,6 +55,21 @@ pub enum DmarcCommand {
     /// attached), offline, and print what they say: JSON Lines (a report per line) or CSV (a
     /// record per line, with its report's fields).
     Parse(DmarcParseArgs),
+    /// Store DMARC aggregate reports from files into the service's store, as if they had
+    /// arrived at the report address: each report once (a copy of one already stored is
+    /// counted on it), its rows classed against the platform's keys and sending addresses.
+    Import(DmarcImportArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct DmarcImportArgs {
+    /// The report files (XML, .gz, .zip or mail messages); `-` reads standard input.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    #[command(flatten)]
+    pub store: StoreArgs,
+    #[command(flatten)]
+    pub dns: DnsArgs,
 }
 
 #[derive(Args, Debug)]

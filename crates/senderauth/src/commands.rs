@@ -14,9 +14,9 @@ use senderauth_service::config::Settings;
 use tokio::sync::Semaphore;
 
 use crate::cli::{
-    CheckArgs, Cli, Command, DmarcCommand, DnsArgs, EXIT_INVALID_INPUT, EXIT_NOT_VERIFIED, EXIT_OK, EXIT_UNKNOWN,
-    KeysArgs, KeysCommand, OutputFormat, RecordsArgs, RecordsFormat, ServeArgs, SpeedArgs, StoreArgs, VerifyArgs,
-    ZoneCommand, ZoneExportArgs,
+    CheckArgs, Cli, Command, DmarcCommand, DmarcImportArgs, DnsArgs, EXIT_INVALID_INPUT, EXIT_NOT_VERIFIED, EXIT_OK,
+    EXIT_UNKNOWN, KeysArgs, KeysCommand, OutputFormat, RecordsArgs, RecordsFormat, ServeArgs, SpeedArgs, StoreArgs,
+    VerifyArgs, ZoneCommand, ZoneExportArgs,
 };
 use crate::render;
 use crate::setup::{exit_code, parse_domain, resolver_settings, setup};
@@ -31,6 +31,7 @@ pub async fn run(cli: Cli) -> Result<u8> {
         Command::Keys(KeysCommand::Rewrap(args)) => keys_rewrap(args).await,
         Command::Keys(KeysCommand::Speed(args)) => keys_speed(args),
         Command::Dmarc(DmarcCommand::Parse(args)) => crate::reports::parse(args),
+        Command::Dmarc(DmarcCommand::Import(args)) => dmarc_import(args).await,
     }
 }
 
@@ -44,6 +45,17 @@ fn service_settings(dns: &DnsArgs, store: &StoreArgs) -> Result<Settings> {
         settings.service.database_url = Some(url.clone());
     }
     Ok(settings)
+}
+
+async fn dmarc_import(args: DmarcImportArgs) -> Result<u8> {
+    let settings = service_settings(&args.dns, &args.store)?;
+    if settings.service.database_url.is_none() {
+        // Reports may come before the service's first start: the store is made as it would be.
+        std::fs::create_dir_all(&settings.service.data_dir)
+            .with_context(|| format!("making the data directory {}", settings.service.data_dir.display()))?;
+    }
+    let store = settings.connect_store().await?;
+    crate::reports::import(&args.files, &store, &settings.provider).await
 }
 
 async fn zone_export(args: ZoneExportArgs) -> Result<u8> {

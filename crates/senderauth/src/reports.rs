@@ -1,6 +1,7 @@
 //! `senderauth dmarc parse`: DMARC aggregate reports read offline, printed as JSON Lines (a
 //! report per line, as parsedmarc's JSON holds them) or CSV (a record per line with its
-//! report's fields, as parsedmarc's CSV).
+//! report's fields, as parsedmarc's CSV). `senderauth dmarc import`: the same files stored in
+//! the service's store.
 
 use std::io::{Read, Write};
 
@@ -36,6 +37,61 @@ const CSV_HEADER: [&str; 24] = [
     "spf_results",
 ];
 
+/// A file's bytes; `-` is standard input.
+fn read_input(path: &std::path::Path) -> Result<Vec<u8>> {
+    if path.as_os_str() == "-" {
+        let mut bytes = Vec::new();
+        std::io::stdin().read_to_end(&mut bytes).context("reading standard input")?;
+        Ok(bytes)
+    } else {
+        std::fs::read(path).with_context(|| format!("reading {}", path.display()))
+    }
+}
+
+/// Stores every report of the files; a line per report says what became of it.
+pub async fn import(
+    files: &[std::path::PathBuf],
+    store: &senderauth_store::Store,
+    provider: &senderauth_core::config::ProviderConfig,
+) -> Result<u8> {
+    use senderauth_service::reports::{Intake, ReportSource};
+    let mut refused = 0;
+    for path in files {
+        let name = path.display().to_string();
+        let bytes = read_input(path)?;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |since| since.as_secs() as i64);
+        let intake = Intake { store, provider, now };
+        match intake.ingest(bytes, ReportSource::Import, None).await {
+            Ok(ingested) => {
+                for report in &ingested.reports {
+                    let what = match (report.duplicate, report.conflicting) {
+                        (false, _) => "stored",
+                        (true, false) => "already stored",
+                        (true, true) => "already stored, with other rows (the first copy is kept)",
+                    };
+                    println!(
+                        "{name}: {what}: report {} from {} about {}, {} records, {} messages",
+                        report.report_id, report.org_name, report.policy_domain, report.records, report.messages
+                    );
+                }
+                for report in &ingested.refused {
+                    refused += 1;
+                    let part = report.file.as_deref().map(|file| format!(" ({file})")).unwrap_or_default();
+                    eprintln!("senderauth: {name}{part}: not stored: {}", report.error);
+                }
+            }
+            Err(senderauth_service::ServiceError::InvalidReport(reason)) => {
+                refused += 1;
+                eprintln!("senderauth: {name}: no report stored: {reason}");
+            }
+            Err(error) => return Err(anyhow::anyhow!("storing the reports of {name}: {error}")),
+        }
+    }
+    Ok(if refused == 0 { EXIT_OK } else { EXIT_INVALID_INPUT })
+}
+
 pub fn parse(args: DmarcParseArgs) -> Result<u8> {
     let mut csv = (args.format == ReportFormat::Csv).then(|| csv::Writer::from_writer(std::io::stdout()));
     if let Some(writer) = &mut csv {
@@ -44,13 +100,7 @@ pub fn parse(args: DmarcParseArgs) -> Result<u8> {
     let mut refused = 0;
     for path in &args.files {
         let name = path.display().to_string();
-        let bytes = if name == "-" {
-            let mut bytes = Vec::new();
-            std::io::stdin().read_to_end(&mut bytes).context("reading standard input")?;
-            bytes
-        } else {
-            std::fs::read(path).with_context(|| format!("reading {name}"))?
-        };
+        let bytes = read_input(path)?;
         match read_reports(&bytes) {
             Ok(reports) => {
                 for (packing, report) in reports {

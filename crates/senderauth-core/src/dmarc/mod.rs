@@ -1,5 +1,6 @@
 //! DMARC (RFC 7489): parsing, policy discovery and verification.
 
 pub mod discover;
+pub mod merge;
 pub mod parse;
 pub mod verify;

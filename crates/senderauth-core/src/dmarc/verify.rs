@@ -3,6 +3,7 @@
 use serde::Serialize;
 
 use super::discover::discover;
+use super::merge::{receives_reports, with_report_address};
 use super::parse::{Policy, parse_record};
 use crate::dns::Dns;
 use crate::name::{DomainName, organizational_domain};
@@ -27,8 +28,15 @@ pub struct DmarcCheck {
     pub problems: Vec<Problem>,
 }
 
-/// Checks the DMARC policy that applies to `domain`. `recommended` is the record to suggest.
-pub async fn verify_dmarc(dns: &Dns, domain: &DomainName, recommended: &str) -> DmarcCheck {
+/// Checks the DMARC policy that applies to `domain`. `recommended` is the record to suggest;
+/// `report_address`, where the platform collects aggregate reports (its absence from the
+/// record's `rua` is said, as information).
+pub async fn verify_dmarc(
+    dns: &Dns,
+    domain: &DomainName,
+    recommended: &str,
+    report_address: Option<&str>,
+) -> DmarcCheck {
     let mut check = DmarcCheck {
         status: MethodStatus::NotVerified,
         record: None,
@@ -177,6 +185,34 @@ pub async fn verify_dmarc(dns: &Dns, domain: &DomainName, recommended: &str) -> 
             "the DMARC policy is p=none: receivers report failures but do not act on them",
             "Once reports show all your mail passes, move to p=quarantine and then p=reject.",
         ));
+    }
+    if let Some(address) = report_address
+        && !receives_reports(&record.aggregate_reports, address)
+    {
+        let merged = with_report_address(&text, address).record;
+        let (message, fix) = if discovery.inherited {
+            (
+                format!(
+                    "the DMARC record that applies, at _dmarc.{}, does not send aggregate reports to the platform \
+                     (mailto:{address}), so the reports receivers send about your mail cannot be shown here",
+                    found.domain
+                ),
+                format!(
+                    "The record of {root} decides where reports go. To see them here, edit it at _dmarc.{root} to: \
+                     {merged} (its other report addresses and tags stay).",
+                    root = found.domain
+                ),
+            )
+        } else {
+            (
+                format!(
+                    "the DMARC record does not send aggregate reports to the platform (mailto:{address}), so the \
+                     reports receivers send about your mail cannot be shown here"
+                ),
+                format!("Edit the record at _dmarc.{domain} to: {merged} (your other report addresses and tags stay)."),
+            )
+        };
+        check.problems.push(Problem::info(ProblemCode::DmarcReportsNotReceived, Method::Dmarc, message, fix));
     }
     for address in record.aggregate_reports.iter().chain(&record.failure_reports) {
         check_report_destination(dns, &found.domain, address, &mut check.problems).await;

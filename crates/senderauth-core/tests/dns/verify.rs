@@ -751,3 +751,74 @@ async fn a_domain_with_ed25519_keys_needs_their_two_cnames_as_well() {
     assert_eq!(result.dkim.selectors.len(), 2);
     assert_eq!(result.dkim.status, MethodStatus::Verified);
 }
+
+#[tokio::test]
+async fn the_platforms_report_address_is_merged_into_the_dmarc_record_and_its_absence_said() {
+    use senderauth_core::plan::{Action, plan_records};
+    let setup = Setup::new().await;
+    let dns = client(&setup.server);
+    let address = setup.config.report_address().expect("a report address by default");
+    assert_eq!(address, "dmarc@reports.esp.example");
+    let dmarc_row = |plan: &senderauth_core::plan::RecordPlan| {
+        plan.records.iter().find(|record| record.fqdn.starts_with("_dmarc.")).cloned().expect("a DMARC row")
+    };
+    let plan_for = |name: &str| {
+        let domain = DomainName::parse(name).expect("domain");
+        let dns = &dns;
+        let setup = &setup;
+        async move { plan_records(Some(dns), &setup.config, &setup.account, &domain, false, &[]).await.expect("plan") }
+    };
+
+    // No record: the recommended one carries the address.
+    setup.server.add("fresh.example.com", "A", "198.51.100.1");
+    let fresh = dmarc_row(&plan_for("fresh.example.com").await);
+    assert_eq!(
+        (fresh.action, fresh.value.as_str()),
+        (Action::Add, "v=DMARC1; p=none; rua=mailto:dmarc@reports.esp.example;")
+    );
+
+    // A record of the customer's own: the address appended to its rua list, every other tag kept.
+    setup.good_customer("own.example.com");
+    let own = dmarc_row(&plan_for("own.example.com").await);
+    assert_eq!(own.action, Action::Replace, "an edit of the record there: {own:?}");
+    assert_eq!(own.value, "v=DMARC1; p=none; rua=mailto:dmarc@example.com,mailto:dmarc@reports.esp.example;");
+    let verified = setup.verify("own.example.com").await;
+    assert_eq!(verified.status, DomainStatus::Verified, "the record works without it");
+    let said = verified.problems.iter().find(|problem| problem.code == ProblemCode::DmarcReportsNotReceived);
+    let said = said.expect("its absence is said");
+    assert_eq!(said.severity, senderauth_core::problem::Severity::Info);
+    assert!(said.fix.contains(&own.value), "the fix is the merged record: {said:?}");
+
+    // Once the customer has edited it: nothing to do, nothing said.
+    setup.server.remove("_dmarc.own.example.com", "TXT");
+    setup.server.add("_dmarc.own.example.com", "TXT", &own.value);
+    let edited = dmarc_row(&plan_for("own.example.com").await);
+    assert_eq!((edited.action, edited.value.as_str()), (Action::AlreadyPresent, own.value.as_str()));
+    assert!(!codes(&setup.verify("own.example.com").await).contains(&ProblemCode::DmarcReportsNotReceived));
+
+    // A subdomain under a root's record: nothing to add here; the root's record decides.
+    setup.server.add("_dmarc.example.net", "TXT", "v=DMARC1; p=quarantine; adkim=s");
+    setup.server.add("news.example.net", "A", "198.51.100.1");
+    let inherited = dmarc_row(&plan_for("news.example.net").await);
+    assert_eq!(inherited.action, Action::NotNeeded);
+    assert!(
+        inherited.notes.iter().any(|note| note
+            .contains("_dmarc.example.net to: v=DMARC1; p=quarantine; adkim=s; rua=mailto:dmarc@reports.esp.example;")),
+        "{:?}",
+        inherited.notes
+    );
+    let result = setup.verify("news.example.net").await;
+    let said = result.problems.iter().find(|problem| problem.code == ProblemCode::DmarcReportsNotReceived);
+    assert!(
+        said.is_some_and(|problem| problem.fix.starts_with("The record of example.net decides")),
+        "{:#?}",
+        result.problems
+    );
+
+    // An operator who collects no reports: no rua recommended, nothing said.
+    let mut quiet = Setup::new().await;
+    quiet.config.dmarc.reports = String::new();
+    quiet.good_customer("own.example.com");
+    assert!(!codes(&quiet.verify("own.example.com").await).contains(&ProblemCode::DmarcReportsNotReceived));
+    assert_eq!(quiet.config.dmarc_record(), "v=DMARC1; p=none;");
+}

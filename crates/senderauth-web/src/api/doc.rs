@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{accounts, domains, messages, ops, webhooks};
+use super::{accounts, dmarc, domains, messages, ops, webhooks};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -41,6 +41,12 @@ use super::{accounts, domains, messages, ops, webhooks};
         webhooks::remove,
         webhooks::deliveries,
         messages::prepare,
+        dmarc::hand_in,
+        dmarc::summary,
+        dmarc::sources,
+        dmarc::reports,
+        dmarc::report,
+        dmarc::report_xml,
     ),
     modifiers(&Security),
     security(("bearer" = []))

@@ -3,6 +3,7 @@
 //! fitting status, mapped once from the service's errors here; internal details are not sent.
 
 mod accounts;
+mod dmarc;
 mod doc;
 mod domains;
 mod messages;
@@ -33,6 +34,12 @@ pub fn routes(state: &WebState) -> Router<WebState> {
     let message_limit = DefaultBodyLimit::max(state.gateway.size_limit.saturating_mul(2).max(MAX_BODY_BYTES));
     Router::new()
         .route("/api/v1/messages/prepare", post(messages::prepare).layer(message_limit))
+        .route("/api/v1/dmarc/reports", post(dmarc::hand_in).layer(DefaultBodyLimit::max(dmarc::MAX_REPORT_BYTES)))
+        .route("/api/v1/domains/{domain}/dmarc", get(dmarc::summary))
+        .route("/api/v1/domains/{domain}/dmarc/sources", get(dmarc::sources))
+        .route("/api/v1/domains/{domain}/dmarc/reports", get(dmarc::reports))
+        .route("/api/v1/domains/{domain}/dmarc/reports/{id}", get(dmarc::report))
+        .route("/api/v1/domains/{domain}/dmarc/reports/{id}/xml", get(dmarc::report_xml))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))

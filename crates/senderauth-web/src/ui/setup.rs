@@ -158,6 +158,17 @@ fn action(
     misplaced: bool,
 ) -> (&'static str, &'static str, Option<String>) {
     match planned {
+        // A valid DMARC record without the platform's report address: it works, and one edit
+        // brings its reports here.
+        Action::Replace if method == Method::Dmarc && status == Some(MethodStatus::Verified) => (
+            "edit",
+            "Edit your existing record",
+            Some(
+                "Your record works. Change it (Now, below) to the value above so that receivers' reports about your \
+                 mail reach this page: only the report address is added. Do not add a second DMARC record."
+                    .to_string(),
+            ),
+        ),
         _ if status == Some(MethodStatus::Verified) => ("done", "Done", None),
         Action::AlreadyPresent => ("done", "Done", Some("This record is already in place.".to_string())),
         Action::NotNeeded => ("done", "Nothing to add", None),

@@ -2,5 +2,6 @@
 //! loopback port, with a real store and test DNS.
 
 mod api;
+mod dmarc;
 mod ui;
 mod webhooks;

@@ -155,13 +155,14 @@ async fn an_invalid_dmarc_record_is_never_proposed_as_present() {
     let dmarc = &plan["records"][3];
     assert_eq!(
         (dmarc["action"].as_str(), dmarc["value"].as_str()),
-        (Some("replace"), Some("v=DMARC1; p=none;")),
+        (Some("replace"), Some("v=DMARC1; p=none; rua=mailto:dmarc@reports.esp.example;")),
         "{dmarc}"
     );
     assert!(dmarc["notes"][0].as_str().expect("note").contains("not valid"), "{dmarc}");
     let zone = senderauth(&server, &["records", "hi@broken.example.com", "--account", "42", "--format", "zone"]).await;
     assert!(
-        stdout(&zone).contains("\"v=DMARC1; p=none;\"") && !stdout(&zone).contains("v=DMARC1 p=none\""),
+        stdout(&zone).contains("\"v=DMARC1; p=none; rua=mailto:dmarc@reports.esp.example;\"")
+            && !stdout(&zone).contains("v=DMARC1 p=none\""),
         "{}",
         stdout(&zone)
     );

@@ -1,0 +1,223 @@
+//! DMARC aggregate reports through the API: handed in, stored once, each row classed against
+//! the platform's own keys and addresses, read back per domain, and never by another account.
+
+use senderauth_testkit::http;
+use serde_json::Value;
+
+use crate::api::apps;
+
+/// One record: (source IP, count, DMARC's DKIM, DMARC's SPF, [(d=, s=, result)], override reason).
+type Row<'a> = (&'a str, u32, &'a str, &'a str, Vec<(&'a str, String, &'a str)>, Option<&'a str>);
+
+/// A report (RFC 9990 format) about `domain` for the day before `now`, one record per row:
+/// (source IP, count, DMARC's DKIM, DMARC's SPF, [(d=, s=, result)], override reason).
+fn report(domain: &str, id: &str, now: i64, rows: &[Row<'_>]) -> String {
+    let mut xml = format!(
+        "<?xml version=\"1.0\"?>\n<feedback xmlns=\"urn:ietf:params:xml:ns:dmarc-2.0\"><version>1.0</version>\
+         <report_metadata><org_name>receiver.example</org_name><email>noreply@receiver.example</email>\
+         <report_id>{id}</report_id><date_range><begin>{}</begin><end>{}</end></date_range></report_metadata>\
+         <policy_published><domain>{domain}</domain><p>none</p><discovery_method>treewalk</discovery_method></policy_published>",
+        now - 86_400,
+        now - 1
+    );
+    for (ip, count, dkim, spf, signatures, reason) in rows {
+        let reason = reason.map(|kind| format!("<reason><type>{kind}</type></reason>")).unwrap_or_default();
+        xml.push_str(&format!(
+            "<record><row><source_ip>{ip}</source_ip><count>{count}</count><policy_evaluated><disposition>none</disposition>\
+             <dkim>{dkim}</dkim><spf>{spf}</spf>{reason}</policy_evaluated></row><identifiers><header_from>{domain}</header_from>\
+             </identifiers><auth_results>"
+        ));
+        for (signing, selector, result) in signatures {
+            xml.push_str(&format!(
+                "<dkim><domain>{signing}</domain><selector>{selector}</selector><result>{result}</result></dkim>"
+            ));
+        }
+        xml.push_str(&format!("<spf><domain>{domain}</domain><result>{spf}</result></spf></auth_results></record>"));
+    }
+    xml.push_str("</feedback>\n");
+    xml
+}
+
+async fn hand_in(app: &crate::api::App, token: &str, body: &[u8]) -> (u16, Value) {
+    let (status, _, bytes) = http::call_raw(app.address, "/api/v1/dmarc/reports", token, "application/xml", body).await;
+    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn reports_are_stored_once_classed_by_whose_mail_it_was_and_shown_only_to_the_domains_account() {
+    for app in apps().await {
+        let owner = app.account("Shop").await;
+        let domain = "shop.example.com";
+        app.call("POST", "/api/v1/domains", Some(&owner), Some(r#"{"email": "news@shop.example.com"}"#)).await;
+        let now = app.clock.load(std::sync::atomic::Ordering::Relaxed);
+
+        // Before DKIM is verified, nothing is shown and the account may not hand reports in.
+        let (status, summary) = app.call("GET", &format!("/api/v1/domains/{domain}/dmarc"), Some(&owner), None).await;
+        assert_eq!((status, summary["available"].as_bool()), (200, Some(false)), "{summary}");
+        let (_, keys) = app.call("GET", &format!("/api/v1/domains/{domain}/dkim"), Some(&owner), None).await;
+        let selectors: Vec<String> = keys["keys"]
+            .as_array()
+            .expect("keys")
+            .iter()
+            .map(|key| key["selector"].as_str().expect("selector").to_string())
+            .collect();
+        let (active, standby) = (selectors[0].clone(), selectors[1].clone());
+        let rows = vec![
+            // Signed and sent by the platform (its sending addresses are 192.0.2.0/24).
+            ("192.0.2.10", 40, "pass", "pass", vec![(domain, active.clone(), "pass")], None),
+            // From the platform, but the signature did not pass (a key no longer published).
+            ("192.0.2.11", 3, "fail", "fail", vec![(domain, standby.clone(), "fail")], None),
+            // The platform's mail through a mailing list.
+            ("198.51.100.7", 2, "fail", "fail", vec![(domain, active.clone(), "fail")], Some("mailing_list")),
+            // The customer's other sender, DMARC passing.
+            ("203.0.113.5", 10, "pass", "fail", vec![(domain, "google".to_string(), "pass")], None),
+            // Spoofing: a selector of the platform's name, but under another domain.
+            ("203.0.113.66", 5, "fail", "fail", vec![("evil.example", active.clone(), "pass")], None),
+        ];
+        let xml = report(domain, "r-1", now, &rows);
+        let (status, body) = hand_in(&app, &owner, xml.as_bytes()).await;
+        assert_eq!(status, 201, "{body}");
+        assert_eq!(body["reports"], Value::Array(Vec::new()), "refused until DKIM is verified: {body}");
+        assert!(body["refused"][0]["error"].as_str().is_some_and(|error| error.contains("DKIM verified")), "{body}");
+
+        app.dns.publish_customer(1, domain);
+        http::publish_hosted_keys(&app.dns, app.address, &owner, domain).await;
+        let (status, verified) =
+            app.call("POST", &format!("/api/v1/domains/{domain}/verify"), Some(&owner), None).await;
+        assert_eq!((status, verified["result"]["dkim"]["status"].as_str()), (200, Some("verified")), "{verified}");
+
+        let (status, body) = hand_in(&app, &owner, xml.as_bytes()).await;
+        assert_eq!(status, 201, "{body}");
+        let stored = &body["reports"][0];
+        assert_eq!(
+            (stored["records"].as_i64(), stored["messages"].as_i64(), stored["duplicate"].as_bool()),
+            (Some(5), Some(60), Some(false)),
+            "{body}"
+        );
+        let id = stored["id"].as_i64().expect("id");
+        // The same report again (a re-send, a second MX): counted once.
+        let (_, again) = hand_in(&app, &owner, xml.as_bytes()).await;
+        assert_eq!(
+            (
+                again["reports"][0]["id"].as_i64(),
+                again["reports"][0]["duplicate"].as_bool(),
+                again["reports"][0]["conflicting"].as_bool()
+            ),
+            (Some(id), Some(true), Some(false)),
+            "{again}"
+        );
+        // A copy with other rows: the first is kept, the conflict said.
+        let mut changed = rows.clone();
+        changed[0].1 = 4000;
+        let (_, conflicting) = hand_in(&app, &owner, report(domain, "r-1", now, &changed).as_bytes()).await;
+        assert_eq!(conflicting["reports"][0]["conflicting"].as_bool(), Some(true), "{conflicting}");
+
+        let (status, summary) =
+            app.call("GET", &format!("/api/v1/domains/{domain}/dmarc?days=30"), Some(&owner), None).await;
+        assert_eq!(status, 200, "{summary}");
+        assert_eq!((summary["available"].as_bool(), summary["messages"].as_i64()), (Some(true), Some(60)), "{summary}");
+        let class = |name: &str| {
+            summary["classes"]
+                .as_array()
+                .expect("classes")
+                .iter()
+                .find(|class| class["class"] == name)
+                .map(|class| (class["passed"].as_i64().unwrap_or(0), class["failed"].as_i64().unwrap_or(0)))
+        };
+        assert_eq!(class("platform_ok"), Some((40, 0)));
+        assert_eq!(class("platform_failing"), Some((0, 3)));
+        assert_eq!(class("forwarded_ours"), Some((0, 2)));
+        assert_eq!(class("authorized_other"), Some((10, 0)));
+        assert_eq!(class("unauthenticated"), Some((0, 5)));
+        let share = summary["pass_share"].as_f64().expect("a share");
+        assert!((share - 50.0 / 58.0).abs() < 1e-9, "forwarded mail left out: {share}");
+        assert_eq!(summary["per_day"].as_array().map(Vec::len), Some(1), "{summary}");
+        assert_eq!(summary["report_address"], "dmarc@reports.esp.example");
+
+        let sources = |query: &str| {
+            let path = format!("/api/v1/domains/{domain}/dmarc/sources{query}");
+            let owner = owner.clone();
+            let app = &app;
+            async move {
+                let (status, body) = app.call("GET", &path, Some(&owner), None).await;
+                assert_eq!(status, 200, "{path}: {body}");
+                body["sources"]
+                    .as_array()
+                    .expect("sources")
+                    .iter()
+                    .map(|source| source["source_ip"].as_str().unwrap_or("").to_string())
+                    .collect::<Vec<_>>()
+            }
+        };
+        assert_eq!(sources("").await, ["192.0.2.10", "203.0.113.5", "203.0.113.66", "192.0.2.11", "198.51.100.7"]);
+        assert_eq!(sources("?class=unauthenticated").await, ["203.0.113.66"]);
+        assert_eq!(sources("?failing=true").await, ["203.0.113.66", "192.0.2.11", "198.51.100.7"]);
+        let (status, bad) =
+            app.call("GET", &format!("/api/v1/domains/{domain}/dmarc/sources?class=spam"), Some(&owner), None).await;
+        assert_eq!((status, bad["code"].as_str()), (400, Some("invalid_class")));
+        let (status, csv) = http::call_text(
+            app.address,
+            "GET",
+            &format!("/api/v1/domains/{domain}/dmarc/sources?format=csv&class=platform_ok"),
+            Some(&owner),
+            None,
+        )
+        .await;
+        assert_eq!(status, 200);
+        assert_eq!(
+            csv.lines().collect::<Vec<_>>(),
+            ["source_ip,class,passed,failed,last_seen", "192.0.2.10,platform_ok,40,0,1970-01-11"]
+        );
+
+        let (_, reports) =
+            app.call("GET", &format!("/api/v1/domains/{domain}/dmarc/reports"), Some(&owner), None).await;
+        let listed = &reports["reports"][0];
+        assert_eq!(
+            (
+                listed["id"].as_i64(),
+                listed["duplicates"].as_i64(),
+                listed["conflicts"].as_i64(),
+                listed["format"].as_str()
+            ),
+            (Some(id), Some(2), Some(1), Some("dmarc2")),
+            "{reports}"
+        );
+        let (status, one) =
+            app.call("GET", &format!("/api/v1/domains/{domain}/dmarc/reports/{id}"), Some(&owner), None).await;
+        assert_eq!((status, one["rows"].as_array().map(Vec::len)), (200, Some(5)), "{one}");
+        assert_eq!(one["rows"][2]["detail"]["reasons"][0]["kind"], "mailing_list");
+        let (status, head, xml_gzip) =
+            http::get_raw(app.address, &format!("/api/v1/domains/{domain}/dmarc/reports/{id}/xml"), &owner).await;
+        assert_eq!(status, 200, "{head}");
+        assert_eq!(&xml_gzip[..2], [0x1f, 0x8b], "gzip");
+
+        // Another account: 404 on every route, and its hand-ins about the domain are refused.
+        let other = app.account("Other").await;
+        for path in [
+            format!("/api/v1/domains/{domain}/dmarc"),
+            format!("/api/v1/domains/{domain}/dmarc/sources"),
+            format!("/api/v1/domains/{domain}/dmarc/reports"),
+            format!("/api/v1/domains/{domain}/dmarc/reports/{id}"),
+            format!("/api/v1/domains/{domain}/dmarc/reports/{id}/xml"),
+        ] {
+            let (status, body) = app.call("GET", &path, Some(&other), None).await;
+            assert_eq!((status, body["code"].as_str()), (404, Some("domain_not_found")), "{path}: {body}");
+        }
+        let (status, body) = hand_in(&app, &other, report(domain, "forged", now, &rows).as_bytes()).await;
+        assert_eq!((status, body["reports"].as_array().map(Vec::len)), (201, Some(0)), "{body}");
+        let (_, reports) =
+            app.call("GET", &format!("/api/v1/domains/{domain}/dmarc/reports"), Some(&owner), None).await;
+        assert_eq!(reports["reports"].as_array().map(Vec::len), Some(1), "the forged report was not stored");
+        // A report id of another domain is not found through this one.
+        let (status, _) =
+            app.call("GET", &format!("/api/v1/domains/{domain}/dmarc/reports/{}", id + 1000), Some(&owner), None).await;
+        assert_eq!(status, 404);
+
+        // What holds no report says so; the operator (admin token) hands in reports about any domain.
+        let (status, body) = hand_in(&app, &owner, b"hello").await;
+        assert_eq!((status, body["code"].as_str()), (422, Some("invalid_report")), "{body}");
+        let (status, body) =
+            hand_in(&app, &app.admin, report("elsewhere.example.net", "op-1", now, &rows[..1]).as_bytes()).await;
+        assert_eq!((status, body["reports"][0]["duplicate"].as_bool()), (201, Some(false)), "{body}");
+    }
+}
