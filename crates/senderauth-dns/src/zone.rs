@@ -73,6 +73,9 @@ pub struct ZoneSettings {
     pub sandbox: bool,
 }
 
+/// What a report authorization name holds (RFC 9990 section 4).
+const REPORT_AUTHORIZATION: &str = "v=DMARC1";
+
 /// Records at one name. Only TXT records live below the apexes.
 #[derive(Clone, Debug, Default)]
 struct Node {
@@ -114,15 +117,15 @@ impl Zone {
         for key in &contents.keys {
             zone.add_key(key);
         }
-        zone.finish(&contents.spf_includes, contents.last_change);
+        zone.finish(contents);
         zone
     }
 
     /// The zone read from the store, key by key (nothing but the zone itself is held).
     pub async fn load(settings: ZoneSettings, store: &Store) -> Result<Zone, StoreError> {
         let mut zone = Zone::configured(settings);
-        let (includes, last_change) = store.stream_zone(|key| zone.add_key(&key)).await?;
-        zone.finish(&includes, last_change);
+        let contents = store.stream_zone(|key| zone.add_key(&key)).await?;
+        zone.finish(&contents);
         if zone.settings.sandbox {
             let (apexes, records) = store.sandbox_contents().await?;
             zone.sandbox_apexes.extend(apexes.into_iter().map(|apex| apex.to_ascii_lowercase().into_boxed_str()));
@@ -166,12 +169,17 @@ impl Zone {
         }
     }
 
-    fn finish(&mut self, includes: &[String], last_change: i64) {
+    /// Adds the SPF includes and report authorizations of `contents` (its keys are added one by
+    /// one) and takes its change as the serial.
+    fn finish(&mut self, contents: &ZoneContents) {
         let record = self.settings.spf_include_record.clone();
-        for include in includes {
+        for include in &contents.spf_includes {
             self.add_text(include, record.clone());
         }
-        self.set_serial(last_change);
+        for name in &contents.report_authorizations {
+            self.add_text(name, REPORT_AUTHORIZATION.to_string());
+        }
+        self.set_serial(contents.last_change);
     }
 
     fn add_text(&mut self, name: &str, text: String) {
@@ -215,6 +223,9 @@ impl Zone {
         }
         if contents.spf_include {
             self.add_text(name, self.settings.spf_include_record.clone());
+        }
+        if contents.report_authorization {
+            self.add_text(name, REPORT_AUTHORIZATION.to_string());
         }
     }
 
@@ -618,8 +629,12 @@ mod tests {
             retired_at: None,
             revoked_at: None,
         };
-        let contents =
-            ZoneContents { keys: vec![key], spf_includes: vec!["1.spf.esp.example".to_string()], last_change: 7 };
+        let contents = ZoneContents {
+            keys: vec![key],
+            spf_includes: vec!["1.spf.esp.example".to_string()],
+            report_authorizations: vec!["shop.example.com._report._dmarc.reports.esp.example".to_string()],
+            last_change: 7,
+        };
         Zone::new(settings, &contents)
     }
 
@@ -696,6 +711,23 @@ mod tests {
         assert_eq!(missing.metadata.response_code, ResponseCode::NXDomain);
         assert_eq!(missing.authorities[0].record_type(), RecordType::SOA);
         assert_eq!(zone.serial(), 7);
+    }
+
+    #[test]
+    fn report_authorizations_answer_for_connected_domains_only_and_go_with_them() {
+        let mut zone = zone();
+        let name = "shop.example.com._report._dmarc.reports.esp.example";
+        let ask = |zone: &Zone, name: &str| {
+            Message::from_vec(&zone.answer(&query(name, RecordType::TXT), false).expect("an answer")).expect("parses")
+        };
+        let answer = ask(&zone, name);
+        let texts: Vec<String> = answer.answers.iter().map(|record| record.data.to_string()).collect();
+        assert_eq!(texts, ["v=DMARC1"]);
+        // No wildcard: another domain's name is not there.
+        let other = ask(&zone, "someone-else.example._report._dmarc.reports.esp.example");
+        assert_eq!(other.metadata.response_code, ResponseCode::NXDomain);
+        zone.replace(name, &NameContents::default());
+        assert_eq!(ask(&zone, name).metadata.response_code, ResponseCode::NXDomain, "withdrawn");
     }
 
     #[test]

@@ -325,8 +325,38 @@ impl KeyMaker {
                 });
             }
         }
-        Ok(DomainZone { spf_include: Some(normalize(&expected_include(provider, account, domain))), keys })
+        Ok(DomainZone {
+            spf_include: Some(normalize(&expected_include(provider, account, domain))),
+            keys,
+            report_authorizations: report_authorizations(provider, domain),
+        })
     }
+}
+
+/// The report authorization names (RFC 9990 section 4) the platform's DNS publishes for a
+/// connected domain: none when the platform collects no reports.
+pub fn report_authorizations(provider: &ProviderConfig, domain: &DomainName) -> Vec<String> {
+    provider
+        .report_address()
+        .map(|address| senderauth_core::dmarc::merge::report_authorization_names(&address, domain))
+        .unwrap_or_default()
+}
+
+/// Brings every connected domain's report authorizations in line with the configured report
+/// address (domains connected before it, or under another address); at start.
+pub async fn sync_report_authorizations(
+    store: &senderauth_store::Store,
+    provider: &ProviderConfig,
+    now: i64,
+) -> Result<usize, senderauth_store::StoreError> {
+    store
+        .sync_report_authorizations(
+            |domain| {
+                DomainName::parse(domain).map(|domain| report_authorizations(provider, &domain)).unwrap_or_default()
+            },
+            now,
+        )
+        .await
 }
 
 /// The keys a domain's CNAMEs must lead to: each published key (not removed), at its stored

@@ -38,6 +38,8 @@ pub struct DomainZone {
     /// The account's SPF include host given to the domain.
     pub spf_include: Option<String>,
     pub keys: Vec<NewKey>,
+    /// The report authorization names the domain needs published (RFC 9990 section 4).
+    pub report_authorizations: Vec<String>,
 }
 
 /// Where a key is in its life. Every state but `Removed` is published.
@@ -220,6 +222,8 @@ pub struct ZoneContents {
     pub keys: Vec<KeyInfo>,
     /// Every SPF include host in use.
     pub spf_includes: Vec<String>,
+    /// Every report authorization name some domain needs.
+    pub report_authorizations: Vec<String>,
     /// The newest change at the time of reading: changes after it are yet to be applied.
     pub last_change: i64,
 }
@@ -229,6 +233,8 @@ pub struct ZoneContents {
 pub struct NameContents {
     pub keys: Vec<KeyInfo>,
     pub spf_include: bool,
+    /// Whether some domain needs the report authorization published at the name.
+    pub report_authorization: bool,
     /// Demo mode: whether the name is a sandbox zone's apex, and the sandbox records at it.
     pub sandbox_apex: bool,
     pub sandbox_records: Vec<crate::SandboxRecord>,
@@ -307,8 +313,86 @@ impl crate::Store {
         for key in &zone.keys {
             self.insert_key(transaction, Some(domain_id), key, now).await.map_err(database("storing a DKIM key"))?;
         }
-        let names: Vec<String> = zone.keys.iter().map(|key| key.name.clone()).chain(zone.spf_include.clone()).collect();
+        self.add_report_authorizations(transaction, domain_id, &zone.report_authorizations).await?;
+        let names: Vec<String> = zone
+            .keys
+            .iter()
+            .map(|key| key.name.clone())
+            .chain(zone.spf_include.clone())
+            .chain(zone.report_authorizations.iter().cloned())
+            .collect();
         self.log_zone_changes(transaction, &names, now).await
+    }
+
+    async fn add_report_authorizations(
+        &self,
+        transaction: &mut sqlx::Transaction<'static, sqlx::Any>,
+        domain_id: i64,
+        names: &[String],
+    ) -> Result<(), StoreError> {
+        for name in names {
+            sqlx::query(
+                self.sql("INSERT INTO report_authorizations (domain_id, name) VALUES (?, ?) ON CONFLICT DO NOTHING"),
+            )
+            .bind(domain_id)
+            .bind(name.clone())
+            .execute(&mut **transaction)
+            .await
+            .map_err(database("storing a report authorization"))?;
+        }
+        Ok(())
+    }
+
+    /// Brings every domain's report authorizations in line with `names_for` (what a domain
+    /// needs under the configured report address): a domain connected before, or under another
+    /// address, gets its names, and names no domain needs any more are withdrawn, each change
+    /// logged for the DNS servers. Returns how many names changed.
+    pub async fn sync_report_authorizations(
+        &self,
+        names_for: impl Fn(&str) -> Vec<String>,
+        now: i64,
+    ) -> Result<usize, StoreError> {
+        let mut changed = 0;
+        let mut after = 0;
+        loop {
+            let rows = sqlx::query(self.sql("SELECT id, domain FROM domains WHERE id > ? ORDER BY id LIMIT 1000"))
+                .bind(after)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(database("reading the domains"))?;
+            let Some(last) = rows.last() else { break };
+            after = last.get(0);
+            let mut transaction = self.begin_write().await?;
+            for row in &rows {
+                let id: i64 = row.get(0);
+                let wanted = names_for(&row.get::<String, _>(1));
+                let held: Vec<String> =
+                    sqlx::query(self.sql("SELECT name FROM report_authorizations WHERE domain_id = ?"))
+                        .bind(id)
+                        .fetch_all(&mut *transaction)
+                        .await
+                        .map_err(database("reading report authorizations"))?
+                        .iter()
+                        .map(|row| row.get(0))
+                        .collect();
+                let stale: Vec<String> = held.iter().filter(|name| !wanted.contains(name)).cloned().collect();
+                let missing: Vec<String> = wanted.iter().filter(|name| !held.contains(name)).cloned().collect();
+                for name in &stale {
+                    sqlx::query(self.sql("DELETE FROM report_authorizations WHERE domain_id = ? AND name = ?"))
+                        .bind(id)
+                        .bind(name.clone())
+                        .execute(&mut *transaction)
+                        .await
+                        .map_err(database("withdrawing a report authorization"))?;
+                }
+                self.add_report_authorizations(&mut transaction, id, &missing).await?;
+                let names: Vec<String> = stale.into_iter().chain(missing).collect();
+                changed += names.len();
+                self.log_zone_changes(&mut transaction, &names, now).await?;
+            }
+            transaction.commit().await.map_err(database("committing"))?;
+        }
+        Ok(changed)
     }
 
     /// The names a domain publishes, to log as changed when it is removed.
@@ -321,8 +405,12 @@ impl crate::Store {
         let rows = sqlx::query(self.sql(
             "SELECT k.name FROM dkim_keys k JOIN domains d ON d.id = k.domain_id \
              WHERE d.account_id = ? AND d.domain = ? \
-             UNION SELECT spf_include FROM domains WHERE account_id = ? AND domain = ? AND spf_include IS NOT NULL",
+             UNION SELECT spf_include FROM domains WHERE account_id = ? AND domain = ? AND spf_include IS NOT NULL \
+             UNION SELECT r.name FROM report_authorizations r JOIN domains d ON d.id = r.domain_id \
+             WHERE d.account_id = ? AND d.domain = ?",
         ))
+        .bind(account_id)
+        .bind(domain)
         .bind(account_id)
         .bind(domain)
         .bind(account_id)
@@ -348,14 +436,16 @@ impl crate::Store {
     /// Everything the platform's zone publishes from the store.
     pub async fn zone_contents(&self) -> Result<ZoneContents, StoreError> {
         let mut keys = Vec::new();
-        let (spf_includes, last_change) = self.stream_zone(|key| keys.push(key)).await?;
-        Ok(ZoneContents { keys, spf_includes, last_change })
+        let mut contents = self.stream_zone(|key| keys.push(key)).await?;
+        contents.keys = keys;
+        Ok(contents)
     }
 
     /// As [`Store::zone_contents`], handing each published key to `visit` as it is read instead
     /// of collecting them (a million domains' keys are gigabytes as rows, a third of that in a
-    /// zone). Returns the SPF include hosts and the change the contents are as of.
-    pub async fn stream_zone(&self, mut visit: impl FnMut(KeyInfo)) -> Result<(Vec<String>, i64), StoreError> {
+    /// zone). Returns the rest of the contents (no keys): the SPF include hosts, the report
+    /// authorization names and the change the contents are as of.
+    pub async fn stream_zone(&self, mut visit: impl FnMut(KeyInfo)) -> Result<ZoneContents, StoreError> {
         use futures_util::TryStreamExt;
         // The change log's end first: whatever changes while the rest is read is applied again.
         let last_change: i64 = sqlx::query(self.sql("SELECT COALESCE(MAX(id), 0) FROM zone_changes"))
@@ -376,7 +466,16 @@ impl crate::Store {
             .fetch_all(&self.pool)
             .await
             .map_err(database("reading the SPF includes"))?;
-        Ok((includes.iter().map(|row| row.get(0)).collect(), last_change))
+        let authorizations = sqlx::query(self.sql("SELECT DISTINCT name FROM report_authorizations"))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(database("reading the report authorizations"))?;
+        Ok(ZoneContents {
+            keys: Vec::new(),
+            spf_includes: includes.iter().map(|row| row.get(0)).collect(),
+            report_authorizations: authorizations.iter().map(|row| row.get(0)).collect(),
+            last_change,
+        })
     }
 
     /// Changes logged after `after`, oldest first, at most `limit`: `(id, name)`.
@@ -426,10 +525,16 @@ impl crate::Store {
             .fetch_optional(&self.pool)
             .await
             .map_err(database("reading an SPF include"))?;
+        let authorization = sqlx::query(self.sql("SELECT 1 FROM report_authorizations WHERE name = ? LIMIT 1"))
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(database("reading a report authorization"))?;
         let (sandbox_apex, sandbox_records) = self.sandbox_name(name).await?;
         Ok(NameContents {
             keys: keys.iter().map(key_info).collect(),
             spf_include: include.is_some(),
+            report_authorization: authorization.is_some(),
             sandbox_apex,
             sandbox_records,
         })

@@ -91,6 +91,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
     (13, "domain words", include_str!("../migrations/sqlite/0013_domain_words.sql")),
     (14, "domain word table", include_str!("../migrations/sqlite/0014_domain_word_table.sql")),
     (15, "dmarc reports", include_str!("../migrations/sqlite/0015_dmarc_reports.sql")),
+    (16, "report authorizations", include_str!("../migrations/sqlite/0016_report_authorizations.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "initial", include_str!("../migrations/postgres/0001_initial.sql")),
@@ -109,6 +110,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (14, "domain words", include_str!("../migrations/postgres/0014_domain_words.sql")),
     (15, "domain word table", include_str!("../migrations/postgres/0015_domain_word_table.sql")),
     (16, "dmarc reports", include_str!("../migrations/postgres/0016_dmarc_reports.sql")),
+    (17, "report authorizations", include_str!("../migrations/postgres/0017_report_authorizations.sql")),
 ];
 
 impl Store {

@@ -479,6 +479,9 @@ fn key(selector: &str, name: &str, state: KeyState) -> NewKey {
     }
 }
 
+const SHOP_AUTHORIZATION: &str = "shop.example.com._report._dmarc.reports.esp.example";
+const ROOT_AUTHORIZATION: &str = "example.com._report._dmarc.reports.esp.example";
+
 #[tokio::test]
 async fn a_domains_keys_and_include_are_published_with_it_and_leave_with_it() {
     on_both(|store, _| async move {
@@ -489,11 +492,13 @@ async fn a_domains_keys_and_include_are_published_with_it_and_leave_with_it() {
                 key("sa1-1", "sa1-1.shop-example-com.dkim.esp.example", KeyState::Active),
                 key("sa2-1", "sa2-1.shop-example-com.dkim.esp.example", KeyState::Standby),
             ],
+            report_authorizations: vec![SHOP_AUTHORIZATION.to_string(), ROOT_AUTHORIZATION.to_string()],
         };
         let shop = store.add_domain_with(account.id, "shop.example.com", 100, &zone).await.expect("add");
         let second = DomainZone {
             spf_include: Some("1.spf.esp.example".to_string()),
             keys: vec![key("sa1-1", "sa1-1.news-example-com.dkim.esp.example", KeyState::Active)],
+            report_authorizations: vec![ROOT_AUTHORIZATION.to_string()],
         };
         store.add_domain_with(account.id, "news.example.com", 100, &second).await.expect("add");
 
@@ -507,10 +512,13 @@ async fn a_domains_keys_and_include_are_published_with_it_and_leave_with_it() {
         let contents = store.zone_contents().await.expect("zone");
         assert_eq!(contents.keys.len(), 3);
         assert_eq!(contents.spf_includes, ["1.spf.esp.example"], "one include per account, however many domains");
-        // Five names changed: three keys and the include, twice.
+        let mut authorizations = contents.report_authorizations.clone();
+        authorizations.sort();
+        assert_eq!(authorizations, [ROOT_AUTHORIZATION, SHOP_AUTHORIZATION], "each name once");
+        // Eight names changed: three keys and the include, twice, and three authorizations.
         let changes = store.zone_changes(0, 100).await.expect("changes");
-        assert_eq!(changes.len(), 5);
-        assert_eq!(contents.last_change, changes[4].0);
+        assert_eq!(changes.len(), 8);
+        assert_eq!(contents.last_change, changes[7].0);
 
         // Removing a domain logs its names; the include stays while the account has a domain.
         assert!(store.delete_domain(account.id, "shop.example.com", 100).await.expect("delete"));
@@ -521,14 +529,21 @@ async fn a_domains_keys_and_include_are_published_with_it_and_leave_with_it() {
             .into_iter()
             .map(|(_, name)| name)
             .collect();
-        for name in
-            ["sa1-1.shop-example-com.dkim.esp.example", "sa2-1.shop-example-com.dkim.esp.example", "1.spf.esp.example"]
-        {
+        for name in [
+            "sa1-1.shop-example-com.dkim.esp.example",
+            "sa2-1.shop-example-com.dkim.esp.example",
+            "1.spf.esp.example",
+            SHOP_AUTHORIZATION,
+            ROOT_AUTHORIZATION,
+        ] {
             assert!(logged.iter().any(|logged| logged == name), "{name} not in {logged:?}");
         }
         let gone = store.name_contents("sa1-1.shop-example-com.dkim.esp.example").await.expect("read");
         assert!(gone.keys.is_empty() && !gone.spf_include);
         assert!(store.name_contents("1.spf.esp.example").await.expect("read").spf_include);
+        // A report authorization stays while a domain needs it.
+        assert!(!store.name_contents(SHOP_AUTHORIZATION).await.expect("read").report_authorization);
+        assert!(store.name_contents(ROOT_AUTHORIZATION).await.expect("read").report_authorization, "news needs it");
         assert!(store.domain_keys(shop.id).await.expect("keys").is_empty(), "its keys went with it");
 
         // Resealing replaces a key only if it is still sealed as it was read.
@@ -579,6 +594,35 @@ async fn sandbox_zones_belong_to_one_account_and_their_records_reach_the_change_
         let changed: Vec<String> =
             store.zone_changes(after, 1000).await.expect("changes").into_iter().map(|(_, name)| name).collect();
         assert_eq!(changed, ["_dmarc.example.com", "shop.example.com", "_dmarc.example.com"]);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn report_authorizations_are_brought_in_line_with_the_report_address() {
+    on_both(|store, _| async move {
+        let account = store.create_account("Earlier", None, 1).await.expect("account");
+        // Connected before the platform collected reports: no authorization.
+        store.add_domain(account.id, "shop.example.com", 1).await.expect("add");
+        let under = |host: &'static str| move |domain: &str| vec![format!("{domain}._report._dmarc.{host}")];
+        assert_eq!(store.sync_report_authorizations(under("reports.esp.example"), 2).await.expect("sync"), 1);
+        let first = "shop.example.com._report._dmarc.reports.esp.example";
+        assert!(store.name_contents(first).await.expect("read").report_authorization);
+        assert_eq!(
+            store.sync_report_authorizations(under("reports.esp.example"), 3).await.expect("sync"),
+            0,
+            "in line"
+        );
+        // Another report address: the old name withdrawn, the new one published, both logged.
+        let last = store.zone_contents().await.expect("zone").last_change;
+        assert_eq!(store.sync_report_authorizations(under("dmarc.esp.example"), 4).await.expect("sync"), 2);
+        assert!(!store.name_contents(first).await.expect("read").report_authorization);
+        let second = "shop.example.com._report._dmarc.dmarc.esp.example";
+        assert!(store.name_contents(second).await.expect("read").report_authorization);
+        let logged: Vec<String> =
+            store.zone_changes(last, 10).await.expect("changes").into_iter().map(|(_, name)| name).collect();
+        assert_eq!(logged.len(), 2, "{logged:?}");
+        assert!(logged.contains(&first.to_string()) && logged.contains(&second.to_string()), "{logged:?}");
     })
     .await;
 }

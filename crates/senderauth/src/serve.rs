@@ -182,6 +182,19 @@ pub async fn run(
     .await
     .map_err(|error| ServeError::Setup(format!("the variable domain's DKIM key: {error}")))?;
 
+    // Domains connected before the report address was set (or under another one) get their
+    // report authorizations; the DNS servers follow the change log.
+    {
+        let store = worker.store.clone();
+        let provider = worker.provider.clone();
+        tokio::spawn(async move {
+            match senderauth_service::keys::sync_report_authorizations(&store, &provider, unix_now()).await {
+                Ok(0) => {}
+                Ok(changed) => tracing::info!(changed, "report authorization names brought up to date"),
+                Err(error) => tracing::error!(%error, "the report authorization names could not be brought up to date"),
+            }
+        });
+    }
     let (stop, stopped) = watch::channel(false);
     let zone: SharedZone = Arc::new(std::sync::RwLock::new(Zone::load(zone_settings(&settings), &worker.store).await?));
     let nameserver = if let Some(bound) = dns_sockets {

@@ -70,3 +70,49 @@ mod tests {
         assert_eq!(with_report_address(kept, address), DmarcMerge { record: kept.to_string(), changed: false });
     }
 }
+
+/// The names at which the report address's host consents to receive reports about `domain`
+/// (RFC 9990 section 4, `<policy domain>._report._dmarc.<report host>` TXT `v=DMARC1`): for the
+/// domain's own policy and for its organizational domain's, which a subdomain inherits. None
+/// when the report host is in the same organization (no consent is asked), and none that is too
+/// long for DNS (the verifier then says the reports are not authorized, with what to do).
+pub fn report_authorization_names(report_address: &str, domain: &crate::name::DomainName) -> Vec<String> {
+    use crate::name::organizational_domain;
+    let Some((_, host)) = report_address.rsplit_once('@') else { return Vec::new() };
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    let organization = organizational_domain(&host);
+    let mut policies = vec![domain.to_string()];
+    if !domain.is_organizational() {
+        policies.push(domain.organizational_domain().to_string());
+    }
+    policies
+        .into_iter()
+        .filter(|policy| organizational_domain(policy) != organization)
+        .map(|policy| format!("{policy}._report._dmarc.{host}"))
+        .filter(|name| name.len() <= 253 && name.split('.').all(|label| (1..=63).contains(&label.len())))
+        .collect()
+}
+
+#[cfg(test)]
+mod authorization_tests {
+    use super::report_authorization_names;
+    use crate::name::DomainName;
+
+    #[test]
+    fn a_domain_and_its_organizational_domain_are_authorized_and_nothing_too_long() {
+        let names = |domain: &str| {
+            report_authorization_names("dmarc@reports.esp.example", &DomainName::parse(domain).expect("domain"))
+        };
+        assert_eq!(names("example.com"), ["example.com._report._dmarc.reports.esp.example"]);
+        assert_eq!(
+            names("news.shop.example.co.uk"),
+            [
+                "news.shop.example.co.uk._report._dmarc.reports.esp.example",
+                "example.co.uk._report._dmarc.reports.esp.example"
+            ]
+        );
+        assert!(names("mail.esp.example").is_empty(), "the platform's own organization needs no consent");
+        let long = format!("{0}.{0}.{0}.{0}.example.com", "a".repeat(55));
+        assert_eq!(names(&long), ["example.com._report._dmarc.reports.esp.example"], "the long one left out");
+    }
+}

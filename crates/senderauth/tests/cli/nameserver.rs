@@ -177,6 +177,15 @@ async fn the_platform_zone_is_served_with_correct_dns_behaviour() {
     assert_eq!((opt["TYPE"].as_u64(), answer["RCODE"].as_u64()), (Some(41), Some(0)), "{answer}");
     assert_eq!(opt["TTL"].as_u64().map(|ttl| ttl >> 24), Some(1), "extended RCODE: {answer}");
 
+    // The report address's consent to receive the domain's DMARC reports (RFC 9990 section 4),
+    // for its own policy and its organizational domain's, and for no other domain: no wildcard.
+    for policy in ["shop.example.com", "example.com"] {
+        let authorization = format!("{policy}._report._dmarc.reports.esp.example");
+        assert_eq!(txt_answers(&kdig(dns, &[&authorization, "TXT"]).await), ["v=DMARC1"], "{authorization}");
+    }
+    let stranger = kdig(dns, &["stranger.example._report._dmarc.reports.esp.example", "TXT"]).await;
+    assert_eq!(stranger["RCODE"].as_u64(), Some(3), "{stranger}");
+
     // The account's SPF include lists the sending addresses; the variable domain has its own
     // SPF and DMARC records.
     let spf = connected["records"]
@@ -255,7 +264,7 @@ async fn the_platform_zone_is_served_with_correct_dns_behaviour() {
         master_key_id: "k1".to_string(),
         state: senderauth_store::KeyState::Active,
     };
-    let zone = senderauth_store::DomainZone { spf_include: None, keys: vec![key] };
+    let zone = senderauth_store::DomainZone { keys: vec![key], ..Default::default() };
     store.add_domain_with(account.id, "earlier.example.com", 1, &zone).await.expect("a domain of an earlier version");
     let export = zone_export().await;
     let stderr = String::from_utf8_lossy(&export.stderr);
@@ -270,6 +279,8 @@ async fn the_platform_zone_is_served_with_correct_dns_behaviour() {
     assert_eq!(answer["RCODE"].as_u64(), Some(3), "{answer}");
     assert!(took < Duration::from_secs(1), "removed after {took:?}");
     assert_eq!(kdig(dns, &[&include, "TXT"]).await["RCODE"].as_u64(), Some(3));
+    let authorization = "shop.example.com._report._dmarc.reports.esp.example";
+    assert_eq!(kdig(dns, &[authorization, "TXT"]).await["RCODE"].as_u64(), Some(3), "withdrawn with its domain");
 
     let (status, stderr) = stop_service(child).await;
     assert!(status.success(), "{stderr}");
