@@ -1,9 +1,10 @@
 //! The sending gateway: what happens to a message (checks, sign as its domain or rewrite to the
 //! variable domain) in `message`, and the SMTP listener that takes mail from accounts and
-//! relays it to the platform's MTA in `smtp`.
+//! relays it to the platform's MTA in `smtp`; the report address's listener in `reports`.
 
 pub mod dsn;
 pub mod message;
+pub mod reports;
 pub mod smtp;
 
 pub use message::{Arrival, Gateway, MailError, Prepared, prepare};

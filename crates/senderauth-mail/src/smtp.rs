@@ -110,16 +110,30 @@ pub fn tls_config(certificate: &Path, key: &Path) -> Result<Arc<rustls::ServerCo
 }
 
 /// Accepts connections until `stopped` turns true.
-pub async fn serve(
+pub async fn serve(listener: TcpListener, gateway: Gateway, settings: SmtpSettings, stopped: watch::Receiver<bool>) {
+    let slots = settings.slots.clone();
+    accept(listener, slots, "smtp", stopped, move |stream, peer, slot| {
+        connection(stream, peer, gateway.clone(), settings.clone(), slot)
+    })
+    .await;
+}
+
+/// The accept loop of an SMTP listener (`name` in its logs): a connection slot first, then a
+/// connection, each served by `session` on a task of its own until `stopped` turns true.
+pub(crate) async fn accept<F, Session>(
     listener: TcpListener,
-    gateway: Gateway,
-    settings: SmtpSettings,
+    slots: Slots,
+    name: &'static str,
     mut stopped: watch::Receiver<bool>,
-) {
-    let mut pause = AcceptPause::new("smtp");
+    session: F,
+) where
+    F: Fn(TcpStream, SocketAddr, Arc<Slot>) -> Session,
+    Session: std::future::Future<Output = ()> + Send + 'static,
+{
+    let mut pause = AcceptPause::new(name);
     loop {
         let slot = tokio::select! {
-            slot = settings.slots.take() => slot,
+            slot = slots.take() => slot,
             _ = stopped.changed() => return,
         };
         let accepted = tokio::select! {
@@ -138,13 +152,13 @@ pub async fn serve(
         };
         // Replies are whole lines written at once: no reason to hold them back.
         let _ = stream.set_nodelay(true);
-        let (gateway, settings) = (gateway.clone(), settings.clone());
+        let slot = Arc::new(slot);
+        let serving = session(stream, peer, slot.clone());
         tokio::spawn(async move {
-            let slot = Arc::new(slot);
             tokio::select! {
-                () = connection(stream, peer, gateway, settings, slot.clone()) => {}
+                () = serving => {}
                 // Silent longest when a new client came at the cap: closed.
-                () = slot.evicted() => tracing::debug!(%peer, "SMTP session closed to make room"),
+                () = slot.evicted() => tracing::debug!(%peer, listener = name, "SMTP session closed to make room"),
             }
         });
     }
@@ -185,8 +199,7 @@ struct Envelope {
 }
 
 struct Session<S> {
-    reader: BufReader<ReadHalf<S>>,
-    writer: WriteHalf<S>,
+    wire: Wire<S>,
     peer: SocketAddr,
     gateway: Gateway,
     settings: SmtpSettings,
@@ -196,12 +209,21 @@ struct Session<S> {
     envelope: Option<Envelope>,
     /// Failed AUTH attempts so far.
     auth_failures: u32,
+}
+
+/// A connection as SMTP sees it: command lines in, replies out, DATA read. Replies to
+/// pipelined commands are gathered while the client's next commands wait in the input, and
+/// sent together (RFC 2920 section 3.2). Shared by the gateway and the report listener.
+pub(crate) struct Wire<S> {
+    reader: BufReader<ReadHalf<S>>,
+    writer: WriteHalf<S>,
+    /// How long the client may stay silent.
+    idle: Duration,
     /// The session ends once the replies gathered so far are sent.
-    closing: bool,
+    pub(crate) closing: bool,
     /// Its place among the listener's connections, told of each line the client sends.
     slot: Arc<Slot>,
-    /// Replies not sent yet: while pipelined commands wait in the input, their replies are
-    /// gathered and sent together (RFC 2920 section 3.2).
+    /// Replies not sent yet.
     out: Vec<u8>,
 }
 
@@ -212,35 +234,58 @@ enum Line {
     TooLong,
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
-    fn new(
-        stream: S,
-        peer: SocketAddr,
-        gateway: Gateway,
-        settings: SmtpSettings,
-        secure: bool,
-        slot: Arc<Slot>,
-    ) -> Session<S> {
+impl<S: AsyncRead + AsyncWrite + Unpin> Wire<S> {
+    pub(crate) fn new(stream: S, idle: Duration, slot: Arc<Slot>) -> Wire<S> {
         let (reader, writer) = tokio::io::split(stream);
-        let reader = BufReader::new(reader);
-        Session {
-            reader,
-            writer,
-            peer,
-            gateway,
-            settings,
-            secure,
-            account: None,
-            envelope: None,
-            auth_failures: 0,
-            closing: false,
-            slot,
-            out: Vec::new(),
+        Wire { reader: BufReader::new(reader), writer, idle, closing: false, slot, out: Vec::new() }
+    }
+
+    /// The next command line (its line end kept); a line over the limit is answered 500 and
+    /// skipped; `None` when the client went away or stayed silent too long (told 421).
+    pub(crate) async fn command(&mut self) -> std::io::Result<Option<Vec<u8>>> {
+        loop {
+            match self.line().await {
+                Ok(Some(Line::Text(line))) => return Ok(Some(line)),
+                Ok(Some(Line::TooLong)) => {
+                    self.reply("500 5.5.6 Line too long: commands are at most 1,000 octets").await?;
+                }
+                Ok(None) => return Ok(None),
+                Err(error) if error.kind() == std::io::ErrorKind::TimedOut => {
+                    let _ = self.last_reply("421 4.4.2 Idle too long, closing").await;
+                    return Ok(None);
+                }
+                Err(error) => return Err(error),
+            }
         }
     }
 
+    /// After the 354: the message, or `None` when it was over `limit` (told 552, the rest
+    /// read and dropped). Err: the client went away or stalled (told 421).
+    pub(crate) async fn message(&mut self, limit: usize) -> std::io::Result<Option<Vec<u8>>> {
+        self.reply("354 End data with <CR><LF>.<CR><LF>").await?;
+        self.send_replies().await?;
+        match self.read_message(limit).await {
+            Ok(Ok(message)) => Ok(Some(message)),
+            Ok(Err(size)) => {
+                let text = format!("552 5.3.4 Message size exceeds the limit of {limit} (at least {size} bytes sent)");
+                self.reply(&text).await?;
+                Ok(None)
+            }
+            Err(error) if error.kind() == std::io::ErrorKind::TimedOut => {
+                let _ = self.last_reply("421 4.4.2 Idle too long in DATA, closing").await;
+                Err(error)
+            }
+            Err(error) => Err(error),
+        }
+    }
+
+    /// The stream back (for STARTTLS); what the client sent after is dropped with the buffer.
+    fn into_inner(self) -> S {
+        self.reader.into_inner().unsplit(self.writer)
+    }
+
     /// One reply, in one write (two small writes would wait on Nagle's algorithm).
-    async fn reply(&mut self, text: &str) -> std::io::Result<()> {
+    pub(crate) async fn reply(&mut self, text: &str) -> std::io::Result<()> {
         self.out.extend_from_slice(text.as_bytes());
         self.out.extend_from_slice(b"\r\n");
         if self.reader.buffer().is_empty() {
@@ -250,7 +295,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     }
 
     /// The last reply of the session: sent, and the session ends.
-    async fn last_reply(&mut self, text: &str) -> std::io::Result<()> {
+    pub(crate) async fn last_reply(&mut self, text: &str) -> std::io::Result<()> {
         self.closing = true;
         self.reply(text).await?;
         self.send_replies().await
@@ -258,7 +303,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
 
     /// Sends the gathered replies, in one write (small writes one after another would wait on
     /// Nagle's algorithm).
-    async fn send_replies(&mut self) -> std::io::Result<()> {
+    pub(crate) async fn send_replies(&mut self) -> std::io::Result<()> {
         if self.out.is_empty() {
             return Ok(());
         }
@@ -270,12 +315,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     /// One line as sent (its line end kept), within the idle deadline; `None` at end of input.
     async fn line(&mut self) -> std::io::Result<Option<Line>> {
         let mut bytes = Vec::new();
-        let read = tokio::time::timeout(
-            self.settings.idle,
-            (&mut self.reader).take(MAX_LINE as u64 + 1).read_until(b'\n', &mut bytes),
-        )
-        .await
-        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "the client stalled"))??;
+        let read =
+            tokio::time::timeout(self.idle, (&mut self.reader).take(MAX_LINE as u64 + 1).read_until(b'\n', &mut bytes))
+                .await
+                .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "the client stalled"))??;
         if read == 0 {
             return Ok(None);
         }
@@ -286,251 +329,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             }
             // Over the limit: skip the rest of the line.
             let mut rest = Vec::new();
-            let _ = tokio::time::timeout(self.settings.idle, self.reader.read_until(b'\n', &mut rest)).await;
+            let _ = tokio::time::timeout(self.idle, self.reader.read_until(b'\n', &mut rest)).await;
             return Ok(Some(Line::TooLong));
         }
         Ok(Some(Line::Text(bytes)))
     }
 
-    fn may_authenticate(&self) -> bool {
-        self.secure || self.peer.ip().is_loopback()
-    }
-
-    /// Serves commands until QUIT or the end of input; the stream back after a STARTTLS (any
-    /// command pipelined behind it is dropped unread, as RFC 3207 requires).
-    async fn run(mut self, offer_tls: bool) -> std::io::Result<Option<S>> {
-        if !self.secure {
-            // After STARTTLS the client speaks first (EHLO again), without a new greeting.
-            let greeting = format!("220 {} ESMTP senderauth", self.settings.hostname);
-            self.reply(&greeting).await?;
-        }
-        while !self.closing {
-            let line = match self.line().await {
-                Ok(Some(Line::Text(line))) => line,
-                Ok(Some(Line::TooLong)) => {
-                    self.reply("500 5.5.6 Line too long: commands are at most 1,000 octets").await?;
-                    continue;
-                }
-                Ok(None) => return Ok(None),
-                Err(error) if error.kind() == std::io::ErrorKind::TimedOut => {
-                    let _ = self.last_reply("421 4.4.2 Idle too long, closing").await;
-                    return Ok(None);
-                }
-                Err(error) => return Err(error),
-            };
-            let request = Request::parse(&mut line.iter());
-            match request {
-                Ok(Request::Ehlo { host }) => {
-                    self.envelope = None;
-                    let mut lines = vec![
-                        format!("250-{} greets {}", self.settings.hostname, printable(&host)),
-                        format!("250-SIZE {}", self.gateway.size_limit),
-                        "250-PIPELINING".to_string(),
-                        "250-8BITMIME".to_string(),
-                    ];
-                    if offer_tls {
-                        lines.push("250-STARTTLS".to_string());
-                    }
-                    if self.may_authenticate() {
-                        lines.push("250-AUTH PLAIN LOGIN".to_string());
-                    }
-                    lines.push("250 ENHANCEDSTATUSCODES".to_string());
-                    self.reply(&lines.join("\r\n")).await?;
-                }
-                Ok(Request::Helo { .. }) => {
-                    self.envelope = None;
-                    let text = format!("250 {}", self.settings.hostname);
-                    self.reply(&text).await?;
-                }
-                Ok(Request::Auth { mechanism, initial_response }) => {
-                    let initial = (!initial_response.is_empty()).then(|| initial_response.into_owned());
-                    self.authenticate(mechanism, initial).await?;
-                }
-                Ok(Request::Mail { from }) => self.mail(from).await?,
-                Ok(Request::Rcpt { to }) => self.recipient(to, &line).await?,
-                Ok(Request::Data) => self.data().await?,
-                Ok(Request::Rset) => {
-                    self.envelope = None;
-                    self.reply("250 2.0.0 OK").await?;
-                }
-                Ok(Request::Noop { .. }) => self.reply("250 2.0.0 OK").await?,
-                Ok(Request::Vrfy { .. }) => {
-                    self.reply("252 2.5.0 Cannot verify the address; send the message and the upstream will try")
-                        .await?
-                }
-                Ok(Request::Quit) => {
-                    self.last_reply("221 2.0.0 Bye").await?;
-                    return Ok(None);
-                }
-                Ok(Request::StartTls) if offer_tls => {
-                    self.reply("220 2.0.0 Ready to start TLS").await?;
-                    self.send_replies().await?;
-                    return Ok(Some(self.reader.into_inner().unsplit(self.writer)));
-                }
-                Ok(Request::StartTls) if self.secure => self.reply("503 5.5.1 TLS is already active").await?,
-                Ok(Request::StartTls) => {
-                    self.reply("502 5.5.1 STARTTLS is not offered: no certificate is configured").await?
-                }
-                Ok(request) => {
-                    let text = format!("502 5.5.1 {} is not offered here", request.name());
-                    self.reply(&text).await?;
-                }
-                Err(error) => {
-                    let text = syntax_reply(&error);
-                    self.reply(&text).await?;
-                }
-            }
-        }
-        self.send_replies().await?;
-        Ok(None)
-    }
-
-    async fn authenticate(&mut self, mechanism: u64, initial: Option<String>) -> std::io::Result<()> {
-        if !self.may_authenticate() {
-            return self.reply("538 5.7.11 Encryption required for authentication: STARTTLS first").await;
-        }
-        if self.account.is_some() {
-            return self.reply("503 5.5.1 Already authenticated").await;
-        }
-        let token = match mechanism {
-            smtp_proto::AUTH_PLAIN => {
-                let response = match initial {
-                    Some(response) => response,
-                    None => {
-                        self.reply("334 ").await?;
-                        self.text_line().await?
-                    }
-                };
-                // authzid NUL authcid NUL password: the password is the account token.
-                decode(&response).and_then(|plain| plain.rsplit('\0').next().map(str::to_string))
-            }
-            smtp_proto::AUTH_LOGIN => {
-                self.reply("334 VXNlcm5hbWU6").await?; // "Username:"
-                let _user = self.text_line().await?;
-                self.reply("334 UGFzc3dvcmQ6").await?; // "Password:"
-                let password = self.text_line().await?;
-                decode(&password)
-            }
-            _ => return self.reply("504 5.5.4 Use AUTH PLAIN or AUTH LOGIN").await,
-        };
-        let Some(token) = token else {
-            return self.auth_failed("501 5.5.2 Cannot decode the response").await;
-        };
-        match self.gateway.service.authenticate(&token).await {
-            Ok(Some(Principal::Account(id))) => {
-                self.account = Some(id);
-                self.reply("235 2.7.0 Authentication successful").await
-            }
-            Ok(_) => self.auth_failed("535 5.7.8 Authentication credentials invalid: use an account token").await,
-            Err(error) => {
-                tracing::error!(%error, "SMTP authentication");
-                self.reply("454 4.7.0 Temporary authentication failure").await
-            }
-        }
-    }
-
-    /// A failed AUTH attempt: answered after the configured delay; the last one allowed ends
-    /// the session.
-    async fn auth_failed(&mut self, text: &str) -> std::io::Result<()> {
-        self.auth_failures += 1;
-        tracing::info!(peer = %self.peer, failures = self.auth_failures, "SMTP authentication failed");
-        self.send_replies().await?;
-        tokio::time::sleep(self.settings.auth_failure_delay).await;
-        if self.auth_failures >= self.settings.auth_failures.max(1) {
-            let last = format!("{text}\r\n421 4.7.0 Too many failed authentications, closing");
-            return self.last_reply(&last).await;
-        }
-        self.reply(text).await
-    }
-
-    /// A line of an AUTH exchange, without its line end ("" when the client went away or sent
-    /// too much).
-    async fn text_line(&mut self) -> std::io::Result<String> {
-        Ok(match self.line().await? {
-            Some(Line::Text(text)) => String::from_utf8_lossy(&text).trim_end_matches(['\r', '\n']).to_string(),
-            _ => String::new(),
-        })
-    }
-
-    async fn mail(&mut self, from: MailFrom<Cow<'_, str>>) -> std::io::Result<()> {
-        if self.account.is_none() {
-            return self.reply("530 5.7.0 Authentication required: AUTH with an account token").await;
-        }
-        if self.envelope.is_some() {
-            return self.reply("503 5.5.1 Nested MAIL command").await;
-        }
-        let unsupported = from.flags & !MAIL_BODY_FLAGS != 0
-            || from.env_id.is_some()
-            || from.trans_id.is_some()
-            || from.solicit.is_some()
-            || from.mtrk.is_some()
-            || from.auth.is_some()
-            || from.by != 0
-            || from.hold_for != 0
-            || from.hold_until != 0
-            || from.mt_priority != 0;
-        if unsupported {
-            return self.reply("555 5.5.4 Unsupported MAIL parameter: only SIZE and BODY are taken").await;
-        }
-        if from.size > self.gateway.size_limit {
-            let text = format!("552 5.3.4 Message size exceeds the limit of {}", self.gateway.size_limit);
-            return self.reply(&text).await;
-        }
-        let sender = if from.address.is_empty() {
-            String::new()
-        } else {
-            match smtp_path(&from.address) {
-                Some(path) => path,
-                None => return self.reply("501 5.1.7 The sender address is not valid").await,
-            }
-        };
-        let eight_bit = from.flags & smtp_proto::MAIL_BODY_8BITMIME != 0;
-        let envelope = Envelope { sender, recipients: Vec::new(), eight_bit };
-        self.envelope = Some(envelope);
-        self.reply("250 2.1.0 OK").await
-    }
-
-    /// RCPT TO; `line` is the command as sent (`<postmaster>`, which RFC 5321 section 4.5.1
-    /// requires to be taken, has no domain for the parser).
-    async fn recipient(&mut self, to: RcptTo<Cow<'_, str>>, line: &[u8]) -> std::io::Result<()> {
-        let Some(envelope) = self.envelope.as_mut() else { return self.reply("503 5.5.1 MAIL first").await };
-        if to.flags != 0 || to.orcpt.is_some() || to.rrvs != 0 {
-            return self.reply("555 5.5.4 Unsupported RCPT parameter: none are taken").await;
-        }
-        let address = if to.address.is_empty() {
-            let command = String::from_utf8_lossy(line);
-            let postmaster = command
-                .trim_end()
-                .split_once(':')
-                .is_some_and(|(_, path)| path.trim().eq_ignore_ascii_case("<postmaster>"));
-            if !postmaster {
-                return self.reply("501 5.1.3 Syntax: RCPT TO:<address>").await;
-            }
-            "postmaster".to_string()
-        } else {
-            match smtp_path(&to.address) {
-                Some(path) => path,
-                None => return self.reply("501 5.1.3 Syntax: RCPT TO:<address>").await,
-            }
-        };
-        if envelope.recipients.len() >= MAX_RECIPIENTS {
-            return self.reply("452 4.5.3 Too many recipients").await;
-        }
-        envelope.recipients.push(address);
-        self.reply("250 2.1.5 OK").await
-    }
-
     /// The message after DATA, read to CRLF `.` CRLF (dot-stuffing removed) and at most to the
-    /// size limit (the rest is read and dropped); `None` when the client went away.
-    async fn read_message(&mut self) -> std::io::Result<Result<Vec<u8>, usize>> {
-        let limit = self.gateway.size_limit;
+    /// size limit `limit` (the rest is read and dropped); `None` when the client went away.
+    async fn read_message(&mut self, limit: usize) -> std::io::Result<Result<Vec<u8>, usize>> {
         let mut receiver = DataReceiver::new();
         // The DATA command's CRLF comes before the first line: a first line "." ends the data.
         receiver.ingest(&mut b"\r\n".iter(), &mut Vec::new());
         let mut message = Vec::new();
         let mut dropping: Option<(DummyDataReceiver, usize)> = None;
         loop {
-            let chunk = tokio::time::timeout(self.settings.idle, self.reader.fill_buf())
+            let chunk = tokio::time::timeout(self.idle, self.reader.fill_buf())
                 .await
                 .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "the client stalled in DATA"))??;
             if chunk.is_empty() {
@@ -561,34 +375,260 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             }
         }
     }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
+    fn new(
+        stream: S,
+        peer: SocketAddr,
+        gateway: Gateway,
+        settings: SmtpSettings,
+        secure: bool,
+        slot: Arc<Slot>,
+    ) -> Session<S> {
+        Session {
+            wire: Wire::new(stream, settings.idle, slot),
+            peer,
+            gateway,
+            settings,
+            secure,
+            account: None,
+            envelope: None,
+            auth_failures: 0,
+        }
+    }
+
+    fn may_authenticate(&self) -> bool {
+        self.secure || self.peer.ip().is_loopback()
+    }
+
+    /// Serves commands until QUIT or the end of input; the stream back after a STARTTLS (any
+    /// command pipelined behind it is dropped unread, as RFC 3207 requires).
+    async fn run(mut self, offer_tls: bool) -> std::io::Result<Option<S>> {
+        if !self.secure {
+            // After STARTTLS the client speaks first (EHLO again), without a new greeting.
+            let greeting = format!("220 {} ESMTP senderauth", self.settings.hostname);
+            self.wire.reply(&greeting).await?;
+        }
+        while !self.wire.closing {
+            let Some(line) = self.wire.command().await? else { return Ok(None) };
+            let request = Request::parse(&mut line.iter());
+            match request {
+                Ok(Request::Ehlo { host }) => {
+                    self.envelope = None;
+                    let mut lines = vec![
+                        format!("250-{} greets {}", self.settings.hostname, printable(&host)),
+                        format!("250-SIZE {}", self.gateway.size_limit),
+                        "250-PIPELINING".to_string(),
+                        "250-8BITMIME".to_string(),
+                    ];
+                    if offer_tls {
+                        lines.push("250-STARTTLS".to_string());
+                    }
+                    if self.may_authenticate() {
+                        lines.push("250-AUTH PLAIN LOGIN".to_string());
+                    }
+                    lines.push("250 ENHANCEDSTATUSCODES".to_string());
+                    self.wire.reply(&lines.join("\r\n")).await?;
+                }
+                Ok(Request::Helo { .. }) => {
+                    self.envelope = None;
+                    let text = format!("250 {}", self.settings.hostname);
+                    self.wire.reply(&text).await?;
+                }
+                Ok(Request::Auth { mechanism, initial_response }) => {
+                    let initial = (!initial_response.is_empty()).then(|| initial_response.into_owned());
+                    self.authenticate(mechanism, initial).await?;
+                }
+                Ok(Request::Mail { from }) => self.mail(from).await?,
+                Ok(Request::Rcpt { to }) => self.recipient(to, &line).await?,
+                Ok(Request::Data) => self.data().await?,
+                Ok(Request::Rset) => {
+                    self.envelope = None;
+                    self.wire.reply("250 2.0.0 OK").await?;
+                }
+                Ok(Request::Noop { .. }) => self.wire.reply("250 2.0.0 OK").await?,
+                Ok(Request::Vrfy { .. }) => {
+                    self.wire
+                        .reply("252 2.5.0 Cannot verify the address; send the message and the upstream will try")
+                        .await?
+                }
+                Ok(Request::Quit) => {
+                    self.wire.last_reply("221 2.0.0 Bye").await?;
+                    return Ok(None);
+                }
+                Ok(Request::StartTls) if offer_tls => {
+                    self.wire.reply("220 2.0.0 Ready to start TLS").await?;
+                    self.wire.send_replies().await?;
+                    return Ok(Some(self.wire.into_inner()));
+                }
+                Ok(Request::StartTls) if self.secure => self.wire.reply("503 5.5.1 TLS is already active").await?,
+                Ok(Request::StartTls) => {
+                    self.wire.reply("502 5.5.1 STARTTLS is not offered: no certificate is configured").await?
+                }
+                Ok(request) => {
+                    let text = format!("502 5.5.1 {} is not offered here", request.name());
+                    self.wire.reply(&text).await?;
+                }
+                Err(error) => {
+                    let text = syntax_reply(&error);
+                    self.wire.reply(&text).await?;
+                }
+            }
+        }
+        self.wire.send_replies().await?;
+        Ok(None)
+    }
+
+    async fn authenticate(&mut self, mechanism: u64, initial: Option<String>) -> std::io::Result<()> {
+        if !self.may_authenticate() {
+            return self.wire.reply("538 5.7.11 Encryption required for authentication: STARTTLS first").await;
+        }
+        if self.account.is_some() {
+            return self.wire.reply("503 5.5.1 Already authenticated").await;
+        }
+        let token = match mechanism {
+            smtp_proto::AUTH_PLAIN => {
+                let response = match initial {
+                    Some(response) => response,
+                    None => {
+                        self.wire.reply("334 ").await?;
+                        self.text_line().await?
+                    }
+                };
+                // authzid NUL authcid NUL password: the password is the account token.
+                decode(&response).and_then(|plain| plain.rsplit('\0').next().map(str::to_string))
+            }
+            smtp_proto::AUTH_LOGIN => {
+                self.wire.reply("334 VXNlcm5hbWU6").await?; // "Username:"
+                let _user = self.text_line().await?;
+                self.wire.reply("334 UGFzc3dvcmQ6").await?; // "Password:"
+                let password = self.text_line().await?;
+                decode(&password)
+            }
+            _ => return self.wire.reply("504 5.5.4 Use AUTH PLAIN or AUTH LOGIN").await,
+        };
+        let Some(token) = token else {
+            return self.auth_failed("501 5.5.2 Cannot decode the response").await;
+        };
+        match self.gateway.service.authenticate(&token).await {
+            Ok(Some(Principal::Account(id))) => {
+                self.account = Some(id);
+                self.wire.reply("235 2.7.0 Authentication successful").await
+            }
+            Ok(_) => self.auth_failed("535 5.7.8 Authentication credentials invalid: use an account token").await,
+            Err(error) => {
+                tracing::error!(%error, "SMTP authentication");
+                self.wire.reply("454 4.7.0 Temporary authentication failure").await
+            }
+        }
+    }
+
+    /// A failed AUTH attempt: answered after the configured delay; the last one allowed ends
+    /// the session.
+    async fn auth_failed(&mut self, text: &str) -> std::io::Result<()> {
+        self.auth_failures += 1;
+        tracing::info!(peer = %self.peer, failures = self.auth_failures, "SMTP authentication failed");
+        self.wire.send_replies().await?;
+        tokio::time::sleep(self.settings.auth_failure_delay).await;
+        if self.auth_failures >= self.settings.auth_failures.max(1) {
+            let last = format!("{text}\r\n421 4.7.0 Too many failed authentications, closing");
+            return self.wire.last_reply(&last).await;
+        }
+        self.wire.reply(text).await
+    }
+
+    /// A line of an AUTH exchange, without its line end ("" when the client went away or sent
+    /// too much).
+    async fn text_line(&mut self) -> std::io::Result<String> {
+        Ok(match self.wire.line().await? {
+            Some(Line::Text(text)) => String::from_utf8_lossy(&text).trim_end_matches(['\r', '\n']).to_string(),
+            _ => String::new(),
+        })
+    }
+
+    async fn mail(&mut self, from: MailFrom<Cow<'_, str>>) -> std::io::Result<()> {
+        if self.account.is_none() {
+            return self.wire.reply("530 5.7.0 Authentication required: AUTH with an account token").await;
+        }
+        if self.envelope.is_some() {
+            return self.wire.reply("503 5.5.1 Nested MAIL command").await;
+        }
+        let unsupported = from.flags & !MAIL_BODY_FLAGS != 0
+            || from.env_id.is_some()
+            || from.trans_id.is_some()
+            || from.solicit.is_some()
+            || from.mtrk.is_some()
+            || from.auth.is_some()
+            || from.by != 0
+            || from.hold_for != 0
+            || from.hold_until != 0
+            || from.mt_priority != 0;
+        if unsupported {
+            return self.wire.reply("555 5.5.4 Unsupported MAIL parameter: only SIZE and BODY are taken").await;
+        }
+        if from.size > self.gateway.size_limit {
+            let text = format!("552 5.3.4 Message size exceeds the limit of {}", self.gateway.size_limit);
+            return self.wire.reply(&text).await;
+        }
+        let sender = if from.address.is_empty() {
+            String::new()
+        } else {
+            match smtp_path(&from.address) {
+                Some(path) => path,
+                None => return self.wire.reply("501 5.1.7 The sender address is not valid").await,
+            }
+        };
+        let eight_bit = from.flags & smtp_proto::MAIL_BODY_8BITMIME != 0;
+        let envelope = Envelope { sender, recipients: Vec::new(), eight_bit };
+        self.envelope = Some(envelope);
+        self.wire.reply("250 2.1.0 OK").await
+    }
+
+    /// RCPT TO; `line` is the command as sent (`<postmaster>`, which RFC 5321 section 4.5.1
+    /// requires to be taken, has no domain for the parser).
+    async fn recipient(&mut self, to: RcptTo<Cow<'_, str>>, line: &[u8]) -> std::io::Result<()> {
+        let Some(envelope) = self.envelope.as_mut() else { return self.wire.reply("503 5.5.1 MAIL first").await };
+        if to.flags != 0 || to.orcpt.is_some() || to.rrvs != 0 {
+            return self.wire.reply("555 5.5.4 Unsupported RCPT parameter: none are taken").await;
+        }
+        let address = if to.address.is_empty() {
+            let command = String::from_utf8_lossy(line);
+            let postmaster = command
+                .trim_end()
+                .split_once(':')
+                .is_some_and(|(_, path)| path.trim().eq_ignore_ascii_case("<postmaster>"));
+            if !postmaster {
+                return self.wire.reply("501 5.1.3 Syntax: RCPT TO:<address>").await;
+            }
+            "postmaster".to_string()
+        } else {
+            match smtp_path(&to.address) {
+                Some(path) => path,
+                None => return self.wire.reply("501 5.1.3 Syntax: RCPT TO:<address>").await,
+            }
+        };
+        if envelope.recipients.len() >= MAX_RECIPIENTS {
+            return self.wire.reply("452 4.5.3 Too many recipients").await;
+        }
+        envelope.recipients.push(address);
+        self.wire.reply("250 2.1.5 OK").await
+    }
 
     async fn data(&mut self) -> std::io::Result<()> {
-        let Some(envelope) = self.envelope.take() else { return self.reply("503 5.5.1 MAIL first").await };
+        let Some(envelope) = self.envelope.take() else { return self.wire.reply("503 5.5.1 MAIL first").await };
         if envelope.recipients.is_empty() {
             self.envelope = Some(envelope);
-            return self.reply("554 5.5.1 No valid recipients").await;
+            return self.wire.reply("554 5.5.1 No valid recipients").await;
         }
-        self.reply("354 End data with <CR><LF>.<CR><LF>").await?;
-        self.send_replies().await?;
         let limit = self.gateway.size_limit;
-        let message = match self.read_message().await {
-            Ok(Ok(message)) => message,
-            Ok(Err(size)) => {
-                let text = format!("552 5.3.4 Message size exceeds the limit of {limit} (at least {size} bytes sent)");
-                return self.reply(&text).await;
-            }
-            Err(error) if error.kind() == std::io::ErrorKind::TimedOut => {
-                let _ = self.last_reply("421 4.4.2 Idle too long in DATA, closing").await;
-                return Err(error);
-            }
-            Err(error) => return Err(error),
-        };
+        let Some(message) = self.wire.message(limit).await? else { return Ok(()) };
         if let Some(fault) = line_ending_fault(&message) {
             // The client and this server disagree on where lines end: nothing it sends after
             // this can be trusted to be a command (SMTP smuggling).
             let text = format!("521 5.5.2 {fault}; closing the connection");
             tracing::info!(peer = %self.peer, %fault, "SMTP message with a bare line end refused");
-            return self.last_reply(&text).await;
+            return self.wire.last_reply(&text).await;
         }
         let account = self.account.unwrap_or_default();
         let arrival = Arrival { eight_bit: envelope.eight_bit, size_limit: limit };
@@ -645,13 +685,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             reply = %reply,
             "message"
         );
-        self.reply(&reply).await
+        self.wire.reply(&reply).await
     }
 
     async fn refuse(&mut self, error: &MailError) -> std::io::Result<()> {
         let (code, enhanced) = error.smtp();
         let text = format!("{code} {enhanced} {error}");
-        self.reply(&text).await
+        self.wire.reply(&text).await
     }
 }
 

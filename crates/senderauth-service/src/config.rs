@@ -65,6 +65,7 @@ pub struct ServiceConfig {
     pub dns: DnsConfig,
     pub keys: KeysConfig,
     pub smtp: SmtpConfig,
+    pub reports: ReportsConfig,
     pub ui: UiConfig,
 }
 
@@ -158,6 +159,53 @@ pub struct SmtpConfig {
     pub tls_key: Option<PathBuf>,
 }
 
+/// `[service.reports]`: the SMTP listener of the DMARC report address.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReportsConfig {
+    /// Where it listens (the report host's MX points there through the operator's MTA); unset:
+    /// no report listener.
+    pub listen: Option<SocketAddr>,
+    /// The name in its greeting; unset: the report address's domain.
+    pub hostname: Option<String>,
+    /// The largest report message taken, in bytes.
+    pub message_size_limit: usize,
+    /// Open sessions at most.
+    pub max_connections: usize,
+    /// The way to enforcement: messages reported over 14 days below which nothing is judged.
+    pub min_messages: i64,
+    /// The share of mail passing DMARC over 14 days that makes a domain ready for quarantine.
+    pub quarantine_pass_share: f64,
+    /// The share over 30 days that makes a domain at quarantine ready for reject.
+    pub reject_pass_share: f64,
+}
+
+impl Default for ReportsConfig {
+    fn default() -> Self {
+        let thresholds = crate::reports::EnforcementThresholds::default();
+        ReportsConfig {
+            listen: Some(SocketAddr::from(([127, 0, 0, 1], 2526))),
+            hostname: None,
+            message_size_limit: 64 << 20,
+            max_connections: 64,
+            min_messages: thresholds.min_messages,
+            quarantine_pass_share: thresholds.quarantine_share,
+            reject_pass_share: thresholds.reject_share,
+        }
+    }
+}
+
+impl ReportsConfig {
+    /// The way to enforcement's thresholds.
+    pub fn enforcement(&self) -> crate::reports::EnforcementThresholds {
+        crate::reports::EnforcementThresholds {
+            min_messages: self.min_messages.max(1),
+            quarantine_share: self.quarantine_pass_share.clamp(0.0, 1.0),
+            reject_share: self.reject_pass_share.clamp(0.0, 1.0),
+        }
+    }
+}
+
 /// `[service.ui]`: what customers see of the operator in the web UI (white label). Unset keys
 /// show senderauth's own name and colours.
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -195,6 +243,7 @@ impl Default for ServiceConfig {
             dns: DnsConfig::default(),
             keys: KeysConfig::default(),
             smtp: SmtpConfig::default(),
+            reports: ReportsConfig::default(),
             ui: UiConfig::default(),
         }
     }
@@ -344,6 +393,13 @@ pub const SETTING_KEYS: &[(&str, &str, bool)] = &[
     ("service.smtp", "auth_failure_delay_ms", false),
     ("service.smtp", "tls_certificate", true),
     ("service.smtp", "tls_key", true),
+    ("service.reports", "listen", true),
+    ("service.reports", "hostname", true),
+    ("service.reports", "message_size_limit", false),
+    ("service.reports", "max_connections", false),
+    ("service.reports", "min_messages", false),
+    ("service.reports", "quarantine_pass_share", false),
+    ("service.reports", "reject_pass_share", false),
     ("service.ui", "product_name", true),
     ("service.ui", "logo_file", true),
     ("service.ui", "accent", true),
@@ -358,6 +414,7 @@ pub const SETTING_KEYS: &[(&str, &str, bool)] = &[
     ("spf", "include", true),
     ("spf", "all", true),
     ("dmarc", "record", true),
+    ("dmarc", "reports", true),
     ("resolver", "nameserver", true),
     ("resolver", "timeout_ms", false),
     ("resolver", "attempts", false),

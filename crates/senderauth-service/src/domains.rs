@@ -8,7 +8,7 @@ use senderauth_core::lifecycle::LifecycleStatus;
 use senderauth_core::name::{AccountId, DomainName, check_name_fits, normalize};
 pub use senderauth_core::plan::DnsHost;
 use senderauth_core::plan::{PlanError, RecordPlan, RequiredRecord, dns_host_of, domain_selectors, plan_records};
-use senderauth_core::problem::{Method, Severity};
+use senderauth_core::problem::{Method, ProblemCode, Severity};
 use senderauth_core::status::MethodStatus;
 use senderauth_core::verify::Verification;
 use senderauth_store::{CheckRun, DomainRecord, KeyGroup, KeyInfo, KeyState, StatusEvent, StoreError};
@@ -486,7 +486,10 @@ impl Service {
         let plan = self.plan(account, &domain, &keys, live).await.ok();
         let stored = page.result.as_ref().map(|result| result.result_json.as_str());
         let result: Option<serde_json::Value> = stored.and_then(|text| serde_json::from_str(text).ok());
-        let latest: Option<LatestCheck> = stored.and_then(|text| serde_json::from_str(text).ok());
+        let mut latest: Option<LatestCheck> = stored.and_then(|text| serde_json::from_str(text).ok());
+        if let Some(latest) = &mut latest {
+            self.advise_enforcement(account, domain.as_str(), latest).await?;
+        }
         let zone = plan.as_ref().map_or_else(|| domain.to_string(), |plan| plan.zone.to_string());
         let records = plan.map(|plan| {
             plan.records
@@ -505,6 +508,31 @@ impl Service {
             zone,
             latest,
         })
+    }
+
+    /// `dmarc_policy_none`'s advice from the domain's own reports (the way to enforcement),
+    /// once they are shown to the account (DKIM verified), instead of a pointer to reports.
+    async fn advise_enforcement(
+        &self,
+        account: i64,
+        domain: &str,
+        latest: &mut LatestCheck,
+    ) -> Result<(), ServiceError> {
+        let code = ProblemCode::DmarcPolicyNone.as_str();
+        if !latest.problems.iter().any(|problem| problem.code == code)
+            || self.worker.store.dkim_verified(account, domain).await? != Some(true)
+        {
+            return Ok(());
+        }
+        let recommendation = self.recommendation(account, domain).await?;
+        let mut advice = recommendation.reasons.join(" ");
+        if let Some(record) = &recommendation.next_record {
+            advice.push_str(&format!(" The record to publish: {record}"));
+        }
+        for problem in latest.problems.iter_mut().filter(|problem| problem.code == code) {
+            problem.fix.clone_from(&advice);
+        }
+        Ok(())
     }
 
     /// A domain's status and its methods' as of the latest check: what an open page polls to

@@ -114,6 +114,56 @@ pub struct DmarcSummary {
     pub per_day: Vec<DayTotal>,
     /// Where receivers should send the reports (the `rua` the records carry).
     pub report_address: Option<String>,
+    /// The way to enforcement, from the last 14 and 30 days.
+    pub recommendation: Option<Recommendation>,
+}
+
+/// The thresholds of the way to enforcement: a product choice (the README says why), set in
+/// `[service.reports]`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct EnforcementThresholds {
+    /// Messages reported over 14 days below which nothing is judged.
+    pub min_messages: i64,
+    /// The share of mail passing DMARC over 14 days that makes a domain ready for quarantine.
+    pub quarantine_share: f64,
+    /// The share over 30 days that makes a domain at quarantine ready for reject.
+    pub reject_share: f64,
+}
+
+impl Default for EnforcementThresholds {
+    fn default() -> Self {
+        EnforcementThresholds { min_messages: 100, quarantine_share: 0.98, reject_share: 0.995 }
+    }
+}
+
+/// Messages reported over a window of days.
+#[derive(Clone, Debug, Default, Serialize, ToSchema)]
+pub struct Window {
+    pub messages: i64,
+    /// The share that passed DMARC, forwarded mail left out; none without mail.
+    pub pass_share: Option<f64>,
+    /// Messages from the platform whose signature did not pass.
+    pub platform_failing: i64,
+    /// Days with reports.
+    pub days_reported: i64,
+}
+
+/// Whether a domain can move from `p=none` towards `p=reject`, and the evidence.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct Recommendation {
+    /// `not_enough_reports`, `stay_at_none`, `ready_for_quarantine`, `ready_for_reject` or
+    /// `enforced` (already at `p=reject`).
+    pub verdict: String,
+    /// The policy that applies now, as of the latest check.
+    pub current_policy: Option<String>,
+    /// Why, in sentences.
+    pub reasons: Vec<String>,
+    /// The record to publish next, when the domain is ready and has a record of its own.
+    pub next_record: Option<String>,
+    pub last_14_days: Window,
+    pub last_30_days: Window,
+    /// Senders that failed DMARC over 30 days and are not the platform, most messages first.
+    pub failing_senders: Vec<SourceView>,
 }
 
 /// A source of a domain's mail.
@@ -428,6 +478,7 @@ impl Service {
             classes: Vec::new(),
             per_day: Vec::new(),
             report_address: self.worker.provider.report_address(),
+            recommendation: None,
         };
         if !verified {
             return Ok(summary);
@@ -457,7 +508,144 @@ impl Service {
             .collect();
         summary.per_day =
             per_day.into_iter().map(|(day, (passed, failed))| DayTotal { day: date(day), passed, failed }).collect();
+        summary.recommendation = Some(self.recommendation(account, &name).await?);
         Ok(summary)
+    }
+
+    /// The way to enforcement of one of the account's domains (its reports shown): the verdict
+    /// with its evidence from the last 14 and 30 days.
+    pub async fn recommendation(&self, account: i64, domain: &str) -> Result<Recommendation, ServiceError> {
+        let today = self.now().div_euclid(DAY);
+        let store = &self.worker.store;
+        let totals = store.daily_totals(domain, today - 29).await?;
+        let window = |days: i64| {
+            let mut window = Window::default();
+            let (mut passed, mut counted, mut reported) = (0, 0, std::collections::BTreeSet::new());
+            for total in totals.iter().filter(|total| total.day > today - days) {
+                let messages = total.passed + total.failed;
+                window.messages += messages;
+                reported.insert(total.day);
+                match SourceClass::parse(&total.class) {
+                    Some(SourceClass::ForwardedOurs) => {}
+                    Some(class) => {
+                        passed += total.passed;
+                        counted += messages;
+                        if class == SourceClass::PlatformFailing {
+                            window.platform_failing += total.failed;
+                        }
+                    }
+                    None => {}
+                }
+            }
+            window.pass_share = (counted > 0).then(|| passed as f64 / counted as f64);
+            window.days_reported = reported.len() as i64;
+            window
+        };
+        let (recent, month) = (window(14), window(30));
+        let failing_senders: Vec<SourceView> = self
+            .dmarc_sources(account, domain, 30, None, true, 50)
+            .await?
+            .into_iter()
+            .filter(|source| {
+                matches!(
+                    SourceClass::parse(&source.class),
+                    Some(SourceClass::Unauthenticated | SourceClass::AuthorizedOther)
+                )
+            })
+            .take(10)
+            .collect();
+        // The record that applies now, as of the latest check.
+        let page = store.domain_page(account, domain).await?;
+        let result: Option<serde_json::Value> =
+            page.and_then(|page| page.result).and_then(|result| serde_json::from_str(&result.result_json).ok());
+        let dmarc = result.as_ref().map(|result| &result["dmarc"]);
+        let current_policy = dmarc.and_then(|dmarc| dmarc["policy"].as_str()).map(str::to_string);
+        let own_record = dmarc
+            .filter(|dmarc| dmarc["inherited"] == false)
+            .and_then(|dmarc| dmarc["record"].as_str())
+            .map(str::to_string);
+        let thresholds = self.enforcement;
+        let percent = |share: Option<f64>| share.map_or("no".to_string(), |share| format!("{:.1}%", share * 100.0));
+        let senders = failing_senders
+            .iter()
+            .take(3)
+            .map(|source| format!("{} ({} failing)", source.source_ip, source.failed))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut reasons = Vec::new();
+        let (verdict, next_policy) = if current_policy.as_deref() == Some("reject") {
+            reasons.push("The domain is at p=reject: receivers refuse mail that fails DMARC.".to_string());
+            ("enforced", None)
+        } else if recent.messages < thresholds.min_messages {
+            reasons.push(format!(
+                "Receivers reported {} messages from this domain in the last 14 days; at least {} are needed to judge. \
+                 Stay at p=none meanwhile.",
+                recent.messages, thresholds.min_messages
+            ));
+            ("not_enough_reports", None)
+        } else if recent.platform_failing > 0 {
+            reasons.push(format!(
+                "{} messages the platform sent failed DKIM at receivers in the last 14 days: the keys or their DNS need \
+                 a look before any enforcement (see the platform_failing sources).",
+                recent.platform_failing
+            ));
+            ("stay_at_none", None)
+        } else if recent.pass_share.unwrap_or(0.0) < thresholds.quarantine_share {
+            reasons.push(format!(
+                "{} of the domain's mail passed DMARC in the last 14 days; {:.1}% is needed before p=quarantine.",
+                percent(recent.pass_share),
+                thresholds.quarantine_share * 100.0
+            ));
+            if !senders.is_empty() {
+                reasons.push(format!(
+                    "Mail that fails comes from {senders}: set those senders up to sign for the domain (or send from \
+                     the platform), or make sure they are not yours, before enforcing."
+                ));
+            }
+            ("stay_at_none", None)
+        } else if current_policy.as_deref() == Some("quarantine")
+            && month.pass_share.unwrap_or(0.0) >= thresholds.reject_share
+            && month.days_reported >= 21
+        {
+            reasons.push(format!(
+                "{} of the domain's mail passed DMARC over the last 30 days ({} days reported) at p=quarantine: \
+                 ready for p=reject.",
+                percent(month.pass_share),
+                month.days_reported
+            ));
+            ("ready_for_reject", Some("reject"))
+        } else if current_policy.as_deref() == Some("quarantine") {
+            reasons.push(format!(
+                "At p=quarantine, {} passed over the last 30 days ({} days reported); p=reject wants {:.1}% over at \
+                 least 21 days of reports.",
+                percent(month.pass_share),
+                month.days_reported,
+                thresholds.reject_share * 100.0
+            ));
+            ("stay_at_quarantine", None)
+        } else {
+            reasons.push(format!(
+                "{} of the domain's mail passed DMARC in the last 14 days, and the platform's own mail passes: ready for \
+                 p=quarantine (receivers put failing mail in spam). After 30 days there, p=reject.",
+                percent(recent.pass_share)
+            ));
+            ("ready_for_quarantine", Some("quarantine"))
+        };
+        let next_record =
+            next_policy.and_then(|policy| own_record.as_deref().map(|record| with_policy(record, policy)));
+        if next_policy.is_some() && next_record.is_none() {
+            reasons
+                .push("The record that applies is the organizational domain's: the change is made there.".to_string());
+        }
+        Ok(Recommendation {
+            verdict: verdict.to_string(),
+            current_policy,
+            reasons,
+            next_record,
+            last_14_days: recent,
+            last_30_days: month,
+            failing_senders,
+        })
     }
 
     /// The sources of a domain's mail over the last `days`, the most messages first.
@@ -550,6 +738,20 @@ enum Parsed {
     Records { header: ReportHeader, records: Vec<ReportRecord> },
     Finished { header: ReportHeader, xml_gzip: Vec<u8> },
     Failed { file: Option<String>, error: String },
+}
+
+/// A DMARC record with its `p=` set to `policy`, every other tag kept.
+fn with_policy(record: &str, policy: &str) -> String {
+    let parts: Vec<String> = record
+        .split(';')
+        .map(str::trim)
+        .filter(|part| !part.is_empty())
+        .map(|part| match part.split_once('=') {
+            Some((tag, _)) if tag.trim().eq_ignore_ascii_case("p") => format!("p={policy}"),
+            _ => part.to_string(),
+        })
+        .collect();
+    format!("{};", parts.join("; "))
 }
 
 fn check_days(days: i64) -> Result<(), ServiceError> {

@@ -39,6 +39,8 @@ pub struct Service {
     /// domain), lowercase without the final dot: no account connects one of them or a name
     /// under one.
     pub platform_domains: Vec<String>,
+    /// The thresholds of the DMARC reports' way to enforcement.
+    pub enforcement: crate::reports::EnforcementThresholds,
 }
 
 impl Service {
@@ -57,6 +59,7 @@ impl Service {
             demo: false,
             verify_now_seconds: VERIFY_NOW_SECONDS,
             platform_domains,
+            enforcement: crate::reports::EnforcementThresholds::default(),
         }
     }
 

@@ -163,6 +163,10 @@ pub struct ServeArgs {
     /// Where the SMTP gateway listens (default 127.0.0.1:2525).
     #[arg(long = "smtp-listen", value_name = "IP:PORT")]
     pub smtp_listen: Option<SocketAddr>,
+    /// Where the report address's SMTP listener takes DMARC reports (default 127.0.0.1:2526;
+    /// point the report host's MX there through your MTA).
+    #[arg(long = "reports-listen", value_name = "IP:PORT")]
+    pub reports_listen: Option<SocketAddr>,
     /// The upstream mail server relayed mail goes to, IP:PORT.
     #[arg(long = "smtp-upstream", value_name = "IP:PORT")]
     pub smtp_upstream: Option<SocketAddr>,

@@ -151,6 +151,9 @@ async fn serve(args: ServeArgs) -> Result<u8> {
     if args.smtp_listen.is_some() {
         settings.service.smtp.listen = args.smtp_listen;
     }
+    if args.reports_listen.is_some() {
+        settings.service.reports.listen = args.reports_listen;
+    }
     if args.smtp_upstream.is_some() {
         settings.service.smtp.upstream = args.smtp_upstream;
     }
@@ -166,13 +169,17 @@ async fn serve(args: ServeArgs) -> Result<u8> {
         Ok("text") | Err(_) => logs.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).init(),
         Ok(other) => anyhow::bail!("SENDERAUTH_LOG_FORMAT is {other:?}: use text (the default) or json"),
     }
-    crate::serve::run(settings, resolver, shutdown_signal(), |address, dns, smtp| {
+    crate::serve::run(settings, resolver, shutdown_signal(), |listening| {
+        let address = listening.http;
         let mut lines = format!("senderauth: listening on http://{address}\n");
-        for address in dns {
+        for address in listening.dns {
             lines.push_str(&format!("senderauth: serving the platform's zone on {address} (UDP and TCP)\n"));
         }
-        if let Some(smtp) = smtp {
+        if let Some(smtp) = listening.smtp {
             lines.push_str(&format!("senderauth: SMTP gateway on {smtp}\n"));
+        }
+        if let Some(reports) = listening.reports {
+            lines.push_str(&format!("senderauth: DMARC report listener (SMTP) on {reports}\n"));
         }
         if let Some(token) = &demo_token {
             lines.push_str(&format!(

@@ -117,13 +117,23 @@ fn private_data_dir(data_dir: &Path) -> Result<(), ServeError> {
     Ok(())
 }
 
+/// The addresses the service listens on, once bound (useful with port 0).
+pub struct Listening<'a> {
+    pub http: SocketAddr,
+    pub dns: &'a [SocketAddr],
+    /// The sending gateway.
+    pub smtp: Option<SocketAddr>,
+    /// The report address's listener.
+    pub reports: Option<SocketAddr>,
+}
+
 /// Runs the service until `shutdown` completes: the API on `service.listen` and the worker.
-/// `on_listening` is told the bound addresses, HTTP and DNS (useful with port 0).
+/// `on_listening` is told the bound addresses.
 pub async fn run(
     settings: Settings,
     resolver: ResolverSettings,
     shutdown: impl Future<Output = ()> + Send + 'static,
-    on_listening: impl FnOnce(SocketAddr, &[SocketAddr], Option<SocketAddr>),
+    on_listening: impl FnOnce(Listening<'_>),
 ) -> Result<(), ServeError> {
     // What customers see of the operator, refused before anything starts when it is wrong.
     let brand = Brand::from_config(&settings.service.ui)?;
@@ -223,6 +233,7 @@ pub async fn run(
     service.webhook_targets = settings.service.webhook_targets();
     service.rotation = settings.service.rotation();
     service.demo = settings.service.demo;
+    service.enforcement = settings.service.reports.enforcement();
     service.platform_domains.push(settings.bounce_domain());
     if service.demo {
         // The sandbox is local: no limit on Verify, which follows each record added.
@@ -279,7 +290,48 @@ pub async fn run(
         }
         None => None,
     };
-    on_listening(address, nameserver.as_ref().map_or(&[][..], |listeners| &listeners.addresses), smtp);
+    let reports = match settings.service.reports.listen {
+        Some(reports_address) => {
+            let reports_listener = TcpListener::bind(reports_address).await.map_err(|source| ServeError::Io {
+                action: format!(
+                    "listening for DMARC reports on {reports_address} (is another process using it? set \
+                     [service.reports] listen or --reports-listen)"
+                ),
+                cause: source,
+            })?;
+            let bound = reports_listener
+                .local_addr()
+                .map_err(|source| ServeError::Io { action: "reading the report address".to_string(), cause: source })?;
+            let report_settings = senderauth_mail::reports::ReportListenerSettings {
+                hostname: settings.service.reports.hostname.clone().unwrap_or_else(|| {
+                    settings
+                        .provider
+                        .report_address()
+                        .and_then(|address| address.rsplit_once('@').map(|(_, host)| host.to_string()))
+                        .unwrap_or_else(|| format!("reports.{}", settings.provider.zone.trim_end_matches('.')))
+                }),
+                addresses: settings.provider.report_address().into_iter().collect(),
+                size_limit: settings.service.reports.message_size_limit.max(1024),
+                idle: Duration::from_secs(settings.service.smtp.idle_seconds.max(1)),
+                slots: Slots::new("reports", settings.service.reports.max_connections.max(1)),
+            };
+            tracing::info!(address = %bound, taking = ?report_settings.addresses, "DMARC report listener listening");
+            tokio::spawn(senderauth_mail::reports::serve_reports(
+                reports_listener,
+                state.service.clone(),
+                report_settings,
+                stop.subscribe(),
+            ));
+            Some(bound)
+        }
+        None => None,
+    };
+    on_listening(Listening {
+        http: address,
+        dns: nameserver.as_ref().map_or(&[][..], |listeners| &listeners.addresses),
+        smtp,
+        reports,
+    });
     let limits = HttpLimits {
         header_read: Duration::from_secs(settings.service.header_timeout_seconds.max(1)),
         slots: Slots::new("http", http_cap),

@@ -133,6 +133,8 @@ async fn reports_are_stored_once_classed_by_whose_mail_it_was_and_shown_only_to_
         assert!((share - 50.0 / 58.0).abs() < 1e-9, "forwarded mail left out: {share}");
         assert_eq!(summary["per_day"].as_array().map(Vec::len), Some(1), "{summary}");
         assert_eq!(summary["report_address"], "dmarc@reports.esp.example");
+        // 60 messages: too few to judge the way to enforcement.
+        assert_eq!(summary["recommendation"]["verdict"], "not_enough_reports", "{summary}");
 
         let sources = |query: &str| {
             let path = format!("/api/v1/domains/{domain}/dmarc/sources{query}");
@@ -212,6 +214,39 @@ async fn reports_are_stored_once_classed_by_whose_mail_it_was_and_shown_only_to_
         let (status, _) =
             app.call("GET", &format!("/api/v1/domains/{domain}/dmarc/reports/{}", id + 1000), Some(&owner), None).await;
         assert_eq!(status, 404);
+
+        // Enough reports: the platform's failing mail holds the domain at p=none.
+        let many: Vec<Row> = rows.iter().map(|row| (row.0, row.1 * 100, row.2, row.3, row.4.clone(), row.5)).collect();
+        hand_in(&app, &owner, report(domain, "r-2", now, &many).as_bytes()).await;
+        let (_, summary) = app.call("GET", &format!("/api/v1/domains/{domain}/dmarc"), Some(&owner), None).await;
+        let recommendation = &summary["recommendation"];
+        assert_eq!(recommendation["verdict"], "stay_at_none", "{summary}");
+        assert!(
+            recommendation["reasons"][0]
+                .as_str()
+                .is_some_and(|reason| reason.contains("303 messages the platform sent failed")),
+            "{recommendation}"
+        );
+        assert_eq!(recommendation["current_policy"], "none");
+        // A domain whose mail passes: ready for quarantine, with its record as it would be.
+        let calm = "calm.example.com";
+        app.call("POST", "/api/v1/domains", Some(&owner), Some(r#"{"email": "news@calm.example.com"}"#)).await;
+        app.dns.publish_customer(1, calm);
+        http::publish_hosted_keys(&app.dns, app.address, &owner, calm).await;
+        assert_eq!(app.call("POST", &format!("/api/v1/domains/{calm}/verify"), Some(&owner), None).await.0, 200);
+        let (_, keys) = app.call("GET", &format!("/api/v1/domains/{calm}/dkim"), Some(&owner), None).await;
+        let signing = keys["keys"][0]["selector"].as_str().expect("selector").to_string();
+        let passing = vec![
+            ("192.0.2.10", 5000, "pass", "pass", vec![(calm, signing, "pass")], None),
+            ("203.0.113.5", 20, "pass", "fail", vec![(calm, "google".to_string(), "pass")], None),
+            ("203.0.113.66", 10, "fail", "fail", Vec::new(), None),
+        ];
+        hand_in(&app, &owner, report(calm, "c-1", now, &passing).as_bytes()).await;
+        let (_, summary) = app.call("GET", &format!("/api/v1/domains/{calm}/dmarc"), Some(&owner), None).await;
+        let recommendation = &summary["recommendation"];
+        assert_eq!(recommendation["verdict"], "ready_for_quarantine", "{summary}");
+        assert_eq!(recommendation["next_record"], "v=DMARC1; p=quarantine;");
+        assert_eq!(recommendation["failing_senders"][0]["source_ip"], "203.0.113.66");
 
         // What holds no report says so; the operator (admin token) hands in reports about any domain.
         let (status, body) = hand_in(&app, &owner, b"hello").await;

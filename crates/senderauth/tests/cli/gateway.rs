@@ -316,7 +316,7 @@ async fn upstream_session<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpi
 }
 
 /// A certificate for 127.0.0.1 made with openssl, signed by a test CA: (certificate, key, CA).
-fn certificate(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+pub(crate) fn certificate(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
     std::fs::create_dir_all(dir).expect("dir");
     let file = |name: &str| dir.join(name);
     std::fs::write(file("leaf.ext"), "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n").expect("ext");
@@ -341,13 +341,13 @@ fn certificate(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf, std::path
 }
 
 /// An SMTP client session: sends each line and collects each reply (multi-line replies joined).
-struct Client<S> {
+pub(crate) struct Client<S> {
     reader: tokio::io::BufReader<tokio::io::ReadHalf<S>>,
     writer: tokio::io::WriteHalf<S>,
 }
 
 impl Client<tokio::net::TcpStream> {
-    async fn connect(address: SocketAddr) -> (Self, String) {
+    pub(crate) async fn connect(address: SocketAddr) -> (Self, String) {
         let stream = tokio::net::TcpStream::connect(address).await.expect("connecting to the gateway");
         let mut client = Client::over(stream);
         let greeting = client.reply().await;
@@ -415,14 +415,20 @@ impl<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> Client<S> {
         self.reply().await
     }
 
-    async fn command(&mut self, line: &str) -> String {
+    pub(crate) async fn command(&mut self, line: &str) -> String {
         self.send(format!("{line}\r\n").as_bytes()).await
     }
 
     /// MAIL, RCPT, DATA and the message (dot-stuffed): the reply to the message.
     async fn mail(&mut self, message: &[u8]) -> String {
-        for command in ["MAIL FROM:<app@platform.example> BODY=8BITMIME", "RCPT TO:<someone@example.net>"] {
-            let reply = self.command(command).await;
+        self.mail_to("someone@example.net", message).await
+    }
+
+    /// As `mail`, to `recipient`.
+    pub(crate) async fn mail_to(&mut self, recipient: &str, message: &[u8]) -> String {
+        for command in ["MAIL FROM:<app@platform.example> BODY=8BITMIME".to_string(), format!("RCPT TO:<{recipient}>")]
+        {
+            let reply = self.command(&command).await;
             assert!(reply.starts_with("250"), "{command}: {reply}");
         }
         assert!(self.command("DATA").await.starts_with("354"));
@@ -884,12 +890,25 @@ async fn starttls_protects_the_client_side_and_is_used_towards_an_upstream_that_
 /// A private Postfix instance (Debian's postfix, run as root) on 127.0.0.1:`port`: it takes mail
 /// for example.net from loopback, offers STARTTLS with the given certificate, and writes each
 /// delivered message to a file in `out/`. Stopped when dropped.
-struct Postfix {
+pub(crate) struct Postfix {
     dir: std::path::PathBuf,
 }
 
 impl Postfix {
     fn start(dir: &Path, port: u16, certificate: &Path, key: &Path) -> Postfix {
+        Postfix::start_for(dir, port, certificate, key, "example.net", "capture")
+    }
+
+    /// As `start`, taking mail for `domain` and handing it to `transport` (`capture`, the file
+    /// writer, or `smtp:[127.0.0.1]:PORT`, another server).
+    pub(crate) fn start_for(
+        dir: &Path,
+        port: u16,
+        certificate: &Path,
+        key: &Path,
+        domain: &str,
+        transport: &str,
+    ) -> Postfix {
         let (out, spool, data) = (dir.join("out"), dir.join("spool"), dir.join("data"));
         for directory in [&out, &spool, &data] {
             std::fs::create_dir_all(directory).expect("a Postfix directory");
@@ -899,11 +918,11 @@ impl Postfix {
         assert!(owned.success() && open.success());
         let main = format!(
             "compatibility_level = 3.6\nqueue_directory = {spool}\ndata_directory = {data}\n\
-             myhostname = upstream.test\nmydestination =\nrelay_domains = example.net\n\
+             myhostname = upstream.test\nmydestination =\nrelay_domains = {domain}\n\
              inet_interfaces = 127.0.0.1\ninet_protocols = ipv4\nmynetworks = 127.0.0.0/8\n\
              smtpd_relay_restrictions = check_recipient_access inline:{{ refused@example.net=REJECT }}, \
-             permit_mynetworks, reject\ndefault_transport = capture\n\
-             relay_transport = capture\nalias_maps =\nalias_database =\n\
+             permit_mynetworks, reject\ndefault_transport = {transport}\n\
+             relay_transport = {transport}\nalias_maps =\nalias_database =\n\
              maillog_file = {log}\nmaillog_file_prefixes = {dir}\n\
              smtpd_tls_cert_file = {certificate}\nsmtpd_tls_key_file = {key}\n\
              smtpd_tls_security_level = may\nsmtpd_tls_loglevel = 1\n",
@@ -944,13 +963,13 @@ impl Postfix {
     }
 
     /// The messages delivered so far.
-    fn delivered(&self) -> Vec<Vec<u8>> {
+    pub(crate) fn delivered(&self) -> Vec<Vec<u8>> {
         std::fs::read_dir(self.dir.join("out"))
             .map(|entries| entries.flatten().filter_map(|entry| std::fs::read(entry.path()).ok()).collect())
             .unwrap_or_default()
     }
 
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("maillog")).unwrap_or_default()
     }
 }

@@ -8,6 +8,7 @@ use senderauth_testkit::{EXAMPLE_DKIM_KEY, Fault, TestDns};
 mod browser;
 mod gateway;
 mod nameserver;
+mod reports;
 use serde_json::Value;
 
 async fn senderauth(server: &TestDns, args: &[&str]) -> Output {
@@ -314,6 +315,7 @@ async fn a_taken_port_is_said_once_with_the_flag_that_moves_it() {
     let dns = format!("127.0.0.1:{port}");
     let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_senderauth"))
         .args(["serve", "--listen", "127.0.0.1:0", "--smtp-listen", "127.0.0.1:0", "--dns-listen", &dns])
+        .args(["--reports-listen", "127.0.0.1:0"])
         .args(["--data-dir", path(&data_dir)])
         .env_remove("SENDERAUTH_CONFIG")
         .output()
@@ -435,6 +437,7 @@ async fn start_service_wrapped(
         .args(["serve", "--listen", "127.0.0.1:0", "--dns-listen", "127.0.0.1:0", "--data-dir", path(data_dir)])
         // Tests run side by side: the SMTP gateway on a port of its own unless a test picks one.
         .args(if extra.contains(&"--smtp-listen") { &[][..] } else { &["--smtp-listen", "127.0.0.1:0"][..] })
+        .args(if extra.contains(&"--reports-listen") { &[][..] } else { &["--reports-listen", "127.0.0.1:0"][..] })
         .args(extra)
         .args(["--nameserver", &server.address().to_string(), "--timeout", "0.5"])
         .env_remove("SENDERAUTH_ADMIN_TOKEN")

@@ -1,0 +1,96 @@
+//! The report address's SMTP listener end to end: Postfix (Debian), as the report host's MX,
+//! relays a receiver's report message to it; it is stored once however often it comes; mail to
+//! another address, too big, or holding no report is refused with its enhanced status code.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use super::gateway::{Client, Postfix, certificate};
+use super::{start_service_full, stop_service, tempdir, zones};
+
+/// A real receiver's report message (Google's, through Microsoft's servers), CRLF line ends.
+fn google_report() -> Vec<u8> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(
+        "../../../shared/testdata/dmarc-reports/parsedmarc/samples/aggregate/\
+         Report domain- borschow.com Submitter- google.com Report-ID- 949348866075514174.eml",
+    );
+    std::fs::read(&path)
+        .unwrap_or_else(|error| panic!("{}: {error} (the shared test data beside the project)", path.display()))
+}
+
+fn free_address() -> SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("address")
+}
+
+#[tokio::test]
+async fn reports_relayed_by_postfix_are_stored_once_and_what_is_no_report_is_refused() {
+    let ready = std::path::Path::new("/usr/sbin/postfix").exists()
+        && std::process::Command::new("id").arg("-u").output().is_ok_and(|output| output.stdout.starts_with(b"0\n"));
+    if !senderauth_testkit::require_or_skip(ready, "postfix (Debian), run as root") {
+        return;
+    }
+    let data_dir = tempdir();
+    let server = zones().await;
+    let listener = free_address();
+    let listen = listener.to_string();
+    let (child, _, _) = start_service_full(&data_dir, &server, &["--reports-listen", listen.as_str()], &[]).await;
+
+    // The listener's own answers.
+    let (mut client, greeting) = Client::connect(listener).await;
+    assert!(greeting.starts_with("220 reports.esp.example"), "{greeting}");
+    let ehlo = client.command("EHLO receiver.example").await;
+    assert!(ehlo.contains("SIZE 67108864") && ehlo.contains("ENHANCEDSTATUSCODES"), "{ehlo}");
+    let too_big = client.command("MAIL FROM:<noreply@receiver.example> SIZE=999999999").await;
+    assert!(too_big.starts_with("552 5.3.4"), "{too_big}");
+    assert!(client.command("MAIL FROM:<noreply@receiver.example>").await.starts_with("250"));
+    let elsewhere = client.command("RCPT TO:<postmaster@reports.esp.example>").await;
+    assert!(elsewhere.starts_with("550 5.1.1") && elsewhere.contains("dmarc@reports.esp.example"), "{elsewhere}");
+    assert!(client.command("RCPT TO:<DMARC@Reports.esp.example>").await.starts_with("250"), "case-insensitive");
+    assert!(client.command("DATA").await.starts_with("354"));
+    let no_report = client.command("Subject: hello\r\n\r\nNot a report.\r\n.").await;
+    assert!(no_report.starts_with("550 5.6.0"), "{no_report}");
+    assert!(client.command("QUIT").await.starts_with("221"));
+
+    // Postfix as the report host's MX, relaying to the listener.
+    let postfix_dir = tempdir().join("postfix");
+    let (tls_certificate, tls_key, _) = certificate(&data_dir.join("tls"));
+    let mx = free_address();
+    let transport = format!("smtp:[127.0.0.1]:{}", listener.port());
+    let postfix =
+        Postfix::start_for(&postfix_dir, mx.port(), &tls_certificate, &tls_key, "reports.esp.example", &transport);
+    let report = google_report();
+    for _ in 0..2 {
+        let (mut client, _) = Client::connect(mx).await;
+        client.command("EHLO google.com").await;
+        let queued = client.mail_to("dmarc@reports.esp.example", &report).await;
+        assert!(queued.starts_with("250"), "{queued}\n{}", postfix.log());
+        client.command("QUIT").await;
+    }
+    let store = senderauth_store::Store::connect(&format!("sqlite://{}", data_dir.join("senderauth.db").display()))
+        .await
+        .expect("the service's store");
+    let started = Instant::now();
+    let stored = loop {
+        let reports = store.reports_about("borschow.com", 10).await.expect("read");
+        if reports.first().is_some_and(|report| report.duplicates == 1) {
+            break reports;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "not stored twice over: {reports:?}\n{}", postfix.log());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(stored.len(), 1, "one report, its copy counted on it");
+    let report = &stored[0];
+    assert_eq!(
+        (report.identity.org_name.as_str(), report.identity.report_id.as_str(), report.source.as_str()),
+        ("google.com", "949348866075514174", "smtp")
+    );
+    assert_eq!(report.conflicts, 0);
+    let log = postfix.log();
+    assert!(
+        log.contains(&format!("relay=127.0.0.1[127.0.0.1]:{}", listener.port())) && log.contains("status=sent"),
+        "{log}"
+    );
+
+    let (status, stderr) = stop_service(child).await;
+    assert!(status.success(), "{stderr}");
+}
