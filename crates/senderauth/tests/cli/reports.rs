@@ -91,6 +91,28 @@ async fn reports_relayed_by_postfix_are_stored_once_and_what_is_no_report_is_ref
         "{log}"
     );
 
+    // The store fails (its reports' table taken away under it): 451, nothing counted, and the
+    // message taken once the store is back, as the sender's retry would be.
+    let database = data_dir.join("senderauth.db").display().to_string();
+    let rename = |from: &str, to: &str| {
+        let script = format!(
+            "import sqlite3; c = sqlite3.connect({database:?}); c.execute('ALTER TABLE {from} RENAME TO {to}'); c.commit()"
+        );
+        let status = std::process::Command::new("python3").args(["-c", &script]).status().expect("python3");
+        assert!(status.success(), "renaming {from}");
+    };
+    rename("dmarc_reports", "dmarc_reports_away");
+    let (mut client, _) = Client::connect(listener).await;
+    client.command("EHLO google.com").await;
+    let refused = client.mail_to("dmarc@reports.esp.example", &google_report()).await;
+    assert!(refused.starts_with("451 4.3.0"), "{refused}");
+    rename("dmarc_reports_away", "dmarc_reports");
+    let copies = |reports: Vec<senderauth_store::ReportSummary>| reports.first().map(|report| report.duplicates);
+    assert_eq!(copies(store.reports_about("borschow.com", 10).await.expect("read")), Some(1), "nothing counted");
+    let taken = client.mail_to("dmarc@reports.esp.example", &google_report()).await;
+    assert!(taken.starts_with("250 2.0.0 1 report(s) taken, 1 of them already stored"), "{taken}");
+    assert_eq!(copies(store.reports_about("borschow.com", 10).await.expect("read")), Some(2));
+
     let (status, stderr) = stop_service(child).await;
     assert!(status.success(), "{stderr}");
 }
