@@ -9,6 +9,7 @@
 
 mod brand;
 mod domains;
+mod reports;
 mod sandbox;
 mod session;
 mod setup;
@@ -56,6 +57,7 @@ pub fn routes() -> Router<WebState> {
         .route("/ui/domains/{domain}/share", post(share::make))
         .route("/ui/domains/{domain}/share/{id}/revoke", post(share::revoke))
         .route("/ui/domains/{domain}/history", get(domains::history_page))
+        .route("/ui/domains/{domain}/reports", get(reports::reports_page))
         .route("/ui/domains/{domain}/delete", post(domains::delete))
         .route("/share/{secret}", get(share::page))
         .route("/share/{secret}/state", get(share::state))

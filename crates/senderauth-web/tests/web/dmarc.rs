@@ -193,8 +193,10 @@ async fn reports_are_stored_once_classed_by_whose_mail_it_was_and_shown_only_to_
         assert_eq!(status, 200, "{head}");
         assert_eq!(&xml_gzip[..2], [0x1f, 0x8b], "gzip");
 
-        // Another account: 404 on every route, and its hand-ins about the domain are refused.
+        // Another account: 404 on every route and page, and its hand-ins about the domain are refused.
         let other = app.account("Other").await;
+        let (mut stranger, _) = crate::ui::signed_in(&app, &other).await;
+        assert_eq!(stranger.get(app.address, &format!("/ui/domains/{domain}/reports")).await.status, 404);
         for path in [
             format!("/api/v1/domains/{domain}/dmarc"),
             format!("/api/v1/domains/{domain}/dmarc/sources"),
@@ -247,6 +249,26 @@ async fn reports_are_stored_once_classed_by_whose_mail_it_was_and_shown_only_to_
         assert_eq!(recommendation["verdict"], "ready_for_quarantine", "{summary}");
         assert_eq!(recommendation["next_record"], "v=DMARC1; p=quarantine;");
         assert_eq!(recommendation["failing_senders"][0]["source_ip"], "203.0.113.66");
+
+        // The reports page: the classes, a bar per day, the verdict with the record to publish,
+        // the sources filtered; the setup page's advice on p=none is the verdict's evidence.
+        let (mut browser, _) = crate::ui::signed_in(&app, &owner).await;
+        let page = browser.get(app.address, &format!("/ui/domains/{calm}/reports")).await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        assert!(page.body.contains("data-verdict=\"ready_for_quarantine\""), "{}", page.body);
+        assert!(page.body.contains("v=DMARC1; p=quarantine;"), "the record to publish");
+        assert_eq!(page.body.matches("<rect ").count(), 60, "a passing and a failing bar for each of 30 days");
+        assert!(page.body.contains(": 5020 passed, 10 failed"), "the day's numbers on its bar");
+        let filtered =
+            browser.get(app.address, &format!("/ui/domains/{domain}/reports?class=unauthenticated&failing=1")).await;
+        let table = &filtered.body[filtered.body.find("id=\"sources\"").expect("the sources table")..];
+        assert!(table.contains("203.0.113.66") && !table.contains("192.0.2.10"), "{table}");
+        let setup = browser.get(app.address, &format!("/ui/domains/{domain}")).await;
+        assert!(
+            setup.body.contains("303 messages the platform sent failed DKIM"),
+            "the advice on p=none: {}",
+            setup.body
+        );
 
         // What holds no report says so; the operator (admin token) hands in reports about any domain.
         let (status, body) = hand_in(&app, &owner, b"hello").await;

@@ -12,7 +12,7 @@ use senderauth_web::ui::Brand;
 use super::api::{App, apps, spawn_app_branded};
 
 /// Signs `token` in to the UI; the client and the session's form token.
-async fn signed_in(app: &App, token: &str) -> (FormClient, String) {
+pub(crate) async fn signed_in(app: &App, token: &str) -> (FormClient, String) {
     let mut browser = FormClient::default();
     let page = browser.get(app.address, "/ui/sign-in").await;
     let csrf = input_value(&page.body, "csrf").expect("the sign-in form's token");
