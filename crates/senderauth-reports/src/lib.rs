@@ -6,6 +6,7 @@
 pub mod aggregate;
 pub mod attribution;
 pub mod container;
+pub mod mutate;
 
 pub use aggregate::{AggregateReport, Limits, ReportError, ReportHeader, ReportRecord, parse, parse_stream};
 pub use attribution::{SourceClass, classify, passed};

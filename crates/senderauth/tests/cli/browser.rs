@@ -367,6 +367,39 @@ async fn in_demo_mode_a_customer_walks_from_connecting_to_verified_with_the_sand
     );
     check_page(&browser, "demo-domains").await;
 
+    // The DMARC reports page: empty at first, then with a receiver's report handed in.
+    browser.goto(&format!("{base}/ui/domains/shop.example.com/reports")).await;
+    assert!(browser.text("main").await.contains("No reports yet"), "{}", browser.text("main").await);
+    check_page(&browser, "demo-reports-empty").await;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("time").as_secs();
+    let report = format!(
+        "<feedback><report_metadata><org_name>receiver.example</org_name><email>r@receiver.example</email>\
+         <report_id>walk-1</report_id><date_range><begin>{}</begin><end>{}</end></date_range></report_metadata>\
+         <policy_published><domain>example.com</domain><p>none</p></policy_published>\
+         <record><row><source_ip>192.0.2.10</source_ip><count>120</count><policy_evaluated><disposition>none\
+         </disposition><dkim>pass</dkim><spf>pass</spf></policy_evaluated></row><identifiers><header_from>\
+         shop.example.com</header_from></identifiers><auth_results><dkim><domain>shop.example.com</domain>\
+         <selector>{}</selector><result>pass</result></dkim><spf><domain>shop.example.com</domain><result>pass\
+         </result></spf></auth_results></record>\
+         <record><row><source_ip>203.0.113.66</source_ip><count>4</count><policy_evaluated><disposition>none\
+         </disposition><dkim>fail</dkim><spf>fail</spf></policy_evaluated></row><identifiers><header_from>\
+         shop.example.com</header_from></identifiers><auth_results><spf><domain>spoof.example</domain><result>fail\
+         </result></spf></auth_results></record></feedback>",
+        now - 86_400,
+        now - 1,
+        dkim[0][2].split('.').next().unwrap_or_default()
+    );
+    let (status, _, body) =
+        senderauth_testkit::http::call_raw(http, "/api/v1/dmarc/reports", &token, "application/xml", report.as_bytes())
+            .await;
+    assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
+    browser.goto(&format!("{base}/ui/domains/shop.example.com/reports")).await;
+    let bars = browser.script("return document.querySelectorAll('svg.chart rect').length;").await;
+    assert_eq!(bars, serde_json::json!(60), "a bar pair per day");
+    let sources = browser.text("#sources").await;
+    assert!(sources.contains("203.0.113.66") && sources.contains("Failing, not us"), "{sources}");
+    check_page(&browser, "demo-reports").await;
+
     // The history: each outcome the checks went through, in plain words, no webhook jargon.
     browser.goto(&format!("{base}/ui/domains/shop.example.com/history")).await;
     check_page(&browser, "demo-history").await;
