@@ -15,7 +15,7 @@ impl Rng {
         Rng(seed.max(1))
     }
 
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
@@ -24,7 +24,7 @@ impl Rng {
 
     /// A number below `bound` (0 when `bound` is 0).
     pub fn below(&mut self, bound: usize) -> usize {
-        if bound == 0 { 0 } else { (self.next() % bound as u64) as usize }
+        if bound == 0 { 0 } else { (self.next_u64() % bound as u64) as usize }
     }
 }
 
@@ -50,7 +50,7 @@ const FRAGMENTS: [&[u8]; 14] = [
 pub fn case(rng: &mut Rng, samples: &[Vec<u8>], xml: &[Vec<u8>]) -> Vec<u8> {
     match rng.below(10) {
         // Pure noise, now and then.
-        0 => (0..rng.below(2048)).map(|_| rng.next() as u8).collect(),
+        0 => (0..rng.below(2048)).map(|_| rng.next_u64() as u8).collect(),
         // XML edited, then packed in gzip: the edits go through the unpacking.
         1 | 2 if !xml.is_empty() => {
             let chosen = rng.below(xml.len());
@@ -77,7 +77,7 @@ fn edit(rng: &mut Rng, input: &[u8], samples: &[Vec<u8>]) -> Vec<u8> {
                 bytes[index] ^= 1 << rng.below(8);
             }
             1 => {
-                let noise: Vec<u8> = (0..rng.below(16) + 1).map(|_| rng.next() as u8).collect();
+                let noise: Vec<u8> = (0..rng.below(16) + 1).map(|_| rng.next_u64() as u8).collect();
                 bytes.splice(at..at, noise);
             }
             2 => {
