@@ -17,6 +17,18 @@ pub struct Metrics {
     duration_count: AtomicU64,
     duration_micros: AtomicU64,
     deliveries: [AtomicU64; 2],
+    /// DMARC reports taken in: stored, copies of stored ones, refused.
+    reports: [AtomicU64; 3],
+    /// Messages the stored reports count, by class (in `SourceClass::ALL`'s order).
+    report_messages: [AtomicU64; 5],
+}
+
+/// What became of a DMARC report handed in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReportOutcome {
+    Stored,
+    Duplicate,
+    Refused,
 }
 
 const OUTCOMES: [(DomainStatus, &str); 4] = [
@@ -47,6 +59,23 @@ impl Metrics {
         self.deliveries[usize::from(!success)].fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Counts one DMARC report handed in.
+    pub fn record_report(&self, outcome: ReportOutcome) {
+        let index = match outcome {
+            ReportOutcome::Stored => 0,
+            ReportOutcome::Duplicate => 1,
+            ReportOutcome::Refused => 2,
+        };
+        self.reports[index].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts the messages of a stored report's rows of one class.
+    pub fn record_report_messages(&self, class: senderauth_reports::SourceClass, messages: u64) {
+        if let Some(index) = senderauth_reports::SourceClass::ALL.iter().position(|known| *known == class) {
+            self.report_messages[index].fetch_add(messages, Ordering::Relaxed);
+        }
+    }
+
     /// The metrics as Prometheus text, with the store's current domain counts and queue lag.
     pub fn render(&self, domains_per_status: &[(String, i64)], queue_lag_seconds: i64) -> String {
         let mut text = String::new();
@@ -73,6 +102,25 @@ impl Metrics {
         text.push_str("# TYPE senderauth_domains gauge\n");
         for (status, count) in domains_per_status {
             let _ = writeln!(text, "senderauth_domains{{status=\"{status}\"}} {count}");
+        }
+        text.push_str("# HELP senderauth_dmarc_reports_total DMARC aggregate reports handed in, by outcome.\n");
+        text.push_str("# TYPE senderauth_dmarc_reports_total counter\n");
+        for (outcome, count) in ["stored", "duplicate", "refused"].iter().zip(&self.reports) {
+            let _ = writeln!(
+                text,
+                "senderauth_dmarc_reports_total{{outcome=\"{outcome}\"}} {}",
+                count.load(Ordering::Relaxed)
+            );
+        }
+        text.push_str("# HELP senderauth_dmarc_messages_total Messages the stored reports count, by class.\n");
+        text.push_str("# TYPE senderauth_dmarc_messages_total counter\n");
+        for (class, count) in senderauth_reports::SourceClass::ALL.iter().zip(&self.report_messages) {
+            let _ = writeln!(
+                text,
+                "senderauth_dmarc_messages_total{{class=\"{}\"}} {}",
+                class.as_str(),
+                count.load(Ordering::Relaxed)
+            );
         }
         text.push_str("# HELP senderauth_webhook_deliveries_total Webhook delivery attempts, by result.\n");
         text.push_str("# TYPE senderauth_webhook_deliveries_total counter\n");

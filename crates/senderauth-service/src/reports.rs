@@ -17,6 +17,7 @@ use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
 use crate::domains::not_found;
+use crate::metrics::ReportOutcome;
 use crate::{Service, ServiceError};
 
 /// Records handed from the parser to the store at a time.
@@ -243,7 +244,12 @@ impl Service {
         source: ReportSource,
         account: Option<i64>,
     ) -> Result<Ingested, ServiceError> {
-        let intake = Intake { store: &self.worker.store, provider: &self.worker.provider, now: self.now() };
+        let intake = Intake {
+            store: &self.worker.store,
+            provider: &self.worker.provider,
+            now: self.now(),
+            metrics: Some(&self.worker.metrics),
+        };
         intake.ingest(input, source, account).await
     }
 }
@@ -255,6 +261,8 @@ pub struct Intake<'a> {
     pub provider: &'a senderauth_core::config::ProviderConfig,
     /// The time the reports are received at.
     pub now: i64,
+    /// Where what was taken in is counted (`/metrics`); the CLI has none.
+    pub metrics: Option<&'a crate::metrics::Metrics>,
 }
 
 impl Intake<'_> {
@@ -324,6 +332,7 @@ impl Intake<'_> {
                             None => self.start_report(&header, source, account).await?,
                         };
                         if let Some(error) = report.refused {
+                            self.count(ReportOutcome::Refused);
                             ingested.refused.push(RefusedReport { file: None, error });
                             continue;
                         }
@@ -354,6 +363,19 @@ impl Intake<'_> {
                             StoredReport::New { id } => (id, false, false),
                             StoredReport::Duplicate { id, conflicting } => (id, true, conflicting),
                         };
+                        if let Some(metrics) = self.metrics {
+                            if duplicate {
+                                metrics.record_report(ReportOutcome::Duplicate);
+                            } else {
+                                metrics.record_report(ReportOutcome::Stored);
+                                for total in &totals.daily {
+                                    if let Some(class) = SourceClass::parse(&total.class) {
+                                        let messages = total.passed.saturating_add(total.failed);
+                                        metrics.record_report_messages(class, u64::try_from(messages).unwrap_or(0));
+                                    }
+                                }
+                            }
+                        }
                         if conflicting {
                             tracing::warn!(
                                 org = %header.org_name, report = %header.report_id, domain = %header.policy.domain,
@@ -377,6 +399,7 @@ impl Intake<'_> {
                     Parsed::Failed { file, error } => {
                         // Whatever of it was written goes with its transaction.
                         current = None;
+                        self.count(ReportOutcome::Refused);
                         ingested.refused.push(RefusedReport { file, error });
                     }
                 }
@@ -390,11 +413,21 @@ impl Intake<'_> {
         let read =
             reader.await.map_err(|error| ServiceError::Internal(format!("the report reader failed: {error}")))?;
         outcome?;
-        read.map_err(|error| ServiceError::InvalidReport(error.to_string()))?;
+        if let Err(error) = read {
+            self.count(ReportOutcome::Refused);
+            return Err(ServiceError::InvalidReport(error.to_string()));
+        }
         if ingested.reports.is_empty() && ingested.refused.is_empty() {
+            self.count(ReportOutcome::Refused);
             return Err(ServiceError::InvalidReport("no DMARC aggregate report was found in the input".to_string()));
         }
         Ok(ingested)
+    }
+
+    fn count(&self, outcome: ReportOutcome) {
+        if let Some(metrics) = self.metrics {
+            metrics.record_report(outcome);
+        }
     }
 
     /// Starts storing a report, or says why it is not stored.

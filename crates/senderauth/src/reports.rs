@@ -62,7 +62,7 @@ pub async fn import(
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |since| since.as_secs() as i64);
-        let intake = Intake { store, provider, now };
+        let intake = Intake { store, provider, now, metrics: None };
         match intake.ingest(bytes, ReportSource::Import, None).await {
             Ok(ingested) => {
                 for report in &ingested.reports {

@@ -273,6 +273,24 @@ async fn reports_are_stored_once_classed_by_whose_mail_it_was_and_shown_only_to_
         // What holds no report says so; the operator (admin token) hands in reports about any domain.
         let (status, body) = hand_in(&app, &owner, b"hello").await;
         assert_eq!((status, body["code"].as_str()), (422, Some("invalid_report")), "{body}");
+        // Counted for the operator.
+        let (_, metrics) = http::call_text(app.address, "GET", "/metrics", None, None).await;
+        let counted = |line: &str| {
+            metrics
+                .lines()
+                .find(|text| text.starts_with(line))
+                .and_then(|text| text.rsplit(' ').next()?.parse::<u64>().ok())
+        };
+        assert_eq!(counted("senderauth_dmarc_reports_total{outcome=\"duplicate\"}"), Some(2), "{metrics}");
+        assert!(
+            counted("senderauth_dmarc_reports_total{outcome=\"refused\"}").is_some_and(|count| count >= 3),
+            "{metrics}"
+        );
+        assert_eq!(
+            counted("senderauth_dmarc_messages_total{class=\"platform_ok\"}"),
+            Some(40 + 4000 + 5000),
+            "{metrics}"
+        );
         let (status, body) =
             hand_in(&app, &app.admin, report("elsewhere.example.net", "op-1", now, &rows[..1]).as_bytes()).await;
         assert_eq!((status, body["reports"][0]["duplicate"].as_bool()), (201, Some(false)), "{body}");
