@@ -346,11 +346,14 @@ struct Guard<R> {
     run: usize,
     limit: usize,
     over: bool,
+    /// Bytes up to markup already seen ahead: until they are consumed, no need to look again
+    /// (the XML reader asks for the buffer at every step).
+    ahead: usize,
 }
 
 impl<R> Guard<R> {
     fn new(inner: R, limit: usize) -> Guard<R> {
-        Guard { inner, run: 0, limit, over: false }
+        Guard { inner, run: 0, limit, over: false, ahead: 0 }
     }
 }
 
@@ -368,11 +371,15 @@ impl<R: BufRead> BufRead for Guard<R> {
     fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
         // Judged on what is offered, before the XML reader takes it: a reader over bytes in
         // memory offers them all at once.
-        if !self.over {
+        if !self.over && self.ahead == 0 {
             let allowed = self.limit.saturating_sub(self.run);
             let offered = self.inner.fill_buf()?;
-            self.over =
-                offered.len() > allowed && !offered[..=allowed].iter().any(|byte| *byte == b'<' || *byte == b'>');
+            if offered.len() > allowed {
+                match memchr::memchr2(b'<', b'>', &offered[..=allowed]) {
+                    Some(at) => self.ahead = at + 1,
+                    None => self.over = true,
+                }
+            }
         }
         if self.over {
             return Err(std::io::Error::other(format!("more than {} bytes without markup: refused", self.limit)));
@@ -381,9 +388,10 @@ impl<R: BufRead> BufRead for Guard<R> {
     }
 
     fn consume(&mut self, amount: usize) {
+        self.ahead = self.ahead.saturating_sub(amount);
         if let Ok(buffer) = self.inner.fill_buf() {
             let consumed = &buffer[..amount.min(buffer.len())];
-            match consumed.iter().rposition(|byte| *byte == b'<' || *byte == b'>') {
+            match memchr::memrchr2(b'<', b'>', consumed) {
                 Some(at) => self.run = consumed.len() - at - 1,
                 None => self.run += consumed.len(),
             }
@@ -395,8 +403,8 @@ impl<R: BufRead> BufRead for Guard<R> {
 
 /// The element's name without a namespace prefix.
 fn local_name(name: &[u8]) -> String {
-    let name = String::from_utf8_lossy(name);
-    name.rsplit(':').next().unwrap_or(&name).to_string()
+    let local = memchr::memrchr(b':', name).map_or(name, |colon| &name[colon + 1..]);
+    String::from_utf8_lossy(local).into_owned()
 }
 
 /// The report's format, from the root's namespace.
@@ -450,9 +458,22 @@ fn note(deviations: &mut Vec<String>, text: &str) {
 }
 
 /// An element opened: a record, a reason or an authentication result starts.
+/// The path's element names, on the stack (a path is matched at every tag; a heap list each
+/// time was a tenth of the parse). Past `NAMES` deep (inside extensions only) the rest is cut:
+/// no field lies that deep.
+fn names(path: &[String]) -> ([&str; NAMES], usize) {
+    let mut names = [""; NAMES];
+    for (slot, name) in names.iter_mut().zip(path) {
+        *slot = name.as_str();
+    }
+    (names, path.len().min(NAMES))
+}
+
+const NAMES: usize = 8;
+
 fn opened(path: &[String], record: &mut Option<PartialRecord>) {
-    let names: Vec<&str> = path.iter().map(String::as_str).collect();
-    match names.as_slice() {
+    let (names, depth) = names(path);
+    match &names[..depth] {
         ["feedback", "record"] => *record = Some(PartialRecord::default()),
         ["feedback", "record", "row", "policy_evaluated", "reason"] => {
             if let Some(record) = record {
@@ -486,9 +507,9 @@ fn closed(
     record: &mut Option<PartialRecord>,
     unknown: &mut Vec<String>,
 ) -> Result<Option<PartialRecord>, ReportError> {
-    let names: Vec<&str> = path.iter().map(String::as_str).collect();
+    let (names, depth) = names(path);
     let policy = &mut header.policy;
-    match names.as_slice() {
+    match &names[..depth] {
         ["feedback"] => {}
         ["feedback", "version"] => header.version = optional(value),
         ["feedback", "report_metadata"] | ["feedback", "report_metadata", "date_range"] => {}

@@ -349,8 +349,12 @@ pub async fn sync_report_authorizations(
     provider: &ProviderConfig,
     now: i64,
 ) -> Result<usize, senderauth_store::StoreError> {
+    let suffix = provider
+        .report_address()
+        .and_then(|address| address.rsplit_once('@').map(|(_, host)| format!("._report._dmarc.{host}")));
     store
         .sync_report_authorizations(
+            suffix.as_deref(),
             |domain| {
                 DomainName::parse(domain).map(|domain| report_authorizations(provider, &domain)).unwrap_or_default()
             },

@@ -343,54 +343,88 @@ impl crate::Store {
         Ok(())
     }
 
-    /// Brings every domain's report authorizations in line with `names_for` (what a domain
-    /// needs under the configured report address): a domain connected before, or under another
-    /// address, gets its names, and names no domain needs any more are withdrawn, each change
-    /// logged for the DNS servers. Returns how many names changed.
+    /// Brings every domain's report authorizations in line with the report address: names
+    /// not ending in `suffix` (`._report._dmarc.<report host>`; `None`: no report address) are
+    /// withdrawn, and each domain without any gets what `names_for` says it needs (domains
+    /// connected before there was a report address). Each change is logged for the DNS servers.
+    /// Returns how many names changed. At a start with nothing to change, two queries.
     pub async fn sync_report_authorizations(
         &self,
+        suffix: Option<&str>,
         names_for: impl Fn(&str) -> Vec<String>,
         now: i64,
     ) -> Result<usize, StoreError> {
         let mut changed = 0;
+        let stale_query = match suffix {
+            Some(_) => {
+                "SELECT DISTINCT name FROM report_authorizations \
+                        WHERE substr(name, length(name) - CAST(? AS INTEGER) + 1) <> ?"
+            }
+            None => "SELECT DISTINCT name FROM report_authorizations",
+        };
+        let mut query = sqlx::query(self.sql(stale_query));
+        if let Some(suffix) = suffix {
+            query = query.bind(suffix.len() as i64).bind(suffix.to_string());
+        }
+        let stale: Vec<String> = query
+            .fetch_all(&self.pool)
+            .await
+            .map_err(database("reading report authorizations"))?
+            .iter()
+            .map(|row| row.get(0))
+            .collect();
+        for names in stale.chunks(1000) {
+            let mut transaction = self.begin_write().await?;
+            for name in names {
+                sqlx::query(self.sql("DELETE FROM report_authorizations WHERE name = ?"))
+                    .bind(name.clone())
+                    .execute(&mut *transaction)
+                    .await
+                    .map_err(database("withdrawing a report authorization"))?;
+            }
+            self.log_zone_changes(&mut transaction, names, now).await?;
+            transaction.commit().await.map_err(database("committing"))?;
+            changed += names.len();
+        }
         let mut after = 0;
         loop {
-            let rows = sqlx::query(self.sql("SELECT id, domain FROM domains WHERE id > ? ORDER BY id LIMIT 1000"))
-                .bind(after)
-                .fetch_all(&self.pool)
-                .await
-                .map_err(database("reading the domains"))?;
+            let rows = sqlx::query(self.sql(
+                "SELECT id, domain FROM domains d WHERE id > ? \
+                 AND NOT EXISTS (SELECT 1 FROM report_authorizations r WHERE r.domain_id = d.id) ORDER BY id LIMIT 1000",
+            ))
+            .bind(after)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(database("reading the domains"))?;
             let Some(last) = rows.last() else { break };
             after = last.get(0);
-            let mut transaction = self.begin_write().await?;
-            for row in &rows {
-                let id: i64 = row.get(0);
-                let wanted = names_for(&row.get::<String, _>(1));
-                let held: Vec<String> =
-                    sqlx::query(self.sql("SELECT name FROM report_authorizations WHERE domain_id = ?"))
-                        .bind(id)
-                        .fetch_all(&mut *transaction)
-                        .await
-                        .map_err(database("reading report authorizations"))?
-                        .iter()
-                        .map(|row| row.get(0))
-                        .collect();
-                let stale: Vec<String> = held.iter().filter(|name| !wanted.contains(name)).cloned().collect();
-                let missing: Vec<String> = wanted.iter().filter(|name| !held.contains(name)).cloned().collect();
-                for name in &stale {
-                    sqlx::query(self.sql("DELETE FROM report_authorizations WHERE domain_id = ? AND name = ?"))
-                        .bind(id)
-                        .bind(name.clone())
-                        .execute(&mut *transaction)
-                        .await
-                        .map_err(database("withdrawing a report authorization"))?;
-                }
-                self.add_report_authorizations(&mut transaction, id, &missing).await?;
-                let names: Vec<String> = stale.into_iter().chain(missing).collect();
-                changed += names.len();
-                self.log_zone_changes(&mut transaction, &names, now).await?;
+            let wanted: Vec<(i64, String)> = rows
+                .iter()
+                .flat_map(|row| {
+                    let id: i64 = row.get(0);
+                    names_for(&row.get::<String, _>(1)).into_iter().map(move |name| (id, name))
+                })
+                .collect();
+            if wanted.is_empty() {
+                continue;
             }
+            let mut transaction = self.begin_write().await?;
+            for chunk in wanted.chunks(200) {
+                let values = vec!["(?, ?)"; chunk.len()].join(", ");
+                let mut insert = sqlx::query(self.sql(format!(
+                    "INSERT INTO report_authorizations (domain_id, name) VALUES {values} ON CONFLICT DO NOTHING"
+                )));
+                for (id, name) in chunk {
+                    insert = insert.bind(*id).bind(name.clone());
+                }
+                insert.execute(&mut *transaction).await.map_err(database("storing report authorizations"))?;
+            }
+            let mut names: Vec<String> = wanted.into_iter().map(|(_, name)| name).collect();
+            names.sort_unstable();
+            names.dedup();
+            self.log_zone_changes(&mut transaction, &names, now).await?;
             transaction.commit().await.map_err(database("committing"))?;
+            changed += names.len();
         }
         Ok(changed)
     }

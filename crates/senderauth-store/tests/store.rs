@@ -605,17 +605,25 @@ async fn report_authorizations_are_brought_in_line_with_the_report_address() {
         // Connected before the platform collected reports: no authorization.
         store.add_domain(account.id, "shop.example.com", 1).await.expect("add");
         let under = |host: &'static str| move |domain: &str| vec![format!("{domain}._report._dmarc.{host}")];
-        assert_eq!(store.sync_report_authorizations(under("reports.esp.example"), 2).await.expect("sync"), 1);
+        let first_host = Some("._report._dmarc.reports.esp.example");
+        let second_host = Some("._report._dmarc.dmarc.esp.example");
+        assert_eq!(
+            store.sync_report_authorizations(first_host, under("reports.esp.example"), 2).await.expect("sync"),
+            1
+        );
         let first = "shop.example.com._report._dmarc.reports.esp.example";
         assert!(store.name_contents(first).await.expect("read").report_authorization);
         assert_eq!(
-            store.sync_report_authorizations(under("reports.esp.example"), 3).await.expect("sync"),
+            store.sync_report_authorizations(first_host, under("reports.esp.example"), 3).await.expect("sync"),
             0,
             "in line"
         );
         // Another report address: the old name withdrawn, the new one published, both logged.
         let last = store.zone_contents().await.expect("zone").last_change;
-        assert_eq!(store.sync_report_authorizations(under("dmarc.esp.example"), 4).await.expect("sync"), 2);
+        assert_eq!(
+            store.sync_report_authorizations(second_host, under("dmarc.esp.example"), 4).await.expect("sync"),
+            2
+        );
         assert!(!store.name_contents(first).await.expect("read").report_authorization);
         let second = "shop.example.com._report._dmarc.dmarc.esp.example";
         assert!(store.name_contents(second).await.expect("read").report_authorization);

@@ -92,8 +92,19 @@ pub async fn import(
     Ok(if refused == 0 { EXIT_OK } else { EXIT_INVALID_INPUT })
 }
 
+/// One JSON line: the report with where it came from.
+#[derive(serde::Serialize)]
+struct JsonLine<'a> {
+    #[serde(flatten)]
+    report: &'a AggregateReport,
+    file: &'a str,
+    packing: senderauth_reports::Packing,
+}
+
 pub fn parse(args: DmarcParseArgs) -> Result<u8> {
     let mut csv = (args.format == ReportFormat::Csv).then(|| csv::Writer::from_writer(std::io::stdout()));
+    // Written straight from the report (no JSON tree in between), through one buffer.
+    let mut json = std::io::BufWriter::new(std::io::stdout().lock());
     if let Some(writer) = &mut csv {
         writer.write_record(CSV_HEADER)?;
     }
@@ -107,10 +118,8 @@ pub fn parse(args: DmarcParseArgs) -> Result<u8> {
                     match &mut csv {
                         Some(writer) => write_rows(writer, &name, &report)?,
                         None => {
-                            let mut line = serde_json::to_value(&report)?;
-                            line["file"] = serde_json::Value::String(name.clone());
-                            line["packing"] = serde_json::to_value(packing)?;
-                            writeln!(std::io::stdout(), "{line}")?;
+                            serde_json::to_writer(&mut json, &JsonLine { report: &report, file: &name, packing })?;
+                            json.write_all(b"\n")?;
                         }
                     }
                 }
@@ -121,6 +130,7 @@ pub fn parse(args: DmarcParseArgs) -> Result<u8> {
             }
         }
     }
+    json.flush()?;
     Ok(if refused > 0 { EXIT_INVALID_INPUT } else { EXIT_OK })
 }
 
