@@ -452,16 +452,26 @@ async fn start_service_wrapped(
         .expect("starting senderauth serve");
     let stdout = child.stdout.take().expect("stdout");
     let mut lines = tokio::io::BufReader::new(stdout).lines();
-    let mut next_line = async || {
-        tokio::time::timeout(std::time::Duration::from_secs(60), lines.next_line())
+    let mut said = Vec::new();
+    for _ in 0..2 {
+        let line = tokio::time::timeout(std::time::Duration::from_secs(60), lines.next_line())
             .await
             .expect("the service starts within 60 s (20 tests start theirs at once on 2 cores)")
-            .expect("reading stdout")
-            .expect("a line saying where it listens")
-    };
-    let http = next_line().await;
-    let http = http.rsplit("http://").next().expect("an address").parse().expect("IP:PORT");
-    let dns = next_line().await;
+            .expect("reading stdout");
+        match line {
+            Some(line) => said.push(line),
+            None => {
+                // It ended before saying where it listens: what it wrote says why.
+                let mut stderr = String::new();
+                if let Some(mut pipe) = child.stderr.take() {
+                    let _ = tokio::io::AsyncReadExt::read_to_string(&mut pipe, &mut stderr).await;
+                }
+                panic!("senderauth serve ended before it listened: {stderr}");
+            }
+        }
+    }
+    let http = said[0].rsplit("http://").next().expect("an address").parse().expect("IP:PORT");
+    let dns = &said[1];
     let dns = dns.split_whitespace().find_map(|word| word.parse().ok()).expect("the DNS server's IP:PORT");
     (child, http, dns)
 }
