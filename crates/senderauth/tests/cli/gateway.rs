@@ -8,7 +8,7 @@ use std::path::Path;
 use senderauth_testkit::http::{call, call_raw, publish_hosted_keys};
 
 use super::nameserver::{dkimpy_ready, python};
-use super::{admin_and_account, path, start_service_full, stop_service, tempdir, zones};
+use super::{admin_and_account, path, start_service_full, start_service_listening, stop_service, tempdir, zones};
 
 /// dkimpy's verdict on `message`: one "pass d=... s=... a=..." line per signature.
 async fn dkimpy(message: &[u8], customer: SocketAddr, platform: SocketAddr) -> (bool, String) {
@@ -454,16 +454,16 @@ async fn the_smtp_gateway_relays_signed_mail_and_answers_every_fault_with_a_clea
     let (upstream_address, received, connections) = upstream(mode.clone(), None).await;
     let server = zones().await;
     let data_dir = tempdir();
-    let smtp = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("address");
-    let (smtp_listen, upstream_text) = (smtp.to_string(), upstream_address.to_string());
-    let extra = ["--smtp-listen", smtp_listen.as_str(), "--smtp-upstream", upstream_text.as_str()];
+    let upstream_text = upstream_address.to_string();
+    let extra = ["--smtp-listen", "127.0.0.1:0", "--smtp-upstream", upstream_text.as_str()];
     let envs = [
         ("SENDERAUTH_SMTP_IDLE_SECONDS", "2"),
         ("SENDERAUTH_SMTP_MESSAGE_SIZE_LIMIT", "20000"),
         ("SENDERAUTH_SMTP_AUTH_FAILURES", "3"),
         ("SENDERAUTH_SMTP_AUTH_FAILURE_DELAY_MS", "300"),
     ];
-    let (child, http, dns) = start_service_full(&data_dir, &server, &extra, &envs).await;
+    let started = start_service_listening(&[], &data_dir, &server, &extra, &envs).await;
+    let (child, http, dns, smtp) = (started.child, started.http, started.dns, started.smtp);
     let (admin, token) = admin_and_account(&data_dir, http, "Mailer").await;
     let (status, connected) =
         call(http, "POST", "/api/v1/domains", Some(&token), Some(r#"{"email": "news@rsa.example.com"}"#)).await;
@@ -642,10 +642,10 @@ async fn no_smuggled_message_gets_through_and_the_session_ends() {
     let (upstream_address, received, _) = upstream(mode, None).await;
     let server = zones().await;
     let data_dir = tempdir();
-    let smtp = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("address");
-    let (smtp_listen, upstream_text) = (smtp.to_string(), upstream_address.to_string());
-    let extra = ["--smtp-listen", smtp_listen.as_str(), "--smtp-upstream", upstream_text.as_str()];
-    let (child, http, _) = start_service_full(&data_dir, &server, &extra, &[]).await;
+    let upstream_text = upstream_address.to_string();
+    let extra = ["--smtp-listen", "127.0.0.1:0", "--smtp-upstream", upstream_text.as_str()];
+    let started = start_service_listening(&[], &data_dir, &server, &extra, &[]).await;
+    let (child, http, _, smtp) = (started.child, started.http, started.dns, started.smtp);
     let (_, token) = admin_and_account(&data_dir, http, "Smuggler").await;
     let auth = format!("AUTH PLAIN {}\r\n", base64::engine::general_purpose::STANDARD.encode(format!("\0u\0{token}")));
 
@@ -751,13 +751,13 @@ async fn relayed_mail_passes_opendkim_and_dmarc_through_the_embedded_dns_server(
     let (upstream_address, received, _) = upstream(mode, None).await;
     let server = zones().await;
     let data_dir = tempdir();
-    let smtp = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("address");
-    let (smtp_listen, upstream_text, resolver) =
-        (smtp.to_string(), upstream_address.to_string(), format!("{RESOLVER_IP}:53"));
+    let (upstream_text, resolver) = (upstream_address.to_string(), format!("{RESOLVER_IP}:53"));
     // Demo mode: the customer's zone is hosted by the embedded DNS server too, which answers a
     // CNAME with the key it leads to, as a recursive resolver would.
-    let extra = ["--demo", "--dns-listen", &resolver, "--smtp-listen", &smtp_listen, "--smtp-upstream", &upstream_text];
-    let (child, http, _) = start_service_full(&data_dir, &server, &extra, &[]).await;
+    let extra =
+        ["--demo", "--dns-listen", &resolver, "--smtp-listen", "127.0.0.1:0", "--smtp-upstream", &upstream_text];
+    let started = start_service_listening(&[], &data_dir, &server, &extra, &[]).await;
+    let (child, http, _, smtp) = (started.child, started.http, started.dns, started.smtp);
     let dns: SocketAddr = resolver.parse().expect("address");
     let token = std::fs::read_to_string(data_dir.join("demo-token")).expect("demo token").trim().to_string();
 
@@ -860,11 +860,11 @@ async fn starttls_protects_the_client_side_and_is_used_towards_an_upstream_that_
     let mode = std::sync::Arc::new(std::sync::Mutex::new(Upstream::Accept));
     let (upstream_address, received, _) = upstream(mode, Some(tls)).await;
     let server = zones().await;
-    let smtp = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("address");
-    let (smtp_listen, upstream_text) = (smtp.to_string(), upstream_address.to_string());
-    let extra = ["--smtp-listen", smtp_listen.as_str(), "--smtp-upstream", upstream_text.as_str()];
+    let upstream_text = upstream_address.to_string();
+    let extra = ["--smtp-listen", "127.0.0.1:0", "--smtp-upstream", upstream_text.as_str()];
     let envs = [("SENDERAUTH_SMTP_TLS_CERTIFICATE", path(&certificate)), ("SENDERAUTH_SMTP_TLS_KEY", path(&key))];
-    let (child, http, _) = start_service_full(&data_dir, &server, &extra, &envs).await;
+    let started = start_service_listening(&[], &data_dir, &server, &extra, &envs).await;
+    let (child, http, _, smtp) = (started.child, started.http, started.dns, started.smtp);
     let (_, token) = admin_and_account(&data_dir, http, "Secure").await;
 
     let (mut client, _) = Client::connect(smtp).await;
@@ -995,10 +995,10 @@ async fn postfix_as_the_upstream_receives_the_signed_mail_over_tls() {
     // and Postfix's daemons run as the postfix user.
     let postfix = Postfix::start(&tempdir().join("postfix"), port, &certificate, &key);
     let server = zones().await;
-    let smtp = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("address");
-    let (smtp_listen, upstream) = (smtp.to_string(), format!("127.0.0.1:{port}"));
-    let extra = ["--smtp-listen", smtp_listen.as_str(), "--smtp-upstream", upstream.as_str()];
-    let (child, http, dns) = start_service_full(&data_dir, &server, &extra, &[]).await;
+    let upstream = format!("127.0.0.1:{port}");
+    let extra = ["--smtp-listen", "127.0.0.1:0", "--smtp-upstream", upstream.as_str()];
+    let started = start_service_listening(&[], &data_dir, &server, &extra, &[]).await;
+    let (child, http, dns, smtp) = (started.child, started.http, started.dns, started.smtp);
     let (_, token) = admin_and_account(&data_dir, http, "Postfix").await;
 
     let (mut client, _) = Client::connect(smtp).await;

@@ -423,6 +423,29 @@ async fn start_service_wrapped(
     extra: &[&str],
     envs: &[(&str, &str)],
 ) -> (tokio::process::Child, std::net::SocketAddr, std::net::SocketAddr) {
+    let started = start_service_listening(wrapper, data_dir, server, extra, envs).await;
+    (started.child, started.http, started.dns)
+}
+
+/// A running service and where it listens, as it said (every listener on port 0 unless a test
+/// picks one: a port picked free and released can be taken by another test before the service
+/// binds it).
+pub(crate) struct Started {
+    pub(crate) child: tokio::process::Child,
+    pub(crate) http: std::net::SocketAddr,
+    pub(crate) dns: std::net::SocketAddr,
+    pub(crate) smtp: std::net::SocketAddr,
+    pub(crate) reports: std::net::SocketAddr,
+}
+
+/// As [`start_service_wrapped`], with every address the service says it listens on.
+pub(crate) async fn start_service_listening(
+    wrapper: &[&str],
+    data_dir: &Path,
+    server: &TestDns,
+    extra: &[&str],
+    envs: &[(&str, &str)],
+) -> Started {
     use tokio::io::AsyncBufReadExt;
     let binary = env!("CARGO_BIN_EXE_senderauth");
     let mut command = match wrapper.split_first() {
@@ -453,7 +476,9 @@ async fn start_service_wrapped(
     let stdout = child.stdout.take().expect("stdout");
     let mut lines = tokio::io::BufReader::new(stdout).lines();
     let mut said = Vec::new();
-    for _ in 0..2 {
+    // HTTP, each DNS address, the SMTP gateway and the report listener, in that order, in one
+    // write: read up to the report listener's line.
+    while !said.last().is_some_and(|line: &String| line.contains("DMARC report listener")) {
         let line = tokio::time::timeout(std::time::Duration::from_secs(60), lines.next_line())
             .await
             .expect("the service starts within 60 s (20 tests start theirs at once on 2 cores)")
@@ -470,10 +495,23 @@ async fn start_service_wrapped(
             }
         }
     }
-    let http = said[0].rsplit("http://").next().expect("an address").parse().expect("IP:PORT");
-    let dns = &said[1];
-    let dns = dns.split_whitespace().find_map(|word| word.parse().ok()).expect("the DNS server's IP:PORT");
-    (child, http, dns)
+    let address = |line: &str| -> std::net::SocketAddr {
+        line.split_whitespace()
+            .map(|word| word.trim_start_matches("http://"))
+            .find_map(|word| word.parse().ok())
+            .unwrap_or_else(|| panic!("an IP:PORT in {line:?}"))
+    };
+    let said_of = |what: &str| {
+        let line = said.iter().find(|line| line.contains(what)).unwrap_or_else(|| panic!("no {what} line: {said:?}"));
+        address(line)
+    };
+    Started {
+        http: said_of("listening on http://"),
+        dns: said_of("serving the platform's zone on"),
+        smtp: said_of("SMTP gateway on"),
+        reports: said_of("DMARC report listener"),
+        child,
+    }
 }
 
 /// Each thread of a process by name (as the kernel shortens it) with its nice value.

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use super::gateway::{Client, Postfix, certificate};
-use super::{start_service_full, stop_service, tempdir, zones};
+use super::{start_service_listening, stop_service, tempdir, zones};
 
 /// A real receiver's report message (Google's, through Microsoft's servers), CRLF line ends.
 fn google_report() -> Vec<u8> {
@@ -31,9 +31,8 @@ async fn reports_relayed_by_postfix_are_stored_once_and_what_is_no_report_is_ref
     }
     let data_dir = tempdir();
     let server = zones().await;
-    let listener = free_address();
-    let listen = listener.to_string();
-    let (child, _, _) = start_service_full(&data_dir, &server, &["--reports-listen", listen.as_str()], &[]).await;
+    let started = start_service_listening(&[], &data_dir, &server, &[], &[]).await;
+    let (child, listener) = (started.child, started.reports);
 
     // The listener's own answers.
     let (mut client, greeting) = Client::connect(listener).await;
