@@ -488,7 +488,7 @@ impl Service {
         let result: Option<serde_json::Value> = stored.and_then(|text| serde_json::from_str(text).ok());
         let mut latest: Option<LatestCheck> = stored.and_then(|text| serde_json::from_str(text).ok());
         if let Some(latest) = &mut latest {
-            self.advise_enforcement(account, domain.as_str(), latest).await?;
+            self.advise_enforcement(domain.as_str(), latest).await?;
         }
         let zone = plan.as_ref().map_or_else(|| domain.to_string(), |plan| plan.zone.to_string());
         let records = plan.map(|plan| {
@@ -512,19 +512,15 @@ impl Service {
 
     /// `dmarc_policy_none`'s advice from the domain's own reports (the way to enforcement),
     /// once they are shown to the account (DKIM verified), instead of a pointer to reports.
-    async fn advise_enforcement(
-        &self,
-        account: i64,
-        domain: &str,
-        latest: &mut LatestCheck,
-    ) -> Result<(), ServiceError> {
+    async fn advise_enforcement(&self, domain: &str, latest: &mut LatestCheck) -> Result<(), ServiceError> {
         let code = ProblemCode::DmarcPolicyNone.as_str();
+        // Reports are shown once DKIM is verified, as the latest check found.
         if !latest.problems.iter().any(|problem| problem.code == code)
-            || self.worker.store.dkim_verified(account, domain).await? != Some(true)
+            || latest.dkim.status != Some(MethodStatus::Verified)
         {
             return Ok(());
         }
-        let recommendation = self.recommendation(account, domain).await?;
+        let recommendation = self.recommendation(domain, &latest.dmarc).await?;
         let mut advice = recommendation.reasons.join(" ");
         if let Some(record) = &recommendation.next_record {
             advice.push_str(&format!(" The record to publish: {record}"));

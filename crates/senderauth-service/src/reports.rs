@@ -16,7 +16,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
-use crate::domains::not_found;
+use crate::domains::{DmarcFindings, LatestCheck, not_found};
 use crate::metrics::ReportOutcome;
 use crate::{Service, ServiceError};
 
@@ -485,15 +485,10 @@ impl Intake<'_> {
 }
 
 impl Service {
-    /// Whether an account sees a domain's reports: `Ok(false)` for its domain without DKIM
-    /// verified; another account's domain is not found.
-    async fn reports_visible(&self, account: i64, domain: &str) -> Result<String, ServiceError> {
-        let (name, _) = self.owned_domain(account, domain).await?;
-        Ok(name.to_string())
-    }
-
+    /// One of the account's domains and whether its reports are shown (DKIM verified);
+    /// another account's domain is not found.
     async fn verified_domain(&self, account: i64, domain: &str) -> Result<(String, bool), ServiceError> {
-        let name = self.reports_visible(account, domain).await?;
+        let name = self.owned_domain(account, domain).await?.0.to_string();
         let verified = self.worker.store.dkim_verified(account, &name).await?.ok_or_else(|| not_found(domain))?;
         Ok((name, verified))
     }
@@ -541,13 +536,19 @@ impl Service {
             .collect();
         summary.per_day =
             per_day.into_iter().map(|(day, (passed, failed))| DayTotal { day: date(day), passed, failed }).collect();
-        summary.recommendation = Some(self.recommendation(account, &name).await?);
+        // The record that applies now, as of the latest check.
+        let page = self.worker.store.domain_page(account, &name).await?;
+        let latest: Option<LatestCheck> =
+            page.and_then(|page| page.result).and_then(|result| serde_json::from_str(&result.result_json).ok());
+        let dmarc = latest.map(|latest| latest.dmarc).unwrap_or_default();
+        summary.recommendation = Some(self.recommendation(&name, &dmarc).await?);
         Ok(summary)
     }
 
-    /// The way to enforcement of one of the account's domains (its reports shown): the verdict
-    /// with its evidence from the last 14 and 30 days.
-    pub async fn recommendation(&self, account: i64, domain: &str) -> Result<Recommendation, ServiceError> {
+    /// The way to enforcement of a domain whose reports are shown (the caller checked), with
+    /// `dmarc` what its latest check found: the verdict with its evidence from the last 14 and
+    /// 30 days.
+    pub async fn recommendation(&self, domain: &str, dmarc: &DmarcFindings) -> Result<Recommendation, ServiceError> {
         let today = self.now().div_euclid(DAY);
         let store = &self.worker.store;
         let totals = store.daily_totals(domain, today - 29).await?;
@@ -575,10 +576,11 @@ impl Service {
             window
         };
         let (recent, month) = (window(14), window(30));
-        let failing_senders: Vec<SourceView> = self
-            .dmarc_sources(account, domain, 30, None, true, 50)
+        let failing_senders: Vec<SourceView> = store
+            .report_sources(domain, today - 29, None, true, 50)
             .await?
             .into_iter()
+            .map(source_view)
             .filter(|source| {
                 matches!(
                     SourceClass::parse(&source.class),
@@ -587,16 +589,8 @@ impl Service {
             })
             .take(10)
             .collect();
-        // The record that applies now, as of the latest check.
-        let page = store.domain_page(account, domain).await?;
-        let result: Option<serde_json::Value> =
-            page.and_then(|page| page.result).and_then(|result| serde_json::from_str(&result.result_json).ok());
-        let dmarc = result.as_ref().map(|result| &result["dmarc"]);
-        let current_policy = dmarc.and_then(|dmarc| dmarc["policy"].as_str()).map(str::to_string);
-        let own_record = dmarc
-            .filter(|dmarc| dmarc["inherited"] == false)
-            .and_then(|dmarc| dmarc["record"].as_str())
-            .map(str::to_string);
+        let current_policy = dmarc.policy.clone();
+        let own_record = dmarc.record.clone().filter(|_| !dmarc.inherited);
         let thresholds = self.enforcement;
         let percent = |share: Option<f64>| share.map_or("no".to_string(), |share| format!("{:.1}%", share * 100.0));
         let senders = failing_senders
@@ -703,16 +697,7 @@ impl Service {
         }
         let from = self.now().div_euclid(DAY) - days + 1;
         let sources = self.worker.store.report_sources(&name, from, class, failing_only, limit).await?;
-        Ok(sources
-            .into_iter()
-            .map(|source| SourceView {
-                source_ip: source.source_ip,
-                class: source.class,
-                passed: source.passed,
-                failed: source.failed,
-                last_seen: date(source.last_day),
-            })
-            .collect())
+        Ok(sources.into_iter().map(source_view).collect())
     }
 
     /// The reports with rows about a domain, newest first.
@@ -755,11 +740,12 @@ impl Service {
     /// A report's original XML (gzip), for the account whose domain is its policy domain (the
     /// XML holds every row, and rows about other domains are not this account's to read).
     pub async fn dmarc_report_xml(&self, account: i64, domain: &str, id: i64) -> Result<Vec<u8>, ServiceError> {
-        let detail = self.dmarc_report(account, domain, id).await?;
-        if detail.report.policy_domain
-            != detail.header["policy"]["domain"].as_str().unwrap_or_default().to_ascii_lowercase()
-            || detail.report.policy_domain != domain.to_ascii_lowercase()
-        {
+        let (name, verified) = self.verified_domain(account, domain).await?;
+        let report = match verified {
+            true => self.worker.store.report_about(&name, id).await?,
+            false => None,
+        };
+        if report.is_none_or(|report| report.identity.policy_domain != name) {
             return Err(ServiceError::ReportNotFound(id));
         }
         self.worker.store.report_xml(id).await?.filter(|xml| !xml.is_empty()).ok_or(ServiceError::ReportNotFound(id))
@@ -854,8 +840,18 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
-/// A day since 1970 as `YYYY-MM-DD`.
-fn date(day: i64) -> String {
+fn source_view(source: senderauth_store::SourceTotal) -> SourceView {
+    SourceView {
+        source_ip: source.source_ip,
+        class: source.class,
+        passed: source.passed,
+        failed: source.failed,
+        last_seen: date(source.last_day),
+    }
+}
+
+/// A day since 1970 as `YYYY-MM-DD` (UTC).
+pub fn date(day: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(day.saturating_mul(DAY))
         .map(|at| format!("{:04}-{:02}-{:02}", at.year(), u8::from(at.month()), at.day()))
         .unwrap_or_default()

@@ -7,7 +7,7 @@ use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use senderauth_service::reports::{DmarcSummary, Recommendation, SourceView};
+use senderauth_service::reports::{DmarcSummary, Recommendation, SourceView, date};
 use serde::Deserialize;
 
 use super::{Chrome, Signed, error_page, render};
@@ -110,11 +110,6 @@ fn headline(recommendation: &Recommendation) -> String {
 
 /// The chart's bars, one per day of the window, oldest first.
 fn bars(summary: &DmarcSummary, today: i64) -> (Vec<Bar>, i64, String, String) {
-    let date = |day: i64| {
-        time::OffsetDateTime::from_unix_timestamp(day * 86_400)
-            .map(|at| format!("{:04}-{:02}-{:02}", at.year(), u8::from(at.month()), at.day()))
-            .unwrap_or_default()
-    };
     let days: Vec<(String, i64, i64)> = (today - DAYS + 1..=today)
         .map(|day| {
             let name = date(day);
