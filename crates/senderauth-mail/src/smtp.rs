@@ -649,6 +649,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             }
             None => Relayed::refusal("451 4.3.5 No upstream mail server is configured; try again later".to_string()),
         };
+        if relayed.reply.starts_with('2') && prepared.rewritten_from.is_none() {
+            // Signed as the customer's domain: counted against what receivers report back.
+            let domain = prepared.from.rsplit_once('@').map_or("", |(_, domain)| domain);
+            let taken = envelope
+                .recipients
+                .iter()
+                .filter(|recipient| !relayed.refused.iter().any(|(refused, _)| refused == *recipient))
+                .map(String::as_str);
+            self.gateway.service.count_sent(domain, taken, self.gateway.service.now());
+        }
         let mut reply = relayed.reply;
         if !relayed.refused.is_empty() {
             // Taken for some recipients only: the client's 250 stands for those, and the others

@@ -7,6 +7,7 @@
 pub mod accounts;
 pub mod config;
 pub mod connections;
+pub mod coverage;
 pub mod domains;
 pub mod error;
 pub mod keys;

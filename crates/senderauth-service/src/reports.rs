@@ -4,9 +4,10 @@
 //! connected with DKIM verified (a domain that merely typed in sees nothing); everything else
 //! stays for the operator.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use senderauth_core::cidr::IpNetwork;
+use senderauth_core::dmarc::receivers::receiver_of_report;
 use senderauth_reports::{ReportEvent, ReportHeader, ReportRecord, SourceClass, classify, passed, stream_reports};
 use senderauth_store::{
     DailyTotal, ReportHeaderRecord, ReportIdentity, ReportRowRecord, ReportSummary, ReportTotals, ReportWriter,
@@ -22,9 +23,11 @@ use crate::{Service, ServiceError};
 
 /// Records handed from the parser to the store at a time.
 const BATCH: usize = 500;
+/// The most sources an event lists.
+pub(crate) const MAX_LISTED: usize = 20;
 /// The most days a summary covers.
 pub const MAX_DAYS: i64 = 400;
-const DAY: i64 = 86_400;
+pub(crate) const DAY: i64 = 86_400;
 
 /// How a report came in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -117,6 +120,8 @@ pub struct DmarcSummary {
     pub report_address: Option<String>,
     /// The way to enforcement, from the last 14 and 30 days.
     pub recommendation: Option<Recommendation>,
+    /// What each receiving organization reported against what the platform sent it.
+    pub receivers: Vec<crate::coverage::ReceiverCoverage>,
 }
 
 /// The thresholds of the way to enforcement: a product choice (the README says why), set in
@@ -234,6 +239,8 @@ struct Current<'s> {
     records: i64,
     messages: i64,
     daily: BTreeMap<(String, i64, SourceClass), (i64, i64)>,
+    /// Per From domain, the platform's failing messages and (some of) their sources.
+    failing: BTreeMap<String, (i64, BTreeSet<String>)>,
 }
 
 impl Service {
@@ -320,6 +327,14 @@ impl Intake<'_> {
                             } else {
                                 total.1 = total.1.saturating_add(counted);
                             }
+                            if class == SourceClass::PlatformFailing && !ok {
+                                let failing =
+                                    report.failing.entry(record.header_from.to_ascii_lowercase()).or_default();
+                                failing.0 = failing.0.saturating_add(counted);
+                                if failing.1.len() < MAX_LISTED {
+                                    failing.1.insert(record.source_ip.to_string());
+                                }
+                            }
                             rows.push(row_record(record, day, class));
                         }
                         if let Some(writer) = &mut report.writer {
@@ -337,6 +352,7 @@ impl Intake<'_> {
                             continue;
                         }
                         let header_record = header_record(&header);
+                        let receiver = receiver_of_report(&header.org_name, header.email.as_deref());
                         let totals = ReportTotals {
                             digest: hex(&report.digest.finalize()),
                             record_count: report.records,
@@ -353,6 +369,7 @@ impl Intake<'_> {
                                     failed,
                                 })
                                 .collect(),
+                            receiver: receiver.clone(),
                         };
                         let writer = match report.writer {
                             Some(writer) => writer,
@@ -375,6 +392,10 @@ impl Intake<'_> {
                                     }
                                 }
                             }
+                        }
+                        if !duplicate {
+                            let about = Announced { id, receiver: &receiver, header: &header, totals: &totals };
+                            self.announce(&about, &report.failing).await;
                         }
                         if conflicting {
                             tracing::warn!(
@@ -424,6 +445,14 @@ impl Intake<'_> {
         Ok(ingested)
     }
 
+    /// Raises the DMARC events a new report gives (see `coverage`): the platform's mail failing,
+    /// sources not seen before. The report is stored whatever happens here.
+    async fn announce(&self, report: &Announced<'_>, failing: &BTreeMap<String, (i64, BTreeSet<String>)>) {
+        if let Err(error) = crate::coverage::announce_report(self.store, report, failing, self.now).await {
+            tracing::error!(%error, report = %report.header.report_id, "the events of a stored DMARC report were not recorded");
+        }
+    }
+
     fn count(&self, outcome: ReportOutcome) {
         if let Some(metrics) = self.metrics {
             metrics.record_report(outcome);
@@ -444,6 +473,7 @@ impl Intake<'_> {
             records: 0,
             messages: 0,
             daily: BTreeMap::new(),
+            failing: BTreeMap::new(),
         };
         let policy_domain = header.policy.domain.trim_end_matches('.').to_ascii_lowercase();
         if let Some(account) = account
@@ -507,6 +537,7 @@ impl Service {
             per_day: Vec::new(),
             report_address: self.worker.provider.report_address(),
             recommendation: None,
+            receivers: Vec::new(),
         };
         if !verified {
             return Ok(summary);
@@ -542,6 +573,7 @@ impl Service {
             page.and_then(|page| page.result).and_then(|result| serde_json::from_str(&result.result_json).ok());
         let dmarc = latest.map(|latest| latest.dmarc).unwrap_or_default();
         summary.recommendation = Some(self.recommendation(&name, &dmarc).await?);
+        summary.receivers = self.receiver_coverage(&name, from).await?;
         Ok(summary)
     }
 
@@ -750,6 +782,14 @@ impl Service {
         }
         self.worker.store.report_xml(id).await?.filter(|xml| !xml.is_empty()).ok_or(ServiceError::ReportNotFound(id))
     }
+}
+
+/// A report just stored, as its events describe it.
+pub(crate) struct Announced<'a> {
+    pub id: i64,
+    pub receiver: &'a str,
+    pub header: &'a ReportHeader,
+    pub totals: &'a ReportTotals,
 }
 
 /// What the parser hands the store.

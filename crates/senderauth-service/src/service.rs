@@ -41,6 +41,8 @@ pub struct Service {
     pub platform_domains: Vec<String>,
     /// The thresholds of the DMARC reports' way to enforcement.
     pub enforcement: crate::reports::EnforcementThresholds,
+    /// What the gateway sent per From domain, receiver and day, not written yet.
+    pub sent: Arc<crate::coverage::SentCounts>,
 }
 
 impl Service {
@@ -60,6 +62,7 @@ impl Service {
             verify_now_seconds: VERIFY_NOW_SECONDS,
             platform_domains,
             enforcement: crate::reports::EnforcementThresholds::default(),
+            sent: Arc::default(),
         }
     }
 

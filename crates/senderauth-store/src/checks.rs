@@ -229,19 +229,7 @@ impl Store {
                 .map_err(database("recording the status change"))?;
                 let event_id: i64 = row.get(0);
                 if check.event.is_some() {
-                    // One delivery per webhook endpoint of the domain's account, made with the event.
-                    sqlx::query(self.sql(
-                        "INSERT INTO webhook_deliveries (endpoint_id, event_id, state, next_attempt_at, created_at) \
-                         SELECT id, ?, 'pending', ?, ? FROM webhook_endpoints \
-                         WHERE account_id = (SELECT account_id FROM domains WHERE id = ?)",
-                    ))
-                    .bind(event_id)
-                    .bind(check.checked_at)
-                    .bind(check.checked_at)
-                    .bind(domain_id)
-                    .execute(&mut *transaction)
-                    .await
-                    .map_err(database("queueing webhook deliveries"))?;
+                    self.queue_deliveries(&mut transaction, event_id, domain_id, check.checked_at).await?;
                 }
                 Some(StatusEvent {
                     id: event_id,
@@ -256,6 +244,30 @@ impl Store {
         }
         transaction.commit().await.map_err(database("committing"))?;
         Ok(outcomes)
+    }
+
+    /// One delivery of event `event_id` per webhook endpoint of the domain's account, made in
+    /// the event's transaction.
+    pub(crate) async fn queue_deliveries(
+        &self,
+        transaction: &mut sqlx::Transaction<'static, sqlx::Any>,
+        event_id: i64,
+        domain_id: i64,
+        at: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(self.sql(
+            "INSERT INTO webhook_deliveries (endpoint_id, event_id, state, next_attempt_at, created_at) \
+             SELECT id, ?, 'pending', ?, ? FROM webhook_endpoints \
+             WHERE account_id = (SELECT account_id FROM domains WHERE id = ?)",
+        ))
+        .bind(event_id)
+        .bind(at)
+        .bind(at)
+        .bind(domain_id)
+        .execute(&mut **transaction)
+        .await
+        .map_err(database("queueing webhook deliveries"))?;
+        Ok(())
     }
 
     /// Claims up to `limit` domains due at `now` for `node`, the most overdue first, leased until

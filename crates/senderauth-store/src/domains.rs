@@ -210,11 +210,11 @@ impl Store {
         let history = match self.backend {
             Backend::Sqlite => {
                 "(SELECT json_group_array(json_object('id', id, 'at', at, 'from', from_status, 'to', to_status, \
-                 'event', event)) FROM status_events WHERE domain_id = d.id)"
+                 'event', event)) FROM status_events WHERE domain_id = d.id AND detail_json IS NULL)"
             }
             Backend::Postgres => {
                 "(SELECT COALESCE(json_agg(json_build_object('id', id, 'at', at, 'from', from_status, 'to', to_status, \
-                 'event', event)), '[]')::text FROM status_events WHERE domain_id = d.id)"
+                 'event', event)), '[]')::text FROM status_events WHERE domain_id = d.id AND detail_json IS NULL)"
             }
         };
         let row = sqlx::query(self.sql(format!(
@@ -613,7 +613,8 @@ impl Store {
     /// A domain's status changes, oldest first.
     pub async fn history(&self, domain_id: i64) -> Result<Vec<StatusEvent>, StoreError> {
         let rows = sqlx::query(self.sql(
-            "SELECT id, domain_id, at, from_status, to_status, event FROM status_events WHERE domain_id = ? ORDER BY id",
+            "SELECT id, domain_id, at, from_status, to_status, event FROM status_events WHERE domain_id = ? \
+             AND detail_json IS NULL ORDER BY id",
         ))
         .bind(domain_id)
         .fetch_all(&self.pool)

@@ -7,11 +7,13 @@
 //!
 //! This file opens the store (pools, migrations, the SQL dialect); each concern has its module:
 //! `accounts` (accounts, tokens, sessions, reserved domains), `domains`, `checks` (claims, the
-//! recorded checks and the check log), `webhooks`, `keys` (the platform's zone), `sandbox`, `shares`
-//! (read-only links to a setup page) and `error`.
+//! recorded checks and the check log), `webhooks`, `keys` (the platform's zone), `reports` (DMARC
+//! reports), `coverage` (what was sent and reported per receiver, DMARC events), `sandbox`,
+//! `shares` (read-only links to a setup page) and `error`.
 
 mod accounts;
 mod checks;
+mod coverage;
 mod domains;
 mod error;
 mod keys;
@@ -29,6 +31,7 @@ use sqlx::{AnyPool, AssertSqlSafe, Row, SqlSafeStr};
 pub(crate) use accounts::random_hex;
 pub use accounts::{Account, Principal, TokenInfo, UiSession};
 pub use checks::{CheckRecord, CheckRun};
+pub use coverage::{DomainEvent, ReceiverReported, SentCount, SilentReceiver};
 pub use domains::{DomainPage, DomainRecord, INITIAL_STATUS, StatusEvent, StoredResult};
 pub(crate) use domains::{domain_record, lifecycle_status, method_status};
 pub use error::StoreError;
@@ -92,6 +95,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
     (14, "domain word table", include_str!("../migrations/sqlite/0014_domain_word_table.sql")),
     (15, "dmarc reports", include_str!("../migrations/sqlite/0015_dmarc_reports.sql")),
     (16, "report authorizations", include_str!("../migrations/sqlite/0016_report_authorizations.sql")),
+    (17, "dmarc coverage", include_str!("../migrations/sqlite/0017_dmarc_coverage.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "initial", include_str!("../migrations/postgres/0001_initial.sql")),
@@ -111,6 +115,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (15, "domain word table", include_str!("../migrations/postgres/0015_domain_word_table.sql")),
     (16, "dmarc reports", include_str!("../migrations/postgres/0016_dmarc_reports.sql")),
     (17, "report authorizations", include_str!("../migrations/postgres/0017_report_authorizations.sql")),
+    (18, "dmarc coverage", include_str!("../migrations/postgres/0018_dmarc_coverage.sql")),
 ];
 
 impl Store {

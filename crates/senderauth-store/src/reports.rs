@@ -3,6 +3,8 @@
 //! day and class, and the original XML (gzip). A report is written in one transaction while it
 //! is read (`ReportWriter`), so a failure stores nothing and memory holds a batch, not a report.
 
+use std::collections::BTreeMap;
+
 use sqlx::Row;
 
 use crate::{Store, StoreError, database, qualified};
@@ -64,6 +66,8 @@ pub struct ReportTotals {
     pub message_count: i64,
     pub xml_gzip: Vec<u8>,
     pub daily: Vec<DailyTotal>,
+    /// The receiving organization that sent the report (`senderauth_reports::receivers`).
+    pub receiver: String,
 }
 
 /// How a report was stored.
@@ -277,17 +281,11 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<SourceTotal>, StoreError> {
         let of_class = if class.is_some() { " AND class = ?" } else { "" };
-        let failing = if failing_only {
-            " HAVING SUM(CASE WHEN dkim = 'pass' OR spf = 'pass' THEN 0 ELSE message_count END) > 0"
-        } else {
-            ""
-        };
+        let failing = if failing_only { " HAVING SUM(failed) > 0" } else { "" };
         let mut query = sqlx::query(self.sql(format!(
-            "SELECT source_ip, class, \
-             CAST(SUM(CASE WHEN dkim = 'pass' OR spf = 'pass' THEN message_count ELSE 0 END) AS BIGINT), \
-             CAST(SUM(CASE WHEN dkim = 'pass' OR spf = 'pass' THEN 0 ELSE message_count END) AS BIGINT), MAX(day) \
-             FROM dmarc_rows WHERE header_from = ? AND day >= ?{of_class} GROUP BY source_ip, class{failing} \
-             ORDER BY SUM(message_count) DESC, source_ip LIMIT {}",
+            "SELECT source_ip, class, CAST(SUM(passed) AS BIGINT), CAST(SUM(failed) AS BIGINT), MAX(day) \
+             FROM dmarc_source_daily WHERE header_from = ? AND day >= ?{of_class} GROUP BY source_ip, class{failing} \
+             ORDER BY SUM(passed) + SUM(failed) DESC, source_ip LIMIT {}",
             limit.max(0)
         )))
         .bind(header_from.to_string())
@@ -402,6 +400,48 @@ impl ReportWriter<'_> {
             }
             query.execute(&mut *self.transaction).await.map_err(database("storing a report's rows"))?;
         }
+        // The batch added up per day, source and class, and the sources not seen before.
+        let mut sources: BTreeMap<(&str, i64, &str, &str), (i64, i64)> = BTreeMap::new();
+        for row in rows {
+            let total = sources.entry((&row.header_from, row.day, &row.source_ip, &row.class)).or_default();
+            if row.dkim == "pass" || row.spf == "pass" {
+                total.0 = total.0.saturating_add(row.message_count);
+            } else {
+                total.1 = total.1.saturating_add(row.message_count);
+            }
+        }
+        let sources: Vec<_> = sources.into_iter().collect();
+        for chunk in sources.chunks(ROWS_PER_INSERT) {
+            let values = vec!["(?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ");
+            let mut query = sqlx::query(self.store.sql(format!(
+                "INSERT INTO dmarc_source_daily (header_from, day, source_ip, class, passed, failed) VALUES {values} \
+                 ON CONFLICT (header_from, day, source_ip, class) DO UPDATE SET \
+                 passed = dmarc_source_daily.passed + excluded.passed, failed = dmarc_source_daily.failed + excluded.failed"
+            )));
+            for ((header_from, day, source_ip, class), (passed, failed)) in chunk {
+                query = query
+                    .bind(header_from.to_string())
+                    .bind(*day)
+                    .bind(source_ip.to_string())
+                    .bind(class.to_string())
+                    .bind(*passed)
+                    .bind(*failed);
+            }
+            query.execute(&mut *self.transaction).await.map_err(database("adding up a report's sources"))?;
+            let values = vec!["(?, ?, ?, ?)"; chunk.len()].join(", ");
+            let mut query = sqlx::query(self.store.sql(format!(
+                "INSERT INTO dmarc_known_sources (header_from, source_ip, class, first_report) VALUES {values} \
+                 ON CONFLICT (header_from, source_ip) DO NOTHING"
+            )));
+            for ((header_from, _, source_ip, class), _) in chunk {
+                query = query
+                    .bind(header_from.to_string())
+                    .bind(source_ip.to_string())
+                    .bind(class.to_string())
+                    .bind(report);
+            }
+            query.execute(&mut *self.transaction).await.map_err(database("recording a report's sources"))?;
+        }
         Ok(())
     }
 
@@ -485,6 +525,33 @@ impl ReportWriter<'_> {
                     .execute(&mut *self.transaction)
                     .await
                     .map_err(database("adding up a report"))?;
+                }
+                // What this receiver reported per From domain and day, the platform's own mail apart.
+                let mut receiver: BTreeMap<(&str, i64), (i64, i64)> = BTreeMap::new();
+                for total in &totals.daily {
+                    let entry = receiver.entry((&total.header_from, total.day)).or_default();
+                    let messages = total.passed.saturating_add(total.failed);
+                    entry.0 = entry.0.saturating_add(messages);
+                    if matches!(total.class.as_str(), "platform_ok" | "platform_failing") {
+                        entry.1 = entry.1.saturating_add(messages);
+                    }
+                }
+                for ((header_from, day), (messages, platform)) in receiver {
+                    sqlx::query(self.store.sql(
+                        "INSERT INTO dmarc_receiver_daily (header_from, receiver, day, reports, messages, platform_messages) \
+                         VALUES (?, ?, ?, 1, ?, ?) ON CONFLICT (header_from, receiver, day) DO UPDATE SET \
+                         reports = dmarc_receiver_daily.reports + 1, \
+                         messages = dmarc_receiver_daily.messages + excluded.messages, \
+                         platform_messages = dmarc_receiver_daily.platform_messages + excluded.platform_messages",
+                    ))
+                    .bind(header_from.to_string())
+                    .bind(totals.receiver.clone())
+                    .bind(day)
+                    .bind(messages)
+                    .bind(platform)
+                    .execute(&mut *self.transaction)
+                    .await
+                    .map_err(database("adding up a receiver's reports"))?;
                 }
                 StoredReport::New { id }
             }

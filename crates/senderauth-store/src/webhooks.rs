@@ -42,6 +42,8 @@ pub struct DueDelivery {
     pub to_status: String,
     pub domain: String,
     pub account_id: i64,
+    /// What a DMARC event is about (JSON); none for a status change.
+    pub detail_json: Option<String>,
 }
 
 /// A delivery as the delivery log shows it.
@@ -189,7 +191,7 @@ impl Store {
             let id: i64 = row.get(0);
             let row = sqlx::query(self.sql(
                 "SELECT d.id, w.url, w.secret, d.attempts, e.id, e.event, e.at, e.from_status, e.to_status, m.domain, m.account_id, \
-                 w.secret_sealed, w.secret_key_id, w.account_id FROM webhook_deliveries d JOIN webhook_endpoints w ON w.id = d.endpoint_id \
+                 w.secret_sealed, w.secret_key_id, w.account_id, e.detail_json FROM webhook_deliveries d JOIN webhook_endpoints w ON w.id = d.endpoint_id \
                  JOIN status_events e ON e.id = d.event_id JOIN domains m ON m.id = e.domain_id WHERE d.id = ?",
             ))
             .bind(id)
@@ -217,6 +219,7 @@ impl Store {
                     to_status: row.get(8),
                     domain: row.get(9),
                     account_id: row.get(10),
+                    detail_json: row.get(14),
                 });
             }
         }

@@ -244,6 +244,9 @@ pub async fn run(
     state.https = settings.service.https;
     state.brand = Arc::new(brand);
     state.demo_token_file = settings.service.demo.then(|| settings.service.data_dir.join("demo-token"));
+    // The gateway's sent counts (written every few seconds) and the search for receivers that
+    // stopped reporting.
+    let coverage = tokio::spawn(state.service.clone().run_coverage(stop.subscribe()));
     let smtp = match settings.service.smtp.listen {
         Some(smtp_address) => {
             let smtp_listener = TcpListener::bind(smtp_address).await.map_err(|source| ServeError::Io {
@@ -339,6 +342,7 @@ pub async fn run(
     let served = senderauth_web::server::serve(listener, router(state), limits, shutdown).await;
     // The API has stopped taking requests; let the checks in flight finish and be written.
     let _ = stop.send(true);
+    let _ = coverage.await;
     let _ = tokio::task::spawn_blocking(move || background.join()).await;
     if let Some(listeners) = nameserver {
         let _ = tokio::task::spawn_blocking(move || listeners.stop()).await;

@@ -3,4 +3,5 @@
 pub mod discover;
 pub mod merge;
 pub mod parse;
+pub mod receivers;
 pub mod verify;

@@ -144,18 +144,24 @@ pub fn signature(secret: &str, timestamp: i64, body: &str) -> String {
     format!("sha256={}", digest.iter().map(|byte| format!("{byte:02x}")).collect::<String>())
 }
 
-/// The JSON a delivery carries.
+/// The JSON a delivery carries: a status change (`from`, `to`), or a DMARC event with what it
+/// is about beside the domain and account.
 pub fn payload(delivery: &DueDelivery) -> String {
+    let mut data = serde_json::Map::new();
+    data.insert("domain".into(), json!(delivery.domain));
+    data.insert("account".into(), json!(delivery.account_id));
+    match delivery.detail_json.as_deref().map(serde_json::from_str::<serde_json::Value>) {
+        Some(Ok(serde_json::Value::Object(detail))) => data.extend(detail),
+        _ => {
+            data.insert("from".into(), json!(delivery.from_status));
+            data.insert("to".into(), json!(delivery.to_status));
+        }
+    }
     json!({
         "id": delivery.event_id,
         "type": delivery.event,
         "created_at": delivery.at,
-        "data": {
-            "domain": delivery.domain,
-            "account": delivery.account_id,
-            "from": delivery.from_status,
-            "to": delivery.to_status,
-        },
+        "data": data,
     })
     .to_string()
 }

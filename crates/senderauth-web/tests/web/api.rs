@@ -28,8 +28,10 @@ pub(crate) struct App {
     pub(crate) dns: TestDns,
     pub(crate) admin: String,
     pub(crate) clock: Arc<AtomicI64>,
-    store: Store,
-    keys: KeyMaker,
+    pub(crate) store: Store,
+    pub(crate) keys: KeyMaker,
+    /// The service behind the API (what the gateway and the background tasks call).
+    pub(crate) service: Service,
 }
 
 /// The app on every backend: SQLite, and PostgreSQL when the test script started one.
@@ -83,13 +85,16 @@ pub(crate) async fn spawn_app_branded(
     let keys = test_keys();
     let mut service = Service::new(worker, Arc::new(move || now.load(Ordering::Relaxed)), keys.clone());
     service.default_domain_limit = default_domain_limit;
-    let mut state = WebState::new(service, "bounces.esp.example".to_string(), DEFAULT_MESSAGE_SIZE_LIMIT);
+    // Webhook receivers in these tests are on loopback (the refusal of private targets is
+    // tested in `webhooks`).
+    service.webhook_targets = senderauth_service::webhooks::Targets::Any;
+    let mut state = WebState::new(service.clone(), "bounces.esp.example".to_string(), DEFAULT_MESSAGE_SIZE_LIMIT);
     state.brand = Arc::new(brand);
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let address = listener.local_addr().expect("address");
     let routes = router_paths(&format!("{:?}", router(state.clone())));
     tokio::spawn(async move { axum::serve(listener, router(state)).await });
-    App { address, routes, dns, admin, clock, store, keys }
+    App { address, routes, dns, admin, clock, store, keys, service }
 }
 
 impl App {

@@ -12,9 +12,15 @@ type Row<'a> = (&'a str, u32, &'a str, &'a str, Vec<(&'a str, String, &'a str)>,
 /// A report (RFC 9990 format) about `domain` for the day before `now`, one record per row:
 /// (source IP, count, DMARC's DKIM, DMARC's SPF, [(d=, s=, result)], override reason).
 fn report(domain: &str, id: &str, now: i64, rows: &[Row<'_>]) -> String {
+    report_by(("receiver.example", "noreply@receiver.example"), domain, id, now, rows)
+}
+
+/// As `report`, sent by the receiver `(org_name, email)`.
+fn report_by(by: (&str, &str), domain: &str, id: &str, now: i64, rows: &[Row<'_>]) -> String {
+    let (org, email) = by;
     let mut xml = format!(
         "<?xml version=\"1.0\"?>\n<feedback xmlns=\"urn:ietf:params:xml:ns:dmarc-2.0\"><version>1.0</version>\
-         <report_metadata><org_name>receiver.example</org_name><email>noreply@receiver.example</email>\
+         <report_metadata><org_name>{org}</org_name><email>{email}</email>\
          <report_id>{id}</report_id><date_range><begin>{}</begin><end>{}</end></date_range></report_metadata>\
          <policy_published><domain>{domain}</domain><p>none</p><discovery_method>treewalk</discovery_method></policy_published>",
         now - 86_400,
@@ -294,5 +300,180 @@ async fn reports_are_stored_once_classed_by_whose_mail_it_was_and_shown_only_to_
         let (status, body) =
             hand_in(&app, &app.admin, report("elsewhere.example.net", "op-1", now, &rows[..1]).as_bytes()).await;
         assert_eq!((status, body["reports"][0]["duplicate"].as_bool()), (201, Some(false)), "{body}");
+    }
+}
+
+#[tokio::test]
+async fn receivers_are_set_against_what_the_gateway_sent_and_dmarc_events_reach_the_webhooks() {
+    use std::sync::atomic::Ordering;
+    const DAY: i64 = 86_400;
+    for app in apps().await {
+        let owner = app.account("Covered").await;
+        let receiver = crate::webhooks::Receiver::default();
+        let hook = crate::webhooks::start_receiver(receiver.clone()).await;
+        let body = format!(r#"{{"url": "http://{hook}/hook"}}"#);
+        let (status, webhook) = app.call("POST", "/api/v1/webhooks", Some(&owner), Some(&body)).await;
+        assert_eq!(status, 201, "{webhook}");
+        // Day 20 at noon.
+        let start = 20 * DAY + DAY / 2;
+        app.clock.store(start, Ordering::Relaxed);
+        let at = |day: i64| 20 * DAY + day * DAY + DAY / 2;
+        let domain = "covered.example.com";
+        app.call("POST", "/api/v1/domains", Some(&owner), Some(r#"{"email": "news@covered.example.com"}"#)).await;
+        app.dns.publish_customer(1, domain);
+        http::publish_hosted_keys(&app.dns, app.address, &owner, domain).await;
+        assert_eq!(app.call("POST", &format!("/api/v1/domains/{domain}/verify"), Some(&owner), None).await.0, 200);
+        let (_, keys) = app.call("GET", &format!("/api/v1/domains/{domain}/dkim"), Some(&owner), None).await;
+        let selector = keys["keys"][0]["selector"].as_str().expect("selector").to_string();
+        let (_, page) = app.call("GET", &format!("/api/v1/domains/{domain}"), Some(&owner), None).await;
+        assert!(page["next_check_at"].as_i64().is_some_and(|next| next > start), "{page}");
+
+        // The gateway signs mail for the domain to Gmail, Outlook.com and a company's own server.
+        let recipients = ["a@gmail.com", "b@googlemail.com", "c@hotmail.com", "d@mail.corp.example.org"];
+        app.service.count_sent(domain, recipients, start - DAY);
+        app.service.count_sent(domain, ["e@gmail.com"], start - DAY);
+        assert_eq!(app.service.flush_sent().await.expect("written"), 3, "Google, Microsoft, example.org");
+
+        let google = ("google.com", "noreply-dmarc-support@google.com");
+        let microsoft = ("Enterprise Outlook", "dmarcreport@microsoft.com");
+        let ours = |count: u32| ("192.0.2.10", count, "pass", "pass", vec![(domain, selector.clone(), "pass")], None);
+        let failing = ("192.0.2.12", 1, "fail", "fail", vec![(domain, selector.clone(), "fail")], None);
+        let other = ("203.0.113.5", 7, "pass", "fail", vec![(domain, "google".to_string(), "pass")], None);
+        // Google's first report (about day 19): the baseline, so no new source; one of the
+        // platform's messages failed DKIM there.
+        let (status, body) = hand_in(
+            &app,
+            &owner,
+            report_by(google, domain, "g-19", start, &[ours(2), failing.clone(), other.clone()]).as_bytes(),
+        )
+        .await;
+        assert_eq!(status, 201, "{body}");
+        let (status, body) =
+            hand_in(&app, &owner, report_by(microsoft, domain, "m-19", start, &[ours(1)]).as_bytes()).await;
+        assert_eq!(status, 201, "{body}");
+        // The failing mail brings the domain's next check forward to now.
+        let (_, page) = app.call("GET", &format!("/api/v1/domains/{domain}"), Some(&owner), None).await;
+        assert_eq!(page["next_check_at"].as_i64(), Some(start), "{page}");
+
+        let (_, summary) =
+            app.call("GET", &format!("/api/v1/domains/{domain}/dmarc?days=14"), Some(&owner), None).await;
+        let receivers = summary["receivers"].as_array().expect("receivers").clone();
+        let row = |name: &str| receivers.iter().find(|row| row["receiver"] == name).cloned().unwrap_or(Value::Null);
+        assert_eq!(
+            (
+                row("google.com")["name"].as_str(),
+                row("google.com")["sent"].as_i64(),
+                row("google.com")["reported_platform"].as_i64()
+            ),
+            (Some("Google"), Some(3), Some(3)),
+            "{summary}"
+        );
+        assert_eq!(
+            (row("google.com")["reported"].as_i64(), row("google.com")["state"].as_str()),
+            (Some(10), Some("reporting"))
+        );
+        assert_eq!(
+            (row("microsoft.com")["sent"].as_i64(), row("microsoft.com")["state"].as_str()),
+            (Some(1), Some("reporting"))
+        );
+        assert_eq!(
+            (
+                row("example.org")["sent"].as_i64(),
+                row("example.org")["state"].as_str(),
+                row("example.org")["last_report"].as_str()
+            ),
+            (Some(1), Some("no_reports"), None),
+            "{summary}"
+        );
+
+        // Two days on, Google reports day 21 with a sender never seen before; the gateway keeps
+        // sending to both.
+        app.clock.store(at(2), Ordering::Relaxed);
+        app.service.count_sent(domain, ["a@gmail.com", "c@outlook.com"], at(1));
+        app.service.flush_sent().await.expect("written");
+        let stranger = ("198.51.100.99", 4, "fail", "fail", Vec::new(), None);
+        let (status, body) = hand_in(
+            &app,
+            &owner,
+            report_by(google, domain, "g-21", at(2), &[ours(1), other.clone(), stranger]).as_bytes(),
+        )
+        .await;
+        assert_eq!(status, 201, "{body}");
+        // Day 22: nothing is missing yet (Microsoft's report about day 21 may still come).
+        assert_eq!(app.service.check_report_coverage().await.expect("checked"), 0);
+        // Day 23: Microsoft was sent mail on day 21 and reported nothing after day 19.
+        app.clock.store(at(3), Ordering::Relaxed);
+        assert_eq!(app.service.check_report_coverage().await.expect("checked"), 1, "Microsoft stopped reporting");
+        assert_eq!(app.service.check_report_coverage().await.expect("checked"), 0, "said once");
+        let (_, summary) =
+            app.call("GET", &format!("/api/v1/domains/{domain}/dmarc?days=14"), Some(&owner), None).await;
+        let receivers = summary["receivers"].as_array().expect("receivers").clone();
+        let state = |name: &str| receivers.iter().find(|row| row["receiver"] == name).map(|row| row["state"].clone());
+        assert_eq!(state("microsoft.com"), Some(Value::from("reports_missing")), "{summary}");
+        assert_eq!(state("google.com"), Some(Value::from("reporting")), "{summary}");
+        // The reports page shows the same, receiver by receiver.
+        let (mut browser, _) = crate::ui::signed_in(&app, &owner).await;
+        let page = browser.get(app.address, &format!("/ui/domains/{domain}/reports")).await;
+        let table = &page.body[page.body.find("id=\"receivers\"").expect("the receivers table")..];
+        assert!(table.contains("data-receiver=\"microsoft.com\" data-state=\"reports_missing\""), "{table}");
+        assert!(
+            table.contains("<td data-label=\"Receiver\">Microsoft</td><td data-label=\"We sent\">2</td>"),
+            "{table}"
+        );
+        assert!(table.contains("data-receiver=\"example.org\" data-state=\"no_reports\""), "{table}");
+
+        // The events reach the account's webhook, signed like status changes; the status
+        // history keeps status changes only.
+        let deliverer = senderauth_service::webhooks::Deliverer::new(
+            app.store.clone(),
+            "test".to_string(),
+            std::sync::Arc::default(),
+            senderauth_service::webhooks::Targets::Any,
+            app.keys.master.clone(),
+        )
+        .expect("deliverer");
+        deliverer.deliver_once(at(3)).await.expect("delivered");
+        let received = receiver.received.lock().expect("lock").clone();
+        let events: Vec<Value> = received.iter().map(|(_, body)| serde_json::from_str(body).expect("JSON")).collect();
+        let event = |kind: &str| events.iter().find(|event| event["type"] == kind).cloned().unwrap_or(Value::Null);
+        let failing_event = event("dmarc.platform_failing");
+        assert_eq!(
+            (
+                failing_event["data"]["domain"].as_str(),
+                failing_event["data"]["receiver"].as_str(),
+                failing_event["data"]["failing_messages"].as_i64()
+            ),
+            (Some(domain), Some("google.com"), Some(1)),
+            "{events:?}"
+        );
+        assert_eq!(failing_event["data"]["sources"], serde_json::json!(["192.0.2.12"]));
+        let new_source = event("dmarc.new_source");
+        assert_eq!(
+            (new_source["data"]["new_sources"].as_i64(), new_source["data"]["sources"][0]["source_ip"].as_str()),
+            (Some(1), Some("198.51.100.99")),
+            "{events:?}"
+        );
+        assert_eq!(new_source["data"]["sources"][0]["class"], "unauthenticated");
+        let missing = event("dmarc.reports_missing");
+        assert_eq!(
+            (
+                missing["data"]["receiver_name"].as_str(),
+                missing["data"]["last_report"].as_str(),
+                missing["data"]["last_sent"].as_str()
+            ),
+            (Some("Microsoft"), Some("1970-01-20"), Some("1970-01-22")),
+            "{events:?}"
+        );
+        assert_eq!(
+            events.iter().filter(|event| event["type"] == "dmarc.new_source").count(),
+            1,
+            "not for the baseline"
+        );
+        let (_, page) = app.call("GET", &format!("/api/v1/domains/{domain}"), Some(&owner), None).await;
+        let history = page["history"].as_array().expect("history");
+        assert!(
+            history.iter().all(|change| change["event"].as_str().is_none_or(|e| !e.starts_with("dmarc."))),
+            "{page}"
+        );
     }
 }

@@ -24,12 +24,12 @@ use tokio::net::TcpListener;
 
 /// A receiving server: records every request; answers 500 to the first `fail_first`.
 #[derive(Clone, Default)]
-struct Receiver {
-    received: Arc<Mutex<Vec<(HeaderMap, String)>>>,
+pub(crate) struct Receiver {
+    pub(crate) received: Arc<Mutex<Vec<(HeaderMap, String)>>>,
     fail_first: Arc<AtomicUsize>,
 }
 
-async fn start_receiver(receiver: Receiver) -> SocketAddr {
+pub(crate) async fn start_receiver(receiver: Receiver) -> SocketAddr {
     let state = receiver.clone();
     let app = axum::Router::new().route(
         "/hook",
