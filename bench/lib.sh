@@ -54,6 +54,12 @@ milliseconds() { # wrk's latency "1.23ms", "456.00us" or "1.02s" as milliseconds
   }'
 }
 
+wrk_latency() { # WRK_OUTPUT: sets p50 and p99 (ms) and errors (non-2xx responses) from wrk --latency's output
+  p50=$(milliseconds "$(awk '$1 == "50%" { print $2 }' "$1")")
+  p99=$(milliseconds "$(awk '$1 == "99%" { print $2 }' "$1")")
+  errors=$(awk '/Non-2xx or 3xx responses/ { print $NF }' "$1")
+}
+
 start_knot() { # ZONE_DIR COUNT ACCOUNTS: generates the customers' zone once (kept between runs),
   # starts Knot on dns_port with it, and arranges for Knot, the service and PostgreSQL
   # (pg_dir) to be stopped on exit

@@ -86,9 +86,7 @@ for backend in $backends; do
   for mode in list search status page setup history state; do
     file="$dir/wrk-$mode.txt"
     wrk -t 1 -c 1 -d "${load_seconds}s" --latency -s bench/ui-load.lua "$api" -- "$mode" "$dir/targets.tsv" "$cookie" >"$file"
-    p50=$(milliseconds "$(awk '$1 == "50%" { print $2 }' "$file")")
-    p99=$(milliseconds "$(awk '$1 == "99%" { print $2 }' "$file")")
-    errors=$(awk '/Non-2xx or 3xx responses/ { print $NF }' "$file")
+    wrk_latency "$file"
     echo "$backend $mode: p50 $p50 ms, p99 $p99 ms, non-2xx ${errors:-0}"
     row="$row $p50 / $p99 |"
   done

@@ -1,4 +1,5 @@
-//! The report address's SMTP listener: receivers' DMARC aggregate reports, relayed by the
+//! The report address's SMTP listener: receivers' DMARC aggregate reports (and the failure and TLS
+//! reports sent to the same address, recognized and kept as such), relayed by the
 //! operator's MTA (the report host's MX points there). Mail only to the configured report
 //! addresses; the client's 250 comes only once the reports in the message are stored (a store
 //! failure is a 451, so the sender tries again and nothing is lost); every refusal carries its
@@ -14,6 +15,7 @@ use tokio::sync::watch;
 
 use senderauth_core::mailbox::smtp_path;
 use senderauth_service::connections::Slots;
+use senderauth_service::feedback::Taken;
 use senderauth_service::reports::ReportSource;
 use senderauth_service::{Service, ServiceError};
 
@@ -157,8 +159,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ReportSession<S> {
             let text = format!("521 5.5.2 {fault}; closing the connection");
             return self.wire.last_reply(&text).await;
         }
-        let reply = match self.service.ingest_reports(message, ReportSource::Smtp, None).await {
-            Ok(ingested) if !ingested.reports.is_empty() => {
+        let reply = match self.service.take_report_message(message, ReportSource::Smtp).await {
+            Ok(Taken::Failure { domain, .. }) => {
+                format!(
+                    "250 2.0.0 Failure report about {} taken (headers only, redacted, kept 7 days)",
+                    single_line(&domain)
+                )
+            }
+            Ok(Taken::Tls { duplicate, .. }) => {
+                format!("250 2.0.0 TLS report taken{}", if duplicate { ", already stored" } else { "" })
+            }
+            Ok(Taken::Aggregate(ingested)) if !ingested.reports.is_empty() => {
                 let copies = ingested.reports.iter().filter(|report| report.duplicate).count();
                 let mut text = format!("250 2.0.0 {} report(s) taken", ingested.reports.len());
                 if copies > 0 {
@@ -169,7 +180,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ReportSession<S> {
                 }
                 text
             }
-            Ok(ingested) => {
+            Ok(Taken::Aggregate(ingested)) => {
                 let reasons: Vec<String> = ingested.refused.iter().map(|refused| refused.error.clone()).collect();
                 format!("550 5.6.0 No DMARC aggregate report could be read: {}", single_line(&reasons.join("; ")))
             }

@@ -6,11 +6,13 @@
 pub mod aggregate;
 pub mod attribution;
 pub mod container;
+pub mod feedback;
 pub mod mutate;
 
 pub use aggregate::{AggregateReport, Limits, ReportError, ReportHeader, ReportRecord, parse, parse_stream};
 pub use attribution::{SourceClass, classify, passed};
 pub use container::{PackedReport, Packing, UnpackError, UnpackLimits, unpack};
+pub use feedback::{FailureReport, OtherReport, TlsReport, recognize};
 
 /// Why bytes did not yield a report: they did not unpack, or what they held did not read.
 #[derive(Debug, thiserror::Error)]

@@ -330,3 +330,60 @@ fn mutated_and_random_inputs_are_read_or_refused_never_a_panic() {
     // The cases are no mere noise: many still read as reports.
     assert!(read > 100 && refused > 100, "{read} read, {refused} refused");
 }
+
+#[test]
+fn failure_and_tls_reports_are_recognized_and_failures_keep_redacted_headers_only() {
+    let folder = samples();
+    let read = |path: &str| std::fs::read(folder.join(path)).expect("sample");
+    let failure = |path: &str| match senderauth_reports::recognize(&read(path)) {
+        Some(senderauth_reports::OtherReport::Failure(report)) => *report,
+        other => panic!("{path}: {other:?}"),
+    };
+    let linkedin = failure("failure/dmarc_ruf_report_linkedin.eml");
+    assert_eq!(
+        (linkedin.feedback_type.as_str(), linkedin.reported_domain.as_deref(), linkedin.auth_failure.as_deref()),
+        ("auth-failure", Some("example.com"), Some("dmarc"))
+    );
+    assert_eq!(linkedin.source_ip, Some("10.10.10.10".parse().expect("ip")));
+    let header = |report: &senderauth_reports::FailureReport, name: &str| {
+        report.headers.iter().find(|(field, _)| field.eq_ignore_ascii_case(name)).map(|(_, value)| value.clone())
+    };
+    assert_eq!(header(&linkedin, "From").as_deref(), Some("Sender <redacted@example.com>"));
+    assert!(header(&linkedin, "Authentication-Results").is_some_and(|value| value.contains("dmarc=fail")));
+    assert_eq!(header(&linkedin, "Subject"), None, "no subject is kept");
+    let kept = serde_json::to_string(&linkedin).expect("json");
+    for private in ["sender@example.com", "recipient@linkedin.com", "Subject line", "Thread Topic"] {
+        assert!(!kept.contains(private), "{private} kept: {kept}");
+    }
+    // Every failure sample is one, the plain-text one (no ARF part) too.
+    for entry in std::fs::read_dir(folder.join("failure")).expect("folder") {
+        let path = entry.expect("entry").path();
+        let report = failure(&format!("failure/{}", path.file_name().and_then(|name| name.to_str()).expect("name")));
+        assert!(report.reported_domain.is_some(), "{}: {report:?}", path.display());
+    }
+    let exim = failure("failure/exim_plain_text_only_no_arf_part.eml");
+    assert_eq!(
+        (exim.feedback_type.as_str(), exim.reported_domain.as_deref(), exim.source_ip),
+        ("plain-text", Some("example.com"), Some("203.0.113.68".parse().expect("ip")))
+    );
+    assert_eq!(header(&exim, "From").as_deref(), Some("<redacted@example.com>"));
+
+    for path in ["smtp_tls/google.com_smtp_tls_report.eml", "smtp_tls/rfc8460.json", "smtp_tls/mail.ru.json"] {
+        match senderauth_reports::recognize(&read(path)) {
+            Some(senderauth_reports::OtherReport::Tls(report)) => {
+                assert!(!report.report_id.is_empty() && !report.policy_domains.is_empty(), "{path}: {report:?}")
+            }
+            other => panic!("{path}: {other:?}"),
+        }
+    }
+    let Some(senderauth_reports::OtherReport::Tls(rfc)) = senderauth_reports::recognize(&read("smtp_tls/rfc8460.json"))
+    else {
+        panic!("a TLS report")
+    };
+    assert_eq!(
+        (rfc.organization.as_str(), rfc.policy_domains.as_slice(), rfc.successful_sessions, rfc.failed_sessions),
+        ("Company-X", &["company-y.example".to_string()][..], 5326, 303)
+    );
+    // An aggregate report is neither.
+    assert_eq!(senderauth_reports::recognize(&read("aggregate/!example.com!1538204542!1538463818.xml")), None);
+}

@@ -38,6 +38,8 @@ const SILENCE_LOOKBACK_DAYS: i64 = 14;
 /// How often the counts are written, and how often silent receivers are looked for.
 const FLUSH_EVERY: Duration = Duration::from_secs(10);
 const SILENCE_EVERY: Duration = Duration::from_secs(15 * 60);
+/// How often the names of report sources are looked up.
+const NAMES_EVERY: Duration = Duration::from_secs(30);
 
 /// What the gateway sent and has not written yet: (From domain, receiver, day) → messages.
 #[derive(Debug, Default)]
@@ -207,11 +209,14 @@ impl Service {
         Ok(events)
     }
 
-    /// Writes the gateway's counts every few seconds and looks for silent receivers every
-    /// quarter of an hour, until `stopped`; the counts are written once more at the end.
+    /// Writes the gateway's counts every few seconds, looks up the names of report sources
+    /// every half minute, and every quarter of an hour looks for silent receivers and deletes the
+    /// failure reports past their days, until `stopped`; the counts are written once more at the
+    /// end.
     pub async fn run_coverage(self, mut stopped: watch::Receiver<bool>) {
         let mut flush = tokio::time::interval(FLUSH_EVERY);
         let mut silence = tokio::time::interval(SILENCE_EVERY);
+        let mut names = tokio::time::interval(NAMES_EVERY);
         loop {
             tokio::select! {
                 _ = flush.tick() => {
@@ -222,6 +227,16 @@ impl Service {
                 _ = silence.tick() => {
                     if let Err(error) = self.check_report_coverage().await {
                         tracing::warn!(%error, "looking for receivers that stopped reporting failed");
+                    }
+                    match self.expire_failure_reports().await {
+                        Ok(0) => {}
+                        Ok(deleted) => tracing::info!(deleted, "failure reports past their 7 days deleted"),
+                        Err(error) => tracing::warn!(%error, "deleting old failure reports failed"),
+                    }
+                }
+                _ = names.tick() => {
+                    if let Err(error) = self.resolve_source_names().await {
+                        tracing::warn!(%error, "looking up the names of report sources failed");
                     }
                 }
                 _ = stopped.changed() => break,

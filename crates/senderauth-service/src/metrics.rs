@@ -18,7 +18,7 @@ pub struct Metrics {
     duration_micros: AtomicU64,
     deliveries: [AtomicU64; 2],
     /// DMARC reports taken in: stored, copies of stored ones, refused.
-    reports: [AtomicU64; 3],
+    reports: [AtomicU64; 5],
     /// Messages the stored reports count, by class (in `SourceClass::ALL`'s order).
     report_messages: [AtomicU64; 5],
 }
@@ -29,6 +29,10 @@ pub enum ReportOutcome {
     Stored,
     Duplicate,
     Refused,
+    /// A failure report (kept redacted for 7 days).
+    FailureReport,
+    /// An SMTP TLS report.
+    TlsReport,
 }
 
 const OUTCOMES: [(DomainStatus, &str); 4] = [
@@ -65,6 +69,8 @@ impl Metrics {
             ReportOutcome::Stored => 0,
             ReportOutcome::Duplicate => 1,
             ReportOutcome::Refused => 2,
+            ReportOutcome::FailureReport => 3,
+            ReportOutcome::TlsReport => 4,
         };
         self.reports[index].fetch_add(1, Ordering::Relaxed);
     }
@@ -103,9 +109,10 @@ impl Metrics {
         for (status, count) in domains_per_status {
             let _ = writeln!(text, "senderauth_domains{{status=\"{status}\"}} {count}");
         }
-        text.push_str("# HELP senderauth_dmarc_reports_total DMARC aggregate reports handed in, by outcome.\n");
+        text.push_str("# HELP senderauth_dmarc_reports_total Reports handed in, by outcome (aggregate reports stored, copies, refused; failure and TLS reports).\n");
         text.push_str("# TYPE senderauth_dmarc_reports_total counter\n");
-        for (outcome, count) in ["stored", "duplicate", "refused"].iter().zip(&self.reports) {
+        let outcomes = ["stored", "duplicate", "refused", "failure_report", "tls_report"];
+        for (outcome, count) in outcomes.iter().zip(&self.reports) {
             let _ = writeln!(
                 text,
                 "senderauth_dmarc_reports_total{{outcome=\"{outcome}\"}} {}",

@@ -25,6 +25,10 @@ use crate::{Service, ServiceError};
 const BATCH: usize = 500;
 /// The most sources an event lists.
 pub(crate) const MAX_LISTED: usize = 20;
+/// Sources of a report counted while it is read (the rest are not named).
+const MAX_SOURCES_COUNTED: usize = 10_000;
+/// The largest sources of each report whose reverse DNS names are looked up.
+const NAMED_SOURCES: usize = 25;
 /// The most days a summary covers.
 pub const MAX_DAYS: i64 = 400;
 pub(crate) const DAY: i64 = 86_400;
@@ -181,6 +185,9 @@ pub struct SourceView {
     pub failed: i64,
     /// The last day it was reported (`YYYY-MM-DD`).
     pub last_seen: String,
+    /// Its reverse DNS name, looked up in the background and shown once it resolves back to
+    /// the address.
+    pub name: Option<String>,
 }
 
 /// A stored report as listed.
@@ -241,6 +248,9 @@ struct Current<'s> {
     daily: BTreeMap<(String, i64, SourceClass), (i64, i64)>,
     /// Per From domain, the platform's failing messages and (some of) their sources.
     failing: BTreeMap<String, (i64, BTreeSet<String>)>,
+    /// Messages per source, for the first `MAX_SOURCES_COUNTED` sources (whose names are looked
+    /// up: the largest of them).
+    sources: HashMap<std::net::IpAddr, i64>,
 }
 
 impl Service {
@@ -327,6 +337,12 @@ impl Intake<'_> {
                             } else {
                                 total.1 = total.1.saturating_add(counted);
                             }
+                            let known = report.sources.len() < MAX_SOURCES_COUNTED;
+                            if let Some(count) = report.sources.get_mut(&record.source_ip) {
+                                *count = count.saturating_add(counted);
+                            } else if known {
+                                report.sources.insert(record.source_ip, counted);
+                            }
                             if class == SourceClass::PlatformFailing && !ok {
                                 let failing =
                                     report.failing.entry(record.header_from.to_ascii_lowercase()).or_default();
@@ -396,6 +412,7 @@ impl Intake<'_> {
                         if !duplicate {
                             let about = Announced { id, receiver: &receiver, header: &header, totals: &totals };
                             self.announce(&about, &report.failing).await;
+                            self.queue_names(report.sources).await;
                         }
                         if conflicting {
                             tracing::warn!(
@@ -453,6 +470,16 @@ impl Intake<'_> {
         }
     }
 
+    /// Queues the report's largest sources for a reverse DNS lookup in the background.
+    async fn queue_names(&self, sources: HashMap<std::net::IpAddr, i64>) {
+        let mut largest: Vec<(std::net::IpAddr, i64)> = sources.into_iter().collect();
+        largest.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        let names: Vec<String> = largest.iter().take(NAMED_SOURCES).map(|(ip, _)| ip.to_string()).collect();
+        if let Err(error) = self.store.queue_source_names(&names).await {
+            tracing::warn!(%error, "the sources of a stored DMARC report were not queued for their names");
+        }
+    }
+
     fn count(&self, outcome: ReportOutcome) {
         if let Some(metrics) = self.metrics {
             metrics.record_report(outcome);
@@ -474,6 +501,7 @@ impl Intake<'_> {
             messages: 0,
             daily: BTreeMap::new(),
             failing: BTreeMap::new(),
+            sources: HashMap::new(),
         };
         let policy_domain = header.policy.domain.trim_end_matches('.').to_ascii_lowercase();
         if let Some(account) = account
@@ -517,7 +545,7 @@ impl Intake<'_> {
 impl Service {
     /// One of the account's domains and whether its reports are shown (DKIM verified);
     /// another account's domain is not found.
-    async fn verified_domain(&self, account: i64, domain: &str) -> Result<(String, bool), ServiceError> {
+    pub(crate) async fn verified_domain(&self, account: i64, domain: &str) -> Result<(String, bool), ServiceError> {
         let name = self.owned_domain(account, domain).await?.0.to_string();
         let verified = self.worker.store.dkim_verified(account, &name).await?.ok_or_else(|| not_found(domain))?;
         Ok((name, verified))
@@ -887,6 +915,7 @@ fn source_view(source: senderauth_store::SourceTotal) -> SourceView {
         passed: source.passed,
         failed: source.failed,
         last_seen: date(source.last_day),
+        name: source.name,
     }
 }
 

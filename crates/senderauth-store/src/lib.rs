@@ -8,14 +8,15 @@
 //! This file opens the store (pools, migrations, the SQL dialect); each concern has its module:
 //! `accounts` (accounts, tokens, sessions, reserved domains), `domains`, `checks` (claims, the
 //! recorded checks and the check log), `webhooks`, `keys` (the platform's zone), `reports` (DMARC
-//! reports), `coverage` (what was sent and reported per receiver, DMARC events), `sandbox`,
-//! `shares` (read-only links to a setup page) and `error`.
+//! reports), `feedback` (failure and TLS reports), `coverage` (what was sent and reported per
+//! receiver, DMARC events), `sandbox`, `shares` (read-only links to a setup page) and `error`.
 
 mod accounts;
 mod checks;
 mod coverage;
 mod domains;
 mod error;
+mod feedback;
 mod keys;
 mod reports;
 mod sandbox;
@@ -36,6 +37,7 @@ pub use domains::{DomainPage, DomainRecord, INITIAL_STATUS, StatusEvent, StoredR
 pub(crate) use domains::{domain_record, lifecycle_status, method_status};
 pub use error::StoreError;
 pub(crate) use error::database;
+pub use feedback::{FailureRecord, TlsRecord};
 pub use keys::{DomainZone, KeyGroup, KeyInfo, KeyState, NameContents, NewKey, SealedKey, SealedKind, ZoneContents};
 pub use reports::{
     DailyTotal, ReportHeaderRecord, ReportIdentity, ReportRowRecord, ReportSummary, ReportTotals, ReportWriter,
@@ -96,6 +98,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
     (15, "dmarc reports", include_str!("../migrations/sqlite/0015_dmarc_reports.sql")),
     (16, "report authorizations", include_str!("../migrations/sqlite/0016_report_authorizations.sql")),
     (17, "dmarc coverage", include_str!("../migrations/sqlite/0017_dmarc_coverage.sql")),
+    (18, "failure and tls reports", include_str!("../migrations/sqlite/0018_failure_and_tls_reports.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "initial", include_str!("../migrations/postgres/0001_initial.sql")),
@@ -116,6 +119,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (16, "dmarc reports", include_str!("../migrations/postgres/0016_dmarc_reports.sql")),
     (17, "report authorizations", include_str!("../migrations/postgres/0017_report_authorizations.sql")),
     (18, "dmarc coverage", include_str!("../migrations/postgres/0018_dmarc_coverage.sql")),
+    (19, "failure and tls reports", include_str!("../migrations/postgres/0019_failure_and_tls_reports.sql")),
 ];
 
 impl Store {

@@ -107,6 +107,8 @@ pub struct SourceTotal {
     pub passed: i64,
     pub failed: i64,
     pub last_day: i64,
+    /// Its reverse DNS name, when looked up and confirmed.
+    pub name: Option<String>,
 }
 
 /// A report being written: one transaction from the first row to `finish`; dropped unfinished,
@@ -283,8 +285,9 @@ impl Store {
         let of_class = if class.is_some() { " AND class = ?" } else { "" };
         let failing = if failing_only { " HAVING SUM(failed) > 0" } else { "" };
         let mut query = sqlx::query(self.sql(format!(
-            "SELECT source_ip, class, CAST(SUM(passed) AS BIGINT), CAST(SUM(failed) AS BIGINT), MAX(day) \
-             FROM dmarc_source_daily WHERE header_from = ? AND day >= ?{of_class} GROUP BY source_ip, class{failing} \
+            "SELECT source_ip, class, CAST(SUM(passed) AS BIGINT), CAST(SUM(failed) AS BIGINT), MAX(day), \
+             (SELECT n.name FROM source_names n WHERE n.source_ip = s.source_ip AND n.status = 'confirmed') \
+             FROM dmarc_source_daily s WHERE header_from = ? AND day >= ?{of_class} GROUP BY source_ip, class{failing} \
              ORDER BY SUM(passed) + SUM(failed) DESC, source_ip LIMIT {}",
             limit.max(0)
         )))
@@ -302,6 +305,7 @@ impl Store {
                 passed: row.get(2),
                 failed: row.get(3),
                 last_day: row.get(4),
+                name: row.get(5),
             })
             .collect())
     }

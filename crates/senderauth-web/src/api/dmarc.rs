@@ -83,7 +83,7 @@ pub(super) struct Sources {
         ("class" = Option<String>, Query, description = "only this class"),
         ("failing" = Option<bool>, Query, description = "only sources with messages that failed DMARC"),
         ("limit" = Option<i64>, Query, description = "1 to 10000, default 100"),
-        ("format" = Option<String>, Query, description = "csv for a CSV file (source_ip,class,passed,failed,last_seen)"),
+        ("format" = Option<String>, Query, description = "csv for a CSV file (source_ip,class,passed,failed,last_seen,name)"),
     ),
     responses(
         (status = 200, description = "the sources", body = Sources),
@@ -115,10 +115,17 @@ pub(super) async fn sources(
     match query.format.as_deref() {
         None | Some("json") => Ok(Json(Sources { sources }).into_response()),
         Some("csv") => {
-            let mut csv = String::from("source_ip,class,passed,failed,last_seen\r\n");
+            let mut csv = String::from("source_ip,class,passed,failed,last_seen,name\r\n");
             for source in &sources {
+                // A PTR name may hold any byte: quoted when it needs to be (RFC 4180).
+                let name = source.name.as_deref().unwrap_or("");
+                let name = if name.contains([',', '"', '\r', '\n']) {
+                    format!("\"{}\"", name.replace('"', "\"\""))
+                } else {
+                    name.to_string()
+                };
                 csv.push_str(&format!(
-                    "{},{},{},{},{}\r\n",
+                    "{},{},{},{},{},{name}\r\n",
                     source.source_ip, source.class, source.passed, source.failed, source.last_seen
                 ));
             }
@@ -171,6 +178,32 @@ pub(super) async fn reports(
         return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_limit", "limit must be from 1 to 1000"));
     }
     Ok(Json(Reports { reports: state.service.dmarc_reports(caller.account()?, &domain, limit).await? }))
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub(super) struct Failures {
+    failures: Vec<senderauth_service::feedback::FailureView>,
+}
+
+#[utoipa::path(get, path = "/api/v1/domains/{domain}/dmarc/failures", tag = "dmarc",
+    summary = "The failure reports about the domain from the last 7 days, newest first (header fields only, addresses redacted)",
+    params(("domain" = String, Path, description = "the domain"), ("limit" = Option<i64>, Query, description = "1 to 1000, default 100")),
+    responses(
+        (status = 200, description = "the failure reports", body = Failures),
+        (status = 404, description = "no such domain in this account", body = super::ErrorBody),
+        (status = 401, description = "no valid token", body = super::ErrorBody),
+    ))]
+pub(super) async fn failures(
+    State(state): State<WebState>,
+    caller: Caller,
+    PathParam(domain): PathParam<String>,
+    QueryString(query): QueryString<ReportsQuery>,
+) -> Result<Json<Failures>, ApiError> {
+    let limit = query.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_limit", "limit must be from 1 to 1000"));
+    }
+    Ok(Json(Failures { failures: state.service.failure_reports(caller.account()?, &domain, limit).await? }))
 }
 
 #[utoipa::path(get, path = "/api/v1/domains/{domain}/dmarc/reports/{id}", tag = "dmarc",

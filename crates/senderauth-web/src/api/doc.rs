@@ -45,6 +45,7 @@ use super::{accounts, dmarc, domains, messages, ops, webhooks};
         dmarc::summary,
         dmarc::sources,
         dmarc::reports,
+        dmarc::failures,
         dmarc::report,
         dmarc::report_xml,
     ),

@@ -38,6 +38,7 @@ pub fn routes(state: &WebState) -> Router<WebState> {
         .route("/api/v1/domains/{domain}/dmarc", get(dmarc::summary))
         .route("/api/v1/domains/{domain}/dmarc/sources", get(dmarc::sources))
         .route("/api/v1/domains/{domain}/dmarc/reports", get(dmarc::reports))
+        .route("/api/v1/domains/{domain}/dmarc/failures", get(dmarc::failures))
         .route("/api/v1/domains/{domain}/dmarc/reports/{id}", get(dmarc::report))
         .route("/api/v1/domains/{domain}/dmarc/reports/{id}/xml", get(dmarc::report_xml))
         .route("/healthz", get(ops::healthz))

@@ -174,7 +174,7 @@ async fn reports_are_stored_once_classed_by_whose_mail_it_was_and_shown_only_to_
         assert_eq!(status, 200);
         assert_eq!(
             csv.lines().collect::<Vec<_>>(),
-            ["source_ip,class,passed,failed,last_seen", "192.0.2.10,platform_ok,40,0,1970-01-11"]
+            ["source_ip,class,passed,failed,last_seen,name", "192.0.2.10,platform_ok,40,0,1970-01-11,"]
         );
 
         let (_, reports) =
@@ -399,6 +399,28 @@ async fn receivers_are_set_against_what_the_gateway_sent_and_dmarc_events_reach_
         )
         .await;
         assert_eq!(status, 201, "{body}");
+        // The sources' names are looked up in the background: shown when they resolve back to
+        // the address (a PTR anyone can set is not enough).
+        app.dns.add_zone("in-addr.arpa");
+        app.dns.add("5.113.0.203.in-addr.arpa", "PTR", "mta.other.example.com");
+        app.dns.add("mta.other.example.com", "A", "203.0.113.5");
+        app.dns.add("99.100.51.198.in-addr.arpa", "PTR", "mail.google.com.example.com");
+        assert!(app.service.resolve_source_names().await.expect("looked up") >= 3);
+        assert_eq!(app.service.resolve_source_names().await.expect("looked up"), 0, "not again so soon");
+        let (_, sources) =
+            app.call("GET", &format!("/api/v1/domains/{domain}/dmarc/sources?days=14"), Some(&owner), None).await;
+        let name = |ip: &str| {
+            sources["sources"]
+                .as_array()
+                .expect("sources")
+                .iter()
+                .find(|source| source["source_ip"] == ip)
+                .map(|s| s["name"].clone())
+        };
+        assert_eq!(name("203.0.113.5"), Some(Value::from("mta.other.example.com")), "{sources}");
+        assert_eq!(name("198.51.100.99"), Some(Value::Null), "a name that does not lead back is not shown");
+        assert_eq!(name("192.0.2.10"), Some(Value::Null), "no PTR");
+
         // Day 22: nothing is missing yet (Microsoft's report about day 21 may still come).
         assert_eq!(app.service.check_report_coverage().await.expect("checked"), 0);
         // Day 23: Microsoft was sent mail on day 21 and reported nothing after day 19.
@@ -469,6 +491,31 @@ async fn receivers_are_set_against_what_the_gateway_sent_and_dmarc_events_reach_
             1,
             "not for the baseline"
         );
+        // A failure report about the domain (a real receiver's, its domain changed): shown to
+        // the account, redacted; another account does not find the route's domain.
+        let sample = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(
+            "../../../shared/testdata/dmarc-reports/parsedmarc/samples/failure/dmarc_ruf_report_linkedin.crlf.eml",
+        );
+        let failure = String::from_utf8_lossy(&std::fs::read(&sample).expect("the shared sample"))
+            .replace("Reported-Domain: example.com", &format!("Reported-Domain: {domain}"));
+        let taken = app
+            .service
+            .take_report_message(failure.into_bytes(), senderauth_service::reports::ReportSource::Smtp)
+            .await
+            .expect("taken");
+        assert!(matches!(taken, senderauth_service::feedback::Taken::Failure { .. }), "{taken:?}");
+        let (status, failures) =
+            app.call("GET", &format!("/api/v1/domains/{domain}/dmarc/failures"), Some(&owner), None).await;
+        assert_eq!(status, 200, "{failures}");
+        let shown = &failures["failures"][0];
+        assert_eq!((shown["source_ip"].as_str(), shown["auth_failure"].as_str()), (Some("10.10.10.10"), Some("dmarc")));
+        assert!(!failures.to_string().contains("sender@example.com"), "{failures}");
+        assert!(failures.to_string().contains("redacted@example.com"), "{failures}");
+        let stranger = app.account("Stranger").await;
+        let (status, _) =
+            app.call("GET", &format!("/api/v1/domains/{domain}/dmarc/failures"), Some(&stranger), None).await;
+        assert_eq!(status, 404);
+
         let (_, page) = app.call("GET", &format!("/api/v1/domains/{domain}"), Some(&owner), None).await;
         let history = page["history"].as_array().expect("history");
         assert!(

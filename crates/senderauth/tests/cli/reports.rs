@@ -1,6 +1,7 @@
 //! The report address's SMTP listener end to end: Postfix (Debian), as the report host's MX,
 //! relays a receiver's report message to it; it is stored once however often it comes; mail to
-//! another address, too big, or holding no report is refused with its enhanced status code.
+//! another address, too big, or holding no report is refused with its enhanced status code;
+//! failure and TLS reports are recognized and kept as such.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -16,6 +17,26 @@ fn google_report() -> Vec<u8> {
     );
     std::fs::read(&path)
         .unwrap_or_else(|error| panic!("{}: {error} (the shared test data beside the project)", path.display()))
+}
+
+/// A sample from the shared test data as an MTA would send it: without an mbox `From ` line,
+/// with CRLF line ends.
+fn sample_as_sent(path: &str) -> Vec<u8> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/testdata/dmarc-reports/parsedmarc/samples")
+        .join(path);
+    let text = std::fs::read(&path).unwrap_or_else(|error| panic!("{}: {error}", path.display()));
+    let text = match text.strip_prefix(b"From ") {
+        Some(rest) => rest.splitn(2, |byte| *byte == b'\n').nth(1).unwrap_or_default().to_vec(),
+        None => text,
+    };
+    let mut sent = Vec::with_capacity(text.len() + text.len() / 20);
+    for line in text.split_inclusive(|byte| *byte == b'\n') {
+        let line = line.strip_suffix(b"\n").map_or(line, |line| line.strip_suffix(b"\r").unwrap_or(line));
+        sent.extend_from_slice(line);
+        sent.extend_from_slice(b"\r\n");
+    }
+    sent
 }
 
 fn free_address() -> SocketAddr {
@@ -111,6 +132,31 @@ async fn reports_relayed_by_postfix_are_stored_once_and_what_is_no_report_is_ref
     let taken = client.mail_to("dmarc@reports.esp.example", &google_report()).await;
     assert!(taken.starts_with("250 2.0.0 1 report(s) taken, 1 of them already stored"), "{taken}");
     assert_eq!(copies(store.reports_about("borschow.com", 10).await.expect("read")), Some(2));
+
+    // Failure and TLS reports sent to the same address are recognized and kept as such: the
+    // failure report's header fields only, addresses redacted; the TLS report once.
+    let failure =
+        client.mail_to("dmarc@reports.esp.example", &sample_as_sent("failure/dmarc_ruf_report_linkedin.eml")).await;
+    assert!(failure.starts_with("250 2.0.0 Failure report about example.com taken"), "{failure}");
+    let plain = client
+        .mail_to("dmarc@reports.esp.example", &sample_as_sent("failure/exim_plain_text_only_no_arf_part.eml"))
+        .await;
+    assert!(plain.starts_with("250 2.0.0 Failure report about example.com"), "{plain}");
+    let kept = store.failure_reports("example.com", 10).await.expect("read");
+    assert_eq!(kept.len(), 2, "{kept:?}");
+    assert!(kept.iter().all(|report| !report.detail_json.contains("sender@example.com")
+        && !report.detail_json.contains("user@example.com")
+        && !report.detail_json.contains("Subject line")));
+    assert_eq!(kept[1].source_ip.as_deref(), Some("10.10.10.10"));
+    let tls = sample_as_sent("smtp_tls/google.com_smtp_tls_report.eml");
+    let taken = client.mail_to("dmarc@reports.esp.example", &tls).await;
+    assert_eq!(taken.trim_end(), "250 2.0.0 TLS report taken");
+    let again = client.mail_to("dmarc@reports.esp.example", &tls).await;
+    assert_eq!(again.trim_end(), "250 2.0.0 TLS report taken, already stored");
+    // Seven days on, the failure reports are gone.
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("time").as_secs() as i64;
+    assert_eq!(store.expire_failure_reports(now - 7 * 86_400).await.expect("expired"), 0, "not before their time");
+    assert_eq!(store.expire_failure_reports(now + 1).await.expect("expired"), 2);
 
     let (status, stderr) = stop_service(child).await;
     assert!(status.success(), "{stderr}");
