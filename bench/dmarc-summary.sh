@@ -41,6 +41,9 @@ for backend in $backends; do
   took=$(echo "$(date +%s.%N) - $started" | bc)
   stored=$(sql "$backend" "$url" "SELECT COUNT(*) FROM dmarc_rows")
   echo "== $backend: $stored rows imported in ${took}s ($(echo "$stored / $took" | bc) rows/s)"
+  # The import raised dmarc.platform_failing (the mix has the platform's mail failing), which
+  # brings the domain's check forward; with no DNS here that check would find nothing.
+  sql "$backend" "$url" "UPDATE domains SET next_check_at = $((now + 30 * 86400))" >/dev/null
   serve "$dir" "$url" --dns-listen 127.0.0.1:0
   curl -sf -H "Authorization: Bearer $token" "$api/api/v1/domains/$domain/dmarc?days=30" >"$dir/summary.json"
   python3 -c "import json, sys
