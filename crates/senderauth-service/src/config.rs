@@ -178,6 +178,53 @@ pub struct ReportsConfig {
     pub quarantine_pass_share: f64,
     /// The share over 30 days that makes a domain at quarantine ready for reject.
     pub reject_pass_share: f64,
+    /// `[service.reports.imap]`: a mailbox elsewhere to pull reports from; unset: none.
+    pub imap: Option<ImapConfig>,
+}
+
+/// `[service.reports.imap]`: the report mailbox pulled over IMAP (IMAPS or STARTTLS; never in
+/// the clear).
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ImapConfig {
+    /// `host:port` of the IMAP server (the host is checked against its certificate).
+    pub server: String,
+    /// `tls` (IMAPS, the default) or `starttls`.
+    #[serde(default = "default_imap_security")]
+    pub security: String,
+    pub username: String,
+    /// A file holding the password (only the password; the configuration never holds it).
+    pub password_file: PathBuf,
+    /// PEM certificates to trust besides the system's (a private CA).
+    pub ca_file: Option<PathBuf>,
+    /// The folder the reports arrive in.
+    #[serde(default = "default_imap_mailbox")]
+    pub mailbox: String,
+    /// Where messages go once their reports are stored.
+    #[serde(default = "default_imap_processed")]
+    pub processed_folder: String,
+    /// Where messages that hold no report go (kept, never deleted).
+    #[serde(default = "default_imap_unreadable")]
+    pub unreadable_folder: String,
+    /// Seconds between two pulls.
+    #[serde(default = "default_imap_interval")]
+    pub interval_seconds: u64,
+}
+
+fn default_imap_security() -> String {
+    "tls".to_string()
+}
+fn default_imap_mailbox() -> String {
+    "INBOX".to_string()
+}
+fn default_imap_processed() -> String {
+    "senderauth-processed".to_string()
+}
+fn default_imap_unreadable() -> String {
+    "senderauth-unreadable".to_string()
+}
+fn default_imap_interval() -> u64 {
+    300
 }
 
 impl Default for ReportsConfig {
@@ -191,6 +238,7 @@ impl Default for ReportsConfig {
             min_messages: thresholds.min_messages,
             quarantine_pass_share: thresholds.quarantine_share,
             reject_pass_share: thresholds.reject_share,
+            imap: None,
         }
     }
 }

@@ -247,6 +247,11 @@ pub async fn run(
     // The gateway's sent counts (written every few seconds) and the search for receivers that
     // stopped reporting.
     let coverage = tokio::spawn(state.service.clone().run_coverage(stop.subscribe()));
+    if let Some(imap) = &settings.service.reports.imap {
+        let pull = imap_settings(imap, settings.service.reports.message_size_limit)?;
+        tracing::info!(server = %imap.server, username = %imap.username, mailbox = %imap.mailbox, "pulling DMARC reports over IMAP");
+        tokio::spawn(senderauth_mail::imap::run_pull(state.service.clone(), pull, stop.subscribe()));
+    }
     let smtp = match settings.service.smtp.listen {
         Some(smtp_address) => {
             let smtp_listener = TcpListener::bind(smtp_address).await.map_err(|source| ServeError::Io {
@@ -349,6 +354,52 @@ pub async fn run(
     }
     tracing::info!("stopped");
     served.map_err(|source| ServeError::Io { action: "serving HTTP".to_string(), cause: source })
+}
+
+/// The IMAP pull's settings from `[service.reports.imap]`: the password and CA files read now,
+/// so that a mistake stops the start with its reason.
+fn imap_settings(
+    imap: &senderauth_service::config::ImapConfig,
+    size_limit: usize,
+) -> Result<senderauth_mail::imap::ImapSettings, ServeError> {
+    use senderauth_mail::imap::{ImapSecurity, ImapSettings, tls_client_config};
+    let setup = |message: String| ServeError::Setup(format!("[service.reports.imap]: {message}"));
+    let (host, port) = imap
+        .server
+        .rsplit_once(':')
+        .and_then(|(host, port)| Some((host.trim_start_matches('[').trim_end_matches(']'), port.parse::<u16>().ok()?)))
+        .filter(|(host, _)| !host.is_empty())
+        .ok_or_else(|| setup(format!("server = {:?} is not host:port (e.g. imap.esp.example:993)", imap.server)))?;
+    let security = match imap.security.to_ascii_lowercase().as_str() {
+        "tls" => ImapSecurity::Tls,
+        "starttls" => ImapSecurity::StartTls,
+        other => return Err(setup(format!("security = {other:?}: use \"tls\" (IMAPS) or \"starttls\""))),
+    };
+    let read = |path: &std::path::Path, what: &str| {
+        std::fs::read(path).map_err(|error| setup(format!("{what} {}: {error}", path.display())))
+    };
+    let password = String::from_utf8(read(&imap.password_file, "password_file")?)
+        .map_err(|_| setup(format!("password_file {} is not text", imap.password_file.display())))?
+        .trim_end_matches(['\r', '\n'])
+        .to_string();
+    if password.is_empty() {
+        return Err(setup(format!("password_file {} is empty", imap.password_file.display())));
+    }
+    let extra = imap.ca_file.as_deref().map(|path| read(path, "ca_file")).transpose()?;
+    let tls = tls_client_config(extra.as_deref()).map_err(|error| setup(format!("ca_file: {error}")))?;
+    Ok(ImapSettings {
+        host: host.to_string(),
+        port,
+        security,
+        username: imap.username.clone(),
+        password,
+        mailbox: imap.mailbox.clone(),
+        processed: imap.processed_folder.clone(),
+        unreadable: imap.unreadable_folder.clone(),
+        interval: Duration::from_secs(imap.interval_seconds.max(1)),
+        size_limit,
+        tls,
+    })
 }
 
 /// A worker with its own database connections and resolver, configured from `settings`.

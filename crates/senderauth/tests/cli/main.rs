@@ -7,6 +7,7 @@ use senderauth_testkit::{EXAMPLE_DKIM_KEY, Fault, TestDns};
 
 mod browser;
 mod gateway;
+mod imap;
 mod nameserver;
 mod reports;
 use serde_json::Value;
