@@ -125,6 +125,14 @@ enum WriterState {
     Duplicate(i64),
 }
 
+/// A source's messages over some days, and the first and last of them.
+struct SourceSpan {
+    passed: i64,
+    failed: i64,
+    first_day: i64,
+    last_day: i64,
+}
+
 /// Rows per INSERT statement.
 const ROWS_PER_INSERT: usize = 100;
 
@@ -274,6 +282,12 @@ impl Store {
 
     /// A From domain's sources from day `from` on, the most messages first, at most `limit`;
     /// `class` and `failing_only` narrow them.
+    ///
+    /// The candidates come from the sources' totals over all their days, the largest first, in
+    /// growing batches; each is made exact for the window (from its days in the window, unless
+    /// all its days are in it). A source's messages in the window are at most its total, so once
+    /// the `limit`-th best so far has more than the last candidate's total, no later one can
+    /// enter the list, and the answer is the same as adding up every source's days.
     pub async fn report_sources(
         &self,
         header_from: &str,
@@ -282,32 +296,112 @@ impl Store {
         failing_only: bool,
         limit: i64,
     ) -> Result<Vec<SourceTotal>, StoreError> {
+        let limit = usize::try_from(limit.max(0)).unwrap_or(0);
         let of_class = if class.is_some() { " AND class = ?" } else { "" };
-        let failing = if failing_only { " HAVING SUM(failed) > 0" } else { "" };
-        let mut query = sqlx::query(self.sql(format!(
-            "SELECT source_ip, class, CAST(SUM(passed) AS BIGINT), CAST(SUM(failed) AS BIGINT), MAX(day), \
-             (SELECT n.name FROM source_names n WHERE n.source_ip = s.source_ip AND n.status = 'confirmed') \
-             FROM dmarc_source_daily s WHERE header_from = ? AND day >= ?{of_class} GROUP BY source_ip, class{failing} \
-             ORDER BY SUM(passed) + SUM(failed) DESC, source_ip LIMIT {}",
-            limit.max(0)
-        )))
-        .bind(header_from.to_string())
-        .bind(from);
-        if let Some(class) = class {
-            query = query.bind(class.to_string());
+        let failing = if failing_only { " AND failed > 0" } else { "" };
+        let mut best: Vec<SourceTotal> = Vec::new();
+        if limit == 0 {
+            return Ok(best);
         }
-        let rows = query.fetch_all(&self.pool).await.map_err(database("reading report sources"))?;
-        Ok(rows
-            .iter()
-            .map(|row| SourceTotal {
-                source_ip: row.get(0),
-                class: row.get(1),
-                passed: row.get(2),
-                failed: row.get(3),
-                last_day: row.get(4),
-                name: row.get(5),
-            })
-            .collect())
+        let (mut offset, mut batch) = (0_usize, (limit * 2).max(64));
+        loop {
+            let mut query = sqlx::query(self.sql(format!(
+                "SELECT source_ip, class, passed, failed, first_day, last_day FROM dmarc_source_totals \
+                 WHERE header_from = ? AND last_day >= ?{of_class}{failing} \
+                 ORDER BY passed + failed DESC, source_ip, class LIMIT {batch} OFFSET {offset}"
+            )))
+            .bind(header_from.to_string())
+            .bind(from);
+            if let Some(class) = class {
+                query = query.bind(class.to_string());
+            }
+            let rows = query.fetch_all(&self.pool).await.map_err(database("reading report sources"))?;
+            let candidates: Vec<(String, String, i64, i64, i64, i64)> = rows
+                .iter()
+                .map(|row| (row.get(0), row.get(1), row.get(2), row.get(3), row.get(4), row.get(5)))
+                .collect();
+            let Some(last) = candidates.last() else { break };
+            let bound = last.2 + last.3;
+            // Those with days before the window: their days in it, added up.
+            let partial: Vec<&str> = candidates
+                .iter()
+                .filter(|candidate| candidate.4 < from)
+                .map(|candidate| candidate.0.as_str())
+                .collect();
+            let mut in_window: std::collections::HashMap<(String, String), (i64, i64, i64)> =
+                std::collections::HashMap::new();
+            for chunk in partial.chunks(200) {
+                let marks = vec!["?"; chunk.len()].join(", ");
+                let mut query = sqlx::query(self.sql(format!(
+                    "SELECT source_ip, class, CAST(SUM(passed) AS BIGINT), CAST(SUM(failed) AS BIGINT), MAX(day) \
+                     FROM dmarc_source_daily WHERE header_from = ? AND source_ip IN ({marks}) AND day >= ?{of_class} \
+                     GROUP BY source_ip, class"
+                )))
+                .bind(header_from.to_string());
+                for source in chunk {
+                    query = query.bind(source.to_string());
+                }
+                query = query.bind(from);
+                if let Some(class) = class {
+                    query = query.bind(class.to_string());
+                }
+                for row in query.fetch_all(&self.pool).await.map_err(database("reading report sources"))? {
+                    in_window.insert((row.get(0), row.get(1)), (row.get(2), row.get(3), row.get(4)));
+                }
+            }
+            for (source_ip, class, passed, failed, first_day, last_day) in &candidates {
+                let (passed, failed, last_day) = if *first_day >= from {
+                    (*passed, *failed, *last_day)
+                } else {
+                    match in_window.get(&(source_ip.clone(), class.clone())) {
+                        Some(window) => *window,
+                        None => continue,
+                    }
+                };
+                if failing_only && failed == 0 {
+                    continue;
+                }
+                best.push(SourceTotal {
+                    source_ip: source_ip.clone(),
+                    class: class.clone(),
+                    passed,
+                    failed,
+                    last_day,
+                    name: None,
+                });
+            }
+            best.sort_by(|a, b| {
+                (b.passed + b.failed).cmp(&(a.passed + a.failed)).then_with(|| a.source_ip.cmp(&b.source_ip))
+            });
+            best.truncate(limit);
+            let settled = best.len() == limit && best.last().is_some_and(|worst| worst.passed + worst.failed > bound);
+            if settled || candidates.len() < batch {
+                break;
+            }
+            offset += batch;
+            batch *= 2;
+        }
+        // The names of those listed (looked up in the background; confirmed ones only).
+        if !best.is_empty() {
+            let marks = vec!["?"; best.len()].join(", ");
+            let mut query = sqlx::query(self.sql(format!(
+                "SELECT source_ip, name FROM source_names WHERE status = 'confirmed' AND source_ip IN ({marks})"
+            )));
+            for source in &best {
+                query = query.bind(source.source_ip.clone());
+            }
+            let names: std::collections::HashMap<String, String> = query
+                .fetch_all(&self.pool)
+                .await
+                .map_err(database("reading source names"))?
+                .iter()
+                .map(|row| (row.get(0), row.get(1)))
+                .collect();
+            for source in &mut best {
+                source.name = names.get(&source.source_ip).cloned();
+            }
+        }
+        Ok(best)
     }
 }
 
@@ -430,6 +524,42 @@ impl ReportWriter<'_> {
                     .bind(class.to_string())
                     .bind(*passed)
                     .bind(*failed);
+            }
+            query.execute(&mut *self.transaction).await.map_err(database("adding up a report's sources"))?;
+            // Per (domain, source, class) once in a statement (PostgreSQL will not update a row
+            // twice in one), with its first and last day.
+            let mut totals: BTreeMap<(&str, &str, &str), SourceSpan> = BTreeMap::new();
+            for ((header_from, day, source_ip, class), (passed, failed)) in chunk {
+                let total = totals.entry((header_from, source_ip, class)).or_insert(SourceSpan {
+                    passed: 0,
+                    failed: 0,
+                    first_day: *day,
+                    last_day: *day,
+                });
+                total.passed = total.passed.saturating_add(*passed);
+                total.failed = total.failed.saturating_add(*failed);
+                total.first_day = total.first_day.min(*day);
+                total.last_day = total.last_day.max(*day);
+            }
+            let values = vec!["(?, ?, ?, ?, ?, ?, ?)"; totals.len()].join(", ");
+            let mut query = sqlx::query(self.store.sql(format!(
+                "INSERT INTO dmarc_source_totals (header_from, source_ip, class, passed, failed, first_day, last_day) \
+                 VALUES {values} ON CONFLICT (header_from, source_ip, class) DO UPDATE SET \
+                 passed = dmarc_source_totals.passed + excluded.passed, failed = dmarc_source_totals.failed + excluded.failed, \
+                 first_day = CASE WHEN excluded.first_day < dmarc_source_totals.first_day THEN excluded.first_day \
+                 ELSE dmarc_source_totals.first_day END, \
+                 last_day = CASE WHEN excluded.last_day > dmarc_source_totals.last_day THEN excluded.last_day \
+                 ELSE dmarc_source_totals.last_day END"
+            )));
+            for ((header_from, source_ip, class), span) in totals {
+                query = query
+                    .bind(header_from.to_string())
+                    .bind(source_ip.to_string())
+                    .bind(class.to_string())
+                    .bind(span.passed)
+                    .bind(span.failed)
+                    .bind(span.first_day)
+                    .bind(span.last_day);
             }
             query.execute(&mut *self.transaction).await.map_err(database("adding up a report's sources"))?;
             let values = vec!["(?, ?, ?, ?)"; chunk.len()].join(", ");

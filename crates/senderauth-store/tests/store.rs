@@ -634,3 +634,113 @@ async fn report_authorizations_are_brought_in_line_with_the_report_address() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_windows_largest_sources_are_the_same_as_adding_up_every_day() {
+    use senderauth_store::{ReportHeaderRecord, ReportIdentity, ReportRowRecord, ReportTotals};
+    on_both(|store, _| async move {
+        // 60 days of reports about one domain: sources that send every day, some only lately,
+        // some only long ago, some heavy long ago and light lately (first among the totals,
+        // last in a recent window), some failing, with small pseudo-random counts (many ties).
+        let mut seed: u64 = 7;
+        let mut next = move |below: u64| {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (seed >> 33) % below
+        };
+        let mut rows_by_day: Vec<Vec<ReportRowRecord>> = Vec::new();
+        for day in 100..160_i64 {
+            let mut rows = Vec::new();
+            for source in 0..240_u64 {
+                let lately = source % 3 == 1 && day < 140;
+                let long_ago = source % 3 == 2 && day >= 120;
+                if lately || long_ago || next(4) == 0 {
+                    continue;
+                }
+                let heavy_then = source >= 120 && day < 130;
+                let failing = next(5) == 0;
+                rows.push(ReportRowRecord {
+                    header_from: "big.example".to_string(),
+                    day,
+                    source_ip: format!("198.51.100.{source}"),
+                    message_count: 1 + next(if heavy_then {
+                        900
+                    } else if source < 10 {
+                        500
+                    } else {
+                        6
+                    }) as i64,
+                    disposition: "none".to_string(),
+                    dkim: if failing { "fail" } else { "pass" }.to_string(),
+                    spf: "fail".to_string(),
+                    class: if source % 2 == 0 { "unauthenticated" } else { "authorized_other" }.to_string(),
+                    detail_json: "{}".to_string(),
+                });
+            }
+            rows_by_day.push(rows);
+        }
+        for (number, rows) in rows_by_day.iter().enumerate() {
+            let header = ReportHeaderRecord {
+                identity: ReportIdentity {
+                    org_name: "receiver.example".to_string(),
+                    report_id: format!("r-{number}"),
+                    policy_domain: "big.example".to_string(),
+                    begin_at: rows[0].day * 86_400,
+                    end_at: rows[0].day * 86_400 + 86_399,
+                },
+                org_email: None,
+                format: "rfc7489".to_string(),
+                header_json: "{}".to_string(),
+            };
+            let mut writer = store.report_writer().await.expect("writer");
+            writer.start(&header, "import", 1).await.expect("start");
+            writer.add_rows(rows).await.expect("rows");
+            let totals = ReportTotals {
+                digest: String::new(),
+                record_count: rows.len() as i64,
+                message_count: 0,
+                xml_gzip: Vec::new(),
+                daily: Vec::new(),
+                receiver: "receiver.example".to_string(),
+            };
+            writer.finish(&header, "import", &totals, 1).await.expect("finish");
+        }
+        let every: Vec<&ReportRowRecord> = rows_by_day.iter().flatten().collect();
+        for from in [100, 101, 119, 120, 130, 139, 140, 159, 200] {
+            for (class, failing_only, limit) in [
+                (None, false, 5),
+                (None, false, 50),
+                (None, true, 7),
+                (Some("unauthenticated"), false, 3),
+                (None, false, 500),
+            ] {
+                // The same, adding up every day of every source.
+                let mut added: std::collections::BTreeMap<(String, String), (i64, i64, i64)> = Default::default();
+                for row in every.iter().filter(|row| row.day >= from && class.is_none_or(|class| row.class == class)) {
+                    let entry = added.entry((row.source_ip.clone(), row.class.clone())).or_default();
+                    if row.dkim == "pass" {
+                        entry.0 += row.message_count
+                    } else {
+                        entry.1 += row.message_count
+                    }
+                    entry.2 = entry.2.max(row.day);
+                }
+                let mut expected: Vec<(String, String, i64, i64, i64)> = added
+                    .into_iter()
+                    .filter(|(_, (_, failed, _))| !failing_only || *failed > 0)
+                    .map(|((ip, class), (passed, failed, last))| (ip, class, passed, failed, last))
+                    .collect();
+                expected.sort_by(|a, b| (b.2 + b.3).cmp(&(a.2 + a.3)).then_with(|| a.0.cmp(&b.0)));
+                expected.truncate(limit);
+                let found: Vec<(String, String, i64, i64, i64)> = store
+                    .report_sources("big.example", from, class, failing_only, limit as i64)
+                    .await
+                    .expect("sources")
+                    .into_iter()
+                    .map(|source| (source.source_ip, source.class, source.passed, source.failed, source.last_day))
+                    .collect();
+                assert_eq!(found, expected, "from {from}, {class:?}, failing {failing_only}, {limit}");
+            }
+        }
+    })
+    .await;
+}
