@@ -56,6 +56,8 @@ def seed(url, domain, now, token):
     else:
         for statement in statements:
             statement = statement.replace("{digest}", f"'\\x{digest}'").replace("{blob}", "'\\x00'")
+            # Identity columns are GENERATED ALWAYS: the seeded ids are given on purpose.
+            statement = statement.replace(") VALUES (1,", ") OVERRIDING SYSTEM VALUE VALUES (1,")
             subprocess.run(["psql", "-q", "-v", "ON_ERROR_STOP=1", url, "-c", statement], check=True)
 
 

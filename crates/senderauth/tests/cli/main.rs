@@ -7,6 +7,7 @@ use senderauth_testkit::{EXAMPLE_DKIM_KEY, Fault, TestDns};
 
 mod browser;
 mod gateway;
+mod generator;
 mod imap;
 mod nameserver;
 mod reports;
