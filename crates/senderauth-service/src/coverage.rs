@@ -201,10 +201,12 @@ impl Service {
                 "last_sent": date(silent.last_sent_day),
             });
             tracing::info!(domain = %silent.header_from, receiver = %silent.receiver, "a receiver stopped sending DMARC reports");
-            events += store
+            let recorded = store
                 .add_domain_event(&silent.header_from, "dmarc.reports_missing", &detail.to_string(), now, false)
                 .await?
                 .len();
+            self.worker.metrics.record_dmarc_events("dmarc.reports_missing", recorded);
+            events += recorded;
         }
         Ok(events)
     }
@@ -255,7 +257,13 @@ pub(crate) async fn announce_report(
     report: &Announced<'_>,
     failing: &BTreeMap<String, (i64, BTreeSet<String>)>,
     now: i64,
+    metrics: Option<&crate::metrics::Metrics>,
 ) -> Result<(), StoreError> {
+    let count = |event: &str, recorded: usize| {
+        if let Some(metrics) = metrics {
+            metrics.record_dmarc_events(event, recorded);
+        }
+    };
     let about = |extra: serde_json::Value| {
         let mut detail = json!({
             "receiver": report.receiver,
@@ -273,6 +281,7 @@ pub(crate) async fn announce_report(
     for (domain, (messages, sources)) in failing {
         let detail = about(json!({ "failing_messages": messages, "sources": sources }));
         let events = store.add_domain_event(domain, "dmarc.platform_failing", &detail, now, true).await?;
+        count("dmarc.platform_failing", events.len());
         if !events.is_empty() {
             tracing::warn!(%domain, receiver = %report.receiver, messages, "the platform's mail failed DKIM at a receiver");
         }
@@ -296,7 +305,8 @@ pub(crate) async fn announce_report(
         }
         let listed: Vec<_> = new.iter().take(MAX_LISTED).cloned().collect();
         let detail = about(json!({ "new_sources": new.len(), "sources": listed }));
-        store.add_domain_event(domain, "dmarc.new_source", &detail, now, false).await?;
+        let events = store.add_domain_event(domain, "dmarc.new_source", &detail, now, false).await?;
+        count("dmarc.new_source", events.len());
     }
     Ok(())
 }

@@ -21,7 +21,11 @@ pub struct Metrics {
     reports: [AtomicU64; 5],
     /// Messages the stored reports count, by class (in `SourceClass::ALL`'s order).
     report_messages: [AtomicU64; 5],
+    dmarc_events: [AtomicU64; 3],
 }
+
+/// The DMARC events, as counted.
+pub const DMARC_EVENTS: [&str; 3] = ["dmarc.platform_failing", "dmarc.new_source", "dmarc.reports_missing"];
 
 /// What became of a DMARC report handed in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -73,6 +77,13 @@ impl Metrics {
             ReportOutcome::TlsReport => 4,
         };
         self.reports[index].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts DMARC events recorded (one per domain they were recorded for).
+    pub fn record_dmarc_events(&self, event: &str, count: usize) {
+        if let Some(index) = DMARC_EVENTS.iter().position(|known| *known == event) {
+            self.dmarc_events[index].fetch_add(count as u64, Ordering::Relaxed);
+        }
     }
 
     /// Counts the messages of a stored report's rows of one class.
@@ -128,6 +139,12 @@ impl Metrics {
                 class.as_str(),
                 count.load(Ordering::Relaxed)
             );
+        }
+        text.push_str("# HELP senderauth_dmarc_events_total DMARC events recorded for connected domains, by event.\n");
+        text.push_str("# TYPE senderauth_dmarc_events_total counter\n");
+        for (event, count) in DMARC_EVENTS.iter().zip(&self.dmarc_events) {
+            let _ =
+                writeln!(text, "senderauth_dmarc_events_total{{event=\"{event}\"}} {}", count.load(Ordering::Relaxed));
         }
         text.push_str("# HELP senderauth_webhook_deliveries_total Webhook delivery attempts, by result.\n");
         text.push_str("# TYPE senderauth_webhook_deliveries_total counter\n");

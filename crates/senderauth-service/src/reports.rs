@@ -465,7 +465,8 @@ impl Intake<'_> {
     /// Raises the DMARC events a new report gives (see `coverage`): the platform's mail failing,
     /// sources not seen before. The report is stored whatever happens here.
     async fn announce(&self, report: &Announced<'_>, failing: &BTreeMap<String, (i64, BTreeSet<String>)>) {
-        if let Err(error) = crate::coverage::announce_report(self.store, report, failing, self.now).await {
+        if let Err(error) = crate::coverage::announce_report(self.store, report, failing, self.now, self.metrics).await
+        {
             tracing::error!(%error, report = %report.header.report_id, "the events of a stored DMARC report were not recorded");
         }
     }

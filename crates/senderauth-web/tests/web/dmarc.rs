@@ -491,6 +491,11 @@ async fn receivers_are_set_against_what_the_gateway_sent_and_dmarc_events_reach_
             1,
             "not for the baseline"
         );
+        let (_, metrics) = http::call_text(app.address, "GET", "/metrics", None, None).await;
+        for event in ["platform_failing", "new_source", "reports_missing"] {
+            let line = format!("senderauth_dmarc_events_total{{event=\"dmarc.{event}\"}} 1");
+            assert!(metrics.lines().any(|text| text == line), "{line} in {metrics}");
+        }
         // A failure report about the domain (a real receiver's, its domain changed): shown to
         // the account, redacted; another account does not find the route's domain.
         let sample = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(

@@ -614,6 +614,18 @@ async fn the_smtp_gateway_relays_signed_mail_and_answers_every_fault_with_a_clea
     let (status, stderr) = stop_service(child).await;
     assert!(status.success(), "{stderr}");
     assert!(!stderr.contains(&token), "no token in the logs");
+    // What the gateway signed as the domain is counted per receiving organization for the
+    // DMARC report coverage (written at the latest when the service stops); rewritten mail is
+    // not the domain's.
+    let store = senderauth_store::Store::connect(&format!("sqlite://{}", data_dir.join("senderauth.db").display()))
+        .await
+        .expect("the service's store");
+    let sent = store.sent("rsa.example.com", 0).await.expect("read");
+    assert!(
+        !sent.is_empty() && sent.iter().all(|count| count.receiver == "example.net" && count.messages >= 1),
+        "{sent:?}"
+    );
+    assert_eq!(store.sent("yourcompany.com", 0).await.expect("read"), []);
 }
 
 /// Every reply until the server closes the connection (or 20 s pass), one per line.
