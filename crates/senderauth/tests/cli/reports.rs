@@ -1,7 +1,7 @@
 //! The report address's SMTP listener end to end: Postfix (Debian), as the report host's MX,
-//! relays a receiver's report message to it; it is stored once however often it comes; mail to
-//! another address, too big, or holding no report is refused with its enhanced status code;
-//! failure and TLS reports are recognized and kept as such.
+//! relays a receiver's report message (sent with swaks) to it; it is stored once however often
+//! it comes; mail to another address, too big, or holding no report is refused with its
+//! enhanced status code; failure and TLS reports are recognized and kept as such.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -46,8 +46,9 @@ fn free_address() -> SocketAddr {
 #[tokio::test]
 async fn reports_relayed_by_postfix_are_stored_once_and_what_is_no_report_is_refused() {
     let ready = std::path::Path::new("/usr/sbin/postfix").exists()
+        && std::path::Path::new("/usr/bin/swaks").exists()
         && std::process::Command::new("id").arg("-u").output().is_ok_and(|output| output.stdout.starts_with(b"0\n"));
-    if !senderauth_testkit::require_or_skip(ready, "postfix (Debian), run as root") {
+    if !senderauth_testkit::require_or_skip(ready, "postfix and swaks (Debian), run as root") {
         return;
     }
     let data_dir = tempdir();
@@ -78,13 +79,18 @@ async fn reports_relayed_by_postfix_are_stored_once_and_what_is_no_report_is_ref
     let transport = format!("smtp:[127.0.0.1]:{}", listener.port());
     let postfix =
         Postfix::start_for(&postfix_dir, mx.port(), &tls_certificate, &tls_key, "reports.esp.example", &transport);
-    let report = google_report();
+    // swaks (Debian) sends the receiver's message to Postfix, twice (a re-send).
+    let message_file = data_dir.join("google-report.eml");
+    std::fs::write(&message_file, google_report()).expect("the message");
     for _ in 0..2 {
-        let (mut client, _) = Client::connect(mx).await;
-        client.command("EHLO google.com").await;
-        let queued = client.mail_to("dmarc@reports.esp.example", &report).await;
-        assert!(queued.starts_with("250"), "{queued}\n{}", postfix.log());
-        client.command("QUIT").await;
+        let sent = tokio::process::Command::new("swaks")
+            .args(["--server", &mx.to_string(), "--helo", "google.com", "--from", "noreply-dmarc-support@google.com"])
+            .args(["--to", "dmarc@reports.esp.example", "--data", &format!("@{}", message_file.display())])
+            .output()
+            .await
+            .expect("swaks");
+        let said = String::from_utf8_lossy(&sent.stdout);
+        assert!(sent.status.success() && said.contains(" 250 2.0.0 Ok: queued"), "{said}\n{}", postfix.log());
     }
     let store = senderauth_store::Store::connect(&format!("sqlite://{}", data_dir.join("senderauth.db").display()))
         .await
