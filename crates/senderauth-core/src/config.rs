@@ -25,7 +25,32 @@ pub struct ProviderConfig {
     pub dkim: DkimConfig,
     pub spf: SpfConfig,
     pub dmarc: DmarcConfig,
+    pub return_path: ReturnPathConfig,
     pub resolver: ResolverConfig,
+}
+
+/// The return-path (envelope sender) domain under each customer's domain, so that SPF passes
+/// aligned with the From domain (issue 16).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReturnPathConfig {
+    /// The host under the customer's domain (`{account}` allowed): `rp` makes `rp.<domain>`.
+    pub host: String,
+    /// Where the customer's CNAME points, in the platform's zone: the platform's DNS serves the
+    /// SPF record and the MX there.
+    pub target: String,
+    /// The hosts that take bounces (the MX at each target; `{zone}` allowed).
+    pub bounce_hosts: Vec<String>,
+}
+
+impl Default for ReturnPathConfig {
+    fn default() -> Self {
+        ReturnPathConfig {
+            host: "rp".to_string(),
+            target: "{domain_dashed}.rp.{zone}".to_string(),
+            bounce_hosts: vec!["mx.bounces.{zone}".to_string()],
+        }
+    }
 }
 
 /// How checks reach DNS.
@@ -91,6 +116,7 @@ impl Default for ProviderConfig {
             dkim: DkimConfig::default(),
             spf: SpfConfig::default(),
             dmarc: DmarcConfig::default(),
+            return_path: ReturnPathConfig::default(),
             resolver: ResolverConfig::default(),
         }
     }
@@ -248,6 +274,7 @@ impl ProviderConfig {
                 "timeout_ms, attempts and concurrency must each be at least 1".to_string(),
             ));
         }
+        self.validate_return_path().map_err(|(key, message)| invalid(key, message))?;
         crate::dmarc::parse::parse_record(&self.dmarc.record)
             .map_err(|error| invalid("dmarc.record", error.to_string()))?;
         if let Some(address) = self.report_address() {
@@ -281,10 +308,69 @@ impl ProviderConfig {
         }
     }
 
+    fn validate_return_path(&self) -> Result<(), (&'static str, String)> {
+        let host = &self.return_path.host;
+        check_template(host).map_err(|message| ("return_path.host", message))?;
+        let sample = host.replace("{account}", "x");
+        if sample.is_empty() || sample.starts_with('.') || sample.ends_with('.') || !sample.chars().all(is_host_char) {
+            return Err((
+                "return_path.host",
+                format!("{host:?} is not a host name like \"rp\" or \"bounces.{{account}}\""),
+            ));
+        }
+        let target = &self.return_path.target;
+        check_template(target).map_err(|message| ("return_path.target", message))?;
+        if !(target.contains("{domain}") || target.contains("{domain_dashed}")) || !target.ends_with(".{zone}") {
+            return Err((
+                "return_path.target",
+                format!(
+                    "{target:?} must name each domain ({{domain_dashed}}) and end in .{{zone}}, where the platform's DNS serves it"
+                ),
+            ));
+        }
+        if self.return_path.bounce_hosts.is_empty() {
+            return Err(("return_path.bounce_hosts", "list at least one host that takes bounces".to_string()));
+        }
+        for host in self.bounce_hosts() {
+            DomainName::parse(&host).map_err(|error| ("return_path.bounce_hosts", error.to_string()))?;
+        }
+        Ok(())
+    }
+
+    /// The return-path host of `domain` (`rp.shop.example.com`).
+    pub fn return_path_host(&self, account: &str, domain: &DomainName) -> String {
+        let values = TemplateValues { account, domain, selector: None, zone: &self.zone };
+        format!("{}.{domain}", expand_template(&self.return_path.host, &values)).to_ascii_lowercase()
+    }
+
+    /// Where `domain`'s return-path CNAME points, in the platform's zone.
+    pub fn return_path_target(&self, account: &str, domain: &DomainName) -> String {
+        let values = TemplateValues { account, domain, selector: None, zone: &self.zone };
+        expand_template(&self.return_path.target, &values).to_ascii_lowercase()
+    }
+
+    /// The hosts that take bounces, `{zone}` filled in.
+    pub fn bounce_hosts(&self) -> Vec<String> {
+        self.return_path
+            .bounce_hosts
+            .iter()
+            .map(|host| host.replace("{zone}", &self.zone).trim_end_matches('.').to_ascii_lowercase())
+            .collect()
+    }
+
+    /// The SPF record a return-path target carries: the sending addresses, nothing else.
+    pub fn return_path_spf(&self) -> String {
+        crate::spf::build::sending_addresses_record(&self.sending_ips)
+    }
+
     /// The sending networks, parsed (validated on load).
     pub fn sending_networks(&self) -> Vec<IpNetwork> {
         self.sending_ips.iter().filter_map(|network| network.parse().ok()).collect()
     }
+}
+
+fn is_host_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '-' || c == '.'
 }
 
 /// The 1-based line where a dotted key (`spf.all`) is set in TOML text, if it is set there.
@@ -382,6 +468,12 @@ mod tests {
             ("[dmarc]\nrecord = \"v=DMARC1; p=maybe\"\n", "dmarc.record"),
             ("[dmarc]\nreports = \"reports.esp.example\"\n", "dmarc.reports"),
             ("[dkim]\ned25519_selectors = [\"sa1-{account}\", \"e-{account}\"]\n", "dkim.ed25519_selectors"),
+            ("[return_path]\nhost = \"rp.{domain}\"\n", "return_path.host"),
+            ("[return_path]\nhost = \"rp bounce\"\n", "return_path.host"),
+            ("[return_path]\ntarget = \"rp.{zone}\"\n", "return_path.target"),
+            ("[return_path]\ntarget = \"{domain_dashed}.rp.example.net\"\n", "return_path.target"),
+            ("[return_path]\nbounce_hosts = []\n", "return_path.bounce_hosts"),
+            ("[return_path]\nbounce_hosts = [\"not a host\"]\n", "return_path.bounce_hosts"),
         ];
         for (text, key) in cases {
             let message = ProviderConfig::from_toml(text, "p.toml").expect_err(text).to_string();

@@ -13,6 +13,7 @@ pub mod name;
 pub mod paste;
 pub mod plan;
 pub mod problem;
+pub mod return_path;
 pub mod sandbox;
 pub mod spf;
 pub mod status;

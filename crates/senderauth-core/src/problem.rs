@@ -21,6 +21,7 @@ pub enum Method {
     Dkim,
     Spf,
     Dmarc,
+    ReturnPath,
 }
 
 macro_rules! problem_codes {
@@ -88,6 +89,11 @@ problem_codes! {
     DmarcReportDestinationUnauthorized => "dmarc_report_destination_unauthorized", "a DMARC report address is not authorized",
     DmarcReportsNotReceived => "dmarc_reports_not_received", "the platform does not receive the DMARC reports",
     DmarcTreeWalkDiffers => "dmarc_tree_walk_differs", "newer receivers find another DMARC record",
+    ReturnPathMissing => "return_path_missing", "the return-path CNAME is missing",
+    ReturnPathWrongTarget => "return_path_wrong_target", "the return-path CNAME points elsewhere",
+    ReturnPathFlattened => "return_path_flattened", "the return-path is a copy, not a CNAME",
+    ReturnPathConflict => "return_path_conflict", "other records sit at the return-path host",
+    ReturnPathStrictAlignment => "return_path_strict_alignment", "strict SPF alignment cannot use the return-path",
 }
 
 impl std::fmt::Display for ProblemCode {

@@ -709,6 +709,7 @@ fn found(record: &RequiredRecord, latest: &LatestCheck) -> Option<(Option<String
             };
             Some((found, dmarc.status?))
         }
-        Method::Domain => None,
+        // Not in a domain's check yet (issue 16).
+        Method::ReturnPath | Method::Domain => None,
     }
 }

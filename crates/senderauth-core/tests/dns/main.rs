@@ -2,6 +2,7 @@
 
 mod cache;
 mod checkdmarc;
+mod return_path;
 mod rfc7208;
 mod support;
 mod verify;

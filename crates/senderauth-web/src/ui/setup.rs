@@ -75,6 +75,7 @@ fn method_name(method: Method) -> &'static str {
         Method::Dkim => "DKIM",
         Method::Spf => "SPF",
         Method::Dmarc => "DMARC",
+        Method::ReturnPath => "Return-Path",
         Method::Domain => "Domain",
     }
 }
