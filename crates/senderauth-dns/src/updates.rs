@@ -3,7 +3,7 @@
 //!
 //! The primary starts from `senderauth zone export` (or empty: the first push sends every
 //! name). After that, every name the store's change log names is replaced at the primary by
-//! what the zone holds now: its TXT records deleted and the current ones added, in one update
+//! what the zone holds now: its TXT and MX records deleted and the current ones added, in one update
 //! per batch of names, so each update is all or nothing. How far the log has been pushed is
 //! kept in the store, so a restart goes on where it stopped. Run it on one node.
 
@@ -11,8 +11,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode, UpdateMessage};
-use hickory_proto::rr::rdata::TXT;
 use hickory_proto::rr::rdata::tsig::TsigAlgorithm;
+use hickory_proto::rr::rdata::{MX, TXT};
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType, TSigner};
 use senderauth_store::{Store, StoreError};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -92,12 +92,18 @@ pub fn update_message(zone: &Zone, apex: &str, names: &[String]) -> Result<Messa
     for name in names {
         let owner = fqdn(name)?;
         // Delete the RRset (RFC 2136 2.5.2: class ANY, TTL 0, no data), then add what is there now.
-        let mut delete = Record::update0(owner.clone(), 0, RecordType::TXT);
-        delete.dns_class = DNSClass::ANY;
-        message.add_update(delete);
+        for kind in [RecordType::TXT, RecordType::MX] {
+            let mut delete = Record::update0(owner.clone(), 0, kind);
+            delete.dns_class = DNSClass::ANY;
+            message.add_update(delete);
+        }
         for text in zone.texts(name) {
             let chunks: Vec<&[u8]> = text.as_bytes().chunks(255).collect();
             message.add_update(Record::from_rdata(owner.clone(), zone.ttl(), RData::TXT(TXT::from_bytes(chunks))));
+        }
+        for (preference, host) in zone.exchanges(name) {
+            let exchange = fqdn(&host)?;
+            message.add_update(Record::from_rdata(owner.clone(), zone.ttl(), RData::MX(MX::new(preference, exchange))));
         }
     }
     Ok(message)

@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write as _;
 
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
-use hickory_proto::rr::rdata::{CNAME, NS, SOA, TXT};
+use hickory_proto::rr::rdata::{CNAME, MX, NS, SOA, TXT};
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 
 use senderauth_store::{KeyInfo, NameContents, SandboxRecord, Store, StoreError, ZoneContents};
@@ -69,6 +69,10 @@ pub struct ZoneSettings {
     /// The envelope senders' domain: it gets the platform's SPF record, since receivers check
     /// SPF against the envelope sender.
     pub bounce_domain: String,
+    /// What each domain's return-path target holds: this SPF record and an MX to each bounce
+    /// host (in order, preference 10, 20, ...).
+    pub return_path_spf: String,
+    pub bounce_hosts: Vec<String>,
     /// Demo mode: also serve the sandbox's customer zones from the store.
     pub sandbox: bool,
 }
@@ -76,10 +80,13 @@ pub struct ZoneSettings {
 /// What a report authorization name holds (RFC 9990 section 4).
 const REPORT_AUTHORIZATION: &str = "v=DMARC1";
 
-/// Records at one name. Only TXT records live below the apexes.
+/// Records at one name. Only TXT records live below the apexes, and MX records at return-path
+/// targets.
 #[derive(Clone, Debug, Default)]
 struct Node {
     txt: Vec<Box<str>>,
+    /// A return-path target: the bounce hosts' MX records are here too.
+    mx: bool,
 }
 
 /// The zone's contents at one moment.
@@ -179,7 +186,20 @@ impl Zone {
         for name in &contents.report_authorizations {
             self.add_text(name, REPORT_AUTHORIZATION.to_string());
         }
+        for name in &contents.return_paths {
+            self.add_return_path(name);
+        }
         self.set_serial(contents.last_change);
+    }
+
+    /// A return-path target: the SPF record of the sending addresses and the bounce hosts' MX.
+    fn add_return_path(&mut self, name: &str) {
+        if self.apex_of(name).is_none() {
+            return;
+        }
+        let node = self.nodes.entry(reversed(name).into_boxed_str()).or_default();
+        node.txt.push(self.settings.return_path_spf.clone().into_boxed_str());
+        node.mx = true;
     }
 
     fn add_text(&mut self, name: &str, text: String) {
@@ -227,6 +247,9 @@ impl Zone {
         if contents.report_authorization {
             self.add_text(name, REPORT_AUTHORIZATION.to_string());
         }
+        if contents.return_path {
+            self.add_return_path(name);
+        }
     }
 
     /// The SOA serial follows the store's change log, so secondaries and `zone export` can
@@ -260,6 +283,31 @@ impl Zone {
             .get(reversed(name).as_str())
             .map(|node| node.txt.iter().map(|text| text.to_string()).collect())
             .unwrap_or_default()
+    }
+
+    /// The MX records at `name`: (preference, exchange).
+    pub fn exchanges(&self, name: &str) -> Vec<(u16, String)> {
+        match self.nodes.get(reversed(name).as_str()) {
+            Some(node) if node.mx => self.bounce_exchanges(),
+            _ => Vec::new(),
+        }
+    }
+
+    fn bounce_exchanges(&self) -> Vec<(u16, String)> {
+        (10..).step_by(10).zip(self.settings.bounce_hosts.iter().cloned()).collect()
+    }
+
+    fn mx_records(&self, owner: &Name, node: &Node) -> Vec<Record> {
+        if !node.mx {
+            return Vec::new();
+        }
+        self.bounce_exchanges()
+            .into_iter()
+            .filter_map(|(preference, host)| {
+                let exchange = Name::from_ascii(format!("{}.", host.trim_end_matches('.'))).ok()?;
+                Some(Record::from_rdata(owner.clone(), self.settings.ttl, RData::MX(MX::new(preference, exchange))))
+            })
+            .collect()
     }
 
     /// Every name holding records.
@@ -361,7 +409,7 @@ impl Zone {
                     unwritable.push(unreversed(key));
                     continue;
                 };
-                for record in self.txt_records(&owner, node) {
+                for record in self.txt_records(&owner, node).into_iter().chain(self.mx_records(&owner, node)) {
                     let _ = writeln!(out, "{}", zone_file_line(&record));
                 }
             }
@@ -499,6 +547,9 @@ impl Zone {
         if wants(kind, RecordType::TXT) {
             answers.extend(self.txt_records(owner, node));
         }
+        if wants(kind, RecordType::MX) {
+            answers.extend(self.mx_records(owner, node));
+        }
         true
     }
 
@@ -613,6 +664,8 @@ mod tests {
             variable_spf: "v=spf1 ip4:192.0.2.0/24 -all".to_string(),
             variable_dmarc: "v=DMARC1; p=reject;".to_string(),
             bounce_domain: "bounces.esp.example".to_string(),
+            return_path_spf: "v=spf1 ip4:192.0.2.0/24 -all".to_string(),
+            bounce_hosts: vec!["mx.bounces.esp.example".to_string()],
             sandbox: false,
         };
         let key = KeyInfo {
@@ -633,6 +686,7 @@ mod tests {
             keys: vec![key],
             spf_includes: vec!["1.spf.esp.example".to_string()],
             report_authorizations: vec!["shop.example.com._report._dmarc.reports.esp.example".to_string()],
+            return_paths: vec!["shop-example-com.rp.esp.example".to_string()],
             last_change: 7,
         };
         Zone::new(settings, &contents)
@@ -728,6 +782,35 @@ mod tests {
         assert_eq!(other.metadata.response_code, ResponseCode::NXDomain);
         zone.replace(name, &NameContents::default());
         assert_eq!(ask(&zone, name).metadata.response_code, ResponseCode::NXDomain, "withdrawn");
+    }
+
+    #[test]
+    fn return_path_targets_hold_the_sending_addresses_and_the_bounce_hosts() {
+        let mut zone = zone();
+        let name = "shop-example-com.rp.esp.example.";
+        let ask = |zone: &Zone, kind: RecordType| {
+            Message::from_vec(&zone.answer(&query(name, kind), false).expect("an answer")).expect("parses")
+        };
+        let texts: Vec<String> =
+            ask(&zone, RecordType::TXT).answers.iter().map(|record| record.data.to_string()).collect();
+        assert_eq!(texts, ["v=spf1 ip4:192.0.2.0/24 -all"]);
+        let exchanges: Vec<String> =
+            ask(&zone, RecordType::MX).answers.iter().map(|record| record.data.to_string()).collect();
+        assert_eq!(exchanges, ["10 mx.bounces.esp.example."]);
+        assert_eq!(zone.exchanges(name), [(10, "mx.bounces.esp.example".to_string())]);
+        // In the zone file, and gone with the domain.
+        let (file, _) = zone.zone_file();
+        assert!(file.contains("shop-example-com.rp.esp.example. 3600 IN MX 10 mx.bounces.esp.example."), "{file}");
+        zone.replace(name, &NameContents::default());
+        assert_eq!(ask(&zone, RecordType::MX).metadata.response_code, ResponseCode::NXDomain);
+        zone.replace(name, &NameContents { return_path: true, ..NameContents::default() });
+        assert_eq!(ask(&zone, RecordType::MX).answers.len(), 1, "back after a change");
+        // Other names have no MX.
+        let key = Message::from_vec(
+            &zone.answer(&query("sa1-1.shop-example-com.dkim.esp.example.", RecordType::MX), false).expect("answer"),
+        )
+        .expect("parses");
+        assert!(key.answers.is_empty() && key.metadata.response_code == ResponseCode::NoError, "NODATA");
     }
 
     #[test]

@@ -329,8 +329,31 @@ impl KeyMaker {
             spf_include: Some(normalize(&expected_include(provider, account, domain))),
             keys,
             report_authorizations: report_authorizations(provider, domain),
+            return_path: Some(return_path_target(provider, &account.to_string(), domain)),
         })
     }
+}
+
+/// Where a domain's return-path CNAME points, in the platform's zone.
+pub fn return_path_target(provider: &ProviderConfig, account: &str, domain: &DomainName) -> String {
+    normalize(&provider.return_path_target(account, domain))
+}
+
+/// Brings every connected domain's return-path target in line with the configuration (domains
+/// connected before there were return-paths, or a changed target template); at start.
+pub async fn sync_return_paths(
+    store: &senderauth_store::Store,
+    provider: &ProviderConfig,
+    now: i64,
+) -> Result<usize, senderauth_store::StoreError> {
+    store
+        .sync_return_paths(
+            |account, domain| {
+                DomainName::parse(domain).ok().map(|domain| return_path_target(provider, &account.to_string(), &domain))
+            },
+            now,
+        )
+        .await
 }
 
 /// The report authorization names (RFC 9990 section 4) the platform's DNS publishes for a

@@ -40,6 +40,8 @@ pub struct DomainZone {
     pub keys: Vec<NewKey>,
     /// The report authorization names the domain needs published (RFC 9990 section 4).
     pub report_authorizations: Vec<String>,
+    /// The domain's return-path target in the platform's zone (issue 16).
+    pub return_path: Option<String>,
 }
 
 /// Where a key is in its life. Every state but `Removed` is published.
@@ -224,6 +226,8 @@ pub struct ZoneContents {
     pub spf_includes: Vec<String>,
     /// Every report authorization name some domain needs.
     pub report_authorizations: Vec<String>,
+    /// Every domain's return-path target.
+    pub return_paths: Vec<String>,
     /// The newest change at the time of reading: changes after it are yet to be applied.
     pub last_change: i64,
 }
@@ -235,6 +239,8 @@ pub struct NameContents {
     pub spf_include: bool,
     /// Whether some domain needs the report authorization published at the name.
     pub report_authorization: bool,
+    /// Whether the name is a domain's return-path target.
+    pub return_path: bool,
     /// Demo mode: whether the name is a sandbox zone's apex, and the sandbox records at it.
     pub sandbox_apex: bool,
     pub sandbox_records: Vec<crate::SandboxRecord>,
@@ -314,12 +320,21 @@ impl crate::Store {
             self.insert_key(transaction, Some(domain_id), key, now).await.map_err(database("storing a DKIM key"))?;
         }
         self.add_report_authorizations(transaction, domain_id, &zone.report_authorizations).await?;
+        if let Some(target) = &zone.return_path {
+            sqlx::query(self.sql("INSERT INTO return_paths (domain_id, name) VALUES (?, ?) ON CONFLICT DO NOTHING"))
+                .bind(domain_id)
+                .bind(target.clone())
+                .execute(&mut **transaction)
+                .await
+                .map_err(database("storing the return-path target"))?;
+        }
         let names: Vec<String> = zone
             .keys
             .iter()
             .map(|key| key.name.clone())
             .chain(zone.spf_include.clone())
             .chain(zone.report_authorizations.iter().cloned())
+            .chain(zone.return_path.clone())
             .collect();
         self.log_zone_changes(transaction, &names, now).await
     }
@@ -419,12 +434,79 @@ impl crate::Store {
                 }
                 insert.execute(&mut *transaction).await.map_err(database("storing report authorizations"))?;
             }
-            let mut names: Vec<String> = wanted.into_iter().map(|(_, name)| name).collect();
-            names.sort_unstable();
-            names.dedup();
-            self.log_zone_changes(&mut transaction, &names, now).await?;
-            transaction.commit().await.map_err(database("committing"))?;
-            changed += names.len();
+            let names: Vec<String> = wanted.into_iter().map(|(_, name)| name).collect();
+            changed += self.commit_zone_names(transaction, names, now).await?;
+        }
+        Ok(changed)
+    }
+
+    /// Logs `names` (each once) as changed and commits; returns how many names.
+    async fn commit_zone_names(
+        &self,
+        mut transaction: sqlx::Transaction<'static, sqlx::Any>,
+        mut names: Vec<String>,
+        now: i64,
+    ) -> Result<usize, StoreError> {
+        names.sort_unstable();
+        names.dedup();
+        self.log_zone_changes(&mut transaction, &names, now).await?;
+        transaction.commit().await.map_err(database("committing"))?;
+        Ok(names.len())
+    }
+
+    /// Brings every domain's return-path target in line with `target_for(account, domain)`
+    /// (domains connected before there were return-paths, or a changed target template): the
+    /// old name withdrawn, the new one published, each logged for the DNS servers. Returns how
+    /// many names changed.
+    pub async fn sync_return_paths(
+        &self,
+        target_for: impl Fn(i64, &str) -> Option<String>,
+        now: i64,
+    ) -> Result<usize, StoreError> {
+        let mut changed = 0;
+        let mut after = 0;
+        loop {
+            let rows = sqlx::query(self.sql(
+                "SELECT d.id, d.account_id, d.domain, p.name FROM domains d LEFT JOIN return_paths p ON p.domain_id = d.id \
+                 WHERE d.id > ? ORDER BY d.id LIMIT 1000",
+            ))
+            .bind(after)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(database("reading the return-path targets"))?;
+            let Some(last) = rows.last() else { break };
+            after = last.get(0);
+            let mut fixes: Vec<(i64, Option<String>, Option<String>)> = Vec::new();
+            for row in &rows {
+                let (id, account, domain, stored): (i64, i64, String, Option<String>) =
+                    (row.get(0), row.get(1), row.get(2), row.get(3));
+                let wanted = target_for(account, &domain);
+                if wanted != stored {
+                    fixes.push((id, stored, wanted));
+                }
+            }
+            if fixes.is_empty() {
+                continue;
+            }
+            let mut transaction = self.begin_write().await?;
+            let mut names = Vec::new();
+            for (id, stored, wanted) in fixes {
+                sqlx::query(self.sql("DELETE FROM return_paths WHERE domain_id = ?"))
+                    .bind(id)
+                    .execute(&mut *transaction)
+                    .await
+                    .map_err(database("withdrawing a return-path target"))?;
+                if let Some(name) = &wanted {
+                    sqlx::query(self.sql("INSERT INTO return_paths (domain_id, name) VALUES (?, ?)"))
+                        .bind(id)
+                        .bind(name.clone())
+                        .execute(&mut *transaction)
+                        .await
+                        .map_err(database("storing a return-path target"))?;
+                }
+                names.extend(stored.into_iter().chain(wanted));
+            }
+            changed += self.commit_zone_names(transaction, names, now).await?;
         }
         Ok(changed)
     }
@@ -441,8 +523,12 @@ impl crate::Store {
              WHERE d.account_id = ? AND d.domain = ? \
              UNION SELECT spf_include FROM domains WHERE account_id = ? AND domain = ? AND spf_include IS NOT NULL \
              UNION SELECT r.name FROM report_authorizations r JOIN domains d ON d.id = r.domain_id \
+             WHERE d.account_id = ? AND d.domain = ? \
+             UNION SELECT p.name FROM return_paths p JOIN domains d ON d.id = p.domain_id \
              WHERE d.account_id = ? AND d.domain = ?",
         ))
+        .bind(account_id)
+        .bind(domain)
         .bind(account_id)
         .bind(domain)
         .bind(account_id)
@@ -504,10 +590,15 @@ impl crate::Store {
             .fetch_all(&self.pool)
             .await
             .map_err(database("reading the report authorizations"))?;
+        let return_paths = sqlx::query(self.sql("SELECT DISTINCT name FROM return_paths"))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(database("reading the return-path targets"))?;
         Ok(ZoneContents {
             keys: Vec::new(),
             spf_includes: includes.iter().map(|row| row.get(0)).collect(),
             report_authorizations: authorizations.iter().map(|row| row.get(0)).collect(),
+            return_paths: return_paths.iter().map(|row| row.get(0)).collect(),
             last_change,
         })
     }
@@ -564,11 +655,17 @@ impl crate::Store {
             .fetch_optional(&self.pool)
             .await
             .map_err(database("reading a report authorization"))?;
+        let return_path = sqlx::query(self.sql("SELECT 1 FROM return_paths WHERE name = ? LIMIT 1"))
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(database("reading a return-path target"))?;
         let (sandbox_apex, sandbox_records) = self.sandbox_name(name).await?;
         Ok(NameContents {
             keys: keys.iter().map(key_info).collect(),
             spf_include: include.is_some(),
             report_authorization: authorization.is_some(),
+            return_path: return_path.is_some(),
             sandbox_apex,
             sandbox_records,
         })

@@ -100,6 +100,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
     (17, "dmarc coverage", include_str!("../migrations/sqlite/0017_dmarc_coverage.sql")),
     (18, "failure and tls reports", include_str!("../migrations/sqlite/0018_failure_and_tls_reports.sql")),
     (19, "dmarc source totals", include_str!("../migrations/sqlite/0019_dmarc_source_totals.sql")),
+    (20, "return paths", include_str!("../migrations/sqlite/0020_return_paths.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "initial", include_str!("../migrations/postgres/0001_initial.sql")),
@@ -122,6 +123,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (18, "dmarc coverage", include_str!("../migrations/postgres/0018_dmarc_coverage.sql")),
     (19, "failure and tls reports", include_str!("../migrations/postgres/0019_failure_and_tls_reports.sql")),
     (20, "dmarc source totals", include_str!("../migrations/postgres/0020_dmarc_source_totals.sql")),
+    (21, "return paths", include_str!("../migrations/postgres/0021_return_paths.sql")),
 ];
 
 impl Store {

@@ -493,12 +493,14 @@ async fn a_domains_keys_and_include_are_published_with_it_and_leave_with_it() {
                 key("sa2-1", "sa2-1.shop-example-com.dkim.esp.example", KeyState::Standby),
             ],
             report_authorizations: vec![SHOP_AUTHORIZATION.to_string(), ROOT_AUTHORIZATION.to_string()],
+            return_path: Some("shop-example-com.rp.esp.example".to_string()),
         };
         let shop = store.add_domain_with(account.id, "shop.example.com", 100, &zone).await.expect("add");
         let second = DomainZone {
             spf_include: Some("1.spf.esp.example".to_string()),
             keys: vec![key("sa1-1", "sa1-1.news-example-com.dkim.esp.example", KeyState::Active)],
             report_authorizations: vec![ROOT_AUTHORIZATION.to_string()],
+            return_path: Some("news-example-com.rp.esp.example".to_string()),
         };
         store.add_domain_with(account.id, "news.example.com", 100, &second).await.expect("add");
 
@@ -515,10 +517,14 @@ async fn a_domains_keys_and_include_are_published_with_it_and_leave_with_it() {
         let mut authorizations = contents.report_authorizations.clone();
         authorizations.sort();
         assert_eq!(authorizations, [ROOT_AUTHORIZATION, SHOP_AUTHORIZATION], "each name once");
-        // Eight names changed: three keys and the include, twice, and three authorizations.
+        let mut return_paths = contents.return_paths.clone();
+        return_paths.sort();
+        assert_eq!(return_paths, ["news-example-com.rp.esp.example", "shop-example-com.rp.esp.example"]);
+        // Ten names changed: three keys and the include, twice, three authorizations and two
+        // return-path targets.
         let changes = store.zone_changes(0, 100).await.expect("changes");
-        assert_eq!(changes.len(), 8);
-        assert_eq!(contents.last_change, changes[7].0);
+        assert_eq!(changes.len(), 10);
+        assert_eq!(contents.last_change, changes[9].0);
 
         // Removing a domain logs its names; the include stays while the account has a domain.
         assert!(store.delete_domain(account.id, "shop.example.com", 100).await.expect("delete"));
@@ -535,9 +541,30 @@ async fn a_domains_keys_and_include_are_published_with_it_and_leave_with_it() {
             "1.spf.esp.example",
             SHOP_AUTHORIZATION,
             ROOT_AUTHORIZATION,
+            "shop-example-com.rp.esp.example",
         ] {
             assert!(logged.iter().any(|logged| logged == name), "{name} not in {logged:?}");
         }
+        assert!(!store.name_contents("shop-example-com.rp.esp.example").await.expect("read").return_path);
+        assert!(store.name_contents("news-example-com.rp.esp.example").await.expect("read").return_path);
+
+        // A new target template moves every domain's target; a second sync has nothing to do.
+        let before = store.zone_changes(0, 1000).await.expect("changes").len();
+        let moved = store
+            .sync_return_paths(|_, domain| Some(format!("{}.bounce.esp.example", domain.replace('.', "-"))), 200)
+            .await
+            .expect("sync");
+        assert_eq!(moved, 2, "the old name withdrawn and the new one published");
+        assert!(!store.name_contents("news-example-com.rp.esp.example").await.expect("read").return_path);
+        assert!(store.name_contents("news-example-com.bounce.esp.example").await.expect("read").return_path);
+        assert_eq!(store.zone_changes(0, 1000).await.expect("changes").len(), before + 2);
+        assert_eq!(
+            store
+                .sync_return_paths(|_, domain| Some(format!("{}.bounce.esp.example", domain.replace('.', "-"))), 300)
+                .await
+                .expect("sync"),
+            0
+        );
         let gone = store.name_contents("sa1-1.shop-example-com.dkim.esp.example").await.expect("read");
         assert!(gone.keys.is_empty() && !gone.spf_include);
         assert!(store.name_contents("1.spf.esp.example").await.expect("read").spf_include);

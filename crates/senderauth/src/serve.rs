@@ -71,6 +71,8 @@ pub fn zone_settings(settings: &Settings) -> ZoneSettings {
         variable_spf: spf,
         variable_dmarc: settings.service.dns.variable_domain_dmarc.clone(),
         bounce_domain: settings.bounce_domain(),
+        return_path_spf: provider.return_path_spf(),
+        bounce_hosts: provider.bounce_hosts(),
         sandbox: settings.service.demo,
     }
 }
@@ -193,7 +195,8 @@ pub async fn run(
     .map_err(|error| ServeError::Setup(format!("the variable domain's DKIM key: {error}")))?;
 
     // Domains connected before the report address was set (or under another one) get their
-    // report authorizations; the DNS servers follow the change log.
+    // report authorizations, and before return-paths (or under another target template) their
+    // return-path targets; the DNS servers follow the change log.
     {
         let store = worker.store.clone();
         let provider = worker.provider.clone();
@@ -202,6 +205,11 @@ pub async fn run(
                 Ok(0) => {}
                 Ok(changed) => tracing::info!(changed, "report authorization names brought up to date"),
                 Err(error) => tracing::error!(%error, "the report authorization names could not be brought up to date"),
+            }
+            match senderauth_service::keys::sync_return_paths(&store, &provider, unix_now()).await {
+                Ok(0) => {}
+                Ok(changed) => tracing::info!(changed, "return-path targets brought up to date"),
+                Err(error) => tracing::error!(%error, "the return-path targets could not be brought up to date"),
             }
         });
     }

@@ -702,6 +702,8 @@ fn zone_settings() -> ZoneSettings {
         variable_spf: spf,
         variable_dmarc: service.dns.variable_domain_dmarc,
         bounce_domain: format!("bounces.{}", provider.zone),
+        return_path_spf: "v=spf1 ip4:192.0.2.0/24 -all".to_string(),
+        bounce_hosts: vec!["mx.bounces.esp.example".to_string()],
         sandbox: false,
     }
 }

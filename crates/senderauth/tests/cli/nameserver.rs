@@ -130,6 +130,27 @@ async fn the_platform_zone_is_served_with_correct_dns_behaviour() {
     // The key is longer than 255 octets: more than one string in the one record.
     assert!(answer["answerRRs"][0]["rdataTXT"].as_str().expect("txt").contains("\" \""), "{answer}");
 
+    // The domain's return-path target (issue 16): the sending addresses' SPF record and the
+    // bounce host's MX, served with it.
+    let target = "shop-example-com.rp.esp.example";
+    let (answer, _) =
+        kdig_until(dns, &[target, "TXT"], Duration::from_secs(2), |answer| !txt_answers(answer).is_empty()).await;
+    // The same record as the account's SPF include: the platform's sending addresses.
+    let include = connected["records"]
+        .as_array()
+        .expect("records")
+        .iter()
+        .find_map(|record| record["value"].as_str()?.split_whitespace().find_map(|term| term.strip_prefix("include:")))
+        .expect("the SPF include")
+        .to_string();
+    let include_record = txt_answers(&kdig(dns, &[&include, "TXT", "+bufsize=1232"]).await);
+    assert!(include_record[0].starts_with("v=spf1 ip4:198.51.100.1 "), "{include_record:?}");
+    assert_eq!(txt_answers(&answer), include_record, "{answer}");
+    let answer = kdig(dns, &[target, "MX"]).await;
+    let exchanges: Vec<&str> =
+        answer["answerRRs"].as_array().into_iter().flatten().filter_map(|record| record["rdataMX"].as_str()).collect();
+    assert_eq!(exchanges, ["10 mx.bounces.esp.example."], "{answer}");
+
     // Names are case-insensitive, and the answer keeps the client's spelling (kdig shows names
     // lowercased, so the raw answer is read: the question comes back as sent, and the answer's
     // owner is that name).
