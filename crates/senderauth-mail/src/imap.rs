@@ -172,14 +172,15 @@ pub async fn pull_once(service: &Service, settings: &ImapSettings) -> Result<Pul
                 .map_err(protocol)?;
             fetched.first().and_then(|fetch| fetch.size)
         };
-        let destination = if size.is_some_and(|size| size as usize > settings.size_limit) {
+        // Whether its reports were stored (else it goes aside, kept).
+        let taken = if size.is_some_and(|size| size as usize > settings.size_limit) {
             tracing::warn!(
                 uid,
                 size,
                 limit = settings.size_limit,
                 "a report mailbox message is too large; moved aside"
             );
-            &settings.unreadable
+            false
         } else {
             let fetched: Vec<_> = session
                 .uid_fetch(&uid_text, "BODY.PEEK[]")
@@ -195,12 +196,12 @@ pub async fn pull_once(service: &Service, settings: &ImapSettings) -> Result<Pul
                 Ok(Taken::Aggregate(ingested)) if ingested.reports.is_empty() => {
                     let reasons: Vec<String> = ingested.refused.iter().map(|refused| refused.error.clone()).collect();
                     tracing::warn!(uid, reasons = %reasons.join("; "), "a report mailbox message holds no report that reads; moved aside");
-                    &settings.unreadable
+                    false
                 }
-                Ok(_) => &settings.processed,
+                Ok(_) => true,
                 Err(senderauth_service::ServiceError::InvalidReport(reason)) => {
                     tracing::warn!(uid, %reason, "a report mailbox message holds no report; moved aside");
-                    &settings.unreadable
+                    false
                 }
                 Err(error) => {
                     outcome = Err(ImapError::Store(error.to_string()));
@@ -208,11 +209,13 @@ pub async fn pull_once(service: &Service, settings: &ImapSettings) -> Result<Pul
                 }
             }
         };
-        if destination == &settings.processed {
+        let destination = if taken {
             pulled.taken += 1;
+            &settings.processed
         } else {
             pulled.unreadable += 1;
-        }
+            &settings.unreadable
+        };
         if can_move {
             session.uid_mv(&uid_text, destination).await.map_err(protocol)?;
         } else {

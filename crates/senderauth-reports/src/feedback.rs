@@ -8,7 +8,7 @@
 //! part of every address in them is replaced by `redacted` (the domain stays: it is what the
 //! report is about). Subjects and bodies are never kept.
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::net::IpAddr;
 
 use mail_parser::{MessageParser, MimeHeaders};
@@ -71,9 +71,9 @@ pub struct TlsReport {
     pub policy_domains: Vec<String>,
     pub successful_sessions: i64,
     pub failed_sessions: i64,
-    /// The report's JSON as received (uncompressed).
+    /// The report as received, gzip-compressed (the bytes themselves when it came so).
     #[serde(skip)]
-    pub json: Vec<u8>,
+    pub json_gzip: Vec<u8>,
 }
 
 /// What a message that holds no aggregate report turned out to be.
@@ -105,8 +105,9 @@ pub fn recognize(message: &[u8]) -> Option<OtherReport> {
             }
             "message/rfc822" | "text/rfc822-headers" | "message/rfc822-headers" => {
                 let original = part.contents();
-                let head_end =
-                    find(original, b"\r\n\r\n").or_else(|| find(original, b"\n\n")).unwrap_or(original.len());
+                let head_end = memchr::memmem::find(original, b"\r\n\r\n")
+                    .or_else(|| memchr::memmem::find(original, b"\n\n"))
+                    .unwrap_or(original.len());
                 let headers = kept_headers(&String::from_utf8_lossy(&original[..head_end]));
                 failure.get_or_insert_with(FailureReport::default).headers = headers;
             }
@@ -118,7 +119,7 @@ pub fn recognize(message: &[u8]) -> Option<OtherReport> {
     if let Some(tls) = tls {
         return Some(OtherReport::Tls(tls));
     }
-    let reporter = parsed.from().and_then(|from| from.first()).and_then(|from| from.address()).map(redact);
+    let reporter = parsed.from().and_then(|from| from.first()).and_then(|from| from.address()).map(redact_text);
     if let Some(mut failure) = failure {
         failure.reporter = reporter;
         if failure.feedback_type.is_empty() {
@@ -211,11 +212,6 @@ fn kept_headers(head: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-/// An address with its local part replaced.
-fn redact(address: &str) -> String {
-    redact_text(address)
-}
-
 /// `text` with the local part of every address in it replaced by `redacted` (generously: what
 /// may be a local part goes, a `tag=` before an address with it).
 pub fn redact_text(text: &str) -> String {
@@ -256,13 +252,10 @@ fn read_up_to(reader: &mut impl Read, buffer: &mut [u8]) -> std::io::Result<usiz
     Ok(filled)
 }
 
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|window| window == needle)
-}
-
 /// A TLS report from JSON bytes, gzip-compressed or not.
 fn tls_report(bytes: &[u8]) -> Option<TlsReport> {
-    let json = if bytes.starts_with(&[0x1f, 0x8b]) {
+    let gzipped = bytes.starts_with(&[0x1f, 0x8b]);
+    let json = if gzipped {
         // Only JSON is read on: an aggregate report's XML is not unpacked here.
         let mut decoder = flate2::read::GzDecoder::new(bytes).take(MAX_TLS_REPORT + 1);
         let mut json = vec![0; 64];
@@ -284,6 +277,12 @@ fn tls_report(bytes: &[u8]) -> Option<TlsReport> {
         trimmed.to_vec()
     };
     let value: serde_json::Value = serde_json::from_slice(&json).ok()?;
+    let json_gzip = if gzipped {
+        bytes.to_vec()
+    } else {
+        let mut packed = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        packed.write_all(&json).and_then(|()| packed.finish()).ok()?
+    };
     let text = |value: &serde_json::Value| value.as_str().map(str::to_string);
     let policies = value.get("policies")?.as_array()?;
     let total = |field: &str| {
@@ -304,7 +303,7 @@ fn tls_report(bytes: &[u8]) -> Option<TlsReport> {
             .collect(),
         successful_sessions: total("total-successful-session-count"),
         failed_sessions: total("total-failure-session-count"),
-        json,
+        json_gzip,
     })
 }
 

@@ -3,9 +3,9 @@
 //! The gateway counts the mail it signs per From domain, day and receiving organization
 //! (`senderauth_core::dmarc::receivers`); the counts are kept in memory and written every few
 //! seconds. A domain's summary sets them beside what each receiver reported: a receiver that
-//! reported on the domain before, and was sent its mail after the last day it reported on, is
-//! "reports missing" once that day is `MISSING_AFTER_DAYS` old (receivers send a day's report
-//! within a day or two).
+//! reported on the domain before is "reports missing" when it was sent the domain's mail on a
+//! day after the last one it reported on, and that day's report is overdue
+//! (`REPORT_DELAY_DAYS`).
 //!
 //! Events, recorded for every connected domain with DKIM verified that the report is about, each
 //! sent to the account's webhooks:
@@ -23,7 +23,6 @@ use senderauth_core::dmarc::receivers::{receiver_label, receiver_of_recipient};
 use senderauth_reports::SourceClass;
 use senderauth_store::{SentCount, Store, StoreError};
 use serde::Serialize;
-use serde_json::json;
 use tokio::sync::watch;
 use utoipa::ToSchema;
 
@@ -81,16 +80,127 @@ pub struct ReceiverCoverage {
     pub last_report: Option<String>,
     /// The last day the gateway sent it the domain's mail in these days.
     pub last_sent: Option<String>,
-    /// `reporting`; `reports_missing` (it reported before, and the report on mail it was sent
-    /// after its last report is overdue); or `no_reports` (sent mail, never reported: it may not
-    /// send reports at all).
-    pub state: String,
+    pub state: ReceiverState,
+}
+
+/// Whether a receiver's reports come.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReceiverState {
+    Reporting,
+    /// It reported before, and the report on mail it was sent after its last report is overdue.
+    ReportsMissing,
+    /// Sent mail, never reported: it may not send reports at all.
+    NoReports,
+}
+
+impl ReceiverState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReceiverState::Reporting => "reporting",
+            ReceiverState::ReportsMissing => "reports_missing",
+            ReceiverState::NoReports => "no_reports",
+        }
+    }
 }
 
 /// Whether a receiver whose reports last covered day `last_report` has stopped reporting, when
-/// the last day it was sent mail on whose report is due by `today` is `last_due_sent`.
+/// the last day it was sent mail on whose report is due by now is `last_due_sent`.
 pub fn reports_missing(last_report: Option<i64>, last_due_sent: Option<i64>) -> bool {
     matches!((last_report, last_due_sent), (Some(report), Some(sent)) if sent > report)
+}
+
+/// The DMARC events, sent as webhooks beside the status changes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DmarcEvent {
+    PlatformFailing,
+    NewSource,
+    ReportsMissing,
+}
+
+impl DmarcEvent {
+    pub const ALL: [DmarcEvent; 3] = [DmarcEvent::PlatformFailing, DmarcEvent::NewSource, DmarcEvent::ReportsMissing];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DmarcEvent::PlatformFailing => "dmarc.platform_failing",
+            DmarcEvent::NewSource => "dmarc.new_source",
+            DmarcEvent::ReportsMissing => "dmarc.reports_missing",
+        }
+    }
+}
+
+/// What a DMARC event raised by a stored report says (its `data`, beside the domain and
+/// account), with what the event adds.
+#[derive(Serialize)]
+struct FromReport<'a, T: Serialize> {
+    receiver: &'a str,
+    receiver_name: &'a str,
+    report: i64,
+    org_name: &'a str,
+    begin: i64,
+    end: i64,
+    #[serde(flatten)]
+    about: T,
+}
+
+fn from_report<'a, T: Serialize>(report: &'a Announced<'_>, about: T) -> FromReport<'a, T> {
+    FromReport {
+        receiver: report.receiver,
+        receiver_name: receiver_label(report.receiver),
+        report: report.id,
+        org_name: &report.header.org_name,
+        begin: report.header.begin,
+        end: report.header.end,
+        about,
+    }
+}
+
+#[derive(Serialize)]
+struct PlatformFailing<'a> {
+    failing_messages: i64,
+    sources: &'a BTreeSet<String>,
+}
+
+#[derive(Serialize)]
+struct NewSources {
+    /// How many (the list holds at most `MAX_LISTED`).
+    new_sources: usize,
+    sources: Vec<NewSource>,
+}
+
+#[derive(Serialize)]
+struct NewSource {
+    source_ip: String,
+    class: String,
+}
+
+#[derive(Serialize)]
+struct ReportsMissing<'a> {
+    receiver: &'a str,
+    receiver_name: &'a str,
+    last_report: String,
+    last_sent: String,
+}
+
+/// Records `event` about `domain` (for each account with it connected and DKIM verified),
+/// counted in the metrics; returns for how many domains.
+async fn record_event(
+    store: &Store,
+    metrics: Option<&crate::metrics::Metrics>,
+    domain: &str,
+    event: DmarcEvent,
+    detail: &impl Serialize,
+    now: i64,
+) -> Result<usize, StoreError> {
+    let detail = serde_json::to_string(detail).unwrap_or_default();
+    // The platform's own mail failing is checked again at once, as after a failed check.
+    let check_now = event == DmarcEvent::PlatformFailing;
+    let recorded = store.add_domain_event(domain, event.as_str(), &detail, now, check_now).await?;
+    if let Some(metrics) = metrics {
+        metrics.record_dmarc_events(event, recorded);
+    }
+    Ok(recorded)
 }
 
 impl Service {
@@ -158,11 +268,11 @@ impl Service {
             let reports = reported.remove(&receiver);
             let last_report = reports.as_ref().map(|reports| reports.last_day);
             let state = if reports_missing(last_report, last_due) {
-                "reports_missing"
+                ReceiverState::ReportsMissing
             } else if last_report.is_none() {
-                "no_reports"
+                ReceiverState::NoReports
             } else {
-                "reporting"
+                ReceiverState::Reporting
             };
             coverage.push(ReceiverCoverage {
                 name: receiver_label(&receiver).to_string(),
@@ -172,7 +282,7 @@ impl Service {
                 reports: reports.as_ref().map_or(0, |reports| reports.reports),
                 last_report: last_report.map(date),
                 last_sent: last_sent.map(date),
-                state: state.to_string(),
+                state,
                 receiver,
             });
         }
@@ -188,25 +298,31 @@ impl Service {
         let today = now.div_euclid(DAY);
         let store = &self.worker.store;
         let mut events = 0;
-        for silent in store.silent_receivers(today - SILENCE_LOOKBACK_DAYS, today - REPORT_DELAY_DAYS).await? {
-            if !reports_missing(Some(silent.last_report_day), Some(silent.last_sent_day))
-                || !store.note_missing(&silent.header_from, &silent.receiver, silent.last_report_day, now).await?
-            {
+        for seen in store.receiver_activity(today - SILENCE_LOOKBACK_DAYS, today - REPORT_DELAY_DAYS).await? {
+            let Some(last_report) =
+                seen.last_report_day.filter(|_| reports_missing(seen.last_report_day, Some(seen.last_sent_day)))
+            else {
+                continue;
+            };
+            if !store.note_missing(&seen.header_from, &seen.receiver, last_report, now).await? {
                 continue;
             }
-            let detail = json!({
-                "receiver": silent.receiver,
-                "receiver_name": receiver_label(&silent.receiver),
-                "last_report": date(silent.last_report_day),
-                "last_sent": date(silent.last_sent_day),
-            });
-            tracing::info!(domain = %silent.header_from, receiver = %silent.receiver, "a receiver stopped sending DMARC reports");
-            let recorded = store
-                .add_domain_event(&silent.header_from, "dmarc.reports_missing", &detail.to_string(), now, false)
-                .await?
-                .len();
-            self.worker.metrics.record_dmarc_events("dmarc.reports_missing", recorded);
-            events += recorded;
+            let detail = ReportsMissing {
+                receiver: &seen.receiver,
+                receiver_name: receiver_label(&seen.receiver),
+                last_report: date(last_report),
+                last_sent: date(seen.last_sent_day),
+            };
+            tracing::info!(domain = %seen.header_from, receiver = %seen.receiver, "a receiver stopped sending DMARC reports");
+            events += record_event(
+                store,
+                Some(&self.worker.metrics),
+                &seen.header_from,
+                DmarcEvent::ReportsMissing,
+                &detail,
+                now,
+            )
+            .await?;
         }
         Ok(events)
     }
@@ -259,30 +375,9 @@ pub(crate) async fn announce_report(
     now: i64,
     metrics: Option<&crate::metrics::Metrics>,
 ) -> Result<(), StoreError> {
-    let count = |event: &str, recorded: usize| {
-        if let Some(metrics) = metrics {
-            metrics.record_dmarc_events(event, recorded);
-        }
-    };
-    let about = |extra: serde_json::Value| {
-        let mut detail = json!({
-            "receiver": report.receiver,
-            "receiver_name": receiver_label(report.receiver),
-            "report": report.id,
-            "org_name": report.header.org_name,
-            "begin": report.header.begin,
-            "end": report.header.end,
-        });
-        if let (Some(detail), serde_json::Value::Object(extra)) = (detail.as_object_mut(), extra) {
-            detail.extend(extra);
-        }
-        detail.to_string()
-    };
     for (domain, (messages, sources)) in failing {
-        let detail = about(json!({ "failing_messages": messages, "sources": sources }));
-        let events = store.add_domain_event(domain, "dmarc.platform_failing", &detail, now, true).await?;
-        count("dmarc.platform_failing", events.len());
-        if !events.is_empty() {
+        let detail = from_report(report, PlatformFailing { failing_messages: *messages, sources });
+        if record_event(store, metrics, domain, DmarcEvent::PlatformFailing, &detail, now).await? > 0 {
             tracing::warn!(%domain, receiver = %report.receiver, messages, "the platform's mail failed DKIM at a receiver");
         }
     }
@@ -291,22 +386,22 @@ pub(crate) async fn announce_report(
         if !store.reported_before(domain, report.id).await? {
             continue;
         }
-        let new: Vec<serde_json::Value> = store
+        let new: Vec<NewSource> = store
             .new_sources(report.id, domain)
             .await?
             .into_iter()
             .filter(|(_, class)| {
                 matches!(SourceClass::parse(class), Some(SourceClass::AuthorizedOther | SourceClass::Unauthenticated))
             })
-            .map(|(source_ip, class)| json!({ "source_ip": source_ip, "class": class }))
+            .map(|(source_ip, class)| NewSource { source_ip, class })
             .collect();
         if new.is_empty() {
             continue;
         }
-        let listed: Vec<_> = new.iter().take(MAX_LISTED).cloned().collect();
-        let detail = about(json!({ "new_sources": new.len(), "sources": listed }));
-        let events = store.add_domain_event(domain, "dmarc.new_source", &detail, now, false).await?;
-        count("dmarc.new_source", events.len());
+        let count = new.len();
+        let listed = new.into_iter().take(MAX_LISTED).collect();
+        let detail = from_report(report, NewSources { new_sources: count, sources: listed });
+        record_event(store, metrics, domain, DmarcEvent::NewSource, &detail, now).await?;
     }
     Ok(())
 }

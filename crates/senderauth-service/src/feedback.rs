@@ -2,8 +2,6 @@
 //! to the accounts whose domain they are about, with DKIM verified) and SMTP TLS reports (kept as
 //! received, for the operator). What is neither goes on to the aggregate report reader.
 
-use std::io::Write;
-
 use senderauth_reports::{OtherReport, recognize};
 use senderauth_store::TlsRecord;
 use serde::Serialize;
@@ -72,8 +70,6 @@ impl Service {
                 Ok(Taken::Failure { id, domain })
             }
             Some(OtherReport::Tls(report)) => {
-                let mut packed = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-                let json_gzip = packed.write_all(&report.json).and_then(|()| packed.finish()).unwrap_or_default();
                 let record = TlsRecord {
                     organization: report.organization,
                     report_id: report.report_id,
@@ -82,7 +78,7 @@ impl Service {
                     policy_domains: report.policy_domains,
                     successful_sessions: report.successful_sessions,
                     failed_sessions: report.failed_sessions,
-                    json_gzip,
+                    json_gzip: report.json_gzip,
                 };
                 let (id, duplicate) = store.add_tls_report(&record, now).await?;
                 metrics.record_report(ReportOutcome::TlsReport);

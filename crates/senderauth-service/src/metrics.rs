@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use senderauth_core::status::DomainStatus;
 
+use crate::coverage::DmarcEvent;
+
 /// Upper bounds of the check-duration histogram, in seconds.
 const DURATION_BUCKETS: [f64; 8] = [0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
 
@@ -17,15 +19,13 @@ pub struct Metrics {
     duration_count: AtomicU64,
     duration_micros: AtomicU64,
     deliveries: [AtomicU64; 2],
-    /// DMARC reports taken in: stored, copies of stored ones, refused.
+    /// Reports taken in, by outcome (in `ReportOutcome::ALL`'s order).
     reports: [AtomicU64; 5],
     /// Messages the stored reports count, by class (in `SourceClass::ALL`'s order).
     report_messages: [AtomicU64; 5],
+    /// DMARC events recorded (in `DmarcEvent::ALL`'s order).
     dmarc_events: [AtomicU64; 3],
 }
-
-/// The DMARC events, as counted.
-pub const DMARC_EVENTS: [&str; 3] = ["dmarc.platform_failing", "dmarc.new_source", "dmarc.reports_missing"];
 
 /// What became of a DMARC report handed in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,6 +37,26 @@ pub enum ReportOutcome {
     FailureReport,
     /// An SMTP TLS report.
     TlsReport,
+}
+
+impl ReportOutcome {
+    const ALL: [ReportOutcome; 5] = [
+        ReportOutcome::Stored,
+        ReportOutcome::Duplicate,
+        ReportOutcome::Refused,
+        ReportOutcome::FailureReport,
+        ReportOutcome::TlsReport,
+    ];
+
+    fn as_str(self) -> &'static str {
+        match self {
+            ReportOutcome::Stored => "stored",
+            ReportOutcome::Duplicate => "duplicate",
+            ReportOutcome::Refused => "refused",
+            ReportOutcome::FailureReport => "failure_report",
+            ReportOutcome::TlsReport => "tls_report",
+        }
+    }
 }
 
 const OUTCOMES: [(DomainStatus, &str); 4] = [
@@ -69,19 +89,14 @@ impl Metrics {
 
     /// Counts one DMARC report handed in.
     pub fn record_report(&self, outcome: ReportOutcome) {
-        let index = match outcome {
-            ReportOutcome::Stored => 0,
-            ReportOutcome::Duplicate => 1,
-            ReportOutcome::Refused => 2,
-            ReportOutcome::FailureReport => 3,
-            ReportOutcome::TlsReport => 4,
-        };
-        self.reports[index].fetch_add(1, Ordering::Relaxed);
+        if let Some(index) = ReportOutcome::ALL.iter().position(|known| *known == outcome) {
+            self.reports[index].fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// Counts DMARC events recorded (one per domain they were recorded for).
-    pub fn record_dmarc_events(&self, event: &str, count: usize) {
-        if let Some(index) = DMARC_EVENTS.iter().position(|known| *known == event) {
+    pub fn record_dmarc_events(&self, event: DmarcEvent, count: usize) {
+        if let Some(index) = DmarcEvent::ALL.iter().position(|known| *known == event) {
             self.dmarc_events[index].fetch_add(count as u64, Ordering::Relaxed);
         }
     }
@@ -96,11 +111,13 @@ impl Metrics {
     /// The metrics as Prometheus text, with the store's current domain counts and queue lag.
     pub fn render(&self, domains_per_status: &[(String, i64)], queue_lag_seconds: i64) -> String {
         let mut text = String::new();
-        text.push_str("# HELP senderauth_checks_total Domain checks run, by outcome.\n");
-        text.push_str("# TYPE senderauth_checks_total counter\n");
-        for ((_, name), count) in OUTCOMES.iter().zip(&self.checks) {
-            let _ = writeln!(text, "senderauth_checks_total{{outcome=\"{name}\"}} {}", count.load(Ordering::Relaxed));
-        }
+        counter_family(
+            &mut text,
+            "senderauth_checks_total",
+            "Domain checks run, by outcome.",
+            "outcome",
+            OUTCOMES.iter().map(|(_, name)| *name).zip(&self.checks),
+        );
         text.push_str("# HELP senderauth_check_duration_seconds How long one domain check took.\n");
         text.push_str("# TYPE senderauth_check_duration_seconds histogram\n");
         for (bound, bucket) in DURATION_BUCKETS.iter().zip(&self.duration_buckets) {
@@ -120,44 +137,52 @@ impl Metrics {
         for (status, count) in domains_per_status {
             let _ = writeln!(text, "senderauth_domains{{status=\"{status}\"}} {count}");
         }
-        text.push_str("# HELP senderauth_dmarc_reports_total Reports handed in, by outcome (aggregate reports stored, copies, refused; failure and TLS reports).\n");
-        text.push_str("# TYPE senderauth_dmarc_reports_total counter\n");
-        let outcomes = ["stored", "duplicate", "refused", "failure_report", "tls_report"];
-        for (outcome, count) in outcomes.iter().zip(&self.reports) {
-            let _ = writeln!(
-                text,
-                "senderauth_dmarc_reports_total{{outcome=\"{outcome}\"}} {}",
-                count.load(Ordering::Relaxed)
-            );
-        }
-        text.push_str("# HELP senderauth_dmarc_messages_total Messages the stored reports count, by class.\n");
-        text.push_str("# TYPE senderauth_dmarc_messages_total counter\n");
-        for (class, count) in senderauth_reports::SourceClass::ALL.iter().zip(&self.report_messages) {
-            let _ = writeln!(
-                text,
-                "senderauth_dmarc_messages_total{{class=\"{}\"}} {}",
-                class.as_str(),
-                count.load(Ordering::Relaxed)
-            );
-        }
-        text.push_str("# HELP senderauth_dmarc_events_total DMARC events recorded for connected domains, by event.\n");
-        text.push_str("# TYPE senderauth_dmarc_events_total counter\n");
-        for (event, count) in DMARC_EVENTS.iter().zip(&self.dmarc_events) {
-            let _ =
-                writeln!(text, "senderauth_dmarc_events_total{{event=\"{event}\"}} {}", count.load(Ordering::Relaxed));
-        }
-        text.push_str("# HELP senderauth_webhook_deliveries_total Webhook delivery attempts, by result.\n");
-        text.push_str("# TYPE senderauth_webhook_deliveries_total counter\n");
-        for (result, count) in ["delivered", "failed"].iter().zip(&self.deliveries) {
-            let _ = writeln!(
-                text,
-                "senderauth_webhook_deliveries_total{{result=\"{result}\"}} {}",
-                count.load(Ordering::Relaxed)
-            );
-        }
+        counter_family(
+            &mut text,
+            "senderauth_dmarc_reports_total",
+            "Reports handed in, by outcome (aggregate reports stored, copies, refused; failure and TLS reports).",
+            "outcome",
+            ReportOutcome::ALL.iter().map(|outcome| outcome.as_str()).zip(&self.reports),
+        );
+        counter_family(
+            &mut text,
+            "senderauth_dmarc_messages_total",
+            "Messages the stored reports count, by class.",
+            "class",
+            senderauth_reports::SourceClass::ALL.iter().map(|class| class.as_str()).zip(&self.report_messages),
+        );
+        counter_family(
+            &mut text,
+            "senderauth_dmarc_events_total",
+            "DMARC events recorded for connected domains, by event.",
+            "event",
+            DmarcEvent::ALL.iter().map(|event| event.as_str()).zip(&self.dmarc_events),
+        );
+        counter_family(
+            &mut text,
+            "senderauth_webhook_deliveries_total",
+            "Webhook delivery attempts, by result.",
+            "result",
+            ["delivered", "failed"].into_iter().zip(&self.deliveries),
+        );
         text.push_str("# HELP senderauth_queue_lag_seconds How long the longest-waiting due domain has waited.\n");
         text.push_str("# TYPE senderauth_queue_lag_seconds gauge\n");
         let _ = writeln!(text, "senderauth_queue_lag_seconds {queue_lag_seconds}");
         text
+    }
+}
+
+/// One counter family in the text format: its HELP and TYPE lines and a sample per label value.
+fn counter_family<'a>(
+    text: &mut String,
+    name: &str,
+    help: &str,
+    label: &str,
+    samples: impl Iterator<Item = (&'a str, &'a AtomicU64)>,
+) {
+    let _ = writeln!(text, "# HELP {name} {help}");
+    let _ = writeln!(text, "# TYPE {name} counter");
+    for (value, count) in samples {
+        let _ = writeln!(text, "{name}{{{label}=\"{value}\"}} {}", count.load(Ordering::Relaxed));
     }
 }

@@ -27,23 +27,46 @@ const REFRESH_DAYS: i64 = 30;
 /// When a lookup that failed for the time being is tried again.
 const RETRY_SECONDS: i64 = 3_600;
 
-/// What a source's lookups found: its name and status (`confirmed`, `unconfirmed`, `none`,
-/// `failed`).
-async fn look_up(dns: &Dns, address: IpAddr) -> (Option<String>, &'static str) {
+/// What a source's lookups found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum NameStatus {
+    /// The name leads back to the address: shown.
+    Confirmed,
+    /// A PTR name whose addresses do not hold the address: not shown.
+    Unconfirmed,
+    /// No PTR record.
+    None,
+    /// DNS failed for now: tried again later.
+    Failed,
+}
+
+impl NameStatus {
+    fn as_str(self) -> &'static str {
+        match self {
+            NameStatus::Confirmed => "confirmed",
+            NameStatus::Unconfirmed => "unconfirmed",
+            NameStatus::None => "none",
+            NameStatus::Failed => "failed",
+        }
+    }
+}
+
+/// A source's name, if any, and what its lookups found.
+async fn look_up(dns: &Dns, address: IpAddr) -> (Option<String>, NameStatus) {
     let lookups = async {
         let names = match dns.ptr(address).await {
             Ok(Answer::Records(names)) => names,
-            Ok(_) => return (None, "none"),
-            Err(_) => return (None, "failed"),
+            Ok(_) => return (None, NameStatus::None),
+            Err(_) => return (None, NameStatus::Failed),
         };
-        let Some(name) = names.into_iter().next() else { return (None, "none") };
+        let Some(name) = names.into_iter().next() else { return (None, NameStatus::None) };
         match dns.addresses(&name, address.is_ipv6()).await {
-            Ok(Answer::Records(addresses)) if addresses.contains(&address) => (Some(name), "confirmed"),
-            Ok(_) => (Some(name), "unconfirmed"),
-            Err(_) => (Some(name), "failed"),
+            Ok(Answer::Records(addresses)) if addresses.contains(&address) => (Some(name), NameStatus::Confirmed),
+            Ok(_) => (Some(name), NameStatus::Unconfirmed),
+            Err(_) => (Some(name), NameStatus::Failed),
         }
     };
-    tokio::time::timeout(LOOKUP_TIMEOUT, lookups).await.unwrap_or((None, "failed"))
+    tokio::time::timeout(LOOKUP_TIMEOUT, lookups).await.unwrap_or((None, NameStatus::Failed))
 }
 
 impl Service {
@@ -56,7 +79,7 @@ impl Service {
         let mut lookups = JoinSet::new();
         for source in due {
             let Ok(address) = source.parse::<IpAddr>() else {
-                store.set_source_name(&source, None, "none", now).await?;
+                store.set_source_name(&source, None, NameStatus::None.as_str(), now).await?;
                 continue;
             };
             let (dns, permits) = (self.worker.dns.clone(), permits.clone());
@@ -68,7 +91,7 @@ impl Service {
         let mut looked_up = 0;
         while let Some(done) = lookups.join_next().await {
             let Ok((source, (name, status))) = done else { continue };
-            store.set_source_name(&source, name.as_deref(), status, now).await?;
+            store.set_source_name(&source, name.as_deref(), status.as_str(), now).await?;
             looked_up += 1;
         }
         Ok(looked_up)

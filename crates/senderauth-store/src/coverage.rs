@@ -27,24 +27,17 @@ pub struct ReceiverReported {
     pub last_day: i64,
 }
 
-/// A receiver the gateway kept sending a From domain's mail to after its last report.
+/// A receiver the gateway sent a From domain's mail to, with the last day it was sent and the
+/// last day its reports on that domain covered (whether it stopped reporting is the service's
+/// rule).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SilentReceiver {
+pub struct ReceiverActivity {
     pub header_from: String,
     pub receiver: String,
-    /// The last day its reports covered.
-    pub last_report_day: i64,
-    /// The last day the gateway sent to it.
+    /// The last day its reports covered; none when it never reported on the domain.
+    pub last_report_day: Option<i64>,
+    /// The last day the gateway sent to it, within the days asked for.
     pub last_sent_day: i64,
-}
-
-/// A domain event recorded for one connected domain.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct DomainEvent {
-    pub id: i64,
-    pub domain_id: i64,
-    pub account_id: i64,
-    pub event: String,
 }
 
 impl Store {
@@ -122,10 +115,9 @@ impl Store {
             .collect())
     }
 
-    /// Receivers the gateway sent a From domain's mail to between days `from` and `until` that
-    /// reported on that domain before, and whose last report covers a day before the last day
-    /// they were sent its mail.
-    pub async fn silent_receivers(&self, from: i64, until: i64) -> Result<Vec<SilentReceiver>, StoreError> {
+    /// Every (From domain, receiver) the gateway sent mail to between days `from` and `until`,
+    /// with the last day sent and the last day reported.
+    pub async fn receiver_activity(&self, from: i64, until: i64) -> Result<Vec<ReceiverActivity>, StoreError> {
         let rows = sqlx::query(self.sql(
             "SELECT s.header_from, s.receiver, MAX(s.day), \
              (SELECT MAX(r.day) FROM dmarc_receiver_daily r WHERE r.header_from = s.header_from AND r.receiver = s.receiver) \
@@ -135,18 +127,14 @@ impl Store {
         .bind(until)
         .fetch_all(&self.pool)
         .await
-        .map_err(database("looking for receivers that stopped reporting"))?;
+        .map_err(database("reading what receivers were sent and reported"))?;
         Ok(rows
             .iter()
-            .filter_map(|row| {
-                let last_report_day: Option<i64> = row.get(3);
-                let last_sent_day: i64 = row.get(2);
-                last_report_day.filter(|last| *last < last_sent_day).map(|last_report_day| SilentReceiver {
-                    header_from: row.get(0),
-                    receiver: row.get(1),
-                    last_report_day,
-                    last_sent_day,
-                })
+            .map(|row| ReceiverActivity {
+                header_from: row.get(0),
+                receiver: row.get(1),
+                last_sent_day: row.get(2),
+                last_report_day: row.get(3),
             })
             .collect())
     }
@@ -201,7 +189,8 @@ impl Store {
 
     /// Records `event` (with `detail_json`) for every connected domain named `header_from` whose
     /// DKIM is verified (the accounts its reports are shown to), with one webhook delivery per
-    /// endpoint of each account. `check_now`: those domains are also checked again at once.
+    /// endpoint of each account; returns for how many domains. `check_now`: those domains are
+    /// also checked again at once.
     pub async fn add_domain_event(
         &self,
         header_from: &str,
@@ -209,7 +198,7 @@ impl Store {
         detail_json: &str,
         at: i64,
         check_now: bool,
-    ) -> Result<Vec<DomainEvent>, StoreError> {
+    ) -> Result<usize, StoreError> {
         let mut transaction = self.begin_write().await?;
         let rows = sqlx::query(self.sql(
             "INSERT INTO status_events (domain_id, at, from_status, to_status, event, detail_json) \
@@ -223,15 +212,8 @@ impl Store {
         .fetch_all(&mut *transaction)
         .await
         .map_err(database("recording a domain event"))?;
-        let mut events = Vec::with_capacity(rows.len());
-        for row in rows {
+        for row in &rows {
             let (id, domain_id): (i64, i64) = (row.get(0), row.get(1));
-            let account: i64 = sqlx::query(self.sql("SELECT account_id FROM domains WHERE id = ?"))
-                .bind(domain_id)
-                .fetch_one(&mut *transaction)
-                .await
-                .map_err(database("reading a domain"))?
-                .get(0);
             self.queue_deliveries(&mut transaction, id, domain_id, at).await?;
             if check_now {
                 sqlx::query(self.sql("UPDATE domains SET next_check_at = ? WHERE id = ? AND next_check_at > ?"))
@@ -242,9 +224,8 @@ impl Store {
                     .await
                     .map_err(database("scheduling a check"))?;
             }
-            events.push(DomainEvent { id, domain_id, account_id: account, event: event.to_string() });
         }
         transaction.commit().await.map_err(database("committing"))?;
-        Ok(events)
+        Ok(rows.len())
     }
 }

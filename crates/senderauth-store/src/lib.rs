@@ -32,7 +32,7 @@ use sqlx::{AnyPool, AssertSqlSafe, Row, SqlSafeStr};
 pub(crate) use accounts::random_hex;
 pub use accounts::{Account, Principal, TokenInfo, UiSession};
 pub use checks::{CheckRecord, CheckRun};
-pub use coverage::{DomainEvent, ReceiverReported, SentCount, SilentReceiver};
+pub use coverage::{ReceiverActivity, ReceiverReported, SentCount};
 pub use domains::{DomainPage, DomainRecord, INITIAL_STATUS, StatusEvent, StoredResult};
 pub(crate) use domains::{domain_record, lifecycle_status, method_status};
 pub use error::StoreError;

@@ -3,7 +3,7 @@
 //! day and class, and the original XML (gzip). A report is written in one transaction while it
 //! is read (`ReportWriter`), so a failure stores nothing and memory holds a batch, not a report.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use sqlx::Row;
 
@@ -297,111 +297,152 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<SourceTotal>, StoreError> {
         let limit = usize::try_from(limit.max(0)).unwrap_or(0);
-        let of_class = if class.is_some() { " AND class = ?" } else { "" };
-        let failing = if failing_only { " AND failed > 0" } else { "" };
         let mut best: Vec<SourceTotal> = Vec::new();
         if limit == 0 {
             return Ok(best);
         }
         let (mut offset, mut batch) = (0_usize, (limit * 2).max(64));
         loop {
-            let mut query = sqlx::query(self.sql(format!(
-                "SELECT source_ip, class, passed, failed, first_day, last_day FROM dmarc_source_totals \
-                 WHERE header_from = ? AND last_day >= ?{of_class}{failing} \
-                 ORDER BY passed + failed DESC, source_ip, class LIMIT {batch} OFFSET {offset}"
-            )))
-            .bind(header_from.to_string())
-            .bind(from);
-            if let Some(class) = class {
-                query = query.bind(class.to_string());
-            }
-            let rows = query.fetch_all(&self.pool).await.map_err(database("reading report sources"))?;
-            let candidates: Vec<(String, String, i64, i64, i64, i64)> = rows
-                .iter()
-                .map(|row| (row.get(0), row.get(1), row.get(2), row.get(3), row.get(4), row.get(5)))
-                .collect();
+            let candidates = self.source_candidates(header_from, from, class, failing_only, batch, offset).await?;
             let Some(last) = candidates.last() else { break };
-            let bound = last.2 + last.3;
+            let bound = last.total.passed + last.total.failed;
             // Those with days before the window: their days in it, added up.
             let partial: Vec<&str> = candidates
                 .iter()
-                .filter(|candidate| candidate.4 < from)
-                .map(|candidate| candidate.0.as_str())
+                .filter(|candidate| candidate.first_day < from)
+                .map(|candidate| candidate.total.source_ip.as_str())
                 .collect();
-            let mut in_window: std::collections::HashMap<(String, String), (i64, i64, i64)> =
-                std::collections::HashMap::new();
-            for chunk in partial.chunks(200) {
-                let marks = vec!["?"; chunk.len()].join(", ");
-                let mut query = sqlx::query(self.sql(format!(
-                    "SELECT source_ip, class, CAST(SUM(passed) AS BIGINT), CAST(SUM(failed) AS BIGINT), MAX(day) \
-                     FROM dmarc_source_daily WHERE header_from = ? AND source_ip IN ({marks}) AND day >= ?{of_class} \
-                     GROUP BY source_ip, class"
-                )))
-                .bind(header_from.to_string());
-                for source in chunk {
-                    query = query.bind(source.to_string());
-                }
-                query = query.bind(from);
-                if let Some(class) = class {
-                    query = query.bind(class.to_string());
-                }
-                for row in query.fetch_all(&self.pool).await.map_err(database("reading report sources"))? {
-                    in_window.insert((row.get(0), row.get(1)), (row.get(2), row.get(3), row.get(4)));
-                }
-            }
-            for (source_ip, class, passed, failed, first_day, last_day) in &candidates {
-                let (passed, failed, last_day) = if *first_day >= from {
-                    (*passed, *failed, *last_day)
+            let in_window = self.source_sums(header_from, from, class, &partial).await?;
+            let count = candidates.len();
+            for candidate in candidates {
+                let total = if candidate.first_day >= from {
+                    candidate.total
                 } else {
-                    match in_window.get(&(source_ip.clone(), class.clone())) {
-                        Some(window) => *window,
+                    match in_window.get(&(candidate.total.source_ip, candidate.total.class)) {
+                        Some(window) => window.clone(),
                         None => continue,
                     }
                 };
-                if failing_only && failed == 0 {
-                    continue;
+                if !failing_only || total.failed > 0 {
+                    best.push(total);
                 }
-                best.push(SourceTotal {
-                    source_ip: source_ip.clone(),
-                    class: class.clone(),
-                    passed,
-                    failed,
-                    last_day,
-                    name: None,
-                });
             }
             best.sort_by(|a, b| {
                 (b.passed + b.failed).cmp(&(a.passed + a.failed)).then_with(|| a.source_ip.cmp(&b.source_ip))
             });
             best.truncate(limit);
             let settled = best.len() == limit && best.last().is_some_and(|worst| worst.passed + worst.failed > bound);
-            if settled || candidates.len() < batch {
+            if settled || count < batch {
                 break;
             }
             offset += batch;
             batch *= 2;
         }
-        // The names of those listed (looked up in the background; confirmed ones only).
-        if !best.is_empty() {
-            let marks = vec!["?"; best.len()].join(", ");
+        self.add_source_names(&mut best).await?;
+        Ok(best)
+    }
+
+    /// Sources of a From domain seen from day `from` on, by their totals over all their days,
+    /// the largest first: `batch` of them after `offset`.
+    async fn source_candidates(
+        &self,
+        header_from: &str,
+        from: i64,
+        class: Option<&str>,
+        failing_only: bool,
+        batch: usize,
+        offset: usize,
+    ) -> Result<Vec<Candidate>, StoreError> {
+        let of_class = if class.is_some() { " AND class = ?" } else { "" };
+        let failing = if failing_only { " AND failed > 0" } else { "" };
+        let mut query = sqlx::query(self.sql(format!(
+            "SELECT source_ip, class, passed, failed, last_day, first_day FROM dmarc_source_totals \
+             WHERE header_from = ? AND last_day >= ?{of_class}{failing} \
+             ORDER BY passed + failed DESC, source_ip, class LIMIT {batch} OFFSET {offset}"
+        )))
+        .bind(header_from.to_string())
+        .bind(from);
+        if let Some(class) = class {
+            query = query.bind(class.to_string());
+        }
+        let rows = query.fetch_all(&self.pool).await.map_err(database("reading report sources"))?;
+        Ok(rows.iter().map(|row| Candidate { total: source_total(row), first_day: row.get(5) }).collect())
+    }
+
+    /// The messages of `sources` (of a From domain) from day `from` on, by (source, class).
+    async fn source_sums(
+        &self,
+        header_from: &str,
+        from: i64,
+        class: Option<&str>,
+        sources: &[&str],
+    ) -> Result<HashMap<(String, String), SourceTotal>, StoreError> {
+        let of_class = if class.is_some() { " AND class = ?" } else { "" };
+        let mut sums = HashMap::new();
+        for chunk in sources.chunks(200) {
+            let marks = vec!["?"; chunk.len()].join(", ");
             let mut query = sqlx::query(self.sql(format!(
-                "SELECT source_ip, name FROM source_names WHERE status = 'confirmed' AND source_ip IN ({marks})"
-            )));
-            for source in &best {
-                query = query.bind(source.source_ip.clone());
+                "SELECT source_ip, class, CAST(SUM(passed) AS BIGINT), CAST(SUM(failed) AS BIGINT), MAX(day) \
+                 FROM dmarc_source_daily WHERE header_from = ? AND source_ip IN ({marks}) AND day >= ?{of_class} \
+                 GROUP BY source_ip, class"
+            )))
+            .bind(header_from.to_string());
+            for source in chunk {
+                query = query.bind(source.to_string());
             }
-            let names: std::collections::HashMap<String, String> = query
-                .fetch_all(&self.pool)
-                .await
-                .map_err(database("reading source names"))?
-                .iter()
-                .map(|row| (row.get(0), row.get(1)))
-                .collect();
-            for source in &mut best {
-                source.name = names.get(&source.source_ip).cloned();
+            query = query.bind(from);
+            if let Some(class) = class {
+                query = query.bind(class.to_string());
+            }
+            for row in query.fetch_all(&self.pool).await.map_err(database("reading report sources"))? {
+                let total = source_total(&row);
+                sums.insert((total.source_ip.clone(), total.class.clone()), total);
             }
         }
-        Ok(best)
+        Ok(sums)
+    }
+
+    /// The confirmed reverse DNS names of `sources` (looked up in the background).
+    async fn add_source_names(&self, sources: &mut [SourceTotal]) -> Result<(), StoreError> {
+        if sources.is_empty() {
+            return Ok(());
+        }
+        let marks = vec!["?"; sources.len()].join(", ");
+        let mut query = sqlx::query(self.sql(format!(
+            "SELECT source_ip, name FROM source_names WHERE status = 'confirmed' AND source_ip IN ({marks})"
+        )));
+        for source in sources.iter() {
+            query = query.bind(source.source_ip.clone());
+        }
+        let names: HashMap<String, String> = query
+            .fetch_all(&self.pool)
+            .await
+            .map_err(database("reading source names"))?
+            .iter()
+            .map(|row| (row.get(0), row.get(1)))
+            .collect();
+        for source in sources {
+            source.name = names.get(&source.source_ip).cloned();
+        }
+        Ok(())
+    }
+}
+
+/// A source among a window's candidates: its totals over all its days, and its first day.
+struct Candidate {
+    total: SourceTotal,
+    first_day: i64,
+}
+
+/// A source's (source, class, passed, failed, last day) columns, in that order.
+fn source_total(row: &sqlx::any::AnyRow) -> SourceTotal {
+    SourceTotal {
+        source_ip: row.get(0),
+        class: row.get(1),
+        passed: row.get(2),
+        failed: row.get(3),
+        last_day: row.get(4),
+        name: None,
     }
 }
 

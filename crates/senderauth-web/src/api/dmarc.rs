@@ -97,10 +97,7 @@ pub(super) async fn sources(
     PathParam(domain): PathParam<String>,
     QueryString(query): QueryString<SourcesQuery>,
 ) -> Result<Response, ApiError> {
-    let limit = query.limit.unwrap_or(100);
-    if !(1..=10_000).contains(&limit) {
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_limit", "limit must be from 1 to 10000"));
-    }
+    let limit = checked_limit(query.limit, 10_000)?;
     let sources = state
         .service
         .dmarc_sources(
@@ -154,6 +151,16 @@ pub(super) struct ReportsQuery {
     limit: Option<i64>,
 }
 
+/// A list's `limit`: 100 unless given, from 1 to `max`.
+fn checked_limit(limit: Option<i64>, max: i64) -> Result<i64, ApiError> {
+    let limit = limit.unwrap_or(100);
+    if (1..=max).contains(&limit) {
+        Ok(limit)
+    } else {
+        Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_limit", format!("limit must be from 1 to {max}")))
+    }
+}
+
 #[derive(Serialize, utoipa::ToSchema)]
 pub(super) struct Reports {
     reports: Vec<ReportView>,
@@ -173,10 +180,7 @@ pub(super) async fn reports(
     PathParam(domain): PathParam<String>,
     QueryString(query): QueryString<ReportsQuery>,
 ) -> Result<Json<Reports>, ApiError> {
-    let limit = query.limit.unwrap_or(100);
-    if !(1..=1000).contains(&limit) {
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_limit", "limit must be from 1 to 1000"));
-    }
+    let limit = checked_limit(query.limit, 1000)?;
     Ok(Json(Reports { reports: state.service.dmarc_reports(caller.account()?, &domain, limit).await? }))
 }
 
@@ -199,10 +203,7 @@ pub(super) async fn failures(
     PathParam(domain): PathParam<String>,
     QueryString(query): QueryString<ReportsQuery>,
 ) -> Result<Json<Failures>, ApiError> {
-    let limit = query.limit.unwrap_or(100);
-    if !(1..=1000).contains(&limit) {
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_limit", "limit must be from 1 to 1000"));
-    }
+    let limit = checked_limit(query.limit, 1000)?;
     Ok(Json(Failures { failures: state.service.failure_reports(caller.account()?, &domain, limit).await? }))
 }
 
