@@ -12,21 +12,13 @@ use async_imap::Session;
 use futures_util::TryStreamExt;
 use rustls::pki_types::ServerName;
 use senderauth_service::Service;
+use senderauth_service::config::ImapSecurity;
 use senderauth_service::feedback::Taken;
 use senderauth_service::reports::ReportSource;
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
-
-/// How the connection is secured.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ImapSecurity {
-    /// TLS from the first byte (IMAPS, usually port 993).
-    Tls,
-    /// STARTTLS before anything else is said (usually port 143).
-    StartTls,
-}
 
 /// Where the report mailbox is and how to reach it.
 #[derive(Clone)]
@@ -128,7 +120,7 @@ async fn open(settings: &ImapSettings) -> Result<Session<TlsStream<TcpStream>>, 
     let connector = TlsConnector::from(settings.tls.clone());
     let tls = match settings.security {
         ImapSecurity::Tls => connector.connect(name, tcp).await.map_err(|error| tls_error(error.to_string()))?,
-        ImapSecurity::StartTls => {
+        ImapSecurity::Starttls => {
             let mut client = async_imap::Client::new(tcp);
             client.read_response().await.map_err(|error| tls_error(error.to_string()))?;
             client.run_command_and_check_ok("STARTTLS", None).await.map_err(|error| {

@@ -190,8 +190,8 @@ pub struct ImapConfig {
     /// `host:port` of the IMAP server (the host is checked against its certificate).
     pub server: String,
     /// `tls` (IMAPS, the default) or `starttls`.
-    #[serde(default = "default_imap_security")]
-    pub security: String,
+    #[serde(default)]
+    pub security: ImapSecurity,
     pub username: String,
     /// A file holding the password (only the password; the configuration never holds it).
     pub password_file: PathBuf,
@@ -211,9 +211,17 @@ pub struct ImapConfig {
     pub interval_seconds: u64,
 }
 
-fn default_imap_security() -> String {
-    "tls".to_string()
+/// How the IMAP connection is secured; never in the clear.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ImapSecurity {
+    /// TLS from the first byte (IMAPS, usually port 993).
+    #[default]
+    Tls,
+    /// STARTTLS before anything else is said (usually port 143).
+    Starttls,
 }
+
 fn default_imap_mailbox() -> String {
     "INBOX".to_string()
 }

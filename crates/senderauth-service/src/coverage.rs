@@ -17,13 +17,11 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Mutex;
-use std::time::Duration;
 
 use senderauth_core::dmarc::receivers::{receiver_label, receiver_of_recipient};
 use senderauth_reports::SourceClass;
 use senderauth_store::{SentCount, Store, StoreError};
 use serde::Serialize;
-use tokio::sync::watch;
 use utoipa::ToSchema;
 
 use crate::reports::{Announced, DAY, MAX_LISTED, date};
@@ -34,11 +32,6 @@ use crate::{Service, ServiceError};
 pub const REPORT_DELAY_DAYS: i64 = 2;
 /// How far back the search for silent receivers looks at what was sent.
 const SILENCE_LOOKBACK_DAYS: i64 = 14;
-/// How often the counts are written, and how often silent receivers are looked for.
-const FLUSH_EVERY: Duration = Duration::from_secs(10);
-const SILENCE_EVERY: Duration = Duration::from_secs(15 * 60);
-/// How often the names of report sources are looked up.
-const NAMES_EVERY: Duration = Duration::from_secs(30);
 
 /// What the gateway sent and has not written yet: (From domain, receiver, day) → messages.
 #[derive(Debug, Default)]
@@ -325,44 +318,6 @@ impl Service {
             .await?;
         }
         Ok(events)
-    }
-
-    /// Writes the gateway's counts every few seconds, looks up the names of report sources
-    /// every half minute, and every quarter of an hour looks for silent receivers and deletes the
-    /// failure reports past their days, until `stopped`; the counts are written once more at the
-    /// end.
-    pub async fn run_coverage(self, mut stopped: watch::Receiver<bool>) {
-        let mut flush = tokio::time::interval(FLUSH_EVERY);
-        let mut silence = tokio::time::interval(SILENCE_EVERY);
-        let mut names = tokio::time::interval(NAMES_EVERY);
-        loop {
-            tokio::select! {
-                _ = flush.tick() => {
-                    if let Err(error) = self.flush_sent().await {
-                        tracing::warn!(%error, "the gateway's sent counts were not written; kept for the next try");
-                    }
-                }
-                _ = silence.tick() => {
-                    if let Err(error) = self.check_report_coverage().await {
-                        tracing::warn!(%error, "looking for receivers that stopped reporting failed");
-                    }
-                    match self.expire_failure_reports().await {
-                        Ok(0) => {}
-                        Ok(deleted) => tracing::info!(deleted, "failure reports past their 7 days deleted"),
-                        Err(error) => tracing::warn!(%error, "deleting old failure reports failed"),
-                    }
-                }
-                _ = names.tick() => {
-                    if let Err(error) = self.resolve_source_names().await {
-                        tracing::warn!(%error, "looking up the names of report sources failed");
-                    }
-                }
-                _ = stopped.changed() => break,
-            }
-        }
-        if let Err(error) = self.flush_sent().await {
-            tracing::warn!(%error, "the gateway's last sent counts were not written");
-        }
     }
 }
 

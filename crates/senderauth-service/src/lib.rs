@@ -19,6 +19,7 @@ pub mod rotation;
 pub mod sandbox;
 mod service;
 pub mod shares;
+pub mod upkeep;
 pub mod webhooks;
 pub mod worker;
 

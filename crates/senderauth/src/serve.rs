@@ -252,9 +252,9 @@ pub async fn run(
     state.https = settings.service.https;
     state.brand = Arc::new(brand);
     state.demo_token_file = settings.service.demo.then(|| settings.service.data_dir.join("demo-token"));
-    // The gateway's sent counts (written every few seconds) and the search for receivers that
-    // stopped reporting.
-    let coverage = tokio::spawn(state.service.clone().run_coverage(stop.subscribe()));
+    // The DMARC reports' upkeep: the gateway's sent counts, source names, silent receivers, old
+    // failure reports.
+    let coverage = tokio::spawn(state.service.clone().run_report_upkeep(stop.subscribe()));
     if let Some(imap) = &settings.service.reports.imap {
         let pull = imap_settings(imap, settings.service.reports.message_size_limit)?;
         tracing::info!(server = %imap.server, username = %imap.username, mailbox = %imap.mailbox, "pulling DMARC reports over IMAP");
@@ -370,7 +370,7 @@ fn imap_settings(
     imap: &senderauth_service::config::ImapConfig,
     size_limit: usize,
 ) -> Result<senderauth_mail::imap::ImapSettings, ServeError> {
-    use senderauth_mail::imap::{ImapSecurity, ImapSettings, tls_client_config};
+    use senderauth_mail::imap::{ImapSettings, tls_client_config};
     let setup = |message: String| ServeError::Setup(format!("[service.reports.imap]: {message}"));
     let (host, port) = imap
         .server
@@ -378,11 +378,6 @@ fn imap_settings(
         .and_then(|(host, port)| Some((host.trim_start_matches('[').trim_end_matches(']'), port.parse::<u16>().ok()?)))
         .filter(|(host, _)| !host.is_empty())
         .ok_or_else(|| setup(format!("server = {:?} is not host:port (e.g. imap.esp.example:993)", imap.server)))?;
-    let security = match imap.security.to_ascii_lowercase().as_str() {
-        "tls" => ImapSecurity::Tls,
-        "starttls" => ImapSecurity::StartTls,
-        other => return Err(setup(format!("security = {other:?}: use \"tls\" (IMAPS) or \"starttls\""))),
-    };
     let read = |path: &std::path::Path, what: &str| {
         std::fs::read(path).map_err(|error| setup(format!("{what} {}: {error}", path.display())))
     };
@@ -398,7 +393,7 @@ fn imap_settings(
     Ok(ImapSettings {
         host: host.to_string(),
         port,
-        security,
+        security: imap.security,
         username: imap.username.clone(),
         password,
         mailbox: imap.mailbox.clone(),
