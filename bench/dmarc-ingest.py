@@ -7,12 +7,11 @@ and p99 in ms from the end of DATA (the CRLF.CRLF written) to the reply, and rep
 
 Usage: dmarc-ingest.py HOST:PORT RCPT COUNT CONNECTIONS DOMAIN
 """
-import asyncio
 import base64
 import gzip
-import json
 import sys
-import time
+
+from inbound_load import run
 
 
 def report(number, domain):
@@ -42,56 +41,10 @@ def report(number, domain):
     return head + packed
 
 
-async def reply(reader):
-    while True:
-        line = await reader.readline()
-        if not line:
-            raise ConnectionError("the listener closed the connection")
-        if line[3:4] != b"-":
-            return line
-
-
-async def session(host, port, rcpt, messages, latencies, failures):
-    reader, writer = await asyncio.open_connection(host, port)
-    await reply(reader)
-    writer.write(b"EHLO load.example\r\n")
-    await reply(reader)
-    for message in messages:
-        writer.write(f"MAIL FROM:<noreply@receiver.example>\r\nRCPT TO:<{rcpt}>\r\nDATA\r\n".encode())
-        for _ in range(3):
-            line = await reply(reader)
-            if line[:3] not in (b"250", b"354"):
-                failures.append(line.decode(errors="replace").strip())
-        writer.write(message + b"\r\n.\r\n")
-        sent = time.perf_counter()
-        line = await reply(reader)
-        latencies.append(time.perf_counter() - sent)
-        if not line.startswith(b"250"):
-            failures.append(line.decode(errors="replace").strip())
-    writer.write(b"QUIT\r\n")
-    await reply(reader)
-    writer.close()
-
-
-async def main():
+def main():
     address, rcpt, count, connections, domain = sys.argv[1:6]
-    host, port = address.rsplit(":", 1)
-    count, connections = int(count), int(connections)
-    messages = [report(number, domain) for number in range(count)]
-    shares = [messages[index::connections] for index in range(connections)]
-    latencies, failures = [], []
-    started = time.perf_counter()
-    await asyncio.gather(*(session(host, int(port), rcpt, share, latencies, failures) for share in shares))
-    elapsed = time.perf_counter() - started
-    latencies.sort()
-    print(json.dumps({
-        "messages": count,
-        "per_second": round(count / elapsed, 1),
-        "p50_ms": round(latencies[len(latencies) // 2] * 1000, 2),
-        "p99_ms": round(latencies[int(len(latencies) * 0.99)] * 1000, 2),
-        "failures": len(failures),
-        "first_failure": failures[0] if failures else None,
-    }))
+    messages = [(rcpt, report(number, domain) + b"\r\n") for number in range(int(count))]
+    run(address, "noreply@receiver.example", messages, int(connections))
 
 
-asyncio.run(main())
+main()

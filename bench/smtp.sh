@@ -5,7 +5,9 @@
 # second and latency (MAIL to the final reply, which comes once the sink has the message), for a
 # domain with an RSA-2048 key, one signing with Ed25519 alongside RSA-2048 (two signatures per
 # message), and a domain the account does not have
-# (rewritten to the variable domain, signed with its RSA-2048 key). Next to them, the raw signing
+# (rewritten to the variable domain, signed with its RSA-2048 key); and an RSA-2048 domain whose
+# return-path is in use (envelope sender b+...@rp.<domain>) against one without (the bounce
+# domain), in turns A B A B, with their ratio. Next to them, the raw signing
 # rate of the same code and key sizes in a loop (`senderauth keys speed`), on the same 2 cores.
 #
 # Usage: bench/smtp.sh [SIZE]
@@ -58,13 +60,14 @@ serve_pid=$!
 for _ in $(seq 1 300); do curl -sf "$api/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
 account=$(curl -sf -H "Authorization: Bearer $admin_token" --json '{"name": "Bench"}' "$api/api/v1/accounts")
 token=$(printf '%s' "$account" | python3 -c 'import json, sys; print(json.load(sys.stdin)["token"])')
-for domain in "rsa.bench.example rsa-2048" "ed.bench.example ed25519"; do
+for domain in "rsa.bench.example rsa-2048" "ed.bench.example ed25519" "aligned.bench.example rsa-2048"; do
   set -- $domain
   curl -sf -H "Authorization: Bearer $token" --json "{\"email\": \"news@$1\", \"dkim_algorithm\": \"$2\"}" \
     "$api/api/v1/domains" >/dev/null
 done
 # Their DNS records are taken as verified (this measures the gateway, not the verifier).
 sql sqlite "sqlite://$out/senderauth.db" "UPDATE domains SET status = 'verified'" >/dev/null
+sql sqlite "sqlite://$out/senderauth.db" "UPDATE domains SET rp_status = 'verified' WHERE domain = 'aligned.bench.example'" >/dev/null
 
 rows=()
 for case in "rsa.bench.example RSA-2048 $raw_rsa" "ed.bench.example RSA-2048+Ed25519 $raw_dual" "rewritten.example RSA-2048 $raw_rsa"; do
@@ -80,6 +83,20 @@ for case in "rsa.bench.example RSA-2048 $raw_rsa" "ed.bench.example RSA-2048+Ed2
   label=$([ "$1" = rewritten.example ] && echo "rewritten, variable domain's $2" || echo "$1 ($2)")
   rows+=("| $label | $rate | $p50 / $p99 ms | $3 | $share% | $failures |")
 done
+
+# The return-path's envelope against the bounce domain's, in turns.
+declare -A turns
+for turn in 1 2; do
+  for domain in aligned.bench.example rsa.bench.example; do
+    result=$("${load[@]}" "127.0.0.1:$smtp_port" "$token" "news@$domain" "$size" "$seconds" "$connections")
+    echo "== turn $turn news@$domain: $result"
+    rate=$(printf '%s' "$result" | python3 -c 'import json, sys; print(json.load(sys.stdin)["per_second"])')
+    turns[$domain]="${turns[$domain]:-} $rate"
+  done
+done
+aligned=$(python3 -c "import sys; print(sum(map(float, sys.argv[1:])) / 2)" ${turns[aligned.bench.example]})
+bounce=$(python3 -c "import sys; print(sum(map(float, sys.argv[1:])) / 2)" ${turns[rsa.bench.example]})
+ratio=$(python3 -c "print(round($aligned / $bounce, 3))")
 rss=$(awk '/^VmHWM/ { printf "%.0f", $2 / 1024 }' "/proc/$serve_pid/status")
 
 echo
@@ -87,3 +104,4 @@ echo "| messages from | through the gateway (msg/s) | latency p50 / p99 | raw si
 echo "|---|---|---|---|---|---|"
 printf '%s\n' "${rows[@]}"
 echo "(peak RSS of the service: $rss MiB)"
+echo "return-path envelopes: $aligned msg/s (turns:${turns[aligned.bench.example]}), bounce domain: $bounce msg/s (turns:${turns[rsa.bench.example]}), ratio $ratio"

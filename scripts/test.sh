@@ -8,8 +8,8 @@
 #           gateway's upstream in an end-to-end test, a private instance), dovecot-imapd (the
 #           mailbox the DMARC report IMAP pull reads, a private instance), libmail-dmarc-perl (an
 #           independent DMARC report generator), swaks (sends a receiver's report message to Postfix)
-#   PyPI, in .venv: checkdmarc, dkimpy (with PyNaCl for Ed25519), authheaders (DMARC) and
-#   parsedmarc (DMARC reports), the independent second opinions
+#   PyPI, in .venv: checkdmarc, dkimpy (with PyNaCl for Ed25519), authheaders (DMARC),
+#   parsedmarc (DMARC reports) and flufl.bounce (bounces), the independent second opinions
 # With CI=true, a test whose external tool is missing fails instead of skipping.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,8 +28,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo_prefix apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-python_packages=(checkdmarc==6.0.4 dkimpy==1.1.8 pynacl==1.6.2 authheaders==0.16.3 parsedmarc==11.1.0)
-if ! .venv/bin/python3 -c "import checkdmarc, dkim, nacl, authheaders, parsedmarc" >/dev/null 2>&1; then
+python_packages=(checkdmarc==6.0.4 dkimpy==1.1.8 pynacl==1.6.2 authheaders==0.16.3 parsedmarc==11.1.0 flufl.bounce==6.0.0)
+if ! .venv/bin/python3 -c "import checkdmarc, dkim, nacl, authheaders, parsedmarc, flufl.bounce" >/dev/null 2>&1; then
   echo "== creating .venv with ${python_packages[*]}"
   python3 -m venv .venv
   .venv/bin/pip install --quiet --disable-pip-version-check "${python_packages[@]}"

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::status::DomainStatus;
+use crate::status::{DomainStatus, MethodStatus};
 
 /// A connected domain's status in the service.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -43,6 +43,14 @@ impl LifecycleStatus {
             LifecycleStatus::TemporaryFailure => "temporary_failure",
             LifecycleStatus::Failed => "failed",
         }
+    }
+
+    /// Whether what the status is about is in place for sending: verified or partially
+    /// verified. A domain in use is signed as itself; a return-path in use is the envelope
+    /// sender's domain. A degraded one (`temporary_failure`, after three failed checks in a row)
+    /// is not.
+    pub fn in_use(self) -> bool {
+        matches!(self, LifecycleStatus::Verified | LifecycleStatus::PartiallyVerified)
     }
 
     pub fn parse(text: &str) -> Option<LifecycleStatus> {
@@ -86,6 +94,25 @@ impl Event {
             Event::Degraded => "domain.degraded",
             Event::Failed => "domain.failed",
             Event::Restored => "domain.restored",
+        }
+    }
+}
+
+/// What is announced when a domain's return-path comes into use by the gateway, or goes out of
+/// use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum ReturnPathEvent {
+    #[serde(rename = "return_path.verified")]
+    Verified,
+    #[serde(rename = "return_path.lost")]
+    Lost,
+}
+
+impl ReturnPathEvent {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReturnPathEvent::Verified => "return_path.verified",
+            ReturnPathEvent::Lost => "return_path.lost",
         }
     }
 }
@@ -264,6 +291,39 @@ pub fn after_check(config: &LifecycleConfig, state: &DomainState, outcome: Domai
     }
 }
 
+/// A return-path's state after a check, when it wants checking next, and what to announce.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReturnPathTransition {
+    pub state: DomainState,
+    pub next_check_at: Option<i64>,
+    pub event: Option<ReturnPathEvent>,
+}
+
+/// The return-path's lifecycle after a check of it with `outcome`: the domain's rules on the
+/// return-path's own state (verified at the first pass; one failed check changes nothing, three
+/// in a row make it `temporary_failure`, restored at the next pass within 72 hours, `failed`
+/// after), so a flapping answer never flips the gateway's envelope sender. An event only when it
+/// comes into use or goes out of use ([`LifecycleStatus::in_use`]).
+pub fn return_path_after_check(
+    config: &LifecycleConfig,
+    state: &DomainState,
+    outcome: MethodStatus,
+    now: i64,
+) -> ReturnPathTransition {
+    let outcome = match outcome {
+        MethodStatus::Verified => DomainStatus::Verified,
+        MethodStatus::NotVerified => DomainStatus::NotVerified,
+        MethodStatus::Unknown => DomainStatus::Unknown,
+    };
+    let transition = after_check(config, state, outcome, now);
+    let event = match (state.status.in_use(), transition.state.status.in_use()) {
+        (false, true) => Some(ReturnPathEvent::Verified),
+        (true, false) => Some(ReturnPathEvent::Lost),
+        _ => None,
+    };
+    ReturnPathTransition { state: transition.state, next_check_at: transition.next_check_at, event }
+}
+
 /// The customer asked to verify again: a `failed` domain starts a new setup window.
 pub fn verify_requested(state: &DomainState, now: i64) -> DomainState {
     let mut next = state.clone();
@@ -420,6 +480,40 @@ mod tests {
         assert_eq!((verified.state.status, verified.event), (LifecycleStatus::Verified, Some(Event::Verified)));
         let slipped = after_check(&config, &verified.state, PartiallyVerified, 100 * HOUR);
         assert_eq!((slipped.state.status, slipped.state.consecutive_failures), (LifecycleStatus::Verified, 1));
+    }
+
+    #[test]
+    fn a_return_path_comes_into_use_at_once_and_goes_out_after_three_failures() {
+        let config = LifecycleConfig::default();
+        let verified = return_path_after_check(&config, &new_domain(), MethodStatus::Verified, HOUR);
+        assert_eq!(
+            (verified.state.status, verified.event),
+            (LifecycleStatus::Verified, Some(ReturnPathEvent::Verified))
+        );
+        let mut state = verified.state;
+        let mut events = Vec::new();
+        for (now, outcome) in
+            [(30, MethodStatus::NotVerified), (31, MethodStatus::Unknown), (32, MethodStatus::NotVerified)]
+        {
+            let next = return_path_after_check(&config, &state, outcome, now * HOUR);
+            events.extend(next.event);
+            state = next.state;
+        }
+        assert_eq!(
+            (state.status, events.as_slice()),
+            (LifecycleStatus::Verified, &[][..]),
+            "two failures: still in use"
+        );
+        let lost = return_path_after_check(&config, &state, MethodStatus::NotVerified, 33 * HOUR);
+        assert_eq!(
+            (lost.state.status, lost.event, lost.next_check_at),
+            (LifecycleStatus::TemporaryFailure, Some(ReturnPathEvent::Lost), Some(33 * HOUR + 900))
+        );
+        let back = return_path_after_check(&config, &lost.state, MethodStatus::Verified, 34 * HOUR);
+        assert_eq!((back.state.status, back.event), (LifecycleStatus::Verified, Some(ReturnPathEvent::Verified)));
+        // Never verified and past the setup window: failed, with nothing to announce.
+        let never = return_path_after_check(&config, &new_domain(), MethodStatus::NotVerified, 100 * HOUR);
+        assert_eq!((never.state.status, never.event), (LifecycleStatus::Failed, None));
     }
 
     #[test]

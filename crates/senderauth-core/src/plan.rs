@@ -195,8 +195,9 @@ pub fn relative_host(fqdn: &str, zone: &DomainName) -> String {
 pub struct DnsHost {
     pub name: &'static str,
     pub advice: &'static str,
-    /// What a customer there must know about each DKIM CNAME, if anything: a note on its row.
-    pub dkim_note: Option<&'static str>,
+    /// What a customer there must know about each CNAME (DKIM, return-path), if anything: a note
+    /// on its row.
+    pub cname_note: Option<&'static str>,
 }
 
 /// DNS hosts that can be told from a zone's nameservers: a part of their nameservers' names,
@@ -207,7 +208,7 @@ pub const DNS_HOSTS: [(&str, DnsHost); 4] = [
         DnsHost {
             name: "Cloudflare",
             advice: "Add both DKIM records as CNAME with the proxy off (DNS only, grey cloud), and keep CNAME flattening off for them: a flattened or proxied CNAME hides the key's rotation and DKIM breaks at the next one.",
-            dkim_note: Some("Cloudflare: set this record to DNS only (grey cloud); CNAME flattening must be off."),
+            cname_note: Some("Cloudflare: set this record to DNS only (grey cloud); CNAME flattening must be off."),
         },
     ),
     (
@@ -215,7 +216,7 @@ pub const DNS_HOSTS: [(&str, DnsHost); 4] = [
         DnsHost {
             name: "GoDaddy",
             advice: "GoDaddy adds your domain to what you type as the Host: type the Host exactly as shown here (not the full name), or it ends up doubled.",
-            dkim_note: None,
+            cname_note: None,
         },
     ),
     (
@@ -223,7 +224,7 @@ pub const DNS_HOSTS: [(&str, DnsHost); 4] = [
         DnsHost {
             name: "Namecheap",
             advice: "Namecheap adds your domain to what you type as the Host: type the Host exactly as shown here (not the full name), or it ends up doubled.",
-            dkim_note: None,
+            cname_note: None,
         },
     ),
     (
@@ -231,7 +232,7 @@ pub const DNS_HOSTS: [(&str, DnsHost); 4] = [
         DnsHost {
             name: "Amazon Route 53",
             advice: "Route 53 adds your domain to the record name: enter the Host as shown here.",
-            dkim_note: None,
+            cname_note: None,
         },
     ),
 ];
@@ -265,13 +266,13 @@ pub async fn plan_records(
     let zone = domain.organizational_domain();
     // A DNS host's advice only where its nameservers say it hosts the zone (an unreadable
     // answer: no advice).
-    let dkim_note = match dns {
+    let cname_note = match dns {
         Some(dns) => dns
             .ns(zone.as_str())
             .await
             .ok()
             .and_then(|answer| dns_host_of(&answer.records()))
-            .and_then(|host| host.dkim_note),
+            .and_then(|host| host.cname_note),
         None => None,
     };
     let mut records = Vec::new();
@@ -292,7 +293,7 @@ pub async fn plan_records(
             value: expected.target,
             action: Action::Add,
             purpose: purpose.to_string(),
-            notes: dkim_note.map(str::to_string).into_iter().collect(),
+            notes: cname_note.map(str::to_string).into_iter().collect(),
         });
     }
     let include = expected_include(config, account, domain);
@@ -446,6 +447,19 @@ pub async fn plan_records(
         }
     }
     records.push(dmarc);
+    let return_path_host = config.return_path_host(account.as_str(), domain);
+    records.push(RequiredRecord {
+        method: Method::ReturnPath,
+        record_type: "CNAME",
+        host: relative_host(&return_path_host, &zone),
+        fqdn: return_path_host,
+        value: config.return_path_target(account.as_str(), domain),
+        action: Action::Add,
+        purpose: "Gives your mail a return-path under your own domain, so SPF passes aligned with your From \
+                  address (not only DKIM), and bounces come back to the platform (Return-Path)."
+            .to_string(),
+        notes: cname_note.map(str::to_string).into_iter().collect(),
+    });
     Ok(RecordPlan { domain: domain.clone(), account: account.clone(), zone, records, spf_lookups })
 }
 

@@ -1,14 +1,17 @@
-//! Verifying one domain: DKIM, SPF and DMARC against DNS, and the domain's status.
+//! Verifying one domain: DKIM, SPF, DMARC and the return-path against DNS, and the domain's
+//! status (of the first three; the return-path has a status of its own).
 
 use serde::Serialize;
 
 use crate::config::ProviderConfig;
 use crate::dkim::verify::{DkimCheck, HostedKey, verify_dkim};
+use crate::dmarc::parse::parse_record as parse_dmarc;
 use crate::dmarc::verify::{DmarcCheck, verify_dmarc};
 use crate::dns::Dns;
 use crate::name::{AccountId, DomainName};
 use crate::plan::{domain_selectors, ed25519_selectors, expected_include, include_pattern};
 use crate::problem::{Method, Problem, ProblemCode};
+use crate::return_path::{ReturnPathCheck, ReturnPathExpectation, strict_alignment_problem, verify_return_path};
 use crate::spf::verify::{SpfCheck, SpfExpectation, verify_spf};
 use crate::status::DomainStatus;
 
@@ -21,6 +24,8 @@ pub struct Verification {
     pub dkim: DkimCheck,
     pub spf: SpfCheck,
     pub dmarc: DmarcCheck,
+    /// The return-path: a method of its own, outside the domain's status (the README says why).
+    pub return_path: ReturnPathCheck,
     /// Every problem, most severe first.
     pub problems: Vec<Problem>,
 }
@@ -61,11 +66,23 @@ pub async fn verify_domain_with_keys(
     };
     let dmarc_record = config.dmarc_record();
     let report_address = config.report_address();
-    let (dkim, spf, dmarc) = tokio::join!(
+    let return_path_expectation = ReturnPathExpectation {
+        host: config.return_path_host(account.as_str(), domain),
+        target: config.return_path_target(account.as_str(), domain),
+        bounce_hosts: config.bounce_hosts(),
+        sending_networks: networks.clone(),
+    };
+    let (dkim, spf, dmarc, mut return_path) = tokio::join!(
         verify_dkim(dns, domain, &selectors),
         verify_spf(dns, domain, &expectation),
         verify_dmarc(dns, domain, &dmarc_record, report_address.as_deref()),
+        verify_return_path(dns, &return_path_expectation),
     );
+    let strict_spf =
+        dmarc.record.as_deref().and_then(|record| parse_dmarc(record).ok()).is_some_and(|record| record.strict_spf);
+    if strict_spf {
+        return_path.problems.push(strict_alignment_problem(&return_path.host));
+    }
     let status = DomainStatus::from_methods(dkim.status, spf.status, dmarc.status);
     let mut problems = Vec::new();
     if !spf.domain_exists {
@@ -90,6 +107,7 @@ pub async fn verify_domain_with_keys(
     problems.extend(dkim.problems.iter().cloned());
     problems.extend(spf.problems.iter().cloned());
     problems.extend(dmarc.problems.iter().cloned());
+    problems.extend(return_path.problems.iter().cloned());
     problems.sort_by_key(|problem| std::cmp::Reverse(problem.severity));
-    Verification { domain: domain.clone(), account: account.clone(), status, dkim, spf, dmarc, problems }
+    Verification { domain: domain.clone(), account: account.clone(), status, dkim, spf, dmarc, return_path, problems }
 }

@@ -3,8 +3,10 @@
 //! relays it to the platform's MTA in `smtp`; the report address's listener in `reports`, and
 //! the pull of a report mailbox over IMAP in `imap`.
 
+pub mod bounces;
 pub mod dsn;
 pub mod imap;
+mod inbound;
 pub mod message;
 pub mod reports;
 pub mod smtp;

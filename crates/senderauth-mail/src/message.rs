@@ -2,8 +2,10 @@
 //! account's domains, and either DKIM-signs it as that domain (when DKIM is verified there) or
 //! rewrites its From to the platform's variable domain (`user@yourcompany.com` becomes
 //! `user=yourcompany.com@<variable domain>`, the original address kept in Reply-To) and signs it
-//! as the variable domain. The envelope sender goes on the platform's bounce domain with a token
-//! per message (VERP), so a bounce can be traced to the message.
+//! as the variable domain. The envelope sender carries a token per message (VERP,
+//! `senderauth_service::bounces`), so a bounce can be traced to the message; it goes on the
+//! signing domain's return-path (`rp.<domain>`, SPF aligned with the From) while that is in use,
+//! else on the platform's bounce domain, or, for an account that asks so, the message is refused.
 //!
 //! The signatures are made by `senderauth_core::dkim::sign` (relaxed header and simple body
 //! canonicalization, `From` signed once more than it occurs); the From header is read by
@@ -14,13 +16,13 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use senderauth_core::dkim::sign::{SigningKey, dkim_signature};
-use senderauth_core::lifecycle::LifecycleStatus;
 use senderauth_core::mailbox::{Mailbox, MailboxError, variable_address};
 use senderauth_core::name::DomainName;
-use senderauth_core::token::random_hex;
+use senderauth_core::return_path::Fallback;
 use senderauth_store::{KeyGroup, Store, StoreError};
 
 use senderauth_service::Service;
+use senderauth_service::bounces;
 use senderauth_service::keys::{MasterKeys, Sealed};
 
 /// Why a message is not taken, with the SMTP reply it gets.
@@ -52,6 +54,11 @@ pub enum MailError {
     SeveralFromAddresses { count: usize },
     #[error("the From header {value:?} is not a valid mailbox: {reason}")]
     BadFrom { value: String, reason: &'static str },
+    #[error(
+        "the return-path of {domain} is not verified, and this account sends only with an aligned return-path: add \
+         the Return-Path CNAME shown on the domain's page, or set the account's return_path_fallback to bounce_domain"
+    )]
+    ReturnPathNotInUse { domain: String },
     #[error("the message could not be signed now ({0}); try again")]
     Temporary(String),
 }
@@ -64,6 +71,7 @@ impl MailError {
             MailError::BadFrom { .. } | MailError::NoFrom | MailError::SeveralFromAddresses { .. } => (550, "5.1.7"),
             MailError::UndeclaredEightBit | MailError::EightBitHeader { .. } => (554, "5.6.1"),
             MailError::Temporary(_) => (451, "4.3.0"),
+            MailError::ReturnPathNotInUse { .. } => (550, "5.7.1"),
             MailError::LineTooLong { .. } => (500, "5.5.2"),
             _ => (554, "5.6.0"),
         }
@@ -84,8 +92,15 @@ impl MailError {
             MailError::SeveralFromHeaders { .. } => "several_from_headers",
             MailError::SeveralFromAddresses { .. } => "several_from_addresses",
             MailError::BadFrom { .. } => "bad_from",
+            MailError::ReturnPathNotInUse { .. } => "return_path_not_in_use",
             MailError::Temporary(_) => "temporary",
         }
+    }
+}
+
+impl From<senderauth_service::ServiceError> for MailError {
+    fn from(error: senderauth_service::ServiceError) -> MailError {
+        MailError::Temporary(error.to_string())
     }
 }
 
@@ -106,7 +121,8 @@ pub struct Arrival {
 /// A message ready to relay.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Prepared {
-    /// The envelope sender (MAIL FROM) on the bounce domain.
+    /// The envelope sender (MAIL FROM): on the signing domain's return-path while it is in use,
+    /// else on the platform's bounce domain.
     pub envelope_from: String,
     /// The message as relayed: DKIM-Signature first.
     pub message: Vec<u8>,
@@ -226,8 +242,17 @@ pub fn parse_from(value: &str) -> Result<Mailbox, MailError> {
 }
 
 /// Who signs a message: the domain (`d=`), and each selector with its key (RSA, then Ed25519
-/// for a domain that has it).
-pub type Signer = (String, Vec<(String, Arc<SigningKey>)>);
+/// for a domain that has it); and, for a connected domain, its id and its return-path: the
+/// envelope sender's domain while it is in use, or what its account wants done without it.
+#[derive(Clone)]
+pub struct Signer {
+    pub domain: String,
+    pub keys: Vec<(String, Arc<SigningKey>)>,
+    /// The connected domain's id; 0 for the variable domain.
+    pub domain_id: i64,
+    /// `rp.<domain>` while the domain's return-path is in use.
+    pub return_path: Option<String>,
+}
 
 /// Whose signer: an account and a From domain (the platform's own: 0 and "").
 type SignerKey = (i64, String);
@@ -268,7 +293,12 @@ impl KeyCache {
     async fn platform_signer(&self, gateway: &Gateway) -> Result<Option<Signer>, MailError> {
         let find = async {
             let keys = self.signing_keys(gateway.store(), gateway.master(), KeyGroup::Platform).await?;
-            Ok((!keys.is_empty()).then(|| (gateway.service.variable_domain().to_string(), keys)))
+            Ok((!keys.is_empty()).then(|| Signer {
+                domain: gateway.service.variable_domain().to_string(),
+                keys,
+                domain_id: 0,
+                return_path: None,
+            }))
         };
         self.remembered((0, String::new()), find).await
     }
@@ -306,11 +336,22 @@ impl KeyCache {
         let mut candidate = Some(domain.as_str().to_string());
         while let Some(name) = candidate {
             if let Some(record) = gateway.store().domain(account_id, &name).await?
-                && SIGNING_STATUSES.contains(&record.status)
+                && record.status.in_use()
             {
                 let keys = self.signing_keys(gateway.store(), gateway.master(), KeyGroup::Domain(record.id)).await?;
                 if !keys.is_empty() {
-                    return Ok(Some((name, keys)));
+                    let provider = &gateway.service.worker.provider;
+                    let return_path = record.return_path_status.in_use().then(|| {
+                        DomainName::parse(&name)
+                            .map(|parsed| provider.return_path_host(&account_id.to_string(), &parsed))
+                            .unwrap_or_default()
+                    });
+                    return Ok(Some(Signer {
+                        domain: name,
+                        keys,
+                        domain_id: record.id,
+                        return_path: return_path.filter(|host| !host.is_empty()),
+                    }));
                 }
             }
             candidate = name
@@ -385,9 +426,6 @@ impl Gateway {
     }
 }
 
-/// Statuses in which a domain's DKIM records are in place: its mail is signed as itself.
-const SIGNING_STATUSES: [LifecycleStatus; 2] = [LifecycleStatus::PartiallyVerified, LifecycleStatus::Verified];
-
 /// Prepares one message of `account_id` for relay (see the module's description).
 pub async fn prepare(
     gateway: &Gateway,
@@ -409,8 +447,13 @@ pub async fn prepare(
     let signer = gateway.keys.signer(gateway, account_id, &mailbox.domain).await?;
     let mut out_fields: Vec<Vec<u8>> = Vec::with_capacity(fields.len() + 1);
     let mut rewritten_from = None;
-    let (domain, keys) = match signer {
+    let signer = match signer {
         Some(signer) => {
+            if signer.return_path.is_none()
+                && gateway.service.return_path_fallback(account_id).await? == Fallback::Reject
+            {
+                return Err(MailError::ReturnPathNotInUse { domain: signer.domain });
+            }
             out_fields.extend(fields.iter().map(|field| field.raw.to_vec()));
             signer
         }
@@ -440,23 +483,26 @@ pub async fn prepare(
         }
     };
     // One signature per key, the RSA one on top; neither covers the other.
-    let mut relayed = Vec::with_capacity(message.len() + 1024 * keys.len());
-    for (selector, key) in &keys {
-        relayed.extend(dkim_signature(&out_fields, body, &domain, selector, key, now).map_err(MailError::Temporary)?);
+    let mut relayed = Vec::with_capacity(message.len() + 1024 * signer.keys.len());
+    for (selector, key) in &signer.keys {
+        relayed.extend(
+            dkim_signature(&out_fields, body, &signer.domain, selector, key, now).map_err(MailError::Temporary)?,
+        );
     }
     for field in &out_fields {
         relayed.extend_from_slice(field);
     }
     relayed.extend_from_slice(b"\r\n");
     relayed.extend_from_slice(body);
-    // 64 bits: unique enough to find a bounce's message in the logs.
-    let bounce_token = random_hex("", 8).map_err(|error| MailError::Temporary(error.to_string()))?;
+    let bounce_token =
+        bounces::issue(gateway.master(), account_id, signer.domain_id, now).map_err(MailError::Temporary)?;
+    let envelope_domain = signer.return_path.as_deref().unwrap_or(&gateway.bounce_domain);
     Ok(Prepared {
-        envelope_from: format!("b+{account_id}.{bounce_token}@{}", gateway.bounce_domain),
+        envelope_from: format!("{}@{envelope_domain}", bounces::local_part(account_id, &bounce_token)),
         message: relayed,
         from: mailbox.address(),
-        signed_as: domain,
-        selectors: keys.into_iter().map(|(selector, _)| selector).collect(),
+        signed_as: signer.domain,
+        selectors: signer.keys.into_iter().map(|(selector, _)| selector).collect(),
         rewritten_from,
         bounce_token,
     })

@@ -8,19 +8,15 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use smtp_proto::Request;
-use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use senderauth_core::mailbox::smtp_path;
 use senderauth_service::connections::Slots;
 use senderauth_service::feedback::Taken;
 use senderauth_service::reports::ReportSource;
 use senderauth_service::{Service, ServiceError};
 
-use crate::message::line_ending_fault;
-use crate::smtp::{Wire, accept};
+use crate::inbound::{Inbound, serve_inbound, single_line};
 
 /// How the report listener behaves.
 #[derive(Clone, Debug)]
@@ -43,122 +39,44 @@ pub async fn serve_reports(
     settings: ReportListenerSettings,
     stopped: watch::Receiver<bool>,
 ) {
-    let slots = settings.slots.clone();
-    accept(listener, slots, "reports", stopped, move |stream, peer, slot| {
-        let session = ReportSession {
-            wire: Wire::new(stream, settings.idle, slot),
-            peer,
-            service: service.clone(),
-            settings: settings.clone(),
-            mail: false,
-            recipients: 0,
-        };
-        async move {
-            if let Err(error) = session.run().await {
-                tracing::debug!(%peer, %error, "report SMTP session ended");
-            }
-        }
-    })
-    .await;
+    let (idle, slots) = (settings.idle, settings.slots.clone());
+    serve_inbound(listener, ReportAddress { service, settings }, "reports", idle, slots, stopped).await;
 }
 
-struct ReportSession<S> {
-    wire: Wire<S>,
-    peer: SocketAddr,
+/// The report address as an inbound listener.
+#[derive(Clone)]
+struct ReportAddress {
     service: Service,
     settings: ReportListenerSettings,
-    /// MAIL was given.
-    mail: bool,
-    /// Recipients taken for this message.
-    recipients: usize,
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin> ReportSession<S> {
-    async fn run(mut self) -> std::io::Result<()> {
-        let greeting = format!("220 {} ESMTP senderauth DMARC reports", self.settings.hostname);
-        self.wire.reply(&greeting).await?;
-        while !self.wire.closing {
-            let Some(line) = self.wire.command().await? else { return Ok(()) };
-            match Request::parse(&mut line.iter()) {
-                Ok(Request::Ehlo { .. }) => {
-                    self.reset();
-                    let text = format!(
-                        "250-{}\r\n250-SIZE {}\r\n250-PIPELINING\r\n250-8BITMIME\r\n250 ENHANCEDSTATUSCODES",
-                        self.settings.hostname, self.settings.size_limit
-                    );
-                    self.wire.reply(&text).await?;
-                }
-                Ok(Request::Helo { .. }) => {
-                    self.reset();
-                    let text = format!("250 {}", self.settings.hostname);
-                    self.wire.reply(&text).await?;
-                }
-                Ok(Request::Mail { from }) => {
-                    if self.mail {
-                        self.wire.reply("503 5.5.1 Nested MAIL command").await?;
-                    } else if from.size > self.settings.size_limit {
-                        let text = format!("552 5.3.4 Message size exceeds the limit of {}", self.settings.size_limit);
-                        self.wire.reply(&text).await?;
-                    } else {
-                        self.mail = true;
-                        self.wire.reply("250 2.1.0 OK").await?;
-                    }
-                }
-                Ok(Request::Rcpt { to }) => {
-                    let address = smtp_path(&to.address).map(|address| address.to_ascii_lowercase());
-                    let text = match address {
-                        _ if !self.mail => "503 5.5.1 MAIL first".to_string(),
-                        None => "501 5.1.3 Syntax: RCPT TO:<address>".to_string(),
-                        Some(address) if self.settings.addresses.contains(&address) => {
-                            self.recipients += 1;
-                            "250 2.1.5 OK".to_string()
-                        }
-                        Some(address) => format!(
-                            "550 5.1.1 <{address}>: no such mailbox here; this server takes DMARC reports for {}",
-                            self.settings.addresses.join(", ")
-                        ),
-                    };
-                    self.wire.reply(&text).await?;
-                }
-                Ok(Request::Data) => self.data().await?,
-                Ok(Request::Rset) => {
-                    self.reset();
-                    self.wire.reply("250 2.0.0 OK").await?;
-                }
-                Ok(Request::Noop { .. }) => self.wire.reply("250 2.0.0 OK").await?,
-                Ok(Request::Quit) => {
-                    self.wire.last_reply("221 2.0.0 Bye").await?;
-                    return Ok(());
-                }
-                Ok(request) => {
-                    let text = format!("502 5.5.1 {} is not offered here", request.name());
-                    self.wire.reply(&text).await?;
-                }
-                Err(_) => self.wire.reply("500 5.5.2 Syntax error").await?,
-            }
-        }
-        self.wire.send_replies().await
+impl Inbound for ReportAddress {
+    type Recipient = ();
+
+    fn hostname(&self) -> &str {
+        &self.settings.hostname
     }
 
-    fn reset(&mut self) {
-        self.mail = false;
-        self.recipients = 0;
+    fn banner(&self) -> &'static str {
+        "ESMTP senderauth DMARC reports"
     }
 
-    async fn data(&mut self) -> std::io::Result<()> {
-        if !self.mail {
-            return self.wire.reply("503 5.5.1 MAIL first").await;
+    fn size_limit(&self) -> usize {
+        self.settings.size_limit
+    }
+
+    async fn recipient(&self, address: String) -> Result<(), String> {
+        if self.settings.addresses.contains(&address) {
+            Ok(())
+        } else {
+            Err(format!(
+                "550 5.1.1 <{address}>: no such mailbox here; this server takes DMARC reports for {}",
+                self.settings.addresses.join(", ")
+            ))
         }
-        if self.recipients == 0 {
-            return self.wire.reply("554 5.5.1 No valid recipients").await;
-        }
-        let message = self.wire.message(self.settings.size_limit).await?;
-        self.reset();
-        let Some(message) = message else { return Ok(()) };
-        if let Some(fault) = line_ending_fault(&message) {
-            let text = format!("521 5.5.2 {fault}; closing the connection");
-            return self.wire.last_reply(&text).await;
-        }
+    }
+
+    async fn message(&self, _: Vec<()>, message: Vec<u8>, peer: SocketAddr) -> String {
         let reply = match self.service.take_report_message(message, ReportSource::Smtp).await {
             Ok(Taken::Failure { domain, .. }) => {
                 format!(
@@ -188,17 +106,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ReportSession<S> {
                 format!("550 5.6.0 No DMARC aggregate report in the message: {}", single_line(&reason))
             }
             Err(error) => {
-                tracing::error!(peer = %self.peer, %error, "a DMARC report could not be stored");
+                tracing::error!(peer = %peer, %error, "a DMARC report could not be stored");
                 "451 4.3.0 The report could not be stored now; try again later".to_string()
             }
         };
-        tracing::info!(peer = %self.peer, %reply, "DMARC report message");
-        self.wire.reply(&reply).await
+        tracing::info!(%peer, %reply, "DMARC report message");
+        reply
     }
-}
-
-/// A reason as one short line of an SMTP reply.
-fn single_line(text: &str) -> String {
-    let line: String = text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
-    line.chars().take(300).collect()
 }

@@ -8,7 +8,7 @@
 //! part of every address in them is replaced by `redacted` (the domain stays: it is what the
 //! report is about). Subjects and bodies are never kept.
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::net::IpAddr;
 
 use mail_parser::{MessageParser, MimeHeaders};
@@ -277,12 +277,7 @@ fn tls_report(bytes: &[u8]) -> Option<TlsReport> {
         trimmed.to_vec()
     };
     let value: serde_json::Value = serde_json::from_slice(&json).ok()?;
-    let json_gzip = if gzipped {
-        bytes.to_vec()
-    } else {
-        let mut packed = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-        packed.write_all(&json).and_then(|()| packed.finish()).ok()?
-    };
+    let json_gzip = if gzipped { bytes.to_vec() } else { crate::gzip(&json) };
     let text = |value: &serde_json::Value| value.as_str().map(str::to_string);
     let policies = value.get("policies")?.as_array()?;
     let total = |field: &str| {

@@ -1,16 +1,20 @@
-//! senderauth's DMARC aggregate reports: what they arrive in (`container`: bare XML, gzip, zip,
-//! or a mail message with one attached) and what they say (`aggregate`: RFC 9990 and RFC 7489
-//! reports, read as a stream under hostile-input limits). It knows no store, HTTP or SMTP: the
-//! service stores what it reads, the front ends hand it bytes.
+//! The reports mail servers send back. DMARC aggregate reports: what they arrive in
+//! (`container`: bare XML, gzip, zip, or a mail message with one attached) and what they say
+//! (`aggregate`: RFC 9990 and RFC 7489 reports, read as a stream under hostile-input limits);
+//! failure and TLS reports (`feedback`); bounces (`bounce`: RFC 3464 delivery status
+//! notifications and the common plain-text forms). It knows no store, HTTP or SMTP: the service
+//! stores what it reads, the front ends hand it bytes.
 
 pub mod aggregate;
 pub mod attribution;
+pub mod bounce;
 pub mod container;
 pub mod feedback;
 pub mod mutate;
 
 pub use aggregate::{AggregateReport, Limits, ReportError, ReportHeader, ReportRecord, parse, parse_stream};
 pub use attribution::{SourceClass, classify, passed};
+pub use bounce::{Bounce, BounceError, BounceKind, parse_bounce};
 pub use container::{PackedReport, Packing, UnpackError, UnpackLimits, unpack};
 pub use feedback::{FailureReport, OtherReport, TlsReport, recognize};
 
@@ -38,6 +42,13 @@ pub fn read_reports(input: &[u8]) -> Result<Vec<(Packing, AggregateReport)>, Rea
         reports.push((packed.packing, AggregateReport { header, records }));
     }
     Ok(reports)
+}
+
+/// `bytes` gzip-compressed, as reports and unreadable messages are kept.
+pub fn gzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut packed = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    packed.write_all(bytes).and_then(|()| packed.finish()).unwrap_or_default()
 }
 
 /// What [`stream_reports`] hands on as it reads.

@@ -4,7 +4,8 @@
 use serde::Serialize;
 
 use senderauth_core::name::DomainName;
-use senderauth_store::{Principal, TokenInfo, UiSession};
+use senderauth_core::return_path::Fallback;
+use senderauth_store::{Account, Principal, TokenInfo, UiSession};
 
 use crate::error::ServiceError;
 use crate::service::Service;
@@ -16,6 +17,31 @@ pub struct NewAccount {
     pub name: String,
     pub domain_limit: Option<i64>,
     pub token: String,
+}
+
+/// An account as its own token sees it: its limits and settings.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct AccountView {
+    pub id: i64,
+    pub name: String,
+    pub domain_limit: Option<i64>,
+    pub created_at: i64,
+    /// What the gateway does with mail signed as a domain whose return-path is not in use:
+    /// `bounce_domain` (send it with the platform's bounce domain; DKIM alone carries DMARC) or
+    /// `reject` (refuse it with 550 5.7.1).
+    pub return_path_fallback: Fallback,
+}
+
+impl From<Account> for AccountView {
+    fn from(account: Account) -> AccountView {
+        AccountView {
+            id: account.id,
+            name: account.name,
+            domain_limit: account.domain_limit,
+            created_at: account.created_at,
+            return_path_fallback: account.return_path_fallback,
+        }
+    }
 }
 
 /// An API token; its secret is never shown again after it is made.
@@ -66,6 +92,47 @@ fn checked_text(text: &str, invalid: ServiceError) -> Result<&str, ServiceError>
 }
 
 impl Service {
+    /// The caller's account and its settings.
+    pub async fn account(&self, account: i64) -> Result<AccountView, ServiceError> {
+        let found = self.worker.store.account(account).await?;
+        found.map(AccountView::from).ok_or_else(|| ServiceError::Internal(format!("account {account} is gone")))
+    }
+
+    /// Sets what the gateway does with the account's mail signed as a domain whose return-path
+    /// is not in use: at once on this node, within 30 seconds on others.
+    pub async fn set_return_path_fallback(
+        &self,
+        account: i64,
+        fallback: Fallback,
+    ) -> Result<AccountView, ServiceError> {
+        self.worker.store.set_return_path_fallback(account, fallback).await?;
+        if let Ok(mut known) = self.fallbacks.lock() {
+            known.remove(&account);
+        }
+        self.account(account).await
+    }
+
+    /// What the gateway does with the account's mail signed as a domain whose return-path is
+    /// not in use; read from the store at most every 30 seconds per account.
+    pub async fn return_path_fallback(&self, account: i64) -> Result<Fallback, ServiceError> {
+        const FRESH: std::time::Duration = std::time::Duration::from_secs(30);
+        if let Ok(known) = self.fallbacks.lock()
+            && let Some((at, fallback)) = known.get(&account)
+            && at.elapsed() < FRESH
+        {
+            return Ok(*fallback);
+        }
+        let fallback =
+            self.worker.store.account(account).await?.map(|found| found.return_path_fallback).unwrap_or_default();
+        if let Ok(mut known) = self.fallbacks.lock() {
+            if known.len() >= 100_000 {
+                known.clear();
+            }
+            known.insert(account, (std::time::Instant::now(), fallback));
+        }
+        Ok(fallback)
+    }
+
     /// Who a bearer token belongs to; `None` when it is unknown or revoked.
     pub async fn authenticate(&self, token: &str) -> Result<Option<Caller>, ServiceError> {
         Ok(self.worker.store.authenticate(token).await?)

@@ -66,6 +66,7 @@ pub struct ServiceConfig {
     pub keys: KeysConfig,
     pub smtp: SmtpConfig,
     pub reports: ReportsConfig,
+    pub bounces: BouncesConfig,
     pub ui: UiConfig,
 }
 
@@ -235,6 +236,33 @@ fn default_imap_interval() -> u64 {
     300
 }
 
+/// `[service.bounces]`: the SMTP listener of the bounce hosts, where bounces to the envelope
+/// senders the gateway gave come back.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BouncesConfig {
+    /// Where it listens (the bounce hosts' MX points there through the operator's MTA); unset:
+    /// no bounce listener.
+    pub listen: Option<SocketAddr>,
+    /// The name in its greeting; unset: the first bounce host.
+    pub hostname: Option<String>,
+    /// The largest bounce taken, in bytes (a bounce may carry the whole returned message).
+    pub message_size_limit: usize,
+    /// Open sessions at most.
+    pub max_connections: usize,
+}
+
+impl Default for BouncesConfig {
+    fn default() -> Self {
+        BouncesConfig {
+            listen: Some(SocketAddr::from(([127, 0, 0, 1], 2527))),
+            hostname: None,
+            message_size_limit: 10 << 20,
+            max_connections: 64,
+        }
+    }
+}
+
 impl Default for ReportsConfig {
     fn default() -> Self {
         let thresholds = crate::reports::EnforcementThresholds::default();
@@ -300,6 +328,7 @@ impl Default for ServiceConfig {
             keys: KeysConfig::default(),
             smtp: SmtpConfig::default(),
             reports: ReportsConfig::default(),
+            bounces: BouncesConfig::default(),
             ui: UiConfig::default(),
         }
     }
@@ -456,6 +485,10 @@ pub const SETTING_KEYS: &[(&str, &str, bool)] = &[
     ("service.reports", "min_messages", false),
     ("service.reports", "quarantine_pass_share", false),
     ("service.reports", "reject_pass_share", false),
+    ("service.bounces", "listen", true),
+    ("service.bounces", "hostname", true),
+    ("service.bounces", "message_size_limit", false),
+    ("service.bounces", "max_connections", false),
     ("service.ui", "product_name", true),
     ("service.ui", "logo_file", true),
     ("service.ui", "accent", true),

@@ -11,7 +11,7 @@ use senderauth_core::plan::{PlanError, RecordPlan, RequiredRecord, dns_host_of, 
 use senderauth_core::problem::{Method, ProblemCode, Severity};
 use senderauth_core::status::MethodStatus;
 use senderauth_core::verify::Verification;
-use senderauth_store::{CheckRun, DomainRecord, KeyGroup, KeyInfo, KeyState, StatusEvent, StoreError};
+use senderauth_store::{CheckRun, DomainRecord, KeyGroup, KeyInfo, KeyState, MethodStatuses, StatusEvent, StoreError};
 
 use crate::error::ServiceError;
 use crate::keys::{KeyError, has_ed25519, hosted_keys};
@@ -69,8 +69,8 @@ pub struct DomainList {
 #[derive(Clone, Debug)]
 pub struct DomainRow {
     pub domain: DomainSummary,
-    /// DKIM, SPF and DMARC as of the latest check; `None` before the first.
-    pub methods: Option<[MethodStatus; 3]>,
+    /// Each method's status as of the latest check; `None` before the first.
+    pub methods: Option<MethodStatuses>,
 }
 
 /// One record to add, next to what DNS held at the latest check.
@@ -108,8 +108,22 @@ pub struct LatestCheck {
     pub dkim: DkimFindings,
     pub spf: SpfFindings,
     pub dmarc: DmarcFindings,
+    /// Absent from checks made before the return-path was checked.
+    #[serde(default)]
+    pub return_path: Option<ReturnPathFindings>,
     #[serde(default)]
     pub problems: Vec<ProblemView>,
+}
+
+/// The return-path findings of a check.
+#[derive(Clone, Debug, Deserialize)]
+pub struct ReturnPathFindings {
+    pub status: MethodStatus,
+    pub host: String,
+    pub expected_target: String,
+    pub found_target: Option<String>,
+    #[serde(default)]
+    pub flattened: bool,
 }
 
 /// The DKIM findings of a check.
@@ -709,7 +723,15 @@ fn found(record: &RequiredRecord, latest: &LatestCheck) -> Option<(Option<String
             };
             Some((found, dmarc.status?))
         }
-        // Not in a domain's check yet (issue 16).
-        Method::ReturnPath | Method::Domain => None,
+        Method::ReturnPath => {
+            let return_path = latest.return_path.as_ref().filter(|found| found.host == record.fqdn)?;
+            let found = if return_path.flattened {
+                Some("a copy of the platform's SPF and MX records (the CNAME was flattened)".to_string())
+            } else {
+                return_path.found_target.clone()
+            };
+            Some((found, return_path.status))
+        }
+        Method::Domain => None,
     }
 }

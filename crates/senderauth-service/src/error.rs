@@ -66,6 +66,10 @@ pub enum ServiceError {
     DomainLimitReached(String),
     #[error("no domain {0} in this account")]
     DomainNotFound(String),
+    #[error("no message with token {0} was sent from this account")]
+    MessageNotFound(String),
+    #[error("{0}")]
+    InvalidBounceFilter(String),
     #[error("no active token {0} here")]
     TokenNotFound(i64),
     #[error("{0} is not reserved")]
@@ -139,6 +143,8 @@ impl ServiceError {
             ServiceError::KeyNameUnpublishable(_) => "key_name_unpublishable",
             ServiceError::DomainLimitReached(_) => "domain_limit_reached",
             ServiceError::DomainNotFound(_) => "domain_not_found",
+            ServiceError::MessageNotFound(_) => "message_not_found",
+            ServiceError::InvalidBounceFilter(_) => "invalid_filter",
             ServiceError::TokenNotFound(_) => "token_not_found",
             ServiceError::NotReserved(_) => "not_reserved",
             ServiceError::WebhookNotFound(_) => "webhook_not_found",
@@ -169,7 +175,8 @@ impl ServiceError {
             | ServiceError::InvalidShareDays { .. }
             | ServiceError::InvalidStatus(_)
             | ServiceError::InvalidSourceClass(_)
-            | ServiceError::InvalidReportDays { .. } => ErrorKind::BadRequest,
+            | ServiceError::InvalidReportDays { .. }
+            | ServiceError::InvalidBounceFilter(_) => ErrorKind::BadRequest,
             ServiceError::InvalidEmail(_)
             | ServiceError::InvalidDomain(_)
             | ServiceError::InvalidDkimAlgorithm(_)
@@ -183,6 +190,7 @@ impl ServiceError {
             | ServiceError::SandboxRefused(_)
             | ServiceError::InvalidReport(_) => ErrorKind::Unprocessable,
             ServiceError::DomainNotFound(_)
+            | ServiceError::MessageNotFound(_)
             | ServiceError::TokenNotFound(_)
             | ServiceError::NotReserved(_)
             | ServiceError::WebhookNotFound(_)

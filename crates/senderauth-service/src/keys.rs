@@ -99,6 +99,8 @@ pub fn generate(algorithm: KeyAlgorithm) -> Result<GeneratedKey, KeyError> {
 pub struct MasterKeys {
     current: String,
     keys: HashMap<String, LessSafeKey>,
+    /// The same keys for HMAC, from which a key per purpose is derived (bounce tokens).
+    macs: HashMap<String, ring::hmac::Key>,
 }
 
 impl fmt::Debug for MasterKeys {
@@ -133,6 +135,7 @@ impl MasterKeys {
     pub fn parse(text: &str, origin: &str) -> Result<MasterKeys, KeyError> {
         let mut current = None;
         let mut keys = HashMap::new();
+        let mut macs = HashMap::new();
         for (number, line) in text.lines().enumerate() {
             let line = line.trim();
             if line.is_empty() || line.starts_with('#') {
@@ -158,10 +161,39 @@ impl MasterKeys {
             if keys.insert(id.to_string(), LessSafeKey::new(key)).is_some() {
                 return Err(invalid(&format!("the id {id} is used twice")));
             }
+            macs.insert(id.to_string(), ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &bytes));
             current.get_or_insert_with(|| id.to_string());
         }
         let current = current.ok_or_else(|| KeyError::MasterKey(format!("{origin} holds no master key")))?;
-        Ok(MasterKeys { current, keys })
+        Ok(MasterKeys { current, keys, macs })
+    }
+
+    /// The key for `purpose` derived from master key `id` (HMAC-SHA256 of the purpose).
+    fn purpose_key(&self, id: &str, purpose: &str) -> Option<ring::hmac::Key> {
+        let derived = ring::hmac::sign(self.macs.get(id)?, purpose.as_bytes());
+        Some(ring::hmac::Key::new(ring::hmac::HMAC_SHA256, derived.as_ref()))
+    }
+
+    /// An HMAC-SHA256 tag over `data` for `purpose`, under a key derived from the current master
+    /// key: what makes a bounce token the platform's own.
+    pub fn tag(&self, purpose: &str, data: &[u8]) -> Vec<u8> {
+        self.purpose_key(&self.current, purpose)
+            .map(|key| ring::hmac::sign(&key, data).as_ref().to_vec())
+            .unwrap_or_default()
+    }
+
+    /// Whether `tag` begins the tag over `data` for `purpose` under any master key (a token
+    /// issued before a new master key took over still reads). Compared in constant time.
+    pub fn tag_matches(&self, purpose: &str, data: &[u8], tag: &[u8]) -> bool {
+        !tag.is_empty()
+            && self.macs.keys().any(|id| {
+                self.purpose_key(id, purpose).is_some_and(|key| {
+                    let expected = ring::hmac::sign(&key, data);
+                    let expected = expected.as_ref();
+                    tag.len() <= expected.len()
+                        && tag.iter().zip(expected).fold(0u8, |differ, (left, right)| differ | (left ^ right)) == 0
+                })
+            })
     }
 
     /// The master keys for a service: `SENDERAUTH_MASTER_KEY`'s text when set (as [`parse`]

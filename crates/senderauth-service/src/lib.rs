@@ -5,6 +5,7 @@
 //! the front ends (`senderauth-web`, `senderauth-mail`, the CLI) call it.
 
 pub mod accounts;
+pub mod bounces;
 pub mod config;
 pub mod connections;
 pub mod coverage;

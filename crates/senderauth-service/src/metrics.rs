@@ -25,6 +25,10 @@ pub struct Metrics {
     report_messages: [AtomicU64; 5],
     /// DMARC events recorded (in `DmarcEvent::ALL`'s order).
     dmarc_events: [AtomicU64; 3],
+    /// Bounce messages taken in: read, unreadable (kept).
+    bounces: [AtomicU64; 2],
+    /// Recipients they report: hard, soft.
+    bounced_recipients: [AtomicU64; 2],
 }
 
 /// What became of a DMARC report handed in.
@@ -101,6 +105,20 @@ impl Metrics {
         }
     }
 
+    /// Counts a bounce taken in, and the recipients it reports by kind.
+    pub fn record_bounce(&self, taken: &crate::bounces::TakenBounce) {
+        match taken {
+            crate::bounces::TakenBounce::Read { recipients, hard } => {
+                self.bounces[0].fetch_add(1, Ordering::Relaxed);
+                self.bounced_recipients[0].fetch_add(*hard as u64, Ordering::Relaxed);
+                self.bounced_recipients[1].fetch_add(recipients.saturating_sub(*hard) as u64, Ordering::Relaxed);
+            }
+            crate::bounces::TakenBounce::Unreadable { .. } => {
+                self.bounces[1].fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
     /// Counts the messages of a stored report's rows of one class.
     pub fn record_report_messages(&self, class: senderauth_reports::SourceClass, messages: u64) {
         if let Some(index) = senderauth_reports::SourceClass::ALL.iter().position(|known| *known == class) {
@@ -157,6 +175,20 @@ impl Metrics {
             "DMARC events recorded for connected domains, by event.",
             "event",
             DmarcEvent::ALL.iter().map(|event| event.as_str()).zip(&self.dmarc_events),
+        );
+        counter_family(
+            &mut text,
+            "senderauth_bounces_total",
+            "Bounce messages taken in, by result (read; unreadable, kept as received).",
+            "result",
+            ["read", "unreadable"].into_iter().zip(&self.bounces),
+        );
+        counter_family(
+            &mut text,
+            "senderauth_bounced_recipients_total",
+            "Recipients the bounces report, by kind (hard: permanent; soft: delayed or temporary).",
+            "kind",
+            ["hard", "soft"].into_iter().zip(&self.bounced_recipients),
         );
         counter_family(
             &mut text,

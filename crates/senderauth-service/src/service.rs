@@ -43,6 +43,9 @@ pub struct Service {
     pub enforcement: crate::reports::EnforcementThresholds,
     /// What the gateway sent per From domain, receiver and day, not written yet.
     pub sent: Arc<crate::coverage::SentCounts>,
+    /// Each account's return-path fallback as last read, and when (see
+    /// `Service::return_path_fallback`).
+    pub(crate) fallbacks: Arc<Mutex<HashMap<i64, (std::time::Instant, senderauth_core::return_path::Fallback)>>>,
 }
 
 impl Service {
@@ -63,6 +66,7 @@ impl Service {
             platform_domains,
             enforcement: crate::reports::EnforcementThresholds::default(),
             sent: Arc::default(),
+            fallbacks: Arc::default(),
         }
     }
 

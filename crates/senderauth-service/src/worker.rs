@@ -6,10 +6,12 @@ use std::time::Duration;
 
 use senderauth_core::config::ProviderConfig;
 use senderauth_core::dns::Dns;
-use senderauth_core::lifecycle::{DomainState, LifecycleConfig, LifecycleStatus, after_check, verify_requested};
+use senderauth_core::lifecycle::{
+    DomainState, LifecycleConfig, LifecycleStatus, after_check, return_path_after_check, verify_requested,
+};
 use senderauth_core::name::{AccountId, DomainName};
 use senderauth_core::verify::{Verification, verify_domain_with_keys};
-use senderauth_store::{Backend, CheckRecord, DomainRecord, StatusEvent, Store, StoreError};
+use senderauth_store::{Backend, CheckRecord, DomainRecord, ReturnPathRecord, StatusEvent, Store, StoreError};
 use tokio::sync::{Semaphore, watch};
 
 use crate::keys::hosted_keys;
@@ -56,6 +58,17 @@ fn writers(backend: Backend) -> usize {
         Backend::Sqlite => 4,
         Backend::Postgres => 1,
     }
+}
+
+/// What a `return_path.verified` or `return_path.lost` event says beside the domain and account.
+#[derive(serde::Serialize)]
+struct ReturnPathEventData<'a> {
+    host: &'a str,
+    target: &'a str,
+    /// The return-path's lifecycle status now.
+    status: LifecycleStatus,
+    /// What the check found wrong with it (`return_path_missing`, ...), if anything.
+    problems: Vec<&'static str>,
 }
 
 /// The problem codes of a check, sorted and without repeats, separated by spaces.
@@ -236,6 +249,28 @@ impl Worker {
             state = verify_requested(&state, now);
         }
         let transition = after_check(&self.lifecycle, &state, verification.status, now);
+        let return_path = self.return_path_after_check(&record, &transition.state, &verification, now);
+        // A return-path in use that failed a check is confirmed soon (the gateway must not keep
+        // sending with a broken one for a day); otherwise the domain's schedule rules, and a
+        // domain not checked any more takes its return-path with it.
+        let next_check_at = match (transition.next_check_at, return_path.next_check_at) {
+            (Some(domain), Some(confirm)) if return_path.state.status.in_use() => Some(domain.min(confirm)),
+            (domain, _) => domain,
+        };
+        let event = return_path.event.map(|event| {
+            let data = ReturnPathEventData {
+                host: &verification.return_path.host,
+                target: &verification.return_path.expected_target,
+                status: return_path.state.status,
+                problems: verification
+                    .problems
+                    .iter()
+                    .filter(|problem| problem.method == senderauth_core::problem::Method::ReturnPath)
+                    .map(|problem| problem.code.as_str())
+                    .collect(),
+            };
+            (event.as_str().to_string(), serde_json::to_string(&data).unwrap_or_default())
+        });
         let check = CheckRecord {
             checked_at: now,
             status: transition.state.status,
@@ -248,10 +283,41 @@ impl Worker {
             result_json: serde_json::to_string(&verification).unwrap_or_default(),
             problem_codes: problem_codes(&verification),
             requested,
-            next_check_at: transition.next_check_at,
+            next_check_at,
             consecutive_failures: i64::from(transition.state.consecutive_failures),
+            return_path: ReturnPathRecord {
+                method_status: verification.return_path.status,
+                status: return_path.state.status,
+                failures: i64::from(return_path.state.consecutive_failures),
+                degraded_since: return_path.state.degraded_since,
+                event,
+            },
         };
         Ok((verification, check))
+    }
+
+    /// The return-path's lifecycle after a check: its own state, in the domain's setup window
+    /// (`domain`: the domain's state after the check, a Verify request applied).
+    fn return_path_after_check(
+        &self,
+        record: &DomainRecord,
+        domain: &DomainState,
+        verification: &Verification,
+        now: i64,
+    ) -> senderauth_core::lifecycle::ReturnPathTransition {
+        let mut state = DomainState {
+            id: record.id,
+            status: record.return_path_status,
+            setup_started_at: domain.setup_started_at,
+            consecutive_failures: u32::try_from(record.return_path_failures).unwrap_or(u32::MAX),
+            degraded_since: record.return_path_degraded_since,
+        };
+        if domain.setup_started_at != record.setup_started_at {
+            // The customer asked to verify a failed domain again: its return-path starts over too.
+            state = verify_requested(&state, now);
+            state.setup_started_at = domain.setup_started_at;
+        }
+        return_path_after_check(&self.lifecycle, &state, verification.return_path.status, now)
     }
 
     /// Checks due domains until `stop` turns true, as a pipeline: claims are topped up while

@@ -1,6 +1,7 @@
 //! Accounts, API tokens (only their SHA-256 is kept), the web UI's sessions and the platform's
 //! reserved domains.
 
+use senderauth_core::return_path::Fallback;
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 
@@ -14,6 +15,8 @@ pub struct Account {
     /// At most this many domains; `None` for no limit.
     pub domain_limit: Option<i64>,
     pub created_at: i64,
+    /// What the gateway does with mail signed as a domain whose return-path is not in use.
+    pub return_path_fallback: Fallback,
 }
 
 /// Who a token belongs to.
@@ -64,21 +67,49 @@ impl Store {
         .fetch_one(&self.writer)
         .await
         .map_err(database("creating an account"))?;
-        Ok(Account { id: row.get(0), name: name.to_string(), domain_limit, created_at: now })
+        Ok(Account {
+            id: row.get(0),
+            name: name.to_string(),
+            domain_limit,
+            created_at: now,
+            return_path_fallback: Fallback::default(),
+        })
     }
 
     pub async fn account(&self, id: i64) -> Result<Option<Account>, StoreError> {
-        let row = sqlx::query(self.sql("SELECT id, name, domain_limit, created_at FROM accounts WHERE id = ?"))
+        let row = sqlx::query(
+            self.sql("SELECT id, name, domain_limit, created_at, return_path_fallback FROM accounts WHERE id = ?"),
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(database("reading an account"))?;
+        row.map(|row| {
+            let fallback: String = row.get(4);
+            Ok(Account {
+                id: row.get(0),
+                name: row.get(1),
+                domain_limit: row.get(2),
+                created_at: row.get(3),
+                return_path_fallback: Fallback::parse(&fallback).ok_or_else(|| StoreError::Corrupt {
+                    what: format!("account {id}'s return-path fallback"),
+                    reason: format!("{fallback:?} is not one this version knows"),
+                })?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Sets what the gateway does with an account's mail signed as a domain whose return-path
+    /// is not in use; `false` when there is no such account.
+    pub async fn set_return_path_fallback(&self, id: i64, fallback: Fallback) -> Result<bool, StoreError> {
+        let done = sqlx::query(self.sql("UPDATE accounts SET return_path_fallback = ? WHERE id = ?"))
+            .bind(fallback.as_str())
             .bind(id)
-            .fetch_optional(&self.pool)
+            .execute(&self.writer)
             .await
-            .map_err(database("reading an account"))?;
-        Ok(row.map(|row| Account {
-            id: row.get(0),
-            name: row.get(1),
-            domain_limit: row.get(2),
-            created_at: row.get(3),
-        }))
+            .map_err(database("changing an account's settings"))?;
+        Ok(done.rows_affected() == 1)
     }
 
     /// Creates a token for an account (or an admin token) and returns it with its secret,

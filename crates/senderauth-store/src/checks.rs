@@ -7,7 +7,8 @@ use senderauth_core::lifecycle::LifecycleStatus;
 use senderauth_core::status::MethodStatus;
 
 use crate::{
-    Backend, DomainRecord, StatusEvent, Store, StoreError, database, domain_record, lifecycle_status, method_status,
+    Backend, DOMAIN_COLUMNS, DomainRecord, StatusEvent, Store, StoreError, database, domain_record, lifecycle_status,
+    method_status,
 };
 
 /// The outcome of one check and the lifecycle's decision, to be recorded.
@@ -31,6 +32,18 @@ pub struct CheckRecord {
     pub requested: bool,
     pub next_check_at: Option<i64>,
     pub consecutive_failures: i64,
+    pub return_path: ReturnPathRecord,
+}
+
+/// The return-path's part of a check: its status at the check and its own lifecycle after it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReturnPathRecord {
+    pub method_status: MethodStatus,
+    pub status: LifecycleStatus,
+    pub failures: i64,
+    pub degraded_since: Option<i64>,
+    /// The event to announce (`return_path.verified`, `return_path.lost`) and its data (JSON).
+    pub event: Option<(String, String)>,
 }
 
 /// Consecutive checks of a domain with the same outcome.
@@ -184,7 +197,8 @@ impl Store {
             }
             sqlx::query(self.sql(
                 "UPDATE domains SET status = ?, last_checked_at = ?, next_check_at = ?, consecutive_failures = ?, \
-                 setup_started_at = ?, degraded_since = ?, lease_until = NULL, leased_by = NULL WHERE id = ?",
+                 setup_started_at = ?, degraded_since = ?, rp_status = ?, rp_failures = ?, rp_degraded_since = ?, \
+                 lease_until = NULL, leased_by = NULL WHERE id = ?",
             ))
             .bind(check.status.as_str())
             .bind(check.checked_at)
@@ -192,15 +206,19 @@ impl Store {
             .bind(check.consecutive_failures)
             .bind(check.setup_started_at)
             .bind(check.degraded_since)
+            .bind(check.return_path.status.as_str())
+            .bind(check.return_path.failures)
+            .bind(check.return_path.degraded_since)
             .bind(domain_id)
             .execute(&mut *transaction)
             .await
             .map_err(database("updating the domain"))?;
             sqlx::query(self.sql(
-                "INSERT INTO verification_results (domain_id, checked_at, status, dkim_status, spf_status, dmarc_status, result_json) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (domain_id) DO UPDATE SET checked_at = excluded.checked_at, \
-                 status = excluded.status, dkim_status = excluded.dkim_status, spf_status = excluded.spf_status, \
-                 dmarc_status = excluded.dmarc_status, result_json = excluded.result_json",
+                "INSERT INTO verification_results (domain_id, checked_at, status, dkim_status, spf_status, dmarc_status, \
+                 rp_status, result_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (domain_id) DO UPDATE SET \
+                 checked_at = excluded.checked_at, status = excluded.status, dkim_status = excluded.dkim_status, \
+                 spf_status = excluded.spf_status, dmarc_status = excluded.dmarc_status, rp_status = excluded.rp_status, \
+                 result_json = excluded.result_json",
             ))
             .bind(domain_id)
             .bind(check.checked_at)
@@ -208,6 +226,7 @@ impl Store {
             .bind(check.dkim_status.as_str())
             .bind(check.spf_status.as_str())
             .bind(check.dmarc_status.as_str())
+            .bind(check.return_path.method_status.as_str())
             .bind(&check.result_json)
             .execute(&mut *transaction)
             .await
@@ -240,6 +259,24 @@ impl Store {
                     event: check.event.clone(),
                 })
             };
+            if let Some((event, detail_json)) = &check.return_path.event {
+                // Beside the status changes, as the DMARC events are: delivered, kept out of the
+                // status history.
+                let row = sqlx::query(self.sql(
+                    "INSERT INTO status_events (domain_id, at, from_status, to_status, event, detail_json) \
+                     VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+                ))
+                .bind(domain_id)
+                .bind(check.checked_at)
+                .bind(check.status.as_str())
+                .bind(check.status.as_str())
+                .bind(event)
+                .bind(detail_json)
+                .fetch_one(&mut *transaction)
+                .await
+                .map_err(database("recording a return-path event"))?;
+                self.queue_deliveries(&mut transaction, row.get(0), domain_id, check.checked_at).await?;
+            }
             outcomes.push(Ok(event));
         }
         transaction.commit().await.map_err(database("committing"))?;
@@ -281,13 +318,11 @@ impl Store {
         lease_until: i64,
         limit: i64,
     ) -> Result<Vec<DomainRecord>, StoreError> {
-        let sql = self.claim_sql(
+        let sql = self.claim_sql(&format!(
             "UPDATE domains SET lease_until = ?, leased_by = ? WHERE id IN (\
              SELECT id FROM domains WHERE next_check_at <= ? AND (lease_until IS NULL OR lease_until <= ?) \
-             ORDER BY next_check_at, id LIMIT ? {lock}) \
-             RETURNING id, account_id, domain, status, created_at, setup_started_at, last_checked_at, next_check_at, \
-             consecutive_failures, degraded_since",
-        );
+             ORDER BY next_check_at, id LIMIT ? {{lock}}) RETURNING {DOMAIN_COLUMNS}"
+        ));
         let rows = sqlx::query(sql)
             .bind(lease_until)
             .bind(node)

@@ -22,6 +22,22 @@ pub struct DomainRecord {
     pub next_check_at: Option<i64>,
     pub consecutive_failures: i64,
     pub degraded_since: Option<i64>,
+    /// The return-path's own lifecycle status: the gateway sends with `rp.<domain>` as the
+    /// envelope sender while it is usable (`LifecycleStatus::is_usable`).
+    pub return_path_status: LifecycleStatus,
+    /// The return-path's failed checks in a row, and since when it is degraded.
+    pub return_path_failures: i64,
+    pub return_path_degraded_since: Option<i64>,
+}
+
+/// Each method's status at a domain's latest check.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MethodStatuses {
+    pub dkim: MethodStatus,
+    pub spf: MethodStatus,
+    pub dmarc: MethodStatus,
+    /// `None` for a check made before the return-path was checked.
+    pub return_path: Option<MethodStatus>,
 }
 
 /// The latest check of a domain, as stored.
@@ -77,6 +93,9 @@ pub(crate) fn domain_record(row: &AnyRow) -> Result<DomainRecord, StoreError> {
         next_check_at: row.get(7),
         consecutive_failures: row.get(8),
         degraded_since: row.get(9),
+        return_path_status: lifecycle_status(&row.get::<String, _>(10))?,
+        return_path_failures: row.get(11),
+        return_path_degraded_since: row.get(12),
     })
 }
 
@@ -101,8 +120,9 @@ pub(crate) fn method_status(text: &str) -> Result<MethodStatus, StoreError> {
 }
 
 /// A domain row's columns, in `DomainRecord`'s field order.
-const DOMAIN_COLUMNS: &str = "id, account_id, domain, status, created_at, setup_started_at, last_checked_at, \
-                              next_check_at, consecutive_failures, degraded_since";
+pub(crate) const DOMAIN_COLUMNS: &str = "id, account_id, domain, status, created_at, setup_started_at, \
+                                         last_checked_at, next_check_at, consecutive_failures, degraded_since, \
+                                         rp_status, rp_failures, rp_degraded_since";
 
 impl Store {
     /// Connects a domain to an account. The same domain twice in one account is a conflict;
@@ -185,21 +205,33 @@ impl Store {
             next_check_at: Some(now),
             consecutive_failures: 0,
             degraded_since: None,
+            return_path_status: INITIAL_STATUS,
+            return_path_failures: 0,
+            return_path_degraded_since: None,
         })
     }
 
     /// One of an account's domains. Another account's domain is `None`, exactly as a missing one.
     pub async fn domain(&self, account_id: i64, domain: &str) -> Result<Option<DomainRecord>, StoreError> {
-        let row = sqlx::query(self.sql(
-            "SELECT id, account_id, domain, status, created_at, setup_started_at, last_checked_at, next_check_at, \
-             consecutive_failures, degraded_since \
-             FROM domains WHERE account_id = ? AND domain = ?",
-        ))
-        .bind(account_id)
-        .bind(domain)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(database("reading a domain"))?;
+        let row =
+            sqlx::query(self.sql(format!("SELECT {DOMAIN_COLUMNS} FROM domains WHERE account_id = ? AND domain = ?")))
+                .bind(account_id)
+                .bind(domain)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(database("reading a domain"))?;
+        row.as_ref().map(domain_record).transpose()
+    }
+
+    /// One of an account's domains by its id.
+    pub async fn domain_by_id(&self, account_id: i64, id: i64) -> Result<Option<DomainRecord>, StoreError> {
+        let row =
+            sqlx::query(self.sql(format!("SELECT {DOMAIN_COLUMNS} FROM domains WHERE account_id = ? AND id = ?")))
+                .bind(account_id)
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(database("reading a domain"))?;
         row.as_ref().map(domain_record).transpose()
     }
 
@@ -218,11 +250,10 @@ impl Store {
             }
         };
         let row = sqlx::query(self.sql(format!(
-            "SELECT d.id, d.account_id, d.domain, d.status, d.created_at, d.setup_started_at, d.last_checked_at, \
-             d.next_check_at, d.consecutive_failures, d.degraded_since, \
-             r.checked_at, r.status, r.dkim_status, r.spf_status, r.dmarc_status, r.result_json, {history} \
+            "SELECT {}, r.checked_at, r.status, r.dkim_status, r.spf_status, r.dmarc_status, r.result_json, {history} \
              FROM domains d LEFT JOIN verification_results r ON r.domain_id = d.id \
-             WHERE d.account_id = ? AND d.domain = ?"
+             WHERE d.account_id = ? AND d.domain = ?",
+            qualified(DOMAIN_COLUMNS, "d")
         )))
         .bind(account_id)
         .bind(domain)
@@ -232,8 +263,8 @@ impl Store {
         let Some(row) = row else { return Ok(None) };
         let record = domain_record(&row)?;
         // No result joined (never checked): its columns are NULL.
-        let result = row.get::<Option<i64>, _>(10).is_some().then(|| stored_result(&row, 10)).transpose()?;
-        let events: Vec<serde_json::Value> = serde_json::from_str(&row.get::<String, _>(16)).map_err(|error| {
+        let result = row.get::<Option<i64>, _>(13).is_some().then(|| stored_result(&row, 13)).transpose()?;
+        let events: Vec<serde_json::Value> = serde_json::from_str(&row.get::<String, _>(19)).map_err(|error| {
             StoreError::Corrupt { what: format!("the status history of {domain}"), reason: error.to_string() }
         })?;
         let text = |value: &serde_json::Value| value.as_str().map(str::to_string);
@@ -510,18 +541,19 @@ impl Store {
         }
     }
 
-    /// The latest check's status per method (DKIM, SPF, DMARC) of each of `domain_ids` that has
-    /// been checked, for a page of the domains list.
+    /// The latest check's status per method of each of `domain_ids` that has been checked, for a
+    /// page of the domains list.
     pub async fn method_statuses(
         &self,
         domain_ids: &[i64],
-    ) -> Result<std::collections::HashMap<i64, [MethodStatus; 3]>, StoreError> {
+    ) -> Result<std::collections::HashMap<i64, MethodStatuses>, StoreError> {
         if domain_ids.is_empty() {
             return Ok(std::collections::HashMap::new());
         }
         let placeholders = vec!["?"; domain_ids.len()].join(", ");
         let text = format!(
-            "SELECT domain_id, dkim_status, spf_status, dmarc_status FROM verification_results WHERE domain_id IN ({placeholders})"
+            "SELECT domain_id, dkim_status, spf_status, dmarc_status, rp_status FROM verification_results \
+             WHERE domain_id IN ({placeholders})"
         );
         let mut query = sqlx::query(self.sql(text));
         for id in domain_ids {
@@ -531,7 +563,8 @@ impl Store {
         rows.iter()
             .map(|row| {
                 let method = |index: usize| method_status(&row.get::<String, _>(index));
-                Ok((row.get(0), [method(1)?, method(2)?, method(3)?]))
+                let return_path = row.get::<Option<String>, _>(4).as_deref().map(method_status).transpose()?;
+                Ok((row.get(0), MethodStatuses { dkim: method(1)?, spf: method(2)?, dmarc: method(3)?, return_path }))
             })
             .collect()
     }

@@ -12,6 +12,7 @@
 //! receiver, DMARC events), `sandbox`, `shares` (read-only links to a setup page) and `error`.
 
 mod accounts;
+mod bounces;
 mod checks;
 mod coverage;
 mod domains;
@@ -31,10 +32,11 @@ use sqlx::{AnyPool, AssertSqlSafe, Row, SqlSafeStr};
 
 pub(crate) use accounts::random_hex;
 pub use accounts::{Account, Principal, TokenInfo, UiSession};
-pub use checks::{CheckRecord, CheckRun};
+pub use bounces::{BounceCause, BounceRecipient, BounceRecipientRecord, BounceRecord, NewBounce};
+pub use checks::{CheckRecord, CheckRun, ReturnPathRecord};
 pub use coverage::{ReceiverActivity, ReceiverReported, SentCount};
-pub use domains::{DomainPage, DomainRecord, INITIAL_STATUS, StatusEvent, StoredResult};
-pub(crate) use domains::{domain_record, lifecycle_status, method_status};
+pub(crate) use domains::{DOMAIN_COLUMNS, domain_record, lifecycle_status, method_status};
+pub use domains::{DomainPage, DomainRecord, INITIAL_STATUS, MethodStatuses, StatusEvent, StoredResult};
 pub use error::StoreError;
 pub(crate) use error::database;
 pub use feedback::{FailureRecord, TlsRecord};
@@ -101,6 +103,8 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
     (18, "failure and tls reports", include_str!("../migrations/sqlite/0018_failure_and_tls_reports.sql")),
     (19, "dmarc source totals", include_str!("../migrations/sqlite/0019_dmarc_source_totals.sql")),
     (20, "return paths", include_str!("../migrations/sqlite/0020_return_paths.sql")),
+    (21, "return path state", include_str!("../migrations/sqlite/0021_return_path_state.sql")),
+    (22, "bounces", include_str!("../migrations/sqlite/0022_bounces.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "initial", include_str!("../migrations/postgres/0001_initial.sql")),
@@ -124,6 +128,8 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (19, "failure and tls reports", include_str!("../migrations/postgres/0019_failure_and_tls_reports.sql")),
     (20, "dmarc source totals", include_str!("../migrations/postgres/0020_dmarc_source_totals.sql")),
     (21, "return paths", include_str!("../migrations/postgres/0021_return_paths.sql")),
+    (22, "return path state", include_str!("../migrations/postgres/0022_return_path_state.sql")),
+    (23, "bounces", include_str!("../migrations/postgres/0023_bounces.sql")),
 ];
 
 impl Store {
@@ -223,7 +229,7 @@ impl Store {
     /// A claiming query: `{lock}` becomes `FOR UPDATE SKIP LOCKED` on PostgreSQL, so concurrent
     /// claims take disjoint rows (the outer UPDATE does not re-check a subquery's condition
     /// after waiting for a row); SQLite has one writer and needs nothing.
-    fn claim_sql(&self, text: &'static str) -> AssertSqlSafe<Cow<'static, str>> {
+    fn claim_sql(&self, text: &str) -> AssertSqlSafe<Cow<'static, str>> {
         let lock = if self.backend == Backend::Postgres { "FOR UPDATE SKIP LOCKED" } else { "" };
         self.sql(text.replace("{lock}", lock))
     }

@@ -4,7 +4,7 @@ use std::future::Future;
 
 use senderauth_core::lifecycle::LifecycleStatus;
 use senderauth_core::status::MethodStatus;
-use senderauth_store::{CheckRecord, DomainZone, KeyState, NewKey, Principal, Store, StoreError};
+use senderauth_store::{CheckRecord, DomainZone, KeyState, NewKey, Principal, ReturnPathRecord, Store, StoreError};
 use senderauth_testkit::database;
 use sqlx::Connection;
 
@@ -252,6 +252,13 @@ fn check(status: &str, at: i64, next: i64) -> CheckRecord {
         requested: false,
         next_check_at: Some(next),
         consecutive_failures: 0,
+        return_path: ReturnPathRecord {
+            method_status: MethodStatus::NotVerified,
+            status: LifecycleStatus::NotVerified,
+            failures: 0,
+            degraded_since: None,
+            event: None,
+        },
     }
 }
 

@@ -167,6 +167,10 @@ pub struct ServeArgs {
     /// point the report host's MX there through your MTA).
     #[arg(long = "reports-listen", value_name = "IP:PORT")]
     pub reports_listen: Option<SocketAddr>,
+    /// Where the bounce hosts' SMTP listener takes bounces (default 127.0.0.1:2527; point the
+    /// bounce hosts' MX there through your MTA).
+    #[arg(long = "bounces-listen", value_name = "IP:PORT")]
+    pub bounces_listen: Option<SocketAddr>,
     /// The upstream mail server relayed mail goes to, IP:PORT.
     #[arg(long = "smtp-upstream", value_name = "IP:PORT")]
     pub smtp_upstream: Option<SocketAddr>,

@@ -151,6 +151,9 @@ async fn serve(args: ServeArgs) -> Result<u8> {
     if args.smtp_listen.is_some() {
         settings.service.smtp.listen = args.smtp_listen;
     }
+    if args.bounces_listen.is_some() {
+        settings.service.bounces.listen = args.bounces_listen;
+    }
     if args.reports_listen.is_some() {
         settings.service.reports.listen = args.reports_listen;
     }
@@ -177,6 +180,9 @@ async fn serve(args: ServeArgs) -> Result<u8> {
         }
         if let Some(smtp) = listening.smtp {
             lines.push_str(&format!("senderauth: SMTP gateway on {smtp}\n"));
+        }
+        if let Some(bounces) = listening.bounces {
+            lines.push_str(&format!("senderauth: bounce listener (SMTP) on {bounces}\n"));
         }
         if let Some(reports) = listening.reports {
             lines.push_str(&format!("senderauth: DMARC report listener (SMTP) on {reports}\n"));

@@ -127,6 +127,8 @@ pub struct Listening<'a> {
     pub smtp: Option<SocketAddr>,
     /// The report address's listener.
     pub reports: Option<SocketAddr>,
+    /// The bounce hosts' listener.
+    pub bounces: Option<SocketAddr>,
 }
 
 /// Runs the service until `shutdown` completes: the API on `service.listen` and the worker.
@@ -342,11 +344,48 @@ pub async fn run(
         }
         None => None,
     };
+    let bounces = match settings.service.bounces.listen {
+        Some(bounces_address) => {
+            let bounces_listener = TcpListener::bind(bounces_address).await.map_err(|source| ServeError::Io {
+                action: format!(
+                    "listening for bounces on {bounces_address} (is another process using it? set [service.bounces] \
+                     listen or --bounces-listen)"
+                ),
+                cause: source,
+            })?;
+            let bound = bounces_listener
+                .local_addr()
+                .map_err(|source| ServeError::Io { action: "reading the bounce address".to_string(), cause: source })?;
+            let bounce_settings = senderauth_mail::bounces::BounceListenerSettings {
+                hostname: settings
+                    .service
+                    .bounces
+                    .hostname
+                    .clone()
+                    .or_else(|| settings.provider.bounce_hosts().into_iter().next())
+                    .unwrap_or_else(|| settings.bounce_domain()),
+                bounce_domain: settings.bounce_domain(),
+                size_limit: settings.service.bounces.message_size_limit.max(1024),
+                idle: Duration::from_secs(settings.service.smtp.idle_seconds.max(1)),
+                slots: Slots::new("bounces", settings.service.bounces.max_connections.max(1)),
+            };
+            tracing::info!(address = %bound, bounce_domain = %bounce_settings.bounce_domain, "bounce listener listening");
+            tokio::spawn(senderauth_mail::bounces::serve_bounces(
+                bounces_listener,
+                state.service.clone(),
+                bounce_settings,
+                stop.subscribe(),
+            ));
+            Some(bound)
+        }
+        None => None,
+    };
     on_listening(Listening {
         http: address,
         dns: nameserver.as_ref().map_or(&[][..], |listeners| &listeners.addresses),
         smtp,
         reports,
+        bounces,
     });
     let limits = HttpLimits {
         header_read: Duration::from_secs(settings.service.header_timeout_seconds.max(1)),

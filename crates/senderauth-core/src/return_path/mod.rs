@@ -7,4 +7,33 @@
 
 pub mod verify;
 
-pub use verify::{ReturnPathCheck, ReturnPathExpectation, verify_return_path};
+use serde::{Deserialize, Serialize};
+
+/// What the gateway does with mail signed as a domain whose return-path is not in use (the
+/// CNAME missing, or lost): an account's choice, as Amazon SES's "behavior on MX failure".
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Fallback {
+    /// Send it with the platform's bounce domain as the envelope sender: DKIM alone carries
+    /// DMARC (SES's "use default MAIL FROM").
+    #[default]
+    BounceDomain,
+    /// Refuse it with a 5xx that says why (SES's "reject message").
+    Reject,
+}
+
+impl Fallback {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Fallback::BounceDomain => "bounce_domain",
+            Fallback::Reject => "reject",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Fallback> {
+        [Fallback::BounceDomain, Fallback::Reject].into_iter().find(|fallback| fallback.as_str() == text)
+    }
+}
+
+pub use verify::{ReturnPathCheck, ReturnPathExpectation, strict_alignment_problem, verify_return_path};

@@ -22,8 +22,6 @@ pub struct ReturnPathExpectation {
     pub bounce_hosts: Vec<String>,
     /// The platform's sending networks.
     pub sending_networks: Vec<IpNetwork>,
-    /// The DMARC record that applies asks for strict SPF alignment (`aspf=s`).
-    pub strict_spf_alignment: bool,
 }
 
 /// What was found.
@@ -54,21 +52,26 @@ pub async fn verify_return_path(dns: &Dns, expected: &ReturnPathExpectation) -> 
         check.status = MethodStatus::Unknown;
         check.problems.push(Problem::temporary(Method::ReturnPath, &failure));
     }
-    if expected.strict_spf_alignment {
-        check.problems.push(Problem::warning(
-            ProblemCode::ReturnPathStrictAlignment,
-            Method::ReturnPath,
-            format!(
-                "the DMARC record asks for strict SPF alignment (aspf=s): SPF passes for {}, which strict alignment \
-                 does not take as the From domain, so DKIM alone carries DMARC",
-                expected.host
-            ),
-            "Remove aspf=s from the DMARC record (relaxed alignment is the default and accepts the return-path), or \
-             keep it knowing that a broken DKIM signature then fails DMARC.",
-        ));
-    }
     Problem::locate(&mut check.problems, 0, &expected.host);
     check
+}
+
+/// The warning for a domain whose DMARC record asks for strict SPF alignment (`aspf=s`): SPF
+/// passes for the return-path host, which strict alignment does not take as the From domain.
+/// Said whatever the return-path's status.
+pub fn strict_alignment_problem(host: &str) -> Problem {
+    let mut problem = Problem::warning(
+        ProblemCode::ReturnPathStrictAlignment,
+        Method::ReturnPath,
+        format!(
+            "the DMARC record asks for strict SPF alignment (aspf=s): SPF passes for {host}, which strict alignment \
+             does not take as the From domain, so DKIM alone carries DMARC"
+        ),
+        "Remove aspf=s from the DMARC record (relaxed alignment is the default and accepts the return-path), or \
+         keep it knowing that a broken DKIM signature then fails DMARC.",
+    );
+    problem.host = Some(host.to_string());
+    problem
 }
 
 async fn inspect(
@@ -102,11 +105,16 @@ async fn inspect(
     let addresses = dns.addresses(host, false).await?;
     let has_spf = texts.iter().any(|text| text.to_ascii_lowercase().starts_with("v=spf1"));
     if texts.is_empty() && exchanges.is_empty() && matches!(addresses, Answer::NoData | Answer::NxDomain) {
-        check.problems.push(Problem::error(
+        // A warning, not an error: mail is sent (with the platform's bounce domain as envelope
+        // sender) and passes DMARC through DKIM until it is added.
+        check.problems.push(Problem::warning(
             ProblemCode::ReturnPathMissing,
             Method::ReturnPath,
             format!("no CNAME at {host}"),
-            format!("Add a CNAME record at {host} pointing to {target}."),
+            format!(
+                "Add a CNAME record at {host} pointing to {target}: with it, your mail passes SPF aligned with your \
+                 domain too, not only DKIM, and bounces come back to the platform."
+            ),
         ));
         return Ok(());
     }

@@ -1,6 +1,6 @@
 //! The return-path check against a real DNS server: a CNAME to the platform's target, a wrong
 //! one, a flattened copy (accepted only when it authorizes every sending address and names the
-//! bounce hosts), the customer's own records at the name, strict alignment, and a temporary
+//! bounce hosts), the customer's own records at the name, and a temporary
 //! failure that is never called missing.
 
 use senderauth_core::config::ProviderConfig;
@@ -19,7 +19,6 @@ fn expectation(provider: &ProviderConfig, domain: &str) -> ReturnPathExpectation
         target: provider.return_path_target("42", &name),
         bounce_hosts: provider.bounce_hosts(),
         sending_networks: provider.sending_networks(),
-        strict_spf_alignment: false,
     }
 }
 
@@ -90,12 +89,6 @@ async fn a_return_path_is_verified_by_its_cname_or_a_faithful_copy_and_conflicts
     let check = verify_return_path(&dns, &own).await;
     assert_eq!(codes(&check), vec!["return_path_conflict"]);
     assert!(check.problems[0].message.contains("MX and A records"), "{}", check.problems[0].message);
-
-    // Strict SPF alignment: the return-path cannot align; said whatever the status.
-    let strict = ReturnPathExpectation { strict_spf_alignment: true, ..expected.clone() };
-    let check = verify_return_path(&dns, &strict).await;
-    assert_eq!((check.status, codes(&check)), (MethodStatus::Verified, vec!["return_path_strict_alignment"]));
-    assert_eq!(check.problems[0].severity, senderauth_core::problem::Severity::Warning);
 
     // DNS failing for now: unknown, never missing.
     let failing = expectation(&provider, "failing.example.com");

@@ -100,6 +100,40 @@ async fn a_correct_setup_is_verified() {
 }
 
 #[tokio::test]
+async fn the_return_path_has_a_status_of_its_own_outside_the_domains() {
+    let setup = Setup::new().await;
+    // Everything but the return-path: the domain is verified, the return-path only said missing.
+    setup.good_customer("good.example.com");
+    let result = setup.verify("good.example.com").await;
+    assert_eq!((result.status, result.return_path.status), (DomainStatus::Verified, MethodStatus::NotVerified));
+    let missing = result.problems.iter().find(|problem| problem.code == ProblemCode::ReturnPathMissing);
+    assert_eq!(
+        missing.map(|problem| (problem.severity, problem.host.as_deref())),
+        Some((senderauth_core::problem::Severity::Warning, Some("rp.good.example.com")))
+    );
+    // The CNAME added: verified, nothing said about it.
+    let domain = DomainName::parse("good.example.com").expect("domain");
+    let target = setup.config.return_path_target(ACCOUNT, &domain);
+    setup.server.add("rp.good.example.com", "CNAME", &target);
+    let result = setup.verify("good.example.com").await;
+    assert_eq!(result.return_path.status, MethodStatus::Verified);
+    assert_eq!(result.return_path.found_target.as_deref(), Some(target.as_str()));
+    assert!(result.problems.iter().all(|problem| problem.method != senderauth_core::problem::Method::ReturnPath));
+    // A DMARC record asking for strict SPF alignment: the return-path is verified and the
+    // warning says DKIM alone carries DMARC.
+    setup.server.remove("_dmarc.good.example.com", "TXT");
+    setup.server.add("_dmarc.good.example.com", "TXT", "v=DMARC1; p=none; aspf=s");
+    let result = setup.verify("good.example.com").await;
+    assert_eq!(result.return_path.status, MethodStatus::Verified);
+    assert_has(&result, ProblemCode::ReturnPathStrictAlignment);
+    // A DNS failure at the return-path: unknown, and the domain's status does not wait for it.
+    setup.good_customer("flaky.example.com");
+    setup.server.fault("rp.flaky.example.com", None, Fault::ServFail);
+    let result = setup.verify("flaky.example.com").await;
+    assert_eq!((result.status, result.return_path.status), (DomainStatus::Verified, MethodStatus::Unknown));
+}
+
+#[tokio::test]
 async fn dkim_alone_is_partially_verified_and_nothing_is_not_verified() {
     let setup = Setup::new().await;
     setup.publish_platform("partial.example.com");
@@ -563,6 +597,11 @@ async fn the_required_problem_codes_keep_their_names() {
         "dmarc_inherited",
         "dmarc_policy_none",
         "dmarc_report_destination_unauthorized",
+        "return_path_missing",
+        "return_path_wrong_target",
+        "return_path_flattened",
+        "return_path_conflict",
+        "return_path_strict_alignment",
     ];
     let known: HashSet<&str> = ProblemCode::ALL.iter().map(|code| code.as_str()).collect();
     for code in required {

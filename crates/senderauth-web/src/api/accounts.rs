@@ -3,7 +3,10 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use senderauth_service::accounts::{NewAccount as CreatedAccount, NewToken as CreatedToken, Reservation, TokenView};
+use senderauth_core::return_path::Fallback;
+use senderauth_service::accounts::{
+    AccountView, NewAccount as CreatedAccount, NewToken as CreatedToken, Reservation, TokenView,
+};
 use serde::{Deserialize, Serialize};
 
 use super::{ApiError, Body, Caller, PathParam};
@@ -35,6 +38,43 @@ pub(super) async fn create_account(
     caller.admin()?;
     let account = state.service.create_account(&request.name, request.domain_limit).await?;
     Ok((StatusCode::CREATED, Json(account)))
+}
+
+#[utoipa::path(get, path = "/api/v1/account", tag = "accounts",
+    summary = "The caller's account and its settings",
+    responses(
+        (status = 200, description = "the account", body = AccountView),
+        (status = 403, description = "an admin token: this route needs an account token", body = super::ErrorBody),
+        (status = 401, description = "no valid token", body = super::ErrorBody),
+    ))]
+pub(super) async fn own_account(State(state): State<WebState>, caller: Caller) -> Result<Json<AccountView>, ApiError> {
+    Ok(Json(state.service.account(caller.account()?).await?))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct AccountSettings {
+    /// What the gateway does with mail signed as a domain whose return-path is not in use:
+    /// `bounce_domain` (the default: send it with the platform's bounce domain) or `reject`.
+    #[schema(value_type = String)]
+    return_path_fallback: Fallback,
+}
+
+#[utoipa::path(patch, path = "/api/v1/account", tag = "accounts",
+    summary = "Change the caller's account settings",
+    request_body = AccountSettings,
+    responses(
+        (status = 200, description = "the account as it is now", body = AccountView),
+        (status = 400, description = "an unknown setting or value", body = super::ErrorBody),
+        (status = 403, description = "an admin token: this route needs an account token", body = super::ErrorBody),
+        (status = 401, description = "no valid token", body = super::ErrorBody),
+    ))]
+pub(super) async fn change_account(
+    State(state): State<WebState>,
+    caller: Caller,
+    Body(request): Body<AccountSettings>,
+) -> Result<Json<AccountView>, ApiError> {
+    Ok(Json(state.service.set_return_path_fallback(caller.account()?, request.return_path_fallback).await?))
 }
 
 #[derive(Serialize, utoipa::ToSchema)]

@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use senderauth_service::reports::{DmarcSummary, Ingested, ReportDetail, ReportSource, ReportView, SourceView};
 use serde::{Deserialize, Serialize};
 
-use super::{ApiError, Caller, PathParam, QueryString, RawBody};
+use super::{ApiError, Caller, PathParam, QueryString, RawBody, checked_limit};
 use crate::WebState;
 
 /// The largest report handed in through the API (a packed report or a whole message).
@@ -152,14 +152,6 @@ pub(super) struct ReportsQuery {
 }
 
 /// A list's `limit`: 100 unless given, from 1 to `max`.
-fn checked_limit(limit: Option<i64>, max: i64) -> Result<i64, ApiError> {
-    let limit = limit.unwrap_or(100);
-    if (1..=max).contains(&limit) {
-        Ok(limit)
-    } else {
-        Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_limit", format!("limit must be from 1 to {max}")))
-    }
-}
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub(super) struct Reports {

@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{accounts, dmarc, domains, messages, ops, webhooks};
+use super::{accounts, bounces, dmarc, domains, messages, ops, webhooks};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -22,6 +22,8 @@ use super::{accounts, dmarc, domains, messages, ops, webhooks};
         ops::metrics,
         ops::openapi,
         accounts::create_account,
+        accounts::own_account,
+        accounts::change_account,
         accounts::list_reserved,
         accounts::reserve_domain,
         accounts::unreserve_domain,
@@ -41,6 +43,8 @@ use super::{accounts, dmarc, domains, messages, ops, webhooks};
         webhooks::remove,
         webhooks::deliveries,
         messages::prepare,
+        bounces::domain_bounces,
+        bounces::message_fate,
         dmarc::hand_in,
         dmarc::summary,
         dmarc::sources,

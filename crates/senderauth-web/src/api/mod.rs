@@ -3,6 +3,7 @@
 //! fitting status, mapped once from the service's errors here; internal details are not sent.
 
 mod accounts;
+mod bounces;
 mod dmarc;
 mod doc;
 mod domains;
@@ -35,6 +36,8 @@ pub fn routes(state: &WebState) -> Router<WebState> {
     Router::new()
         .route("/api/v1/messages/prepare", post(messages::prepare).layer(message_limit))
         .route("/api/v1/dmarc/reports", post(dmarc::hand_in).layer(DefaultBodyLimit::max(dmarc::MAX_REPORT_BYTES)))
+        .route("/api/v1/domains/{domain}/bounces", get(bounces::domain_bounces))
+        .route("/api/v1/messages/{token}", get(bounces::message_fate))
         .route("/api/v1/domains/{domain}/dmarc", get(dmarc::summary))
         .route("/api/v1/domains/{domain}/dmarc/sources", get(dmarc::sources))
         .route("/api/v1/domains/{domain}/dmarc/reports", get(dmarc::reports))
@@ -46,6 +49,7 @@ pub fn routes(state: &WebState) -> Router<WebState> {
         .route("/metrics", get(ops::metrics))
         .route("/api/v1/openapi.json", get(ops::openapi))
         .route("/api/v1/accounts", post(accounts::create_account))
+        .route("/api/v1/account", get(accounts::own_account).patch(accounts::change_account))
         .route("/api/v1/domains", post(domains::connect).get(domains::list))
         .route("/api/v1/domains/{domain}", get(domains::detail).delete(domains::remove))
         .route("/api/v1/domains/{domain}/verify", post(domains::verify_now))
@@ -229,6 +233,16 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get("authorization")?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|token| !token.is_empty())
+}
+
+/// A page size from a query: 100 when unset, else 1 to `max`.
+pub(super) fn checked_limit(limit: Option<i64>, max: i64) -> Result<i64, ApiError> {
+    let limit = limit.unwrap_or(100);
+    if (1..=max).contains(&limit) {
+        Ok(limit)
+    } else {
+        Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_limit", format!("limit must be from 1 to {max}")))
+    }
 }
 
 impl Caller {

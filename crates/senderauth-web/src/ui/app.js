@@ -29,7 +29,7 @@ if (email && yields) {
 // and says what changed. Without the script the page is the same, only reloaded by hand.
 const source = document.querySelector(".live-source[data-state]");
 if (source) {
-  const names = { dkim: "DKIM", spf: "SPF", dmarc: "DMARC" };
+  const names = { dkim: "DKIM", spf: "SPF", dmarc: "DMARC", return_path: "The Return-Path" };
   const words = { verified: "is now verified", not_verified: "is not verified any more", unknown: "could not be checked (DNS did not answer)" };
   const announce = document.getElementById("announce");
   const parse = (text) => Object.fromEntries(text.split(" ").filter(Boolean).map((pair) => pair.split(":")));

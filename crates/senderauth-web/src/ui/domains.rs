@@ -168,10 +168,10 @@ fn row_view(row: &DomainRow) -> RowView {
         shown: readable(&row.domain.domain).unwrap_or_else(|| row.domain.domain.clone()),
         badge: Badge::lifecycle(row.domain.status),
         methods: row.methods.as_ref().map(|statuses| {
-            ["DKIM", "SPF", "DMARC"]
+            [("DKIM", Some(statuses.dkim)), ("SPF", Some(statuses.spf)), ("DMARC", Some(statuses.dmarc))]
                 .into_iter()
-                .zip(statuses)
-                .map(|(method, status)| MethodBadge::new(method, *status))
+                .chain([("Return-Path", statuses.return_path)])
+                .filter_map(|(method, status)| status.map(|status| MethodBadge::new(method, status)))
                 .collect()
         }),
         last: time(row.domain.last_checked_at),
@@ -341,6 +341,19 @@ struct DomainPage<'a> {
     setup: Setup,
     shares: Vec<ShareRow>,
     history: Vec<Change>,
+    /// The last 30 days' bounces, by cause.
+    bounces: Vec<BounceCauseRow>,
+}
+
+/// Bounced recipients of one cause, as the domain's page lists them.
+struct BounceCauseRow {
+    /// `Hard` or `Soft`.
+    kind: &'static str,
+    status: String,
+    meaning: &'static str,
+    recipients: i64,
+    last: String,
+    diagnostic: String,
 }
 
 /// An internationalized domain's name in Unicode (`bücher.example`); `None` for a plain one.
@@ -386,7 +399,22 @@ pub(super) async fn domain_page(
             .collect(),
         Err(error) => return error_page(&signed, &error),
     };
+    let bounces = match state.service.bounce_causes(account, domain, 30).await {
+        Ok(causes) => causes
+            .iter()
+            .map(|cause| BounceCauseRow {
+                kind: if cause.kind == "hard" { "Hard" } else { "Soft" },
+                status: cause.status.clone().unwrap_or_else(|| "—".to_string()),
+                meaning: cause.meaning,
+                recipients: cause.recipients,
+                last: time(Some(cause.last_at)),
+                diagnostic: cause.diagnostic.clone().unwrap_or_default(),
+            })
+            .collect(),
+        Err(error) => return error_page(&signed, &error),
+    };
     let page = DomainPage {
+        bounces,
         title: domain,
         chrome: signed.chrome(),
         csrf: signed.csrf(),
@@ -416,7 +444,9 @@ impl LiveState {
         LiveState {
             stamp: stamp(&row.domain),
             status: row.domain.status.as_str(),
-            methods: methods_text(row.methods.map_or([None; 3], |methods| methods.map(Some))),
+            methods: methods_text(row.methods.map_or([None; 4], |methods| {
+                [Some(methods.dkim), Some(methods.spf), Some(methods.dmarc), methods.return_path]
+            })),
         }
     }
 }

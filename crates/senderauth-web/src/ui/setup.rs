@@ -75,7 +75,7 @@ fn method_name(method: Method) -> &'static str {
         Method::Dkim => "DKIM",
         Method::Spf => "SPF",
         Method::Dmarc => "DMARC",
-        Method::ReturnPath => "Return-Path",
+        Method::ReturnPath => "Return-Path (SPF alignment)",
         Method::Domain => "Domain",
     }
 }
@@ -246,10 +246,10 @@ pub(crate) fn stamp(domain: &DomainSummary) -> String {
     format!("{}:{}", domain.last_checked_at.unwrap_or(0), domain.status.as_str())
 }
 
-/// DKIM's, SPF's and DMARC's statuses as the page's script reads them:
-/// `dkim:verified spf:not_verified dmarc:not_checked`.
-pub(crate) fn methods_text(statuses: [Option<MethodStatus>; 3]) -> String {
-    ["dkim", "spf", "dmarc"]
+/// DKIM's, SPF's, DMARC's and the return-path's statuses as the page's script reads them:
+/// `dkim:verified spf:not_verified dmarc:not_checked return_path:not_checked`.
+pub(crate) fn methods_text(statuses: [Option<MethodStatus>; 4]) -> String {
+    ["dkim", "spf", "dmarc", "return_path"]
         .iter()
         .zip(statuses)
         .map(|(method, status)| format!("{method}:{}", status.map_or("not_checked", MethodStatus::as_str)))
@@ -345,10 +345,24 @@ pub(crate) fn setup(view: &DomainView) -> Setup {
         latest.and_then(|latest| match method {
             Method::Dkim => latest.dkim.status,
             Method::Spf => latest.spf.status,
-            _ => latest.dmarc.status,
+            Method::ReturnPath => latest.return_path.as_ref().map(|found| found.status),
+            Method::Dmarc | Method::Domain => latest.dmarc.status,
         })
     };
-    let methods = methods_text([Method::Dkim, Method::Spf, Method::Dmarc].map(method_status));
+    let methods = methods_text([Method::Dkim, Method::Spf, Method::Dmarc, Method::ReturnPath].map(method_status));
+    let mut rows = rows;
+    if method_status(Method::ReturnPath) == Some(MethodStatus::Verified) {
+        let host = latest.and_then(|latest| latest.return_path.as_ref()).map_or("", |found| found.host.as_str());
+        for row in rows.iter_mut().filter(|row| row.method == method_name(Method::Spf)) {
+            row.notes.push(format!(
+                "Your return-path is verified, so for the platform's mail receivers check SPF at {host} (aligned with \
+                 your From), not at this record. Keep the platform's include here all the same: the domain's status \
+                 asks for it, some receivers' spam filters still look up the From domain's SPF, and while the \
+                 return-path is out of use (a failed check) your mail leaves with the platform's bounce domain, \
+                 where DKIM alone carries DMARC."
+            ));
+        }
+    }
     let (tone, headline, next_step) = banner(view, &rows, &method_status);
     Setup {
         badge: Badge::lifecycle(view.domain.status),
@@ -399,13 +413,25 @@ fn banner(
              status drops to Temporary failure. Fix the record below."
                 .to_string(),
         ),
+        LifecycleStatus::Verified if method_status(Method::ReturnPath) == Some(MethodStatus::Verified) => (
+            "done",
+            "You're all set.".to_string(),
+            format!(
+                "Mail from {domain} is signed as {domain} and its return-path is under {domain}, so it passes DMARC \
+                 through DKIM and SPF both. Next: send a test message to an address of yours at Gmail or Outlook and \
+                 look for \"dkim=pass\" and \"spf=pass\" in its headers; later, once all your mail passes, tighten \
+                 DMARC (p=quarantine, then p=reject)."
+            ),
+        ),
         LifecycleStatus::Verified => (
             "done",
             "You're all set.".to_string(),
             format!(
-                "Mail from {domain} is signed as {domain} and passes SPF and DMARC. Next: send a test message to an \
-                 address of yours at Gmail or Outlook and look for \"dkim=pass\" in its headers; later, once all your \
-                 mail passes, tighten DMARC (p=quarantine, then p=reject)."
+                "Mail from {domain} is signed as {domain} and passes DMARC through DKIM. One more record is \
+                 recommended: the Return-Path CNAME below puts the envelope sender under {domain}, so SPF passes \
+                 aligned too and a forwarder that breaks the signature does not fail DMARC. Then send a test message \
+                 to an address of yours at Gmail or Outlook and look for \"dkim=pass\" in its headers; later, once \
+                 all your mail passes, tighten DMARC (p=quarantine, then p=reject)."
             ),
         ),
         LifecycleStatus::PartiallyVerified => (

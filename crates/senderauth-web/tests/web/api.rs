@@ -231,8 +231,12 @@ async fn connecting_a_domain_returns_its_records_and_refusals_say_why() {
             (Some("info.example.com"), Some("not_verified"))
         );
         let records = body["records"].as_array().expect("records");
-        assert_eq!(records.len(), 4);
+        assert_eq!(records.len(), 5);
         assert_eq!(records[0]["host"], "sa1-1._domainkey.info");
+        assert_eq!(
+            (records[4]["method"].as_str(), records[4]["host"].as_str(), records[4]["value"].as_str()),
+            (Some("return_path"), Some("rp.info"), Some("info-example-com.rp.esp.example"))
+        );
         assert_eq!(records[2]["value"], "v=spf1 include:1.spf.esp.example -all");
 
         let cases = [
@@ -919,7 +923,7 @@ async fn the_web_ui_signs_in_connects_verifies_and_refuses_forms_without_their_t
         );
         let (_, records) = app.call("GET", "/api/v1/domains/ui.example.com/records", Some(&token), None).await;
         let with_note = notes(&records).iter().filter(|note| note.contains("Cloudflare")).count();
-        assert_eq!(with_note, 2, "the two DKIM rows: {records}");
+        assert_eq!(with_note, 3, "the two DKIM rows and the return-path's: {records}");
         app.dns.remove("ui.example.com", "TXT");
         app.dns.publish_customer(1, "ui.example.com");
         http::publish_hosted_keys(&app.dns, app.address, &token, "ui.example.com").await;

@@ -102,12 +102,12 @@ async fn the_live_state_changes_when_a_check_finishes_and_only_for_the_owner() {
         let (mut browser, _) = signed_in(&app, &token).await;
         let state = |page: &http::Page| serde_json::from_str::<serde_json::Value>(&page.body).expect("JSON");
         let before = state(&browser.get(app.address, "/ui/domains/live.example.com/state").await);
-        assert_eq!(before["methods"], "dkim:not_checked spf:not_checked dmarc:not_checked");
+        assert_eq!(before["methods"], "dkim:not_checked spf:not_checked dmarc:not_checked return_path:not_checked");
         app.clock.fetch_add(30, Ordering::Relaxed);
         assert_eq!(app.call("POST", "/api/v1/domains/live.example.com/verify", Some(&token), None).await.0, 200);
         let after = state(&browser.get(app.address, "/ui/domains/live.example.com/state").await);
         assert_ne!(before["stamp"], after["stamp"], "a finished check changes the stamp");
-        assert_eq!(after["methods"], "dkim:not_verified spf:not_verified dmarc:not_verified");
+        assert_eq!(after["methods"], "dkim:not_verified spf:not_verified dmarc:not_verified return_path:not_verified");
         // The setup page carries the same stamp, which the script compares.
         let page = browser.get(app.address, "/ui/domains/live.example.com").await;
         assert!(page.body.contains(&format!("data-stamp=\"{}\"", after["stamp"].as_str().unwrap_or_default())));

@@ -312,7 +312,7 @@ async fn in_demo_mode_a_customer_walks_from_connecting_to_verified_with_the_sand
     wait_for_status(&browser, "Partially verified").await;
     let banner = browser.text(".banner").await;
     assert!(
-        banner.contains("3 of 4 records found") && banner.contains("DKIM is done") && banner.contains("Add DMARC"),
+        banner.contains("3 of 5 records found") && banner.contains("DKIM is done") && banner.contains("Add DMARC"),
         "{banner}"
     );
     assert!(browser.text("aside[aria-label='Your DNS host']").await.contains("Cloudflare"));

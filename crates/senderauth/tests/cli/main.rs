@@ -5,6 +5,8 @@ use std::process::Output;
 
 use senderauth_testkit::{EXAMPLE_DKIM_KEY, Fault, TestDns};
 
+mod alignment;
+mod bounces;
 mod browser;
 mod gateway;
 mod generator;
@@ -438,6 +440,7 @@ pub(crate) struct Started {
     pub(crate) dns: std::net::SocketAddr,
     pub(crate) smtp: std::net::SocketAddr,
     pub(crate) reports: std::net::SocketAddr,
+    pub(crate) bounces: std::net::SocketAddr,
 }
 
 /// As [`start_service_wrapped`], with every address the service says it listens on.
@@ -463,6 +466,7 @@ pub(crate) async fn start_service_listening(
         // Tests run side by side: the SMTP gateway on a port of its own unless a test picks one.
         .args(if extra.contains(&"--smtp-listen") { &[][..] } else { &["--smtp-listen", "127.0.0.1:0"][..] })
         .args(if extra.contains(&"--reports-listen") { &[][..] } else { &["--reports-listen", "127.0.0.1:0"][..] })
+        .args(if extra.contains(&"--bounces-listen") { &[][..] } else { &["--bounces-listen", "127.0.0.1:0"][..] })
         .args(extra)
         .args(["--nameserver", &server.address().to_string(), "--timeout", "0.5"])
         .env_remove("SENDERAUTH_ADMIN_TOKEN")
@@ -478,8 +482,8 @@ pub(crate) async fn start_service_listening(
     let stdout = child.stdout.take().expect("stdout");
     let mut lines = tokio::io::BufReader::new(stdout).lines();
     let mut said = Vec::new();
-    // HTTP, each DNS address, the SMTP gateway and the report listener, in that order, in one
-    // write: read up to the report listener's line.
+    // HTTP, each DNS address, the SMTP gateway, the bounce listener and the report listener, in
+    // that order, in one write: read up to the report listener's line.
     while !said.last().is_some_and(|line: &String| line.contains("DMARC report listener")) {
         let line = tokio::time::timeout(std::time::Duration::from_secs(60), lines.next_line())
             .await
@@ -512,6 +516,7 @@ pub(crate) async fn start_service_listening(
         dns: said_of("serving the platform's zone on"),
         smtp: said_of("SMTP gateway on"),
         reports: said_of("DMARC report listener"),
+        bounces: said_of("bounce listener"),
         child,
     }
 }

@@ -109,7 +109,7 @@ async fn the_platform_zone_is_served_with_correct_dns_behaviour() {
         .as_array()
         .expect("records")
         .iter()
-        .filter(|record| record["record_type"] == "CNAME")
+        .filter(|record| record["method"] == "dkim")
         .map(|record| record["value"].as_str().expect("value").trim_end_matches('.').to_string())
         .collect();
     let published: Vec<String> =
@@ -510,11 +510,12 @@ fn free_port() -> u16 {
     }
 }
 
-/// Knot DNS as the operator's primary for esp.example, loaded from `zone_file` and accepting
-/// dynamic updates signed with the TSIG key `secret`. Killed when dropped.
-struct Knot {
+/// Knot DNS serving one zone loaded from a file: the operator's primary for esp.example
+/// (accepting dynamic updates signed with a TSIG key), or a customer's DNS host. Killed when
+/// dropped.
+pub(crate) struct Knot {
     process: std::process::Child,
-    address: SocketAddr,
+    pub(crate) address: SocketAddr,
 }
 
 impl Drop for Knot {
@@ -525,18 +526,23 @@ impl Drop for Knot {
 }
 
 async fn start_knot(dir: &Path, zone_file: &Path, secret: &str) -> Knot {
+    start_knot_zone(dir, "esp.example", zone_file, secret).await
+}
+
+/// Knot serving `zone` from `zone_file`, taking updates signed with `secret`.
+pub(crate) async fn start_knot_zone(dir: &Path, zone: &str, zone_file: &Path, secret: &str) -> Knot {
     let port = free_port();
     for sub in ["run", "db"] {
         std::fs::create_dir_all(dir.join(sub)).expect("knot dirs");
     }
-    std::fs::copy(zone_file, dir.join("esp.example.zone")).expect("zone file");
+    std::fs::copy(zone_file, dir.join(format!("{zone}.zone"))).expect("zone file");
     let config = format!(
         "server:\n    rundir: \"{dir}/run\"\n    listen: 127.0.0.1@{port}\n\
          database:\n    storage: \"{dir}/db\"\n\
          key:\n  - id: senderauth-update\n    algorithm: hmac-sha256\n    secret: {secret}\n\
          acl:\n  - id: update\n    key: senderauth-update\n    action: update\n\
          template:\n  - id: default\n    storage: \"{dir}\"\n    zonefile-sync: -1\n\
-         zone:\n  - domain: esp.example\n    file: esp.example.zone\n    acl: update\n\
+         zone:\n  - domain: {zone}\n    file: {zone}.zone\n    acl: update\n\
          log:\n  - target: stderr\n    any: warning\n",
         dir = dir.display()
     );
@@ -548,7 +554,7 @@ async fn start_knot(dir: &Path, zone_file: &Path, secret: &str) -> Knot {
         .expect("starting knotd");
     let knot = Knot { process, address: SocketAddr::from(([127, 0, 0, 1], port)) };
     let started = Instant::now();
-    while kdig(knot.address, &["esp.example", "SOA"]).await["RCODE"] != 0 {
+    while kdig(knot.address, &[zone, "SOA"]).await["RCODE"] != 0 {
         assert!(
             started.elapsed() < Duration::from_secs(10),
             "knotd did not serve the zone: {}",
