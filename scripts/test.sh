@@ -7,7 +7,8 @@
 #           opendkim-tools (opendkim-testmsg verifies the gateway's signatures), postfix (the
 #           gateway's upstream in an end-to-end test, a private instance), dovecot-imapd (the
 #           mailbox the DMARC report IMAP pull reads, a private instance), libmail-dmarc-perl (an
-#           independent DMARC report generator), swaks (sends a receiver's report message to Postfix)
+#           independent DMARC report generator), swaks (sends a receiver's report message to Postfix),
+#           unbound (the recursive resolver a private Postfix finds a return-path's MX through)
 #   PyPI, in .venv: checkdmarc, dkimpy (with PyNaCl for Ed25519), authheaders (DMARC),
 #   parsedmarc (DMARC reports) and flufl.bounce (bounces), the independent second opinions
 # With CI=true, a test whose external tool is missing fails instead of skipping.
@@ -15,7 +16,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 debian_packages=(python3-spf python3-yaml python3-venv postgresql knot knot-dnsutils chromium chromium-driver opendkim-tools postfix
-  dovecot-imapd libmail-dmarc-perl swaks)
+  dovecot-imapd libmail-dmarc-perl swaks unbound)
 missing=()
 for package in "${debian_packages[@]}"; do
   dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")

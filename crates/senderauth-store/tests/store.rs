@@ -778,3 +778,77 @@ async fn a_windows_largest_sources_are_the_same_as_adding_up_every_day() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn bounces_are_kept_per_recipient_read_by_domain_token_and_cause_and_go_with_their_domain() {
+    use senderauth_store::{BounceRecipient, NewBounce};
+    on_both(|store, _| async move {
+        let account = store.create_account("Bounces", None, 1).await.expect("account");
+        let other = store.create_account("Other", None, 1).await.expect("account");
+        let domain = store.add_domain(account.id, "b.example.com", 1).await.expect("domain");
+        let recipient = |address: &str, kind: &str, status: &str| BounceRecipient {
+            address: address.to_string(),
+            action: if kind == "hard" { "failed" } else { "delayed" }.to_string(),
+            kind: kind.to_string(),
+            status: Some(status.to_string()),
+            remote_mta: Some("mx.example.net".to_string()),
+            diagnostic: Some(format!("{status} reply")),
+        };
+        for (number, (kind, status)) in
+            [("hard", "5.1.1"), ("hard", "5.1.1"), ("soft", "4.2.2"), ("hard", "5.7.1")].iter().enumerate()
+        {
+            let bounce = NewBounce {
+                account_id: account.id,
+                domain_id: Some(domain.id),
+                token: format!("token{number}"),
+                issued_at: 100,
+                received_at: 200 + number as i64,
+                format: Some("postfix".to_string()),
+                recipients: vec![recipient(&format!("r{number}@example.net"), kind, status)],
+                event_json: Some("{\"token\":\"t\"}".to_string()),
+                ..NewBounce::default()
+            };
+            store.add_bounce(&bounce).await.expect("stored");
+        }
+        // One that did not read: kept, no recipient.
+        let unreadable = NewBounce {
+            account_id: account.id,
+            domain_id: Some(domain.id),
+            token: "token0".to_string(),
+            received_at: 300,
+            problem: Some("no recipient".to_string()),
+            raw_gzip: Some(vec![1, 2, 3]),
+            ..NewBounce::default()
+        };
+        store.add_bounce(&unreadable).await.expect("stored");
+        let hard = store.domain_bounces(domain.id, Some("hard"), None, None, 10).await.expect("read");
+        assert_eq!(
+            hard.iter().map(|bounce| bounce.recipient.address.as_str()).collect::<Vec<_>>(),
+            ["r3@example.net", "r1@example.net", "r0@example.net"]
+        );
+        let page = store.domain_bounces(domain.id, None, Some("5.1.1"), Some(hard[1].id), 10).await.expect("read");
+        assert_eq!(page.iter().map(|bounce| bounce.recipient.address.as_str()).collect::<Vec<_>>(), ["r0@example.net"]);
+        let token = store.token_bounces(account.id, "token0").await.expect("read");
+        assert_eq!(token.len(), 2);
+        assert_eq!((token[0].1.len(), token[1].0.problem.as_deref(), token[1].1.len()), (1, Some("no recipient"), 0));
+        assert!(store.token_bounces(other.id, "token0").await.expect("read").is_empty(), "another account's token");
+        let causes = store.bounce_causes(domain.id, 0, 10).await.expect("causes");
+        let summary: Vec<(String, Option<String>, i64)> =
+            causes.iter().map(|cause| (cause.kind.clone(), cause.status.clone(), cause.recipients)).collect();
+        assert_eq!(summary[0], ("hard".to_string(), Some("5.1.1".to_string()), 2));
+        assert_eq!(causes.len(), 3);
+        assert_eq!(causes[0].diagnostic.as_deref(), Some("5.1.1 reply"));
+        // Each bounce with recipients is a message.bounced event; the status history leaves them out.
+        assert!(
+            store
+                .history(domain.id)
+                .await
+                .expect("history")
+                .iter()
+                .all(|event| event.event.as_deref() != Some("message.bounced"))
+        );
+        assert!(store.delete_domain(account.id, "b.example.com", 400).await.expect("deleted"));
+        assert!(store.token_bounces(account.id, "token0").await.expect("read").is_empty(), "gone with the domain");
+    })
+    .await;
+}

@@ -207,3 +207,66 @@ async fn two_nodes_on_one_database_check_each_due_domain_once_per_round() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn the_return_path_comes_into_use_at_once_and_is_lost_after_three_failed_checks() {
+    let server = dns_zones().await;
+    on_both(|store| {
+        let server = server.clone();
+        async move {
+            let sealer = senderauth_service::keys::MasterKeys::parse(
+                "k1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n",
+                "test",
+            )
+            .expect("keys");
+            let account = store.create_account("Shop", None, 0).await.expect("account");
+            let domain = format!("rp{}.example.com", store_kind(&store));
+            server.publish_customer(account.id, &domain);
+            store.add_domain(account.id, &domain, 0).await.expect("add");
+            store.add_webhook(account.id, "https://hooks.example/in", 0, &sealer).await.expect("webhook");
+            let worker = worker(store.clone(), &server, "node-1");
+            let read = || async { store.domain(account.id, &domain).await.expect("read").expect("domain") };
+            // Verified without its return-path: the domain's status does not wait for it.
+            worker.run_once(0).await.expect("round");
+            let record = read().await;
+            assert_eq!((record.status.as_str(), record.return_path_status.as_str()), ("verified", "not_verified"));
+            // The CNAME added and a check asked for: in use at once.
+            let name = senderauth_core::name::DomainName::parse(&domain).expect("name");
+            let target = worker.provider.return_path_target(&account.id.to_string(), &name);
+            server.add(&format!("rp.{domain}"), "CNAME", &target);
+            worker.check_domain(read().await, HOUR, true).await.expect("check");
+            assert_eq!(read().await.return_path_status.as_str(), "verified");
+            // The CNAME gone: one failed check changes nothing but brings the next one within 10
+            // minutes; the third in a row takes it out of use, and the domain stays verified.
+            server.remove(&format!("rp.{domain}"), "CNAME");
+            let record = read().await;
+            let seen = follow(
+                &worker,
+                account.id,
+                &domain,
+                record.next_check_at.expect("due"),
+                record.next_check_at.expect("due") + 2 * HOUR,
+            )
+            .await;
+            let record = read().await;
+            assert_eq!((record.status.as_str(), record.return_path_status.as_str()), ("verified", "temporary_failure"));
+            assert!(seen.len() >= 3, "{seen:?}");
+            assert!(seen[2].0 - seen[0].0 <= 20 * 60, "three checks within 20 minutes: {seen:?}");
+            // Its events, beside the domain's, to the account's webhook.
+            let due =
+                store.claim_deliveries("node-1", 10 * 24 * HOUR, 10 * 24 * HOUR + 60, 100, &sealer).await.expect("due");
+            let events: Vec<&str> = due.iter().map(|delivery| delivery.event.as_str()).collect();
+            assert_eq!(events, ["domain.verified", "return_path.verified", "return_path.lost"], "{due:?}");
+            let lost: serde_json::Value =
+                serde_json::from_str(due[2].detail_json.as_deref().expect("data")).expect("JSON");
+            assert_eq!(lost["host"], format!("rp.{domain}"));
+            assert_eq!(lost["target"], target);
+            assert_eq!(lost["status"], "temporary_failure");
+            assert!(
+                lost["problems"].as_array().is_some_and(|codes| codes.iter().any(|code| code == "return_path_missing")),
+                "{lost}"
+            );
+        }
+    })
+    .await;
+}

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use senderauth_testkit::http::{FormClient, call, call_raw, call_text, input_value, publish_hosted_keys};
 
-use crate::gateway::Client;
+use crate::gateway::{Client, Postfix};
 use crate::{admin_and_account, start_service_listening, stop_service, tempdir, zones};
 
 /// A webhook receiver on loopback: every request body it gets, answered 200.
@@ -259,5 +259,159 @@ async fn bounces_come_back_to_the_token_and_are_read_per_recipient_for_their_acc
     ] {
         assert!(metrics.contains(line), "{line} in {metrics}");
     }
+    stop_service(child).await;
+}
+
+/// Unbound as the receivers' recursive resolver on `address`:53, asking the test DNS server for
+/// the customers' zones and senderauth's embedded server for the platform's. Killed when dropped.
+struct Unbound(std::process::Child);
+
+impl Drop for Unbound {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_unbound(
+    dir: &std::path::Path,
+    address: &str,
+    customers: std::net::SocketAddr,
+    platform: std::net::SocketAddr,
+) -> Unbound {
+    std::fs::create_dir_all(dir).expect("unbound dir");
+    let stub = |zone: &str, server: std::net::SocketAddr| {
+        format!("stub-zone:\n  name: \"{zone}\"\n  stub-addr: {}@{}\n", server.ip(), server.port())
+    };
+    let config = format!(
+        "server:\n  interface: {address}\n  port: 53\n  do-not-query-localhost: no\n  access-control: 127.0.0.0/8 allow\n\
+         \x20 module-config: \"iterator\"\n  username: \"\"\n  chroot: \"\"\n  directory: \"{dir}\"\n  pidfile: \"{dir}/unbound.pid\"\n\
+         \x20 use-syslog: no\n  logfile: \"{dir}/unbound.log\"\n  qname-minimisation: no\n  cache-max-ttl: 0\n\
+         \x20 local-zone: \"example.\" nodefault\n  local-zone: \"test.\" nodefault\n{}{}{}",
+        stub("example.com", customers) + &stub("example.net", customers),
+        stub("esp.example", platform),
+        "",
+        dir = dir.display(),
+    );
+    std::fs::write(dir.join("unbound.conf"), config).expect("unbound.conf");
+    let child = std::process::Command::new("unbound")
+        .args(["-d", "-c"])
+        .arg(dir.join("unbound.conf"))
+        .stderr(std::fs::File::create(dir.join("unbound.err")).expect("log"))
+        .spawn()
+        .expect("starting unbound");
+    Unbound(child)
+}
+
+#[tokio::test]
+async fn postfix_bounces_a_refused_and_a_deferred_recipient_to_the_return_path_through_its_mx() {
+    use base64::Engine;
+    let root = std::process::Command::new("id").arg("-u").output().is_ok_and(|output| output.stdout == b"0\n");
+    let tools = ["/usr/sbin/postfix", "/usr/sbin/unbound", "/usr/bin/unshare"]
+        .iter()
+        .all(|tool| std::path::Path::new(tool).exists());
+    if !senderauth_testkit::require_or_skip(root && tools, "postfix and unbound (Debian), unshare, run as root") {
+        return;
+    }
+    // The receivers' view of DNS: the customer's zone, and the bounce host's address (an MX on
+    // loopback: 127.0.0.3, where the bounce listener takes port 25).
+    let server = zones().await;
+    server.add("mx.example.net", "A", "127.0.0.3");
+    let data_dir = tempdir();
+    std::fs::create_dir_all(&data_dir).expect("data dir");
+    let config = data_dir.join("provider.toml");
+    std::fs::write(&config, "[return_path]\nbounce_hosts = [\"mx.example.net\"]\n").expect("config");
+    // Postfix: the platform's MTA on `outbound`, relaying example.net to a second smtpd of its own
+    // on `receiving`, the receiving side, which refuses gone@ (550) and defers slow@ (450).
+    let free = || std::net::TcpListener::bind("127.0.0.1:0").expect("a port").local_addr().expect("address").port();
+    let (outbound, receiving) = (free(), free());
+    let postfix_dir = tempdir().join("postfix");
+    std::fs::create_dir_all(&postfix_dir).expect("postfix dir");
+    let (certificate, key, _) = crate::gateway::certificate(&postfix_dir.join("tls"));
+    let upstream = format!("127.0.0.1:{outbound}");
+    let extra =
+        ["--smtp-upstream", upstream.as_str(), "--bounces-listen", "127.0.0.3:25", "--config", crate::path(&config)];
+    let started = start_service_listening(&[], &data_dir, &server, &extra, &[]).await;
+    let (child, http, smtp, platform) = (started.child, started.http, started.smtp, started.dns);
+    let unbound_dir = tempdir().join("unbound");
+    let unbound = start_unbound(&unbound_dir, "127.0.0.5", server.address(), platform);
+    let resolv_conf = postfix_dir.join("resolv.conf");
+    std::fs::write(&resolv_conf, "nameserver 127.0.0.5\noptions attempts:2 timeout:2\n").expect("resolv.conf");
+    let extras = crate::gateway::PostfixExtras {
+        main: format!(
+            "default_transport = smtp\nrelay_transport = smtp:[127.0.0.1]:{receiving}\nsmtp_tls_security_level = none\n\
+             delay_warning_time = 1s\nqueue_run_delay = 1s\nminimal_backoff_time = 1s\nmaximal_backoff_time = 2s\n\
+             receiving_side = check_recipient_access inline:{{ {{ gone@example.net = 550 5.1.1 User unknown }}, \
+             {{ slow@example.net = 450 4.2.2 Mailbox full }} }}, permit\n"
+        ),
+        master: format!(
+            "127.0.0.1:{receiving} inet n - n - - smtpd\n  -o smtpd_recipient_restrictions=$receiving_side\n  \
+             -o smtpd_relay_restrictions=permit_mynetworks,reject\n"
+        ),
+        resolv_conf: Some(resolv_conf),
+    };
+    let postfix = Postfix::start_with(&postfix_dir, outbound, &certificate, &key, "example.net", "smtp", &extras);
+    let (_, token) = admin_and_account(&data_dir, http, "Shop").await;
+    let (status, connected) =
+        call(http, "POST", "/api/v1/domains", Some(&token), Some(r#"{"email": "news@shop.example.com"}"#)).await;
+    assert_eq!(status, 201, "{connected}");
+    for record in connected["records"].as_array().expect("records") {
+        if record["record_type"] == "CNAME" {
+            server.add(record["fqdn"].as_str().expect("fqdn"), "CNAME", record["value"].as_str().expect("value"));
+        }
+    }
+    publish_hosted_keys(&server, http, &token, "shop.example.com").await;
+    let (_, verified) = call(http, "POST", "/api/v1/domains/shop.example.com/verify", Some(&token), None).await;
+    assert_eq!(verified["result"]["return_path"]["status"], "verified", "{verified}");
+
+    let (mut client, _) = Client::connect(smtp).await;
+    client.command("EHLO app.example").await;
+    let plain = base64::engine::general_purpose::STANDARD.encode(format!("\0user\0{token}"));
+    assert!(client.command(&format!("AUTH PLAIN {plain}")).await.starts_with("235"));
+    for recipient in ["gone@example.net", "slow@example.net"] {
+        let message =
+            format!("From: Shop <news@shop.example.com>\r\nTo: {recipient}\r\nSubject: News\r\n\r\nHello.\r\n");
+        let reply = client.mail_to(recipient, message.as_bytes()).await;
+        assert!(reply.starts_with("250 2.0.0 Relayed"), "{reply}\n{}", postfix.log());
+    }
+    // Postfix bounces gone@ at once and warns of slow@ after a second; each DSN goes to
+    // b+...@rp.shop.example.com, whose MX it finds through the CNAME in the platform's zone.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let bounces = loop {
+        let (_, list) = call(http, "GET", "/api/v1/domains/shop.example.com/bounces", Some(&token), None).await;
+        let bounces = list["bounces"].as_array().cloned().unwrap_or_default();
+        if bounces.len() >= 2 {
+            break bounces;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no bounces within 60 s: {list}\n{}\n{}",
+            postfix.log(),
+            std::fs::read_to_string(unbound_dir.join("unbound.log")).unwrap_or_default()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    };
+    let find = |address: &str| bounces.iter().find(|bounce| bounce["address"] == address).cloned().unwrap_or_default();
+    let gone = find("gone@example.net");
+    assert_eq!(
+        (gone["kind"].as_str(), gone["action"].as_str(), gone["status"].as_str()),
+        (Some("hard"), Some("failed"), Some("5.1.1")),
+        "{bounces:?}"
+    );
+    assert!(gone["diagnostic"].as_str().is_some_and(|text| text.contains("User unknown")), "{gone}");
+    let slow = find("slow@example.net");
+    assert_eq!(
+        (slow["kind"].as_str(), slow["action"].as_str(), slow["status"].as_str()),
+        (Some("soft"), Some("delayed"), Some("4.2.2")),
+        "{bounces:?}"
+    );
+    let log = postfix.log();
+    assert!(log.contains("relay=mx.example.net[127.0.0.3]:25"), "delivered through the return-path's MX: {log}");
+    let token_of_gone = gone["token"].as_str().expect("token");
+    let (_, fate) = call(http, "GET", &format!("/api/v1/messages/{token_of_gone}"), Some(&token), None).await;
+    assert_eq!(fate["fate"], "bounced", "{fate}");
+    assert_eq!(fate["bounces"][0]["format"], "postfix", "{fate}");
+    drop(postfix);
+    drop(unbound);
     stop_service(child).await;
 }

@@ -927,6 +927,15 @@ async fn starttls_protects_the_client_side_and_is_used_towards_an_upstream_that_
     assert!(status.success(), "{stderr}");
 }
 
+/// What a test adds to a private Postfix: lines of main.cf and master.cf, and the resolver
+/// configuration its lookups use.
+#[derive(Default)]
+pub(crate) struct PostfixExtras {
+    pub(crate) main: String,
+    pub(crate) master: String,
+    pub(crate) resolv_conf: Option<std::path::PathBuf>,
+}
+
 /// A private Postfix instance (Debian's postfix, run as root) on 127.0.0.1:`port`: it takes mail
 /// for example.net from loopback, offers STARTTLS with the given certificate, and writes each
 /// delivered message to a file in `out/`. Stopped when dropped.
@@ -948,6 +957,19 @@ impl Postfix {
         key: &Path,
         domain: &str,
         transport: &str,
+    ) -> Postfix {
+        Postfix::start_with(dir, port, certificate, key, domain, transport, &PostfixExtras::default())
+    }
+
+    /// As `start_for`, with `extras`.
+    pub(crate) fn start_with(
+        dir: &Path,
+        port: u16,
+        certificate: &Path,
+        key: &Path,
+        domain: &str,
+        transport: &str,
+        extras: &PostfixExtras,
     ) -> Postfix {
         let (out, spool, data) = (dir.join("out"), dir.join("spool"), dir.join("data"));
         for directory in [&out, &spool, &data] {
@@ -972,7 +994,7 @@ impl Postfix {
             dir = path(dir),
             certificate = path(certificate),
             key = path(key),
-        );
+        ) + &extras.main;
         std::fs::write(dir.join("main.cf"), main).expect("main.cf");
         // Debian's master.cf, unchrooted, its smtpd on our port, plus a transport that writes
         // each message to a file.
@@ -995,8 +1017,22 @@ impl Postfix {
             "capture unix - n n - - pipe\n  user=nobody argv=/bin/dd of={}/${{queue_id}}.eml status=none\n",
             path(&out)
         ));
+        master.push_str(&extras.master);
         std::fs::write(dir.join("master.cf"), master).expect("master.cf");
-        let started = std::process::Command::new("postfix").args(["-c", path(dir), "start"]).output().expect("postfix");
+        let started = match &extras.resolv_conf {
+            // In a mount namespace of its own with `resolv_conf` over /etc/resolv.conf: its DNS
+            // lookups go where the test says, and nothing else on the machine sees it.
+            Some(resolv_conf) => std::process::Command::new("unshare")
+                .args(["--mount", "--propagation", "private", "sh", "-c"])
+                .arg(format!(
+                    "mount --bind {} /etc/resolv.conf && exec postfix -c {} start",
+                    path(resolv_conf),
+                    path(dir)
+                ))
+                .output()
+                .expect("unshare postfix"),
+            None => std::process::Command::new("postfix").args(["-c", path(dir), "start"]).output().expect("postfix"),
+        };
         let log = std::fs::read_to_string(dir.join("maillog")).unwrap_or_default();
         assert!(started.status.success(), "Postfix did not start: {log}");
         Postfix { dir: dir.to_path_buf() }
