@@ -8,7 +8,8 @@
 #           gateway's upstream in an end-to-end test, a private instance), dovecot-imapd (the
 #           mailbox the DMARC report IMAP pull reads, a private instance), libmail-dmarc-perl (an
 #           independent DMARC report generator), swaks (sends a receiver's report message to Postfix),
-#           unbound (the recursive resolver a private Postfix finds a return-path's MX through)
+#           unbound (the recursive resolver a private Postfix finds a return-path's MX through),
+#           opendmarc (a second receiver's DMARC check, as a milter in a private Postfix)
 #   PyPI, in .venv: checkdmarc, dkimpy (with PyNaCl for Ed25519), authheaders (DMARC),
 #   parsedmarc (DMARC reports) and flufl.bounce (bounces), the independent second opinions
 # With CI=true, a test whose external tool is missing fails instead of skipping.
@@ -16,7 +17,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 debian_packages=(python3-spf python3-yaml python3-venv postgresql knot knot-dnsutils chromium chromium-driver opendkim-tools postfix
-  dovecot-imapd libmail-dmarc-perl swaks unbound)
+  dovecot-imapd libmail-dmarc-perl swaks unbound opendmarc)
 missing=()
 for package in "${debian_packages[@]}"; do
   dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")

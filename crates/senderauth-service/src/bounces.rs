@@ -300,9 +300,29 @@ impl Service {
                 TakenBounce::Unreadable { reason }
             }
         };
-        self.worker.store.add_bounce(&bounce).await?;
+        self.store_bounce(bounce).await?;
         self.worker.metrics.record_bounce(&taken);
         Ok(taken)
+    }
+
+    /// Stores a bounce through the bounce writer: bounces that arrive while a batch is written
+    /// are written together in the next transaction (on SQLite's one writer, a transaction per
+    /// bounce was most of a bounce's cost). Returns once this one is committed.
+    async fn store_bounce(&self, bounce: NewBounce) -> Result<i64, ServiceError> {
+        let writer = self.bounce_writer.get_or_init(|| {
+            let (sender, receiver) = tokio::sync::mpsc::channel(BOUNCE_QUEUE);
+            tokio::spawn(write_bounces(self.worker.store.clone(), receiver));
+            sender
+        });
+        let (done, written) = tokio::sync::oneshot::channel();
+        writer
+            .send((bounce, done))
+            .await
+            .map_err(|_| ServiceError::Internal("the bounce writer has stopped".to_string()))?;
+        written
+            .await
+            .map_err(|_| ServiceError::Internal("the bounce writer has stopped".to_string()))?
+            .map_err(ServiceError::Internal)
     }
 
     /// A page of a domain's bounced recipients, newest first, optionally of one kind (`hard`,
@@ -392,6 +412,36 @@ impl Service {
                 diagnostic: cause.diagnostic,
             })
             .collect())
+    }
+}
+
+/// Bounces waiting for the writer at most; a session waits for room past this.
+const BOUNCE_QUEUE: usize = 1024;
+/// Bounces written in one transaction at most.
+const BOUNCE_BATCH: usize = 64;
+
+/// A bounce to write and where to say it is written (its id) or why not.
+pub(crate) type PendingBounce = (NewBounce, tokio::sync::oneshot::Sender<Result<i64, String>>);
+
+/// The bounce writer: takes what is waiting (at least one), writes it in one transaction, tells
+/// each sender, and goes on until every sender is gone.
+async fn write_bounces(store: senderauth_store::Store, mut pending: tokio::sync::mpsc::Receiver<PendingBounce>) {
+    let mut batch = Vec::with_capacity(BOUNCE_BATCH);
+    while pending.recv_many(&mut batch, BOUNCE_BATCH).await > 0 {
+        let (bounces, senders): (Vec<NewBounce>, Vec<_>) = batch.drain(..).unzip();
+        match store.add_bounces(&bounces).await {
+            Ok(ids) => {
+                for (sender, id) in senders.into_iter().zip(ids) {
+                    let _ = sender.send(Ok(id));
+                }
+            }
+            Err(error) => {
+                tracing::error!(%error, bounces = bounces.len(), "bounces not stored; their senders get a 451");
+                for sender in senders {
+                    let _ = sender.send(Err(error.to_string()));
+                }
+            }
+        }
     }
 }
 

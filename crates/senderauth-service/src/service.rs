@@ -46,6 +46,8 @@ pub struct Service {
     /// Each account's return-path fallback as last read, and when (see
     /// `Service::return_path_fallback`).
     pub(crate) fallbacks: Arc<Mutex<HashMap<i64, (std::time::Instant, senderauth_core::return_path::Fallback)>>>,
+    /// The bounce writer's queue, started at the first bounce.
+    pub(crate) bounce_writer: Arc<std::sync::OnceLock<tokio::sync::mpsc::Sender<crate::bounces::PendingBounce>>>,
 }
 
 impl Service {
@@ -67,6 +69,7 @@ impl Service {
             enforcement: crate::reports::EnforcementThresholds::default(),
             sent: Arc::default(),
             fallbacks: Arc::default(),
+            bounce_writer: Arc::default(),
         }
     }
 

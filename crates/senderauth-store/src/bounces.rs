@@ -97,7 +97,26 @@ impl Store {
     /// Stores a bounce with its recipients, and for a connected domain's bounce with recipients
     /// its `message.bounced` event and webhook deliveries, in one transaction; returns its id.
     pub async fn add_bounce(&self, bounce: &NewBounce) -> Result<i64, StoreError> {
+        Ok(self.add_bounces(std::slice::from_ref(bounce)).await?.pop().unwrap_or_default())
+    }
+
+    /// Stores bounces as [`Store::add_bounce`] does, all in one transaction (bounces arriving
+    /// together share its cost); returns their ids in order.
+    pub async fn add_bounces(&self, bounces: &[NewBounce]) -> Result<Vec<i64>, StoreError> {
         let mut transaction = self.begin_write().await?;
+        let mut ids = Vec::with_capacity(bounces.len());
+        for bounce in bounces {
+            ids.push(self.insert_bounce(&mut transaction, bounce).await?);
+        }
+        transaction.commit().await.map_err(database("committing"))?;
+        Ok(ids)
+    }
+
+    async fn insert_bounce(
+        &self,
+        transaction: &mut sqlx::Transaction<'static, sqlx::Any>,
+        bounce: &NewBounce,
+    ) -> Result<i64, StoreError> {
         let id: i64 = sqlx::query(self.sql(
             "INSERT INTO bounces (account_id, domain_id, token, issued_at, received_at, format, reporting_mta, \
              original_message_id, problem, raw_gzip) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
@@ -112,7 +131,7 @@ impl Store {
         .bind(bounce.original_message_id.clone())
         .bind(bounce.problem.clone())
         .bind(bounce.raw_gzip.clone())
-        .fetch_one(&mut *transaction)
+        .fetch_one(&mut **transaction)
         .await
         .map_err(database("storing a bounce"))?
         .get(0);
@@ -130,7 +149,7 @@ impl Store {
             .bind(recipient.status.clone())
             .bind(recipient.remote_mta.clone())
             .bind(recipient.diagnostic.clone())
-            .execute(&mut *transaction)
+            .execute(&mut **transaction)
             .await
             .map_err(database("storing a bounce's recipient"))?;
         }
@@ -142,14 +161,13 @@ impl Store {
             .bind(bounce.received_at)
             .bind(event_json.clone())
             .bind(domain_id)
-            .fetch_optional(&mut *transaction)
+            .fetch_optional(&mut **transaction)
             .await
             .map_err(database("recording a bounce event"))?;
             if let Some(row) = row {
-                self.queue_deliveries(&mut transaction, row.get(0), domain_id, bounce.received_at).await?;
+                self.queue_deliveries(transaction, row.get(0), domain_id, bounce.received_at).await?;
             }
         }
-        transaction.commit().await.map_err(database("committing"))?;
         Ok(id)
     }
 

@@ -66,6 +66,30 @@ pub(crate) async fn prepare(http: std::net::SocketAddr, token: &str, message: &[
     (envelope, prepared)
 }
 
+/// Connects shop.example.com with every CNAME added (its return-path too) and
+/// plain.example.com without its return-path, each verified at once.
+pub(crate) async fn connect_shop_and_plain(
+    server: &senderauth_testkit::TestDns,
+    http: std::net::SocketAddr,
+    token: &str,
+) {
+    for domain in ["shop.example.com", "plain.example.com"] {
+        let body = format!(r#"{{"email": "news@{domain}"}}"#);
+        let (status, connected) = call(http, "POST", "/api/v1/domains", Some(token), Some(&body)).await;
+        assert_eq!(status, 201, "{connected}");
+        for record in connected["records"].as_array().expect("records") {
+            if record["record_type"] == "CNAME" && !(domain == "plain.example.com" && record["method"] == "return_path")
+            {
+                server.add(record["fqdn"].as_str().expect("fqdn"), "CNAME", record["value"].as_str().expect("value"));
+            }
+        }
+        publish_hosted_keys(server, http, token, domain).await;
+        let (status, verified) =
+            call(http, "POST", &format!("/api/v1/domains/{domain}/verify"), Some(token), None).await;
+        assert_eq!(status, 200, "{verified}");
+    }
+}
+
 /// A Postfix-style DSN for `recipient` refused with `reply` (`550 5.1.1 ...`), sent to `to`.
 fn dsn(to: &str, recipient: &str, action: &str, status: &str, reply: &str) -> String {
     format!(
@@ -109,21 +133,7 @@ async fn bounces_come_back_to_the_token_and_are_read_per_recipient_for_their_acc
     let hook_body = format!(r#"{{"url": "http://{hook}/hook"}}"#);
     assert_eq!(call(http, "POST", "/api/v1/webhooks", Some(&token), Some(&hook_body)).await.0, 201);
     // shop.example.com with every record, its return-path too; plain.example.com without one.
-    for domain in ["shop.example.com", "plain.example.com"] {
-        let body = format!(r#"{{"email": "news@{domain}"}}"#);
-        let (status, connected) = call(http, "POST", "/api/v1/domains", Some(&token), Some(&body)).await;
-        assert_eq!(status, 201, "{connected}");
-        for record in connected["records"].as_array().expect("records") {
-            if record["record_type"] == "CNAME" && !(domain == "plain.example.com" && record["method"] == "return_path")
-            {
-                server.add(record["fqdn"].as_str().expect("fqdn"), "CNAME", record["value"].as_str().expect("value"));
-            }
-        }
-        publish_hosted_keys(&server, http, &token, domain).await;
-        let (status, verified) =
-            call(http, "POST", &format!("/api/v1/domains/{domain}/verify"), Some(&token), None).await;
-        assert_eq!(status, 200, "{verified}");
-    }
+    connect_shop_and_plain(&server, http, &token).await;
     let envelope = |domain: &'static str| {
         let token = token.clone();
         async move {
@@ -233,8 +243,13 @@ async fn bounces_come_back_to_the_token_and_are_read_per_recipient_for_their_acc
     for expected in ["Hard", "5.1.1", "the address does not exist", "User unknown"] {
         assert!(section.contains(expected), "{expected} in {section}");
     }
+    // With its return-path verified, the page says what the root SPF include is still for; the
+    // Return-Path row is done. Without, the row asks for the CNAME.
+    assert!(page.body.contains("Keep the platform&#39;s include here all the same"), "{}", page.body);
     let page = browser.get(http, "/ui/domains/plain.example.com").await;
     assert!(page.body.contains("the mailbox is full"), "the delay at the bounce domain: {}", page.body);
+    assert!(!page.body.contains("Keep the platform&#39;s include here all the same"));
+    assert!(page.body.contains("Return-Path (SPF alignment)") && page.body.contains("rp.plain"), "{}", page.body);
 
     // message.bounced reached the webhook, with the recipient and its status; counted in /metrics.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
@@ -264,7 +279,7 @@ async fn bounces_come_back_to_the_token_and_are_read_per_recipient_for_their_acc
 
 /// Unbound as the receivers' recursive resolver on `address`:53, asking the test DNS server for
 /// the customers' zones and senderauth's embedded server for the platform's. Killed when dropped.
-struct Unbound(std::process::Child);
+pub(crate) struct Unbound(std::process::Child);
 
 impl Drop for Unbound {
     fn drop(&mut self) {
@@ -273,7 +288,7 @@ impl Drop for Unbound {
     }
 }
 
-fn start_unbound(
+pub(crate) fn start_unbound(
     dir: &std::path::Path,
     address: &str,
     customers: std::net::SocketAddr,
@@ -287,10 +302,9 @@ fn start_unbound(
         "server:\n  interface: {address}\n  port: 53\n  do-not-query-localhost: no\n  access-control: 127.0.0.0/8 allow\n\
          \x20 module-config: \"iterator\"\n  username: \"\"\n  chroot: \"\"\n  directory: \"{dir}\"\n  pidfile: \"{dir}/unbound.pid\"\n\
          \x20 use-syslog: no\n  logfile: \"{dir}/unbound.log\"\n  qname-minimisation: no\n  cache-max-ttl: 0\n\
-         \x20 local-zone: \"example.\" nodefault\n  local-zone: \"test.\" nodefault\n{}{}{}",
+         \x20 local-zone: \"example.\" nodefault\n  local-zone: \"test.\" nodefault\n{}{}",
         stub("example.com", customers) + &stub("example.net", customers),
         stub("esp.example", platform),
-        "",
         dir = dir.display(),
     );
     std::fs::write(dir.join("unbound.conf"), config).expect("unbound.conf");
