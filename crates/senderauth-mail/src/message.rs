@@ -341,17 +341,11 @@ impl KeyCache {
                 let keys = self.signing_keys(gateway.store(), gateway.master(), KeyGroup::Domain(record.id)).await?;
                 if !keys.is_empty() {
                     let provider = &gateway.service.worker.provider;
-                    let return_path = record.return_path_status.in_use().then(|| {
-                        DomainName::parse(&name)
-                            .map(|parsed| provider.return_path_host(&account_id.to_string(), &parsed))
-                            .unwrap_or_default()
-                    });
-                    return Ok(Some(Signer {
-                        domain: name,
-                        keys,
-                        domain_id: record.id,
-                        return_path: return_path.filter(|host| !host.is_empty()),
-                    }));
+                    let return_path = DomainName::parse(&name)
+                        .ok()
+                        .filter(|_| record.return_path_status.in_use())
+                        .map(|parsed| provider.return_path_host(&account_id.to_string(), &parsed));
+                    return Ok(Some(Signer { domain: name, keys, domain_id: record.id, return_path }));
                 }
             }
             candidate = name
