@@ -8,7 +8,9 @@
 # (rewritten to the variable domain, signed with its RSA-2048 key); and an RSA-2048 domain whose
 # return-path is in use (envelope sender b+...@rp.<domain>) against one without (the bounce
 # domain), in turns A B A B, with their ratio. Next to them, the raw signing
-# rate of the same code and key sizes in a loop (`senderauth keys speed`), on the same 2 cores.
+# rate of the same code and key sizes in a loop (`senderauth keys speed`), on the same 2 cores,
+# and the machine's limit: `openssl speed -multi <cores> rsa2048` before and after the runs, with
+# the RSA-2048 domain's rate as a share of it (issue 17).
 #
 # Usage: bench/smtp.sh [SIZE]
 #   SECONDS_PER_RUN=20  CONNECTIONS=32  LOAD_GENERATOR=c|python  API_PORT=8099 SMTP_PORT=2598 SINK_PORT=2599 DNS_PORT=5397
@@ -43,6 +45,14 @@ smtp-sink -u nobody "127.0.0.1:$sink_port" 1000 &
 sink_pid=$!
 serve_pid=""
 trap 'kill $sink_pid 2>/dev/null; [ -n "$serve_pid" ] && kill $serve_pid 2>/dev/null; wait; true' EXIT
+
+# The machine's limit (issue 17): OpenSSL's own RSA-2048 signing rate on every core, measured
+# before the gateway's runs and again after them.
+openssl_rate() {
+  openssl speed -seconds 3 -multi "$(nproc)" rsa2048 2>/dev/null | awk '/^rsa 2048 bits/ { print $6 }' | tail -1
+}
+openssl_before=$(openssl_rate)
+echo "== openssl speed -multi $(nproc) rsa2048: $openssl_before sign/s"
 
 echo "== raw signing rate (senderauth keys speed, $size-byte messages)"
 target/release/senderauth keys speed --seconds 5 --size "$size" | tee "$out/speed.txt"
@@ -82,6 +92,7 @@ for case in "rsa.bench.example RSA-2048 $raw_rsa" "ed.bench.example RSA-2048+Ed2
   share=$(python3 -c "print(round(100 * $rate / $3))")
   label=$([ "$1" = rewritten.example ] && echo "rewritten, variable domain's $2" || echo "$1 ($2)")
   rows+=("| $label | $rate | $p50 / $p99 ms | $3 | $share% | $failures |")
+  [ "$1" = rsa.bench.example ] && rows_rsa_rate=$rate
 done
 
 # The return-path's envelope against the bounce domain's, in turns.
@@ -98,10 +109,14 @@ aligned=$(python3 -c "import sys; print(sum(map(float, sys.argv[1:])) / 2)" ${tu
 bounce=$(python3 -c "import sys; print(sum(map(float, sys.argv[1:])) / 2)" ${turns[rsa.bench.example]})
 ratio=$(python3 -c "print(round($aligned / $bounce, 3))")
 rss=$(awk '/^VmHWM/ { printf "%.0f", $2 / 1024 }' "/proc/$serve_pid/status")
+openssl_after=$(openssl_rate)
+openssl_mean=$(python3 -c "print(round(($openssl_before + $openssl_after) / 2, 1))")
 
 echo
 echo "| messages from | through the gateway (msg/s) | latency p50 / p99 | raw signing rate (sig/s) | share | failed |"
 echo "|---|---|---|---|---|---|"
 printf '%s\n' "${rows[@]}"
 echo "(peak RSS of the service: $rss MiB)"
+echo "openssl speed -multi $(nproc) rsa2048: $openssl_before before, $openssl_after after (mean $openssl_mean sign/s);" \
+  "the gateway's RSA-2048 domain: $(python3 -c "print(round(100 * ${rows_rsa_rate:-0} / $openssl_mean))")% of it"
 echo "return-path envelopes: $aligned msg/s (turns:${turns[aligned.bench.example]}), bounce domain: $bounce msg/s (turns:${turns[rsa.bench.example]}), ratio $ratio"

@@ -83,7 +83,7 @@ async fn zone_export(args: ZoneExportArgs) -> Result<u8> {
 }
 
 fn keys_speed(args: SpeedArgs) -> Result<u8> {
-    use senderauth_core::dkim::sign::{SigningKey, dkim_signature};
+    use senderauth_core::dkim::sign::{IMPLEMENTATION, SigningKey, dkim_signature};
     use senderauth_service::keys::{KeyAlgorithm, generate};
     let threads = std::thread::available_parallelism().map_or(1, |cores| cores.get());
     let fields: Vec<Vec<u8>> = [
@@ -100,6 +100,7 @@ fn keys_speed(args: SpeedArgs) -> Result<u8> {
     let body = line.repeat(args.size / line.len() + 1).into_bytes();
     let duration = std::time::Duration::from_secs_f64(args.seconds.max(0.1));
     println!("senderauth: DKIM signatures per second, {threads} threads, {}-byte messages", args.size);
+    println!("signed by          {IMPLEMENTATION}");
     for algorithm in [KeyAlgorithm::Rsa2048, KeyAlgorithm::Ed25519] {
         let generated = generate(algorithm)?;
         let key = SigningKey::from_pkcs8(algorithm.as_str(), &generated.private_pkcs8)?;

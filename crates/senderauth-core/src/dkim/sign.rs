@@ -20,6 +20,9 @@ use ring::rand::SystemRandom;
 use ring::signature::{Ed25519KeyPair, RSA_PKCS1_SHA256, RsaKeyPair};
 use sha2::{Digest, Sha256};
 
+/// What signs: the library and how (for `senderauth keys speed` and the benchmarks).
+pub const IMPLEMENTATION: &str = "ring 0.17 (constant-time RSA PKCS#1 v1.5 and Ed25519)";
+
 /// Relaxed header canonicalization of one field (RFC 6376 section 3.4.2), CRLF included.
 fn relaxed_header(raw: &[u8]) -> Vec<u8> {
     let text = String::from_utf8_lossy(raw);

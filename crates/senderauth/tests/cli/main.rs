@@ -886,3 +886,24 @@ async fn dmarc_parse_prints_each_report_and_says_which_files_it_could_not_read()
     assert!(text.starts_with("file,org_name,org_email,report_id,begin,end,domain,"), "{text}");
     assert_eq!(text.lines().count(), 21, "{text}");
 }
+
+#[tokio::test]
+async fn keys_speed_says_what_signs_and_how_fast() {
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_senderauth"))
+        .args(["keys", "speed", "--seconds", "0.2", "--size", "1024"])
+        .env_remove("SENDERAUTH_CONFIG")
+        .output()
+        .await
+        .expect("keys speed");
+    let said = stdout(&output);
+    assert!(output.status.success(), "{said}{}", stderr(&output));
+    assert!(said.lines().any(|line| line.starts_with("signed by") && line.contains("ring")), "{said}");
+    for algorithm in ["rsa-2048", "ed25519"] {
+        let rate = said
+            .lines()
+            .find_map(|line| line.strip_prefix(algorithm))
+            .and_then(|rest| rest.trim().parse::<u64>().ok())
+            .unwrap_or_else(|| panic!("a rate for {algorithm}: {said}"));
+        assert!(rate > 0, "{said}");
+    }
+}
