@@ -502,7 +502,8 @@ fn enhanced_code(text: &str) -> Option<String> {
     text.split(|c: char| !(c.is_ascii_digit() || c == '.')).find(|word| is_enhanced(word)).map(str::to_string)
 }
 
-fn is_enhanced(word: &str) -> bool {
+/// Whether `word` is an RFC 3463 enhanced status code (`5.1.1`).
+pub fn is_enhanced(word: &str) -> bool {
     let parts: Vec<&str> = word.split('.').collect();
     matches!(parts.as_slice(), [class, subject, detail]
         if matches!(*class, "2" | "4" | "5")

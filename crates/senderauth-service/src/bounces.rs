@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use senderauth_core::name::DomainName;
 use senderauth_core::token::random_hex;
+use senderauth_reports::bounce::BounceAction;
 use senderauth_reports::{BounceKind, gzip, parse_bounce};
 use senderauth_store::{BounceRecipient, BounceRecipientRecord, DomainRecord, NewBounce};
 
@@ -168,6 +169,18 @@ pub struct BounceView {
     pub recipients: Vec<BouncedRecipientView>,
 }
 
+/// What became of a message, as far as bounces tell.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Fate {
+    /// Nothing came back.
+    NoBounce,
+    /// Only delay notices so far.
+    Delayed,
+    /// A recipient failed.
+    Bounced,
+}
+
 /// What is known of a message by its token.
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct MessageFate {
@@ -177,9 +190,7 @@ pub struct MessageFate {
     pub domain: Option<String>,
     /// When it was relayed.
     pub issued_at: i64,
-    /// `no_bounce` (nothing came back), `delayed` (only delays so far), `bounced` (a recipient
-    /// failed).
-    pub fate: &'static str,
+    pub fate: Fate,
     pub bounces: Vec<BounceView>,
 }
 
@@ -343,7 +354,7 @@ impl Service {
             return Err(ServiceError::InvalidBounceFilter(format!("kind={kind:?}: use hard or soft")));
         }
         if let Some(status) = status
-            && !is_status_code(status)
+            && !senderauth_reports::bounce::is_enhanced(status)
         {
             return Err(ServiceError::InvalidBounceFilter(format!(
                 "status={status:?}: give an enhanced status code like 5.1.1"
@@ -381,12 +392,12 @@ impl Service {
             })
             .collect();
         let recipients = || bounces.iter().flat_map(|bounce| &bounce.recipients);
-        let fate = if recipients().any(|recipient| recipient.action == "failed") {
-            "bounced"
+        let fate = if recipients().any(|recipient| recipient.action == BounceAction::Failed.as_str()) {
+            Fate::Bounced
         } else if recipients().next().is_some() {
-            "delayed"
+            Fate::Delayed
         } else {
-            "no_bounce"
+            Fate::NoBounce
         };
         Ok(MessageFate { token: token.text, domain, issued_at: token.issued_at, fate, bounces })
     }
@@ -443,14 +454,6 @@ async fn write_bounces(store: senderauth_store::Store, mut pending: tokio::sync:
             }
         }
     }
-}
-
-/// Whether `text` is an enhanced status code (`5.1.1`).
-fn is_status_code(text: &str) -> bool {
-    let parts: Vec<&str> = text.split('.').collect();
-    parts.len() == 3
-        && matches!(parts[0], "2" | "4" | "5")
-        && parts[1..].iter().all(|part| (1..=3).contains(&part.len()) && part.chars().all(|c| c.is_ascii_digit()))
 }
 
 #[cfg(test)]
