@@ -70,3 +70,12 @@ mod tests {
         assert_eq!(unquoted(b"\"a\" \"b\""), None, "two strings are not one quoted value");
     }
 }
+
+/// Whether `<domain>.<zone>` exists: where records typed with the full name land at a DNS host
+/// that adds the zone itself. When it does not, nothing below it does either (RFC 8020), so the
+/// checks for a doubled DKIM or DMARC host need no query of their own. Asks the same question
+/// as the SPF check's doubled host, so a check sends it once.
+pub async fn doubled_zone_exists(dns: &crate::dns::Dns, domain: &crate::name::DomainName) -> bool {
+    let doubled = format!("{domain}.{}", domain.organizational_domain());
+    !matches!(dns.txt(&doubled).await, Ok(crate::dns::Answer::NxDomain))
+}

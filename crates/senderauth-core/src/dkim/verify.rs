@@ -305,7 +305,11 @@ async fn check_selector_inner(
     }
     // Not in any RFC, but common: a DNS host that appends its zone to what was typed as the Host.
     let doubled = format!("{host}.{}", domain.organizational_domain());
-    let doubled_target = dns.cname(&doubled).await?.records().into_iter().next();
+    let doubled_target = if crate::paste::doubled_zone_exists(dns, domain).await {
+        dns.cname(&doubled).await?.records().into_iter().next()
+    } else {
+        None
+    };
     if let Some(target) = doubled_target {
         check.found_target = Some(target.clone());
         problems.push(Problem::error(

@@ -91,6 +91,11 @@ pub async fn verify_dmarc(
             return check;
         }
         for misplaced in [domain.to_string(), format!("dmarc.{domain}"), format!("_dmarc.{domain}.{zone}")] {
+            if misplaced.ends_with(&format!(".{domain}.{zone}"))
+                && !crate::paste::doubled_zone_exists(dns, domain).await
+            {
+                continue;
+            }
             let Ok(answer) = dns.txt(&misplaced).await else { continue };
             let records: Vec<String> = answer
                 .records()

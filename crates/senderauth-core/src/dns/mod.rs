@@ -96,8 +96,9 @@ pub type LookupResult<T> = Result<Answer<T>, TemporaryFailure>;
 #[error("cannot set up the DNS resolver: {0}")]
 pub struct ResolverSetupError(String);
 
-/// Answers already had within one check, by name and type.
-type Memo = Arc<Mutex<HashMap<(String, RecordType), SharedResult>>>;
+/// Answers had or being asked for within one check, by name and type: parts of a check that
+/// ask the same question at the same time wait for one query.
+type Memo = Arc<Mutex<HashMap<(String, RecordType), Arc<tokio::sync::OnceCell<SharedResult>>>>>;
 
 /// An answer shared by the cache, a check's memo and every part of the check that asks.
 type SharedResult = Result<Arc<Answer<RData>>, TemporaryFailure>;
@@ -212,14 +213,11 @@ impl Dns {
             return self.resolve(name, record_type).await;
         };
         let key = (crate::name::normalize(name), record_type);
-        if let Some(answer) = memo.lock().ok().and_then(|memo| memo.get(&key).cloned()) {
-            return answer;
+        let cell = memo.lock().ok().map(|mut memo| memo.entry(key).or_default().clone());
+        match cell {
+            Some(cell) => cell.get_or_init(|| self.resolve(name, record_type)).await.clone(),
+            None => self.resolve(name, record_type).await,
         }
-        let answer = self.resolve(name, record_type).await;
-        if let Ok(mut memo) = memo.lock() {
-            memo.insert(key, answer.clone());
-        }
-        answer
     }
 
     /// An answer from the cache, or asked and then cached.

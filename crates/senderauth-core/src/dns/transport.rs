@@ -4,15 +4,17 @@
 //! close), which costs more CPU than the query itself when thousands of domains are checked
 //! against a nearby resolver. Here each query takes an idle connected socket from a pool,
 //! or opens one, and returns it only after a matching answer: a socket whose query timed out
-//! or failed is dropped, so a late answer can never be read by the next query. Sockets are
+//! or failed is dropped, so a late answer can never be read by the next query. A query left
+//! unanswered for a few round trips is sent again within its timeout, as resolvers do. Sockets are
 //! retired after a number of uses so their ephemeral ports keep changing. TCP (which hickory
 //! switches to for truncated answers) stays hickory's own.
 
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use hickory_proto::op::{DnsRequest, DnsResponse};
@@ -29,6 +31,12 @@ const USES_PER_SOCKET: u32 = 500;
 const MAX_IDLE_SOCKETS: usize = 1024;
 /// Large enough for any EDNS answer hickory asks for (it advertises 1232 octets).
 const RECEIVE_BUFFER: usize = 4096;
+/// A query unanswered for this many smoothed round trips is sent again on its socket (same ID,
+/// same question), within the attempt's timeout: a datagram the server's full socket buffer
+/// dropped costs a few round trips instead of the whole timeout. Between the two bounds.
+const RETRANSMIT_ROUND_TRIPS: u32 = 4;
+const MIN_RETRANSMIT: Duration = Duration::from_millis(25);
+const MAX_RETRANSMIT: Duration = Duration::from_millis(1000);
 
 /// Creates pooled UDP connections, and hickory's own for every other protocol.
 #[derive(Clone, Default)]
@@ -61,6 +69,7 @@ impl ConnectionProvider for PooledUdpProvider {
                 server: SocketAddr::new(ip, config.port),
                 timeout: cx.options.timeout,
                 idle: Mutex::new(Vec::new()),
+                smoothed_rtt_micros: AtomicU64::new(0),
             };
             return Ok(Box::pin(async move { Ok(Connection::Udp(Arc::new(pool))) }));
         }
@@ -91,15 +100,21 @@ impl DnsHandle for Connection {
     }
 }
 
+/// An idle connected socket, how many queries it has carried, and its receive buffer.
+type IdleSocket = (UdpSocket, u32, Vec<u8>);
+
 /// Idle connected sockets to one server.
 pub struct UdpPool {
     server: SocketAddr,
     timeout: Duration,
-    idle: Mutex<Vec<(UdpSocket, u32)>>,
+    idle: Mutex<Vec<IdleSocket>>,
+    /// The server's round-trip time, smoothed as TCP does (RFC 6298, alpha 1/8); 0 until the
+    /// first answer.
+    smoothed_rtt_micros: AtomicU64,
 }
 
 impl UdpPool {
-    async fn checkout(&self) -> Result<(UdpSocket, u32), NetError> {
+    async fn checkout(&self) -> Result<IdleSocket, NetError> {
         if let Some(idle) = self.idle.lock().ok().and_then(|mut idle| idle.pop()) {
             return Ok(idle);
         }
@@ -110,42 +125,78 @@ impl UdpPool {
         let socket = UdpSocket::bind(local).await.map_err(|error| NetError::Io(Arc::new(error)))?;
         // A connected socket only receives datagrams from the server.
         socket.connect(self.server).await.map_err(|error| NetError::Io(Arc::new(error)))?;
-        Ok((socket, 0))
+        Ok((socket, 0, vec![0_u8; RECEIVE_BUFFER]))
     }
 
-    fn checkin(&self, socket: UdpSocket, uses: u32) {
-        if uses >= USES_PER_SOCKET {
+    fn checkin(&self, socket: IdleSocket) {
+        if socket.1 >= USES_PER_SOCKET {
             return;
         }
         if let Ok(mut idle) = self.idle.lock()
             && idle.len() < MAX_IDLE_SOCKETS
         {
-            idle.push((socket, uses));
+            idle.push(socket);
         }
+    }
+
+    /// How long to wait for an answer before sending the query again.
+    fn retransmit_after(&self) -> Duration {
+        let smoothed = Duration::from_micros(self.smoothed_rtt_micros.load(Ordering::Relaxed));
+        if smoothed.is_zero() {
+            return MAX_RETRANSMIT;
+        }
+        (smoothed * RETRANSMIT_ROUND_TRIPS).clamp(MIN_RETRANSMIT, MAX_RETRANSMIT)
+    }
+
+    fn record_round_trip(&self, sample: Duration) {
+        let sample = u64::try_from(sample.as_micros()).unwrap_or(u64::MAX);
+        let smoothed = self.smoothed_rtt_micros.load(Ordering::Relaxed);
+        let updated = if smoothed == 0 { sample } else { smoothed - smoothed / 8 + sample / 8 };
+        self.smoothed_rtt_micros.store(updated.max(1), Ordering::Relaxed);
     }
 
     async fn exchange(&self, request: DnsRequest) -> Result<DnsResponse, NetError> {
         let bytes = request.to_vec()?;
-        let (socket, uses) = self.checkout().await?;
-        match tokio::time::timeout(self.timeout, ask(&socket, &bytes, &request)).await {
-            Ok(Ok(response)) => {
-                self.checkin(socket, uses + 1);
-                Ok(response)
+        let (socket, uses, mut buffer) = self.checkout().await?;
+        let asked = Instant::now();
+        let deadline = asked + self.timeout;
+        let mut wait = self.retransmit_after();
+        let mut sent_once = true;
+        let io = |error: std::io::Error| NetError::Io(Arc::new(error));
+        socket.send(&bytes).await.map_err(io)?;
+        loop {
+            let until = (Instant::now() + wait).min(deadline);
+            match tokio::time::timeout_at(until.into(), answer(&socket, &bytes, &request, &mut buffer)).await {
+                Ok(Ok(response)) => {
+                    // Karn's rule: a round trip of a query sent twice says nothing.
+                    if sent_once {
+                        self.record_round_trip(asked.elapsed());
+                    }
+                    self.checkin((socket, uses + 1, buffer));
+                    return Ok(response);
+                }
+                Ok(Err(error)) => return Err(error),
+                Err(_) if until >= deadline => return Err(NetError::Timeout),
+                Err(_) => {
+                    socket.send(&bytes).await.map_err(io)?;
+                    sent_once = false;
+                    wait *= 2;
+                }
             }
-            Ok(Err(error)) => Err(error),
-            Err(_) => Err(NetError::Timeout),
         }
     }
 }
 
-/// Sends one query and waits for its answer: the same ID and the same question (RFC 1035
-/// section 7.3); anything else on the socket is ignored.
-async fn ask(socket: &UdpSocket, bytes: &[u8], request: &DnsRequest) -> Result<DnsResponse, NetError> {
-    let io = |error: std::io::Error| NetError::Io(Arc::new(error));
-    socket.send(bytes).await.map_err(io)?;
-    let mut buffer = vec![0_u8; RECEIVE_BUFFER];
+/// Waits for the answer to a query: the same ID and the same question (RFC 1035 section 7.3);
+/// anything else on the socket is ignored.
+async fn answer(
+    socket: &UdpSocket,
+    bytes: &[u8],
+    request: &DnsRequest,
+    buffer: &mut [u8],
+) -> Result<DnsResponse, NetError> {
     loop {
-        let length = socket.recv(&mut buffer).await.map_err(io)?;
+        let length = socket.recv(buffer).await.map_err(|error| NetError::Io(Arc::new(error)))?;
         if length < 12 || buffer[..2] != bytes[..2] {
             continue;
         }
