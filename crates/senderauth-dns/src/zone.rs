@@ -12,6 +12,8 @@
 //! 1.3 GiB for a million domains, while the zone stays a view of the store that every node
 //! reloads name by name from the change log (docs/benchmarks.md).
 
+mod quick;
+
 use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write as _;
 
@@ -424,6 +426,14 @@ impl Zone {
         if request.len() < 12 || request[2] & 0x80 != 0 {
             return None; // no header, or a response: never answer those (no loops).
         }
+        if let Some(answer) = self.quick_answer(request, udp) {
+            return Some(answer);
+        }
+        self.answer_general(request, udp)
+    }
+
+    /// [`Zone::answer`] for every query, through hickory's message types.
+    fn answer_general(&self, request: &[u8], udp: bool) -> Option<Vec<u8>> {
         let message = match Message::from_vec(request) {
             Ok(message) => message,
             Err(_) => {
@@ -747,6 +757,66 @@ mod tests {
                     assert!(answer.len() <= usize::from(MAX_UDP_PAYLOAD), "round {round}: {} octets", answer.len());
                 }
             }
+        }
+    }
+
+    #[test]
+    fn the_quick_path_answers_plain_queries_as_the_general_path_does() {
+        let mut zone = zone();
+        // Two long texts at one name: over 512 octets, so truncated without EDNS.
+        zone.add_text("big.esp.example", "B".repeat(400));
+        zone.add_text("big.esp.example", "C".repeat(300));
+        let names = [
+            "sa1-1.shop-example-com.dkim.esp.example.",
+            "SA1-1.Shop-Example-COM.dkim.ESP.example.",
+            "shop-example-com.dkim.esp.example.",
+            "dkim.esp.example.",
+            "nothing.esp.example.",
+            "a.b.c.nothing.esp.example.",
+            "1.spf.esp.example.",
+            "shop-example-com.rp.esp.example.",
+            "send.esp.example.",
+            "_dmarc.send.esp.example.",
+            "shop.example.com._report._dmarc.reports.esp.example.",
+            "big.esp.example.",
+        ];
+        let kinds = [RecordType::TXT, RecordType::MX, RecordType::A, RecordType::AAAA, RecordType::CNAME];
+        let mut compared = 0;
+        for name in names {
+            for kind in kinds {
+                for payload in [None, Some(100), Some(512), Some(1232), Some(4096)] {
+                    for (recursion, checking) in [(false, false), (true, true)] {
+                        let mut message = Message::new(0x1234, MessageType::Query, OpCode::Query);
+                        message.add_query(Query::query(Name::from_ascii(name).expect("name"), kind));
+                        message.metadata.recursion_desired = recursion;
+                        message.metadata.checking_disabled = checking;
+                        if let Some(payload) = payload {
+                            let mut edns = Edns::new();
+                            edns.set_max_payload(payload);
+                            message.set_edns(edns);
+                        }
+                        let request = message.to_vec().expect("encode");
+                        for udp in [true, false] {
+                            let quick = zone.quick_answer(&request, udp).unwrap_or_else(|| panic!("{name} {kind}"));
+                            let general = zone.answer_general(&request, udp).expect("answered");
+                            let parse = |bytes: &[u8]| format!("{:?}", Message::from_vec(bytes).expect("parses"));
+                            assert_eq!(parse(&quick), parse(&general), "{name} {kind} {payload:?} udp {udp}");
+                            compared += 1;
+                        }
+                    }
+                }
+            }
+        }
+        assert_eq!(compared, names.len() * kinds.len() * 5 * 2 * 2);
+        // What the quick path leaves to the general one.
+        for (name, kind) in [
+            ("esp.example.", RecordType::TXT),
+            ("sa1-1.shop-example-com.dkim.esp.example.", RecordType::ANY),
+            ("sa1-1.shop-example-com.dkim.esp.example.", RecordType::SOA),
+            ("example.org.", RecordType::TXT),
+            ("we\\.ird.esp.example.", RecordType::TXT),
+        ] {
+            assert!(zone.quick_answer(&query(name, kind), true).is_none(), "{name} {kind}");
         }
     }
 
