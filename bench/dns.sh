@@ -6,10 +6,12 @@
 # and 10,000), each with its two hosted DKIM keys (real RSA-2048 public keys) and its account's
 # SPF include: 2N key records. `senderauth zone export` writes the zone, Knot loads that file,
 # and `senderauth serve` serves the same from the store. Both are then asked the same queries
-# (random key names, 10% names that do not exist) by dnsperf, one server at a time.
+# (random key names, 10% names that do not exist) by dnsperf, one server at a time: in each of
+# ROUNDS rounds Knot then senderauth over UDP, then both over TCP (dnsperf -m tcp); medians
+# reported.
 #
 # Usage: bench/dns.sh [N] [ACCOUNTS]
-#   SECONDS_PER_RUN=20  CLIENTS=16 (dnsperf's -c)  THREADS=2 (dnsperf's -T)
+#   SECONDS_PER_RUN=20  ROUNDS=3  CLIENTS=16 (dnsperf's -c)  THREADS=2 (dnsperf's -T)
 #   KNOT_PORT=5397 OURS_PORT=5398 API_PORT=8098
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -57,12 +59,21 @@ serve() {
   serve_pid=$!
 }
 
-echo "== seeding $count domains with 2 keys each"
-serve
-for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$api_port/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
-kill "$serve_pid" && wait "$serve_pid" || true
-serve_pid=""
-SEED_KEYS=1 SEED_NOT_DUE=1 python3 bench/seed_store.py "$zone/domains.jsonl" "$accounts" "$url" "$out/targets.tsv"
+# Seeding is deterministic and takes minutes at a million domains: the seeded data directory
+# is kept next to the generated domains and copied for the next run.
+seeded=$zone/seeded-store
+if [ -f "$seeded/senderauth.db" ]; then
+  echo "== the store seeded by an earlier run ($seeded)"
+  cp -r "$seeded/." "$out/data/"
+else
+  echo "== seeding $count domains with 2 keys each"
+  serve
+  for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$api_port/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+  kill "$serve_pid" && wait "$serve_pid" || true
+  serve_pid=""
+  SEED_KEYS=1 SEED_NOT_DUE=1 python3 bench/seed_store.py "$zone/domains.jsonl" "$accounts" "$url" "$out/targets.tsv"
+  rm -rf "$seeded.tmp" && cp -r "$out/data" "$seeded.tmp" && mv "$seeded.tmp" "$seeded"
+fi
 
 echo "== zone export"
 started=$(date +%s.%N)
@@ -122,20 +133,38 @@ with open(sys.argv[2], "w", encoding="utf-8") as out:
         out.write(f"{name} TXT\n")
 PY
 
-perf() { # PORT: prints "qps p99-ms"
-  dnsperf -s 127.0.0.1 -p "$1" -d "$out/queries.txt" -l "$seconds" -c "$clients" -T "$threads" -e -b 4096 >"$out/dnsperf-$1.txt" 2>&1 || true
-  awk '/Queries per second/ { qps = $4 } /Average Latency/ { latency = $4 } END { printf "%.0f %.3f", qps, latency * 1000 }' "$out/dnsperf-$1.txt"
+perf() { # PORT MODE: prints "qps avg-latency-ms lost"
+  dnsperf -s 127.0.0.1 -p "$1" -m "$2" -d "$out/queries.txt" -l "$seconds" -c "$clients" -T "$threads" -e -b 4096 \
+    >"$out/dnsperf-$1-$2.txt" 2>&1 || true
+  awk '/Queries per second/ { qps = $4 } /Average Latency/ { latency = $4 } /Queries lost/ { lost = $3 }
+    END { printf "%.0f %.3f %s", qps, latency * 1000, lost }' "$out/dnsperf-$1-$2.txt"
 }
-read -r knot_qps knot_latency <<<"$(perf "$knot_port")"
-read -r ours_qps ours_latency <<<"$(perf "$ours_port")"
-lost_knot=$(awk '/Queries lost/ { print $3 }' "$out/dnsperf-$knot_port.txt")
-lost_ours=$(awk '/Queries lost/ { print $3 }' "$out/dnsperf-$ours_port.txt")
+median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+
+# The servers in turns, UDP then TCP, in each round; the medians are reported.
+rounds=${ROUNDS:-3}
+echo "== $rounds rounds of $seconds s per server and transport (dnsperf -c $clients -T $threads)"
+: >"$out/rounds.txt"
+for round in $(seq 1 "$rounds"); do
+  for mode in udp tcp; do
+    read -r knot_qps knot_latency knot_lost <<<"$(perf "$knot_port" "$mode")"
+    read -r ours_qps ours_latency ours_lost <<<"$(perf "$ours_port" "$mode")"
+    ratio=$(echo "scale=2; $ours_qps / $knot_qps" | bc)
+    echo "$round $mode $knot_qps $ours_qps $ratio $knot_latency $ours_latency $knot_lost $ours_lost" >>"$out/rounds.txt"
+    echo "round $round $mode: Knot $knot_qps q/s (avg $knot_latency ms, lost $knot_lost), senderauth $ours_qps q/s (avg $ours_latency ms, lost $ours_lost): ratio $ratio"
+  done
+done
 ours_rss=$(awk '/^VmRSS/ { printf "%.0f", $2 / 1024 }' "/proc/$serve_pid/status")
 ours_hwm=$(awk '/^VmHWM/ { printf "%.0f", $2 / 1024 }' "/proc/$serve_pid/status")
 knot_rss=$(awk '/^VmRSS/ { printf "%.0f", $2 / 1024 }' "/proc/$knot_pid/status")
 
 echo
 echo "zone: $records TXT records; zone export $(printf %.1f "$export_seconds") s"
-echo "Knot:            $knot_qps queries/s (avg latency $knot_latency ms, lost $lost_knot), RSS $knot_rss MiB, loaded in $(printf %.1f "$knot_load") s"
-echo "senderauth serve: $ours_qps queries/s (avg latency $ours_latency ms, lost $lost_ours), RSS $ours_rss MiB (peak $ours_hwm MiB), loaded in $(printf %.1f "$ours_load") s"
-echo "ratio: $(echo "scale=2; $ours_qps / $knot_qps" | bc)"
+echo "Knot:             RSS $knot_rss MiB, loaded in $(printf %.1f "$knot_load") s"
+echo "senderauth serve: RSS $ours_rss MiB (peak $ours_hwm MiB), loaded in $(printf %.1f "$ours_load") s"
+for mode in udp tcp; do
+  knot=$(awk -v m="$mode" '$2 == m { print $3 }' "$out/rounds.txt" | median)
+  ours=$(awk -v m="$mode" '$2 == m { print $4 }' "$out/rounds.txt" | median)
+  ratios=$(awk -v m="$mode" '$2 == m { printf "%s%s", sep, $5; sep = " / " }' "$out/rounds.txt")
+  echo "$mode: median Knot $knot q/s, senderauth $ours q/s; ratios by round $ratios; median ratio $(awk -v m="$mode" '$2 == m { print $5 }' "$out/rounds.txt" | median)"
+done
