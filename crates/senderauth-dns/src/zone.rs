@@ -7,13 +7,13 @@
 //! and a zone file comes out in order.
 //!
 //! Our own rather than hickory-server's authority: the answer to a query is built here from the
-//! map in one pass, and `bench/dns.sh` measured this server at 74-88% of Knot's queries per
-//! second at 1,000,000 and 100,000 domains' keys (dnsperf, same queries, same machine) with
-//! 1.3 GiB for a million domains, while the zone stays a view of the store that every node
-//! reloads name by name from the change log (docs/benchmarks.md).
+//! map in one pass (a plain query straight from its bytes, [`quick`]), the zone stays a view of
+//! the store that every node reloads name by name from the change log, and `bench/dns.sh`
+//! measures it against Knot at 100,000 and 1,000,000 domains' keys (docs/benchmarks.md).
 
 mod quick;
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write as _;
 
@@ -86,9 +86,115 @@ const REPORT_AUTHORIZATION: &str = "v=DMARC1";
 /// targets.
 #[derive(Clone, Debug, Default)]
 struct Node {
-    txt: Vec<Box<str>>,
-    /// A return-path target: the bounce hosts' MX records are here too.
-    mx: bool,
+    txt: Texts,
+    /// A return-path target: the return-path SPF record and the bounce hosts' MX records (from
+    /// the settings, the same at every target) are here too.
+    return_path: bool,
+}
+
+/// The texts of a name's own TXT records: almost always one, held without a list.
+#[derive(Clone, Debug, Default)]
+enum Texts {
+    #[default]
+    None,
+    One(Text),
+    Many(Box<[Text]>),
+}
+
+impl Node {
+    fn push(&mut self, text: Text) {
+        self.txt = match std::mem::take(&mut self.txt) {
+            Texts::None => Texts::One(text),
+            Texts::One(first) => Texts::Many(Box::new([first, text])),
+            Texts::Many(texts) => Texts::Many(texts.into_vec().into_iter().chain([text]).collect()),
+        };
+    }
+
+    /// The texts of the TXT records at this name.
+    fn texts<'a>(&'a self, settings: &'a ZoneSettings) -> impl Iterator<Item = Cow<'a, str>> {
+        let own: &[Text] = match &self.txt {
+            Texts::None => &[],
+            Texts::One(text) => std::slice::from_ref(text),
+            Texts::Many(texts) => texts,
+        };
+        let return_path = self.return_path.then_some(Cow::Borrowed(settings.return_path_spf.as_str()));
+        own.iter().map(Text::render).chain(return_path)
+    }
+}
+
+/// One TXT record's text. A DKIM key record (`v=DKIM1; k=rsa; p=<base64>`, the bulk of the
+/// zone) is held as its key decoded from base64, and an RSA-2048 key with the usual exponent
+/// as its 256-octet modulus alone: at a million domains that is most of the zone's memory
+/// (256 octets where the text takes 410). Rendered again, exactly as published, when answered.
+#[derive(Clone, Debug)]
+struct Text {
+    form: Form,
+    data: Box<[u8]>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Form {
+    Plain,
+    /// A key of `KEY_TYPES[index]`, its SubjectPublicKeyInfo (RSA) or raw key (Ed25519).
+    Key(u8),
+    /// An RSA-2048 SubjectPublicKeyInfo with exponent 65537: [`RSA_2048_PREFIX`], the modulus
+    /// held, [`RSA_2048_SUFFIX`].
+    Rsa2048,
+}
+
+const KEY_TYPES: [&str; 2] = ["rsa", "ed25519"];
+/// The DER of an RSA-2048 SubjectPublicKeyInfo up to its modulus (RFC 5280, RFC 8017 A.1.1).
+const RSA_2048_PREFIX: [u8; 33] = [
+    0x30, 0x82, 0x01, 0x22, 0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01, 0x05, 0x00,
+    0x03, 0x82, 0x01, 0x0f, 0x00, 0x30, 0x82, 0x01, 0x0a, 0x02, 0x82, 0x01, 0x01, 0x00,
+];
+/// The public exponent 65537 after the modulus.
+const RSA_2048_SUFFIX: [u8; 5] = [0x02, 0x03, 0x01, 0x00, 0x01];
+
+impl Text {
+    fn new(text: &str) -> Text {
+        use base64::Engine as _;
+        let base64 = base64::engine::general_purpose::STANDARD;
+        for (index, key_type) in KEY_TYPES.iter().enumerate() {
+            let key = text
+                .strip_prefix("v=DKIM1; k=")
+                .and_then(|rest| rest.strip_prefix(key_type))
+                .and_then(|rest| rest.strip_prefix("; p="))
+                .filter(|encoded| !encoded.is_empty())
+                // Canonical base64 only, so that exactly what was published comes back out.
+                .and_then(|encoded| base64.decode(encoded).ok().filter(|key| base64.encode(key) == encoded));
+            let Some(key) = key else { continue };
+            if *key_type == "rsa"
+                && key.len() == RSA_2048_PREFIX.len() + 256 + RSA_2048_SUFFIX.len()
+                && key.starts_with(&RSA_2048_PREFIX)
+                && key.ends_with(&RSA_2048_SUFFIX)
+            {
+                let modulus = &key[RSA_2048_PREFIX.len()..RSA_2048_PREFIX.len() + 256];
+                return Text { form: Form::Rsa2048, data: modulus.into() };
+            }
+            let index = u8::try_from(index).unwrap_or(0);
+            return Text { form: Form::Key(index), data: key.into_boxed_slice() };
+        }
+        Text { form: Form::Plain, data: text.as_bytes().into() }
+    }
+
+    fn render(&self) -> Cow<'_, str> {
+        use base64::Engine as _;
+        let base64 = base64::engine::general_purpose::STANDARD;
+        match self.form {
+            Form::Plain => String::from_utf8_lossy(&self.data),
+            Form::Key(index) => Cow::Owned(format!(
+                "v=DKIM1; k={}; p={}",
+                KEY_TYPES.get(usize::from(index)).unwrap_or(&"rsa"),
+                base64.encode(&self.data)
+            )),
+            Form::Rsa2048 => {
+                let key: Vec<u8> =
+                    RSA_2048_PREFIX.iter().chain(self.data.iter()).chain(&RSA_2048_SUFFIX).copied().collect();
+                Cow::Owned(format!("v=DKIM1; k=rsa; p={}", base64.encode(key)))
+            }
+        }
+    }
 }
 
 /// The zone's contents at one moment.
@@ -199,9 +305,7 @@ impl Zone {
         if self.apex_of(name).is_none() {
             return;
         }
-        let node = self.nodes.entry(reversed(name).into_boxed_str()).or_default();
-        node.txt.push(self.settings.return_path_spf.clone().into_boxed_str());
-        node.mx = true;
+        self.nodes.entry(reversed(name).into_boxed_str()).or_default().return_path = true;
     }
 
     fn add_text(&mut self, name: &str, text: String) {
@@ -209,7 +313,7 @@ impl Zone {
             // Outside every served zone: a template pointing elsewhere. Nothing to serve.
             return;
         }
-        self.nodes.entry(reversed(name).into_boxed_str()).or_default().txt.push(text.into_boxed_str());
+        self.nodes.entry(reversed(name).into_boxed_str()).or_default().push(Text::new(&text));
     }
 
     /// A sandbox record, served when its name is in a sandbox zone. (Records were checked when
@@ -283,14 +387,14 @@ impl Zone {
     pub fn texts(&self, name: &str) -> Vec<String> {
         self.nodes
             .get(reversed(name).as_str())
-            .map(|node| node.txt.iter().map(|text| text.to_string()).collect())
+            .map(|node| node.texts(&self.settings).map(Cow::into_owned).collect())
             .unwrap_or_default()
     }
 
     /// The MX records at `name`: (preference, exchange).
     pub fn exchanges(&self, name: &str) -> Vec<(u16, String)> {
         match self.nodes.get(reversed(name).as_str()) {
-            Some(node) if node.mx => self.bounce_exchanges(),
+            Some(node) if node.return_path => self.bounce_exchanges(),
             _ => Vec::new(),
         }
     }
@@ -300,7 +404,7 @@ impl Zone {
     }
 
     fn mx_records(&self, owner: &Name, node: &Node) -> Vec<Record> {
-        if !node.mx {
+        if !node.return_path {
             return Vec::new();
         }
         self.bounce_exchanges()
@@ -375,8 +479,7 @@ impl Zone {
     }
 
     fn txt_records(&self, owner: &Name, node: &Node) -> Vec<Record> {
-        node.txt
-            .iter()
+        node.texts(&self.settings)
             .map(|text| {
                 // A character-string holds at most 255 octets; longer texts are split (the
                 // record is the strings joined, RFC 7208 section 3.3, RFC 6376 section 3.6.2.2).
@@ -758,6 +861,37 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_text_comes_back_exactly_as_published_whether_held_as_a_key_or_as_text() {
+        use base64::Engine as _;
+        let encode = |key: &[u8]| base64::engine::general_purpose::STANDARD.encode(key);
+        let other: Vec<u8> = (0..294u32).map(|at| (at * 7 + 3) as u8).collect();
+        let other = format!("v=DKIM1; k=rsa; p={}", encode(&other));
+        // A real RSA-2048 key (made with openssl).
+        let rsa = "v=DKIM1; k=rsa; p=MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAqlfxeWUq21Mdzm+//cUsrys9qVl0CfGq+1RStb8Slj7FuZ\
+                   eFUmEgF0+GyELbvgOs71IWWBPv/0vqg4x32J21UWFDPxwvqCJun5PgprYNDFFMLqze+oN2OxaXvxINeuAn88mX8/56iut3u5Fk59SW+ZMl\
+                   VZ/bxh184/h24VnSD9mwsUP9xZLlZbh9dNfrFsBXwCKiayxbxKpb7ioOYz9cH013/B2wX9NuyFqzYplFydDXBxzk7I67Y8zp943HJ+sWc4\
+                   2/IPjoQ+2oM5BJpX7+eTzbpiuhSsTb2gzlMTwJgcScQ+En0XFsGBpywacY+T2/E7uc69xpVSQLlgjvvaROoQIDAQAB";
+        let texts = [
+            rsa,
+            other.as_str(),
+            "v=DKIM1; k=ed25519; p=11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=",
+            "v=DKIM1; k=rsa; p=",
+            "v=DKIM1; k=rsa; p=AB==",
+            "v=DKIM1; k=rsa; p=not base64!",
+            "v=DKIM1; k=dsa; p=AAAA",
+            "v=spf1 ip4:192.0.2.0/24 -all",
+            "",
+        ];
+        for text in texts {
+            assert_eq!(Text::new(text).render(), text);
+        }
+        // The key records are held decoded, an RSA-2048 key as its modulus alone.
+        assert_eq!((Text::new(rsa).form, Text::new(rsa).data.len()), (Form::Rsa2048, 256));
+        assert_eq!((Text::new(&other).form, Text::new(&other).data.len()), (Form::Key(0), 294));
+        assert_eq!(Text::new("v=DKIM1; k=rsa; p=AB==").form, Form::Plain, "non-canonical base64 is kept as text");
     }
 
     #[test]

@@ -199,7 +199,7 @@ impl Zone {
     fn write_answers(&self, out: &mut Vec<u8>, node: &Node, qtype: u16) -> Option<u16> {
         let mut count = 0u16;
         if qtype == TYPE_TXT {
-            for text in &node.txt {
+            for text in node.texts(&self.settings) {
                 let length_at = start_record(out, POINTER_TO_QUESTION, TYPE_TXT, self.settings.ttl);
                 // A character-string holds at most 255 octets; longer texts are split.
                 for chunk in text.as_bytes().chunks(255) {
@@ -213,7 +213,7 @@ impl Zone {
                 count += 1;
             }
         }
-        if qtype == TYPE_MX && node.mx {
+        if qtype == TYPE_MX && node.return_path {
             for (preference, host) in self.bounce_exchanges() {
                 let length_at = start_record(out, POINTER_TO_QUESTION, TYPE_MX, self.settings.ttl);
                 out.extend_from_slice(&preference.to_be_bytes());
