@@ -9,7 +9,7 @@
 //! input) returns `None` and takes [`Zone::answer`]'s general path, whose answers these are
 //! checked against in the tests.
 
-use super::{MAX_TCP_MESSAGE, MAX_UDP_PAYLOAD, Node, Zone, has_descendants};
+use super::{MAX_TCP_MESSAGE, MAX_UDP_PAYLOAD, Node, Zone};
 
 const TYPE_A: u16 = 1;
 const TYPE_CNAME: u16 = 5;
@@ -161,7 +161,7 @@ impl Zone {
         };
         let mut authorities = 0u16;
         if answers == 0 {
-            if node.is_none() && !has_descendants(&self.nodes, &key) {
+            if node.is_none() && !self.has_names_below(&key) {
                 out[3] |= NXDOMAIN;
             }
             self.write_soa(&mut out, pointer_to_apex.to_be_bytes())?;
