@@ -20,16 +20,15 @@
 //! clock, and it would add mail-parser with every character set and hickory's TLS features to a
 //! cold build. dkimpy and OpenDKIM verify what this signs (the gateway's tests).
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as BASE64;
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use ring::signature::Ed25519KeyPair;
 use sha2::{Digest, Sha256};
 
 /// What signs: the library and how (for `senderauth keys speed` and the benchmarks).
-pub const IMPLEMENTATION: &str =
-    "aws-lc-rs 1.19 (AWS-LC, constant-time RSA PKCS#1 v1.5) and ring 0.17 (Ed25519)";
+pub const IMPLEMENTATION: &str = "aws-lc-rs 1.19 (AWS-LC, constant-time RSA PKCS#1 v1.5) and ring 0.17 (Ed25519)";
 
 /// Relaxed header canonicalization of one field (RFC 6376 section 3.4.2), CRLF included.
 fn relaxed_header(raw: &[u8]) -> Vec<u8> {

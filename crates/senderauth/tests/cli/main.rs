@@ -897,7 +897,10 @@ async fn keys_speed_says_what_signs_and_how_fast() {
         .expect("keys speed");
     let said = stdout(&output);
     assert!(output.status.success(), "{said}{}", stderr(&output));
-    assert!(said.lines().any(|line| line.starts_with("signed by") && line.contains("aws-lc-rs") && line.contains("ring")), "{said}");
+    assert!(
+        said.lines().any(|line| line.starts_with("signed by") && line.contains("aws-lc-rs") && line.contains("ring")),
+        "{said}"
+    );
     for algorithm in ["rsa-2048", "ed25519"] {
         let rate = said
             .lines()
