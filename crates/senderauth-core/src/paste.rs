@@ -35,6 +35,15 @@ pub fn copying_slip(found: &str, expected: &str) -> String {
     format!(" (a copying slip: {what} at character {})", at + 1)
 }
 
+/// Whether `<domain>.<zone>` exists: where records typed with the full name land at a DNS host
+/// that adds the zone itself. When it does not, nothing below it does either (RFC 8020), so the
+/// checks for a doubled DKIM or DMARC host need no query of their own. Asks the same question
+/// as the SPF check's doubled host, so a check sends it once.
+pub async fn doubled_zone_exists(dns: &crate::dns::Dns, domain: &crate::name::DomainName) -> bool {
+    let doubled = format!("{domain}.{}", domain.organizational_domain());
+    !matches!(dns.txt(&doubled).await, Ok(crate::dns::Answer::NxDomain))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -69,13 +78,4 @@ mod tests {
         assert_eq!(unquoted(b"v=spf1 -all"), None);
         assert_eq!(unquoted(b"\"a\" \"b\""), None, "two strings are not one quoted value");
     }
-}
-
-/// Whether `<domain>.<zone>` exists: where records typed with the full name land at a DNS host
-/// that adds the zone itself. When it does not, nothing below it does either (RFC 8020), so the
-/// checks for a doubled DKIM or DMARC host need no query of their own. Asks the same question
-/// as the SPF check's doubled host, so a check sends it once.
-pub async fn doubled_zone_exists(dns: &crate::dns::Dns, domain: &crate::name::DomainName) -> bool {
-    let doubled = format!("{domain}.{}", domain.organizational_domain());
-    !matches!(dns.txt(&doubled).await, Ok(crate::dns::Answer::NxDomain))
 }

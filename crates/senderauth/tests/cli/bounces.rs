@@ -377,6 +377,29 @@ async fn postfix_bounces_a_refused_and_a_deferred_recipient_to_the_return_path_t
     publish_hosted_keys(&server, http, &token, "shop.example.com").await;
     let (_, verified) = call(http, "POST", "/api/v1/domains/shop.example.com/verify", Some(&token), None).await;
     assert_eq!(verified["result"]["return_path"]["status"], "verified", "{verified}");
+    // The platform's DNS serves the return-path target once its follower has read the new
+    // domain from the store: within a second, longer on a machine busy with the other tests.
+    // A customer's first bounce comes minutes later; here it comes at once, so wait for it.
+    let target = connected["records"]
+        .as_array()
+        .expect("records")
+        .iter()
+        .find(|record| record["fqdn"] == "rp.shop.example.com")
+        .and_then(|record| record["value"].as_str())
+        .expect("the return-path record")
+        .to_string();
+    let platform_dns = senderauth_core::dns::Dns::new(&senderauth_core::dns::ResolverSettings {
+        nameserver: Some(platform),
+        timeout: std::time::Duration::from_secs(1),
+        attempts: 1,
+        cache: false,
+    })
+    .expect("a resolver");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !platform_dns.mx(&target).await.is_ok_and(|answer| !answer.as_slice().is_empty()) {
+        assert!(std::time::Instant::now() < deadline, "the platform's DNS does not serve {target}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 
     let (mut client, _) = Client::connect(smtp).await;
     client.command("EHLO app.example").await;
