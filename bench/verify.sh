@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 count=${1:-10000}
 port=${PORT:-5399}
 concurrency=${CONCURRENCY:-256}
-out=bench/out
+out=bench/out/verify
 rm -rf "$out" && mkdir -p "$out"
 
 need=()
