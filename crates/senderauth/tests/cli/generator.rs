@@ -173,6 +173,22 @@ async fn an_independent_generator_reports_a_connected_domain_and_stops_once_it_i
     // Removed: the authorization goes with it, and the generator keeps no report for us.
     let (status, _) = call(started.http, "DELETE", "/api/v1/domains/shop.example.com", Some(&token), None).await;
     assert_eq!(status, 204);
+    // The platform's DNS drops the authorization once its follower has read the removal: wait
+    // for that before the next message, which the generator would otherwise still count as
+    // authorized and report (the follower takes longer on a machine busy with other tests).
+    let platform_dns = senderauth_core::dns::Dns::new(&senderauth_core::dns::ResolverSettings {
+        nameserver: Some(started.dns),
+        timeout: Duration::from_secs(1),
+        attempts: 1,
+        cache: false,
+    })
+    .expect("a resolver");
+    let authorization = "shop.example.com._report._dmarc.reports.esp.example";
+    let removed = Instant::now();
+    while !platform_dns.txt(authorization).await.is_ok_and(|answer| answer.as_slice().is_empty()) {
+        assert!(removed.elapsed() < Duration::from_secs(30), "{authorization} is still served");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let waited = Instant::now();
     let decided = loop {
         let said = perl("perl", &["evaluate.pl"]).await;
