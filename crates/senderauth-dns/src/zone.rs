@@ -356,6 +356,13 @@ impl Zone {
         }
     }
 
+    /// The names and their records in key order (labels reversed), as a zone file lists them.
+    fn sorted_nodes(&self) -> Vec<(&str, &Node)> {
+        let mut nodes: Vec<(&str, &Node)> = self.nodes.iter().map(|(key, node)| (key.as_ref(), node)).collect();
+        nodes.sort_unstable_by_key(|(key, _)| *key);
+        nodes
+    }
+
     /// Whether some name below `key` holds records.
     fn has_names_below(&self, key: &str) -> bool {
         self.below.contains_key(&self.hasher.hash_one(key))
@@ -463,9 +470,7 @@ impl Zone {
 
     /// Every name holding records.
     pub fn names(&self) -> Vec<String> {
-        let mut keys: Vec<&Box<str>> = self.nodes.keys().collect();
-        keys.sort();
-        keys.into_iter().map(|key| unreversed(key)).collect()
+        self.sorted_nodes().into_iter().map(|(key, _)| unreversed(key)).collect()
     }
 
     /// The TTL of the zone's records.
@@ -551,10 +556,8 @@ impl Zone {
                 let _ = writeln!(out, "{}", zone_file_line(&record));
             }
             let apex_key = reversed(apex);
-            let mut names: Vec<(&Box<str>, &Node)> = self.nodes.iter().collect();
-            names.sort_by(|one, other| one.0.cmp(other.0));
-            for (key, node) in names {
-                let inside = key.as_ref() == apex_key || key.starts_with(&format!("{apex_key}."));
+            for (key, node) in self.sorted_nodes() {
+                let inside = key == apex_key || key.starts_with(&format!("{apex_key}."));
                 // A name in a more specific apex belongs to that zone's section.
                 if !inside || self.apex_of(&unreversed(key)) != Some(apex.as_str()) {
                     continue;
@@ -969,7 +972,6 @@ mod tests {
             "big.esp.example.",
         ];
         let kinds = [RecordType::TXT, RecordType::MX, RecordType::A, RecordType::AAAA, RecordType::CNAME];
-        let mut compared = 0;
         for name in names {
             for kind in kinds {
                 for payload in [None, Some(100), Some(512), Some(1232), Some(4096)] {
@@ -989,13 +991,11 @@ mod tests {
                             let general = zone.answer_general(&request, udp).expect("answered");
                             let parse = |bytes: &[u8]| format!("{:?}", Message::from_vec(bytes).expect("parses"));
                             assert_eq!(parse(&quick), parse(&general), "{name} {kind} {payload:?} udp {udp}");
-                            compared += 1;
                         }
                     }
                 }
             }
         }
-        assert_eq!(compared, names.len() * kinds.len() * 5 * 2 * 2);
         // What the quick path leaves to the general one.
         for (name, kind) in [
             ("esp.example.", RecordType::TXT),

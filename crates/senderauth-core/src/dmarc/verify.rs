@@ -90,10 +90,13 @@ pub async fn verify_dmarc(
             ));
             return check;
         }
-        for misplaced in [domain.to_string(), format!("dmarc.{domain}"), format!("_dmarc.{domain}.{zone}")] {
-            if misplaced.ends_with(&format!(".{domain}.{zone}"))
-                && !crate::paste::doubled_zone_exists(dns, domain).await
-            {
+        let candidates = [
+            (domain.to_string(), false),
+            (format!("dmarc.{domain}"), false),
+            (format!("_dmarc.{domain}.{zone}"), true),
+        ];
+        for (misplaced, doubled) in candidates {
+            if doubled && !crate::paste::doubled_zone_exists(dns, domain).await {
                 continue;
             }
             let Ok(answer) = dns.txt(&misplaced).await else { continue };
@@ -105,7 +108,7 @@ pub async fn verify_dmarc(
                 .collect();
             if let Some(record) = records.first() {
                 let host = crate::plan::relative_host(&format!("_dmarc.{domain}"), &zone);
-                let fix = if misplaced == format!("_dmarc.{domain}.{zone}") {
+                let fix = if doubled {
                     format!("Change the record's Host to {host}: your DNS host added {zone} to the Host as typed")
                 } else {
                     format!(

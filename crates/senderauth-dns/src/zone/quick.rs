@@ -9,7 +9,7 @@
 //! input) returns `None` and takes [`Zone::answer`]'s general path, whose answers these are
 //! checked against in the tests.
 
-use super::{MAX_TCP_MESSAGE, MAX_UDP_PAYLOAD, Node, Zone};
+use super::{MAX_TCP_MESSAGE, MAX_UDP_PAYLOAD, Node, Zone, reversed};
 
 const TYPE_A: u16 = 1;
 const TYPE_CNAME: u16 = 5;
@@ -146,7 +146,7 @@ impl Zone {
         let apex_at = *question.label_offsets.get(question.label_offsets.len().checked_sub(apex_labels)?)?;
         let pointer_to_apex = u16::try_from(apex_at).ok().filter(|at| *at < 0x4000)? | 0xc000;
 
-        let key: String = question.name.rsplit('.').collect::<Vec<_>>().join(".");
+        let key = reversed(&question.name);
         let node = self.nodes.get(key.as_str());
         let mut out = Vec::with_capacity(512);
         out.extend_from_slice(&request[..2]);

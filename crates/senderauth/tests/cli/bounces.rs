@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use senderauth_testkit::http::{FormClient, call, call_raw, call_text, input_value, publish_hosted_keys};
 
 use crate::gateway::{Client, Postfix};
-use crate::{admin_and_account, start_service_listening, stop_service, tempdir, zones};
+use crate::{admin_and_account, direct_resolver, planned_value, start_service_listening, stop_service, tempdir, zones};
 
 /// A webhook receiver on loopback: every request body it gets, answered 200.
 async fn webhook_receiver() -> (std::net::SocketAddr, Arc<Mutex<Vec<String>>>) {
@@ -380,21 +380,8 @@ async fn postfix_bounces_a_refused_and_a_deferred_recipient_to_the_return_path_t
     // The platform's DNS serves the return-path target once its follower has read the new
     // domain from the store: within a second, longer on a machine busy with the other tests.
     // A customer's first bounce comes minutes later; here it comes at once, so wait for it.
-    let target = connected["records"]
-        .as_array()
-        .expect("records")
-        .iter()
-        .find(|record| record["fqdn"] == "rp.shop.example.com")
-        .and_then(|record| record["value"].as_str())
-        .expect("the return-path record")
-        .to_string();
-    let platform_dns = senderauth_core::dns::Dns::new(&senderauth_core::dns::ResolverSettings {
-        nameserver: Some(platform),
-        timeout: std::time::Duration::from_secs(1),
-        attempts: 1,
-        cache: false,
-    })
-    .expect("a resolver");
+    let target = planned_value(&connected, "fqdn", "rp.shop.example.com");
+    let platform_dns = direct_resolver(platform);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     while !platform_dns.mx(&target).await.is_ok_and(|answer| !answer.as_slice().is_empty()) {
         assert!(std::time::Instant::now() < deadline, "the platform's DNS does not serve {target}");

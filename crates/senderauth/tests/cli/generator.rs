@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use senderauth_testkit::http::call;
 
-use super::{admin_and_account, path, start_service_listening, stop_service, tempdir, zones};
+use super::{admin_and_account, direct_resolver, path, start_service_listening, stop_service, tempdir, zones};
 
 /// Stands in for a receiver's recursive resolver: the platform's zone asked of the platform's
 /// nameserver (as its delegation would send it), everything else of the test's DNS server.
@@ -176,13 +176,7 @@ async fn an_independent_generator_reports_a_connected_domain_and_stops_once_it_i
     // The platform's DNS drops the authorization once its follower has read the removal: wait
     // for that before the next message, which the generator would otherwise still count as
     // authorized and report (the follower takes longer on a machine busy with other tests).
-    let platform_dns = senderauth_core::dns::Dns::new(&senderauth_core::dns::ResolverSettings {
-        nameserver: Some(started.dns),
-        timeout: Duration::from_secs(1),
-        attempts: 1,
-        cache: false,
-    })
-    .expect("a resolver");
+    let platform_dns = direct_resolver(started.dns);
     let authorization = "shop.example.com._report._dmarc.reports.esp.example";
     let removed = Instant::now();
     while !platform_dns.txt(authorization).await.is_ok_and(|answer| answer.as_slice().is_empty()) {

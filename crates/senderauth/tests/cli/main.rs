@@ -351,6 +351,31 @@ async fn a_bad_config_file_is_explained() {
     );
 }
 
+/// A resolver asking only `address` (a node's DNS server) and keeping nothing: it sees a change
+/// as soon as that server serves it. A node's DNS follows the store's change log, within a
+/// second, longer on a machine busy with other tests.
+fn direct_resolver(address: std::net::SocketAddr) -> senderauth_core::dns::Dns {
+    senderauth_core::dns::Dns::new(&senderauth_core::dns::ResolverSettings {
+        nameserver: Some(address),
+        timeout: std::time::Duration::from_secs(1),
+        attempts: 1,
+        cache: false,
+    })
+    .expect("a resolver")
+}
+
+/// The value of the first record a connect response plans whose `field` is `value`.
+fn planned_value(connected: &Value, field: &str, value: &str) -> String {
+    connected["records"]
+        .as_array()
+        .expect("records")
+        .iter()
+        .find(|record| record[field] == value)
+        .and_then(|record| record["value"].as_str())
+        .unwrap_or_else(|| panic!("a planned record with {field} {value}: {connected}"))
+        .to_string()
+}
+
 fn tempdir() -> std::path::PathBuf {
     let directory = std::env::temp_dir().join(format!("senderauth-cli-{}-{}", std::process::id(), rand_suffix()));
     std::fs::create_dir_all(&directory).expect("temp dir");
@@ -816,13 +841,7 @@ async fn two_services_on_one_postgresql_check_each_domain_once() {
 
     // A domain connected through one node is served by the other node's DNS server within a
     // second: every node follows the store's change log.
-    let resolver = senderauth_core::dns::Dns::new(&senderauth_core::dns::ResolverSettings {
-        nameserver: Some(second_dns),
-        timeout: std::time::Duration::from_secs(1),
-        attempts: 1,
-        cache: false,
-    })
-    .expect("resolver");
+    let resolver = direct_resolver(second_dns);
     let (status, _) =
         call(first_address, "POST", "/api/v1/domains", Some(&token), Some(r#"{"email": "a@late.example.com"}"#)).await;
     assert_eq!(status, 201);

@@ -10,7 +10,7 @@ use senderauth_testkit::http::call;
 use senderauth_testkit::require_or_skip;
 use serde_json::Value;
 
-use super::{admin_and_account, path, start_service_full, stop_service, tempdir, zones};
+use super::{admin_and_account, path, planned_value, start_service_full, stop_service, tempdir, zones};
 
 fn kdig_available() -> bool {
     std::process::Command::new("kdig").arg("--version").output().is_ok_and(|output| output.status.success())
@@ -209,14 +209,7 @@ async fn the_platform_zone_is_served_with_correct_dns_behaviour() {
 
     // The account's SPF include lists the sending addresses; the variable domain has its own
     // SPF and DMARC records.
-    let spf = connected["records"]
-        .as_array()
-        .expect("records")
-        .iter()
-        .find(|record| record["method"] == "spf")
-        .and_then(|record| record["value"].as_str())
-        .expect("an SPF record")
-        .to_string();
+    let spf = planned_value(&connected, "method", "spf");
     let include =
         spf.split_whitespace().find_map(|term| term.strip_prefix("include:")).expect("an include").to_string();
     let expected_spf =
