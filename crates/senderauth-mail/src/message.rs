@@ -198,7 +198,8 @@ fn split(message: &[u8], arrival: Arrival) -> Result<(Vec<Field<'_>>, &[u8]), Ma
     let mut at = 0;
     let mut line = 1;
     let body = loop {
-        let end = message[at..].windows(2).position(|pair| pair == b"\r\n").map(|offset| at + offset + 2);
+        // Every line feed ends a CRLF here: line_ending_fault refused bare ones.
+        let end = memchr::memchr(b'\n', &message[at..]).map(|offset| at + offset + 1);
         let Some(end) = end else {
             // No blank line: the rest is one last header line without its CRLF.
             return Err(MailError::MalformedHeader { line });
@@ -207,7 +208,7 @@ fn split(message: &[u8], arrival: Arrival) -> Result<(Vec<Field<'_>>, &[u8]), Ma
         if text == b"\r\n" {
             break &message[end..];
         }
-        if text.iter().any(|byte| *byte >= 0x80) {
+        if !text.is_ascii() {
             return Err(MailError::EightBitHeader { line });
         }
         if text[0] == b' ' || text[0] == b'\t' {
@@ -228,7 +229,7 @@ fn split(message: &[u8], arrival: Arrival) -> Result<(Vec<Field<'_>>, &[u8]), Ma
         at = end;
         line += 1;
     };
-    if !arrival.eight_bit && body.iter().any(|byte| *byte >= 0x80) {
+    if !arrival.eight_bit && !body.is_ascii() {
         return Err(MailError::UndeclaredEightBit);
     }
     Ok((fields, body))
