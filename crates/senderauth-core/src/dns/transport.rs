@@ -7,7 +7,8 @@
 //! or failed is dropped, so a late answer can never be read by the next query. A query left
 //! unanswered for a few round trips is sent again within its timeout, as resolvers do. Sockets are
 //! retired after a number of uses so their ephemeral ports keep changing. TCP (which hickory
-//! switches to for truncated answers) stays hickory's own.
+//! switches to for truncated answers) stays hickory's own. `Dns` also uses a [`UdpPool`]
+//! directly, without hickory's pool around it, when it has one nameserver to ask.
 
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -65,12 +66,7 @@ impl ConnectionProvider for PooledUdpProvider {
         cx: &PoolContext,
     ) -> Result<Self::FutureConn, NetError> {
         if let ProtocolConfig::Udp = config.protocol {
-            let pool = UdpPool {
-                server: SocketAddr::new(ip, config.port),
-                timeout: cx.options.timeout,
-                idle: Mutex::new(Vec::new()),
-                smoothed_rtt_micros: AtomicU64::new(0),
-            };
+            let pool = UdpPool::new(SocketAddr::new(ip, config.port), cx.options.timeout);
             return Ok(Box::pin(async move { Ok(Connection::Udp(Arc::new(pool))) }));
         }
         let connecting = self.runtime.new_connection(ip, config, cx)?;
@@ -114,6 +110,11 @@ pub struct UdpPool {
 }
 
 impl UdpPool {
+    /// A pool of sockets to `server`, each query waiting at most `timeout` for its answer.
+    pub(super) fn new(server: SocketAddr, timeout: Duration) -> UdpPool {
+        UdpPool { server, timeout, idle: Mutex::new(Vec::new()), smoothed_rtt_micros: AtomicU64::new(0) }
+    }
+
     async fn checkout(&self) -> Result<IdleSocket, NetError> {
         if let Some(idle) = self.idle.lock().ok().and_then(|mut idle| idle.pop()) {
             return Ok(idle);
@@ -155,7 +156,9 @@ impl UdpPool {
         self.smoothed_rtt_micros.store(updated.max(1), Ordering::Relaxed);
     }
 
-    async fn exchange(&self, request: DnsRequest) -> Result<DnsResponse, NetError> {
+    /// Sends `request` and waits for its answer, sending it again after a few round trips
+    /// without one, until the timeout.
+    pub(super) async fn exchange(&self, request: DnsRequest) -> Result<DnsResponse, NetError> {
         let bytes = request.to_vec()?;
         let (socket, uses, mut buffer) = self.checkout().await?;
         let asked = Instant::now();
