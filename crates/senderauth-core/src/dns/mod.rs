@@ -295,7 +295,7 @@ impl Dns {
         if let Some(direct) = &self.direct {
             let request = DnsRequest::from_query(query.clone(), self.request_options);
             for _ in 0..self.attempts {
-                let result = match direct.exchange(request.clone()).await {
+                let result = match direct.exchange(&request).await {
                     Ok(response) if !response.truncation => DnsError::from_response(response).map_err(NetError::from),
                     Err(NetError::Timeout) => Err(NetError::Timeout),
                     // Truncated, or the socket failed: hickory's pool asks again (over TCP).
@@ -322,7 +322,8 @@ impl Dns {
             // what they need.
             Some(Ok(response)) => {
                 let ttl = response.answers.iter().map(|record| record.ttl).min().unwrap_or(0);
-                let records: Vec<RData> = response.answers.iter().map(|record| record.data.clone()).collect();
+                let records: Vec<RData> =
+                    response.into_message().answers.into_iter().map(|record| record.data).collect();
                 let answer = if records.is_empty() { Answer::NoData } else { Answer::Records(records) };
                 Ok(Response { answer, ttl: Duration::from_secs(u64::from(ttl)).min(MAX_POSITIVE_TTL) })
             }

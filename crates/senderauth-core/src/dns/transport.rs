@@ -86,7 +86,7 @@ impl DnsHandle for Connection {
         match self {
             Connection::Udp(pool) => {
                 let pool = pool.clone();
-                Box::pin(async move { pool.exchange(request).await }).into()
+                Box::pin(async move { pool.exchange(&request).await }).into()
             }
             Connection::Stream(exchange) => {
                 let mut responses = exchange.send(request);
@@ -158,7 +158,7 @@ impl UdpPool {
 
     /// Sends `request` and waits for its answer, sending it again after a few round trips
     /// without one, until the timeout.
-    pub(super) async fn exchange(&self, request: DnsRequest) -> Result<DnsResponse, NetError> {
+    pub(super) async fn exchange(&self, request: &DnsRequest) -> Result<DnsResponse, NetError> {
         let bytes = request.to_vec()?;
         let (socket, uses, mut buffer) = self.checkout().await?;
         let asked = Instant::now();
@@ -169,7 +169,7 @@ impl UdpPool {
         socket.send(&bytes).await.map_err(io)?;
         loop {
             let until = (Instant::now() + wait).min(deadline);
-            match tokio::time::timeout_at(until.into(), answer(&socket, &bytes, &request, &mut buffer)).await {
+            match tokio::time::timeout_at(until.into(), answer(&socket, &bytes, request, &mut buffer)).await {
                 Ok(Ok(response)) => {
                     // Karn's rule: a round trip of a query sent twice says nothing.
                     if sent_once {

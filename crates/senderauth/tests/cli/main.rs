@@ -260,6 +260,38 @@ async fn bulk_verify_streams_json_lines_and_reports_bad_rows() {
 }
 
 #[tokio::test]
+async fn bulk_verify_streams_each_result_while_the_input_is_still_open() {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+    let server = zones().await;
+    server.publish_customer(42, "good.example.com");
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_senderauth"))
+        .args(["verify", "--input", "-", "--output", "-", "--nameserver", &server.address().to_string()])
+        .env_remove("SENDERAUTH_CONFIG")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("running senderauth");
+    let mut input = child.stdin.take().expect("stdin");
+    let mut output = tokio::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
+    for domain in ["good.example.com", "bare.example.com"] {
+        // One row at a time, the input left open: its result comes before the next row is sent.
+        input.write_all(format!("{{\"domain\": \"{domain}\", \"account\": 42}}\n").as_bytes()).await.expect("write");
+        input.flush().await.expect("flush");
+        let line = tokio::time::timeout(std::time::Duration::from_secs(20), output.next_line())
+            .await
+            .unwrap_or_else(|_| panic!("no result for {domain} while the input stayed open"))
+            .expect("read")
+            .expect("a line");
+        let result: Value = serde_json::from_str(&line).expect("JSON");
+        assert_eq!(result["domain"], domain);
+    }
+    drop(input);
+    let status = child.wait().await.expect("exit");
+    assert_eq!(status.code(), Some(1), "bare.example.com is not verified");
+}
+
+#[tokio::test]
 async fn bulk_verify_reads_csv() {
     let server = zones().await;
     server.publish_customer(42, "good.example.com");
