@@ -179,7 +179,7 @@ fn check_rows(
 ) -> Result<u64> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting a runtime")?;
     runtime.block_on(async move {
-        let dns = Dns::new(resolver)?;
+        let dns = Dns::new(resolver)?.bursting().context("opening a DNS socket")?;
         let permits = Arc::new(Semaphore::new(concurrency));
         let outbox = Outbox { waiting: Arc::default(), writer: results };
         // A batch that does not fill (slow input, the last checks) goes out after a moment.

@@ -7,6 +7,7 @@
 //! needed for itself: a small TTL cache of definitive answers, and following a CNAME that an
 //! authoritative server returns without the records at its target.
 
+mod burst;
 mod transport;
 
 use std::collections::HashMap;
@@ -131,6 +132,8 @@ pub struct Dns {
     /// `client` (hickory's server pool and retry layers, about 8% of a bulk check's CPU) takes
     /// only what UDP cannot answer: a truncated answer (then TCP) or an error.
     direct: Option<Arc<transport::UdpPool>>,
+    /// Set by [`Dns::bursting`]: UDP questions share one socket and go out in bursts.
+    burst: Option<Arc<burst::BurstUdp>>,
     /// Times a question is sent directly before it counts as unanswered.
     attempts: usize,
     request_options: DnsRequestOptions,
@@ -191,6 +194,7 @@ impl Dns {
         Ok(Dns {
             client: RetryDnsHandle::new(pool, attempts),
             direct,
+            burst: None,
             attempts,
             request_options,
             cache: settings.cache.then(Arc::default),
@@ -198,6 +202,15 @@ impl Dns {
             memo: None,
             fresh: false,
         })
+    }
+
+    /// A client for bulk checks on one thread's runtime (which must be the current one): with
+    /// one configured nameserver, its UDP questions share one socket and are sent in bursts, so
+    /// the server wakes once per burst instead of once per query (see `burst.rs`).
+    pub fn bursting(self) -> std::io::Result<Dns> {
+        let Some(direct) = &self.direct else { return Ok(self) };
+        let burst = burst::BurstUdp::connect(direct.server(), direct.timeout())?;
+        Ok(Dns { burst: Some(Arc::new(burst)), ..self })
     }
 
     /// A client for one check: each question is asked once, and every part of the check sees
@@ -293,9 +306,16 @@ impl Dns {
         let query = Query::query(name, record_type);
         let mut answered = None;
         if let Some(direct) = &self.direct {
-            let request = DnsRequest::from_query(query.clone(), self.request_options);
+            let mut options = self.request_options;
+            // Answers to a burst socket are told apart by ID and the question's letter case.
+            options.case_randomization = self.burst.is_some();
+            let request = DnsRequest::from_query(query.clone(), options);
             for _ in 0..self.attempts {
-                let result = match direct.exchange(&request).await {
+                let exchanged = match &self.burst {
+                    Some(burst) => burst.exchange(&request).await,
+                    None => direct.exchange(&request).await,
+                };
+                let result = match exchanged {
                     Ok(response) if !response.truncation => DnsError::from_response(response).map_err(NetError::from),
                     Err(NetError::Timeout) => Err(NetError::Timeout),
                     // Truncated, or the socket failed: hickory's pool asks again (over TCP).

@@ -39,6 +39,33 @@ const RETRANSMIT_ROUND_TRIPS: u32 = 4;
 const MIN_RETRANSMIT: Duration = Duration::from_millis(25);
 const MAX_RETRANSMIT: Duration = Duration::from_millis(1000);
 
+/// A server's round-trip time, smoothed as TCP does (RFC 6298, alpha 1/8), and when to send a
+/// query again for want of an answer. Shared by the socket pool and the burst socket.
+#[derive(Default)]
+pub(super) struct RoundTrips {
+    /// In microseconds; 0 until the first answer.
+    smoothed_micros: AtomicU64,
+}
+
+impl RoundTrips {
+    /// How long to wait for an answer before sending the query again.
+    pub(super) fn retransmit_after(&self) -> Duration {
+        let smoothed = Duration::from_micros(self.smoothed_micros.load(Ordering::Relaxed));
+        if smoothed.is_zero() {
+            return MAX_RETRANSMIT;
+        }
+        (smoothed * RETRANSMIT_ROUND_TRIPS).clamp(MIN_RETRANSMIT, MAX_RETRANSMIT)
+    }
+
+    /// One query's round trip; by Karn's rule, only of a query sent once.
+    pub(super) fn record(&self, sample: Duration) {
+        let sample = u64::try_from(sample.as_micros()).unwrap_or(u64::MAX);
+        let smoothed = self.smoothed_micros.load(Ordering::Relaxed);
+        let updated = if smoothed == 0 { sample } else { smoothed - smoothed / 8 + sample / 8 };
+        self.smoothed_micros.store(updated.max(1), Ordering::Relaxed);
+    }
+}
+
 /// Creates pooled UDP connections, and hickory's own for every other protocol.
 #[derive(Clone, Default)]
 pub struct PooledUdpProvider {
@@ -104,15 +131,21 @@ pub struct UdpPool {
     server: SocketAddr,
     timeout: Duration,
     idle: Mutex<Vec<IdleSocket>>,
-    /// The server's round-trip time, smoothed as TCP does (RFC 6298, alpha 1/8); 0 until the
-    /// first answer.
-    smoothed_rtt_micros: AtomicU64,
+    round_trips: RoundTrips,
 }
 
 impl UdpPool {
     /// A pool of sockets to `server`, each query waiting at most `timeout` for its answer.
     pub(super) fn new(server: SocketAddr, timeout: Duration) -> UdpPool {
-        UdpPool { server, timeout, idle: Mutex::new(Vec::new()), smoothed_rtt_micros: AtomicU64::new(0) }
+        UdpPool { server, timeout, idle: Mutex::new(Vec::new()), round_trips: RoundTrips::default() }
+    }
+
+    pub(super) fn server(&self) -> SocketAddr {
+        self.server
+    }
+
+    pub(super) fn timeout(&self) -> Duration {
+        self.timeout
     }
 
     async fn checkout(&self) -> Result<IdleSocket, NetError> {
@@ -140,22 +173,6 @@ impl UdpPool {
         }
     }
 
-    /// How long to wait for an answer before sending the query again.
-    fn retransmit_after(&self) -> Duration {
-        let smoothed = Duration::from_micros(self.smoothed_rtt_micros.load(Ordering::Relaxed));
-        if smoothed.is_zero() {
-            return MAX_RETRANSMIT;
-        }
-        (smoothed * RETRANSMIT_ROUND_TRIPS).clamp(MIN_RETRANSMIT, MAX_RETRANSMIT)
-    }
-
-    fn record_round_trip(&self, sample: Duration) {
-        let sample = u64::try_from(sample.as_micros()).unwrap_or(u64::MAX);
-        let smoothed = self.smoothed_rtt_micros.load(Ordering::Relaxed);
-        let updated = if smoothed == 0 { sample } else { smoothed - smoothed / 8 + sample / 8 };
-        self.smoothed_rtt_micros.store(updated.max(1), Ordering::Relaxed);
-    }
-
     /// Sends `request` and waits for its answer, sending it again after a few round trips
     /// without one, until the timeout.
     pub(super) async fn exchange(&self, request: &DnsRequest) -> Result<DnsResponse, NetError> {
@@ -163,7 +180,7 @@ impl UdpPool {
         let (socket, uses, mut buffer) = self.checkout().await?;
         let asked = Instant::now();
         let deadline = asked + self.timeout;
-        let mut wait = self.retransmit_after();
+        let mut wait = self.round_trips.retransmit_after();
         let mut sent_once = true;
         let io = |error: std::io::Error| NetError::Io(Arc::new(error));
         socket.send(&bytes).await.map_err(io)?;
@@ -173,7 +190,7 @@ impl UdpPool {
                 Ok(Ok(response)) => {
                     // Karn's rule: a round trip of a query sent twice says nothing.
                     if sent_once {
-                        self.record_round_trip(asked.elapsed());
+                        self.round_trips.record(asked.elapsed());
                     }
                     self.checkin((socket, uses + 1, buffer));
                     return Ok(response);

@@ -1,5 +1,6 @@
 //! The core against real DNS: test zones served over UDP and TCP on loopback.
 
+mod burst;
 mod cache;
 mod checkdmarc;
 mod return_path;
