@@ -130,22 +130,25 @@ impl BurstUdp {
         let mut request = request.clone();
         let (answer, mut answered) = oneshot::channel();
         let token = self.shared.tokens.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let id = {
+        let (id, bytes) = {
             let Ok(mut waiting) = self.shared.waiting.lock() else { return Err(NetError::NoConnections) };
-            let mut id = [0_u8; 2];
-            let free = (0..64).find_map(|_| {
-                getrandom::getrandom(&mut id).ok()?;
-                let id = u16::from_be_bytes(id);
-                (!waiting.contains_key(&id)).then_some(id)
-            });
-            let Some(id) = free else { return Err(NetError::Busy) };
+            // The request's own ID is random already; another only when that one is taken.
+            let mut id = request.metadata.id;
+            let mut draws = 0;
+            while waiting.contains_key(&id) {
+                let mut random = [0_u8; 2];
+                draws += 1;
+                if draws > 64 || getrandom::getrandom(&mut random).is_err() {
+                    return Err(NetError::Busy);
+                }
+                id = u16::from_be_bytes(random);
+            }
             request.metadata.id = id;
             let bytes = request.to_vec()?;
             let Some(question) = question(&bytes) else { return Err(NetError::from("a query without a question")) };
             waiting.insert(id, Waiting { token, question: question.to_vec(), answer, sent: 0, settled: 0 });
-            id
+            (id, bytes)
         };
-        let bytes = request.to_vec()?;
         let asked = Instant::now();
         let deadline = asked + self.timeout;
         let mut wait = self.shared.round_trips.retransmit_after();
