@@ -9,7 +9,7 @@ use senderauth_testkit::http::call;
 use senderauth_testkit::require_or_skip;
 use senderauth_testkit::webdriver::{self, Browser};
 
-use super::{admin_and_account, start_service_full, stop_service, tempdir, zones};
+use super::{admin_and_account, direct_resolver, start_service_full, stop_service, tempdir, zones};
 
 fn screenshots() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
@@ -324,6 +324,13 @@ async fn in_demo_mode_a_customer_walks_from_connecting_to_verified_with_the_sand
     // (here the API's verify) finishes, and the open page updates by itself, saying what changed.
     browser.goto(&format!("{base}/ui/sandbox/example.com")).await;
     add_sandbox_record(&browser, "TXT", "_dmarc", "\"v=DMARC1; p=none;\"").await;
+    // The platform's DNS follows the sandbox's changes a moment later; the check must see it.
+    let platform_dns = direct_resolver(dns);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !platform_dns.txt("_dmarc.example.com").await.is_ok_and(|answer| !answer.as_slice().is_empty()) {
+        assert!(Instant::now() < deadline, "the platform's DNS never served _dmarc.example.com");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     browser.goto(&format!("{base}/ui/domains/shop.example.com")).await;
     browser.script("window.__not_reloaded = true;").await;
     let (status, _) = call(http, "POST", "/api/v1/domains/shop.example.com/verify", Some(&token), None).await;
