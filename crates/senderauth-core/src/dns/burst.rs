@@ -15,7 +15,7 @@
 use std::collections::HashMap;
 use std::io::IoSlice;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -69,7 +69,7 @@ impl Waiting {
 struct Shared {
     socket: UdpSocket,
     waiting: Mutex<HashMap<u16, Waiting>>,
-    tokens: std::sync::atomic::AtomicU64,
+    tokens: AtomicU64,
     /// A query unanswered for a few round trips is sent again, until its timeout.
     round_trips: RoundTrips,
     outgoing: Mutex<Vec<Vec<u8>>>,
@@ -78,7 +78,7 @@ struct Shared {
     in_flight: AtomicUsize,
     room: Notify,
     /// The last thing the socket heard was a refusal (ICMP port unreachable): nothing listens.
-    refused: std::sync::atomic::AtomicBool,
+    refused: AtomicBool,
 }
 
 /// One socket to one server, its sender and receiver tasks.
@@ -112,25 +112,28 @@ impl BurstUdp {
         let shared = Arc::new(Shared {
             socket,
             waiting: Mutex::new(HashMap::new()),
-            tokens: std::sync::atomic::AtomicU64::new(0),
+            tokens: AtomicU64::new(0),
             round_trips: RoundTrips::default(),
             outgoing: Mutex::new(Vec::new()),
             queued: Notify::new(),
             in_flight: AtomicUsize::new(0),
             room: Notify::new(),
-            refused: std::sync::atomic::AtomicBool::new(false),
+            refused: AtomicBool::new(false),
         });
         let tasks = [tokio::spawn(send_bursts(shared.clone())), tokio::spawn(receive(shared.clone()))];
         Ok(BurstUdp { shared, timeout, tasks })
     }
 
-    /// Sends `request` (its ID replaced by a free one) and waits for the answer, sending it again
+    /// Sends `request` (under its own ID, or a free one if that is in use) and waits for the answer, sending it again
     /// while none comes, until the timeout.
     pub async fn exchange(&self, request: &DnsRequest) -> Result<DnsResponse, NetError> {
-        let mut request = request.clone();
+        let mut bytes = request.to_vec()?;
+        let Some(question) = question(&bytes).map(<[u8]>::to_vec) else {
+            return Err(NetError::from("a query without a question"));
+        };
         let (answer, mut answered) = oneshot::channel();
-        let token = self.shared.tokens.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let (id, bytes) = {
+        let token = self.shared.tokens.fetch_add(1, Ordering::Relaxed);
+        let id = {
             let Ok(mut waiting) = self.shared.waiting.lock() else { return Err(NetError::NoConnections) };
             // The request's own ID is random already; another only when that one is taken.
             let mut id = request.metadata.id;
@@ -143,11 +146,10 @@ impl BurstUdp {
                 }
                 id = u16::from_be_bytes(random);
             }
-            request.metadata.id = id;
-            let bytes = request.to_vec()?;
-            let Some(question) = question(&bytes) else { return Err(NetError::from("a query without a question")) };
-            waiting.insert(id, Waiting { token, question: question.to_vec(), answer, sent: 0, settled: 0 });
-            (id, bytes)
+            // The ID is the message's first two octets.
+            bytes[..2].copy_from_slice(&id.to_be_bytes());
+            waiting.insert(id, Waiting { token, question, answer, sent: 0, settled: 0 });
+            id
         };
         let asked = Instant::now();
         let deadline = asked + self.timeout;
