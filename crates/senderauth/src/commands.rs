@@ -167,7 +167,9 @@ async fn serve(args: ServeArgs) -> Result<u8> {
         .ok()
         .and_then(|level| level.parse().ok())
         .unwrap_or(tracing_subscriber::filter::LevelFilter::INFO);
-    let logs = tracing_subscriber::fmt().with_writer(std::io::stderr).with_max_level(level);
+    // Lines are gathered and written together (see logs.rs); the guard writes the rest on the way out.
+    let (writer, _flush_logs) = crate::logs::buffered_stderr();
+    let logs = tracing_subscriber::fmt().with_writer(writer).with_max_level(level);
     match std::env::var("SENDERAUTH_LOG_FORMAT").as_deref() {
         Ok("json") => logs.json().init(),
         Ok("text") | Err(_) => logs.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).init(),

@@ -3,6 +3,7 @@
 mod bulk;
 mod cli;
 mod commands;
+mod logs;
 mod render;
 mod reports;
 mod serve;
