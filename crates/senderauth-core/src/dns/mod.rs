@@ -231,15 +231,21 @@ impl Dns {
         self.queries.load(Ordering::Relaxed)
     }
 
+    /// An answer from the check's memo, the cache or the nameserver.
+    ///
+    /// The query's own future (`resolve`, 1.2 KB) is boxed: every caller, up to a whole domain's
+    /// check, holds a lookup's future in its own, and a future is moved when it is called. In
+    /// the bulk benchmark memmove was 5% of the run; boxed, a domain's check future went from
+    /// 15 KB to 5.5 KB, and the check threads' CPU time fell by about 4%.
     async fn lookup(&self, name: &str, record_type: RecordType) -> SharedResult {
         let Some(memo) = &self.memo else {
-            return self.resolve(name, record_type).await;
+            return Box::pin(self.resolve(name, record_type)).await;
         };
         let key = (crate::name::normalize(name), record_type);
         let cell = memo.lock().ok().map(|mut memo| memo.entry(key).or_default().clone());
         match cell {
-            Some(cell) => cell.get_or_init(|| self.resolve(name, record_type)).await.clone(),
-            None => self.resolve(name, record_type).await,
+            Some(cell) => cell.get_or_init(|| Box::pin(self.resolve(name, record_type))).await.clone(),
+            None => Box::pin(self.resolve(name, record_type)).await,
         }
     }
 
@@ -313,7 +319,9 @@ impl Dns {
             for _ in 0..self.attempts {
                 let exchanged = match &self.burst {
                     Some(burst) => burst.exchange(&request).await,
-                    None => direct.exchange(&request).await,
+                    // Boxed: its state (816 bytes) is three times the burst's, and inline it made
+                    // every query's future that much bigger (`ask` 1,480 bytes, boxed 920).
+                    None => Box::pin(direct.exchange(&request)).await,
                 };
                 let result = match exchanged {
                     Ok(response) if !response.truncation => DnsError::from_response(response).map_err(NetError::from),
