@@ -165,16 +165,38 @@ pub struct TemplateValues<'a> {
 
 const PLACEHOLDERS: [&str; 5] = ["{account}", "{domain}", "{domain_dashed}", "{zone}", "{selector}"];
 
-/// Fills a name template's placeholders.
+/// Fills a name template's placeholders, in one pass (a value is never expanded again).
+/// `{selector}` stays as it is when there is no selector.
+///
+/// Each domain's check fills about ten templates (selectors, their targets, the include); five
+/// `str::replace` passes each were 2% of a bulk run.
 pub fn expand_template(template: &str, values: &TemplateValues<'_>) -> String {
-    let mut expanded = template
-        .replace("{account}", &values.account.to_ascii_lowercase())
-        .replace("{domain_dashed}", &values.domain.dashed())
-        .replace("{domain}", values.domain.as_str())
-        .replace("{zone}", values.zone);
-    if let Some(selector) = values.selector {
-        expanded = expanded.replace("{selector}", selector);
+    let mut expanded = String::with_capacity(template.len() + 2 * values.domain.as_str().len());
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        expanded.push_str(&rest[..open]);
+        let tail = &rest[open..];
+        rest = if let Some(after) = tail.strip_prefix("{account}") {
+            expanded.extend(values.account.chars().map(|c| c.to_ascii_lowercase()));
+            after
+        } else if let Some(after) = tail.strip_prefix("{domain_dashed}") {
+            expanded.push_str(&values.domain.dashed());
+            after
+        } else if let Some(after) = tail.strip_prefix("{domain}") {
+            expanded.push_str(values.domain.as_str());
+            after
+        } else if let Some(after) = tail.strip_prefix("{zone}") {
+            expanded.push_str(values.zone);
+            after
+        } else if let (Some(after), Some(selector)) = (tail.strip_prefix("{selector}"), values.selector) {
+            expanded.push_str(selector);
+            after
+        } else {
+            expanded.push('{');
+            &tail[1..]
+        };
     }
+    expanded.push_str(rest);
     expanded
 }
 
@@ -413,6 +435,26 @@ fn check_template(template: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn templates_fill_every_placeholder_once() {
+        let domain = DomainName::parse("mail.my-shop.example").expect("a domain");
+        let values =
+            TemplateValues { account: "Acme7", domain: &domain, selector: Some("sa1-acme7"), zone: "platform.example" };
+        assert_eq!(
+            expand_template("{selector}.{domain_dashed}.dkim.{zone}", &values),
+            "sa1-acme7.mail-my--shop-example.dkim.platform.example"
+        );
+        assert_eq!(expand_template("{account}.spf.{zone}", &values), "acme7.spf.platform.example");
+        assert_eq!(expand_template("rp.{domain}", &values), "rp.mail.my-shop.example");
+        // Anything else in braces is left as it is, and so is {selector} without a selector.
+        assert_eq!(expand_template("{other}{{zone}}{", &values), "{other}{platform.example}{");
+        let no_selector = TemplateValues { selector: None, ..values };
+        assert_eq!(expand_template("{selector}.{zone}", &no_selector), "{selector}.platform.example");
+        // A value is not expanded again.
+        let odd_zone = TemplateValues { zone: "{account}", ..values };
+        assert_eq!(expand_template("{zone}", &odd_zone), "{account}");
+    }
 
     #[test]
     fn defaults_are_valid() {

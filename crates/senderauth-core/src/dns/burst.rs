@@ -12,7 +12,6 @@
 //! Its tasks run on the runtime that made it, so it is used only where one runtime makes and
 //! uses it (a bulk check thread); they end when it is dropped.
 
-use std::collections::HashMap;
 use std::io::IoSlice;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -68,7 +67,7 @@ impl Waiting {
 
 struct Shared {
     socket: UdpSocket,
-    waiting: Mutex<HashMap<u16, Waiting>>,
+    waiting: Mutex<super::FastMap<u16, Waiting>>,
     tokens: AtomicU64,
     /// A query unanswered for a few round trips is sent again, until its timeout.
     round_trips: RoundTrips,
@@ -111,7 +110,7 @@ impl BurstUdp {
         let _ = rustix::net::sockopt::set_socket_recv_buffer_size(&socket, RECEIVE_BUFFER_BYTES);
         let shared = Arc::new(Shared {
             socket,
-            waiting: Mutex::new(HashMap::new()),
+            waiting: Mutex::new(super::FastMap::default()),
             tokens: AtomicU64::new(0),
             round_trips: RoundTrips::default(),
             outgoing: Mutex::new(Vec::new()),

@@ -100,7 +100,10 @@ pub struct ResolverSetupError(String);
 
 /// Answers had or being asked for within one check, by name and type: parts of a check that
 /// ask the same question at the same time wait for one query.
-type Memo = Arc<Mutex<HashMap<(String, RecordType), Arc<tokio::sync::OnceCell<SharedResult>>>>>;
+type Memo = Arc<Mutex<FastMap<(String, RecordType), Arc<tokio::sync::OnceCell<SharedResult>>>>>;
+
+/// A hash map with a fast, randomly seeded hash (foldhash) instead of SipHash.
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
 /// An answer shared by the cache, a check's memo and every part of the check that asks.
 type SharedResult = Result<Arc<Answer<RData>>, TemporaryFailure>;
@@ -121,7 +124,7 @@ type CacheEntry = (Instant, Arc<Answer<RData>>);
 /// cached.
 #[derive(Default)]
 struct Cache {
-    entries: HashMap<(String, RecordType), CacheEntry>,
+    entries: FastMap<(String, RecordType), CacheEntry>,
 }
 
 /// A DNS client. Cheap to clone; clones share the connections, the cache and the query counter.
