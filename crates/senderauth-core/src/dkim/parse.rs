@@ -58,7 +58,12 @@ pub fn parse_key(text: &str) -> Result<DkimKey, DkimKeyError> {
         }
         let (tag, value) = part.split_once('=').ok_or_else(|| error(format!("{part:?} is not a tag=value pair")))?;
         let tag = tag.trim();
-        let value: String = value.chars().filter(|c| !c.is_whitespace()).collect();
+        // Folded values (spaces inside p=) are rare; the common case is one copy.
+        let value: String = if value.contains(char::is_whitespace) {
+            value.chars().filter(|c| !c.is_whitespace()).collect()
+        } else {
+            value.to_string()
+        };
         match tag {
             "v" if index != 0 => return Err(error("v=DKIM1 must be the first tag")),
             "v" if value != "DKIM1" => return Err(error(format!("v={value}: the only version is DKIM1"))),
@@ -93,21 +98,43 @@ pub fn parse_key(text: &str) -> Result<DkimKey, DkimKeyError> {
     Ok(DkimKey { key_type, public_key, bits, testing })
 }
 
-/// Standard base64 with padding optional.
+/// Base64 digits' values; anything else is `NOT_BASE64`.
+const NOT_BASE64: u8 = 0xff;
+const BASE64_VALUES: [u8; 256] = {
+    let mut values = [NOT_BASE64; 256];
+    let digits = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut index = 0;
+    while index < digits.len() {
+        values[digits[index] as usize] = index as u8;
+        index += 1;
+    }
+    values
+};
+
+/// Standard base64 with padding optional: everything from the first `=` on is ignored.
+/// Four digits at a time (a bulk check decodes two 2048-bit keys per domain; digit by digit
+/// this was 1.3% of a bulk run).
 pub fn decode_base64(text: &str) -> Option<Vec<u8>> {
-    let mut output = Vec::with_capacity(text.len() * 3 / 4);
+    let bytes = text.as_bytes();
+    let digits = bytes.iter().position(|&byte| byte == b'=').map_or(bytes, |end| &bytes[..end]);
+    let mut output = Vec::with_capacity(digits.len() / 4 * 3 + 2);
+    let mut quads = digits.chunks_exact(4);
+    for quad in &mut quads {
+        let values = [0, 1, 2, 3].map(|index| BASE64_VALUES[usize::from(quad[index])]);
+        if values.contains(&NOT_BASE64) {
+            return None;
+        }
+        let group = values.iter().fold(0_u32, |group, value| (group << 6) | u32::from(*value));
+        output.extend_from_slice(&group.to_be_bytes()[1..]);
+    }
+    // The last one to three digits: the whole octets they hold.
     let mut buffer = 0_u32;
     let mut bits = 0;
-    for byte in text.bytes() {
-        let value = match byte {
-            b'A'..=b'Z' => byte - b'A',
-            b'a'..=b'z' => byte - b'a' + 26,
-            b'0'..=b'9' => byte - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            b'=' => break,
-            _ => return None,
-        };
+    for &digit in quads.remainder() {
+        let value = BASE64_VALUES[usize::from(digit)];
+        if value == NOT_BASE64 {
+            return None;
+        }
         buffer = (buffer << 6) | u32::from(value);
         bits += 6;
         if bits >= 8 {
@@ -182,6 +209,23 @@ mod tests {
         assert!(parse_key("v=DKIM1; p=").expect("revoked key parses").is_revoked());
         let ed = parse_key("v=DKIM1; k=ed25519; p=11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=").expect("ed25519");
         assert_eq!(ed.key_type, "ed25519");
+    }
+
+    #[test]
+    fn decodes_base64_as_the_base64_crate_does() {
+        use base64::Engine as _;
+        use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
+        let mut bytes = Vec::new();
+        for length in 0..70_u8 {
+            let encoded = STANDARD.encode(&bytes);
+            assert_eq!(decode_base64(&encoded).as_deref(), Some(&bytes[..]), "{encoded}");
+            assert_eq!(decode_base64(&STANDARD_NO_PAD.encode(&bytes)).as_deref(), Some(&bytes[..]));
+            bytes.push(length.wrapping_mul(37) ^ 0xa5);
+        }
+        assert_eq!(decode_base64("TWFu=ignored!"), Some(b"Man".to_vec()), "what follows = is ignored");
+        for bad in ["TW!u", "TWFuTW-u", "TWFu TWFu", "TWF\u{e9}"] {
+            assert_eq!(decode_base64(bad), None, "{bad}");
+        }
     }
 
     #[test]
