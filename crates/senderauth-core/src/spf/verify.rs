@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::eval::{MAX_DNS_LOOKUPS, MAX_VOID_LOOKUPS, SpfResult, check_host};
+use super::eval::{MAX_DNS_LOOKUPS, MAX_VOID_LOOKUPS, ParsedRecords, SpfResult, check_host_with};
 use super::merge::merge_spf;
 use super::parse::{Mechanism, Qualifier, is_spf_record, parse_record};
 use super::tree::{SpfTree, walk_record};
@@ -221,11 +221,12 @@ async fn verify_inner(
     // Each sending range is evaluated at both ends, which catches a record that authorizes
     // only part of it; the DNS answers come from the check's memo after the first evaluation.
     let sender = format!("postmaster@{domain}");
+    let mut parsed = ParsedRecords::default();
     for network in expected.sending_networks {
         let (first, last) = network.ends();
         let addresses = if first == last { vec![first] } else { vec![first, last] };
         for ip in addresses {
-            let evaluation = check_host(dns, ip, domain.as_str(), &sender, domain.as_str()).await;
+            let evaluation = check_host_with(dns, &mut parsed, ip, domain.as_str(), &sender, domain.as_str()).await;
             if evaluation.result == SpfResult::TempError {
                 return Err(TemporaryFailure {
                     name: domain.to_string(),
