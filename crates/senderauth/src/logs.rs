@@ -198,7 +198,7 @@ mod tests {
     }
 
     #[test]
-    fn info_lines_wait_for_the_delay() {
+    fn info_lines_wait_for_the_delay_and_closing_writes_them() {
         let seen = Seen::default();
         let (writer, guard) = buffered(Box::new(seen.clone()), Duration::from_secs(600));
         logging(&writer, || tracing::info!("gathered"));
@@ -206,6 +206,8 @@ mod tests {
         assert_eq!(seen.text(), "", "an info line waits to be written with the next ones");
         drop(guard);
         assert_eq!(seen.text(), "gathered\n", "closing writes it without waiting for the delay");
+        logging(&writer, || tracing::info!("after the end"));
+        assert_eq!(seen.text(), "gathered\nafter the end\n", "once closed, lines are written at once");
     }
 
     #[test]
@@ -216,8 +218,8 @@ mod tests {
             tracing::info!("one");
             tracing::info!("two");
         });
-        let deadline = std::time::Instant::now() + Duration::from_secs(5);
-        while seen.text().is_empty() && std::time::Instant::now() < deadline {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while seen.text().is_empty() && Instant::now() < deadline {
             thread::sleep(Duration::from_millis(5));
         }
         assert_eq!(seen.text(), "one\ntwo\n");
@@ -233,16 +235,5 @@ mod tests {
             tracing::warn!("warning");
         });
         assert_eq!(seen.text(), "before\nwarning\n");
-    }
-
-    #[test]
-    fn dropping_the_guard_writes_what_is_gathered() {
-        let seen = Seen::default();
-        let (writer, guard) = buffered(Box::new(seen.clone()), Duration::from_secs(600));
-        logging(&writer, || tracing::info!("last words"));
-        drop(guard);
-        assert_eq!(seen.text(), "last words\n");
-        logging(&writer, || tracing::info!("after the end"));
-        assert_eq!(seen.text(), "last words\nafter the end\n", "once closed, lines are written at once");
     }
 }

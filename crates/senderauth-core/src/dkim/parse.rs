@@ -4,6 +4,8 @@
 //! is refused by receivers), a revoked key (`p=` empty) told apart from a malformed one, and the
 //! tag that is wrong, which a verifier's key parser does not report.
 
+use base64::Engine as _;
+use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use serde::Serialize;
 
 /// A DKIM public key record.
@@ -98,52 +100,31 @@ pub fn parse_key(text: &str) -> Result<DkimKey, DkimKeyError> {
     Ok(DkimKey { key_type, public_key, bits, testing })
 }
 
-/// Base64 digits' values; anything else is `NOT_BASE64`.
-const NOT_BASE64: u8 = 0xff;
-const BASE64_VALUES: [u8; 256] = {
-    let mut values = [NOT_BASE64; 256];
-    let digits = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut index = 0;
-    while index < digits.len() {
-        values[digits[index] as usize] = index as u8;
-        index += 1;
-    }
-    values
-};
+/// Base64 as DKIM key records hold it: padding optional, bits after the last whole octet
+/// ignored.
+const KEY_BASE64: GeneralPurpose = GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    GeneralPurposeConfig::new()
+        .with_decode_padding_mode(DecodePaddingMode::Indifferent)
+        .with_decode_allow_trailing_bits(true),
+);
 
-/// Standard base64 with padding optional: everything from the first `=` on is ignored.
-/// Four digits at a time (a bulk check decodes two 2048-bit keys per domain; digit by digit
-/// this was 1.3% of a bulk run).
+/// Standard base64 with padding optional: everything from the first `=` on is ignored, and a
+/// last lone digit (six bits, no whole octet) adds nothing.
 pub fn decode_base64(text: &str) -> Option<Vec<u8>> {
     let bytes = text.as_bytes();
     let digits = bytes.iter().position(|&byte| byte == b'=').map_or(bytes, |end| &bytes[..end]);
-    let mut output = Vec::with_capacity(digits.len() / 4 * 3 + 2);
-    let mut quads = digits.chunks_exact(4);
-    for quad in &mut quads {
-        let values = [0, 1, 2, 3].map(|index| BASE64_VALUES[usize::from(quad[index])]);
-        if values.contains(&NOT_BASE64) {
-            return None;
+    let whole = match digits {
+        // A lone digit is still checked, then dropped: the base64 crate refuses the length.
+        [whole @ .., last] if digits.len() % 4 == 1 => {
+            if !(last.is_ascii_alphanumeric() || *last == b'+' || *last == b'/') {
+                return None;
+            }
+            whole
         }
-        let group = values.iter().fold(0_u32, |group, value| (group << 6) | u32::from(*value));
-        output.extend_from_slice(&group.to_be_bytes()[1..]);
-    }
-    // The last one to three digits: the whole octets they hold.
-    let mut buffer = 0_u32;
-    let mut bits = 0;
-    for &digit in quads.remainder() {
-        let value = BASE64_VALUES[usize::from(digit)];
-        if value == NOT_BASE64 {
-            return None;
-        }
-        buffer = (buffer << 6) | u32::from(value);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            output.push((buffer >> bits) as u8);
-            buffer &= (1 << bits) - 1;
-        }
-    }
-    Some(output)
+        _ => digits,
+    };
+    KEY_BASE64.decode(whole).ok()
 }
 
 /// Reads one DER element: returns (tag, content, rest).
@@ -213,7 +194,6 @@ mod tests {
 
     #[test]
     fn decodes_base64_as_the_base64_crate_does() {
-        use base64::Engine as _;
         use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
         let mut bytes = Vec::new();
         for length in 0..70_u8 {
@@ -223,7 +203,8 @@ mod tests {
             bytes.push(length.wrapping_mul(37) ^ 0xa5);
         }
         assert_eq!(decode_base64("TWFu=ignored!"), Some(b"Man".to_vec()), "what follows = is ignored");
-        for bad in ["TW!u", "TWFuTW-u", "TWFu TWFu", "TWF\u{e9}"] {
+        assert_eq!(decode_base64("TWFuT"), Some(b"Man".to_vec()), "a lone last digit holds no octet");
+        for bad in ["TW!u", "TWFuTW-u", "TWFu TWFu", "TWF\u{e9}", "TWFu!"] {
             assert_eq!(decode_base64(bad), None, "{bad}");
         }
     }
