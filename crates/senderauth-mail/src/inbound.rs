@@ -16,7 +16,7 @@ use tokio::sync::watch;
 use senderauth_core::mailbox::smtp_path;
 use senderauth_service::connections::Slots;
 
-use crate::message::line_ending_fault;
+use crate::message::{is_bare_line_end, line_fault};
 use crate::smtp::{Wire, accept};
 
 /// What an inbound listener takes, and what it does with a message.
@@ -164,7 +164,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin, I: Inbound> Session<S, I> {
         let recipients = std::mem::take(&mut self.recipients);
         self.reset();
         let Some(message) = message else { return Ok(()) };
-        if let Some(fault) = line_ending_fault(&message) {
+        // Long lines are taken here (reports and bounces come as their senders wrote them); a
+        // bare line end is not.
+        if let Some(fault) = line_fault(&message).filter(is_bare_line_end) {
             let text = format!("521 5.5.2 {fault}; closing the connection");
             return self.wire.last_reply(&text).await;
         }

@@ -116,6 +116,9 @@ pub struct Arrival {
     /// The sender declared an 8-bit body (SMTP `BODY=8BITMIME`; the API takes 8-bit bodies).
     pub eight_bit: bool,
     pub size_limit: usize,
+    /// [`line_fault`] already found nothing wrong with the message's lines (the SMTP session
+    /// checks them first, to close the connection on a bare line end).
+    pub lines_checked: bool,
 }
 
 /// A message ready to relay.
@@ -158,20 +161,39 @@ impl Field<'_> {
 /// may be wrapped on its way, which breaks the signature.
 const MAX_LINE: usize = 1000;
 
-/// The first line that does not end in CRLF (a bare LF), or holds a CR not followed by LF.
-pub fn line_ending_fault(message: &[u8]) -> Option<MailError> {
+/// What is wrong with a message's lines, if anything: the first line that does not end in CRLF
+/// (a bare LF) or holds a CR not followed by LF, else the first line longer than [`MAX_LINE`]
+/// (its length with its line end; the last line's as if it had one).
+pub fn line_fault(message: &[u8]) -> Option<MailError> {
     let mut line = 1;
-    // Only the line ends are looked at (memchr finds them a vector at a time): a message is
-    // checked on every arrival, and a byte-by-byte loop was a measurable part of the gateway.
+    let mut start = 0;
+    let mut too_long = None;
+    // One pass that looks only at the line ends (memchr finds them a vector at a time): a
+    // message is checked on every arrival, and a byte-by-byte loop was a measurable part of
+    // the gateway.
     for index in memchr::memchr2_iter(b'\r', b'\n', message) {
         match message[index] {
             b'\n' if index == 0 || message[index - 1] != b'\r' => return Some(MailError::BareLineFeed { line }),
-            b'\n' => line += 1,
+            b'\n' => {
+                let length = index - start + 1;
+                if length > MAX_LINE && too_long.is_none() {
+                    too_long = Some(MailError::LineTooLong { line, length });
+                }
+                start = index + 1;
+                line += 1;
+            }
             _ if message.get(index + 1) != Some(&b'\n') => return Some(MailError::BareCarriageReturn { line }),
             _ => {}
         }
     }
-    None
+    let last = message.len() - start + 1;
+    too_long.or((last > MAX_LINE).then_some(MailError::LineTooLong { line, length: last }))
+}
+
+/// Whether `fault` is a line end the client and this server may read differently (SMTP
+/// smuggling), rather than a line too long.
+pub fn is_bare_line_end(fault: &MailError) -> bool {
+    matches!(fault, MailError::BareLineFeed { .. } | MailError::BareCarriageReturn { .. })
 }
 
 /// Checks the bytes of a message and splits it into header fields and body.
@@ -179,26 +201,19 @@ fn split(message: &[u8], arrival: Arrival) -> Result<(Vec<Field<'_>>, &[u8]), Ma
     if message.len() > arrival.size_limit {
         return Err(MailError::TooBig { size: message.len(), limit: arrival.size_limit });
     }
-    if message.contains(&0) {
+    if memchr::memchr(0, message).is_some() {
         return Err(MailError::NulByte);
     }
-    if let Some(fault) = line_ending_fault(message) {
+    if !arrival.lines_checked
+        && let Some(fault) = line_fault(message)
+    {
         return Err(fault);
-    }
-    // Each line's length with its line end, the last one's as if it had one.
-    let mut start = 0;
-    for (line, end) in memchr::memchr_iter(b'\n', message).chain([message.len()]).enumerate() {
-        let length = end - start + 1;
-        if length > MAX_LINE {
-            return Err(MailError::LineTooLong { line: line + 1, length });
-        }
-        start = end + 1;
     }
     let mut fields: Vec<Field<'_>> = Vec::new();
     let mut at = 0;
     let mut line = 1;
     let body = loop {
-        // Every line feed ends a CRLF here: line_ending_fault refused bare ones.
+        // Every line feed ends a CRLF here: line_fault refused bare ones.
         let end = memchr::memchr(b'\n', &message[at..]).map(|offset| at + offset + 1);
         let Some(end) = end else {
             // No blank line: the rest is one last header line without its CRLF.
@@ -513,7 +528,7 @@ pub async fn prepare(
 mod tests {
     use super::*;
 
-    const ARRIVAL: Arrival = Arrival { eight_bit: false, size_limit: 1 << 20 };
+    const ARRIVAL: Arrival = Arrival { eight_bit: false, size_limit: 1 << 20, lines_checked: false };
 
     #[test]
     fn line_ends_and_lengths_are_judged_as_a_byte_by_byte_reading_does() {
@@ -532,14 +547,19 @@ mod tests {
                 message.split(|byte| *byte == b'\n').map(<[u8]>::len).enumerate().find(|(_, l)| l + 1 > MAX_LINE);
             long.map(|(line, length)| format!("long {} {}", line + 1, length + 1))
         }
-        let judged = |message: &[u8]| match line_ending_fault(message) {
-            Some(MailError::BareLineFeed { line }) => Some(format!("bare LF {line}")),
-            Some(MailError::BareCarriageReturn { line }) => Some(format!("bare CR {line}")),
-            Some(other) => panic!("{other}"),
-            None => match split(message, ARRIVAL) {
-                Err(MailError::LineTooLong { line, length }) => Some(format!("long {line} {length}")),
-                _ => None,
-            },
+        let judged = |message: &[u8]| {
+            let fault = line_fault(message);
+            // What the SMTP session says about the lines is what `split` refuses the message for.
+            if let Some(fault) = &fault {
+                assert_eq!(split(message, ARRIVAL).map(|_| ()).as_ref(), Err(fault));
+            }
+            match fault {
+                Some(MailError::BareLineFeed { line }) => Some(format!("bare LF {line}")),
+                Some(MailError::BareCarriageReturn { line }) => Some(format!("bare CR {line}")),
+                Some(MailError::LineTooLong { line, length }) => Some(format!("long {line} {length}")),
+                Some(other) => panic!("{other}"),
+                None => None,
+            }
         };
         let mut state = 0x9e37_79b9_7f4a_7c15_u64;
         let mut next = move || {
@@ -609,7 +629,7 @@ mod tests {
         assert_eq!(check(b"From: a@x.example\r\n", false), Err(MailError::MalformedHeader { line: 2 }));
         let big = vec![b'a'; 100];
         assert_eq!(
-            split(&big, Arrival { eight_bit: false, size_limit: 10 }).map(|_| ()),
+            split(&big, Arrival { size_limit: 10, ..ARRIVAL }).map(|_| ()),
             Err(MailError::TooBig { size: 100, limit: 10 })
         );
         let (fields, body) =

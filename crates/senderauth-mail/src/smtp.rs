@@ -43,7 +43,7 @@ use senderauth_core::mailbox::smtp_path;
 use senderauth_service::connections::{AcceptPause, Slot, Slots};
 use senderauth_store::Principal;
 
-use crate::message::{Arrival, Gateway, MailError, line_ending_fault, prepare};
+use crate::message::{Arrival, Gateway, MailError, is_bare_line_end, line_fault, prepare};
 
 /// The longest command line taken (RFC 5321 section 4.5.3.1.4), CRLF included.
 const MAX_LINE: usize = 1000;
@@ -628,7 +628,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         }
         let limit = self.gateway.size_limit;
         let Some(message) = self.wire.message(limit).await? else { return Ok(()) };
-        if let Some(fault) = line_ending_fault(&message) {
+        if let Some(fault) = line_fault(&message) {
+            if !is_bare_line_end(&fault) {
+                return self.refuse(&fault).await;
+            }
             // The client and this server disagree on where lines end: nothing it sends after
             // this can be trusted to be a command (SMTP smuggling).
             let text = format!("521 5.5.2 {fault}; closing the connection");
@@ -636,15 +639,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             return self.wire.last_reply(&text).await;
         }
         let account = self.account.unwrap_or_default();
-        let arrival = Arrival { eight_bit: envelope.eight_bit, size_limit: limit };
-        let prepared = match prepare(&self.gateway, account, &message, arrival, self.gateway.service.now()).await {
+        let arrival = Arrival { eight_bit: envelope.eight_bit, size_limit: limit, lines_checked: true };
+        let mut prepared = match prepare(&self.gateway, account, &message, arrival, self.gateway.service.now()).await {
             Ok(prepared) => prepared,
             Err(error) => return self.refuse(&error).await,
         };
         let relayed = match self.settings.upstream {
             Some(upstream) => {
                 let pool = &self.settings.pool;
-                relay(pool, upstream, &self.settings.hostname, &prepared.envelope_from, &envelope, &prepared.message)
+                let data = dot_stuffed(std::mem::take(&mut prepared.message));
+                relay(pool, upstream, &self.settings.hostname, &prepared.envelope_from, &envelope, &data)
                     .await
                     .unwrap_or_else(|error| {
                         Relayed::refusal(format!(
@@ -682,7 +686,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                         Envelope { sender: String::new(), recipients: vec![envelope.sender.clone()], eight_bit: false };
                     let (pool, hostname) = (self.settings.pool.clone(), self.settings.hostname.clone());
                     tokio::spawn(async move {
-                        let sent = relay(&pool, upstream, &hostname, "", &notice, &report).await;
+                        let sent = relay(&pool, upstream, &hostname, "", &notice, &dot_stuffed(report)).await;
                         let reply = sent.map_or_else(|error| error.to_string(), |relayed| relayed.reply);
                         tracing::info!(to = %notice.recipients[0], %reply, "delivery status notification");
                     });
@@ -858,9 +862,10 @@ impl Upstream {
         Ok(expect((code, text), 250).map(|()| tls))
     }
 
-    /// One mail transaction (MAIL, RCPT, DATA pipelined when the upstream takes it).
-    async fn transaction(&mut self, envelope_from: &str, envelope: &Envelope, message: &[u8]) -> Ended {
-        match self.exchange(envelope_from, envelope, message).await {
+    /// One mail transaction (MAIL, RCPT, DATA pipelined when the upstream takes it); `data` is
+    /// the message as [`dot_stuffed`] sends it.
+    async fn transaction(&mut self, envelope_from: &str, envelope: &Envelope, data: &[u8]) -> Ended {
+        match self.exchange(envelope_from, envelope, data).await {
             Ok(ended) => ended,
             Err((error, false)) => Ended::Unused(error),
             Err((error, true)) => Ended::Reply(
@@ -878,7 +883,7 @@ impl Upstream {
         &mut self,
         envelope_from: &str,
         envelope: &Envelope,
-        message: &[u8],
+        data: &[u8],
     ) -> Result<Ended, (std::io::Error, bool)> {
         let unsent = |error| (error, false);
         let body = if envelope.eight_bit { " BODY=8BITMIME" } else { "" };
@@ -938,8 +943,7 @@ impl Upstream {
             let reusable = self.command("RSET").await.is_ok_and(|(code, _)| code == 250);
             return Ok(Ended::Reply(Relayed::refusal(reply), reusable));
         }
-        let stuffed = dot_stuffed(message);
-        self.write(&stuffed).await.map_err(|error| (error, true))?;
+        self.write(data).await.map_err(|error| (error, true))?;
         let reply = self.reply().await.map_err(|error| (error, true))?;
         Ok(match expect(reply.clone(), 250) {
             Ok(()) if refused.is_empty() => {
@@ -957,14 +961,23 @@ impl Upstream {
 }
 
 /// The message as DATA sends it: a dot doubled at the start of each line (RFC 5321 4.5.2),
-/// ended with CRLF `.` CRLF.
-fn dot_stuffed(message: &[u8]) -> Vec<u8> {
+/// ended with CRLF `.` CRLF. A message with no line starting with a dot (most) gets its end
+/// mark in place, without a copy.
+fn dot_stuffed(mut message: Vec<u8>) -> Vec<u8> {
+    let mut line_feeds = memchr::memmem::find_iter(&message, b"\n.").peekable();
+    if !message.starts_with(b".") && line_feeds.peek().is_none() {
+        if !message.ends_with(b"\r\n") {
+            message.extend_from_slice(b"\r\n");
+        }
+        message.extend_from_slice(b".\r\n");
+        return message;
+    }
     let mut stuffed = Vec::with_capacity(message.len() + 64);
     if message.starts_with(b".") {
         stuffed.push(b'.');
     }
     let mut start = 0;
-    for line_feed in memchr::memmem::find_iter(message, b"\n.") {
+    for line_feed in line_feeds {
         stuffed.extend_from_slice(&message[start..=line_feed]);
         stuffed.push(b'.');
         start = line_feed + 1;
@@ -1023,7 +1036,7 @@ async fn open(upstream: SocketAddr, hostname: &str) -> std::io::Result<Result<Up
     Ok(secure.hello(hostname).await?.map(|_| secure))
 }
 
-/// Relays one prepared message on a pooled connection (or a new one); the reply for the client:
+/// Relays one prepared message (`data`, as [`dot_stuffed`] sends it) on a pooled connection (or a new one); the reply for the client:
 /// the upstream's when it accepted (250) or refused for good (5xx), a 451 when it could not take
 /// it now.
 async fn relay(
@@ -1032,7 +1045,7 @@ async fn relay(
     hostname: &str,
     envelope_from: &str,
     envelope: &Envelope,
-    message: &[u8],
+    data: &[u8],
 ) -> std::io::Result<Relayed> {
     loop {
         let (mut connection, pooled) = match pool.take() {
@@ -1042,7 +1055,7 @@ async fn relay(
                 Err(reply) => return Ok(Relayed::refusal(reply)),
             },
         };
-        match connection.transaction(envelope_from, envelope, message).await {
+        match connection.transaction(envelope_from, envelope, data).await {
             Ended::Reply(relayed, reusable) => {
                 if reusable {
                     pool.put(connection);
@@ -1133,7 +1146,7 @@ mod tests {
             b"",
         ];
         for message in messages {
-            let stuffed = dot_stuffed(message);
+            let stuffed = dot_stuffed(message.to_vec());
             let (ended, left, back) = read_back(&stuffed);
             assert!(
                 ended && left == 0,

@@ -9,7 +9,7 @@
 use serde::Serialize;
 
 use senderauth_core::name::DomainName;
-use senderauth_core::token::random_hex;
+use senderauth_core::token::{fill_random, hex};
 use senderauth_reports::bounce::BounceAction;
 use senderauth_reports::{BounceKind, gzip, parse_bounce};
 use senderauth_store::{BounceRecipient, BounceRecipientRecord, DomainRecord, NewBounce};
@@ -53,11 +53,12 @@ pub fn issue(master: &MasterKeys, account_id: i64, domain_id: i64, now: i64) -> 
     let mut body = Vec::with_capacity(BODY_BYTES + TAG_BYTES);
     body.extend_from_slice(&domain_id.to_be_bytes());
     body.extend_from_slice(&u32::try_from(now.max(0)).unwrap_or(u32::MAX).to_be_bytes());
-    let random = random_hex("", 4).map_err(|error| error.to_string())?;
-    body.extend_from_slice(&hex_bytes(&random).ok_or("random bytes")?);
+    let mut random = [0_u8; 4];
+    fill_random(&mut random).map_err(|error| error.to_string())?;
+    body.extend_from_slice(&random);
     let tag = master.tag(PURPOSE, &tagged(account_id, &body));
     body.extend_from_slice(tag.get(..TAG_BYTES).ok_or("no tag")?);
-    Ok(body.iter().map(|byte| format!("{byte:02x}")).collect())
+    Ok(hex(&body))
 }
 
 /// The token `text` of `account_id`, if the platform issued it.

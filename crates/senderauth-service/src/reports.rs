@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use senderauth_core::cidr::IpNetwork;
 use senderauth_core::dmarc::receivers::receiver_of_report;
+use senderauth_core::token::hex;
 use senderauth_reports::{ReportEvent, ReportHeader, ReportRecord, SourceClass, classify, passed, stream_reports};
 use senderauth_store::{
     DailyTotal, ReportHeaderRecord, ReportIdentity, ReportRowRecord, ReportSummary, ReportTotals, ReportWriter,
@@ -903,10 +904,6 @@ fn report_view(report: ReportSummary) -> ReportView {
         duplicates: report.duplicates,
         conflicts: report.conflicts,
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
 fn source_view(source: senderauth_store::SourceTotal) -> SourceView {

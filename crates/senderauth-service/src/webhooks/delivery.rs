@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use hmac::{Hmac, KeyInit, Mac};
 use senderauth_core::cidr::IpNetwork;
+use senderauth_core::token::hex;
 use senderauth_store::{DueDelivery, Sealer, Store, StoreError};
 use serde_json::json;
 use sha2::Sha256;
@@ -141,7 +142,7 @@ pub fn signature(secret: &str, timestamp: i64, body: &str) -> String {
     let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret.as_bytes()).expect("HMAC takes a key of any length");
     mac.update(format!("{timestamp}.{body}").as_bytes());
     let digest = mac.finalize().into_bytes();
-    format!("sha256={}", digest.iter().map(|byte| format!("{byte:02x}")).collect::<String>())
+    format!("sha256={}", hex(&digest))
 }
 
 /// The JSON a delivery carries: a status change (`from`, `to`), or a DMARC event with what it

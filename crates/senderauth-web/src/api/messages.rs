@@ -37,7 +37,7 @@ pub(super) async fn prepare(
 ) -> Result<Response, ApiError> {
     let account = caller.account()?;
     let gateway = &state.gateway;
-    let arrival = Arrival { eight_bit: true, size_limit: gateway.size_limit };
+    let arrival = Arrival { eight_bit: true, size_limit: gateway.size_limit, lines_checked: false };
     let prepared = prepare_message(gateway, account, &body, arrival, state.service.now()).await.map_err(|error| {
         let status = match error {
             MailError::Temporary(_) => StatusCode::SERVICE_UNAVAILABLE,
