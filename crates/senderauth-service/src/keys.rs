@@ -101,6 +101,9 @@ pub struct MasterKeys {
     keys: HashMap<String, LessSafeKey>,
     /// The same keys for HMAC, from which a key per purpose is derived (bounce tokens).
     macs: HashMap<String, ring::hmac::Key>,
+    /// The derived keys by master key id and purpose, each derived once (the gateway tags every
+    /// message's bounce token).
+    derived: std::sync::RwLock<HashMap<String, HashMap<String, ring::hmac::Key>>>,
 }
 
 impl fmt::Debug for MasterKeys {
@@ -165,13 +168,22 @@ impl MasterKeys {
             current.get_or_insert_with(|| id.to_string());
         }
         let current = current.ok_or_else(|| KeyError::MasterKey(format!("{origin} holds no master key")))?;
-        Ok(MasterKeys { current, keys, macs })
+        Ok(MasterKeys { current, keys, macs, derived: Default::default() })
     }
 
     /// The key for `purpose` derived from master key `id` (HMAC-SHA256 of the purpose).
     fn purpose_key(&self, id: &str, purpose: &str) -> Option<ring::hmac::Key> {
+        let cached = self.derived.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(key) = cached.get(id).and_then(|purposes| purposes.get(purpose)) {
+            return Some(key.clone());
+        }
+        drop(cached);
+        // Only ids of master keys get here (`macs.get(id)?`), so the cache stays as small as they.
         let derived = ring::hmac::sign(self.macs.get(id)?, purpose.as_bytes());
-        Some(ring::hmac::Key::new(ring::hmac::HMAC_SHA256, derived.as_ref()))
+        let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, derived.as_ref());
+        let mut cache = self.derived.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        cache.entry(id.to_string()).or_default().insert(purpose.to_string(), key.clone());
+        Some(key)
     }
 
     /// An HMAC-SHA256 tag over `data` for `purpose`, under a key derived from the current master
@@ -635,6 +647,23 @@ mod tests {
         let error =
             first.open("sa1-1.example-com.dkim.esp.example", &resealed).expect_err("k2 unknown to the old ring");
         assert!(error.to_string().contains("no master key has that id"), "{error}");
+    }
+
+    #[test]
+    fn a_tag_matches_under_its_master_key_and_purpose_only_however_often_asked() {
+        let first = keys("k1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n");
+        let rotated =
+            keys("k2:AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=\nk1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n");
+        let old = first.tag("bounce", b"message 1");
+        // Asked twice, the second time from the derived keys kept: the same answers.
+        for _ in 0..2 {
+            assert_eq!(first.tag("bounce", b"message 1"), old);
+            assert!(rotated.tag_matches("bounce", b"message 1", &old), "k1's tag after rotation");
+            assert!(!rotated.tag_matches("report", b"message 1", &old), "another purpose");
+            assert!(!rotated.tag_matches("bounce", b"message 2", &old), "other data");
+            assert_ne!(rotated.tag("bounce", b"message 1"), old, "k2 tags differently");
+            assert_ne!(first.tag("report", b"message 1"), old, "each purpose its own key");
+        }
     }
 
     #[test]
